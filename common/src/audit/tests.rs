@@ -1,0 +1,345 @@
+use super::*;
+use std::fs;
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    log: AuditLog,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = AuditLog::new(tmp.path().join("log/audit.jsonl"), tmp.path().join("log/audit.jsonl.checkpoint"));
+    Fixture { _tmp: tmp, log }
+}
+
+fn append(log: &AuditLog, action: &str) -> Record {
+    let params = serde_json::json!({ "n": action.len(), "name": action });
+    log.append(&Entry { tool: "openclaw-test", actor: "root", action, params: &params, exit_code: 0, duration_ms: 3 })
+        .unwrap()
+}
+
+fn filled(n: usize) -> Fixture {
+    let f = fixture();
+    for i in 0..n {
+        append(&f.log, &format!("action.{i}"));
+    }
+    f
+}
+
+fn lines(log: &AuditLog) -> Vec<String> {
+    fs::read_to_string(log.path()).unwrap().lines().map(str::to_owned).collect()
+}
+
+fn write_lines(log: &AuditLog, lines: &[String]) {
+    fs::write(log.path(), lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+}
+
+fn problems(log: &AuditLog) -> Vec<Problem> {
+    log.verify(&[]).unwrap().problems
+}
+
+#[test]
+fn appends_form_a_chain_that_verifies() {
+    let f = filled(5);
+    let report = f.log.verify(&[]).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problems);
+    assert_eq!(report.records, 5);
+    let recs: Vec<Record> = lines(&f.log).iter().map(|l| Record::parse_line(l).unwrap()).collect();
+    assert_eq!(recs[0].prev, GENESIS);
+    for pair in recs.windows(2) {
+        assert_eq!(pair[1].prev, pair[0].hash);
+        assert_eq!(pair[1].seq, pair[0].seq + 1);
+    }
+    let cp = f.log.read_checkpoint().unwrap().unwrap();
+    assert_eq!((cp.seq, &cp.hash), (5, &recs[4].hash));
+}
+
+#[test]
+fn stored_lines_are_canonical_and_params_are_only_hashed() {
+    let f = fixture();
+    let params = serde_json::json!({ "z": 1, "a": { "y": [true, null], "b": "secret-looking" } });
+    let rec = f
+        .log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 1, duration_ms: 9 })
+        .unwrap();
+    let line = &lines(&f.log)[0];
+    assert_eq!(line, &rec.to_line());
+    assert!(
+        line.starts_with("{\"action\":\"x\",\"actor\":\"a\",\"duration_ms\":9,\"exit_code\":1,\"hash\":"),
+        "{line}"
+    );
+    assert!(!line.contains("secret-looking"));
+    assert_eq!(rec.params_hash, sha256_hex(br#"{"a":{"b":"secret-looking","y":[true,null]},"z":1}"#));
+}
+
+#[test]
+fn modified_middle_record_is_detected() {
+    let f = filled(5);
+    let mut l = lines(&f.log);
+    l[2] = l[2].replace("\"exit_code\":0", "\"exit_code\":7");
+    write_lines(&f.log, &l);
+    assert_eq!(problems(&f.log), vec![Problem::BadHash { line: 3, seq: 3 }]);
+}
+
+#[test]
+fn modified_record_with_recomputed_hash_breaks_the_next_link() {
+    let f = filled(5);
+    let mut l = lines(&f.log);
+    let mut rec = Record::parse_line(&l[2]).unwrap();
+    rec.actor = "attacker".into();
+    rec.hash = rec.compute_hash();
+    l[2] = rec.to_line();
+    write_lines(&f.log, &l);
+    // Record 3 now hashes correctly on its own, but record 4 still names the old hash.
+    assert_eq!(problems(&f.log), vec![Problem::BrokenLink { line: 4, seq: 4 }]);
+}
+
+#[test]
+fn deleted_middle_record_is_detected() {
+    let f = filled(5);
+    let mut l = lines(&f.log);
+    l.remove(2);
+    write_lines(&f.log, &l);
+    let p = problems(&f.log);
+    assert!(p.contains(&Problem::SeqGap { line: 3, expected: 3, found: 4 }), "{p:?}");
+    assert!(p.contains(&Problem::BrokenLink { line: 3, seq: 4 }), "{p:?}");
+}
+
+#[test]
+fn reordered_records_are_detected() {
+    let f = filled(5);
+    let mut l = lines(&f.log);
+    l.swap(1, 2);
+    write_lines(&f.log, &l);
+    let p = problems(&f.log);
+    assert!(p.contains(&Problem::SeqGap { line: 2, expected: 2, found: 3 }), "{p:?}");
+    assert!(p.contains(&Problem::BrokenLink { line: 2, seq: 3 }), "{p:?}");
+}
+
+#[test]
+fn truncation_at_a_record_boundary_passes_without_a_checkpoint() {
+    // This is why checkpoints exist: a clean cut leaves a valid chain.
+    let f = filled(5);
+    let cut: Vec<String> = lines(&f.log)[..3].to_vec();
+    let bytes: String = cut.iter().map(|l| format!("{l}\n")).collect();
+    let report = verify_bytes(bytes.as_bytes(), &[]);
+    assert!(report.is_intact());
+    assert_eq!(report.records, 3);
+}
+
+#[test]
+fn truncation_at_a_record_boundary_is_caught_by_the_checkpoint() {
+    let f = filled(5);
+    let cut: Vec<String> = lines(&f.log)[..3].to_vec();
+    write_lines(&f.log, &cut);
+    assert_eq!(problems(&f.log), vec![Problem::Truncated { checkpoint_seq: 5, last_seq: 3 }]);
+    // An exported checkpoint kept off-host catches it even if the local one is rewritten too.
+    let exported = f.log.read_checkpoint().unwrap().unwrap();
+    let line = exported.to_line();
+    fs::remove_file(f.log.checkpoint_path()).unwrap();
+    let report = f.log.verify(&[Checkpoint::parse_line(&line).unwrap()]).unwrap();
+    assert!(report.problems.contains(&Problem::Truncated { checkpoint_seq: 5, last_seq: 3 }), "{:?}", report.problems);
+    assert!(report.problems.contains(&Problem::CheckpointMissing));
+}
+
+#[test]
+fn appends_refuse_to_continue_a_truncated_log() {
+    let f = filled(4);
+    let cut: Vec<String> = lines(&f.log)[..2].to_vec();
+    write_lines(&f.log, &cut);
+    let params = serde_json::json!({});
+    let err = f
+        .log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .unwrap_err();
+    assert!(
+        matches!(err, AuditError::Damaged { problem: Problem::Truncated { checkpoint_seq: 4, last_seq: 2 }, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn appends_refuse_a_log_whose_checkpoint_was_deleted() {
+    let f = filled(2);
+    fs::remove_file(f.log.checkpoint_path()).unwrap();
+    let params = serde_json::json!({});
+    let err = f
+        .log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .unwrap_err();
+    assert!(matches!(err, AuditError::Damaged { problem: Problem::CheckpointMissing, .. }), "{err}");
+    // recover rebuilds it because the chain itself is intact, and says so in the log.
+    let outcome = f.log.recover("openclaw-test", "root").unwrap();
+    assert!(outcome.checkpoint_rebuilt);
+    assert_eq!(outcome.record.as_ref().unwrap().action, "audit.recover");
+    assert!(f.log.verify(&[]).unwrap().is_intact());
+}
+
+#[test]
+fn torn_tail_is_reported_blocks_appends_and_recover_repairs_it() {
+    let f = filled(3);
+    let good_len = fs::metadata(f.log.path()).unwrap().len();
+    let mut bytes = fs::read(f.log.path()).unwrap();
+    bytes.extend_from_slice(b"{\"action\":\"half-writ");
+    fs::write(f.log.path(), &bytes).unwrap();
+
+    assert_eq!(problems(&f.log), vec![Problem::TornTail { offset: good_len, bytes: 20 }]);
+    let params = serde_json::json!({});
+    let err = f
+        .log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .unwrap_err();
+    assert!(matches!(err, AuditError::Damaged { problem: Problem::TornTail { .. }, .. }), "{err}");
+
+    let outcome = f.log.recover("openclaw-test", "root").unwrap();
+    assert_eq!(outcome.truncated_bytes, 20);
+    let rec = outcome.record.unwrap();
+    assert_eq!((rec.seq, rec.action.as_str()), (4, "audit.recover"));
+    assert_eq!(
+        rec.params_hash,
+        params_hash(&serde_json::json!({
+            "truncated_bytes": 20, "torn_sha256": sha256_hex(b"{\"action\":\"half-writ"), "checkpoint_rebuilt": false
+        }))
+    );
+    assert!(f.log.verify(&[]).unwrap().is_intact());
+    append(&f.log, "after.recover");
+    assert_eq!(f.log.verify(&[]).unwrap().records, 5);
+}
+
+#[test]
+fn recover_refuses_a_tampered_log_and_is_a_no_op_on_a_clean_one() {
+    let f = filled(3);
+    assert_eq!(
+        f.log.recover("t", "a").unwrap(),
+        RecoverOutcome { truncated_bytes: 0, checkpoint_rebuilt: false, record: None }
+    );
+    let mut l = lines(&f.log);
+    l[0] = l[0].replace("\"actor\":\"root\"", "\"actor\":\"mallory\"");
+    write_lines(&f.log, &l);
+    assert!(matches!(f.log.recover("t", "a"), Err(AuditError::Damaged { problem: Problem::BadHash { .. }, .. })));
+}
+
+#[test]
+fn appends_refuse_when_the_last_record_was_edited() {
+    let f = filled(2);
+    let mut l = lines(&f.log);
+    l[1] = l[1].replace("\"duration_ms\":3", "\"duration_ms\":4");
+    write_lines(&f.log, &l);
+    let params = serde_json::json!({});
+    let err = f
+        .log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .unwrap_err();
+    assert!(matches!(err, AuditError::Damaged { problem: Problem::BadHash { .. }, .. }), "{err}");
+}
+
+#[test]
+fn unknown_fields_duplicate_keys_and_bad_shapes_are_malformed() {
+    let f = filled(1);
+    let good = lines(&f.log)[0].clone();
+    let cases = [
+        good.replacen('{', "{\"extra\":1,", 1),
+        good.replacen('{', "{\"seq\":1,", 1),
+        good.replace("\"tool\":\"openclaw-test\"", "\"tool\":\"\""),
+        good.replace("\"tool\":\"openclaw-test\"", "\"tool\":\"a\\u001bb\""),
+        good.replace("\"seq\":1", "\"seq\":0"),
+        good.replace("\"seq\":1", "\"seq\":-1"),
+        good.replace("\"seq\":1", "\"seq\":1.0"),
+        String::from("not json"),
+        String::new(),
+    ];
+    for bad in cases {
+        let report = verify_bytes(format!("{bad}\n").as_bytes(), &[]);
+        assert!(
+            matches!(report.problems.first(), Some(Problem::Malformed { line: 1, .. })),
+            "{bad} → {:?}",
+            report.problems
+        );
+    }
+}
+
+#[test]
+fn bad_entries_are_refused_before_touching_the_log() {
+    let f = fixture();
+    let params = serde_json::json!({});
+    for (tool, actor, action) in [("", "a", "x"), ("t", "a\nb", "x"), ("t", "a", &"x".repeat(MAX_FIELD + 1))] {
+        let err =
+            f.log.append(&Entry { tool, actor, action, params: &params, exit_code: 0, duration_ms: 0 }).unwrap_err();
+        assert!(matches!(err, AuditError::BadEntry(_)), "{err}");
+    }
+    assert!(!f.log.path().exists());
+}
+
+#[test]
+fn a_symlinked_log_is_refused() {
+    let f = fixture();
+    fs::create_dir_all(f.log.path().parent().unwrap()).unwrap();
+    let target = f.log.path().with_file_name("elsewhere");
+    fs::write(&target, b"").unwrap();
+    std::os::unix::fs::symlink(&target, f.log.path()).unwrap();
+    let params = serde_json::json!({});
+    let err = f
+        .log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .unwrap_err();
+    assert!(matches!(err, AuditError::Io { .. }), "{err}");
+    assert!(matches!(f.log.verify(&[]), Err(AuditError::Io { .. })));
+}
+
+#[test]
+fn log_and_checkpoint_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = filled(1);
+    for p in [f.log.path(), f.log.checkpoint_path()] {
+        assert_eq!(fs::metadata(p).unwrap().permissions().mode() & 0o777, 0o600, "{}", p.display());
+    }
+    assert_eq!(fs::metadata(f.log.path().parent().unwrap()).unwrap().permissions().mode() & 0o777, 0o700);
+}
+
+#[test]
+fn lock_wait_is_bounded() {
+    let f = filled(1);
+    let holder = OpenOptions::new().read(true).open(f.log.path()).unwrap();
+    holder.lock().unwrap();
+    let log = f.log.clone().with_lock_wait(Duration::from_millis(30));
+    let params = serde_json::json!({});
+    let err = log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .unwrap_err();
+    assert!(matches!(err, AuditError::LockTimeout { .. }), "{err}");
+}
+
+#[test]
+fn checkpoint_lines_round_trip_and_reject_garbage() {
+    let cp = Checkpoint { seq: 12, hash: sha256_hex(b"x"), ts: "2026-11-24T19:47:05Z".into() };
+    let line = cp.to_line();
+    assert_eq!(line, format!("openclaw-audit-checkpoint/v1 seq=12 hash={} ts=2026-11-24T19:47:05Z", cp.hash));
+    assert_eq!(Checkpoint::parse_line(&format!("{line}\n")).unwrap(), cp);
+    for bad in [
+        String::new(),
+        line.replace("/v1", "/v2"),
+        line.replace("seq=12", "seq=0"),
+        line.replace("seq=12", "seq=x"),
+        line.replace("hash=", "hash=A"),
+        line.replace("ts=2026", "ts=26"),
+        format!("{line} extra"),
+        line.replace(' ', "  "),
+    ] {
+        assert!(Checkpoint::parse_line(&bad).is_err(), "{bad:?}");
+    }
+}
+
+#[test]
+fn a_mismatching_checkpoint_is_reported() {
+    let f = filled(3);
+    let cp = Checkpoint { seq: 2, hash: sha256_hex(b"not it"), ts: "2026-11-24T19:47:05Z".into() };
+    assert!(f.log.verify(&[cp]).unwrap().problems.contains(&Problem::CheckpointMismatch { seq: 2 }));
+}
+
+#[test]
+fn missing_log_and_checkpoint_is_an_empty_intact_log() {
+    let f = fixture();
+    let report = f.log.verify(&[]).unwrap();
+    assert!(report.is_intact());
+    assert_eq!(report.records, 0);
+}

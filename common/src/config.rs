@@ -1,0 +1,232 @@
+//! The optional TOML configuration file (DESIGN.md §3.3).
+//!
+//! Every key has a built-in default equal to the contract, so the tools run
+//! with no file at all. Unknown keys and bad values are errors that name the
+//! file, line, column and key. The file itself must not be writable by
+//! anyone but root or its owner: it can widen the listener policy.
+//! The full key reference is `docs/config.md`.
+
+use std::io::Read;
+use std::ops::Range;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::paths::PathSettings;
+use crate::policy::{Exemption, ListenerPolicy, Proto, parse_bind_addr};
+
+/// Largest config file we read; anything bigger is not a config file.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// The parsed configuration, with defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Config {
+    /// The file it came from, or `None` when built-in defaults were used.
+    pub source: Option<PathBuf>,
+    /// Path settings (the top-level `*_dir`, `*_root`, `*_log` keys).
+    pub paths: PathSettings,
+    /// The `[listeners]` table.
+    pub listeners: ListenerPolicy,
+}
+
+/// Why the configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A syntax error, an unknown key or a bad value, with its location.
+    #[error("{path}:{line}:{column}: {message}", path = path.display())]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong, naming the key.
+        message: String,
+    },
+    /// The file could not be read.
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        /// The config file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file's ownership or mode would let someone else rewrite the policy.
+    #[error("{path}: {problem}; fix: {fix}", path = path.display())]
+    Unsafe {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+        /// The command that fixes it.
+        fix: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    secrets_dir: Option<Spanned<String>>,
+    state_dir: Option<Spanned<String>>,
+    artifacts_root: Option<Spanned<String>>,
+    audit_log: Option<Spanned<String>>,
+    audit_checkpoint: Option<Spanned<String>>,
+    guard_log: Option<Spanned<String>>,
+    run_dir: Option<Spanned<String>>,
+    listeners: Option<RawListeners>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawListeners {
+    allowed_cidrs: Option<Vec<Spanned<String>>>,
+    allow_tailnet_v6: Option<bool>,
+    exemptions: Option<Vec<RawExemption>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExemption {
+    exe: Spanned<String>,
+    proto: Option<Spanned<String>>,
+    port: Option<u16>,
+    addr: Option<Spanned<String>>,
+    reason: Spanned<String>,
+}
+
+impl Config {
+    /// Loads `path`. A missing file means built-in defaults unless the file
+    /// was named explicitly (`OPENCLAW_CONFIG`), in which case it is an error.
+    pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
+        let io_err = |source| ConfigError::Io { path: path.to_owned(), source };
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Config::default()),
+            Err(e) => return Err(io_err(e)),
+        };
+        let meta = file.metadata().map_err(io_err)?;
+        check_file_safety(path, &meta, rustix::process::geteuid().as_raw())?;
+        let mut text = String::new();
+        file.by_ref().take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text).map_err(io_err)?;
+        if text.len() as u64 > MAX_CONFIG_BYTES {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                line: 1,
+                column: 1,
+                message: format!("file larger than {MAX_CONFIG_BYTES} bytes"),
+            });
+        }
+        Config::parse(&text, path)
+    }
+
+    /// Parses config text; `origin` is used in error messages.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let invalid = |span: Option<Range<usize>>, message: String| {
+            let (line, column) = line_col(text, span.map_or(0, |s| s.start));
+            ConfigError::Invalid { path: origin.to_owned(), line, column, message }
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(e.span(), e.message().to_owned()))?;
+
+        let abs = |key: &str, v: Option<Spanned<String>>| -> Result<Option<PathBuf>, ConfigError> {
+            match v {
+                None => Ok(None),
+                Some(s) if Path::new(s.get_ref()).is_absolute() => Ok(Some(PathBuf::from(s.into_inner()))),
+                Some(s) => {
+                    Err(invalid(Some(s.span()), format!("{key} must be an absolute path, got `{}`", s.get_ref())))
+                }
+            }
+        };
+        let paths = PathSettings {
+            secrets_dir: abs("secrets_dir", raw.secrets_dir)?,
+            state_dir: abs("state_dir", raw.state_dir)?,
+            artifacts_root: abs("artifacts_root", raw.artifacts_root)?,
+            audit_log: abs("audit_log", raw.audit_log)?,
+            audit_checkpoint: abs("audit_checkpoint", raw.audit_checkpoint)?,
+            guard_log: abs("guard_log", raw.guard_log)?,
+            run_dir: abs("run_dir", raw.run_dir)?,
+        };
+
+        let mut listeners = ListenerPolicy::default();
+        if let Some(l) = raw.listeners {
+            if let Some(cidrs) = l.allowed_cidrs {
+                listeners.allowed = cidrs
+                    .into_iter()
+                    .map(|c| {
+                        c.get_ref().parse::<IpNet>().map(|n| n.trunc()).map_err(|_| {
+                            invalid(
+                                Some(c.span()),
+                                format!("listeners.allowed_cidrs: `{}` is not a CIDR like 127.0.0.0/8", c.get_ref()),
+                            )
+                        })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            if let Some(v6) = l.allow_tailnet_v6 {
+                listeners.allow_tailnet_v6 = v6;
+            }
+            if let Some(exemptions) = l.exemptions {
+                listeners.exemptions = exemptions
+                    .into_iter()
+                    .map(|e| {
+                        let key = "listeners.exemptions";
+                        if !Path::new(e.exe.get_ref()).is_absolute() {
+                            return Err(invalid(
+                                Some(e.exe.span()),
+                                format!("{key}.exe must be the executable's absolute real path (process names are spoofable), got `{}`", e.exe.get_ref()),
+                            ));
+                        }
+                        if e.reason.get_ref().trim().is_empty() {
+                            return Err(invalid(Some(e.reason.span()), format!("{key}.reason must say why the exemption exists")));
+                        }
+                        let proto = e
+                            .proto
+                            .map(|p| p.get_ref().parse::<Proto>().map_err(|err| invalid(Some(p.span()), format!("{key}.proto: {err}"))))
+                            .transpose()?;
+                        let addr = e
+                            .addr
+                            .map(|a| parse_bind_addr(a.get_ref()).map(|b| b.ip).map_err(|err| invalid(Some(a.span()), format!("{key}.addr: {err}"))))
+                            .transpose()?;
+                        Ok(Exemption { exe: PathBuf::from(e.exe.into_inner()), proto, port: e.port, addr, reason: e.reason.into_inner() })
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+        }
+        Ok(Config { source: Some(origin.to_owned()), paths, listeners })
+    }
+}
+
+/// Refuses a config file that someone other than root or us could rewrite.
+pub fn check_file_safety(path: &Path, meta: &std::fs::Metadata, euid: u32) -> Result<(), ConfigError> {
+    let unsafe_ = |problem: String, fix: String| Err(ConfigError::Unsafe { path: path.to_owned(), problem, fix });
+    if !meta.file_type().is_file() {
+        return unsafe_("not a regular file".into(), format!("replace it with a regular file: {}", path.display()));
+    }
+    if meta.uid() != 0 && meta.uid() != euid {
+        return unsafe_(
+            format!("owned by uid {}, not root or the current user", meta.uid()),
+            format!("chown root: {}", path.display()),
+        );
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return unsafe_(
+            format!("writable by group or others (mode {:04o})", meta.permissions().mode() & 0o7777),
+            format!("chmod go-w {}", path.display()),
+        );
+    }
+    Ok(())
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    // toml's spans fall on character boundaries; `get` keeps a bad one harmless.
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests;

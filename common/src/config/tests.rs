@@ -1,0 +1,140 @@
+use super::*;
+use std::fs;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("/etc/openclaw/openclaw.toml"))
+}
+
+fn err(text: &str) -> String {
+    parse(text).unwrap_err().to_string()
+}
+
+#[test]
+fn empty_file_means_the_contract_defaults() {
+    let c = parse("").unwrap();
+    assert_eq!(c.listeners, ListenerPolicy::default());
+    assert_eq!(c.paths, PathSettings::default());
+}
+
+#[test]
+fn full_file_is_read() {
+    let c = parse(
+        r#"
+artifacts_root = "/opt/ai-ops-runner/artifacts"
+state_dir = "/srv/openclaw"
+
+[listeners]
+allowed_cidrs = ["127.0.0.0/8", "::1/128", "100.64.0.1/10"]
+allow_tailnet_v6 = true
+
+[[listeners.exemptions]]
+exe = "/usr/bin/caddy"
+proto = "tcp"
+port = 443
+addr = "[::ffff:203.0.113.7]"
+reason = "public TLS front door"
+"#,
+    )
+    .unwrap();
+    assert_eq!(c.paths.artifacts_root.as_deref(), Some(Path::new("/opt/ai-ops-runner/artifacts")));
+    assert_eq!(c.paths.state_dir.as_deref(), Some(Path::new("/srv/openclaw")));
+    assert!(c.listeners.allow_tailnet_v6);
+    // Host bits are dropped: 100.64.0.1/10 means the network 100.64.0.0/10.
+    assert_eq!(c.listeners.allowed[2].to_string(), "100.64.0.0/10");
+    let e = &c.listeners.exemptions[0];
+    assert_eq!((e.proto, e.port), (Some(Proto::Tcp), Some(443)));
+    assert_eq!(e.addr, Some("203.0.113.7".parse().unwrap()));
+}
+
+#[test]
+fn unknown_keys_are_errors_with_file_line_and_key() {
+    let msg = err("state_dir = \"/x\"\nsecret_dir = \"/y\"\n");
+    assert!(msg.starts_with("/etc/openclaw/openclaw.toml:2:1: "), "{msg}");
+    assert!(msg.contains("secret_dir"), "{msg}");
+    let msg = err("[listeners]\nallow_tailnet_v6 = true\nallowed_cidr = []\n");
+    assert!(msg.starts_with("/etc/openclaw/openclaw.toml:3:"), "{msg}");
+    assert!(msg.contains("allowed_cidr"), "{msg}");
+    let msg = err("[doctorr]\n");
+    assert!(msg.contains(":1:") && msg.contains("doctorr"), "{msg}");
+}
+
+#[test]
+fn bad_values_are_errors_with_their_location() {
+    let msg = err("[listeners]\nallowed_cidrs = [\"127.0.0.0/8\", \"localhost\"]\n");
+    assert!(msg.contains(":2:33:") && msg.contains("localhost") && msg.contains("allowed_cidrs"), "{msg}");
+    let msg = err("audit_log = \"audit.jsonl\"\n");
+    assert!(msg.contains(":1:13:") && msg.contains("audit_log must be an absolute path"), "{msg}");
+    let msg = err("[listeners]\nallow_tailnet_v6 = \"yes\"\n");
+    assert!(msg.contains(":2:"), "{msg}");
+    let msg = err("[[listeners.exemptions]]\nexe = \"tailscaled\"\nreason = \"x\"\n");
+    assert!(msg.contains(":2:") && msg.contains("absolute real path"), "{msg}");
+    let msg = err("[[listeners.exemptions]]\nexe = \"/usr/sbin/x\"\nreason = \"  \"\n");
+    assert!(msg.contains(":3:") && msg.contains("reason"), "{msg}");
+    let msg = err("[[listeners.exemptions]]\nexe = \"/usr/sbin/x\"\nproto = \"sctp\"\nreason = \"r\"\n");
+    assert!(msg.contains(":3:") && msg.contains("sctp"), "{msg}");
+    let msg = err("[[listeners.exemptions]]\nexe = \"/usr/sbin/x\"\nport = 70000\nreason = \"r\"\n");
+    assert!(msg.contains(":3:"), "{msg}");
+    let msg = err("[[listeners.exemptions]]\nexe = \"/usr/sbin/x\"\n");
+    assert!(msg.contains("reason"), "{msg}");
+    let msg = err("state_dir = \n");
+    assert!(msg.contains(":1:"), "{msg}");
+}
+
+#[test]
+fn missing_default_file_means_defaults_but_missing_explicit_file_is_an_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("openclaw.toml");
+    assert_eq!(Config::load(&missing, false).unwrap(), Config::default());
+    assert!(matches!(Config::load(&missing, true), Err(ConfigError::Io { .. })));
+}
+
+#[test]
+fn group_or_world_writable_file_is_refused_with_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("openclaw.toml");
+    fs::write(&path, "").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o666)).unwrap();
+    let msg = Config::load(&path, true).unwrap_err().to_string();
+    assert!(msg.contains("writable by group or others") && msg.contains("chmod go-w"), "{msg}");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(Config::load(&path, true).is_ok());
+}
+
+#[test]
+fn foreign_owner_and_non_regular_files_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("openclaw.toml");
+    fs::write(&path, "").unwrap();
+    let euid = rustix::process::geteuid().as_raw();
+    // A root-owned file is always acceptable, so as root give it to nobody.
+    let checking_as = if euid == 0 {
+        std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
+        0
+    } else {
+        euid + 1
+    };
+    let meta = fs::metadata(&path).unwrap();
+    let msg = check_file_safety(&path, &meta, checking_as).unwrap_err().to_string();
+    assert!(msg.contains("not root or the current user") && msg.contains("chown root:"), "{msg}");
+    let dir_meta = fs::metadata(tmp.path()).unwrap();
+    assert!(
+        check_file_safety(tmp.path(), &dir_meta, dir_meta.uid())
+            .unwrap_err()
+            .to_string()
+            .contains("not a regular file")
+    );
+}
+
+#[test]
+fn oversized_file_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("openclaw.toml");
+    fs::write(&path, "#".repeat(MAX_CONFIG_BYTES as usize + 10)).unwrap();
+    assert!(Config::load(&path, true).unwrap_err().to_string().contains("larger than"));
+}
+
+#[test]
+fn line_col_counts_characters_not_bytes() {
+    assert_eq!(line_col("a\nbé c", 6), (2, 4));
+    assert_eq!(line_col("", 10), (1, 1));
+}

@@ -1,0 +1,23 @@
+//! Shared plumbing for the OpenClaw hardening tools.
+//!
+//! Every tool crate depends on this crate and on no other tool. It holds the
+//! one copy of each cross-cutting policy: the listener classifier
+//! ([`policy`]), configuration and path resolution ([`config`], [`paths`]),
+//! the tamper-evident audit log ([`audit`]), atomic artifact writing
+//! ([`artifacts`]), named locks ([`lock`]), output rendering ([`output`]) and
+//! the exit-code contract ([`exit`]).
+//!
+//! Nothing here prints on its own: functions return data or typed errors and
+//! the calling tool decides what to show.
+#![deny(missing_docs)]
+
+pub mod artifacts;
+pub mod audit;
+pub mod config;
+pub mod exit;
+pub mod hash;
+pub mod lock;
+pub mod output;
+pub mod paths;
+pub mod policy;
+pub mod time_fmt;

@@ -1,0 +1,156 @@
+//! Named locks with a bounded wait, on `flock(2)` via `std::fs::File::lock`.
+//!
+//! A lock is a file `<dir>/<name>.lock`. The kernel releases it when the
+//! holder exits, however it exits, so there are no stale locks to expire and
+//! no TTL that can be shorter than the work it protects. The holder's pid is
+//! written into the file for diagnostics only.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::artifacts::create_private_dir_all;
+
+/// A held lock; released when dropped.
+#[derive(Debug)]
+pub struct NamedLock {
+    _file: File,
+    path: PathBuf,
+}
+
+/// Why a lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Lock names are `[a-z0-9._-]`, 1 to 64 characters, not starting with a dot.
+    #[error("invalid lock name `{0}`")]
+    BadName(String),
+    /// Another process still held the lock when the wait ran out.
+    #[error("lock {path} is held{holder}; gave up after {waited_ms} ms", holder = holder.map(|p| format!(" by pid {p}")).unwrap_or_default())]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+        /// The pid recorded by the holder, if readable.
+        holder: Option<u32>,
+        /// How long we waited.
+        waited_ms: u64,
+    },
+    /// The lock file or its directory could not be used.
+    #[error("lock {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl NamedLock {
+    /// Takes the lock `name` in `dir`, waiting at most `wait` (zero: try once).
+    pub fn acquire(dir: &Path, name: &str, wait: Duration) -> Result<NamedLock, LockError> {
+        let valid = !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with('.')
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'));
+        if !valid {
+            return Err(LockError::BadName(name.to_owned()));
+        }
+        let path = dir.join(format!("{name}.lock"));
+        let io_err = |source| LockError::Io { path: path.clone(), source };
+        create_private_dir_all(dir).map_err(io_err)?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .map_err(io_err)?;
+        let started = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(TryLockError::WouldBlock) => {
+                    let mut text = String::new();
+                    let _ = file.read_to_string(&mut text);
+                    return Err(LockError::Busy {
+                        path: path.clone(),
+                        holder: text.trim().parse().ok(),
+                        waited_ms: started.elapsed().as_millis() as u64,
+                    });
+                }
+                Err(TryLockError::Error(e)) => return Err(io_err(e)),
+            }
+        }
+        file.set_len(0).map_err(io_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(io_err)?;
+        Ok(NamedLock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_holder_is_refused_until_the_first_releases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = NamedLock::acquire(tmp.path(), "guard-fix", Duration::ZERO).unwrap();
+        let err = NamedLock::acquire(tmp.path(), "guard-fix", Duration::from_millis(50)).unwrap_err();
+        match err {
+            LockError::Busy { holder, waited_ms, .. } => {
+                assert_eq!(holder, Some(std::process::id()));
+                assert!(waited_ms >= 50, "waited {waited_ms} ms");
+            }
+            other => panic!("expected Busy, got {other}"),
+        }
+        // A different name is independent.
+        let _other = NamedLock::acquire(tmp.path(), "doctor", Duration::ZERO).unwrap();
+        drop(first);
+        NamedLock::acquire(tmp.path(), "guard-fix", Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn bounded_wait_succeeds_when_the_holder_lets_go_in_time() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = NamedLock::acquire(tmp.path(), "x", Duration::ZERO).unwrap();
+        let releaser = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            drop(first);
+        });
+        NamedLock::acquire(tmp.path(), "x", Duration::from_secs(5)).unwrap();
+        releaser.join().unwrap();
+    }
+
+    #[test]
+    fn names_that_could_escape_the_directory_are_rejected() {
+        let tmp = tempfile::tempdir().unwrap();
+        for bad in ["", "../x", "a/b", ".hidden", "UPPER", &"x".repeat(65)] {
+            assert!(
+                matches!(NamedLock::acquire(tmp.path(), bad, Duration::ZERO), Err(LockError::BadName(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn lock_directory_is_created_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run/openclaw");
+        let lock = NamedLock::acquire(&dir, "x", Duration::ZERO).unwrap();
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(lock.path(), dir.join("x.lock"));
+    }
+}

@@ -1,0 +1,92 @@
+//! `cargo xtask ci`, `bench` and `fuzz`.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+use crate::{deps, tools};
+
+/// Every check CI runs. The nextest run is last, so its `Summary … tests run`
+/// line is the final line of test output.
+pub(crate) fn ci(root: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    step("system tools", || tools::ensure(tools::REQUIRED))?;
+    step("fmt", || cargo(root, &["fmt", "--all", "--", "--check"]))?;
+    step("clippy", || cargo(root, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    step("dependency invariant", || deps::check_manifest(&root.join("Cargo.toml")).map(|_| ()))?;
+    step("build tests", || cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-run"]))?;
+    eprintln!(
+        "==> ci: all steps before the test run passed in {:.1}s; running tests last",
+        started.elapsed().as_secs_f64()
+    );
+    step("test", || cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]))
+}
+
+/// Runs a named benchmark, or lists them.
+pub(crate) fn bench(_root: &Path, name: Option<&str>) -> Result<(), String> {
+    const BENCHES: &[&str] = &[];
+    match name {
+        None if BENCHES.is_empty() => {
+            eprintln!("no benchmarks are registered yet (openclaw-doctor's arrive with that tool)");
+            Ok(())
+        }
+        None => {
+            eprintln!("benchmarks: {}", BENCHES.join(", "));
+            Ok(())
+        }
+        Some(other) => {
+            Err(format!("unknown benchmark `{other}`; known: {}", if BENCHES.is_empty() { "none" } else { "" }))
+        }
+    }
+}
+
+/// Runs each fuzz target for `--seconds N` (default 60) with cargo-fuzz on nightly.
+pub(crate) fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
+    let seconds = crate::flag_value(args, "--seconds").unwrap_or("60");
+    seconds.parse::<u64>().map_err(|_| format!("--seconds takes a number, got `{seconds}`"))?;
+    let only = args.iter().enumerate().find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--seconds"));
+    let fuzz_dir = root.join("fuzz");
+    let targets: Vec<String> = std::fs::read_dir(fuzz_dir.join("fuzz_targets"))
+        .map_err(|e| format!("fuzz/fuzz_targets: {e}"))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.strip_suffix(".rs").map(str::to_owned))
+        .filter(|t| only.is_none_or(|(_, o)| o == t))
+        .collect();
+    if targets.is_empty() {
+        return Err("no matching fuzz target".into());
+    }
+    for target in targets {
+        step(&format!("fuzz {target} for {seconds}s"), || {
+            run(Command::new("cargo").current_dir(&fuzz_dir).args([
+                "+nightly",
+                "fuzz",
+                "run",
+                &target,
+                "--",
+                &format!("-max_total_time={seconds}"),
+            ]))
+        })?;
+    }
+    Ok(())
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<(), String>) -> Result<(), String> {
+    eprintln!("==> {name}");
+    let started = Instant::now();
+    let res = f();
+    let secs = started.elapsed().as_secs_f64();
+    match &res {
+        Ok(()) => eprintln!("<== {name}: ok ({secs:.1}s)"),
+        Err(_) => eprintln!("<== {name}: FAILED ({secs:.1}s)"),
+    }
+    res.map_err(|e| format!("step `{name}` failed: {e}"))
+}
+
+fn cargo(root: &Path, args: &[&str]) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo).current_dir(root).args(args))
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let status = cmd.status().map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
+    if status.success() { Ok(()) } else { Err(format!("{:?} exited with {status}", cmd.get_program())) }
+}

@@ -1,0 +1,51 @@
+//! Project automation, so CI is a Rust program anyone can run locally.
+//!
+//! - `cargo xtask ci`: every check CI runs, in order, each step named and timed.
+//! - `cargo xtask check-deps [--manifest-path PATH]`: the dependency-direction invariant alone.
+//! - `cargo xtask bench [NAME]`: benchmarks (whole-process timings against named baselines).
+//! - `cargo xtask fuzz [--seconds N] [TARGET]`: run the cargo-fuzz targets (needs nightly).
+#![allow(clippy::print_stdout, clippy::print_stderr, reason = "xtask's main module owns its output")]
+
+mod ci;
+mod deps;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let root = project_root();
+    let res = match args.first().map(String::as_str) {
+        Some("ci") => ci::ci(&root),
+        Some("check-deps") => {
+            let manifest = flag_value(&args, "--manifest-path").map_or_else(|| root.join("Cargo.toml"), PathBuf::from);
+            deps::check_manifest(&manifest).map(|n| eprintln!("dependency invariant holds for {n} workspace crates"))
+        }
+        Some("bench") => ci::bench(&root, args.get(1).map(String::as_str)),
+        Some("fuzz") => ci::fuzz(&root, &args[1..]),
+        Some("help" | "--help" | "-h") | None => {
+            println!("{}", USAGE);
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown task `{other}`\n{USAGE}")),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const USAGE: &str =
+    "usage: cargo xtask <ci | check-deps [--manifest-path PATH] | bench [NAME] | fuzz [--seconds N] [TARGET]>";
+
+fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
+    args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str)
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
