@@ -19,7 +19,9 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
         "==> ci: all steps before the test run passed in {:.1}s; running tests last",
         started.elapsed().as_secs_f64()
     );
-    step("test", || cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]))
+    // Nothing may print after nextest's closing `Summary` line on success.
+    eprintln!("==> test");
+    cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]).map_err(|e| format!("step `test` failed: {e}"))
 }
 
 /// Runs a named benchmark, or lists them.
