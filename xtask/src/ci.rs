@@ -21,7 +21,8 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     );
     // Nothing may print after nextest's closing `Summary` line on success.
     eprintln!("==> test");
-    cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]).map_err(|e| format!("step `test` failed: {e}"))
+    cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
+        .map_err(|e| format!("step `test` failed: {e}"))
 }
 
 /// Runs a named benchmark, or lists them.
