@@ -30,6 +30,60 @@ pub struct Config {
     pub paths: PathSettings,
     /// The `[listeners]` table.
     pub listeners: ListenerPolicy,
+    /// The `[doctor]` table.
+    pub doctor: DoctorSettings,
+}
+
+/// The `[doctor]` table: what `openclaw-doctor` checks and its limits.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DoctorSettings {
+    /// The console's port; it must listen on loopback only.
+    pub console_port: u16,
+    /// The only Docker published bindings allowed, as `ip:port`.
+    pub docker_allowed: Vec<String>,
+    /// HTTP health endpoints (plain `http://` on loopback or the tailnet).
+    pub http_health: Vec<String>,
+    /// Extra attempts per endpoint after the first.
+    pub http_retries: u32,
+    /// Filesystems whose usage is checked.
+    pub disk_paths: Vec<PathBuf>,
+    /// Usage percentage that warns.
+    pub disk_warn_percent: u8,
+    /// Usage percentage that fails.
+    pub disk_fail_percent: u8,
+    /// Log directory whose size is checked.
+    pub log_dir: PathBuf,
+    /// Size in MB that warns.
+    pub log_warn_mb: u64,
+    /// Size in MB that fails.
+    pub log_fail_mb: u64,
+    /// systemd units of this product that must be active.
+    pub tracked_units: Vec<String>,
+    /// Per-check timeout in milliseconds.
+    pub check_timeout_ms: u64,
+    /// Whole-run budget in milliseconds.
+    pub budget_ms: u64,
+}
+
+impl Default for DoctorSettings {
+    fn default() -> DoctorSettings {
+        DoctorSettings {
+            console_port: 8787,
+            docker_allowed: vec!["127.0.0.1:8000".into()],
+            http_health: vec!["http://127.0.0.1:8000/healthz".into()],
+            http_retries: 2,
+            disk_paths: vec![PathBuf::from("/")],
+            disk_warn_percent: 85,
+            disk_fail_percent: 95,
+            log_dir: PathBuf::from("/var/log/openclaw"),
+            log_warn_mb: 500,
+            log_fail_mb: 2000,
+            tracked_units: vec!["openclaw-doctor.timer".into()],
+            check_timeout_ms: 3000,
+            budget_ms: 10_000,
+        }
+    }
 }
 
 /// Why the configuration could not be used.
@@ -78,6 +132,7 @@ struct RawConfig {
     guard_log: Option<Spanned<String>>,
     run_dir: Option<Spanned<String>>,
     listeners: Option<RawListeners>,
+    doctor: Option<Spanned<DoctorSettings>>,
 }
 
 #[derive(Deserialize)]
@@ -195,7 +250,29 @@ impl Config {
                     .collect::<Result<_, _>>()?;
             }
         }
-        Ok(Config { source: Some(origin.to_owned()), paths, listeners })
+        let doctor = match raw.doctor {
+            None => DoctorSettings::default(),
+            Some(d) => {
+                let span = d.span();
+                let d = d.into_inner();
+                let problem = if d.disk_warn_percent > d.disk_fail_percent || d.disk_fail_percent > 100 {
+                    Some("doctor.disk_warn_percent must be ≤ doctor.disk_fail_percent ≤ 100")
+                } else if d.log_warn_mb > d.log_fail_mb {
+                    Some("doctor.log_warn_mb must be ≤ doctor.log_fail_mb")
+                } else if d.check_timeout_ms == 0 || d.budget_ms == 0 {
+                    Some("doctor.check_timeout_ms and doctor.budget_ms must be positive")
+                } else if d.disk_paths.iter().chain([&d.log_dir]).any(|p| !p.is_absolute()) {
+                    Some("doctor.disk_paths and doctor.log_dir must be absolute paths")
+                } else {
+                    None
+                };
+                if let Some(problem) = problem {
+                    return Err(invalid(Some(span), problem.to_owned()));
+                }
+                d
+            }
+        };
+        Ok(Config { source: Some(origin.to_owned()), paths, listeners, doctor })
     }
 }
 

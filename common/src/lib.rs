@@ -20,4 +20,5 @@ pub mod lock;
 pub mod output;
 pub mod paths;
 pub mod policy;
+pub mod process;
 pub mod time_fmt;

@@ -138,3 +138,17 @@ fn line_col_counts_characters_not_bytes() {
     assert_eq!(line_col("a\nbé c", 6), (2, 4));
     assert_eq!(line_col("", 10), (1, 1));
 }
+
+#[test]
+fn doctor_table_overrides_only_what_it_names() {
+    let c = parse("[doctor]\nconsole_port = 9999\ntracked_units = []\n").unwrap();
+    assert_eq!(c.doctor.console_port, 9999);
+    assert!(c.doctor.tracked_units.is_empty());
+    assert_eq!(c.doctor.disk_fail_percent, DoctorSettings::default().disk_fail_percent);
+    let msg = err("[doctor]\nconsole_prot = 1\n");
+    assert!(msg.contains(":2:") && msg.contains("console_prot"), "{msg}");
+    let msg = err("[doctor]\ndisk_warn_percent = 96\n");
+    assert!(msg.contains(":1:") && msg.contains("disk_warn_percent"), "{msg}");
+    let msg = err("[doctor]\nlog_dir = \"logs\"\n");
+    assert!(msg.contains("absolute"), "{msg}");
+}

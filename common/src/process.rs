@@ -1,0 +1,162 @@
+//! Running external commands with a hard timeout.
+//!
+//! A hung `tailscale status` must never hang a tool. Each command runs in its
+//! own process group with stdin closed and `LC_ALL=C` (stable output to
+//! parse); on timeout the whole group is killed and the caller gets
+//! [`CmdError::TimedOut`] with the time waited. Output is capped so a
+//! runaway command cannot exhaust memory.
+
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Most bytes kept from each of stdout and stderr.
+pub const MAX_OUTPUT: usize = 8 * 1024 * 1024;
+
+/// A finished command.
+#[derive(Debug, Clone)]
+pub struct CmdOutput {
+    /// Exit status.
+    pub status: ExitStatus,
+    /// Captured stdout (at most [`MAX_OUTPUT`] bytes).
+    pub stdout: Vec<u8>,
+    /// Captured stderr (at most [`MAX_OUTPUT`] bytes).
+    pub stderr: Vec<u8>,
+}
+
+impl CmdOutput {
+    /// stdout as text, lossily.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// The first non-empty line of stderr, for error messages.
+    pub fn stderr_line(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("").to_owned()
+    }
+}
+
+/// Why a command produced no output to judge.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    /// The program is not installed (not on PATH).
+    #[error("`{0}` is not installed")]
+    NotFound(String),
+    /// It ran past its timeout and was killed.
+    #[error("`{program}` did not finish within {waited_ms} ms and was killed")]
+    TimedOut {
+        /// The program.
+        program: String,
+        /// How long we waited.
+        waited_ms: u64,
+    },
+    /// It could not be started or waited for.
+    #[error("`{program}`: {source}")]
+    Io {
+        /// The program.
+        program: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs `program args…`, killing it (and its process group) after `timeout`.
+pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput, CmdError> {
+    let started = Instant::now();
+    let io_err = |source| CmdError::Io { program: program.to_owned(), source };
+    let mut child = match Command::new(program)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CmdError::NotFound(program.to_owned())),
+        Err(e) => return Err(io_err(e)),
+    };
+    let (tx, rx) = mpsc::channel();
+    for (idx, pipe) in [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(pipe) = pipe {
+                let _ = pipe.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
+            }
+            let _ = tx.send((idx, buf));
+        });
+    }
+    drop(tx);
+    let mut sleep = Duration::from_micros(200);
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(io_err)? {
+            break status;
+        }
+        if started.elapsed() >= timeout {
+            let pid = rustix::process::Pid::from_child(&child);
+            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(CmdError::TimedOut {
+                program: program.to_owned(),
+                waited_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        std::thread::sleep(sleep.min(timeout.saturating_sub(started.elapsed())));
+        sleep = (sleep * 2).min(Duration::from_millis(5));
+    };
+    // A daemonised grandchild could hold the pipes open: wait for them only briefly.
+    let mut out = [Vec::new(), Vec::new()];
+    let pipe_deadline = Instant::now() + Duration::from_millis(200).max(timeout.saturating_sub(started.elapsed()));
+    for _ in 0..2 {
+        match rx.recv_timeout(pipe_deadline.saturating_duration_since(Instant::now())) {
+            Ok((idx, buf)) => out[idx] = buf,
+            Err(_) => break,
+        }
+    }
+    let [stdout, stderr] = out;
+    Ok(CmdOutput { status, stdout, stderr })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_output_and_status() {
+        let out = run("sh", &["-c", "echo out; echo err >&2; exit 3"], Duration::from_secs(5)).unwrap();
+        assert_eq!(out.stdout_text(), "out\n");
+        assert_eq!(out.stderr_line(), "err");
+        assert_eq!(out.status.code(), Some(3));
+    }
+
+    #[test]
+    fn runs_with_the_c_locale_and_no_stdin() {
+        let out = run("sh", &["-c", "echo $LC_ALL; cat"], Duration::from_secs(5)).unwrap();
+        assert_eq!(out.stdout_text(), "C\n");
+    }
+
+    #[test]
+    fn a_hung_command_is_killed_with_its_children_at_the_timeout() {
+        let started = Instant::now();
+        let err = run("sh", &["-c", "sleep 30 & sleep 30"], Duration::from_millis(200)).unwrap_err();
+        assert!(matches!(err, CmdError::TimedOut { waited_ms, .. } if waited_ms >= 200), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn a_missing_program_is_not_found() {
+        let err = run("openclaw-no-such-program", &[], Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, CmdError::NotFound(ref p) if p == "openclaw-no-such-program"), "{err}");
+    }
+}

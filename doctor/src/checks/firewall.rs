@@ -1,0 +1,99 @@
+//! `firewall`: UFW (or nftables) must deny inbound except the tailnet
+//! interface and WireGuard's UDP port.
+
+use common::output::sanitize;
+use common::process::CmdError;
+use serde_json::json;
+
+use super::{Ctx, Outcome};
+
+/// WireGuard's default UDP port, which Tailscale needs open for direct paths.
+const WIREGUARD: &str = "41641/udp";
+
+pub(crate) fn check(ctx: &Ctx) -> Outcome {
+    if !ctx.is_root {
+        return Outcome::error("reading the firewall state needs root; run openclaw-doctor as root");
+    }
+    let ufw = match ctx.cmd("ufw", &["status", "verbose"]) {
+        Err(CmdError::NotFound(_)) => None,
+        Err(e) => return Outcome::from_cmd_error(&e),
+        Ok(out) if !out.status.success() => {
+            return Outcome::error(format!("`ufw status verbose` failed: {}", sanitize(&out.stderr_line())));
+        }
+        Ok(out) => Some(out.stdout_text()),
+    };
+    if let Some(text) = &ufw {
+        let verdict = judge_ufw(text);
+        // An inactive UFW may sit beside a hand-written nftables policy.
+        if !text.lines().any(|l| l.trim() == "Status: inactive") {
+            return verdict;
+        }
+    }
+    match ctx.cmd("nft", &["list", "ruleset"]) {
+        Err(CmdError::NotFound(_)) if ufw.is_some() => judge_ufw(ufw.as_deref().unwrap_or_default()),
+        Err(CmdError::NotFound(_)) => Outcome::fail(
+            "no firewall found (neither ufw nor nft is installed)",
+            "install ufw and run: ufw default deny incoming; ufw allow in on tailscale0; ufw allow 41641/udp; ufw enable",
+        ),
+        Err(e) => Outcome::from_cmd_error(&e),
+        Ok(out) if !out.status.success() => {
+            Outcome::error(format!("`nft list ruleset` failed: {}", sanitize(&out.stderr_line())))
+        }
+        Ok(out) => judge_nft(&out.stdout_text()),
+    }
+}
+
+/// Judges `ufw status verbose` output.
+pub(crate) fn judge_ufw(text: &str) -> Outcome {
+    let fix = "ufw default deny incoming; ufw allow in on tailscale0; ufw allow 41641/udp; delete other ALLOW rules (`ufw status numbered`, `ufw delete N`); ufw enable";
+    let details = json!({"backend": "ufw", "raw": text});
+    if !text.lines().any(|l| l.trim() == "Status: active") {
+        return Outcome::fail("UFW is not active", fix).details(details);
+    }
+    let default = text.lines().find_map(|l| l.trim().strip_prefix("Default:")).unwrap_or("");
+    if !(default.contains("deny (incoming)") || default.contains("reject (incoming)")) {
+        return Outcome::fail(format!("UFW default incoming policy is not deny ({})", sanitize(default.trim())), fix)
+            .details(details);
+    }
+    let mut extra = Vec::new();
+    let rules = text.lines().skip_while(|l| !l.starts_with("--")).skip(1);
+    for line in rules.filter(|l| !l.trim().is_empty()) {
+        let cols: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+        let (Some(to), Some(action)) = (cols.first(), cols.get(1)) else { continue };
+        let inbound_allow = (action.starts_with("ALLOW") || action.starts_with("LIMIT")) && !action.ends_with("OUT");
+        let permitted = to.ends_with("on tailscale0") || to.trim_end_matches(" (v6)") == WIREGUARD;
+        if inbound_allow && !permitted {
+            extra.push(sanitize(line.trim()).into_owned());
+        }
+    }
+    if extra.is_empty() {
+        Outcome::pass("UFW active, default deny incoming, inbound allowed only on tailscale0 and 41641/udp")
+            .details(details)
+    } else {
+        Outcome::fail(format!("UFW allows inbound beyond tailscale0 and {WIREGUARD}: {}", extra.join("; ")), fix)
+            .details(details)
+    }
+}
+
+/// Judges `nft list ruleset`: some input-hook chain must have policy drop.
+pub(crate) fn judge_nft(text: &str) -> Outcome {
+    let details = json!({"backend": "nftables", "raw": text});
+    let input_policies: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("hook input"))
+        .filter_map(|l| l.split("policy").nth(1))
+        .map(|p| p.trim().trim_end_matches(';').trim())
+        .collect();
+    let fix = "give the inet filter input chain `policy drop;` and accept only iifname \"tailscale0\", iif lo, established/related and udp dport 41641";
+    if input_policies.is_empty() {
+        return Outcome::fail("nftables has no input filter chain: inbound traffic is not filtered", fix)
+            .details(details);
+    }
+    if input_policies.iter().any(|p| *p == "drop") {
+        Outcome::pass(format!("nftables input chain policy drop ({} input chain(s))", input_policies.len()))
+            .details(details)
+    } else {
+        Outcome::fail(format!("nftables input chain policy is {}, not drop", input_policies.join(", ")), fix)
+            .details(details)
+    }
+}

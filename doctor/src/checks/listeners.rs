@@ -1,0 +1,169 @@
+//! `listeners` (contract check 4) and `console-bind`, both from the kernel's
+//! socket table and judged by `common::policy`.
+
+use common::output::sanitize;
+use common::policy::{self, Class, Decision, ListenerPolicy, Owner, Socket, Verdict};
+use serde_json::{Value, json};
+
+use super::{Ctx, Outcome};
+use crate::sockets::{ListenSocket, SocketTable};
+
+pub(crate) fn check(ctx: &Ctx) -> Outcome {
+    match ctx.sockets() {
+        Ok(table) => judge(&table, &ctx.config.listeners, ctx.is_root),
+        Err(e) => Outcome::error(format!("cannot read the kernel socket tables: {e}")),
+    }
+}
+
+pub(crate) fn console_bind(ctx: &Ctx) -> Outcome {
+    match ctx.sockets() {
+        Ok(table) => judge_console(&table, ctx.config.doctor.console_port),
+        Err(e) => Outcome::error(format!("cannot read the kernel socket tables: {e}")),
+    }
+}
+
+/// The worst decision over every owner of a socket (a shared socket is only
+/// exempt if it is exempt for each process holding it).
+fn decide(policy: &ListenerPolicy, s: &ListenSocket) -> Decision {
+    let socket =
+        |owner: Option<Owner>| Socket { proto: s.proto, addr: s.local.ip().to_string(), port: s.local.port(), owner };
+    let decisions: Vec<Decision> = if s.owners.is_empty() {
+        vec![policy.decide(&socket(None)).expect("kernel addresses always parse")]
+    } else {
+        s.owners
+            .iter()
+            .map(|o| {
+                policy
+                    .decide(&socket(Some(Owner { pid: o.pid, exe: o.exe.clone() })))
+                    .expect("kernel addresses always parse")
+            })
+            .collect()
+    };
+    decisions.into_iter().max_by_key(|d| d.verdict).expect("at least one decision")
+}
+
+pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool) -> Outcome {
+    let mut entries = Vec::new();
+    let mut violations = Vec::new();
+    let mut fixes = Vec::new();
+    let mut n_warn = 0;
+    let mut n_unknown = 0;
+    for s in &table.sockets {
+        let d = decide(policy, s);
+        if s.owners.is_empty() {
+            n_unknown += 1;
+        }
+        let owners: Vec<Value> = s
+            .owners
+            .iter()
+            .map(|o| json!({ "pid": o.pid, "exe": o.exe.as_ref().map(|e| e.display().to_string()), "unit": o.unit }))
+            .collect();
+        let who = owner_label(s);
+        match d.verdict {
+            Verdict::Violation => {
+                violations.push(format!("{} {}:{} ({who}): {}", s.proto, d.addr, s.local.port(), d.reason));
+                fixes.push(fix_for(s, &d));
+            }
+            Verdict::Warn => n_warn += 1,
+            Verdict::Allowed => {}
+        }
+        entries.push(json!({
+            "proto": s.proto, "addr": d.addr.to_string(), "port": s.local.port(), "classification": d.class,
+            "verdict": d.verdict, "reason": d.reason, "owners": owners,
+        }));
+    }
+    let mut summary = format!(
+        "{} listening socket{}: {} violation{}, {} warning{}",
+        table.sockets.len(),
+        if table.sockets.len() == 1 { "" } else { "s" },
+        violations.len(),
+        if violations.len() == 1 { "" } else { "s" },
+        n_warn,
+        if n_warn == 1 { "" } else { "s" }
+    );
+    if n_unknown > 0 {
+        summary.push_str(&format!("; {n_unknown} with unknown owner"));
+        if !is_root {
+            summary.push_str(&format!(
+                " ({} processes unreadable: run as root for full attribution)",
+                table.unreadable_processes
+            ));
+        }
+    }
+    let details = json!({
+        "sockets": entries, "violations": violations, "owner_unknown": n_unknown,
+        "unreadable_processes": table.unreadable_processes, "root": is_root,
+    });
+    let outcome = if !violations.is_empty() {
+        fixes.dedup();
+        Outcome::fail(summary, fixes.join("\n"))
+    } else if n_warn > 0 {
+        Outcome::warn(
+            summary,
+            "tailnet IPv6 binds are private but outside the contract's table; bind the IPv4 tailnet address or set listeners.allow_tailnet_v6 = true",
+        )
+    } else {
+        Outcome::pass(summary)
+    };
+    outcome.details(details)
+}
+
+fn owner_label(s: &ListenSocket) -> String {
+    match s.owners.first() {
+        None => "owner unknown".into(),
+        Some(o) => {
+            let exe = o
+                .exe
+                .as_ref()
+                .map_or_else(|| "exe unreadable".into(), |e| sanitize(&e.display().to_string()).into_owned());
+            let unit = o.unit.as_ref().map(|u| format!(", {}", sanitize(u))).unwrap_or_default();
+            format!("pid {} {exe}{unit}", o.pid)
+        }
+    }
+}
+
+/// The fix for one violation: sshd on a wildcard gets the SSH steps.
+fn fix_for(s: &ListenSocket, d: &Decision) -> String {
+    let is_ssh = s.local.port() == 22
+        || s.owners.iter().any(|o| {
+            o.exe.as_deref().is_some_and(policy::is_sshd) || o.unit.as_deref().is_some_and(|u| u.starts_with("ssh"))
+        });
+    if is_ssh && d.class == Class::Wildcard {
+        return String::from(
+            "sshd is reachable on every interface. Keep your current session open and confirm Tailscale is up \
+             (`tailscale status`), then: (1) if socket-activated, `systemctl disable --now ssh.socket`; \
+             (2) write /etc/ssh/sshd_config.d/99-tailscale-only.conf with `AddressFamily inet` and \
+             `ListenAddress <this host's 100.x Tailscale IP>`; (3) `sshd -t`; (4) `systemctl restart ssh`; \
+             (5) log in again over the tailnet before closing the old session, then re-run openclaw-doctor.",
+        );
+    }
+    let socket = Socket { proto: s.proto, addr: s.local.ip().to_string(), port: s.local.port(), owner: None };
+    format!("{} ({})", policy::remediation(&socket, d), owner_label(s))
+}
+
+pub(crate) fn judge_console(table: &SocketTable, port: u16) -> Outcome {
+    let binds: Vec<(String, Class)> = table
+        .sockets
+        .iter()
+        .filter(|s| s.proto == policy::Proto::Tcp && s.local.port() == port)
+        .map(|s| {
+            let ip = s.local.ip().to_canonical();
+            (policy::BindAddr { ip, scope: None }.to_string(), policy::classify(ip))
+        })
+        .collect();
+    let addrs: Vec<&str> = binds.iter().map(|(a, _)| a.as_str()).collect();
+    let details = json!({ "port": port, "addresses": addrs });
+    if binds.is_empty() {
+        return Outcome::pass(format!("nothing listens on port {port} (console not running)")).details(details);
+    }
+    let exposed: Vec<&str> = binds.iter().filter(|(_, c)| *c != Class::Loopback).map(|(a, _)| a.as_str()).collect();
+    if exposed.is_empty() {
+        Outcome::pass(format!("port {port} bound on loopback only ({})", addrs.join(", "))).details(details)
+    } else {
+        Outcome::fail(
+            format!("port {port} is bound beyond loopback on {} (all binds: {})", exposed.join(", "), addrs.join(", ")),
+            format!("bind the console to 127.0.0.1:{port} only and restart it; a loopback bind next to a public one still exposes it"),
+        )
+        .details(details)
+    }
+}

@@ -1,0 +1,266 @@
+//! The check registry and what every check returns.
+//!
+//! A check is a function from the shared [`Ctx`] to an [`Outcome`]. Checks
+//! gather their own facts through `Ctx` (so every external command shares the
+//! run's deadline) and judge them with pure functions that the unit tests
+//! call directly.
+
+mod audit_log;
+mod disk;
+mod docker;
+mod firewall;
+mod http_health;
+mod listeners;
+mod secret_files;
+mod sshd;
+mod systemd;
+mod tailscale;
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use common::config::Config;
+use common::paths::Paths;
+use common::process::{self, CmdError, CmdOutput};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::sockets::{self, SocketTable};
+
+/// The result of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Status {
+    Pass,
+    Skip,
+    Warn,
+    Fail,
+    Error,
+}
+
+impl Status {
+    pub(crate) const ALL: [Status; 5] = [Status::Pass, Status::Warn, Status::Fail, Status::Error, Status::Skip];
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+            Status::Error => "error",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// What a check found.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct Outcome {
+    pub(crate) status: Status,
+    pub(crate) summary: String,
+    pub(crate) details: Value,
+    pub(crate) remediation: Option<String>,
+}
+
+impl Outcome {
+    fn new(status: Status, summary: impl Into<String>) -> Outcome {
+        Outcome { status, summary: summary.into(), details: Value::Null, remediation: None }
+    }
+    pub(crate) fn pass(summary: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Pass, summary)
+    }
+    pub(crate) fn warn(summary: impl Into<String>, fix: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Warn, summary).fix(fix)
+    }
+    pub(crate) fn fail(summary: impl Into<String>, fix: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Fail, summary).fix(fix)
+    }
+    pub(crate) fn error(summary: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Error, summary)
+    }
+    /// Only for a thing that does not exist on this host; the summary says which.
+    pub(crate) fn skip(reason: impl Into<String>) -> Outcome {
+        Outcome::new(Status::Skip, reason)
+    }
+    pub(crate) fn fix(mut self, fix: impl Into<String>) -> Outcome {
+        self.remediation = Some(fix.into());
+        self
+    }
+    pub(crate) fn details(mut self, details: Value) -> Outcome {
+        self.details = details;
+        self
+    }
+    /// A command that produced nothing to judge: timeouts and start failures are errors.
+    pub(crate) fn from_cmd_error(e: &CmdError) -> Outcome {
+        Outcome::error(e.to_string())
+    }
+}
+
+/// One registered check.
+pub(crate) struct CheckDef {
+    pub(crate) id: &'static str,
+    pub(crate) title: &'static str,
+    /// What it reads and how it judges, for `list-checks` and docs/doctor.md.
+    pub(crate) rules: &'static str,
+    pub(crate) run: fn(&Ctx) -> Outcome,
+}
+
+/// Every check, in report order. Ids are stable: scripts and alerts key on them.
+pub(crate) const CHECKS: &[CheckDef] = &[
+    CheckDef {
+        id: "listeners",
+        title: "Listening sockets (contract check 4)",
+        rules: "Reads /proc/net/{tcp,tcp6,udp,udp6} (TCP LISTEN, unconnected UDP) and maps owners via /proc/*/fd. \
+                Each socket is judged by common::policy: loopback and 100.64.0.0/10 pass, Tailscale IPv6 warns, \
+                wildcards and anything else fail unless exempted by executable path. Owner-unknown sockets are listed, never dropped.",
+        run: listeners::check,
+    },
+    CheckDef {
+        id: "console-bind",
+        title: "Console bound to loopback only",
+        rules: "Finds TCP listeners on doctor.console_port (8787). None: pass (not running). All loopback: pass. \
+                Any other address, even alongside loopback: fail.",
+        run: listeners::console_bind,
+    },
+    CheckDef {
+        id: "tailscale",
+        title: "Tailscale up (the only way in)",
+        rules: "Runs `tailscale status --json`. BackendState Running and Self.Online: pass; health warnings: warn; \
+                anything else, or tailscale missing: fail.",
+        run: tailscale::check,
+    },
+    CheckDef {
+        id: "docker-ports",
+        title: "Docker published ports",
+        rules: "Runs `docker ps --format '{{json .}}'` and parses every published binding (IPv4, IPv6, ranges). \
+                Only doctor.docker_allowed (127.0.0.1:8000) may be published. No docker: skip.",
+        run: docker::ports,
+    },
+    CheckDef {
+        id: "docker-health",
+        title: "Compose services running and healthy",
+        rules: "Runs `docker ps -a` for compose-labelled containers: not running or unhealthy fails, with the last \
+                health-log lines from `docker inspect`. No docker or no compose containers: skip.",
+        run: docker::health,
+    },
+    CheckDef {
+        id: "firewall",
+        title: "Host firewall denies inbound except Tailscale",
+        rules: "Needs root. `ufw status verbose`: active, default deny incoming, ALLOW only on tailscale0 and 41641/udp. \
+                Without ufw, `nft list ruleset`: an input hook chain with policy drop. Neither: fail.",
+        run: firewall::check,
+    },
+    CheckDef {
+        id: "sshd",
+        title: "sshd listens privately, no passwords, no root password login",
+        rules: "Runs `sshd -T`. Every ListenAddress must be loopback or tailnet, PasswordAuthentication no, \
+                PermitRootLogin not yes. No sshd: skip.",
+        run: sshd::check,
+    },
+    CheckDef {
+        id: "http-health",
+        title: "Health endpoints answer",
+        rules: "GETs each doctor.http_health URL (plain http to loopback or tailnet only), short timeout, \
+                doctor.http_retries retries. Any non-2xx or no answer: fail.",
+        run: http_health::check,
+    },
+    CheckDef {
+        id: "disk",
+        title: "Disk usage",
+        rules: "statvfs of each doctor.disk_paths: ≥ disk_warn_percent (85) warns, ≥ disk_fail_percent (95) fails.",
+        run: disk::disk,
+    },
+    CheckDef {
+        id: "log-dir",
+        title: "Log directory size",
+        rules: "Total size of doctor.log_dir: ≥ log_warn_mb (500) warns, ≥ log_fail_mb (2000) fails. Missing: skip.",
+        run: disk::log_dir,
+    },
+    CheckDef {
+        id: "secret-files",
+        title: "Secrets directory permissions",
+        rules: "The secrets directory must be a real directory, mode 0700 or stricter, owned by root; each entry a \
+                regular file (no symlinks), mode 0600 or stricter, owned by root. Contents are never read. Missing: skip.",
+        run: secret_files::check,
+    },
+    CheckDef {
+        id: "systemd",
+        title: "systemd units",
+        rules: "`systemctl list-units --failed`: a failed tracked unit fails, other failed units warn; every \
+                doctor.tracked_units entry must be active. No systemd: skip.",
+        run: systemd::check,
+    },
+    CheckDef {
+        id: "audit-log",
+        title: "Audit log intact",
+        rules: "Verifies the shared audit log's hash chain and that it reaches its checkpoint (docs/audit-log.md). \
+                Any problem fails; unreadable: error.",
+        run: audit_log::check,
+    },
+];
+
+/// Looks up a check by id.
+pub(crate) fn find(id: &str) -> Option<&'static CheckDef> {
+    CHECKS.iter().find(|c| c.id == id)
+}
+
+/// Everything a check may use. Shared read-only across the check threads.
+pub(crate) struct Ctx {
+    pub(crate) config: Config,
+    pub(crate) paths: Paths,
+    pub(crate) is_root: bool,
+    /// Every external command must finish before this instant.
+    pub(crate) deadline: Instant,
+    sockets: OnceLock<Result<Arc<SocketTable>, String>>,
+}
+
+impl Ctx {
+    pub(crate) fn new(config: Config, paths: Paths, is_root: bool, deadline: Instant) -> Ctx {
+        Ctx { config, paths, is_root, deadline, sockets: OnceLock::new() }
+    }
+
+    /// Runs an external command, killed a little before the run's deadline so
+    /// no child outlives the doctor.
+    pub(crate) fn cmd(&self, program: &str, args: &[&str]) -> Result<CmdOutput, CmdError> {
+        let remaining =
+            self.deadline.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_millis(50));
+        process::run(program, args, remaining)
+    }
+
+    /// The kernel's socket table, read once per run and shared.
+    pub(crate) fn sockets(&self) -> Result<Arc<SocketTable>, String> {
+        self.sockets.get_or_init(|| sockets::gather().map(Arc::new)).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_unique_stable_kebab_case() {
+        let mut ids: Vec<&str> = CHECKS.iter().map(|c| c.id).collect();
+        assert!(ids.iter().all(|id| id.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')));
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), CHECKS.len());
+        assert_eq!(
+            CHECKS.iter().map(|c| c.id).collect::<Vec<_>>(),
+            [
+                "listeners",
+                "console-bind",
+                "tailscale",
+                "docker-ports",
+                "docker-health",
+                "firewall",
+                "sshd",
+                "http-health",
+                "disk",
+                "log-dir",
+                "secret-files",
+                "systemd",
+                "audit-log"
+            ],
+            "renaming a check id breaks operators' alerts: add a new id instead"
+        );
+    }
+}

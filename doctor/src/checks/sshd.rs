@@ -1,0 +1,109 @@
+//! `sshd`: the effective configuration from `sshd -T`.
+
+use common::output::sanitize;
+use common::policy::{Class, classify, parse_bind_addr};
+use common::process::CmdError;
+use serde_json::{Map, Value, json};
+
+use super::{Ctx, Outcome};
+
+/// Settings copied into the report and the evidence bundle.
+pub(crate) const EVIDENCE_KEYS: &[&str] = &[
+    "port",
+    "addressfamily",
+    "listenaddress",
+    "permitrootlogin",
+    "passwordauthentication",
+    "pubkeyauthentication",
+    "kbdinteractiveauthentication",
+];
+
+pub(crate) fn check(ctx: &Ctx) -> Outcome {
+    match ctx.cmd("sshd", &["-T"]) {
+        Err(CmdError::NotFound(_)) => Outcome::skip("sshd is not installed"),
+        Err(e) => Outcome::from_cmd_error(&e),
+        Ok(out) if !out.status.success() => {
+            let hint = if ctx.is_root { "" } else { " (sshd -T usually needs root)" };
+            Outcome::error(format!("`sshd -T` failed: {}{hint}", sanitize(&out.stderr_line())))
+        }
+        Ok(out) => judge(&out.stdout_text()),
+    }
+}
+
+pub(crate) fn judge(text: &str) -> Outcome {
+    let mut settings = Map::new();
+    let mut listen = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.trim().split_once(' ') else { continue };
+        if key == "listenaddress" {
+            listen.push(value.trim().to_owned());
+        } else if EVIDENCE_KEYS.contains(&key) {
+            settings.insert(key.to_owned(), Value::String(value.trim().to_owned()));
+        }
+    }
+    settings.insert("listenaddress".into(), json!(listen));
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    for addr in &listen {
+        // `0.0.0.0:22`, `[::]:22`, `100.101.102.103:22`.
+        let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+        match parse_bind_addr(host).map(|b| classify(b.ip)) {
+            Ok(Class::Loopback | Class::Tailnet) => {}
+            Ok(Class::TailnetV6) => warnings.push(format!("ListenAddress {} is Tailscale IPv6", sanitize(addr))),
+            Ok(class) => problems.push(format!("ListenAddress {} is {class}", sanitize(addr))),
+            Err(_) => problems.push(format!("ListenAddress {} cannot be parsed", sanitize(addr))),
+        }
+    }
+    if listen.is_empty() {
+        problems.push("no ListenAddress reported".into());
+    }
+    if settings.get("passwordauthentication").and_then(Value::as_str) != Some("no") {
+        problems.push("PasswordAuthentication is not no".into());
+    }
+    if settings.get("permitrootlogin").and_then(Value::as_str).is_none_or(|v| v == "yes") {
+        problems.push("PermitRootLogin is yes".into());
+    }
+    let details = json!({"settings": settings});
+    if !problems.is_empty() {
+        return Outcome::fail(
+            problems.join("; "),
+            "in /etc/ssh/sshd_config.d/99-tailscale-only.conf set `AddressFamily inet`, `ListenAddress <Tailscale 100.x IP>`, \
+             `PasswordAuthentication no`, `PermitRootLogin prohibit-password`; validate with `sshd -t`, then restart ssh while \
+             keeping your current session open",
+        )
+        .details(details);
+    }
+    if !warnings.is_empty() {
+        return Outcome::warn(warnings.join("; "), "prefer the IPv4 tailnet address for ListenAddress")
+            .details(details);
+    }
+    Outcome::pass(format!(
+        "listens on {}; passwords off; root login {}",
+        listen.join(", "),
+        settings["permitrootlogin"].as_str().unwrap_or("?")
+    ))
+    .details(details)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Status;
+
+    #[test]
+    fn wildcard_listen_and_password_auth_fail_tailnet_only_passes() {
+        let public = "port 22\nlistenaddress [::]:22\nlistenaddress 0.0.0.0:22\npermitrootlogin without-password\npasswordauthentication yes\n";
+        let out = judge(public);
+        assert_eq!(out.status, Status::Fail);
+        assert!(
+            out.summary.contains("[::]:22 is wildcard") && out.summary.contains("PasswordAuthentication"),
+            "{}",
+            out.summary
+        );
+        let private = "port 22\naddressfamily inet\nlistenaddress 100.101.102.103:22\npermitrootlogin without-password\npasswordauthentication no\n";
+        assert_eq!(judge(private).status, Status::Pass);
+        let root_yes = private.replace("without-password", "yes");
+        assert_eq!(judge(&root_yes).status, Status::Fail);
+        assert_eq!(judge("").status, Status::Fail);
+    }
+}

@@ -1,0 +1,282 @@
+//! Arguments and the top-level flow: load config, resolve paths, run the
+//! selected checks, render, write artifacts, choose the exit code.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use common::audit::{AuditLog, Checkpoint};
+use common::config::Config;
+use common::exit::Exit;
+use common::output::Style;
+use common::paths::{self, PathFlags, Paths};
+use serde_json::json;
+
+use crate::checks::{self, CHECKS, CheckDef, Ctx};
+use crate::report::{Report, SCHEMA_VERSION, TOOL, VERSION};
+use crate::{evidence, output, runner};
+
+/// Fail-closed posture audit of an OpenClaw host: socket-truth port audit,
+/// Tailscale, Docker, firewall, sshd, health endpoints, disk, secrets,
+/// systemd and the audit log.
+///
+/// Exit codes: 0 no check failed; 1 a check failed or errored (with
+/// --strict, a warning too); 2 the doctor itself could not run.
+#[derive(Debug, Parser)]
+#[command(name = "openclaw-doctor", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the checks and write an evidence bundle (evidence/<stamp>_<host>/) whatever the result.
+    Evidence,
+    /// Verify the shared audit log: exit 0 intact, 1 tampered or truncated, 2 unreadable.
+    VerifyAudit(VerifyArgs),
+    /// List every check id with what it reads and how it judges.
+    ListChecks,
+}
+
+#[derive(Debug, clap::Args)]
+struct RunArgs {
+    /// Run only this check (repeatable).
+    #[arg(long = "only", value_name = "ID", global = true)]
+    only: Vec<String>,
+    /// Skip this check (repeatable).
+    #[arg(long = "skip", value_name = "ID", global = true)]
+    skip: Vec<String>,
+    /// Output format.
+    #[arg(long, value_name = "human|json|prometheus", default_value = "human", global = true)]
+    format: Format,
+    /// Treat warnings as failures for the exit code.
+    #[arg(long, global = true)]
+    strict: bool,
+    /// Where doctor/<stamp>/doctor.json goes [env: OPENCLAW_ARTIFACTS_ROOT].
+    #[arg(long, value_name = "DIR", global = true)]
+    artifacts_root: Option<PathBuf>,
+    /// Do not write doctor.json.
+    #[arg(long, global = true)]
+    no_artifacts: bool,
+    /// Whole-run time budget in milliseconds (config doctor.budget_ms, default 10000).
+    #[arg(long, value_name = "N", global = true)]
+    budget_ms: Option<u64>,
+    /// Per-check timeout in milliseconds (config doctor.check_timeout_ms, default 3000).
+    #[arg(long, value_name = "N", global = true)]
+    timeout_ms: Option<u64>,
+    /// Also write Prometheus metrics atomically to this file (node_exporter textfile collector).
+    #[arg(long, value_name = "PATH", global = true)]
+    textfile: Option<PathBuf>,
+    /// Secrets directory to inspect [env: OPENCLAW_SECRETS_DIR].
+    #[arg(long, value_name = "DIR", global = true)]
+    secrets_dir: Option<PathBuf>,
+    /// Audit log to verify [env: OPENCLAW_AUDIT_LOG].
+    #[arg(long, value_name = "PATH", global = true)]
+    audit_log: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+struct VerifyArgs {
+    /// The log (default: the configured audit log).
+    #[arg(long, value_name = "PATH")]
+    log: Option<PathBuf>,
+    /// Its checkpoint file (default: <log>.checkpoint).
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
+    /// An exported checkpoint line the log must reach (repeatable).
+    #[arg(long, value_name = "LINE")]
+    checkpoint_line: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    Human,
+    Json,
+    Prometheus,
+}
+
+pub(crate) fn run(cli: Cli) -> Exit {
+    let (config_path, explicit) = paths::config_path(&paths::process_env);
+    let config = match Config::load(&config_path, explicit) {
+        Ok(c) => c,
+        Err(e) => {
+            output::error(&format!("config: {e}"));
+            return Exit::Undecided;
+        }
+    };
+    let flags = PathFlags {
+        secrets_dir: cli.run.secrets_dir.clone(),
+        artifacts_root: cli.run.artifacts_root.clone(),
+        audit_log: cli.run.audit_log.clone(),
+        state_dir: None,
+    };
+    let paths = match Paths::resolve(&flags, &config.paths, &paths::process_env, paths::is_root()) {
+        Ok(p) => p,
+        Err(e) => {
+            output::error(&e.to_string());
+            return Exit::Undecided;
+        }
+    };
+    match cli.command {
+        None => run_checks(&cli.run, config, paths, false),
+        Some(Command::Evidence) => run_checks(&cli.run, config, paths, true),
+        Some(Command::VerifyAudit(v)) => verify_audit(&v, &paths, cli.run.format),
+        Some(Command::ListChecks) => list_checks(cli.run.format),
+    }
+}
+
+fn select(args: &RunArgs) -> Result<Vec<&'static CheckDef>, String> {
+    for id in args.only.iter().chain(&args.skip) {
+        if checks::find(id).is_none() {
+            let valid: Vec<&str> = CHECKS.iter().map(|c| c.id).collect();
+            return Err(format!("unknown check id `{id}`; valid ids: {}", valid.join(", ")));
+        }
+    }
+    Ok(CHECKS
+        .iter()
+        .filter(|c| args.only.is_empty() || args.only.iter().any(|o| o == c.id))
+        .filter(|c| !args.skip.iter().any(|s| s == c.id))
+        .collect())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_owned())
+}
+
+fn run_checks(args: &RunArgs, config: Config, paths: Paths, evidence: bool) -> Exit {
+    let defs = match select(args) {
+        Ok(d) => d,
+        Err(e) => {
+            output::error(&e);
+            return Exit::Undecided;
+        }
+    };
+    let started = Instant::now();
+    let started_at = common::time_fmt::now_utc();
+    let timeout = args.timeout_ms.unwrap_or(config.doctor.check_timeout_ms);
+    let budget = args.budget_ms.unwrap_or(config.doctor.budget_ms);
+    let deadline = started + Duration::from_millis(timeout.min(budget));
+    let artifacts_root = paths.artifacts_root.clone();
+    let ctx = Arc::new(Ctx::new(config, paths, paths::is_root(), deadline));
+    let results = runner::run(&ctx, &defs);
+    let report = Report::new(hostname(), started_at, started.elapsed().as_millis() as u64, args.strict, results);
+    let mut exit = if report.passed() { Exit::Clean } else { Exit::Policy };
+
+    match args.format {
+        Format::Human => output::stdout(&report.to_human(Style::for_stdout())),
+        Format::Json => output::stdout(&report.to_json()),
+        Format::Prometheus => output::stdout(&report.to_prometheus()),
+    }
+    if let Some(path) = &args.textfile
+        && let Err(e) = common::artifacts::write_atomic(path, report.to_prometheus().as_bytes())
+    {
+        output::error(&format!("cannot write textfile {}: {e}", path.display()));
+        exit = Exit::Undecided;
+    }
+    if !args.no_artifacts {
+        let written = common::artifacts::new_run_dir(&artifacts_root, "doctor", None, started_at).and_then(|dir| {
+            common::artifacts::write_atomic(&dir.join("doctor.json"), report.to_json().as_bytes()).map(|()| dir)
+        });
+        match written {
+            Ok(dir) => output::note(&format!("report: {}", dir.join("doctor.json").display())),
+            Err(e) => {
+                output::error(&format!("cannot write the report under {}: {e}", artifacts_root.display()));
+                exit = Exit::Undecided;
+            }
+        }
+    }
+    if evidence {
+        match evidence::write(&artifacts_root, &report, exit.code(), started_at) {
+            Ok(dir) => output::note(&format!("evidence: {}", dir.display())),
+            Err(e) => {
+                output::error(&format!("cannot write the evidence bundle under {}: {e}", artifacts_root.display()));
+                exit = Exit::Undecided;
+            }
+        }
+    }
+    exit
+}
+
+fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
+    let log_path = v.log.clone().unwrap_or_else(|| paths.audit_log.clone());
+    let checkpoint_path = match (&v.checkpoint, &v.log) {
+        (Some(cp), _) => cp.clone(),
+        (None, Some(log)) => {
+            let mut p = log.clone().into_os_string();
+            p.push(".checkpoint");
+            PathBuf::from(p)
+        }
+        (None, None) => paths.audit_checkpoint.clone(),
+    };
+    let mut extra = Vec::new();
+    for line in &v.checkpoint_line {
+        match Checkpoint::parse_line(line) {
+            Ok(cp) => extra.push(cp),
+            Err(e) => {
+                output::error(&format!("--checkpoint-line: {e}"));
+                return Exit::Undecided;
+            }
+        }
+    }
+    let report = match AuditLog::new(&log_path, &checkpoint_path).verify(&extra) {
+        Ok(r) => r,
+        Err(e) => {
+            output::error(&e.to_string());
+            return Exit::Undecided;
+        }
+    };
+    let exit = if report.is_intact() { Exit::Clean } else { Exit::Policy };
+    if format == Format::Json {
+        let body = json!({
+            "log": log_path, "checkpoint": checkpoint_path, "intact": report.is_intact(), "records": report.records,
+            "head": report.head, "checkpoints_checked": report.checkpoints_checked, "problems": report.problems,
+        });
+        output::stdout(
+            &common::output::Envelope {
+                schema_version: SCHEMA_VERSION,
+                tool: TOOL,
+                tool_version: VERSION,
+                body: &body,
+            }
+            .to_json(),
+        );
+    } else {
+        let mut text = format!(
+            "{}: {} records, {}\n",
+            log_path.display(),
+            report.records,
+            if report.is_intact() { "INTACT" } else { "TAMPERED" }
+        );
+        for p in &report.problems {
+            text.push_str(&format!("  {p}\n"));
+        }
+        output::stdout(&common::output::sanitize(&text).replace("\\n", "\n"));
+    }
+    exit
+}
+
+fn list_checks(format: Format) -> Exit {
+    if format == Format::Json {
+        let checks: Vec<_> = CHECKS.iter().map(|c| json!({"id": c.id, "title": c.title, "rules": c.rules})).collect();
+        output::stdout(
+            &common::output::Envelope {
+                schema_version: SCHEMA_VERSION,
+                tool: TOOL,
+                tool_version: VERSION,
+                body: &json!({"checks": checks}),
+            }
+            .to_json(),
+        );
+    } else {
+        let mut text = String::new();
+        for c in CHECKS {
+            text.push_str(&format!("{}\t{}\n", c.id, c.title));
+        }
+        output::stdout(&text);
+    }
+    Exit::Clean
+}
