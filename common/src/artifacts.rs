@@ -26,6 +26,13 @@ pub fn create_private_dir_all(dir: &Path) -> io::Result<()> {
 /// Readers see either the old file or the complete new one, never a partial
 /// write, and a crash leaves at most a stray `.tmp` file beside it.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic_with_mode(path, bytes, 0o600)
+}
+
+/// [`write_atomic`] with another mode, for the rare file another user must
+/// read (node_exporter's textfile). The mode is set before the rename, so the
+/// file never appears with the wrong one.
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -39,6 +46,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let res = (|| {
         // create_new: O_EXCL never follows a planted symlink; mode is set at creation.
         let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        if mode != 0o600 {
+            // Explicit chmod: the umask may have narrowed the creation mode.
+            file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        }
         file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)?;
@@ -102,6 +113,14 @@ mod tests {
         assert_eq!(fs::read(&path).unwrap(), b"second");
         let names: Vec<_> = fs::read_dir(tmp.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![OsString::from("doctor.json")], "no temp files left behind");
+    }
+
+    #[test]
+    fn atomic_write_with_mode_sets_it_before_the_file_appears() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("openclaw_doctor.prom");
+        write_atomic_with_mode(&path, b"x 1\n", 0o644).unwrap();
+        assert_eq!(mode(&path), 0o644);
     }
 
     #[test]

@@ -172,7 +172,8 @@ fn run_checks(args: &RunArgs, config: Config, paths: Paths, evidence: bool) -> E
         Format::Prometheus => output::stdout(&report.to_prometheus()),
     }
     if let Some(path) = &args.textfile
-        && let Err(e) = common::artifacts::write_atomic(path, report.to_prometheus().as_bytes())
+        // 0644: node_exporter runs as its own user and must read it; it holds no secrets.
+        && let Err(e) = common::artifacts::write_atomic_with_mode(path, report.to_prometheus().as_bytes(), 0o644)
     {
         output::error(&format!("cannot write textfile {}: {e}", path.display()));
         exit = Exit::Undecided;

@@ -14,6 +14,8 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     step("fmt", || cargo(root, &["fmt", "--all", "--", "--check"]))?;
     step("clippy", || cargo(root, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
     step("dependency invariant", || deps::check_manifest(&root.join("Cargo.toml")).map(|_| ()))?;
+    step("shellcheck", || shellcheck(root))?;
+    step("ops self-tests", || run(Command::new("bash").arg(root.join("ops/tests/run_all.sh")).current_dir(root)))?;
     step("build tests", || cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-run"]))?;
     eprintln!(
         "==> ci: all steps before the test run passed in {:.1}s; running tests last",
@@ -23,6 +25,25 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     eprintln!("==> test");
     cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
         .map_err(|e| format!("step `test` failed: {e}"))
+}
+
+/// shellcheck over every shell script under ops/ and .ci/.
+fn shellcheck(root: &Path) -> Result<(), String> {
+    let mut scripts = Vec::new();
+    let mut stack = vec![root.join("ops"), root.join(".ci")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let path = entry.map_err(|e| e.to_string())?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "sh") || path.file_name().is_some_and(|n| n == "run") {
+                scripts.push(path);
+            }
+        }
+    }
+    scripts.sort();
+    eprintln!("shellcheck: {} scripts", scripts.len());
+    run(Command::new("shellcheck").args(["--shell=bash", "--severity=style"]).args(&scripts))
 }
 
 /// Runs a named benchmark, or lists them.

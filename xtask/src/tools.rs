@@ -15,7 +15,19 @@ pub(crate) struct Tool {
 /// Everything `cargo xtask ci` needs beyond the Rust toolchain.
 pub(crate) const REQUIRED: &[Tool] = &[
     Tool { program: "git", package: "git", why: "tests build real git repositories" },
-    Tool { program: "python3", package: "python3", why: "docs/verify_audit.py is the independent audit-log verifier" },
+    Tool {
+        program: "python3",
+        package: "python3",
+        why: "docs/verify_audit.py is the independent audit-log verifier; netns socket binder",
+    },
+    Tool { program: "ip", package: "iproute2", why: "doctor's listener tests create network namespaces" },
+    Tool { program: "setpriv", package: "util-linux", why: "tests drop to uid 65534 to prove non-root behaviour" },
+    Tool { program: "shellcheck", package: "shellcheck", why: "ops/ scripts must be shellcheck-clean" },
+    Tool {
+        program: "systemd-analyze",
+        package: "systemd",
+        why: "unit files are verified and their exposure scored offline",
+    },
 ];
 
 fn on_path(program: &str) -> bool {

@@ -2,7 +2,6 @@
 
 use std::path::Path;
 
-use common::output::sanitize;
 use serde_json::json;
 
 use super::{Ctx, Outcome};
@@ -21,7 +20,7 @@ pub(crate) fn disk(ctx: &Ctx) -> Outcome {
     for path in &s.disk_paths {
         let st = match rustix::fs::statvfs(path) {
             Ok(st) => st,
-            Err(e) => return Outcome::error(format!("statvfs {}: {e}", sanitize(&path.display().to_string()))),
+            Err(e) => return Outcome::error(format!("statvfs {}: {e}", path.display())),
         };
         let pct = used_percent(st.f_blocks, st.f_bfree, st.f_bavail);
         rows.push(json!({"path": path, "used_percent": pct}));
@@ -31,7 +30,7 @@ pub(crate) fn disk(ctx: &Ctx) -> Outcome {
     }
     let details =
         json!({"filesystems": rows, "warn_percent": s.disk_warn_percent, "fail_percent": s.disk_fail_percent});
-    let summary = format!("{} is {}% full", sanitize(&worst.1), worst.0);
+    let summary = format!("{} is {}% full", worst.1, worst.0);
     let fix =
         "free space: `journalctl --vacuum-size=200M`, `docker system prune`, old artifacts under the artifacts root";
     if worst.0 >= s.disk_fail_percent {
@@ -68,7 +67,7 @@ pub(crate) fn dir_size(dir: &Path) -> std::io::Result<(u64, bool)> {
 
 pub(crate) fn log_dir(ctx: &Ctx) -> Outcome {
     let s = &ctx.config.doctor;
-    let shown = sanitize(&s.log_dir.display().to_string()).into_owned();
+    let shown = s.log_dir.display().to_string();
     if !s.log_dir.exists() {
         return Outcome::skip(format!("log directory {shown} does not exist"));
     }

@@ -3,7 +3,6 @@
 use std::net::IpAddr;
 use std::path::Path;
 
-use common::output::sanitize;
 use common::policy::{classify, parse_bind_addr};
 use common::process::{CmdError, CmdOutput};
 use serde_json::{Value, json};
@@ -26,7 +25,7 @@ fn docker(ctx: &Ctx, args: &[&str]) -> Result<Vec<Value>, Outcome> {
         Ok(out) => out,
     };
     if !out.status.success() {
-        let line = sanitize(&out.stderr_line()).into_owned();
+        let line = out.stderr_line();
         if line.contains("Cannot connect to the Docker daemon") && !Path::new("/var/run/docker.sock").exists() {
             return Err(Outcome::skip("docker client installed but no Docker daemon on this host"));
         }
@@ -80,13 +79,13 @@ pub(crate) fn judge_ports(containers: &[Value], allowed: &[String]) -> Outcome {
     let mut bindings = Vec::new();
     let mut violations = Vec::new();
     for c in containers {
-        let name = sanitize(c["Names"].as_str().unwrap_or("?")).into_owned();
+        let name = c["Names"].as_str().unwrap_or("?").to_string();
         let ports = c["Ports"].as_str().unwrap_or("");
         let parsed = match parse_ports(ports) {
             Ok(p) => p,
             Err(e) => {
                 return Outcome::fail(
-                    format!("cannot judge {name}'s published ports: {}", sanitize(&e)),
+                    format!("cannot judge {name}'s published ports: {}", e),
                     "publish ports as 127.0.0.1:HOST:CONTAINER in the compose file",
                 );
             }
@@ -145,8 +144,8 @@ pub(crate) fn health(ctx: &Ctx) -> Outcome {
         details["unhealthy"]
             .as_array_mut()
             .expect("array")
-            .push(json!({"name": sanitize(name), "status": sanitize(status), "health_log": log}));
-        lines.push(format!("{} ({})", sanitize(name), sanitize(status)));
+            .push(json!({"name": name, "status": status, "health_log": log}));
+        lines.push(format!("{} ({})", name, status));
     }
     Outcome::fail(
         format!("{} of {} compose containers not healthy: {}", bad.len(), containers.len(), lines.join(", ")),
@@ -169,7 +168,7 @@ pub(crate) fn last_health_lines(json_text: &str) -> Vec<String> {
         .take(5)
         .rev()
         .filter_map(|e| e["Output"].as_str())
-        .map(|o| sanitize(&o.trim().chars().take(500).collect::<String>()).into_owned())
+        .map(|o| o.trim().chars().take(500).collect::<String>())
         .collect()
 }
 

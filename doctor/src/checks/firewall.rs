@@ -1,7 +1,6 @@
 //! `firewall`: UFW (or nftables) must deny inbound except the tailnet
 //! interface and WireGuard's UDP port.
 
-use common::output::sanitize;
 use common::process::CmdError;
 use serde_json::json;
 
@@ -18,7 +17,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         Err(CmdError::NotFound(_)) => None,
         Err(e) => return Outcome::from_cmd_error(&e),
         Ok(out) if !out.status.success() => {
-            return Outcome::error(format!("`ufw status verbose` failed: {}", sanitize(&out.stderr_line())));
+            return Outcome::error(format!("`ufw status verbose` failed: {}", out.stderr_line()));
         }
         Ok(out) => Some(out.stdout_text()),
     };
@@ -36,9 +35,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
             "install ufw and run: ufw default deny incoming; ufw allow in on tailscale0; ufw allow 41641/udp; ufw enable",
         ),
         Err(e) => Outcome::from_cmd_error(&e),
-        Ok(out) if !out.status.success() => {
-            Outcome::error(format!("`nft list ruleset` failed: {}", sanitize(&out.stderr_line())))
-        }
+        Ok(out) if !out.status.success() => Outcome::error(format!("`nft list ruleset` failed: {}", out.stderr_line())),
         Ok(out) => judge_nft(&out.stdout_text()),
     }
 }
@@ -52,18 +49,17 @@ pub(crate) fn judge_ufw(text: &str) -> Outcome {
     }
     let default = text.lines().find_map(|l| l.trim().strip_prefix("Default:")).unwrap_or("");
     if !(default.contains("deny (incoming)") || default.contains("reject (incoming)")) {
-        return Outcome::fail(format!("UFW default incoming policy is not deny ({})", sanitize(default.trim())), fix)
+        return Outcome::fail(format!("UFW default incoming policy is not deny ({})", default.trim()), fix)
             .details(details);
     }
     let mut extra = Vec::new();
     let rules = text.lines().skip_while(|l| !l.starts_with("--")).skip(1);
     for line in rules.filter(|l| !l.trim().is_empty()) {
-        let cols: Vec<&str> = line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
-        let (Some(to), Some(action)) = (cols.first(), cols.get(1)) else { continue };
+        let Some((to, action)) = split_ufw_rule(line) else { continue };
         let inbound_allow = (action.starts_with("ALLOW") || action.starts_with("LIMIT")) && !action.ends_with("OUT");
         let permitted = to.ends_with("on tailscale0") || to.trim_end_matches(" (v6)") == WIREGUARD;
         if inbound_allow && !permitted {
-            extra.push(sanitize(line.trim()).into_owned());
+            extra.push(line.trim().to_string());
         }
     }
     if extra.is_empty() {
@@ -73,6 +69,21 @@ pub(crate) fn judge_ufw(text: &str) -> Outcome {
         Outcome::fail(format!("UFW allows inbound beyond tailscale0 and {WIREGUARD}: {}", extra.join("; ")), fix)
             .details(details)
     }
+}
+
+/// Splits a UFW rule line into (To, Action) by finding the action word.
+///
+/// Columns are not fixed-width: a long To such as `Anywhere (v6) on
+/// tailscale0` is followed by a single space, so splitting on runs of spaces
+/// would misread the rule, and a misread rule must never be skipped.
+pub(crate) fn split_ufw_rule(line: &str) -> Option<(String, String)> {
+    let tokens: Vec<&str> = line.split_whitespace().collect();
+    let idx = tokens.iter().position(|t| matches!(*t, "ALLOW" | "DENY" | "REJECT" | "LIMIT"))?;
+    let mut action = tokens[idx].to_owned();
+    if let Some(dir) = tokens.get(idx + 1).filter(|d| matches!(**d, "IN" | "OUT" | "FWD")) {
+        action = format!("{action} {dir}");
+    }
+    Some((tokens[..idx].join(" "), action))
 }
 
 /// Judges `nft list ruleset`: some input-hook chain must have policy drop.
@@ -89,11 +100,49 @@ pub(crate) fn judge_nft(text: &str) -> Outcome {
         return Outcome::fail("nftables has no input filter chain: inbound traffic is not filtered", fix)
             .details(details);
     }
-    if input_policies.iter().any(|p| *p == "drop") {
+    if input_policies.contains(&"drop") {
         Outcome::pass(format!("nftables input chain policy drop ({} input chain(s))", input_policies.len()))
             .details(details)
     } else {
         Outcome::fail(format!("nftables input chain policy is {}, not drop", input_policies.join(", ")), fix)
             .details(details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checks::Status;
+
+    const HEAD: &str = "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), deny (routed)\nNew profiles: skip\n\nTo                         Action      From\n--                         ------      ----\n";
+
+    #[test]
+    fn overflowing_to_column_is_still_judged() {
+        let ok = format!(
+            "{HEAD}Anywhere (v6) on tailscale0 ALLOW IN    Anywhere (v6)\n41641/udp (v6)             ALLOW IN    Anywhere (v6)\n"
+        );
+        assert_eq!(judge_ufw(&ok).status, Status::Pass);
+        let bad = format!("{HEAD}Anywhere (v6) on eth0000000 ALLOW IN    Anywhere (v6)\n");
+        let out = judge_ufw(&bad);
+        assert_eq!(out.status, Status::Fail);
+        assert!(out.summary.contains("on eth0000000"), "{}", out.summary);
+    }
+
+    #[test]
+    fn outbound_and_deny_rules_are_fine_and_limit_counts_as_allow() {
+        let rules = format!(
+            "{HEAD}8.8.8.8 443/tcp            ALLOW OUT   Anywhere (out)\n23/tcp                     DENY IN     Anywhere\n"
+        );
+        assert_eq!(judge_ufw(&rules).status, Status::Pass);
+        let limit = format!("{HEAD}22/tcp                     LIMIT IN    Anywhere\n");
+        assert_eq!(judge_ufw(&limit).status, Status::Fail);
+        assert_eq!(split_ufw_rule("22/tcp ALLOW IN Anywhere"), Some(("22/tcp".into(), "ALLOW IN".into())));
+        assert_eq!(split_ufw_rule("garbage"), None);
+    }
+
+    #[test]
+    fn default_allow_incoming_fails() {
+        let text = HEAD.replace("deny (incoming)", "allow (incoming)");
+        assert_eq!(judge_ufw(&text).status, Status::Fail);
     }
 }

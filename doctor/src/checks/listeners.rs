@@ -1,7 +1,6 @@
 //! `listeners` (contract check 4) and `console-bind`, both from the kernel's
 //! socket table and judged by `common::policy`.
 
-use common::output::sanitize;
 use common::policy::{self, Class, Decision, ListenerPolicy, Owner, Socket, Verdict};
 use serde_json::{Value, json};
 
@@ -112,11 +111,8 @@ fn owner_label(s: &ListenSocket) -> String {
     match s.owners.first() {
         None => "owner unknown".into(),
         Some(o) => {
-            let exe = o
-                .exe
-                .as_ref()
-                .map_or_else(|| "exe unreadable".into(), |e| sanitize(&e.display().to_string()).into_owned());
-            let unit = o.unit.as_ref().map(|u| format!(", {}", sanitize(u))).unwrap_or_default();
+            let exe = o.exe.as_ref().map_or_else(|| "exe unreadable".into(), |e| e.display().to_string());
+            let unit = o.unit.as_ref().map(|u| format!(", {}", u)).unwrap_or_default();
             format!("pid {} {exe}{unit}", o.pid)
         }
     }

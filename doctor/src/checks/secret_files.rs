@@ -3,7 +3,6 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use common::output::sanitize;
 use serde_json::json;
 
 use super::{Ctx, Outcome};
@@ -13,7 +12,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
 }
 
 pub(crate) fn judge(dir: &Path) -> Outcome {
-    let shown = sanitize(&dir.display().to_string()).into_owned();
+    let shown = dir.display().to_string();
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -45,7 +44,7 @@ pub(crate) fn judge(dir: &Path) -> Outcome {
                 Ok(e) => e,
                 Err(e) => return Outcome::error(format!("cannot list {shown}: {e}")),
             };
-            let path = sanitize(&entry.path().display().to_string()).into_owned();
+            let path = (entry.path().display().to_string()).to_string();
             let m = match entry.metadata() {
                 Ok(m) => m,
                 Err(e) => return Outcome::error(format!("cannot stat {path}: {e}")),

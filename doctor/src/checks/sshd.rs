@@ -1,6 +1,5 @@
 //! `sshd`: the effective configuration from `sshd -T`.
 
-use common::output::sanitize;
 use common::policy::{Class, classify, parse_bind_addr};
 use common::process::CmdError;
 use serde_json::{Map, Value, json};
@@ -24,7 +23,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         Err(e) => Outcome::from_cmd_error(&e),
         Ok(out) if !out.status.success() => {
             let hint = if ctx.is_root { "" } else { " (sshd -T usually needs root)" };
-            Outcome::error(format!("`sshd -T` failed: {}{hint}", sanitize(&out.stderr_line())))
+            Outcome::error(format!("`sshd -T` failed: {}{hint}", out.stderr_line()))
         }
         Ok(out) => judge(&out.stdout_text()),
     }
@@ -49,9 +48,9 @@ pub(crate) fn judge(text: &str) -> Outcome {
         let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
         match parse_bind_addr(host).map(|b| classify(b.ip)) {
             Ok(Class::Loopback | Class::Tailnet) => {}
-            Ok(Class::TailnetV6) => warnings.push(format!("ListenAddress {} is Tailscale IPv6", sanitize(addr))),
-            Ok(class) => problems.push(format!("ListenAddress {} is {class}", sanitize(addr))),
-            Err(_) => problems.push(format!("ListenAddress {} cannot be parsed", sanitize(addr))),
+            Ok(Class::TailnetV6) => warnings.push(format!("ListenAddress {} is Tailscale IPv6", addr)),
+            Ok(class) => problems.push(format!("ListenAddress {} is {class}", addr)),
+            Err(_) => problems.push(format!("ListenAddress {} cannot be parsed", addr)),
         }
     }
     if listen.is_empty() {

@@ -1,6 +1,5 @@
 //! `systemd`: failed units, and this product's units active.
 
-use common::output::sanitize;
 use common::process::CmdError;
 use serde_json::json;
 
@@ -15,7 +14,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
             if line.contains("not been booted with systemd") || line.contains("Failed to connect to bus") {
                 return Outcome::skip("this host is not running systemd");
             }
-            return Outcome::error(format!("`systemctl list-units --failed` failed: {}", sanitize(&line)));
+            return Outcome::error(format!("`systemctl list-units --failed` failed: {}", line));
         }
         Ok(out) => out.stdout_text(),
     };
@@ -36,13 +35,13 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
 
 pub(crate) fn judge(failed_text: &str, tracked: &[String], is_active: &str) -> Outcome {
     let failed: Vec<String> =
-        failed_text.lines().filter_map(|l| l.split_whitespace().next()).map(|u| sanitize(u).into_owned()).collect();
+        failed_text.lines().filter_map(|l| l.split_whitespace().next()).map(|u| u.to_string()).collect();
     let states: Vec<&str> = is_active.lines().map(str::trim).collect();
     let mut inactive = Vec::new();
     for (idx, unit) in tracked.iter().enumerate() {
         let state = states.get(idx).copied().unwrap_or("unknown");
         if state != "active" {
-            inactive.push(format!("{} is {}", sanitize(unit), sanitize(state)));
+            inactive.push(format!("{} is {}", unit, state));
         }
     }
     let failed_tracked: Vec<&String> = failed.iter().filter(|u| tracked.contains(u)).collect();

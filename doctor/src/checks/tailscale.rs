@@ -1,6 +1,5 @@
 //! `tailscale`: the tailnet is the only way in, so it must be Running and Online.
 
-use common::output::sanitize;
 use common::process::CmdError;
 use serde_json::{Value, json};
 
@@ -14,7 +13,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         ),
         Err(e) => Outcome::from_cmd_error(&e),
         Ok(out) if !out.status.success() && out.stdout.is_empty() => Outcome::fail(
-            format!("`tailscale status` failed: {}", sanitize(&out.stderr_line())),
+            format!("`tailscale status` failed: {}", out.stderr_line()),
             "start tailscaled (`systemctl start tailscaled`) and run `tailscale up`",
         ),
         Ok(out) => match serde_json::from_slice::<Value>(&out.stdout) {
@@ -34,7 +33,7 @@ pub(crate) fn judge(status: &Value) -> Outcome {
         .unwrap_or_default();
     let health: Vec<String> = status["Health"]
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(|s| sanitize(s).into_owned()).collect())
+        .map(|a| a.iter().filter_map(Value::as_str).map(|s| s.to_string()).collect())
         .unwrap_or_default();
     let details = json!({
         "backend_state": backend, "online": online, "tailscale_ips": ips,

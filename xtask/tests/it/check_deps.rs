@@ -17,8 +17,11 @@ fn scratch_workspace(alpha_deps: &str, beta_deps: &str) -> tempfile::TempDir {
     let with_tools = real.replacen("members = [", "members = [\"alpha\", \"beta\", ", 1);
     assert_ne!(real, with_tools, "workspace manifest has no members list");
     fs::write(tmp.path().join("Cargo.toml"), with_tools).unwrap();
-    for member in ["common", "xtask"] {
-        copy_dir(&root().join(member), &tmp.path().join(member));
+    for member in members() {
+        let to = tmp.path().join(&member);
+        fs::create_dir_all(&to).unwrap();
+        fs::copy(root().join(&member).join("Cargo.toml"), to.join("Cargo.toml")).unwrap();
+        copy_dir(&root().join(&member).join("src"), &to.join("src"));
     }
     for (name, deps) in [("alpha", alpha_deps), ("beta", beta_deps)] {
         let dir = tmp.path().join(name);
@@ -33,6 +36,25 @@ fn scratch_workspace(alpha_deps: &str, beta_deps: &str) -> tempfile::TempDir {
         fs::write(dir.join("src/main.rs"), "fn main() {}\n").unwrap();
     }
     tmp
+}
+
+/// Every workspace member's directory, relative to the root, from cargo itself.
+fn members() -> Vec<String> {
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--no-deps", "--offline", "--manifest-path"])
+        .arg(root().join("Cargo.toml"))
+        .output()
+        .unwrap();
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let manifest = Path::new(p["manifest_path"].as_str().unwrap());
+            manifest.parent().unwrap().strip_prefix(root()).unwrap().display().to_string()
+        })
+        .collect()
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -1,0 +1,206 @@
+//! The command line: exit codes, formats, artifacts, budget, side effects.
+
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use crate::support::{Host, status};
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let host = Host::new();
+    host.stub_fixture("tailscale", "tailscale_status_running.json", 0);
+    let run = host.run(&["--format", "json", "--no-artifacts"]);
+    let v = run.json();
+    for key in
+        ["schema_version", "tool", "tool_version", "host", "started_at", "duration_ms", "result", "summary", "checks"]
+    {
+        assert!(!v[key].is_null(), "missing {key}: {v}");
+    }
+    assert_eq!(v["schema_version"], 1);
+    assert_eq!(v["tool"], "openclaw-doctor");
+    assert_eq!(v["checks"].as_array().unwrap().len(), 13);
+    for c in v["checks"].as_array().unwrap() {
+        for key in ["id", "title", "status", "summary", "details", "remediation", "duration_ms"] {
+            assert!(c.get(key).is_some(), "check {} lacks {key}", c["id"]);
+        }
+        if matches!(status(c), "fail" | "error") && c["id"] != "tailscale" {
+            continue;
+        }
+    }
+    let s = &v["summary"];
+    let total: u64 = ["pass", "warn", "fail", "error", "skip"].iter().map(|k| s[k].as_u64().unwrap()).sum();
+    assert_eq!(total, 13);
+    let failed = s["fail"].as_u64().unwrap() + s["error"].as_u64().unwrap() > 0;
+    assert_eq!(v["result"], if failed { "FAIL" } else { "PASS" });
+    assert_eq!(run.code, if failed { 1 } else { 0 });
+}
+
+#[test]
+fn a_hung_tailscale_is_killed_and_reported_while_the_rest_arrives() {
+    let host = Host::new();
+    host.stub("tailscale", "sleep 30");
+    let started = Instant::now();
+    let run = host.run(&[
+        "--format",
+        "json",
+        "--no-artifacts",
+        "--budget-ms",
+        "700",
+        "--only",
+        "tailscale",
+        "--only",
+        "disk",
+    ]);
+    let elapsed = started.elapsed();
+    let v = run.json();
+    let ts = &v["checks"][0];
+    assert_eq!((ts["id"].as_str(), status(ts)), (Some("tailscale"), "error"), "{v}");
+    assert!(ts["summary"].as_str().unwrap().contains("was killed"), "{ts}");
+    assert_eq!(status(&v["checks"][1]), "pass");
+    assert_eq!(run.code, 1, "an error is a failure for the exit code");
+    // Not a speed assertion: the stub sleeps 30 s; finishing at all proves it was killed.
+    assert!(elapsed < Duration::from_secs(20), "{elapsed:?}");
+}
+
+#[test]
+fn unknown_check_id_is_exit_2_naming_the_valid_ids() {
+    let run = Host::new().run(&["--only", "listners"]);
+    assert_eq!(run.code, 2);
+    assert!(
+        run.stderr.contains("unknown check id `listners`") && run.stderr.contains("listeners, console-bind"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+    assert_eq!(Host::new().run(&["--skip", "nope"]).code, 2);
+    assert_eq!(Host::new().run(&["--format", "xml"]).code, 2);
+}
+
+#[test]
+fn a_bad_config_is_exit_2_with_file_and_line() {
+    let mut host = Host::new();
+    host.config("[doctor]\nconsole_port = 8787\nconsol_port = 1\n");
+    let run = host.run(&["--no-artifacts"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("openclaw.toml:3:") && run.stderr.contains("consol_port"), "{}", run.stderr);
+    let host = Host::new();
+    let out = host.command().env("OPENCLAW_CONFIG", "/nonexistent/openclaw.toml").output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "an explicitly named config must exist");
+}
+
+#[test]
+fn the_report_artifact_is_written_private_and_nothing_else_is_touched() {
+    let host = Host::new();
+    let run = host.run(&["--only", "disk"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let doctor_dir = host.path("artifacts/doctor");
+    let runs: Vec<_> = std::fs::read_dir(&doctor_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 1);
+    let report = runs[0].join("doctor.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    assert_eq!(v["result"], "PASS");
+    assert_eq!(std::fs::metadata(&report).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(std::fs::metadata(&runs[0]).unwrap().permissions().mode() & 0o777, 0o700);
+    assert!(run.stderr.contains(&report.display().to_string()));
+    // Side-effect free: only the artifact tree and our own inputs exist afterwards.
+    let mut top: Vec<String> =
+        std::fs::read_dir(host.tmp.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    top.sort();
+    assert_eq!(top, ["artifacts", "bin", "openclaw.toml"]);
+}
+
+#[test]
+fn no_artifacts_writes_nothing_and_an_unwritable_root_is_exit_2() {
+    let host = Host::new();
+    host.run(&["--only", "disk", "--no-artifacts"]);
+    assert!(!host.path("artifacts").exists());
+    std::fs::write(host.path("artifacts"), "a file where a directory should be").unwrap();
+    let run = host.run(&["--only", "disk"]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot write the report"), "{}", run.stderr);
+    assert!(run.stdout.contains("PASS"), "the report is still printed");
+}
+
+#[test]
+fn prometheus_output_and_textfile_agree() {
+    let host = Host::new();
+    let textfile = host.path("node/openclaw_doctor.prom");
+    std::fs::create_dir(host.path("node")).unwrap();
+    let run = host.run(&[
+        "--only",
+        "disk",
+        "--only",
+        "tailscale",
+        "--format",
+        "prometheus",
+        "--no-artifacts",
+        "--textfile",
+        textfile.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 1);
+    let file = std::fs::read_to_string(&textfile).unwrap();
+    assert_eq!(std::fs::metadata(&textfile).unwrap().permissions().mode() & 0o777, 0o644, "node_exporter must read it");
+    for text in [&run.stdout, &file] {
+        assert!(text.contains("openclaw_doctor_check_status{check=\"disk\",status=\"pass\"} 1"), "{text}");
+        assert!(text.contains("openclaw_doctor_check_status{check=\"tailscale\",status=\"fail\"} 1"), "{text}");
+        assert!(text.contains("openclaw_doctor_check_status{check=\"tailscale\",status=\"pass\"} 0"), "{text}");
+        assert!(text.contains("openclaw_doctor_success 0"), "{text}");
+        assert!(text.contains("# TYPE openclaw_doctor_last_run_timestamp_seconds gauge"), "{text}");
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "bad sample line {line:?}");
+        }
+    }
+}
+
+#[test]
+fn evidence_bundle_is_written_even_when_the_run_fails() {
+    let host = Host::new();
+    host.stub_fixture("sshd", "sshd_T_public.txt", 0);
+    let run = host.run(&["evidence", "--only", "sshd", "--only", "disk", "--only", "listeners"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let bundles: Vec<_> =
+        std::fs::read_dir(host.path("artifacts/evidence")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(bundles.len(), 1);
+    let b = &bundles[0];
+    let mut files: Vec<String> =
+        std::fs::read_dir(b).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "README.txt",
+            "docker_ports.json",
+            "doctor.json",
+            "firewall.txt",
+            "listeners.json",
+            "sshd_effective.json",
+            "summary.json"
+        ]
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(b.join("summary.json")).unwrap()).unwrap();
+    assert_eq!((summary["result"].as_str(), summary["doctor_exit"].as_u64()), (Some("FAIL"), Some(1)));
+    assert_eq!(summary["checks"]["sshd"], "fail");
+    let sshd: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(b.join("sshd_effective.json")).unwrap()).unwrap();
+    assert_eq!(sshd["passwordauthentication"], "yes");
+}
+
+#[test]
+fn human_output_escapes_hostile_text_from_tools() {
+    let host = Host::new();
+    host.stub("sshd", "printf 'listenaddress 0.0.0.0:22\\033[2J\\342\\200\\256evil\\npasswordauthentication no\\npermitrootlogin no\\n'");
+    let run = host.run(&["--only", "sshd", "--no-artifacts"]);
+    assert!(!run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{202e}'), "{:?}", run.stdout);
+    assert!(run.stdout.contains("\\u{1b}[2J\\u{202e}evil"), "{}", run.stdout);
+}
+
+#[test]
+fn list_checks_names_every_id() {
+    let run = Host::new().run(&["list-checks", "--format", "json"]);
+    assert_eq!(run.code, 0);
+    let ids: Vec<String> =
+        run.json()["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(ids.len(), 13);
+    assert!(ids.contains(&"audit-log".to_owned()));
+}

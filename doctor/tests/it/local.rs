@@ -1,0 +1,207 @@
+//! Checks that read this host directly: real listeners, real HTTP on
+//! loopback, real directories and files.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+
+use crate::support::{Host, is_root, skip, status};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn console_config(port: u16) -> String {
+    format!("[doctor]\nhttp_health = []\ntracked_units = []\nconsole_port = {port}\n")
+}
+
+#[test]
+fn console_on_loopback_passes_and_loopback_plus_wildcard_fails() {
+    let lo = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = lo.local_addr().unwrap().port();
+    let mut host = Host::new();
+    host.config(&console_config(port));
+    let (run, check) = host.check("console-bind");
+    assert_eq!(status(&check), "pass", "{}", run.stdout);
+
+    // The reference passed this case because it matched 127.0.0.1 first.
+    let lo2 = TcpListener::bind("127.0.0.2:0").unwrap();
+    let port2 = lo2.local_addr().unwrap().port();
+    let wild = TcpListener::bind(("0.0.0.0", port2));
+    if wild.is_err() {
+        return skip("cannot bind 0.0.0.0 next to 127.0.0.2 on this kernel");
+    }
+    host.config(&console_config(port2));
+    let (run, check) = host.check("console-bind");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{}", run.stdout);
+    assert!(check["summary"].as_str().unwrap().contains("0.0.0.0"), "{check}");
+}
+
+#[test]
+fn console_not_running_passes() {
+    let mut host = Host::new();
+    host.config(&console_config(free_port()));
+    let (_, check) = host.check("console-bind");
+    assert_eq!(status(&check), "pass");
+    assert!(check["summary"].as_str().unwrap().contains("not running"));
+}
+
+/// A one-thread HTTP server on loopback answering `status` to every request.
+fn http_server(status_line: &'static str, requests: usize) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for stream in listener.incoming().take(requests) {
+            let mut stream = stream.unwrap();
+            let mut buf = [0u8; 1024];
+            let n = stream.read(&mut buf).unwrap_or(0);
+            seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status_line}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok").as_bytes(),
+            );
+        }
+        seen
+    });
+    (port, handle)
+}
+
+#[test]
+fn http_health_200_passes_and_the_request_is_a_plain_get() {
+    let (port, server) = http_server("200 OK", 1);
+    let mut host = Host::new();
+    host.config(&format!("[doctor]\ntracked_units = []\nhttp_health = [\"http://127.0.0.1:{port}/healthz\"]\n"));
+    let (run, check) = host.check("http-health");
+    assert_eq!(status(&check), "pass", "{}", run.stdout);
+    let requests = server.join().unwrap();
+    assert!(requests[0].starts_with("GET /healthz HTTP/1.1\r\n"), "{:?}", requests[0]);
+}
+
+#[test]
+fn http_health_500_fails_after_retrying() {
+    let (port, server) = http_server("500 Internal Server Error", 3);
+    let mut host = Host::new();
+    host.config(&format!(
+        "[doctor]\ntracked_units = []\nhttp_retries = 2\nhttp_health = [\"http://127.0.0.1:{port}/healthz\"]\n"
+    ));
+    let (run, check) = host.check("http-health");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{}", run.stdout);
+    assert!(check["summary"].as_str().unwrap().contains("HTTP 500"));
+    assert_eq!(server.join().unwrap().len(), 3, "one try plus two retries");
+}
+
+#[test]
+fn http_health_refused_fails_and_outside_hosts_are_refused_not_probed() {
+    let mut host = Host::new();
+    host.config(&format!("[doctor]\ntracked_units = []\nhttp_health = [\"http://127.0.0.1:{}/\"]\n", free_port()));
+    assert_eq!(status(&host.check("http-health").1), "fail");
+    host.config("[doctor]\ntracked_units = []\nhttp_health = [\"http://192.0.2.10/healthz\"]\n");
+    let (run, check) = host.check("http-health");
+    assert_eq!((status(&check), run.code), ("error", 1));
+    assert!(check["summary"].as_str().unwrap().contains("does not probe other hosts"), "{check}");
+}
+
+fn secrets(host: &Host) -> std::path::PathBuf {
+    let dir = host.path("secrets");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+fn write_secret(dir: &std::path::Path, name: &str, mode: u32) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, "canary-never-read").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+#[test]
+fn secret_files_missing_dir_skips() {
+    assert_eq!(status(&Host::new().check("secret-files").1), "skip");
+}
+
+#[test]
+fn secret_files_strict_root_owned_pass_and_each_problem_fails_with_its_fix() {
+    if !is_root() {
+        return skip("a passing secrets directory must be owned by root");
+    }
+    let host = Host::new();
+    let dir = secrets(&host);
+    write_secret(&dir, "openai_api_key", 0o600);
+    let (run, check) = host.check("secret-files");
+    assert_eq!(status(&check), "pass", "{}", run.stdout);
+    assert!(!run.stdout.contains("canary"), "contents must never be read into the report");
+
+    let loose = write_secret(&dir, "pushover_app_token", 0o644);
+    let (_, check) = host.check("secret-files");
+    assert_eq!(status(&check), "fail");
+    assert!(check["remediation"].as_str().unwrap().contains(&format!("chmod 600 {}", loose.display())), "{check}");
+    std::fs::set_permissions(&loose, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert_eq!(status(&host.check("secret-files").1), "fail", "0640 is still group-readable");
+    std::fs::remove_file(&loose).unwrap();
+
+    std::os::unix::fs::symlink(dir.join("openai_api_key"), dir.join("linked")).unwrap();
+    let (_, check) = host.check("secret-files");
+    assert!(check["summary"].as_str().unwrap().contains("is a symlink"), "{check}");
+    std::fs::remove_file(dir.join("linked")).unwrap();
+
+    let foreign = write_secret(&dir, "foreign", 0o600);
+    std::os::unix::fs::chown(&foreign, Some(65534), None).unwrap();
+    let (_, check) = host.check("secret-files");
+    assert!(check["remediation"].as_str().unwrap().contains("chown root:root"), "{check}");
+    std::fs::remove_file(&foreign).unwrap();
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_, check) = host.check("secret-files");
+    assert!(check["remediation"].as_str().unwrap().contains("chmod 700"), "{check}");
+}
+
+#[test]
+fn secret_files_owned_by_a_user_fail_when_not_root() {
+    if is_root() {
+        return skip("covered by the root test (chown to nobody)");
+    }
+    let host = Host::new();
+    write_secret(&secrets(&host), "k", 0o600);
+    assert_eq!(status(&host.check("secret-files").1), "fail");
+}
+
+#[test]
+fn disk_thresholds_decide_the_status() {
+    let mut host = Host::new();
+    let tmp = host.tmp.path().display().to_string();
+    host.config(&format!("[doctor]\ntracked_units = []\nhttp_health = []\ndisk_paths = [\"{tmp}\"]\ndisk_warn_percent = 100\ndisk_fail_percent = 100\n"));
+    let (_, check) = host.check("disk");
+    let used = check["details"]["filesystems"][0]["used_percent"].as_u64().unwrap();
+    if used >= 100 {
+        return skip("the test filesystem is full");
+    }
+    assert_eq!(status(&check), "pass");
+    host.config(&format!("[doctor]\ntracked_units = []\nhttp_health = []\ndisk_paths = [\"{tmp}\"]\ndisk_warn_percent = 0\ndisk_fail_percent = 100\n"));
+    assert_eq!(status(&host.check("disk").1), "warn");
+    host.config(&format!("[doctor]\ntracked_units = []\nhttp_health = []\ndisk_paths = [\"{tmp}\"]\ndisk_warn_percent = 0\ndisk_fail_percent = 0\n"));
+    assert_eq!(status(&host.check("disk").1), "fail");
+    host.config("[doctor]\ntracked_units = []\nhttp_health = []\ndisk_paths = [\"/no/such/fs\"]\n");
+    assert_eq!(status(&host.check("disk").1), "error");
+}
+
+#[test]
+fn log_dir_size_thresholds_and_missing_dir() {
+    let mut host = Host::new();
+    assert_eq!(status(&host.check("log-dir").1), "skip");
+    let logs = host.path("logs");
+    std::fs::create_dir(&logs).unwrap();
+    std::fs::write(logs.join("big.log"), vec![b'x'; 3 * 1024 * 1024]).unwrap();
+    let cfg = |warn: u64, fail: u64| {
+        format!(
+            "[doctor]\ntracked_units = []\nhttp_health = []\nlog_dir = \"{}\"\nlog_warn_mb = {warn}\nlog_fail_mb = {fail}\n",
+            logs.display()
+        )
+    };
+    host.config(&cfg(10, 20));
+    assert_eq!(status(&host.check("log-dir").1), "pass");
+    host.config(&cfg(2, 20));
+    assert_eq!(status(&host.check("log-dir").1), "warn");
+    host.config(&cfg(1, 3));
+    assert_eq!(status(&host.check("log-dir").1), "fail");
+}

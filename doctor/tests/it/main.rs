@@ -1,0 +1,10 @@
+//! Black-box tests of the real `openclaw-doctor` binary. One integration
+//! binary for the crate; `support` isolates every path and the PATH.
+
+mod support;
+
+mod audit;
+mod cli;
+mod listeners_netns;
+mod local;
+mod stubbed_tools;

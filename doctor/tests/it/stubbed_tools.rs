@@ -1,0 +1,241 @@
+//! Checks fed by recorded real outputs of tailscale, docker, ufw, nft,
+//! sshd -T and systemctl through PATH stubs.
+
+use crate::support::{Host, fixture, is_root, skip, status};
+
+#[test]
+fn tailscale_running_online_passes_with_its_ips() {
+    let host = Host::new();
+    host.stub_fixture("tailscale", "tailscale_status_running.json", 0);
+    let (run, check) = host.check("tailscale");
+    assert_eq!(status(&check), "pass", "{}", run.stdout);
+    assert_eq!(run.code, 0);
+    assert!(check["details"]["tailscale_ips"].as_array().unwrap().iter().any(|ip| ip == "100.101.102.103"), "{check}");
+}
+
+#[test]
+fn tailscale_stopped_fails_and_health_warnings_warn() {
+    let host = Host::new();
+    host.stub_fixture("tailscale", "tailscale_status_stopped.json", 0);
+    let (run, check) = host.check("tailscale");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{}", run.stdout);
+    assert!(check["remediation"].as_str().unwrap().contains("tailscale up"));
+
+    host.stub_fixture("tailscale", "tailscale_status_health_warnings.json", 0);
+    let (run, check) = host.check("tailscale");
+    assert_eq!((status(&check), run.code), ("warn", 0), "{}", run.stdout);
+    let strict = host.run(&["--only", "tailscale", "--strict", "--no-artifacts"]);
+    assert_eq!(strict.code, 1, "--strict makes a warning fail:\n{}", strict.stdout);
+}
+
+#[test]
+fn tailscale_missing_fails_because_it_is_the_only_way_in() {
+    let (run, check) = Host::new().check("tailscale");
+    assert_eq!((status(&check), run.code), ("fail", 1));
+    assert!(check["summary"].as_str().unwrap().contains("not installed"));
+}
+
+#[test]
+fn tailscaled_not_running_fails_with_its_error() {
+    let host = Host::new();
+    host.stub(
+        "tailscale",
+        "echo 'failed to connect to local tailscaled; it doesn'\\''t appear to be running' >&2\nexit 1",
+    );
+    let (_, check) = host.check("tailscale");
+    assert_eq!(status(&check), "fail");
+    assert!(check["summary"].as_str().unwrap().contains("failed to connect to local tailscaled"), "{check}");
+}
+
+#[test]
+fn garbage_from_tailscale_is_an_error_not_a_pass() {
+    let host = Host::new();
+    host.stub("tailscale", "echo '{not json'");
+    let (run, check) = host.check("tailscale");
+    assert_eq!((status(&check), run.code), ("error", 1));
+}
+
+#[test]
+fn docker_ports_clean_project_passes() {
+    let host = Host::new();
+    host.stub_fixture("docker", "docker_ps_clean.jsonl", 0);
+    let (run, check) = host.check("docker-ports");
+    assert_eq!(status(&check), "pass", "{}", run.stdout);
+}
+
+#[test]
+fn docker_ports_wildcards_ipv6_and_ranges_all_fail() {
+    let host = Host::new();
+    host.stub_fixture("docker", "docker_ps_exposed.jsonl", 0);
+    let (run, check) = host.check("docker-ports");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{}", run.stdout);
+    let violations: Vec<String> =
+        check["details"]["violations"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_owned()).collect();
+    let joined = violations.join("\n");
+    assert!(joined.contains("0.0.0.0:8080->80/tcp"), "{joined}");
+    assert!(joined.contains("[::]:8080->80/tcp"), "IPv6 wildcard must not slip through (reference bug): {joined}");
+    assert!(joined.contains("0.0.0.0:9000-9001->9000-9001/tcp"), "port ranges must not slip through: {joined}");
+    assert!(joined.contains("[::1]:5433->5432/tcp"), "loopback but not in the allowed set: {joined}");
+}
+
+#[test]
+fn docker_20_spellings_without_brackets_are_caught_too() {
+    let host = Host::new();
+    host.stub_fixture("docker", "docker_ps_exposed_docker20.jsonl", 0);
+    let (run, check) = host.check("docker-ports");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{}", run.stdout);
+    let joined = check["details"]["violations"].to_string();
+    assert!(joined.contains("[::]:8080->80/tcp"), "{joined}");
+    assert!(joined.contains("[::1]:5433->5432/tcp"), "{joined}");
+}
+
+#[test]
+fn docker_without_daemon_or_binary_is_skipped() {
+    let host = Host::new();
+    let (_, check) = host.check("docker-ports");
+    assert_eq!((status(&check), check["summary"].as_str().unwrap()), ("skip", "docker is not installed"));
+    host.stub("docker", "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2\nexit 1");
+    if std::path::Path::new("/var/run/docker.sock").exists() {
+        return skip("this host has a Docker socket, so an unreachable daemon is an error here");
+    }
+    let (_, check) = host.check("docker-health");
+    assert_eq!(status(&check), "skip", "{check}");
+}
+
+#[test]
+fn docker_health_reports_unhealthy_and_exited_with_the_health_log() {
+    let host = Host::new();
+    host.stub(
+        "docker",
+        &format!(
+            "case \"$1\" in\n  ps) cat '{}' ;;\n  inspect) cat '{}' ;;\n  *) exit 9 ;;\nesac",
+            fixture("docker_ps_unhealthy.jsonl").display(),
+            fixture("docker_inspect_health_unhealthy.json").display()
+        ),
+    );
+    let (run, check) = host.check("docker-health");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{}", run.stdout);
+    let unhealthy = check["details"]["unhealthy"].as_array().unwrap();
+    let names: Vec<&str> = unhealthy.iter().map(|u| u["name"].as_str().unwrap()).collect();
+    assert!(names.contains(&"openclaw-api-1") && names.contains(&"openclaw-worker-1"), "{names:?}");
+    let api = unhealthy.iter().find(|u| u["name"] == "openclaw-api-1").unwrap();
+    let log = api["health_log"].as_array().unwrap();
+    assert!(!log.is_empty() && log.len() <= 5, "{api}");
+}
+
+#[test]
+fn firewall_needs_root_and_says_so() {
+    let host = Host::new();
+    host.stub_fixture("ufw", "ufw_status_verbose_good.txt", 0);
+    let run = if is_root() {
+        // Drop to nobody for this one run so "not root" is real.
+        match host.run_as_nobody(&["--only", "firewall", "--format", "json", "--no-artifacts"]) {
+            Some(run) => run,
+            None => return skip("setpriv (util-linux) is not installed"),
+        }
+    } else {
+        host.run(&["--only", "firewall", "--format", "json", "--no-artifacts"])
+    };
+    let check = &run.json()["checks"][0];
+    assert_eq!((status(check), run.code), ("error", 1), "{}{}", run.stdout, run.stderr);
+    assert!(check["summary"].as_str().unwrap().contains("needs root"), "{check}");
+}
+
+#[test]
+fn firewall_ufw_good_passes_open_ssh_and_inactive_fail() {
+    if !is_root() {
+        return skip("the firewall check reads state only as root");
+    }
+    let host = Host::new();
+    host.stub_fixture("ufw", "ufw_status_verbose_good.txt", 0);
+    let (run, check) = host.check("firewall");
+    assert_eq!(status(&check), "pass", "{}", run.stdout);
+
+    host.stub_fixture("ufw", "ufw_status_verbose_open_ssh.txt", 0);
+    let (_, check) = host.check("firewall");
+    assert_eq!(status(&check), "fail");
+    assert!(check["summary"].as_str().unwrap().contains("22/tcp"), "{check}");
+
+    host.stub_fixture("ufw", "ufw_status_inactive.txt", 0);
+    let (_, check) = host.check("firewall");
+    assert_eq!(status(&check), "fail", "inactive ufw and no nft: {check}");
+}
+
+#[test]
+fn firewall_nft_drop_passes_accept_fails_and_nothing_fails() {
+    if !is_root() {
+        return skip("the firewall check reads state only as root");
+    }
+    let host = Host::new();
+    let (_, check) = host.check("firewall");
+    assert_eq!(status(&check), "fail");
+    assert!(check["summary"].as_str().unwrap().contains("no firewall"), "{check}");
+    host.stub_fixture("nft", "nft_ruleset_drop.txt", 0);
+    assert_eq!(status(&host.check("firewall").1), "pass");
+    host.stub_fixture("nft", "nft_ruleset_accept.txt", 0);
+    assert_eq!(status(&host.check("firewall").1), "fail");
+}
+
+#[test]
+fn sshd_public_defaults_fail_tailnet_only_passes_missing_skips() {
+    let host = Host::new();
+    let (_, check) = host.check("sshd");
+    assert_eq!(status(&check), "skip");
+
+    host.stub_fixture("sshd", "sshd_T_public.txt", 0);
+    let (run, check) = host.check("sshd");
+    assert_eq!((status(&check), run.code), ("fail", 1));
+    let summary = check["summary"].as_str().unwrap();
+    assert!(summary.contains("0.0.0.0:22") && summary.contains("PasswordAuthentication"), "{summary}");
+
+    host.stub_fixture("sshd", "sshd_T_tailnet.txt", 0);
+    let (run, check) = host.check("sshd");
+    assert_eq!((status(&check), run.code), ("pass", 0), "{}", run.stdout);
+    assert_eq!(check["details"]["settings"]["addressfamily"], "inet");
+
+    host.stub("sshd", "echo 'sshd: no hostkeys available -- exiting.' >&2\nexit 1");
+    let (_, check) = host.check("sshd");
+    assert_eq!(status(&check), "error");
+    assert!(check["summary"].as_str().unwrap().contains("no hostkeys"), "{check}");
+}
+
+#[test]
+fn systemd_failed_tracked_unit_fails_untracked_warns() {
+    let mut host = Host::new();
+    host.config("[doctor]\nhttp_health = []\ntracked_units = [\"openclaw-guard.service\"]\n");
+    host.stub(
+        "systemctl",
+        &format!(
+            "case \"$1\" in\n  list-units) cat '{}' ;;\n  is-active) echo failed; exit 3 ;;\nesac",
+            fixture("systemctl_failed_two.txt").display()
+        ),
+    );
+    let (run, check) = host.check("systemd");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{}", run.stdout);
+
+    host.config("[doctor]\nhttp_health = []\ntracked_units = [\"openclaw-doctor.timer\"]\n");
+    host.stub(
+        "systemctl",
+        &format!(
+            "case \"$1\" in\n  list-units) cat '{}' ;;\n  is-active) echo active ;;\nesac",
+            fixture("systemctl_failed_two.txt").display()
+        ),
+    );
+    let (_, check) = host.check("systemd");
+    assert_eq!(status(&check), "warn", "{check}");
+
+    host.stub(
+        "systemctl",
+        &format!(
+            "case \"$1\" in\n  list-units) cat '{}' ;;\n  is-active) echo active ;;\nesac",
+            fixture("systemctl_failed_none.txt").display()
+        ),
+    );
+    assert_eq!(status(&host.check("systemd").1), "pass");
+
+    host.stub(
+        "systemctl",
+        "echo 'System has not been booted with systemd as init system (PID 1). Can'\\''t operate.' >&2\nexit 1",
+    );
+    assert_eq!(status(&host.check("systemd").1), "skip");
+}
