@@ -12,7 +12,6 @@ use std::path::PathBuf;
 use common::policy::Proto;
 use procfs::ProcError;
 use procfs::net::{TcpState, UdpState};
-use procfs::process::FDTarget;
 use serde::Serialize;
 
 /// A process holding a socket.
@@ -44,7 +43,45 @@ pub(crate) struct SocketTable {
 }
 
 /// Reads the table for this process's network namespace.
+///
+/// The `/proc/*/fd` scan (one `readlinkat` per descriptor on the host) is
+/// the expensive part, so it runs split across the available cores while
+/// this thread reads the socket tables; the two halves are joined by inode.
 pub(crate) fn gather() -> Result<SocketTable, String> {
+    let scan = std::thread::spawn(scan_socket_fds);
+    let tables = read_tables();
+    let (held, unreadable_processes) = scan.join().map_err(|_| "the /proc scan crashed".to_owned())??;
+    let sockets = tables?;
+    let wanted: HashSet<u64> = sockets.iter().map(|(_, _, inode)| *inode).collect();
+    let mut owners: BTreeMap<u64, Vec<OwnerInfo>> = BTreeMap::new();
+    let mut infos: BTreeMap<u32, OwnerInfo> = BTreeMap::new();
+    for (inode, pid) in held.into_iter().filter(|(inode, _)| wanted.contains(inode)) {
+        let info = infos.entry(pid).or_insert_with(|| OwnerInfo {
+            pid,
+            exe: std::fs::read_link(format!("/proc/{pid}/exe")).ok(),
+            unit: std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok().and_then(|c| unit_from_cgroup(&c)),
+        });
+        let list = owners.entry(inode).or_default();
+        if !list.iter().any(|o| o.pid == pid) {
+            list.push(info.clone());
+        }
+    }
+    let mut res: Vec<ListenSocket> = sockets
+        .into_iter()
+        .map(|(proto, local, inode)| ListenSocket {
+            proto,
+            local,
+            inode,
+            owners: owners.remove(&inode).unwrap_or_default(),
+        })
+        .collect();
+    res.sort_by_key(|s| (s.local.port(), s.proto == Proto::Udp, s.local.ip()));
+    Ok(SocketTable { sockets: res, unreadable_processes })
+}
+
+type RawSocket = (Proto, SocketAddr, u64);
+
+fn read_tables() -> Result<Vec<RawSocket>, String> {
     let mut sockets = Vec::new();
     let table_err = |name: &str, e: ProcError| format!("/proc/net/{name}: {e}");
     for e in procfs::net::tcp().map_err(|e| table_err("tcp", e))? {
@@ -67,19 +104,7 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
             sockets.push((Proto::Udp, e.local_address, e.inode));
         }
     }
-    let wanted: HashSet<u64> = sockets.iter().map(|(_, _, inode)| *inode).collect();
-    let (owners, unreadable_processes) = if wanted.is_empty() { (BTreeMap::new(), 0) } else { owners_of(&wanted)? };
-    let mut res: Vec<ListenSocket> = sockets
-        .into_iter()
-        .map(|(proto, local, inode)| ListenSocket {
-            proto,
-            local,
-            inode,
-            owners: owners.get(&inode).cloned().unwrap_or_default(),
-        })
-        .collect();
-    res.sort_by_key(|s| (s.local.port(), s.proto == Proto::Udp, s.local.ip()));
-    Ok(SocketTable { sockets: res, unreadable_processes })
+    Ok(sockets)
 }
 
 /// A kernel built without IPv6 has no tcp6/udp6 file: that is an empty table.
@@ -90,43 +115,73 @@ fn optional_v6<T>(res: Result<Vec<T>, ProcError>) -> Result<Vec<T>, ProcError> {
     }
 }
 
-fn owners_of(wanted: &HashSet<u64>) -> Result<(BTreeMap<u64, Vec<OwnerInfo>>, usize), String> {
-    let mut owners: BTreeMap<u64, Vec<OwnerInfo>> = BTreeMap::new();
+/// Every (socket inode, pid) pair on the host, and how many processes we
+/// were not allowed to inspect.
+///
+/// One `readlinkat` per descriptor against the open `/proc/<pid>/fd`
+/// directory, as `ss -p` does (procfs's `Process::fd()` also opens and stats
+/// every descriptor); pids are split across up to four threads.
+fn scan_socket_fds() -> Result<(Vec<(u64, u32)>, usize), String> {
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .map_err(|e| format!("/proc: {e}"))?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .collect();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let chunk = pids.len().div_ceil(workers).max(1);
+    let results: Vec<(Vec<(u64, u32)>, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = pids.chunks(chunk).map(|part| scope.spawn(move || scan_pids(part))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut held = Vec::new();
     let mut unreadable = 0;
-    for process in procfs::process::all_processes().map_err(|e| format!("/proc: {e}"))? {
-        // A process that exits while we look is simply gone.
-        let Ok(process) = process else { continue };
-        let fds = match process.fd() {
-            Ok(fds) => fds,
-            Err(ProcError::PermissionDenied(_)) => {
+    for (pairs, n) in results {
+        held.extend(pairs);
+        unreadable += n;
+    }
+    Ok((held, unreadable))
+}
+
+fn scan_pids(pids: &[u32]) -> (Vec<(u64, u32)>, usize) {
+    use rustix::fs::{CWD, Dir, Mode, OFlags, openat, readlinkat};
+    let mut held = Vec::new();
+    let mut unreadable = 0;
+    let mut link = Vec::with_capacity(64);
+    for &pid in pids {
+        let fd_dir = match openat(
+            CWD,
+            format!("/proc/{pid}/fd"),
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
                 unreadable += 1;
                 continue;
             }
+            // A process that exits while we look is simply gone.
             Err(_) => continue,
         };
-        let mut held: Vec<u64> = fds
-            .filter_map(|fd| match fd.ok()?.target {
-                FDTarget::Socket(inode) if wanted.contains(&inode) => Some(inode),
-                _ => None,
-            })
-            .collect();
-        if held.is_empty() {
-            continue;
-        }
-        held.sort_unstable();
-        held.dedup();
-        let info = OwnerInfo {
-            pid: process.pid as u32,
-            exe: process.exe().ok(),
-            unit: std::fs::read_to_string(format!("/proc/{}/cgroup", process.pid))
-                .ok()
-                .and_then(|c| unit_from_cgroup(&c)),
-        };
-        for inode in held {
-            owners.entry(inode).or_default().push(info.clone());
+        let Ok(dir) = Dir::read_from(&fd_dir) else { continue };
+        for fd_entry in dir.flatten() {
+            let name = fd_entry.file_name();
+            if name.to_bytes().first() == Some(&b'.') {
+                continue;
+            }
+            link.clear();
+            let Ok(target) = readlinkat(&fd_dir, name, std::mem::take(&mut link)) else { continue };
+            if let Some(inode) = socket_inode(target.as_bytes()) {
+                held.push((inode, pid));
+            }
+            link = target.into_bytes();
         }
     }
-    Ok((owners, unreadable))
+    (held, unreadable)
+}
+
+/// `socket:[12345]` → 12345.
+pub(crate) fn socket_inode(link: &[u8]) -> Option<u64> {
+    std::str::from_utf8(link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?).ok()?.parse().ok()
 }
 
 /// `0::/system.slice/ssh.service` → `ssh.service`.
@@ -141,6 +196,14 @@ pub(crate) fn unit_from_cgroup(cgroup: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn socket_links_are_parsed_and_others_ignored() {
+        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
+        assert_eq!(socket_inode(b"pipe:[12345]"), None);
+        assert_eq!(socket_inode(b"/dev/null"), None);
+        assert_eq!(socket_inode(b"socket:[x]"), None);
+    }
 
     #[test]
     fn unit_is_read_from_the_cgroup_path() {

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{deps, tools};
+use crate::{deps, docs, tools};
 
 /// Every check CI runs. The nextest run is last, so its `Summary … tests run`
 /// line is the final line of test output.
@@ -17,6 +17,7 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     step("shellcheck", || shellcheck(root))?;
     step("ops self-tests", || run(Command::new("bash").arg(root.join("ops/tests/run_all.sh")).current_dir(root)))?;
     step("build tests", || cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-run"]))?;
+    step("docs drift", || docs::docs(root, true))?;
     eprintln!(
         "==> ci: all steps before the test run passed in {:.1}s; running tests last",
         started.elapsed().as_secs_f64()
@@ -47,20 +48,14 @@ fn shellcheck(root: &Path) -> Result<(), String> {
 }
 
 /// Runs a named benchmark, or lists them.
-pub(crate) fn bench(_root: &Path, name: Option<&str>) -> Result<(), String> {
-    const BENCHES: &[&str] = &[];
+pub(crate) fn bench(root: &Path, name: Option<&str>) -> Result<(), String> {
     match name {
-        None if BENCHES.is_empty() => {
-            eprintln!("no benchmarks are registered yet (openclaw-doctor's arrive with that tool)");
-            Ok(())
-        }
+        Some("doctor") => crate::bench::doctor(root),
         None => {
-            eprintln!("benchmarks: {}", BENCHES.join(", "));
+            eprintln!("benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale)");
             Ok(())
         }
-        Some(other) => {
-            Err(format!("unknown benchmark `{other}`; known: {}", if BENCHES.is_empty() { "none" } else { "" }))
-        }
+        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor")),
     }
 }
 

@@ -1,13 +1,16 @@
 //! Project automation, so CI is a Rust program anyone can run locally.
 //!
 //! - `cargo xtask ci`: every check CI runs, in order, each step named and timed.
+//! - `cargo xtask docs [--check]`: generate docs/OPS_INDEX.md from the CLIs (or check it).
 //! - `cargo xtask check-deps [--manifest-path PATH]`: the dependency-direction invariant alone.
 //! - `cargo xtask bench [NAME]`: benchmarks (whole-process timings against named baselines).
 //! - `cargo xtask fuzz [--seconds N] [TARGET]`: run the cargo-fuzz targets (needs nightly).
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "xtask's main module owns its output")]
 
+mod bench;
 mod ci;
 mod deps;
+mod docs;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ fn main() -> ExitCode {
             let manifest = flag_value(&args, "--manifest-path").map_or_else(|| root.join("Cargo.toml"), PathBuf::from);
             deps::check_manifest(&manifest).map(|n| eprintln!("dependency invariant holds for {n} workspace crates"))
         }
+        Some("docs") => docs::docs(&root, args.iter().any(|a| a == "--check")),
         Some("bench") => ci::bench(&root, args.get(1).map(String::as_str)),
         Some("fuzz") => ci::fuzz(&root, &args[1..]),
         Some("help" | "--help" | "-h") | None => {
