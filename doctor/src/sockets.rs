@@ -84,25 +84,14 @@ type RawSocket = (Proto, SocketAddr, u64);
 fn read_tables() -> Result<Vec<RawSocket>, String> {
     let mut sockets = Vec::new();
     let table_err = |name: &str, e: ProcError| format!("/proc/net/{name}: {e}");
-    for e in procfs::net::tcp().map_err(|e| table_err("tcp", e))? {
-        if e.state == TcpState::Listen {
-            sockets.push((Proto::Tcp, e.local_address, e.inode));
-        }
+    for (name, table) in [("tcp", procfs::net::tcp()), ("tcp6", optional_v6(procfs::net::tcp6()))] {
+        let listening = table.map_err(|e| table_err(name, e))?.into_iter().filter(|e| e.state == TcpState::Listen);
+        sockets.extend(listening.map(|e| (Proto::Tcp, e.local_address, e.inode)));
     }
-    for e in optional_v6(procfs::net::tcp6()).map_err(|e| table_err("tcp6", e))? {
-        if e.state == TcpState::Listen {
-            sockets.push((Proto::Tcp, e.local_address, e.inode));
-        }
-    }
-    for e in procfs::net::udp().map_err(|e| table_err("udp", e))? {
-        if e.state == UdpState::Close {
-            sockets.push((Proto::Udp, e.local_address, e.inode));
-        }
-    }
-    for e in optional_v6(procfs::net::udp6()).map_err(|e| table_err("udp6", e))? {
-        if e.state == UdpState::Close {
-            sockets.push((Proto::Udp, e.local_address, e.inode));
-        }
+    // A bound but unconnected UDP socket is in state CLOSE; a connected client is ESTABLISHED.
+    for (name, table) in [("udp", procfs::net::udp()), ("udp6", optional_v6(procfs::net::udp6()))] {
+        let bound = table.map_err(|e| table_err(name, e))?.into_iter().filter(|e| e.state == UdpState::Close);
+        sockets.extend(bound.map(|e| (Proto::Udp, e.local_address, e.inode)));
     }
     Ok(sockets)
 }

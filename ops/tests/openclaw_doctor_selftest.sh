@@ -19,16 +19,8 @@ wrapper="$here/../openclaw_doctor.sh"
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/openclaw_doctor_selftest.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-passed=0
-failed=0
-ok() { printf 'ok - %s\n' "$1"; passed=$((passed + 1)); }
-not_ok() {
-  printf 'not ok - %s\n' "$1"
-  shift
-  local line
-  for line in "$@"; do printf '#   %s\n' "$line"; done
-  failed=$((failed + 1))
-}
+# shellcheck source=ops/tests/lib.sh
+source "$here/lib.sh"
 
 # --- fixtures ---------------------------------------------------------------
 
@@ -264,5 +256,5 @@ else
   not_ok "the wrapper execs the binary (same process)" "wrapper pid=$pid, binary pid=${stub_pid:-none}, rc=$rc"
 fi
 
-printf '%d passed, %d failed\n' "$passed" "$failed"
+summary
 [[ $failed -eq 0 ]]

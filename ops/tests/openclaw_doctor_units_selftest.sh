@@ -23,18 +23,8 @@ units="$here/../systemd"
 service="$units/openclaw-doctor.service"
 timer="$units/openclaw-doctor.timer"
 
-passed=0
-failed=0
-ok() { printf 'ok - %s\n' "$1"; passed=$((passed + 1)); }
-not_ok() {
-  printf 'not ok - %s\n' "$1"
-  shift
-  local line
-  for line in "$@"; do printf '#   %s\n' "$line"; done
-  failed=$((failed + 1))
-}
-skip() { printf 'skip - %s\n' "$1"; }
-summary() { printf '%d passed, %d failed\n' "$passed" "$failed"; }
+# shellcheck source=ops/tests/lib.sh
+source "$here/lib.sh"
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   skip "systemd-analyze not installed"
