@@ -202,13 +202,13 @@ pub struct Exemption {
 }
 
 impl Exemption {
-    fn matches(&self, socket: &Socket, ip: IpAddr) -> bool {
-        let Some(exe) = socket.owner.as_ref().and_then(|o| o.exe.as_deref()) else {
+    fn matches(&self, proto: Proto, port: u16, owner: Option<&Owner>, ip: IpAddr) -> bool {
+        let Some(exe) = owner.and_then(|o| o.exe.as_deref()) else {
             return false;
         };
         exe == self.exe
-            && self.proto.is_none_or(|p| p == socket.proto)
-            && self.port.is_none_or(|p| p == socket.port)
+            && self.proto.is_none_or(|p| p == proto)
+            && self.port.is_none_or(|p| p == port)
             && self.addr.is_none_or(|a| a.to_canonical() == ip)
     }
 }
@@ -291,6 +291,14 @@ impl ListenerPolicy {
     /// Judges one socket. An address that cannot be parsed is an error, not a pass.
     pub fn decide(&self, socket: &Socket) -> Result<Decision, PolicyError> {
         let addr = parse_bind_addr(&socket.addr)?;
+        Ok(self.decide_addr(addr, socket.proto, socket.port, socket.owner.as_ref()))
+    }
+
+    /// Judges an already-parsed address (the kernel's own, from a socket
+    /// table) without a round trip through text. [`ListenerPolicy::decide`]
+    /// is this plus parsing.
+    pub fn decide_addr(&self, addr: BindAddr, proto: Proto, port: u16, owner: Option<&Owner>) -> Decision {
+        let addr = BindAddr { ip: addr.ip.to_canonical(), scope: addr.scope };
         let ip = addr.ip;
         let class = classify(ip);
         let decision =
@@ -299,17 +307,13 @@ impl ListenerPolicy {
         if class != Class::Wildcard
             && let Some(net) = self.allowed.iter().find(|net| net.contains(&ip))
         {
-            return Ok(decision(Verdict::Allowed, format!("{class} address inside allowed range {net}"), None));
+            return decision(Verdict::Allowed, format!("{class} address inside allowed range {net}"), None);
         }
-        if let Some(idx) = self.exemptions.iter().position(|e| e.matches(socket, ip)) {
+        if let Some(idx) = self.exemptions.iter().position(|e| e.matches(proto, port, owner, ip)) {
             let e = &self.exemptions[idx];
-            return Ok(decision(
-                Verdict::Allowed,
-                format!("exempted for {}: {}", e.exe.display(), e.reason),
-                Some(idx),
-            ));
+            return decision(Verdict::Allowed, format!("exempted for {}: {}", e.exe.display(), e.reason), Some(idx));
         }
-        let owner_note = match &socket.owner {
+        let owner_note = match owner {
             None => "; owner unreadable, so no exemption can apply (run as root for attribution)",
             Some(Owner { exe: None, .. }) => "; owner's executable unreadable, so no exemption can apply",
             Some(_) => "",
@@ -342,7 +346,7 @@ impl ListenerPolicy {
                 format!("{class} address {addr} is not in the configured allowed ranges{owner_note}"),
             ),
         };
-        Ok(decision(verdict, reason, None))
+        decision(verdict, reason, None)
     }
 }
 

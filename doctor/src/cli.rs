@@ -199,6 +199,9 @@ fn run_checks(args: &RunArgs, config: Config, paths: Paths, evidence: bool) -> E
             }
         }
     }
+    // The process exits right after this; freeing a report of 10,000 sockets
+    // (built on a check thread's malloc arena) cost ~8% of the listener audit.
+    std::mem::forget(report);
     exit
 }
 

@@ -21,6 +21,46 @@ use common::exit::Exit;
 
 pub use cli::Cli;
 
+/// Entry point for the fuzz targets (`fuzz/fuzz_targets/tool_output.rs`):
+/// every parser of untrusted tool output, with the invariants that make
+/// them fail closed. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::checks::{Status, docker, firewall, http_health, sshd, systemd, tailscale};
+    use common::policy::{Class, classify};
+
+    /// Runs every parser on `text`; panics if an invariant breaks.
+    pub fn tool_output(text: &str) {
+        if let Ok(bindings) = docker::parse_ports(text) {
+            assert!(bindings.iter().all(|b| b.ports.0 <= b.ports.1), "reversed range accepted");
+        }
+        let _ = docker::last_health_lines(text);
+        if firewall::judge_ufw(text).status == Status::Pass {
+            assert!(text.lines().any(|l| l.trim() == "Status: active"), "inactive UFW passed");
+        }
+        if firewall::judge_nft(text).status == Status::Pass {
+            assert!(text.contains("policy drop"), "nft without a drop policy passed");
+        }
+        if sshd::judge(text).status == Status::Pass {
+            assert!(text.lines().any(|l| l.trim() == "passwordauthentication no"), "password auth passed");
+        }
+        let _ = systemd::judge(text, &["openclaw-doctor.timer".to_owned()], text);
+        if let Ok(status) = serde_json::from_str::<serde_json::Value>(text)
+            && tailscale::judge(&status).status == Status::Pass
+        {
+            assert_eq!(status["BackendState"], "Running", "a non-running tailnet passed");
+        }
+        if let Ok(ep) = http_health::parse_endpoint(text) {
+            let class = classify(ep.addr.ip());
+            assert!(
+                matches!(class, Class::Loopback | Class::Tailnet | Class::TailnetV6),
+                "would probe {class} {}",
+                ep.addr
+            );
+        }
+    }
+}
+
 /// Parses `args` (including the program name) and runs the doctor.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> Exit {
     let cli = match Cli::try_parse_from(args) {

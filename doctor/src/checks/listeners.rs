@@ -1,7 +1,7 @@
 //! `listeners` (contract check 4) and `console-bind`, both from the kernel's
 //! socket table and judged by `common::policy`.
 
-use common::policy::{self, Class, Decision, ListenerPolicy, Owner, Socket, Verdict};
+use common::policy::{self, BindAddr, Class, Decision, ListenerPolicy, Owner, Socket, Verdict};
 use serde_json::{Value, json};
 
 use super::{Ctx, Outcome};
@@ -24,21 +24,16 @@ pub(crate) fn console_bind(ctx: &Ctx) -> Outcome {
 /// The worst decision over every owner of a socket (a shared socket is only
 /// exempt if it is exempt for each process holding it).
 fn decide(policy: &ListenerPolicy, s: &ListenSocket) -> Decision {
-    let socket =
-        |owner: Option<Owner>| Socket { proto: s.proto, addr: s.local.ip().to_string(), port: s.local.port(), owner };
-    let decisions: Vec<Decision> = if s.owners.is_empty() {
-        vec![policy.decide(&socket(None)).expect("kernel addresses always parse")]
-    } else {
-        s.owners
-            .iter()
-            .map(|o| {
-                policy
-                    .decide(&socket(Some(Owner { pid: o.pid, exe: o.exe.clone() })))
-                    .expect("kernel addresses always parse")
-            })
-            .collect()
-    };
-    decisions.into_iter().max_by_key(|d| d.verdict).expect("at least one decision")
+    let addr = || BindAddr { ip: s.local.ip(), scope: None };
+    let (proto, port) = (s.proto, s.local.port());
+    if s.owners.is_empty() {
+        return policy.decide_addr(addr(), proto, port, None);
+    }
+    s.owners
+        .iter()
+        .map(|o| policy.decide_addr(addr(), proto, port, Some(&Owner { pid: o.pid, exe: o.exe.clone() })))
+        .max_by_key(|d| d.verdict)
+        .expect("at least one owner")
 }
 
 pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool) -> Outcome {
@@ -144,7 +139,7 @@ pub(crate) fn judge_console(table: &SocketTable, port: u16) -> Outcome {
         .filter(|s| s.proto == policy::Proto::Tcp && s.local.port() == port)
         .map(|s| {
             let ip = s.local.ip().to_canonical();
-            (policy::BindAddr { ip, scope: None }.to_string(), policy::classify(ip))
+            (BindAddr { ip, scope: None }.to_string(), policy::classify(ip))
         })
         .collect();
     let addrs: Vec<&str> = binds.iter().map(|(a, _)| a.as_str()).collect();

@@ -7,14 +7,14 @@
 
 mod audit_log;
 mod disk;
-mod docker;
-mod firewall;
-mod http_health;
+pub(crate) mod docker;
+pub(crate) mod firewall;
+pub(crate) mod http_health;
 mod listeners;
 mod secret_files;
-mod sshd;
-mod systemd;
-mod tailscale;
+pub(crate) mod sshd;
+pub(crate) mod systemd;
+pub(crate) mod tailscale;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};

@@ -4,6 +4,12 @@
 //! Sockets whose owner cannot be read are kept with an empty owner list,
 //! never dropped, and the number of processes we could not inspect is
 //! counted so the report can say that root gives full attribution.
+//!
+//! The tables are read over netlink `sock_diag` ([`diag`]) and, if that is
+//! unavailable (a seccomp filter, an old kernel), from `/proc/net/*`; a test
+//! checks that both sources agree.
+
+mod diag;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
@@ -49,7 +55,7 @@ pub(crate) struct SocketTable {
 /// this thread reads the socket tables; the two halves are joined by inode.
 pub(crate) fn gather() -> Result<SocketTable, String> {
     let scan = std::thread::spawn(scan_socket_fds);
-    let tables = read_tables();
+    let tables = diag::listening().or_else(|_| read_tables());
     let (held, unreadable_processes) = scan.join().map_err(|_| "the /proc scan crashed".to_owned())??;
     let sockets = tables?;
     let wanted: HashSet<u64> = sockets.iter().map(|(_, _, inode)| *inode).collect();
@@ -79,7 +85,7 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
     Ok(SocketTable { sockets: res, unreadable_processes })
 }
 
-type RawSocket = (Proto, SocketAddr, u64);
+pub(crate) type RawSocket = (Proto, SocketAddr, u64);
 
 fn read_tables() -> Result<Vec<RawSocket>, String> {
     let mut sockets = Vec::new();
@@ -117,9 +123,11 @@ fn scan_socket_fds() -> Result<(Vec<(u64, u32)>, usize), String> {
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
         .collect();
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-    let chunk = pids.len().div_ceil(workers).max(1);
+    // Round-robin, not contiguous chunks: busy servers tend to have
+    // neighbouring pids, and one chunk holding all of them serialises the scan.
+    let parts: Vec<Vec<u32>> = (0..workers).map(|w| pids.iter().skip(w).step_by(workers).copied().collect()).collect();
     let results: Vec<(Vec<(u64, u32)>, usize)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = pids.chunks(chunk).map(|part| scope.spawn(move || scan_pids(part))).collect();
+        let handles: Vec<_> = parts.iter().map(|part| scope.spawn(move || scan_pids(part))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
     let mut held = Vec::new();
@@ -185,6 +193,25 @@ pub(crate) fn unit_from_cgroup(cgroup: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn netlink_and_proc_net_agree_on_the_listening_sockets() {
+        // Other tests bind sockets concurrently, so compare the ones we own.
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp6 = std::net::TcpListener::bind("[::1]:0").ok();
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut ours = vec![(Proto::Tcp, tcp.local_addr().unwrap()), (Proto::Udp, udp.local_addr().unwrap())];
+        ours.extend(tcp6.as_ref().map(|l| (Proto::Tcp, l.local_addr().unwrap())));
+        let from_netlink = diag::listening().unwrap();
+        let from_proc = read_tables().unwrap();
+        for (proto, addr) in ours {
+            let find =
+                |v: &[RawSocket]| v.iter().find(|(p, a, _)| *p == proto && *a == addr).map(|(_, _, inode)| *inode);
+            let (n, p) = (find(&from_netlink), find(&from_proc));
+            assert!(n.is_some() && n == p, "{proto} {addr}: netlink {n:?}, /proc/net {p:?}");
+        }
+        assert!(from_netlink.iter().all(|(_, _, inode)| *inode != 0));
+    }
 
     #[test]
     fn socket_links_are_parsed_and_others_ignored() {

@@ -1,0 +1,161 @@
+//! Listening sockets from the kernel over netlink `sock_diag`, as `ss` reads
+//! them: the kernel filters by state and sends binary records, instead of
+//! formatting every socket of the namespace as text in `/proc/net/*`.
+//!
+//! Encoding follows `linux/inet_diag.h` and `linux/netlink.h`; all parsing is
+//! bounds-checked byte slicing.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use common::policy::Proto;
+use rustix::net::netlink::{self, SocketAddrNetlink};
+use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
+
+use super::RawSocket;
+
+const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const NLMSG_ERROR: u16 = 2;
+const NLMSG_DONE: u16 = 3;
+const NLM_F_REQUEST: u16 = 0x1;
+const NLM_F_DUMP: u16 = 0x300;
+const TCP_LISTEN: u32 = 10;
+/// A bound, unconnected UDP socket; a connected one is ESTABLISHED (1).
+const TCP_CLOSE: u32 = 7;
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const IPPROTO_TCP: u8 = 6;
+const IPPROTO_UDP: u8 = 17;
+const HEADER: usize = 16;
+const MSG: usize = 72;
+
+/// Every TCP listener and unconnected UDP socket, IPv4 and IPv6.
+pub(crate) fn listening() -> Result<Vec<RawSocket>, String> {
+    let mut res = Vec::new();
+    for (proto, ip_proto, state) in [(Proto::Tcp, IPPROTO_TCP, TCP_LISTEN), (Proto::Udp, IPPROTO_UDP, TCP_CLOSE)] {
+        for family in [AF_INET, AF_INET6] {
+            dump(family, ip_proto, 1 << state, |local, inode| res.push((proto, local, inode)))?;
+        }
+    }
+    Ok(res)
+}
+
+fn request(family: u8, protocol: u8, states: u32, seq: u32) -> Vec<u8> {
+    let mut req = Vec::with_capacity(HEADER + 56);
+    req.extend_from_slice(&((HEADER + 56) as u32).to_ne_bytes());
+    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
+    req.extend_from_slice(&seq.to_ne_bytes());
+    req.extend_from_slice(&0u32.to_ne_bytes());
+    // inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed inet_diag_sockid (48 bytes).
+    req.extend_from_slice(&[family, protocol, 0, 0]);
+    req.extend_from_slice(&states.to_ne_bytes());
+    req.extend_from_slice(&[0u8; 48]);
+    req
+}
+
+fn dump(family: u8, protocol: u8, states: u32, mut found: impl FnMut(SocketAddr, u64)) -> Result<(), String> {
+    let sock = rustix::net::socket(AddressFamily::NETLINK, SocketType::DGRAM, Some(netlink::SOCK_DIAG))
+        .map_err(|e| format!("netlink socket: {e}"))?;
+    let seq = 0x0c1a_0000 | u32::from(family) << 8 | u32::from(protocol);
+    rustix::net::sendto(
+        &sock,
+        &request(family, protocol, states, seq),
+        SendFlags::empty(),
+        &SocketAddrNetlink::new(0, 0),
+    )
+    .map_err(|e| format!("netlink send: {e}"))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let (n, _) =
+            rustix::net::recv(&sock, &mut buf[..], RecvFlags::empty()).map_err(|e| format!("netlink recv: {e}"))?;
+        if n == 0 {
+            return Err("netlink: connection closed before NLMSG_DONE".into());
+        }
+        if parse(&buf[..n], &mut found)? {
+            return Ok(());
+        }
+    }
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// Parses one datagram of netlink messages; `Ok(true)` once NLMSG_DONE is seen.
+pub(crate) fn parse(mut b: &[u8], found: &mut impl FnMut(SocketAddr, u64)) -> Result<bool, String> {
+    while b.len() >= HEADER {
+        let len = u32_at(b, 0).ok_or("short header")? as usize;
+        let kind = u16::from_ne_bytes([b[4], b[5]]);
+        if len < HEADER || len > b.len() {
+            return Err(format!("netlink message length {len} out of bounds"));
+        }
+        match kind {
+            NLMSG_DONE => return Ok(true),
+            NLMSG_ERROR => {
+                let errno = u32_at(b, HEADER).map_or(0, |e| (e as i32).unsigned_abs());
+                return Err(format!("netlink error {errno}"));
+            }
+            SOCK_DIAG_BY_FAMILY => {
+                let m = b.get(HEADER..HEADER + MSG).ok_or("short inet_diag_msg")?;
+                let port = u16::from_be_bytes([m[4], m[5]]);
+                let ip = match m[0] {
+                    AF_INET => IpAddr::V4(Ipv4Addr::new(m[8], m[9], m[10], m[11])),
+                    AF_INET6 => {
+                        let octets: [u8; 16] = m[8..24].try_into().map_err(|_| "bad address")?;
+                        IpAddr::V6(Ipv6Addr::from(octets))
+                    }
+                    other => return Err(format!("unexpected address family {other}")),
+                };
+                found(SocketAddr::new(ip, port), u64::from(u32_at(m, 68).ok_or("short inode")?));
+            }
+            _ => {}
+        }
+        let step = (len + 3) & !3;
+        b = b.get(step..).unwrap_or_default();
+    }
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(family: u8, port: u16, addr: &[u8], inode: u32) -> Vec<u8> {
+        let mut b = Vec::new();
+        b.extend_from_slice(&((HEADER + MSG) as u32).to_ne_bytes());
+        b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
+        b.extend_from_slice(&[0u8; 10]);
+        let mut m = [0u8; MSG];
+        m[0] = family;
+        m[4..6].copy_from_slice(&port.to_be_bytes());
+        m[8..8 + addr.len()].copy_from_slice(addr);
+        m[68..72].copy_from_slice(&inode.to_ne_bytes());
+        b.extend_from_slice(&m);
+        b
+    }
+
+    #[test]
+    fn records_decode_and_done_ends_the_dump() {
+        let mut data = msg(AF_INET, 22, &[100, 101, 102, 103], 77);
+        data.extend(msg(AF_INET6, 8080, &Ipv6Addr::LOCALHOST.octets(), 78));
+        let mut done = Vec::new();
+        data.extend_from_slice(&(HEADER as u32).to_ne_bytes());
+        data.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
+        data.extend_from_slice(&[0u8; 10]);
+        let finished = parse(&data, &mut |a, i| done.push((a.to_string(), i))).unwrap();
+        assert!(finished);
+        assert_eq!(done, vec![("100.101.102.103:22".to_owned(), 77), ("[::1]:8080".to_owned(), 78)]);
+    }
+
+    #[test]
+    fn truncated_or_lying_lengths_are_errors_not_panics() {
+        let data = msg(AF_INET, 22, &[127, 0, 0, 1], 1);
+        assert!(parse(&data[..40], &mut |_, _| {}).is_err());
+        let mut lying = data.clone();
+        lying[0..4].copy_from_slice(&9999u32.to_ne_bytes());
+        assert!(parse(&lying, &mut |_, _| {}).is_err());
+        let mut error = data;
+        error[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
+        assert!(parse(&error, &mut |_, _| {}).unwrap_err().contains("netlink error"));
+    }
+}
