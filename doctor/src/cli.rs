@@ -249,16 +249,16 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
             .to_json(),
         );
     } else {
-        let mut text = format!(
-            "{}: {} records, {}\n",
+        // Each line is escaped on its own: problem texts can quote log content.
+        let mut lines = vec![format!(
+            "{}: {} records, {}",
             log_path.display(),
             report.records,
             if report.is_intact() { "INTACT" } else { "TAMPERED" }
-        );
-        for p in &report.problems {
-            text.push_str(&format!("  {p}\n"));
-        }
-        output::stdout(&common::output::sanitize(&text).replace("\\n", "\n"));
+        )];
+        lines.extend(report.problems.iter().map(|p| format!("  {p}")));
+        let text: String = lines.iter().map(|l| format!("{}\n", common::output::sanitize(l))).collect();
+        output::stdout(&text);
     }
     exit
 }
