@@ -89,11 +89,16 @@ pub(crate) fn split_ufw_rule(line: &str) -> Option<(String, String)> {
 /// Judges `nft list ruleset`: some input-hook chain must have policy drop.
 pub(crate) fn judge_nft(text: &str) -> Outcome {
     let details = json!({"backend": "nftables", "raw": text});
+    // nft prints a base chain's hook as exactly
+    // `type filter hook input priority filter; policy drop;`. Only that line
+    // form counts: a rule's comment mentioning `hook input` or an odd spelling
+    // of the policy must never make an open host pass.
     let input_policies: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("hook input"))
-        .filter_map(|l| l.split("policy").nth(1))
-        .map(|p| p.trim().trim_end_matches(';').trim())
+        .map(str::trim)
+        .filter(|l| l.starts_with("type filter hook input "))
+        .filter_map(|l| l.split("; policy ").nth(1))
+        .map(|p| p.strip_suffix(';').unwrap_or(p))
         .collect();
     let fix = "give the inet filter input chain `policy drop;` and accept only iifname \"tailscale0\", iif lo, established/related and udp dport 41641";
     if input_policies.is_empty() {
@@ -138,6 +143,17 @@ mod tests {
         assert_eq!(judge_ufw(&limit).status, Status::Fail);
         assert_eq!(split_ufw_rule("22/tcp ALLOW IN Anywhere"), Some(("22/tcp".into(), "ALLOW IN".into())));
         assert_eq!(split_ufw_rule("garbage"), None);
+    }
+
+    #[test]
+    fn nft_policy_is_read_only_from_the_base_chain_line() {
+        let chain = |policy: &str| format!("table inet filter {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy {policy};\n\t}}\n}}\n");
+        assert_eq!(judge_nft(&chain("drop")).status, Status::Pass);
+        assert_eq!(judge_nft(&chain("accept")).status, Status::Fail);
+        // Found by the tool_output fuzzer: a vertical tab before `drop` used to pass.
+        assert_eq!(judge_nft(&chain("\u{b}drop")).status, Status::Fail);
+        let comment = "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\ttcp dport 22 accept comment \"type filter hook input priority filter; policy drop;\"\n\t}\n}\n";
+        assert_eq!(judge_nft(comment).status, Status::Fail, "a comment is not a policy");
     }
 
     #[test]
