@@ -32,12 +32,14 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
 pub(crate) fn judge(text: &str) -> Outcome {
     let mut settings = Map::new();
     let mut listen = Vec::new();
+    // `sshd -T` prints exactly `keyword value`, one space. Values are taken
+    // verbatim: an odd spelling fails the check rather than being tidied into a pass.
     for line in text.lines() {
-        let Some((key, value)) = line.trim().split_once(' ') else { continue };
+        let Some((key, value)) = line.split_once(' ') else { continue };
         if key == "listenaddress" {
-            listen.push(value.trim().to_owned());
+            listen.push(value.to_owned());
         } else if EVIDENCE_KEYS.contains(&key) {
-            settings.insert(key.to_owned(), Value::String(value.trim().to_owned()));
+            settings.insert(key.to_owned(), Value::String(value.to_owned()));
         }
     }
     settings.insert("listenaddress".into(), json!(listen));
@@ -101,6 +103,8 @@ mod tests {
         );
         let private = "port 22\naddressfamily inet\nlistenaddress 100.101.102.103:22\npermitrootlogin without-password\npasswordauthentication no\n";
         assert_eq!(judge(private).status, Status::Pass);
+        let odd = private.replace("passwordauthentication no", "passwordauthentication  no");
+        assert_eq!(judge(&odd).status, Status::Fail, "an unexpected spelling is not a pass");
         let root_yes = private.replace("without-password", "yes");
         assert_eq!(judge(&root_yes).status, Status::Fail);
         assert_eq!(judge("").status, Status::Fail);
