@@ -15,18 +15,41 @@ pub(crate) const EVIDENCE_KEYS: &[&str] = &[
     "passwordauthentication",
     "pubkeyauthentication",
     "kbdinteractiveauthentication",
+    "usepam",
 ];
 
+/// Where sshd lives when it is installed but not on PATH (cron's PATH lacks sbin).
+const WELL_KNOWN: &[&str] = &["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"];
+
+/// `Match` blocks only show under `-C`: judge the settings a root login from
+/// a public address would get, as well as the global ones.
+const AS_OUTSIDER: &str = "user=root,host=openclaw-doctor-probe.invalid,addr=203.0.113.1";
+
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
-    match ctx.cmd("sshd", &["-T"]) {
-        Err(CmdError::NotFound(_)) => Outcome::skip("sshd is not installed"),
-        Err(e) => Outcome::from_cmd_error(&e),
-        Ok(out) if !out.status.success() => {
-            let hint = if ctx.is_root { "" } else { " (sshd -T usually needs root)" };
-            Outcome::error(format!("`sshd -T` failed: {}{hint}", out.stderr_line()))
+    let mut texts = Vec::new();
+    for args in [&["-T"][..], &["-T", "-C", AS_OUTSIDER][..]] {
+        match ctx.cmd("sshd", args) {
+            Err(CmdError::NotFound(_)) => {
+                return match WELL_KNOWN.iter().find(|p| std::path::Path::new(p).exists()) {
+                    Some(path) => Outcome::error(format!("sshd is installed at {path} but not on PATH; add its directory to PATH")),
+                    None => Outcome::skip("sshd is not installed"),
+                };
+            }
+            Err(e) => return Outcome::from_cmd_error(&e),
+            Ok(out) if !out.status.success() => {
+                let hint = if ctx.is_root { "" } else { " (sshd -T usually needs root)" };
+                return Outcome::error(format!("`sshd {}` failed: {}{hint}", args.join(" "), out.stderr_line()));
+            }
+            Ok(out) => texts.push(out.stdout_text()),
         }
-        Ok(out) => judge(&out.stdout_text()),
     }
+    let global = judge(&texts[0]);
+    let outsider = judge(&texts[1]);
+    if outsider.status > global.status {
+        let summary = format!("for a root login from a public address (Match blocks applied): {}", outsider.summary);
+        return Outcome { summary, ..outsider };
+    }
+    global
 }
 
 pub(crate) fn judge(text: &str) -> Outcome {
@@ -63,6 +86,10 @@ pub(crate) fn judge(text: &str) -> Outcome {
     }
     if settings.get("permitrootlogin").and_then(Value::as_str).is_none_or(|v| v == "yes") {
         problems.push("PermitRootLogin is yes".into());
+    }
+    let says = |key: &str, want: &str| settings.get(key).and_then(Value::as_str) == Some(want);
+    if says("kbdinteractiveauthentication", "yes") && says("usepam", "yes") {
+        problems.push("KbdInteractiveAuthentication yes with UsePAM yes still allows password logins".into());
     }
     let details = json!({"settings": settings});
     if !problems.is_empty() {
@@ -103,6 +130,9 @@ mod tests {
         );
         let private = "port 22\naddressfamily inet\nlistenaddress 100.101.102.103:22\npermitrootlogin without-password\npasswordauthentication no\n";
         assert_eq!(judge(private).status, Status::Pass);
+        let pam = format!("{private}kbdinteractiveauthentication yes\nusepam yes\n");
+        assert!(judge(&pam).summary.contains("UsePAM"), "PAM keyboard-interactive is a password login");
+        assert_eq!(judge(&format!("{private}kbdinteractiveauthentication yes\nusepam no\n")).status, Status::Pass);
         let odd = private.replace("passwordauthentication no", "passwordauthentication  no");
         assert_eq!(judge(&odd).status, Status::Fail, "an unexpected spelling is not a pass");
         let root_yes = private.replace("without-password", "yes");

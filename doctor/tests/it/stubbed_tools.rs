@@ -180,7 +180,14 @@ fn firewall_nft_drop_passes_accept_fails_and_nothing_fails() {
 fn sshd_public_defaults_fail_tailnet_only_passes_missing_skips() {
     let host = Host::new();
     let (_, check) = host.check("sshd");
-    assert_eq!(status(&check), "skip");
+    match ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"].into_iter().find(|p| std::path::Path::new(p).exists()) {
+        // Installed but not on PATH is an error, never a skip (cron's PATH lacks sbin).
+        Some(path) => {
+            assert_eq!(status(&check), "error", "{check}");
+            assert!(check["summary"].as_str().unwrap().contains(path), "{check}");
+        }
+        None => assert_eq!(status(&check), "skip"),
+    }
 
     host.stub_fixture("sshd", "sshd_T_public.txt", 0);
     let (run, check) = host.check("sshd");
@@ -192,6 +199,19 @@ fn sshd_public_defaults_fail_tailnet_only_passes_missing_skips() {
     let (run, check) = host.check("sshd");
     assert_eq!((status(&check), run.code), ("pass", 0), "{}", run.stdout);
     assert_eq!(check["details"]["settings"]["addressfamily"], "inet");
+
+    // Match blocks: the global settings are private, but a login from outside gets passwords.
+    host.stub(
+        "sshd",
+        &format!(
+            "case \"$*\" in\n  *-C*) sed 's/^passwordauthentication no$/passwordauthentication yes/' '{}' ;;\n  *) cat '{}' ;;\nesac",
+            fixture("sshd_T_tailnet.txt").display(),
+            fixture("sshd_T_tailnet.txt").display()
+        ),
+    );
+    let (_, check) = host.check("sshd");
+    assert_eq!(status(&check), "fail", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("public address (Match blocks applied)"), "{check}");
 
     host.stub("sshd", "echo 'sshd: no hostkeys available -- exiting.' >&2\nexit 1");
     let (_, check) = host.check("sshd");

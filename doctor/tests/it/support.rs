@@ -33,7 +33,7 @@ impl Host {
         let tmp = tempfile::tempdir().unwrap();
         let bin = tmp.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
-        for tool in ["sh", "cat", "sleep", "printf"] {
+        for tool in ["sh", "cat", "sleep", "printf", "sed"] {
             let real = ["/bin", "/usr/bin"].iter().map(|d| Path::new(d).join(tool)).find(|p| p.exists()).unwrap();
             std::os::unix::fs::symlink(real, bin.join(tool)).unwrap();
         }
