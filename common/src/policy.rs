@@ -242,9 +242,9 @@ impl Default for ListenerPolicy {
             exemptions: vec![Exemption {
                 exe: PathBuf::from("/usr/sbin/tailscaled"),
                 proto: Some(Proto::Udp),
-                port: None,
+                port: Some(41641),
                 addr: None,
-                reason: String::from("tailscaled's WireGuard UDP socket must bind every interface"),
+                reason: String::from("tailscaled's WireGuard UDP socket (41641) must bind every interface"),
             }],
         }
     }

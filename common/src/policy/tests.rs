@@ -233,8 +233,10 @@ fn unreadable_owner_can_never_be_exempted_and_says_why() {
 fn exemption_is_keyed_on_exe_path_not_process_name() {
     // A binary merely *named* tailscaled elsewhere is not exempt.
     check_one(sock(Proto::Udp, "0.0.0.0", 41641, Some("/tmp/tailscaled")), Class::Wildcard, Verdict::Violation);
-    // The default exemption is UDP only: tailscaled has no business on a TCP wildcard.
+    // The default exemption is UDP 41641 only: tailscaled has no business on a
+    // TCP wildcard or another UDP port.
     check_one(tcp("0.0.0.0", 41641, TAILSCALED), Class::Wildcard, Verdict::Violation);
+    check_one(sock(Proto::Udp, "0.0.0.0", 5353, Some(TAILSCALED)), Class::Wildcard, Verdict::Violation);
 }
 
 #[test]

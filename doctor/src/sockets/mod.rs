@@ -64,7 +64,7 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
     for (inode, pid) in held.into_iter().filter(|(inode, _)| wanted.contains(inode)) {
         let info = infos.entry(pid).or_insert_with(|| OwnerInfo {
             pid,
-            exe: std::fs::read_link(format!("/proc/{pid}/exe")).ok(),
+            exe: verified_exe(pid),
             unit: std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok().and_then(|c| unit_from_cgroup(&c)),
         });
         let list = owners.entry(inode).or_default();
@@ -181,6 +181,27 @@ pub(crate) fn socket_inode(link: &[u8]) -> Option<u64> {
     std::str::from_utf8(link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?).ok()?.parse().ok()
 }
 
+/// The owner's executable path, only if that path names the very file the
+/// process runs *in our mount namespace*.
+///
+/// `/proc/<pid>/exe` shows the path as the process sees it: a user who
+/// bind-mounts their own binary over `/usr/sbin/tailscaled` in a private mount
+/// namespace would otherwise match tailscaled's exemption. When the device
+/// and inode differ, the path is marked so that no exemption can match it.
+fn verified_exe(pid: u32) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let running = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
+    let same_file = std::fs::metadata(&link).is_ok_and(|m| m.dev() == running.dev() && m.ino() == running.ino());
+    if same_file {
+        Some(link)
+    } else {
+        let mut marked = link.into_os_string();
+        marked.push(" (not the same file in this mount namespace)");
+        Some(PathBuf::from(marked))
+    }
+}
+
 /// `0::/system.slice/ssh.service` → `ssh.service`.
 pub(crate) fn unit_from_cgroup(cgroup: &str) -> Option<String> {
     cgroup
@@ -211,6 +232,13 @@ mod tests {
             assert!(n.is_some() && n == p, "{proto} {addr}: netlink {n:?}, /proc/net {p:?}");
         }
         assert!(from_netlink.iter().all(|(_, _, inode)| *inode != 0));
+    }
+
+    #[test]
+    fn our_own_exe_verifies_and_a_missing_process_has_none() {
+        let exe = verified_exe(std::process::id()).unwrap();
+        assert_eq!(exe, std::env::current_exe().unwrap());
+        assert_eq!(verified_exe(u32::MAX), None);
     }
 
     #[test]
