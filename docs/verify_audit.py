@@ -59,8 +59,10 @@ def main(argv):
     for n, raw in enumerate(data.splitlines(), 1):
         try:
             rec = json.loads(raw.decode("utf-8"))
-            if set(rec) != FIELDS:
+            if not isinstance(rec, dict) or set(rec) != FIELDS:
                 raise ValueError("wrong fields")
+            if canonical(rec) != raw:
+                raise ValueError("not in canonical form")
         except ValueError as e:
             problems.append("line %d: malformed (%s)" % (n, e))
             continue

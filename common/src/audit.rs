@@ -104,6 +104,11 @@ impl Record {
             return Err(format!("line longer than {MAX_LINE} bytes"));
         }
         let rec: Record = serde_json::from_str(line).map_err(|e| e.to_string())?;
+        // Only the canonical encoding is a record: no reordered keys, spaces,
+        // needless escapes or array form, so every verifier sees the same bytes.
+        if rec.to_line() != line {
+            return Err("not in canonical form (see docs/audit-log.md)".into());
+        }
         if rec.seq == 0 {
             return Err("seq must start at 1".into());
         }
@@ -492,7 +497,7 @@ impl AuditLog {
         }
         let mut file = self.open_locked()?;
         let head = self.read_head(&mut file)?;
-        self.check_against_checkpoint(head.as_ref())?;
+        self.check_against_checkpoint(&mut file, head.as_ref())?;
         self.write_record(
             &mut file,
             head,
@@ -572,18 +577,29 @@ impl AuditLog {
         Ok(RecoverOutcome { truncated_bytes: torn.len() as u64, checkpoint_rebuilt, record: Some(record) })
     }
 
-    fn check_against_checkpoint(&self, head: Option<&(u64, String)>) -> Result<(), AuditError> {
+    /// The checkpoint must not be ahead of the log, and the log must still
+    /// hold the checkpointed record. Normally the checkpoint names the head
+    /// and this costs nothing; when it is behind (a crash between the log's
+    /// fsync and the checkpoint's rename, or a forged tail), the whole log is
+    /// verified against it, so an append can never paper over a rewrite.
+    fn check_against_checkpoint(&self, file: &mut File, head: Option<&(u64, String)>) -> Result<(), AuditError> {
         let last_seq = head.map_or(0, |(seq, _)| *seq);
-        let problem = match (self.read_checkpoint()?, head) {
-            (None, None) => return Ok(()),
-            (None, Some(_)) => Problem::CheckpointMissing,
-            (Some(cp), _) if cp.seq > last_seq => Problem::Truncated { checkpoint_seq: cp.seq, last_seq },
-            (Some(cp), Some((seq, hash))) if cp.seq == *seq && cp.hash != *hash => {
-                Problem::CheckpointMismatch { seq: cp.seq }
+        let damaged = |problem| Err(AuditError::Damaged { path: self.path.clone(), problem });
+        match (self.read_checkpoint()?, head) {
+            (None, None) => Ok(()),
+            (None, Some(_)) => damaged(Problem::CheckpointMissing),
+            (Some(cp), _) if cp.seq > last_seq => damaged(Problem::Truncated { checkpoint_seq: cp.seq, last_seq }),
+            (Some(cp), Some((seq, hash))) if cp.seq == *seq => {
+                if cp.hash == *hash { Ok(()) } else { damaged(Problem::CheckpointMismatch { seq: cp.seq }) }
             }
-            (Some(_), _) => return Ok(()),
-        };
-        Err(AuditError::Damaged { path: self.path.clone(), problem })
+            (Some(cp), _) => {
+                let bytes = self.read_all(file)?;
+                match verify_bytes(&bytes, &[cp]).problems.into_iter().next() {
+                    None => Ok(()),
+                    Some(problem) => damaged(problem),
+                }
+            }
+        }
     }
 
     #[expect(clippy::too_many_arguments, reason = "private helper mirroring the record's fields")]
@@ -599,8 +615,12 @@ impl AuditLog {
         duration_ms: u64,
     ) -> Result<Record, AuditError> {
         let (last_seq, prev) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
+        let seq = last_seq.checked_add(1).ok_or_else(|| AuditError::Damaged {
+            path: self.path.clone(),
+            problem: Problem::Malformed { line: 0, error: "seq cannot grow past u64::MAX".into() },
+        })?;
         let mut rec = Record {
-            seq: last_seq + 1,
+            seq,
             ts: time_fmt::rfc3339(time_fmt::now_utc()),
             tool: tool.to_owned(),
             actor: actor.to_owned(),

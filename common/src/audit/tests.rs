@@ -343,3 +343,80 @@ fn missing_log_and_checkpoint_is_an_empty_intact_log() {
     assert!(report.is_intact());
     assert_eq!(report.records, 0);
 }
+
+#[test]
+fn an_append_cannot_paper_over_a_forged_tail_behind_the_checkpoint() {
+    // Records 1..=5 with the checkpoint at 5; an attacker who can write the log
+    // but not the checkpoint replaces 4..=5 with a self-consistent 4..=6.
+    let f = filled(5);
+    let mut l = lines(&f.log);
+    l.truncate(3);
+    let mut prev = Record::parse_line(&l[2]).unwrap().hash;
+    for seq in 4..=6 {
+        let mut rec = Record::parse_line(&l[0]).unwrap();
+        rec.seq = seq;
+        rec.actor = "mallory".into();
+        rec.prev = prev.clone();
+        rec.hash = rec.compute_hash();
+        prev = rec.hash.clone();
+        l.push(rec.to_line());
+    }
+    write_lines(&f.log, &l);
+    assert!(problems(&f.log).contains(&Problem::CheckpointMismatch { seq: 5 }));
+    let params = serde_json::json!({});
+    let err = f.log.append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 }).unwrap_err();
+    assert!(matches!(err, AuditError::Damaged { problem: Problem::CheckpointMismatch { seq: 5 }, .. }), "{err}");
+    assert!(!f.log.verify(&[]).unwrap().is_intact(), "the evidence is still there");
+}
+
+#[test]
+fn a_crash_between_log_and_checkpoint_is_fine_to_append_after() {
+    // The checkpoint lags one record behind a genuine head.
+    let f = filled(3);
+    let cp_after_two = {
+        let recs: Vec<Record> = lines(&f.log).iter().map(|l| Record::parse_line(l).unwrap()).collect();
+        Checkpoint { seq: 2, hash: recs[1].hash.clone(), ts: recs[1].ts.clone() }
+    };
+    fs::write(f.log.checkpoint_path(), format!("{}\n", cp_after_two.to_line())).unwrap();
+    append(&f.log, "after.crash");
+    assert!(f.log.verify(&[]).unwrap().is_intact());
+}
+
+#[test]
+fn a_forged_maximal_seq_is_refused_not_wrapped() {
+    let f = fixture();
+    let mut rec = Record {
+        seq: u64::MAX,
+        ts: "2026-11-24T19:47:05Z".into(),
+        tool: "t".into(),
+        actor: "a".into(),
+        action: "x".into(),
+        params_hash: sha256_hex(b"{}"),
+        exit_code: 0,
+        duration_ms: 0,
+        prev: GENESIS.into(),
+        hash: String::new(),
+    };
+    rec.hash = rec.compute_hash();
+    fs::create_dir_all(f.log.path().parent().unwrap()).unwrap();
+    fs::write(f.log.path(), format!("{}\n", rec.to_line())).unwrap();
+    let cp = Checkpoint { seq: u64::MAX, hash: rec.hash.clone(), ts: rec.ts.clone() };
+    fs::write(f.log.checkpoint_path(), format!("{}\n", cp.to_line())).unwrap();
+    let params = serde_json::json!({});
+    let err = f.log.append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 }).unwrap_err();
+    assert!(matches!(err, AuditError::Damaged { .. }), "{err}");
+}
+
+#[test]
+fn only_the_canonical_encoding_is_a_record() {
+    let f = filled(1);
+    let good = lines(&f.log)[0].clone();
+    let rec = Record::parse_line(&good).unwrap();
+    let spaced = good.replacen(':', ": ", 1);
+    let escaped = good.replacen("\"action\":\"action.0\"", "\"action\":\"\\u0061ction.0\"", 1);
+    let reordered = serde_json::to_string(&rec).unwrap();
+    for bad in [spaced, escaped, reordered] {
+        assert_ne!(bad, good);
+        assert!(Record::parse_line(&bad).is_err(), "{bad}");
+    }
+}
