@@ -590,7 +590,11 @@ impl AuditLog {
             (None, Some(_)) => damaged(Problem::CheckpointMissing),
             (Some(cp), _) if cp.seq > last_seq => damaged(Problem::Truncated { checkpoint_seq: cp.seq, last_seq }),
             (Some(cp), Some((seq, hash))) if cp.seq == *seq => {
-                if cp.hash == *hash { Ok(()) } else { damaged(Problem::CheckpointMismatch { seq: cp.seq }) }
+                if cp.hash == *hash {
+                    Ok(())
+                } else {
+                    damaged(Problem::CheckpointMismatch { seq: cp.seq })
+                }
             }
             (Some(cp), _) => {
                 let bytes = self.read_all(file)?;

@@ -99,6 +99,13 @@ fn needs_escape(c: char) -> bool {
         | '\u{2060}'..='\u{2069}'
         // Byte-order mark / zero-width no-break space.
         | '\u{feff}'
+        // Invisible fillers and selectors: combining grapheme joiner, Hangul
+        // fillers, Mongolian vowel separator, variation selectors, interlinear
+        // annotation marks, tag characters.
+        | '\u{34f}' | '\u{115f}' | '\u{1160}' | '\u{180e}' | '\u{3164}' | '\u{ffa0}'
+        | '\u{fe00}'..='\u{fe0f}'
+        | '\u{fff9}'..='\u{fffb}'
+        | '\u{e0000}'..='\u{e007f}'
     )
 }
 

@@ -52,6 +52,15 @@ pub enum CmdError {
         /// How long we waited.
         waited_ms: u64,
     },
+    /// It printed more than [`MAX_OUTPUT`], or its output did not arrive
+    /// (a daemonised child kept the pipe open): partial output is not judged.
+    #[error("`{program}`: output incomplete ({why})")]
+    Incomplete {
+        /// The program.
+        program: String,
+        /// What went wrong.
+        why: &'static str,
+    },
     /// It could not be started or waited for.
     #[error("`{program}`: {source}")]
     Io {
@@ -91,7 +100,8 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput,
         std::thread::spawn(move || {
             let mut buf = Vec::new();
             if let Some(pipe) = pipe {
-                let _ = pipe.take(MAX_OUTPUT as u64).read_to_end(&mut buf);
+                // One byte past the cap tells truncation apart from an exact fit.
+                let _ = pipe.take(MAX_OUTPUT as u64 + 1).read_to_end(&mut buf);
             }
             let _ = tx.send((idx, buf));
         });
@@ -121,8 +131,13 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput,
     for _ in 0..2 {
         match rx.recv_timeout(pipe_deadline.saturating_duration_since(Instant::now())) {
             Ok((idx, buf)) => out[idx] = buf,
-            Err(_) => break,
+            Err(_) => {
+                return Err(CmdError::Incomplete { program: program.to_owned(), why: "a child kept its output open" });
+            }
         }
+    }
+    if out.iter().any(|b| b.len() > MAX_OUTPUT) {
+        return Err(CmdError::Incomplete { program: program.to_owned(), why: "more than 8 MiB of output" });
     }
     let [stdout, stderr] = out;
     Ok(CmdOutput { status, stdout, stderr })
@@ -152,6 +167,16 @@ mod tests {
         let err = run("sh", &["-c", "sleep 30 & sleep 30"], Duration::from_millis(200)).unwrap_err();
         assert!(matches!(err, CmdError::TimedOut { waited_ms, .. } if waited_ms >= 200), "{err}");
         assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    }
+
+    #[test]
+    fn output_past_the_cap_or_held_open_is_incomplete_not_judged() {
+        let err = run("sh", &["-c", "head -c 8388609 /dev/zero"], Duration::from_secs(10)).unwrap_err();
+        assert!(matches!(err, CmdError::Incomplete { .. }), "{err}");
+        let exact = run("sh", &["-c", "head -c 8388608 /dev/zero"], Duration::from_secs(10)).unwrap();
+        assert_eq!(exact.stdout.len(), MAX_OUTPUT);
+        let err = run("sh", &["-c", "sleep 5 & echo started"], Duration::from_millis(300)).unwrap_err();
+        assert!(matches!(err, CmdError::Incomplete { .. }), "{err}");
     }
 
     #[test]

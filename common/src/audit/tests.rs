@@ -364,7 +364,10 @@ fn an_append_cannot_paper_over_a_forged_tail_behind_the_checkpoint() {
     write_lines(&f.log, &l);
     assert!(problems(&f.log).contains(&Problem::CheckpointMismatch { seq: 5 }));
     let params = serde_json::json!({});
-    let err = f.log.append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 }).unwrap_err();
+    let err = f
+        .log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { problem: Problem::CheckpointMismatch { seq: 5 }, .. }), "{err}");
     assert!(!f.log.verify(&[]).unwrap().is_intact(), "the evidence is still there");
 }
@@ -403,7 +406,10 @@ fn a_forged_maximal_seq_is_refused_not_wrapped() {
     let cp = Checkpoint { seq: u64::MAX, hash: rec.hash.clone(), ts: rec.ts.clone() };
     fs::write(f.log.checkpoint_path(), format!("{}\n", cp.to_line())).unwrap();
     let params = serde_json::json!({});
-    let err = f.log.append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 }).unwrap_err();
+    let err = f
+        .log
+        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { .. }), "{err}");
 }
 

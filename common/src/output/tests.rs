@@ -28,6 +28,7 @@ fn bidi_and_zero_width_characters_become_visible() {
     check("zero\u{200b}width\u{200d}joiner\u{feff}", "zero\\u{200b}width\\u{200d}joiner\\u{feff}");
     check("line\u{2028}sep", "line\\u{2028}sep");
     check("soft\u{ad}hyphen", "soft\\u{ad}hyphen");
+    check("tag\u{e0041}chars\u{fe0f}\u{3164}", "tag\\u{e0041}chars\\u{fe0f}\\u{3164}");
 }
 
 #[test]

@@ -82,7 +82,7 @@ pub(crate) fn log_dir(ctx: &Ctx) -> Outcome {
     let fix = format!("rotate or remove old logs under {shown} (logrotate, `find {shown} -mtime +30 -delete`)");
     if mb >= s.log_fail_mb {
         Outcome::fail(format!("{summary} (fail at {} MB)", s.log_fail_mb), fix).details(details)
-    } else if mb >= s.log_warn_mb {
+    } else if mb >= s.log_warn_mb || truncated {
         Outcome::warn(format!("{summary} (warn at {} MB)", s.log_warn_mb), fix).details(details)
     } else {
         Outcome::pass(summary).details(details)

@@ -80,7 +80,11 @@ pub(crate) fn judge_ports(containers: &[Value], allowed: &[String]) -> Outcome {
     let mut violations = Vec::new();
     for c in containers {
         let name = c["Names"].as_str().unwrap_or("?").to_string();
-        let ports = c["Ports"].as_str().unwrap_or("");
+        let Some(ports) = c["Ports"].as_str() else {
+            return Outcome::error(format!(
+                "docker printed no Ports field for {name}; cannot judge its published ports"
+            ));
+        };
         let parsed = match parse_ports(ports) {
             Ok(p) => p,
             Err(e) => {
@@ -212,6 +216,12 @@ mod tests {
         let out = judge_ports(v6.as_array().unwrap(), &allowed);
         assert_eq!(out.status, crate::checks::Status::Fail);
         assert!(out.summary.contains("db: [::]:8000->8000/tcp"), "{}", out.summary);
+    }
+
+    #[test]
+    fn a_container_without_a_ports_field_cannot_pass() {
+        let odd = json!([{"Names": "api"}]);
+        assert_eq!(judge_ports(odd.as_array().unwrap(), &[]).status, crate::checks::Status::Error);
     }
 
     #[test]

@@ -135,15 +135,23 @@ pub(crate) fn judge_nft(text: &str) -> Outcome {
             (false, true) => "IPv4",
             _ => "IPv6",
         };
-        return Outcome::fail(format!("nftables does not drop inbound {which} by default (no input chain with policy drop)"), fix)
-            .details(details);
+        return Outcome::fail(
+            format!("nftables does not drop inbound {which} by default (no input chain with policy drop)"),
+            fix,
+        )
+        .details(details);
     }
     if !extra_accepts.is_empty() {
-        return Outcome::fail(format!("nftables input chain accepts more than the contract allows: {}", extra_accepts.join("; ")), fix)
-            .details(details);
+        return Outcome::fail(
+            format!("nftables input chain accepts more than the contract allows: {}", extra_accepts.join("; ")),
+            fix,
+        )
+        .details(details);
     }
-    Outcome::pass("nftables drops inbound IPv4 and IPv6 by default; accepts only loopback, tailscale0, established and 41641/udp")
-        .details(details)
+    Outcome::pass(
+        "nftables drops inbound IPv4 and IPv6 by default; accepts only loopback, tailscale0, established and 41641/udp",
+    )
+    .details(details)
 }
 
 /// The accept rules the contract allows in an input chain, as nft prints them.
@@ -204,7 +212,9 @@ mod tests {
     }
 
     fn nft(family: &str, policy: &str, rules: &str) -> String {
-        format!("table {family} filter {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy {policy};\n{rules}\t}}\n}}\n")
+        format!(
+            "table {family} filter {{\n\tchain input {{\n\t\ttype filter hook input priority filter; policy {policy};\n{rules}\t}}\n}}\n"
+        )
     }
 
     #[test]

@@ -31,7 +31,9 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         match ctx.cmd("sshd", args) {
             Err(CmdError::NotFound(_)) => {
                 return match WELL_KNOWN.iter().find(|p| std::path::Path::new(p).exists()) {
-                    Some(path) => Outcome::error(format!("sshd is installed at {path} but not on PATH; add its directory to PATH")),
+                    Some(path) => Outcome::error(format!(
+                        "sshd is installed at {path} but not on PATH; add its directory to PATH"
+                    )),
                     None => Outcome::skip("sshd is not installed"),
                 };
             }

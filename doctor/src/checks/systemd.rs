@@ -11,7 +11,11 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         Err(e) => return Outcome::from_cmd_error(&e),
         Ok(out) if !out.status.success() => {
             let line = out.stderr_line();
-            if line.contains("not been booted with systemd") || line.contains("Failed to connect to bus") {
+            // Only a host without systemd as init is a skip; a bus error on a
+            // systemd host would otherwise leave tracked units unchecked.
+            if !std::path::Path::new("/run/systemd/system").exists()
+                && (line.contains("not been booted with systemd") || line.contains("Failed to connect to bus"))
+            {
                 return Outcome::skip("this host is not running systemd");
             }
             return Outcome::error(format!("`systemctl list-units --failed` failed: {}", line));

@@ -12,7 +12,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
             "install Tailscale (https://tailscale.com/download/linux) and run `tailscale up`",
         ),
         Err(e) => Outcome::from_cmd_error(&e),
-        Ok(out) if !out.status.success() && out.stdout.is_empty() => Outcome::fail(
+        Ok(out) if !out.status.success() => Outcome::fail(
             format!("`tailscale status` failed: {}", out.stderr_line()),
             "start tailscaled (`systemctl start tailscaled`) and run `tailscale up`",
         ),

@@ -48,6 +48,14 @@ fn tailscaled_not_running_fails_with_its_error() {
 }
 
 #[test]
+fn a_failing_tailscale_is_a_failure_even_if_it_printed_healthy_json() {
+    let host = Host::new();
+    host.stub("tailscale", &format!("cat '{}'\nexit 1", fixture("tailscale_status_running.json").display()));
+    let (run, check) = host.check("tailscale");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{check}");
+}
+
+#[test]
 fn garbage_from_tailscale_is_an_error_not_a_pass() {
     let host = Host::new();
     host.stub("tailscale", "echo '{not json'");
@@ -180,7 +188,10 @@ fn firewall_nft_drop_passes_accept_fails_and_nothing_fails() {
 fn sshd_public_defaults_fail_tailnet_only_passes_missing_skips() {
     let host = Host::new();
     let (_, check) = host.check("sshd");
-    match ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"].into_iter().find(|p| std::path::Path::new(p).exists()) {
+    match ["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())
+    {
         // Installed but not on PATH is an error, never a skip (cron's PATH lacks sbin).
         Some(path) => {
             assert_eq!(status(&check), "error", "{check}");
