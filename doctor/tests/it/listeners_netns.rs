@@ -239,3 +239,54 @@ fn exemptions_by_exe_path_apply_and_unreadable_owners_are_listed_not_dropped() {
     assert_eq!(check["details"]["owner_unknown"], 12);
     assert!(check["summary"].as_str().unwrap().contains("run as root for full attribution"), "{}", check["summary"]);
 }
+
+/// Starts `argv` (inside the namespace), waits for its `ready` line.
+fn start_ready(argv: &[&str], env: &[(&str, &str)]) -> Binder {
+    let mut cmd = Command::new(argv[0]);
+    cmd.args(&argv[1..]).stdin(Stdio::piped()).stdout(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "ready", "{argv:?} did not start");
+    Binder { child }
+}
+
+const UDP_HOLDER: &str = "import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', int(sys.argv[1])))\nprint('ready', flush=True)\nsys.stdin.read()\n";
+
+#[test]
+fn a_binary_bind_mounted_over_an_exempt_path_is_not_exempt() {
+    if !prerequisites() {
+        return;
+    }
+    let system_python = Path::new("/usr/bin/python3");
+    if !system_python.exists() || !Path::new("/usr/bin/unshare").exists() {
+        return skip("needs Debian's /usr/bin/python3 and unshare");
+    }
+    let ns = Netns::create().expect("ip netns add");
+    let mut host = Host::new();
+    // The "trusted daemon" is a copy of the system python: same behaviour, its own inode.
+    let trusted = host.path("trusted-daemon");
+    std::fs::copy(std::fs::canonicalize(system_python).unwrap(), &trusted).unwrap();
+    let trusted_s = trusted.to_str().unwrap().to_owned();
+    host.config(&format!(
+        "[doctor]\nhttp_health = []\ntracked_units = []\n[[listeners.exemptions]]\nexe = \"{trusted_s}\"\nproto = \"udp\"\nreason = \"test: the trusted daemon\"\n"
+    ));
+    let env = [("PYTHONHOME", "/usr")];
+    let _genuine = start_ready(&[IP, "netns", "exec", &ns.name, &trusted_s, "-c", UDP_HOLDER, "41641"], &env);
+    // Another binary bind-mounted over the trusted path, visible only in its own mount namespace.
+    let spoof_script = format!("mount --bind /usr/bin/python3 '{trusted_s}' && exec '{trusted_s}' -c \"$0\" 41642");
+    let _spoof = start_ready(
+        &[IP, "netns", "exec", &ns.name, "/usr/bin/unshare", "-m", "sh", "-c", &spoof_script, UDP_HOLDER],
+        &env,
+    );
+
+    let (_, check) = listeners_in(&host, &ns, &[]);
+    assert!(by_verdict(&check, "allowed").contains("udp 0.0.0.0:41641"), "{check:#}");
+    assert!(by_verdict(&check, "violation").contains("udp 0.0.0.0:41642"), "{check:#}");
+    let spoofed = check["details"]["sockets"].as_array().unwrap().iter().find(|s| s["port"] == 41642).unwrap();
+    let exe = spoofed["owners"][0]["exe"].as_str().unwrap();
+    assert!(exe.ends_with("(not the same file in this mount namespace)"), "{exe}");
+}
