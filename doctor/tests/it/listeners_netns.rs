@@ -95,16 +95,7 @@ struct Binder {
 
 impl Binder {
     fn start(ns: &Netns) -> Binder {
-        let mut child = Command::new(IP)
-            .args(["netns", "exec", &ns.name, "python3", "-c", BINDER])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-        assert_eq!(line.trim(), "ready", "the binder failed to bind its sockets");
-        Binder { child }
+        start_ready(&[IP, "netns", "exec", &ns.name, "python3", "-c", BINDER], &[])
     }
 
     fn exe(&self) -> String {
