@@ -21,4 +21,5 @@ pub mod output;
 pub mod paths;
 pub mod policy;
 pub mod process;
+pub mod secrets;
 pub mod time_fmt;

@@ -1,0 +1,439 @@
+//! The one secret resolver (contract §3, DESIGN.md §3.5).
+//!
+//! Resolution is deterministic and never interactive: (1) the environment
+//! variable (empty or whitespace counts as absent); (2) the macOS Keychain,
+//! service `ai-ops-runner`, account = the name, behind the [`Keychain`]
+//! trait (on Linux there is deliberately no keyring: a RAM cache could
+//! shadow a rotated file with a stale value); (3) files:
+//! `$CREDENTIALS_DIRECTORY/<NAME>` under systemd `LoadCredential=`, then
+//! `<secrets dir>/<name in lowercase>`.
+//!
+//! A secret file is opened with `O_NOFOLLOW` and checked on the open
+//! descriptor (regular file, mode 0600 or stricter, owned by root or the
+//! caller) before a single byte is read; anything else is refused with an
+//! error naming the path, the problem and the command that fixes it. Values
+//! only ever live in [`SecretString`]; nothing here prints.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::artifacts::{create_private_dir_all, write_atomic};
+use crate::hash::to_hex;
+
+/// The keys the contract manages.
+pub const MANAGED: &[&str] = &["OPENAI_API_KEY", "OPENCLAW_CONSOLE_TOKEN", "PUSHOVER_APP_TOKEN", "PUSHOVER_USER_KEY"];
+
+/// The Keychain service every key is stored under.
+pub const KEYCHAIN_SERVICE: &str = "ai-ops-runner";
+
+/// Largest secret file we read.
+pub const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Checks a key name against `^[A-Z][A-Z0-9_]{0,127}$`.
+pub fn validate_name(name: &str) -> Result<(), SecretError> {
+    let ok = (1..=128).contains(&name.len())
+        && name.as_bytes()[0].is_ascii_uppercase()
+        && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if ok { Ok(()) } else { Err(SecretError::BadName(crate::output::sanitize(name).into_owned())) }
+}
+
+/// Where a value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Source {
+    /// The environment variable of the same name.
+    Env,
+    /// The OS keychain.
+    Keychain,
+    /// A systemd credential file.
+    Credential {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A file in the secrets directory.
+    File {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Env => f.write_str("environment"),
+            Source::Keychain => f.write_str("keychain"),
+            Source::Credential { path } => write!(f, "systemd credential {}", path.display()),
+            Source::File { path } => write!(f, "file {}", path.display()),
+        }
+    }
+}
+
+/// A value and where it was found. `Debug` never shows the value.
+pub struct Found {
+    /// Where it came from.
+    pub source: Source,
+    /// The value.
+    pub value: SecretString,
+}
+
+impl std::fmt::Debug for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Found").field("source", &self.source).field("value", &"[redacted]").finish()
+    }
+}
+
+/// The winning value plus every other source that also holds one.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The value that is used.
+    pub winner: Found,
+    /// Lower-priority sources holding a *different* value (shadowed).
+    pub shadowed: Vec<Source>,
+    /// Lower-priority sources holding the same value.
+    pub duplicates: Vec<Source>,
+}
+
+/// Why a key could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// The name does not match `^[A-Z][A-Z0-9_]{0,127}$`.
+    #[error("invalid key name `{0}`: names are A-Z, 0-9 and _, starting with a letter, at most 128 characters")]
+    BadName(String),
+    /// No source holds the key.
+    #[error("{name} is not set; checked: {}. Fix: openclaw-keyctl set {name} < /path/to/file-with-the-value", checked.join(", "))]
+    Missing {
+        /// The key.
+        name: String,
+        /// Every source that was checked.
+        checked: Vec<String>,
+    },
+    /// A file exists but is unsafe, so it was not read.
+    #[error("refusing {path}: {problem}; fix: {fix}", path = path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+        /// The command that fixes it.
+        fix: String,
+    },
+    /// Reading or writing failed.
+    #[error("{path}: {source}", path = path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The keychain failed.
+    #[error("keychain: {0}")]
+    Keychain(String),
+}
+
+/// The OS keychain, behind a trait so tests use an in-memory store.
+pub trait Keychain: Send + Sync {
+    /// A short description for status output.
+    fn describe(&self) -> &'static str;
+    /// The stored value, if any.
+    fn get(&self, name: &str) -> Result<Option<SecretString>, String>;
+    /// Stores a value.
+    fn set(&self, name: &str, value: &SecretString) -> Result<(), String>;
+    /// Deletes a value; `Ok(false)` when there was none.
+    fn delete(&self, name: &str) -> Result<bool, String>;
+}
+
+/// No keychain: Linux, by design (see the module docs).
+#[derive(Debug, Default)]
+pub struct NoKeychain;
+
+impl Keychain for NoKeychain {
+    fn describe(&self) -> &'static str {
+        "not available on this platform"
+    }
+    fn get(&self, _: &str) -> Result<Option<SecretString>, String> {
+        Ok(None)
+    }
+    fn set(&self, _: &str, _: &SecretString) -> Result<(), String> {
+        Err("no keychain on this platform; keys are stored as files".into())
+    }
+    fn delete(&self, _: &str) -> Result<bool, String> {
+        Ok(false)
+    }
+}
+
+/// An in-memory keychain, for tests of code that takes a [`Keychain`].
+#[derive(Default)]
+pub struct MemoryKeychain(Mutex<BTreeMap<String, SecretString>>);
+
+impl Keychain for MemoryKeychain {
+    fn describe(&self) -> &'static str {
+        "in-memory (tests)"
+    }
+    fn get(&self, name: &str) -> Result<Option<SecretString>, String> {
+        let map = self.0.lock().map_err(|_| "poisoned".to_owned())?;
+        Ok(map.get(name).map(|v| SecretString::from(v.expose_secret().to_owned())))
+    }
+    fn set(&self, name: &str, value: &SecretString) -> Result<(), String> {
+        let mut map = self.0.lock().map_err(|_| "poisoned".to_owned())?;
+        map.insert(name.to_owned(), SecretString::from(value.expose_secret().to_owned()));
+        Ok(())
+    }
+    fn delete(&self, name: &str) -> Result<bool, String> {
+        Ok(self.0.lock().map_err(|_| "poisoned".to_owned())?.remove(name).is_some())
+    }
+}
+
+/// The platform's keychain: macOS Keychain there, [`NoKeychain`] elsewhere.
+pub fn platform_keychain() -> Box<dyn Keychain> {
+    Box::new(NoKeychain)
+}
+
+/// Resolves keys from the environment, the keychain and files.
+pub struct Resolver<'a> {
+    /// Environment lookup (tests pass a map).
+    pub env: &'a dyn Fn(&str) -> Option<String>,
+    /// The keychain.
+    pub keychain: &'a dyn Keychain,
+    /// `$CREDENTIALS_DIRECTORY`, when running under systemd `LoadCredential=`.
+    pub credentials_dir: Option<PathBuf>,
+    /// The secrets directory (`/etc/ai-ops-runner/secrets` by default).
+    pub secrets_dir: PathBuf,
+    /// The caller's effective uid (file owner check).
+    pub euid: u32,
+}
+
+impl Resolver<'_> {
+    /// The secrets-directory file for `name`.
+    pub fn file_path(&self, name: &str) -> PathBuf {
+        self.secrets_dir.join(name.to_ascii_lowercase())
+    }
+
+    /// Every source holding `name`, in priority order. An unsafe file is an error.
+    pub fn lookup_all(&self, name: &str) -> Result<Vec<Found>, SecretError> {
+        validate_name(name)?;
+        let mut res = Vec::new();
+        if let Some(v) = (self.env)(name).filter(|v| !v.trim().is_empty()) {
+            res.push(Found { source: Source::Env, value: SecretString::from(v) });
+        }
+        if let Some(v) = self.keychain.get(name).map_err(SecretError::Keychain)? {
+            res.push(Found { source: Source::Keychain, value: v });
+        }
+        if let Some(dir) = &self.credentials_dir {
+            let path = dir.join(name);
+            if let Some(v) = read_secret_file(&path, self.euid)? {
+                res.push(Found { source: Source::Credential { path }, value: v });
+            }
+        }
+        let path = self.file_path(name);
+        if let Some(v) = read_secret_file(&path, self.euid)? {
+            res.push(Found { source: Source::File { path }, value: v });
+        }
+        Ok(res)
+    }
+
+    /// The value to use for `name`, and what it shadows.
+    pub fn resolve(&self, name: &str) -> Result<Resolved, SecretError> {
+        let mut all = self.lookup_all(name)?.into_iter();
+        let Some(winner) = all.next() else {
+            return Err(SecretError::Missing { name: name.to_owned(), checked: self.checked(name) });
+        };
+        let digest = |f: &Found| Sha256::digest(f.value.expose_secret().as_bytes());
+        let (mut shadowed, mut duplicates) = (Vec::new(), Vec::new());
+        for other in all {
+            if digest(&other) == digest(&winner) { duplicates.push(other.source) } else { shadowed.push(other.source) }
+        }
+        Ok(Resolved { winner, shadowed, duplicates })
+    }
+
+    fn checked(&self, name: &str) -> Vec<String> {
+        let mut res = vec![format!("environment variable {name}"), format!("keychain ({})", self.keychain.describe())];
+        if let Some(dir) = &self.credentials_dir {
+            res.push(format!("systemd credential {}", dir.join(name).display()));
+        }
+        res.push(format!("file {}", self.file_path(name).display()));
+        res
+    }
+}
+
+/// Reads a secret file after checking the open descriptor; `Ok(None)` when
+/// it does not exist or is empty. Never reads a file it then refuses.
+pub fn read_secret_file(path: &Path, euid: u32) -> Result<Option<SecretString>, SecretError> {
+    let refused = |problem: String, fix: String| Err(SecretError::Refused { path: path.to_owned(), problem, fix });
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+    let file = match std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return refused(
+                "it is a symbolic link".into(),
+                format!("replace the link with the file itself (openclaw-keyctl set writes one): {}", path.display()),
+            );
+        }
+        Err(source) => return Err(SecretError::Io { path: path.to_owned(), source }),
+    };
+    let meta = file.metadata().map_err(|source| SecretError::Io { path: path.to_owned(), source })?;
+    if !meta.file_type().is_file() {
+        return refused(
+            "it is not a regular file".into(),
+            format!("remove it and store the key with openclaw-keyctl set: {}", path.display()),
+        );
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return refused(
+            format!("mode {mode:04o} lets group or others read it"),
+            format!("chmod 600 {}", path.display()),
+        );
+    }
+    if meta.uid() != 0 && meta.uid() != euid {
+        return refused(
+            format!("owned by uid {}, not root or the caller", meta.uid()),
+            format!("chown root:root {}", path.display()),
+        );
+    }
+    if meta.len() > MAX_SECRET_BYTES {
+        return refused(format!("larger than {MAX_SECRET_BYTES} bytes"), "store only the key in the file".into());
+    }
+    let mut raw = String::new();
+    if file.take(MAX_SECRET_BYTES).read_to_string(&mut raw).is_err() {
+        return refused("it is not UTF-8 text".into(), "store the key as text".into());
+    }
+    let value = raw.trim_end_matches(['\n', '\r']).to_owned();
+    drop(raw);
+    Ok((!value.trim().is_empty()).then(|| SecretString::from(value)))
+}
+
+/// Writes `value` to `<dir>/<name lowercase>` atomically, mode 0600 from creation.
+pub fn write_secret_file(dir: &Path, name: &str, value: &SecretString, euid: u32) -> Result<PathBuf, SecretError> {
+    validate_name(name)?;
+    let io = |source| SecretError::Io { path: dir.to_owned(), source };
+    create_private_dir_all(dir).map_err(io)?;
+    let meta = std::fs::symlink_metadata(dir).map_err(io)?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(SecretError::Refused {
+            path: dir.to_owned(),
+            problem: "not a real directory".into(),
+            fix: format!("mkdir -m 700 {}", dir.display()),
+        });
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        return Err(SecretError::Refused {
+            path: dir.to_owned(),
+            problem: "group or others can enter it".into(),
+            fix: format!("chmod 700 {}", dir.display()),
+        });
+    }
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(SecretError::Refused {
+            path: dir.to_owned(),
+            problem: format!("owned by uid {}", meta.uid()),
+            fix: format!("chown root:root {}", dir.display()),
+        });
+    }
+    let path = dir.join(name.to_ascii_lowercase());
+    write_atomic(&path, value.expose_secret().as_bytes())
+        .map_err(|source| SecretError::Io { path: path.clone(), source })?;
+    Ok(path)
+}
+
+/// A masked fingerprint for display: `sk-…abcd` for 16+ characters, else `****`.
+pub fn mask(value: &SecretString) -> String {
+    let chars: Vec<char> = value.expose_secret().chars().collect();
+    if chars.len() < 16 {
+        return String::from("****");
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// A stable, non-reversible id for logs: the first 8 hex characters of
+/// HMAC-SHA256(host salt, value). Two lines with the same id used the same key.
+pub fn key_id(value: &SecretString, salt: &[u8]) -> String {
+    const BLOCK: usize = 64;
+    let mut key = [0u8; BLOCK];
+    if salt.len() > BLOCK {
+        key[..32].copy_from_slice(&Sha256::digest(salt));
+    } else {
+        key[..salt.len()].copy_from_slice(salt);
+    }
+    let pad = |byte: u8| key.iter().map(|k| k ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(value.expose_secret().as_bytes()).finalize();
+    let outer = Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize();
+    to_hex(&outer[..4])
+}
+
+/// The per-host salt for [`key_id`], created (32 random bytes, 0600) on first use.
+pub fn host_salt(state_dir: &Path) -> Result<Vec<u8>, SecretError> {
+    let path = state_dir.join("keyctl/salt");
+    match std::fs::read(&path) {
+        Ok(salt) if salt.len() == 32 => return Ok(salt),
+        Ok(_) => {
+            return Err(SecretError::Refused {
+                path,
+                problem: "not 32 bytes".into(),
+                fix: "delete it; a new salt is created".into(),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(SecretError::Io { path, source }),
+    }
+    let io = |source| SecretError::Io { path: path.clone(), source };
+    create_private_dir_all(path.parent().unwrap_or(state_dir)).map_err(io)?;
+    let mut salt = vec![0u8; 32];
+    rustix::rand::getrandom(&mut salt[..], rustix::rand::GetRandomFlags::empty()).map_err(|e| io(e.into()))?;
+    write_atomic(&path, &salt).map_err(io)?;
+    Ok(salt)
+}
+
+/// When a key last worked, by name: `{ts, key_id}`.
+pub type Successes = BTreeMap<String, Success>;
+
+/// One last-success record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Success {
+    /// RFC 3339 time of the last success.
+    pub ts: String,
+    /// [`key_id`] of the key that worked.
+    pub key_id: String,
+}
+
+/// Records that `name` (with id `key_id`) just worked, e.g. after a 2xx.
+pub fn record_success(state_dir: &Path, name: &str, key_id: &str) -> Result<(), SecretError> {
+    validate_name(name)?;
+    let dir = state_dir.join("keyctl");
+    let _lock = crate::lock::NamedLock::acquire(&dir, "last-success", std::time::Duration::from_secs(5))
+        .map_err(|e| SecretError::Io { path: dir.clone(), source: std::io::Error::other(e.to_string()) })?;
+    let mut all = last_successes(state_dir)?;
+    all.insert(
+        name.to_owned(),
+        Success { ts: crate::time_fmt::rfc3339(crate::time_fmt::now_utc()), key_id: key_id.to_owned() },
+    );
+    let path = dir.join("last_success.json");
+    let text = serde_json::to_string_pretty(&all).unwrap_or_default();
+    write_atomic(&path, text.as_bytes()).map_err(|source| SecretError::Io { path, source })
+}
+
+/// Every recorded last success.
+pub fn last_successes(state_dir: &Path) -> Result<Successes, SecretError> {
+    let path = state_dir.join("keyctl/last_success.json");
+    match std::fs::read(&path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| SecretError::Refused {
+            path,
+            problem: format!("unparsable: {e}"),
+            fix: "delete it; it is rebuilt on the next success".into(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Successes::new()),
+        Err(source) => Err(SecretError::Io { path, source }),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,203 @@
+use super::*;
+use std::collections::HashMap;
+use std::fs;
+
+const CANARY: &str = "sk-canary-1234567890-ZZTOP-abcd";
+
+struct Env(HashMap<String, String>);
+
+impl Env {
+    fn of(pairs: &[(&str, &str)]) -> Env {
+        Env(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+    fn get(&self, k: &str) -> Option<String> {
+        self.0.get(k).cloned()
+    }
+}
+
+fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+fn put(dir: &Path, name: &str, value: &str, mode: u32) -> PathBuf {
+    fs::create_dir_all(dir).unwrap();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let p = dir.join(name);
+    fs::write(&p, value).unwrap();
+    fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
+    p
+}
+
+fn resolver<'a>(env: &'a dyn Fn(&str) -> Option<String>, kc: &'a dyn Keychain, dir: &Path) -> Resolver<'a> {
+    Resolver { env, keychain: kc, credentials_dir: None, secrets_dir: dir.to_owned(), euid: euid() }
+}
+
+#[test]
+fn environment_beats_keychain_beats_file_and_shadowing_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    put(tmp.path(), "openai_api_key", "sk-from-the-file-0000000000", 0o600);
+    let kc = MemoryKeychain::default();
+    let env = Env::of(&[("OPENAI_API_KEY", CANARY)]);
+    let lookup = |k: &str| env.get(k);
+    let r = resolver(&lookup, &kc, tmp.path());
+    let res = r.resolve("OPENAI_API_KEY").unwrap();
+    assert_eq!(res.winner.source, Source::Env);
+    assert_eq!(res.winner.value.expose_secret(), CANARY);
+    assert_eq!(res.shadowed, vec![Source::File { path: tmp.path().join("openai_api_key") }]);
+
+    kc.set("OPENAI_API_KEY", &SecretString::from("sk-from-the-file-0000000000")).unwrap();
+    let none = |_: &str| None;
+    let r = resolver(&none, &kc, tmp.path());
+    let res = r.resolve("OPENAI_API_KEY").unwrap();
+    assert_eq!(res.winner.source, Source::Keychain);
+    assert!(res.shadowed.is_empty());
+    assert_eq!(res.duplicates, vec![Source::File { path: tmp.path().join("openai_api_key") }]);
+}
+
+#[test]
+fn empty_or_whitespace_env_counts_as_absent() {
+    let tmp = tempfile::tempdir().unwrap();
+    put(tmp.path(), "pushover_user_key", "u0123456789abcdefghijklmnopqrs", 0o600);
+    let env = Env::of(&[("PUSHOVER_USER_KEY", "  \t")]);
+    let lookup = |k: &str| env.get(k);
+    let res = resolver(&lookup, &NoKeychain, tmp.path()).resolve("PUSHOVER_USER_KEY").unwrap();
+    assert!(matches!(res.winner.source, Source::File { .. }));
+}
+
+#[test]
+fn systemd_credentials_come_before_the_secrets_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    put(&tmp.path().join("creds"), "PUSHOVER_APP_TOKEN", "a-from-credentials-000000000", 0o400);
+    put(&tmp.path().join("secrets"), "pushover_app_token", "a-from-the-secrets-dir-00000", 0o600);
+    let none = |_: &str| None;
+    let mut r = resolver(&none, &NoKeychain, &tmp.path().join("secrets"));
+    r.credentials_dir = Some(tmp.path().join("creds"));
+    let res = r.resolve("PUSHOVER_APP_TOKEN").unwrap();
+    assert!(matches!(res.winner.source, Source::Credential { .. }));
+    assert_eq!(res.shadowed.len(), 1);
+}
+
+#[test]
+fn missing_key_names_every_source_and_the_fix() {
+    let tmp = tempfile::tempdir().unwrap();
+    let none = |_: &str| None;
+    let err = resolver(&none, &NoKeychain, tmp.path()).resolve("OPENCLAW_CONSOLE_TOKEN").unwrap_err().to_string();
+    for part in [
+        "environment variable OPENCLAW_CONSOLE_TOKEN",
+        "keychain (not available on this platform)",
+        "openclaw_console_token",
+        "openclaw-keyctl set OPENCLAW_CONSOLE_TOKEN",
+    ] {
+        assert!(err.contains(part), "{err}");
+    }
+}
+
+#[test]
+fn unsafe_files_are_refused_with_the_fix_and_never_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let none = |_: &str| None;
+    for (mode, problem) in [(0o644, "mode 0644"), (0o640, "mode 0640"), (0o604, "mode 0604")] {
+        let p = put(tmp.path(), "openai_api_key", CANARY, mode);
+        let err = resolver(&none, &NoKeychain, tmp.path()).resolve("OPENAI_API_KEY").unwrap_err().to_string();
+        assert!(err.contains(problem) && err.contains(&format!("chmod 600 {}", p.display())), "{err}");
+        assert!(!err.contains(CANARY));
+    }
+    fs::remove_file(tmp.path().join("openai_api_key")).unwrap();
+    let target = put(&tmp.path().join("elsewhere"), "real", CANARY, 0o600);
+    std::os::unix::fs::symlink(&target, tmp.path().join("openai_api_key")).unwrap();
+    let err = resolver(&none, &NoKeychain, tmp.path()).resolve("OPENAI_API_KEY").unwrap_err().to_string();
+    assert!(err.contains("symbolic link"), "{err}");
+    fs::remove_file(tmp.path().join("openai_api_key")).unwrap();
+    fs::create_dir(tmp.path().join("openai_api_key")).unwrap();
+    let err = resolver(&none, &NoKeychain, tmp.path()).resolve("OPENAI_API_KEY").unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn a_file_owned_by_someone_else_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = put(tmp.path(), "openai_api_key", CANARY, 0o600);
+    let checking_as = if euid() == 0 {
+        std::os::unix::fs::chown(&p, Some(65534), None).unwrap();
+        0
+    } else {
+        euid() + 1
+    };
+    let err = read_secret_file(&p, checking_as).unwrap_err().to_string();
+    assert!(err.contains("owned by uid") && err.contains("chown root:root"), "{err}");
+}
+
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("openai_api_key");
+    assert!(std::process::Command::new("mkfifo").arg(&p).status().unwrap().success());
+    let err = read_secret_file(&p, euid()).unwrap_err().to_string();
+    assert!(err.contains("not a regular file"), "{err}");
+}
+
+#[test]
+fn written_files_are_0600_even_with_a_hostile_umask() {
+    let tmp = tempfile::tempdir().unwrap();
+    let old = rustix::process::umask(rustix::fs::Mode::empty());
+    let dir = tmp.path().join("secrets");
+    let p = write_secret_file(&dir, "OPENAI_API_KEY", &SecretString::from(CANARY), euid()).unwrap();
+    rustix::process::umask(old);
+    assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(read_secret_file(&p, euid()).unwrap().unwrap().expose_secret(), CANARY);
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).unwrap();
+    assert!(matches!(
+        write_secret_file(&dir, "OPENAI_API_KEY", &SecretString::from("x"), euid()),
+        Err(SecretError::Refused { .. })
+    ));
+}
+
+#[test]
+fn mask_shows_only_the_ends_of_long_values() {
+    assert_eq!(mask(&SecretString::from("sk-abcdefghijklmnopqrstuvwxyz1234")), "sk-…1234");
+    assert_eq!(mask(&SecretString::from("0123456789abcdef")), "012…cdef");
+    assert_eq!(mask(&SecretString::from("0123456789abcde")), "****");
+    assert_eq!(mask(&SecretString::from("")), "****");
+    let m = mask(&SecretString::from(CANARY));
+    assert!(!m.contains("canary"));
+}
+
+#[test]
+fn key_id_is_stable_per_salt_and_matches_an_independent_hmac() {
+    let v = SecretString::from(CANARY);
+    assert_eq!(key_id(&v, b"salt-a"), key_id(&v, b"salt-a"));
+    assert_ne!(key_id(&v, b"salt-a"), key_id(&v, b"salt-b"));
+    assert_eq!(key_id(&v, b"salt-a").len(), 8);
+    // RFC 4231 test case 2: HMAC-SHA256(key "Jefe", "what do ya want for nothing?").
+    assert_eq!(key_id(&SecretString::from("what do ya want for nothing?"), b"Jefe"), "5bdcc146");
+}
+
+#[test]
+fn salt_and_last_success_persist() {
+    let tmp = tempfile::tempdir().unwrap();
+    let salt = host_salt(tmp.path()).unwrap();
+    assert_eq!(salt.len(), 32);
+    assert_eq!(host_salt(tmp.path()).unwrap(), salt);
+    assert!(last_successes(tmp.path()).unwrap().is_empty());
+    record_success(tmp.path(), "PUSHOVER_APP_TOKEN", "deadbeef").unwrap();
+    let all = last_successes(tmp.path()).unwrap();
+    assert_eq!(all["PUSHOVER_APP_TOKEN"].key_id, "deadbeef");
+    assert_eq!(fs::metadata(tmp.path().join("keyctl/last_success.json")).unwrap().permissions().mode() & 0o777, 0o600);
+}
+
+#[test]
+fn names_are_validated() {
+    for ok in ["OPENAI_API_KEY", "A", "X9_"] {
+        validate_name(ok).unwrap();
+    }
+    for bad in ["", "openai", "9X", "A-B", "../A", &"A".repeat(129)] {
+        assert!(validate_name(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn found_never_debug_prints_its_value() {
+    let f = Found { source: Source::Env, value: SecretString::from(CANARY) };
+    assert!(!format!("{f:?}").contains("canary"));
+}
