@@ -14,6 +14,9 @@ pub enum Exit {
     Policy,
     /// Bad usage, unreadable input, a dependency that timed out.
     Undecided,
+    /// A child's exit status passed through unchanged (`openclaw-keyctl exec`);
+    /// the one documented exception to 0/1/2.
+    Child(u8),
 }
 
 impl Exit {
@@ -23,6 +26,7 @@ impl Exit {
             Exit::Clean => 0,
             Exit::Policy => 1,
             Exit::Undecided => 2,
+            Exit::Child(code) => code,
         }
     }
 

@@ -1,0 +1,140 @@
+//! `audit-leaks`: finds managed key values where they must not be, and
+//! reports locations only. A value is matched as a substring of what is
+//! read; nothing read is ever printed.
+
+use std::path::{Path, PathBuf};
+
+use common::exit::Exit;
+use common::output::Envelope;
+use common::paths::Paths;
+use common::secrets::{ExposeSecret, MANAGED, Resolver};
+use serde_json::json;
+
+use crate::output;
+
+/// Largest file scanned; bigger files are reported as skipped.
+const MAX_SCAN: u64 = 16 * 1024 * 1024;
+
+struct Finding {
+    key: &'static str,
+    place: String,
+}
+
+pub(crate) fn run(
+    resolver: &Resolver<'_>,
+    paths: &Paths,
+    systemd_dirs: &[PathBuf],
+    histories: &[PathBuf],
+    json: bool,
+) -> Result<Exit, String> {
+    // Values shorter than 8 characters would match by accident; they are not keys.
+    let values: Vec<(&'static str, String)> = MANAGED
+        .iter()
+        .filter_map(|name| resolver.resolve(name).ok().map(|r| (*name, r.winner.value.expose_secret().to_owned())))
+        .filter(|(_, v)| v.len() >= 8)
+        .collect();
+    let mut findings = Vec::new();
+    let mut scanned = 0usize;
+    let mut check = |bytes: &[u8], place: String, findings: &mut Vec<Finding>| {
+        scanned += 1;
+        for (key, value) in &values {
+            if contains(bytes, value.as_bytes()) {
+                findings.push(Finding { key, place: place.clone() });
+            }
+        }
+    };
+
+    // 1. Every process's argv.
+    for entry in std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            check(&cmdline, format!("argv of pid {pid}"), &mut findings);
+        }
+    }
+    // 2. systemd unit files and drop-ins (Environment= lines live there).
+    let default_units = [
+        PathBuf::from("/etc/systemd/system"),
+        PathBuf::from("/run/systemd/system"),
+        PathBuf::from("/usr/lib/systemd/system"),
+    ];
+    let units: &[PathBuf] = if systemd_dirs.is_empty() { &default_units } else { systemd_dirs };
+    for dir in units {
+        walk(dir, 3, &mut |p| {
+            if let Some(bytes) = read_small(p) {
+                check(&bytes, format!("unit file {}", p.display()), &mut findings);
+            }
+        });
+    }
+    // 3. Shell history of root and the users.
+    let histories: Vec<PathBuf> = if histories.is_empty() { default_histories() } else { histories.to_vec() };
+    for h in &histories {
+        if let Some(bytes) = read_small(h) {
+            check(&bytes, format!("shell history {}", h.display()), &mut findings);
+        }
+    }
+    // 4. World-readable files under the secrets directory and the artifacts root.
+    for root in [&paths.secrets_dir, &paths.artifacts_root] {
+        walk(root, 6, &mut |p| {
+            use std::os::unix::fs::PermissionsExt;
+            let readable = std::fs::symlink_metadata(p).is_ok_and(|m| m.permissions().mode() & 0o004 != 0);
+            if readable && let Some(bytes) = read_small(p) {
+                check(&bytes, format!("world-readable file {}", p.display()), &mut findings);
+            }
+        });
+    }
+
+    let exit = if findings.is_empty() { Exit::Clean } else { Exit::Policy };
+    if json {
+        let rows: Vec<_> = findings.iter().map(|f| json!({"key": f.key, "location": f.place})).collect();
+        let body = json!({"keys_checked": values.iter().map(|(k, _)| *k).collect::<Vec<_>>(), "places_scanned": scanned, "findings": rows});
+        output::stdout(
+            &Envelope {
+                schema_version: 1,
+                tool: "openclaw-keyctl",
+                tool_version: env!("CARGO_PKG_VERSION"),
+                body: &body,
+            }
+            .to_json(),
+        );
+    } else {
+        let mut text =
+            format!("checked {} key(s) against {scanned} places: {} finding(s)\n", values.len(), findings.len());
+        for f in &findings {
+            text.push_str(&format!("LEAK  {} found in {}\n", f.key, common::output::sanitize(&f.place)));
+        }
+        output::stdout(&text);
+    }
+    Ok(exit)
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fn read_small(path: &Path) -> Option<Vec<u8>> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    (meta.is_file() && meta.len() <= MAX_SCAN).then(|| std::fs::read(path).ok()).flatten()
+}
+
+fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && depth > 0 => walk(&path, depth - 1, f),
+            Ok(t) if t.is_file() => f(&path),
+            _ => {}
+        }
+    }
+}
+
+fn default_histories() -> Vec<PathBuf> {
+    let mut homes = vec![PathBuf::from("/root")];
+    if let Ok(entries) = std::fs::read_dir("/home") {
+        homes.extend(entries.flatten().map(|e| e.path()));
+    }
+    homes
+        .iter()
+        .flat_map(|h| [".bash_history", ".zsh_history", ".local/share/fish/fish_history"].map(|f| h.join(f)))
+        .collect()
+}

@@ -1,0 +1,5 @@
+//! Black-box tests of the real `openclaw-keyctl`. Every test plants a canary
+//! secret and checks it never appears where it must not.
+
+mod keys;
+mod support;
