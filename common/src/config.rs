@@ -32,6 +32,17 @@ pub struct Config {
     pub listeners: ListenerPolicy,
     /// The `[doctor]` table.
     pub doctor: DoctorSettings,
+    /// `[keys] extra`: keys managed in addition to the contract's four.
+    pub extra_keys: Vec<String>,
+}
+
+impl Config {
+    /// The contract's managed keys followed by `[keys] extra`.
+    pub fn managed_keys(&self) -> Vec<String> {
+        let mut res: Vec<String> = crate::secrets::MANAGED.iter().map(|s| (*s).to_owned()).collect();
+        res.extend(self.extra_keys.iter().filter(|k| !res.contains(k)).cloned().collect::<Vec<_>>());
+        res
+    }
 }
 
 /// The `[doctor]` table: what `openclaw-doctor` checks and its limits.
@@ -133,6 +144,13 @@ struct RawConfig {
     run_dir: Option<Spanned<String>>,
     listeners: Option<RawListeners>,
     doctor: Option<Spanned<DoctorSettings>>,
+    keys: Option<RawKeys>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    extra: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -272,7 +290,17 @@ impl Config {
                 d
             }
         };
-        Ok(Config { source: Some(origin.to_owned()), paths, listeners, doctor })
+        let mut extra_keys = Vec::new();
+        for name in raw.keys.and_then(|k| k.extra).unwrap_or_default() {
+            if crate::secrets::validate_name(name.get_ref()).is_err() {
+                return Err(invalid(
+                    Some(name.span()),
+                    format!("keys.extra: `{}` is not a key name (A-Z, 0-9, _)", name.get_ref()),
+                ));
+            }
+            extra_keys.push(name.into_inner());
+        }
+        Ok(Config { source: Some(origin.to_owned()), paths, listeners, doctor, extra_keys })
     }
 }
 

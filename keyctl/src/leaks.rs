@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use common::exit::Exit;
 use common::output::Envelope;
 use common::paths::Paths;
-use common::secrets::{ExposeSecret, MANAGED, Resolver};
+use common::secrets::{ExposeSecret, Resolver};
 use serde_json::json;
 
 use crate::output;
@@ -16,21 +16,22 @@ use crate::output;
 const MAX_SCAN: u64 = 16 * 1024 * 1024;
 
 struct Finding {
-    key: &'static str,
+    key: String,
     place: String,
 }
 
 pub(crate) fn run(
     resolver: &Resolver<'_>,
+    managed: &[String],
     paths: &Paths,
     systemd_dirs: &[PathBuf],
     histories: &[PathBuf],
     json: bool,
 ) -> Result<Exit, String> {
     // Values shorter than 8 characters would match by accident; they are not keys.
-    let values: Vec<(&'static str, String)> = MANAGED
+    let values: Vec<(&str, String)> = managed
         .iter()
-        .filter_map(|name| resolver.resolve(name).ok().map(|r| (*name, r.winner.value.expose_secret().to_owned())))
+        .filter_map(|name| resolver.resolve(name).ok().map(|r| (&name[..], r.winner.value.expose_secret().to_owned())))
         .filter(|(_, v)| v.len() >= 8)
         .collect();
     let mut findings = Vec::new();
@@ -39,7 +40,7 @@ pub(crate) fn run(
         scanned += 1;
         for (key, value) in &values {
             if contains(bytes, value.as_bytes()) {
-                findings.push(Finding { key, place: place.clone() });
+                findings.push(Finding { key: (*key).to_owned(), place: place.clone() });
             }
         }
     };

@@ -21,7 +21,7 @@ use common::exit::Exit;
 use common::output::Envelope;
 use common::paths::{self, PathFlags, Paths};
 use common::secrets::{
-    self, ExposeSecret, Keychain, MANAGED, Resolver, SecretError, SecretString, host_salt, key_id, last_successes, mask,
+    self, ExposeSecret, Keychain, Resolver, SecretError, SecretString, host_salt, key_id, last_successes, mask,
 };
 use serde_json::{Value, json};
 
@@ -134,6 +134,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> Exit {
 
 struct Ctx {
     paths: Paths,
+    /// The contract's keys plus `[keys] extra`.
+    managed: Vec<String>,
     keychain: Box<dyn Keychain>,
     credentials_dir: Option<PathBuf>,
     euid: u32,
@@ -185,6 +187,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Paths::resolve(&flags, &config.paths, &paths::process_env, paths::is_root()).map_err(|e| e.to_string())?;
     let ctx = Ctx {
         paths,
+        managed: config.managed_keys(),
         keychain: secrets::platform_keychain(),
         credentials_dir: paths::process_env("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         euid: rustix::process::geteuid().as_raw(),
@@ -198,14 +201,13 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Command::Exec { keys, command } => exec(&ctx, &keys, &command),
         Command::Get { name } => get(&ctx, &name),
         Command::AuditLeaks { systemd_dir, history } => {
-            leaks::run(&ctx.resolver(), &ctx.paths, &systemd_dir, &history, json)
+            leaks::run(&ctx.resolver(), &ctx.managed, &ctx.paths, &systemd_dir, &history, json)
         }
     }
 }
 
 fn status(ctx: &Ctx, names: &[String], json: bool) -> Result<Exit, String> {
-    let names: Vec<String> =
-        if names.is_empty() { MANAGED.iter().map(|s| (*s).to_owned()).collect() } else { names.to_vec() };
+    let names: Vec<String> = if names.is_empty() { ctx.managed.clone() } else { names.to_vec() };
     let salt = ctx.salt()?;
     let successes = last_successes(&ctx.paths.state_dir).map_err(|e| e.to_string())?;
     let now = common::time_fmt::now_utc();
@@ -418,7 +420,7 @@ fn exec(ctx: &Ctx, keys: &[String], command: &[OsString]) -> Result<Exit, String
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
     // The child gets the keys asked for and no other managed secret.
-    for other in MANAGED.iter().filter(|m| !keys.iter().any(|k| k == *m)) {
+    for other in ctx.managed.iter().filter(|m| !keys.contains(m)) {
         cmd.env_remove(other);
     }
     for (name, value) in &values {

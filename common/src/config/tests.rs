@@ -152,3 +152,13 @@ fn doctor_table_overrides_only_what_it_names() {
     let msg = err("[doctor]\nlog_dir = \"logs\"\n");
     assert!(msg.contains("absolute"), "{msg}");
 }
+
+#[test]
+fn extra_managed_keys_are_validated_and_appended() {
+    let c = parse("[keys]\nextra = [\"MISTRAL_API_KEY\", \"OPENAI_API_KEY\"]\n").unwrap();
+    let keys = c.managed_keys();
+    assert_eq!(keys.len(), 5);
+    assert_eq!(keys.last().map(String::as_str), Some("MISTRAL_API_KEY"));
+    let msg = err("[keys]\nextra = [\"mistral\"]\n");
+    assert!(msg.contains(":2:") && msg.contains("keys.extra"), "{msg}");
+}
