@@ -190,8 +190,60 @@ impl Keychain for MemoryKeychain {
     }
 }
 
-/// The platform's keychain: macOS Keychain there, [`NoKeychain`] elsewhere.
+/// A [`Keychain`] over any keyring-core credential store: the macOS
+/// Keychain in production, keyring-core's mock store in tests. Entries are
+/// service [`KEYCHAIN_SERVICE`], account = the key name. Values go to and
+/// from the store through its API, never through a `security … -w` argv.
+pub struct StoreKeychain {
+    store: std::sync::Arc<keyring_core::api::CredentialStore>,
+    describe: &'static str,
+}
+
+impl StoreKeychain {
+    /// Wraps a keyring-core store.
+    pub fn new(store: std::sync::Arc<keyring_core::api::CredentialStore>, describe: &'static str) -> StoreKeychain {
+        StoreKeychain { store, describe }
+    }
+
+    fn entry(&self, name: &str) -> Result<keyring_core::Entry, String> {
+        self.store.build(KEYCHAIN_SERVICE, name, None).map_err(|e| e.to_string())
+    }
+}
+
+impl Keychain for StoreKeychain {
+    fn describe(&self) -> &'static str {
+        self.describe
+    }
+    fn get(&self, name: &str) -> Result<Option<SecretString>, String> {
+        match self.entry(name)?.get_password() {
+            Ok(v) => Ok(Some(SecretString::from(v))),
+            Err(keyring_core::Error::NoEntry) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+    fn set(&self, name: &str, value: &SecretString) -> Result<(), String> {
+        self.entry(name)?.set_password(value.expose_secret()).map_err(|e| e.to_string())
+    }
+    fn delete(&self, name: &str) -> Result<bool, String> {
+        match self.entry(name)?.delete_credential() {
+            Ok(()) => Ok(true),
+            Err(keyring_core::Error::NoEntry) => Ok(false),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The platform's keychain: the macOS Keychain there, [`NoKeychain`] on Linux
+/// (by design: the kernel keyring is a RAM cache that could shadow a rotated
+/// file with a stale value; the 0600 file is the durable store).
+///
+/// The macOS branch is the only code not compiled on Linux CI; everything it
+/// calls ([`StoreKeychain`]) is exercised here with keyring-core's mock store.
 pub fn platform_keychain() -> Box<dyn Keychain> {
+    #[cfg(target_os = "macos")]
+    if let Ok(store) = apple_native_keyring_store::keychain::Store::new() {
+        return Box::new(StoreKeychain::new(store, "macOS Keychain (service ai-ops-runner)"));
+    }
     Box::new(NoKeychain)
 }
 

@@ -201,3 +201,42 @@ fn found_never_debug_prints_its_value() {
     let f = Found { source: Source::Env, value: SecretString::from(CANARY) };
     assert!(!format!("{f:?}").contains("canary"));
 }
+
+#[test]
+fn the_store_keychain_round_trips_through_keyring_core_and_resolves_before_files() {
+    let kc = StoreKeychain::new(keyring_core::mock::Store::new().unwrap(), "mock");
+    assert!(kc.get("OPENAI_API_KEY").unwrap().is_none());
+    kc.set("OPENAI_API_KEY", &SecretString::from(CANARY)).unwrap();
+    assert_eq!(kc.get("OPENAI_API_KEY").unwrap().unwrap().expose_secret(), CANARY);
+    let tmp = tempfile::tempdir().unwrap();
+    put(tmp.path(), "openai_api_key", "sk-older-value-in-the-file-000", 0o600);
+    let none = |_: &str| None;
+    let res = resolver(&none, &kc, tmp.path()).resolve("OPENAI_API_KEY").unwrap();
+    assert_eq!(res.winner.source, Source::Keychain);
+    assert_eq!(res.shadowed.len(), 1);
+    assert!(kc.delete("OPENAI_API_KEY").unwrap());
+    assert!(!kc.delete("OPENAI_API_KEY").unwrap());
+}
+
+#[test]
+fn a_failing_keychain_is_an_error_not_an_absent_key() {
+    struct Broken;
+    impl Keychain for Broken {
+        fn describe(&self) -> &'static str {
+            "broken"
+        }
+        fn get(&self, _: &str) -> Result<Option<SecretString>, String> {
+            Err("keychain locked".into())
+        }
+        fn set(&self, _: &str, _: &SecretString) -> Result<(), String> {
+            Err("locked".into())
+        }
+        fn delete(&self, _: &str) -> Result<bool, String> {
+            Err("locked".into())
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let none = |_: &str| None;
+    let err = resolver(&none, &Broken, tmp.path()).resolve("OPENAI_API_KEY").unwrap_err();
+    assert!(matches!(err, SecretError::Keychain(_)), "{err}");
+}
