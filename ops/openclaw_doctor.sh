@@ -27,37 +27,9 @@
 
 set -euo pipefail
 
-readonly me="openclaw_doctor.sh"
-
-# True when $1 is a regular file (after symlinks) that we may execute.
-is_runnable() {
-  [[ -n "$1" && -f "$1" && -x "$1" ]]
-}
-
-bin=""
-if [[ -n "${OPENCLAW_DOCTOR_BIN:-}" ]]; then
-  if is_runnable "$OPENCLAW_DOCTOR_BIN"; then
-    bin="$OPENCLAW_DOCTOR_BIN"
-  else
-    printf '%s: OPENCLAW_DOCTOR_BIN=%q is not an executable file; ignoring it\n' \
-      "$me" "$OPENCLAW_DOCTOR_BIN" >&2
-  fi
-fi
-if [[ -z "$bin" ]]; then
-  # `type -P` finds only files on PATH: no functions, aliases or builtins.
-  bin="$(type -P openclaw-doctor || true)"
-  is_runnable "$bin" || bin=""
-fi
-if [[ -z "$bin" ]]; then
-  fallback="${OPENCLAW_DOCTOR_FALLBACK:-/usr/local/bin/openclaw-doctor}"
-  is_runnable "$fallback" && bin="$fallback"
-fi
-if [[ -z "$bin" ]]; then
-  printf '%s: openclaw-doctor not found (set OPENCLAW_DOCTOR_BIN or install it to /usr/local/bin)\n' "$me" >&2
-  exit 2
-fi
-# A name without a slash would make exec search PATH instead of running the
-# file that was just checked.
-[[ "$bin" == */* ]] || bin="./$bin"
-
-exec "$bin" "$@"
+# Pure bash from here on: the wrapper needs no external command to find its tool.
+here="${BASH_SOURCE[0]%/*}"
+[[ "$here" == "${BASH_SOURCE[0]}" ]] && here="."
+# shellcheck source=ops/lib/exec_tool.sh
+source "$here/lib/exec_tool.sh"
+exec_tool openclaw-doctor OPENCLAW_DOCTOR "$@"

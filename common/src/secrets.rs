@@ -141,6 +141,10 @@ pub enum SecretError {
 pub trait Keychain: Send + Sync {
     /// A short description for status output.
     fn describe(&self) -> &'static str;
+    /// Whether values are stored here (macOS) rather than in files (Linux).
+    fn available(&self) -> bool {
+        true
+    }
     /// The stored value, if any.
     fn get(&self, name: &str) -> Result<Option<SecretString>, String>;
     /// Stores a value.
@@ -156,6 +160,9 @@ pub struct NoKeychain;
 impl Keychain for NoKeychain {
     fn describe(&self) -> &'static str {
         "not available on this platform"
+    }
+    fn available(&self) -> bool {
+        false
     }
     fn get(&self, _: &str) -> Result<Option<SecretString>, String> {
         Ok(None)

@@ -354,11 +354,20 @@ impl NoFollow for std::fs::OpenOptions {
     }
 }
 
+/// Stores a value where this platform keeps keys: the Keychain on macOS,
+/// a 0600 file in the secrets directory elsewhere. Then audits it.
 fn store(ctx: &Ctx, name: &str, value: &SecretString, action: &str, started: Instant) -> Result<String, String> {
-    let path = secrets::write_secret_file(&ctx.paths.secrets_dir, name, value, ctx.euid).map_err(|e| e.to_string())?;
+    let place = if ctx.keychain.available() {
+        ctx.keychain.set(name, value).map_err(|e| format!("keychain: {e}"))?;
+        ctx.keychain.describe().to_owned()
+    } else {
+        let path =
+            secrets::write_secret_file(&ctx.paths.secrets_dir, name, value, ctx.euid).map_err(|e| e.to_string())?;
+        path.display().to_string()
+    };
     let id = key_id(value, &ctx.salt()?);
     ctx.audit(action, &json!({"name": name, "key_id": id}), 0, started)?;
-    Ok(format!("{action}: {name} {} (id {id}) stored in {}\n", mask(value), path.display()))
+    Ok(format!("{action}: {name} {} (id {id}) stored in {place}\n", mask(value)))
 }
 
 fn set(ctx: &Ctx, name: &str, from_file: Option<&Path>, no_validate: bool) -> Result<Exit, String> {

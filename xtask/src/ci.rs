@@ -51,11 +51,14 @@ fn shellcheck(root: &Path) -> Result<(), String> {
 pub(crate) fn bench(root: &Path, name: Option<&str>) -> Result<(), String> {
     match name {
         Some("doctor") => crate::bench::doctor(root),
+        Some("keyctl") => crate::bench::keyctl(root),
         None => {
-            eprintln!("benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale)");
+            eprintln!(
+                "benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale); keyctl (status startup)"
+            );
             Ok(())
         }
-        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor")),
+        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor, keyctl")),
     }
 }
 

@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Tool binaries documented in the index, in order.
-const TOOLS: &[&str] = &["openclaw-doctor"];
+const TOOLS: &[&str] = &["openclaw-doctor", "openclaw-keyctl"];
 
 /// The ops/ entry points: (script, what it does, run as, when).
 const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
@@ -17,6 +17,12 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
         "thin wrapper: execs openclaw-doctor with ARGS unchanged",
         "root",
         "by hand; the timer calls the binary directly",
+    ),
+    (
+        "ops/openclaw_keys.sh [ARGS]",
+        "thin wrapper: execs openclaw-keyctl with ARGS and stdin unchanged",
+        "root",
+        "by hand",
     ),
     ("ops/tests/run_all.sh", "every ops self-test (hermetic, PATH stubs)", "anyone", "CI (`cargo xtask ci`)"),
 ];
@@ -67,7 +73,14 @@ fn render(root: &Path) -> Result<String, String> {
          | `openclaw-doctor --format json\\|prometheus [--textfile PATH]` | machine output; node_exporter textfile | same |\n\
          | `openclaw-doctor evidence` | checks plus an evidence bundle under `<artifacts>/evidence/<stamp>_<host>/`, pass or fail | same |\n\
          | `openclaw-doctor verify-audit [--log P] [--checkpoint P] [--checkpoint-line L]` | verify the shared audit log | 0 intact, 1 tampered/truncated, 2 unreadable |\n\
-         | `openclaw-doctor list-checks [--format json]` | every check id and rule | 0 |\n\n",
+         | `openclaw-doctor list-checks [--format json]` | every check id and rule | 0 |\n\
+         | `openclaw-keyctl status [NAME]... [--format json]` | masked fingerprints, sources, shadowing, last success | 0 ok, 1 a key missing/refused |\n\
+         | `openclaw-keyctl set NAME [--from-file P]` | store a key from stdin (never argv, never a prompt), 0600 atomically | 0 / 2 |\n\
+         | `openclaw-keyctl rotate OPENCLAW_CONSOLE_TOKEN` | new 256-bit token | 0 / 2 |\n\
+         | `openclaw-keyctl delete NAME` | remove a stored key | 0 / 2 |\n\
+         | `openclaw-keyctl exec --key A[,B] -- CMD...` | CMD with exactly those keys in its environment | the child's |\n\
+         | `openclaw-keyctl get NAME \\| consumer` | raw value to a pipe only | 0 / 2 |\n\
+         | `openclaw-keyctl audit-leaks` | key values in argv, units, history, readable files (locations only) | 0 clean, 1 leak |\n\n",
     );
     res.push_str("## Doctor checks\n\n| id | title | reads and judges |\n| --- | --- | --- |\n");
     let listing: Value =
