@@ -234,3 +234,25 @@ fn audit_leaks_finds_a_drop_in_an_argv_and_a_history_line_and_passes_when_clean(
     assert!(run.stdout.contains("shell history"), "{}", run.stdout);
     assert!(!run.stdout.contains(token) && !run.stderr.contains(token), "locations only, never the value");
 }
+
+/// Runs keyctl under `script`, which gives it a real pseudo-terminal.
+fn on_a_terminal(host: &Host, args: &str) -> Option<(i32, String)> {
+    let script = ["/usr/bin/script", "/bin/script"].into_iter().find(|p| std::path::Path::new(p).exists())?;
+    let out = host.command_for(script).args(["-qec", &format!("{KEYCTL} {args}"), "/dev/null"]).output().unwrap();
+    Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+#[test]
+fn get_and_set_refuse_a_terminal() {
+    let host = Host::new();
+    set(&host, "OPENAI_API_KEY", CANARY);
+    let Some((code, screen)) = on_a_terminal(&host, "get OPENAI_API_KEY") else {
+        return crate::support::skip("script (bsdutils) is not installed");
+    };
+    assert_eq!(code, 2, "{screen}");
+    assert!(!screen.contains(CANARY), "the key reached the terminal: {screen}");
+    assert!(screen.contains("refusing to print a key to a terminal"), "{screen}");
+    let (code, screen) = on_a_terminal(&host, "set PUSHOVER_APP_TOKEN").unwrap();
+    assert_eq!(code, 2, "{screen}");
+    assert!(screen.contains("no prompts"), "{screen}");
+}

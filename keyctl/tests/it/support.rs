@@ -15,6 +15,12 @@ pub(crate) struct Host {
     pub(crate) tmp: tempfile::TempDir,
 }
 
+/// Prints why a test is skipped; only for a missing prerequisite.
+#[expect(clippy::print_stderr, reason = "a skipped test must say why in the test output")]
+pub(crate) fn skip(reason: &str) {
+    eprintln!("SKIPPED: {reason}");
+}
+
 pub(crate) struct Run {
     pub(crate) code: i32,
     pub(crate) stdout: String,
@@ -33,11 +39,16 @@ impl Host {
     }
 
     pub(crate) fn command(&self) -> Command {
+        self.command_for(KEYCTL)
+    }
+
+    /// `program` with keyctl's hermetic environment (for wrappers such as `script`).
+    pub(crate) fn command_for(&self, program: &str) -> Command {
         let config = self.path("openclaw.toml");
         if !config.exists() {
             std::fs::write(&config, "").unwrap();
         }
-        let mut cmd = Command::new(KEYCTL);
+        let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", self.tmp.path())
