@@ -31,5 +31,8 @@ set -euo pipefail
 here="${BASH_SOURCE[0]%/*}"
 [[ "$here" == "${BASH_SOURCE[0]}" ]] && here="."
 # shellcheck source=ops/lib/exec_tool.sh
-source "$here/lib/exec_tool.sh"
+source "$here/lib/exec_tool.sh" || {
+  printf '%s: cannot load %s/lib/exec_tool.sh (run the wrapper from its ops/ directory, not through a symlink elsewhere)\n' "${0##*/}" "$here" >&2
+  exit 2
+}
 exec_tool openclaw-doctor OPENCLAW_DOCTOR "$@"

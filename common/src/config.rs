@@ -295,7 +295,8 @@ impl Config {
             if crate::secrets::validate_name(name.get_ref()).is_err() {
                 return Err(invalid(
                     Some(name.span()),
-                    format!("keys.extra: `{}` is not a key name (A-Z, 0-9, _)", name.get_ref()),
+                    "keys.extra: not a key name (A-Z, 0-9 and _, starting with a letter; the text is not repeated)"
+                        .to_owned(),
                 ));
             }
             extra_keys.push(name.into_inner());

@@ -41,7 +41,8 @@ pub fn validate_name(name: &str) -> Result<(), SecretError> {
     let ok = (1..=128).contains(&name.len())
         && name.as_bytes()[0].is_ascii_uppercase()
         && name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-    if ok { Ok(()) } else { Err(SecretError::BadName(crate::output::sanitize(name).into_owned())) }
+    // The rejected text is not repeated: it may be a key typed where a name belongs.
+    if ok { Ok(()) } else { Err(SecretError::BadName { len: name.chars().count() }) }
 }
 
 /// Where a value came from.
@@ -103,9 +104,14 @@ pub struct Resolved {
 /// Why a key could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretError {
-    /// The name does not match `^[A-Z][A-Z0-9_]{0,127}$`.
-    #[error("invalid key name `{0}`: names are A-Z, 0-9 and _, starting with a letter, at most 128 characters")]
-    BadName(String),
+    /// The name does not match `^[A-Z][A-Z0-9_]{0,127}$`; its text is not kept.
+    #[error(
+        "invalid key name ({len} characters, not repeated here in case it is a key): names are A-Z, 0-9 and _, starting with a letter, at most 128 characters"
+    )]
+    BadName {
+        /// Its length in characters.
+        len: usize,
+    },
     /// No source holds the key.
     #[error("{name} is not set; checked: {}. Fix: openclaw-keyctl set {name} < /path/to/file-with-the-value", checked.join(", "))]
     Missing {
@@ -286,10 +292,13 @@ impl Resolver<'_> {
         }
         if let Some(dir) = &self.credentials_dir {
             let path = dir.join(name);
-            if let Some(v) = read_secret_file(&path, self.euid)? {
+            // systemd writes credentials 0400 plus a read ACL for the service's
+            // User=, which stat shows as 0440, on a private per-service mount.
+            if let Some(v) = read_checked(&path, self.euid, 0o440)? {
                 res.push(Found { source: Source::Credential { path }, value: v });
             }
         }
+        check_secrets_dir(&self.secrets_dir, self.euid)?;
         let path = self.file_path(name);
         if let Some(v) = read_secret_file(&path, self.euid)? {
             res.push(Found { source: Source::File { path }, value: v });
@@ -321,9 +330,45 @@ impl Resolver<'_> {
     }
 }
 
+/// The secrets directory must be a real directory that only root or the
+/// caller can change: in a writable one, files could be swapped between names
+/// (the OpenAI key served as the Pushover token). A missing one is fine.
+pub fn check_secrets_dir(dir: &Path, euid: u32) -> Result<(), SecretError> {
+    let refused = |problem: String, fix: String| Err(SecretError::Refused { path: dir.to_owned(), problem, fix });
+    let meta = match std::fs::symlink_metadata(dir) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => return Err(SecretError::Io { path: dir.to_owned(), source }),
+    };
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return refused(
+            "the secrets directory is not a real directory".into(),
+            format!("replace it with a directory: mkdir -m 700 {}", dir.display()),
+        );
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return refused(
+            "group or others can write the secrets directory".into(),
+            format!("chmod 700 {}", dir.display()),
+        );
+    }
+    if meta.uid() != 0 && meta.uid() != euid {
+        return refused(
+            format!("the secrets directory is owned by uid {}", meta.uid()),
+            format!("chown root:root {}", dir.display()),
+        );
+    }
+    Ok(())
+}
+
 /// Reads a secret file after checking the open descriptor; `Ok(None)` when
 /// it does not exist or is empty. Never reads a file it then refuses.
 pub fn read_secret_file(path: &Path, euid: u32) -> Result<Option<SecretString>, SecretError> {
+    read_checked(path, euid, 0o600)
+}
+
+/// [`read_secret_file`] allowing at most `max_mode` permission bits.
+fn read_checked(path: &Path, euid: u32, max_mode: u32) -> Result<Option<SecretString>, SecretError> {
     let refused = |problem: String, fix: String| Err(SecretError::Refused { path: path.to_owned(), problem, fix });
     let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let file = match std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path) {
@@ -345,7 +390,7 @@ pub fn read_secret_file(path: &Path, euid: u32) -> Result<Option<SecretString>, 
         );
     }
     let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o077 != 0 {
+    if mode & !max_mode != 0 {
         return refused(
             format!("mode {mode:04o} lets group or others read it"),
             format!("chmod 600 {}", path.display()),
@@ -429,27 +474,52 @@ pub fn key_id(value: &SecretString, salt: &[u8]) -> String {
     to_hex(&outer[..4])
 }
 
-/// The per-host salt for [`key_id`], created (32 random bytes, 0600) on first use.
+/// The per-host salt for [`key_id`]: 32 random bytes kept as hex in
+/// `<state>/keyctl/salt`, read with the same checks as a secret file (a
+/// readable salt would let anyone confirm guessed values against logged ids)
+/// and created without ever overwriting one another process just made.
 pub fn host_salt(state_dir: &Path) -> Result<Vec<u8>, SecretError> {
     let path = state_dir.join("keyctl/salt");
-    match std::fs::read(&path) {
-        Ok(salt) if salt.len() == 32 => return Ok(salt),
-        Ok(_) => {
-            return Err(SecretError::Refused {
-                path,
-                problem: "not 32 bytes".into(),
-                fix: "delete it; a new salt is created".into(),
+    let euid = rustix::process::geteuid().as_raw();
+    let io = |source| SecretError::Io { path: path.clone(), source };
+    for attempt in 0..50 {
+        if let Some(hex) = read_secret_file(&path, euid)? {
+            return decode_salt(hex.expose_secret()).ok_or_else(|| SecretError::Refused {
+                path: path.clone(),
+                problem: "not 64 hex characters".into(),
+                fix: format!("delete {}; a new salt is created (older key ids stop matching)", path.display()),
             });
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(source) => return Err(SecretError::Io { path, source }),
+        if attempt > 0 {
+            // Another process created it and is still writing.
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            continue;
+        }
+        create_private_dir_all(path.parent().unwrap_or(state_dir)).map_err(io)?;
+        let mut salt = [0u8; 32];
+        rustix::rand::getrandom(&mut salt[..], rustix::rand::GetRandomFlags::empty()).map_err(|e| io(e.into()))?;
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(mut f) => {
+                use std::io::Write;
+                f.write_all(to_hex(&salt).as_bytes()).and_then(|()| f.sync_all()).map_err(io)?;
+                return Ok(salt.to_vec());
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
     }
-    let io = |source| SecretError::Io { path: path.clone(), source };
-    create_private_dir_all(path.parent().unwrap_or(state_dir)).map_err(io)?;
-    let mut salt = vec![0u8; 32];
-    rustix::rand::getrandom(&mut salt[..], rustix::rand::GetRandomFlags::empty()).map_err(|e| io(e.into()))?;
-    write_atomic(&path, &salt).map_err(io)?;
-    Ok(salt)
+    Err(SecretError::Refused {
+        path: path.clone(),
+        problem: "still empty after waiting for its creator".into(),
+        fix: format!("delete {}", path.display()),
+    })
+}
+
+fn decode_salt(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() != 64 {
+        return None;
+    }
+    (0..32).map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect()
 }
 
 /// When a key last worked, by name: `{ts, key_id}`.

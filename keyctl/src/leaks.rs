@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use common::exit::Exit;
 use common::output::Envelope;
 use common::paths::Paths;
-use common::secrets::{ExposeSecret, Resolver};
+use common::secrets::{ExposeSecret, Resolver, SecretError};
 use serde_json::json;
 
 use crate::output;
@@ -28,22 +28,42 @@ pub(crate) fn run(
     histories: &[PathBuf],
     json: bool,
 ) -> Result<Exit, String> {
-    // Values shorter than 8 characters would match by accident; they are not keys.
-    let values: Vec<(&str, String)> = managed
-        .iter()
-        .filter_map(|name| resolver.resolve(name).ok().map(|r| (&name[..], r.winner.value.expose_secret().to_owned())))
-        .filter(|(_, v)| v.len() >= 8)
-        .collect();
+    // Every source's value counts (a shadowed or older value leaks just the
+    // same). Values shorter than 8 characters would match by accident.
+    let mut values: Vec<(String, String)> = Vec::new();
     let mut findings = Vec::new();
+    let mut unchecked = Vec::new();
+    for name in managed {
+        match resolver.lookup_all(name) {
+            Ok(found) => values.extend(
+                found
+                    .into_iter()
+                    .map(|f| (name.clone(), f.value.expose_secret().to_owned()))
+                    .filter(|(_, v)| v.len() >= 8),
+            ),
+            // A refused file (world-readable, symlinked…) is itself a finding; it is not read.
+            Err(SecretError::Refused { path, problem, .. }) => {
+                findings.push(Finding { key: name.clone(), place: format!("{} ({problem})", path.display()) })
+            }
+            Err(e) => unchecked.push(format!("{name}: {e}")),
+        }
+    }
     let mut scanned = 0usize;
     let mut check = |bytes: &[u8], place: String, findings: &mut Vec<Finding>| {
         scanned += 1;
         for (key, value) in &values {
-            if contains(bytes, value.as_bytes()) {
-                findings.push(Finding { key: (*key).to_owned(), place: place.clone() });
+            if contains(bytes, value.as_bytes())
+                && !findings.iter().any(|f: &Finding| f.key == *key && f.place == place)
+            {
+                findings.push(Finding { key: key.clone(), place: place.clone() });
             }
         }
     };
+    for p in systemd_dirs.iter().chain(histories) {
+        if std::fs::metadata(p).is_err() {
+            unchecked.push(format!("{} does not exist or cannot be read", p.display()));
+        }
+    }
 
     // 1. Every process's argv.
     for entry in std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?.flatten() {
@@ -63,6 +83,16 @@ pub(crate) fn run(
         walk(dir, 3, &mut |p| {
             if let Some(bytes) = read_small(p) {
                 check(&bytes, format!("unit file {}", p.display()), &mut findings);
+                // Environment files named by the unit hold Environment= values too.
+                for env_file in environment_files(&bytes) {
+                    if let Some(env) = read_small(&env_file) {
+                        check(
+                            &env,
+                            format!("EnvironmentFile {} (from {})", env_file.display(), p.display()),
+                            &mut findings,
+                        );
+                    }
+                }
             }
         });
     }
@@ -84,10 +114,18 @@ pub(crate) fn run(
         });
     }
 
-    let exit = if findings.is_empty() { Exit::Clean } else { Exit::Policy };
+    let exit = if !unchecked.is_empty() {
+        Exit::Undecided
+    } else if findings.is_empty() {
+        Exit::Clean
+    } else {
+        Exit::Policy
+    };
     if json {
         let rows: Vec<_> = findings.iter().map(|f| json!({"key": f.key, "location": f.place})).collect();
-        let body = json!({"keys_checked": values.iter().map(|(k, _)| *k).collect::<Vec<_>>(), "places_scanned": scanned, "findings": rows});
+        let mut keys: Vec<&str> = values.iter().map(|(k, _)| k.as_str()).collect();
+        keys.dedup();
+        let body = json!({"keys_checked": keys, "places_scanned": scanned, "findings": rows, "unchecked": unchecked});
         output::stdout(
             &Envelope {
                 schema_version: 1,
@@ -96,14 +134,17 @@ pub(crate) fn run(
                 body: &body,
             }
             .to_json(),
-        );
+        )?;
     } else {
         let mut text =
-            format!("checked {} key(s) against {scanned} places: {} finding(s)\n", values.len(), findings.len());
+            format!("checked {} value(s) against {scanned} places: {} finding(s)\n", values.len(), findings.len());
+        for u in &unchecked {
+            text.push_str(&format!("NOT CHECKED  {}\n", common::output::sanitize(u)));
+        }
         for f in &findings {
             text.push_str(&format!("LEAK  {} found in {}\n", f.key, common::output::sanitize(&f.place)));
         }
-        output::stdout(&text);
+        output::stdout(&text)?;
     }
     Ok(exit)
 }
@@ -112,8 +153,18 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// `EnvironmentFile=[-]/path` lines of a unit.
+fn environment_files(unit: &[u8]) -> Vec<PathBuf> {
+    String::from_utf8_lossy(unit)
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("EnvironmentFile="))
+        .map(|v| PathBuf::from(v.trim().trim_start_matches('-')))
+        .collect()
+}
+
+/// A regular file (symlinks followed, as systemd follows them) of bounded size.
 fn read_small(path: &Path) -> Option<Vec<u8>> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
+    let meta = std::fs::metadata(path).ok()?;
     (meta.is_file() && meta.len() <= MAX_SCAN).then(|| std::fs::read(path).ok()).flatten()
 }
 
@@ -121,9 +172,10 @@ fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        match entry.file_type() {
-            Ok(t) if t.is_dir() && depth > 0 => walk(&path, depth - 1, f),
-            Ok(t) if t.is_file() => f(&path),
+        // Follow symlinks (`systemctl link` makes them); depth bounds any loop.
+        match std::fs::metadata(&path) {
+            Ok(m) if m.is_dir() && depth > 0 => walk(&path, depth - 1, f),
+            Ok(m) if m.is_file() => f(&path),
             _ => {}
         }
     }

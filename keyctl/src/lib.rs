@@ -245,7 +245,7 @@ fn status(ctx: &Ctx, names: &[String], json: bool) -> Result<Exit, String> {
                 body: &body,
             }
             .to_json(),
-        );
+        )?;
     } else {
         let mut lines = Vec::new();
         for r in &rows {
@@ -271,7 +271,7 @@ fn status(ctx: &Ctx, names: &[String], json: bool) -> Result<Exit, String> {
             }
             lines.push(format!("{}\n", common::output::sanitize(&text)));
         }
-        output::stdout(&lines.concat());
+        output::stdout(&lines.concat())?;
     }
     Ok(exit)
 }
@@ -377,12 +377,13 @@ fn set(ctx: &Ctx, name: &str, from_file: Option<&Path>, no_validate: bool) -> Re
     if !no_validate {
         validate_format(name, value.expose_secret())?;
     }
-    output::stdout(&store(ctx, name, &value, "key.set", started)?);
+    output::stdout(&store(ctx, name, &value, "key.set", started)?).map_err(|e| format!("{e} (the key was stored)"))?;
     Ok(Exit::Clean)
 }
 
 fn rotate(ctx: &Ctx, name: &str) -> Result<Exit, String> {
     let started = Instant::now();
+    secrets::validate_name(name).map_err(|e| e.to_string())?;
     if name != "OPENCLAW_CONSOLE_TOKEN" {
         return Err(format!(
             "rotate generates tokens only for OPENCLAW_CONSOLE_TOKEN; provider keys such as {name} are issued by the provider: openclaw-keyctl set {name} < file"
@@ -394,7 +395,7 @@ fn rotate(ctx: &Ctx, name: &str) -> Result<Exit, String> {
     let value = SecretString::from(common::hash::to_hex(&bytes));
     let mut text = store(ctx, name, &value, "key.rotate", started)?;
     text.push_str("restart the console to use it: systemctl restart openclaw-console\n");
-    output::stdout(&text);
+    output::stdout(&text).map_err(|e| format!("{e} (the token was rotated)"))?;
     Ok(Exit::Clean)
 }
 
@@ -414,7 +415,7 @@ fn delete(ctx: &Ctx, name: &str) -> Result<Exit, String> {
     } else {
         format!("{name} was not stored; nothing deleted\n")
     };
-    output::stdout(&text);
+    output::stdout(&text).map_err(|e| format!("{e} (the key was deleted)"))?;
     Ok(Exit::Clean)
 }
 
@@ -432,6 +433,8 @@ fn exec(ctx: &Ctx, keys: &[String], command: &[OsString]) -> Result<Exit, String
     for other in ctx.managed.iter().filter(|m| !keys.contains(m)) {
         cmd.env_remove(other);
     }
+    // Nor where to find the others.
+    cmd.env_remove("CREDENTIALS_DIRECTORY").env_remove("OPENCLAW_SECRETS_DIR");
     for (name, value) in &values {
         cmd.env(name, value.expose_secret());
     }

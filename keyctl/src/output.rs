@@ -6,8 +6,10 @@ use std::io::Write;
 
 use common::output::{sanitize, write_stderr, write_stdout};
 
-pub(crate) fn stdout(text: &str) {
-    let _ = write_stdout(text);
+/// Results on stdout. A failed write (full disk, closed file) is an error for
+/// the caller: empty output must never come with a success code.
+pub(crate) fn stdout(text: &str) -> Result<(), String> {
+    write_stdout(text).map_err(|e| format!("cannot write to stdout: {e}"))
 }
 
 pub(crate) fn error(msg: &str) {

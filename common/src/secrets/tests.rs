@@ -187,6 +187,59 @@ fn salt_and_last_success_persist() {
 }
 
 #[test]
+fn a_value_typed_as_a_name_is_not_repeated() {
+    let err = validate_name(CANARY).unwrap_err().to_string();
+    assert!(!err.contains("canary") && err.contains("not repeated"), "{err}");
+}
+
+#[test]
+fn systemd_credentials_may_be_0440_but_secrets_files_may_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    put(&tmp.path().join("creds"), "PUSHOVER_APP_TOKEN", "a-from-credentials-000000000", 0o440);
+    let none = |_: &str| None;
+    let mut r = resolver(&none, &NoKeychain, &tmp.path().join("secrets"));
+    r.credentials_dir = Some(tmp.path().join("creds"));
+    assert!(matches!(r.resolve("PUSHOVER_APP_TOKEN").unwrap().winner.source, Source::Credential { .. }));
+    put(&tmp.path().join("secrets"), "pushover_user_key", "u-from-the-secrets-dir-00000", 0o440);
+    assert!(r.resolve("PUSHOVER_USER_KEY").is_err());
+}
+
+#[test]
+fn a_writable_or_symlinked_secrets_directory_is_refused_before_reading() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("secrets");
+    put(&dir, "openai_api_key", CANARY, 0o600);
+    let none = |_: &str| None;
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    let err = resolver(&none, &NoKeychain, &dir).resolve("OPENAI_API_KEY").unwrap_err().to_string();
+    assert!(err.contains("can write the secrets directory") && err.contains("chmod 700"), "{err}");
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let link = tmp.path().join("link");
+    std::os::unix::fs::symlink(&dir, &link).unwrap();
+    let err = resolver(&none, &NoKeychain, &link).resolve("OPENAI_API_KEY").unwrap_err().to_string();
+    assert!(err.contains("not a real directory"), "{err}");
+}
+
+#[test]
+fn the_salt_is_checked_like_a_secret_and_never_overwritten() {
+    let tmp = tempfile::tempdir().unwrap();
+    let salt = host_salt(tmp.path()).unwrap();
+    let path = tmp.path().join("keyctl/salt");
+    assert_eq!(fs::read_to_string(&path).unwrap(), to_hex(&salt));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(matches!(host_salt(tmp.path()), Err(SecretError::Refused { .. })));
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    // Concurrent first use: everyone ends up with the same salt.
+    let fresh = tempfile::tempdir().unwrap();
+    let dir = fresh.path().to_owned();
+    let salts: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8).map(|_| s.spawn(|| host_salt(&dir).unwrap())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(salts.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
 fn names_are_validated() {
     for ok in ["OPENAI_API_KEY", "A", "X9_"] {
         validate_name(ok).unwrap();

@@ -219,12 +219,20 @@ fn audit_leaks_finds_a_drop_in_an_argv_and_a_history_line_and_passes_when_clean(
         .unwrap();
     std::fs::write(&history, format!("ls\ncurl -d token={token} https://api.pushover.net/1/messages.json\n")).unwrap();
     // One process with the token in its argv (no shell child left behind).
-    let mut leaker = std::process::Command::new("python3")
+    let mut leaker = std::process::Command::new("/usr/bin/python3")
         .args(["-c", "import time; time.sleep(20)", token])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
+    // Wait until the token is really in its argv (an interpreter may re-exec).
+    let cmdline = format!("/proc/{}/cmdline", leaker.id());
+    for _ in 0..200 {
+        if std::fs::read(&cmdline).is_ok_and(|c| String::from_utf8_lossy(&c).contains(token)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     let run = host.run_with(&args, "", &[], "never-present-marker");
     let _ = leaker.kill();
     let _ = leaker.wait();
@@ -255,4 +263,92 @@ fn get_and_set_refuse_a_terminal() {
     let (code, screen) = on_a_terminal(&host, "set PUSHOVER_APP_TOKEN").unwrap();
     assert_eq!(code, 2, "{screen}");
     assert!(screen.contains("no prompts"), "{screen}");
+}
+
+#[test]
+fn a_value_typed_where_a_name_belongs_is_never_echoed() {
+    let host = Host::new();
+    for args in [vec!["get", CANARY], vec!["status", CANARY], vec!["rotate", CANARY], vec!["delete", CANARY]] {
+        let run = host.run_with(&args, "", &[], "never-present-marker");
+        assert_eq!(run.code, 2, "{args:?}");
+        assert!(!run.stderr.contains(CANARY) && !run.stdout.contains(CANARY), "{args:?}: {}", run.stderr);
+    }
+}
+
+#[test]
+fn an_unwritable_stdout_is_exit_2_not_a_silent_success() {
+    let host = Host::new();
+    set(&host, "OPENAI_API_KEY", CANARY);
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = host.command().args(["status", "OPENAI_API_KEY"]).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn exec_does_not_tell_the_child_where_the_other_keys_are() {
+    let host = Host::new();
+    set(&host, "OPENAI_API_KEY", CANARY);
+    let run = host.run_with(
+        &[
+            "exec",
+            "--key",
+            "OPENAI_API_KEY",
+            "--",
+            "sh",
+            "-c",
+            "test -z \"$OPENCLAW_SECRETS_DIR$CREDENTIALS_DIRECTORY\"",
+        ],
+        "",
+        &[("CREDENTIALS_DIRECTORY", "/run/credentials/x.service")],
+        CANARY,
+    );
+    assert_eq!(run.code, 0, "the child saw OPENCLAW_SECRETS_DIR or CREDENTIALS_DIRECTORY");
+}
+
+#[test]
+fn audit_leaks_reports_refused_files_shadowed_values_symlinks_and_environment_files() {
+    let host = Host::new();
+    let token = "azGDORePK8gMaC0QOYAMyEEuzJnyUi";
+    assert_eq!(host.run(&["set", "PUSHOVER_APP_TOKEN"], token).code, 0);
+    let units = host.path("units");
+    let elsewhere = host.path("elsewhere");
+    std::fs::create_dir_all(&units).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let history = host.path("history");
+    std::fs::write(&history, "ls\n").unwrap();
+    let units_s = units.to_str().unwrap().to_owned();
+    let history_s = history.to_str().unwrap().to_owned();
+    let args = ["audit-leaks", "--systemd-dir", &units_s, "--history", &history_s];
+
+    // A unit symlinked in (as `systemctl link` does) whose EnvironmentFile holds the value.
+    std::fs::write(elsewhere.join("app.env"), format!("PUSHOVER_APP_TOKEN={token}\n")).unwrap();
+    std::fs::write(
+        elsewhere.join("app.service"),
+        format!("[Service]\nEnvironmentFile=-{}\n", elsewhere.join("app.env").display()),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("app.service"), units.join("app.service")).unwrap();
+    // The environment wins over the file, but the file's value still leaks.
+    let run =
+        host.run_with(&args, "", &[("PUSHOVER_APP_TOKEN", "a-different-value-in-the-env-00")], "never-present-marker");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("EnvironmentFile"), "{}", run.stdout);
+    assert!(!run.stdout.contains(token));
+
+    // A world-readable secret file is a finding by itself, and is not read.
+    std::fs::remove_file(units.join("app.service")).unwrap();
+    std::fs::set_permissions(host.path("secrets/pushover_app_token"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = host.run_with(&args, "", &[], "never-present-marker");
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("pushover_app_token") && run.stdout.contains("mode 0644"), "{}", run.stdout);
+
+    // An explicit path that does not exist means "not checked", never "clean".
+    let run = host.run_with(
+        &["audit-leaks", "--systemd-dir", &units_s, "--history", "/nonexistent/history"],
+        "",
+        &[],
+        "never-present-marker",
+    );
+    assert_eq!(run.code, 2, "{}", run.stdout);
+    assert!(run.stdout.contains("NOT CHECKED"), "{}", run.stdout);
 }
