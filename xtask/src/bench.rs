@@ -188,7 +188,7 @@ fn full_run(root: &Path, doctor: &Path) -> Result<(), String> {
     };
     let full = time_runs(|| command(&[]))?;
     eprintln!(
-        "bench full run: all 13 checks with inputs present, median {} over {RUNS} runs (goal ≤ 150 ms)",
+        "bench full run: all 14 checks with inputs present, median {} over {RUNS} runs (goal ≤ 150 ms)",
         ms(full)
     );
     stub("tailscale", "sleep 60")?;

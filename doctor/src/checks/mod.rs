@@ -10,6 +10,7 @@ mod disk;
 pub(crate) mod docker;
 pub(crate) mod firewall;
 pub(crate) mod http_health;
+mod keys;
 mod listeners;
 mod secret_files;
 pub(crate) mod sshd;
@@ -183,6 +184,13 @@ pub(crate) const CHECKS: &[CheckDef] = &[
         run: secret_files::check,
     },
     CheckDef {
+        id: "keys",
+        title: "Managed keys present and working",
+        rules: "Resolves every managed key through common::secrets (env, keychain, systemd credential, 0600 file) without \
+                printing it: missing or refused (unsafe file) fails; a shadowed copy or no recorded success in 7 days warns.",
+        run: keys::check,
+    },
+    CheckDef {
         id: "systemd",
         title: "systemd units",
         rules: "`systemctl list-units --failed`: a failed tracked unit fails, other failed units warn; every \
@@ -257,6 +265,7 @@ mod tests {
                 "disk",
                 "log-dir",
                 "secret-files",
+                "keys",
                 "systemd",
                 "audit-log"
             ],

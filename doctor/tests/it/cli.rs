@@ -18,7 +18,7 @@ fn json_report_has_the_documented_shape() {
     }
     assert_eq!(v["schema_version"], 1);
     assert_eq!(v["tool"], "openclaw-doctor");
-    assert_eq!(v["checks"].as_array().unwrap().len(), 13);
+    assert_eq!(v["checks"].as_array().unwrap().len(), 14);
     for c in v["checks"].as_array().unwrap() {
         for key in ["id", "title", "status", "summary", "details", "remediation", "duration_ms"] {
             assert!(c.get(key).is_some(), "check {} lacks {key}", c["id"]);
@@ -29,7 +29,7 @@ fn json_report_has_the_documented_shape() {
     }
     let s = &v["summary"];
     let total: u64 = ["pass", "warn", "fail", "error", "skip"].iter().map(|k| s[k].as_u64().unwrap()).sum();
-    assert_eq!(total, 13);
+    assert_eq!(total, 14);
     let failed = s["fail"].as_u64().unwrap() + s["error"].as_u64().unwrap() > 0;
     assert_eq!(v["result"], if failed { "FAIL" } else { "PASS" });
     assert_eq!(run.code, if failed { 1 } else { 0 });
@@ -201,6 +201,6 @@ fn list_checks_names_every_id() {
     assert_eq!(run.code, 0);
     let ids: Vec<String> =
         run.json()["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids.len(), 13);
+    assert_eq!(ids.len(), 14);
     assert!(ids.contains(&"audit-log".to_owned()));
 }

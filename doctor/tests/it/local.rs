@@ -205,3 +205,45 @@ fn log_dir_size_thresholds_and_missing_dir() {
     host.config(&cfg(1, 3));
     assert_eq!(status(&host.check("log-dir").1), "fail");
 }
+
+#[test]
+fn keys_missing_fail_stored_and_working_pass_and_values_never_appear() {
+    const CANARY: &str = "sk-doctor-canary-Zq8Wm3Xv7Ty5";
+    let host = Host::new();
+    let (run, check) = host.check("keys");
+    assert_eq!((status(&check), run.code), ("fail", 1));
+    assert!(check["remediation"].as_str().unwrap().contains("openclaw-keyctl set OPENAI_API_KEY"), "{check}");
+
+    let dir = secrets(&host);
+    for (name, value) in [
+        ("openai_api_key", CANARY),
+        ("openclaw_console_token", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+        ("pushover_app_token", "azGDORePK8gMaC0QOYAMyEEuzJnyUi"),
+        ("pushover_user_key", "uQiRzpo4DXghDmr9QzzfQu27cmVRsG"),
+    ] {
+        write_secret(&dir, name, 0o600);
+        std::fs::write(dir.join(name), value).unwrap();
+    }
+    // Present but never recorded as working: a warning, with masked fingerprints only.
+    let (run, check) = host.check("keys");
+    assert_eq!(status(&check), "warn", "{check}");
+    assert!(!run.stdout.contains(CANARY) && !run.stderr.contains(CANARY));
+    assert!(run.stdout.contains("sk-…Ty5") || run.stdout.contains("sk-…"), "{}", run.stdout);
+    let salt_dir = host.path("state/keyctl");
+    std::fs::create_dir_all(&salt_dir).unwrap();
+    let now = common::time_fmt::rfc3339(common::time_fmt::now_utc());
+    let record: serde_json::Value =
+        ["OPENAI_API_KEY", "OPENCLAW_CONSOLE_TOKEN", "PUSHOVER_APP_TOKEN", "PUSHOVER_USER_KEY"]
+            .iter()
+            .map(|n| (n.to_string(), serde_json::json!({"ts": now, "key_id": "00000000"})))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    std::fs::write(salt_dir.join("last_success.json"), record.to_string()).unwrap();
+    assert_eq!(status(&host.check("keys").1), "pass");
+
+    std::fs::set_permissions(dir.join("openai_api_key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (run, check) = host.check("keys");
+    assert_eq!(status(&check), "fail");
+    assert!(check["summary"].as_str().unwrap().contains("chmod 600"), "{check}");
+    assert!(!run.stdout.contains(CANARY));
+}

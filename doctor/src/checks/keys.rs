@@ -1,0 +1,83 @@
+//! `keys`: every managed key present, its file safe, and recently known to
+//! work (contract §3: "doctor verifies presence + last-success timestamp
+//! without exposing the key"). Only sources and masked fingerprints appear.
+
+use common::secrets::{self, SecretError, mask};
+use serde_json::json;
+
+use super::{Ctx, Outcome};
+
+/// A key not recorded as working for this long is worth a look.
+const STALE_SECONDS: i64 = 7 * 24 * 3600;
+
+pub(crate) fn check(ctx: &Ctx) -> Outcome {
+    let keychain = secrets::platform_keychain();
+    let resolver = secrets::Resolver {
+        env: &common::paths::process_env,
+        keychain: keychain.as_ref(),
+        credentials_dir: common::paths::process_env("CREDENTIALS_DIRECTORY").map(Into::into),
+        secrets_dir: ctx.paths.secrets_dir.clone(),
+        euid: rustix::process::geteuid().as_raw(),
+    };
+    let successes = match secrets::last_successes(&ctx.paths.state_dir) {
+        Ok(s) => s,
+        Err(e) => return Outcome::error(e.to_string()),
+    };
+    let now = common::time_fmt::now_utc();
+    let (mut missing, mut refused, mut stale, mut shadowed, mut rows) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for name in ctx.config.managed_keys() {
+        let last = successes
+            .get(&name)
+            .and_then(|s| common::time_fmt::parse_rfc3339(&s.ts))
+            .map(|t| (now - t).whole_seconds());
+        match resolver.resolve(&name) {
+            Ok(r) => {
+                if last.is_none_or(|age| age > STALE_SECONDS) {
+                    stale.push(name.clone());
+                }
+                if !r.shadowed.is_empty() {
+                    shadowed.push(name.clone());
+                }
+                rows.push(json!({"name": name, "present": true, "source": r.winner.source, "fingerprint": mask(&r.winner.value),
+                                 "shadowed": r.shadowed, "last_success_age_seconds": last}));
+            }
+            Err(SecretError::Missing { .. }) => {
+                missing.push(name.clone());
+                rows.push(json!({"name": name, "present": false, "last_success_age_seconds": last}));
+            }
+            Err(e) => {
+                refused.push(format!("{name}: {e}"));
+                rows.push(json!({"name": name, "present": false, "problem": e.to_string()}));
+            }
+        }
+    }
+    let details = json!({"keys": rows});
+    if !missing.is_empty() || !refused.is_empty() {
+        let mut parts = Vec::new();
+        if !missing.is_empty() {
+            parts.push(format!("missing: {}", missing.join(", ")));
+        }
+        parts.extend(refused);
+        let fix = missing
+            .iter()
+            .map(|n| format!("openclaw-keyctl set {n} < /path/to/file"))
+            .chain(["see openclaw-keyctl status".to_owned()]);
+        return Outcome::fail(parts.join("; "), fix.collect::<Vec<_>>().join("\n")).details(details);
+    }
+    if !shadowed.is_empty() || !stale.is_empty() {
+        let mut parts = Vec::new();
+        if !shadowed.is_empty() {
+            parts.push(format!("shadowing a different value: {}", shadowed.join(", ")));
+        }
+        if !stale.is_empty() {
+            parts.push(format!("not recorded as working in 7 days: {}", stale.join(", ")));
+        }
+        return Outcome::warn(
+            parts.join("; "),
+            "openclaw-keyctl status shows sources and last success; remove stale copies so one source is the truth",
+        )
+        .details(details);
+    }
+    Outcome::pass("every managed key present, safely stored, and recently working").details(details)
+}
