@@ -32,6 +32,13 @@ pub fn config_path(env: &dyn Fn(&str) -> Option<String>) -> (PathBuf, bool) {
     }
 }
 
+/// The default checkpoint file of an audit log: `<log>.checkpoint`.
+pub fn checkpoint_for(audit_log: &Path) -> PathBuf {
+    let mut p = audit_log.as_os_str().to_owned();
+    p.push(".checkpoint");
+    PathBuf::from(p)
+}
+
 /// Path overrides given on a tool's command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PathFlags {
@@ -179,11 +186,8 @@ impl Paths {
                     Ok(user_state()?.join("audit.jsonl"))
                 }
             })?;
-        let audit_checkpoint = pick(None, "OPENCLAW_AUDIT_CHECKPOINT", &file.audit_checkpoint, &|| {
-            let mut p = audit_log.clone().into_os_string();
-            p.push(".checkpoint");
-            Ok(PathBuf::from(p))
-        })?;
+        let audit_checkpoint =
+            pick(None, "OPENCLAW_AUDIT_CHECKPOINT", &file.audit_checkpoint, &|| Ok(checkpoint_for(&audit_log)))?;
         let guard_log = pick(None, "OPENCLAW_GUARD_LOG", &file.guard_log, &|| {
             if is_root { Ok(PathBuf::from("/var/log/openclaw_guard.log")) } else { Ok(user_state()?.join("guard.log")) }
         })?;

@@ -274,7 +274,19 @@ pub struct Resolver<'a> {
     pub euid: u32,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    /// The resolver as a running tool sees it: its own environment,
+    /// `$CREDENTIALS_DIRECTORY` when systemd set one, and its effective uid.
+    pub fn for_process(keychain: &'a dyn Keychain, secrets_dir: PathBuf) -> Resolver<'a> {
+        Resolver {
+            env: &crate::paths::process_env,
+            keychain,
+            credentials_dir: crate::paths::process_env("CREDENTIALS_DIRECTORY").map(PathBuf::from),
+            secrets_dir,
+            euid: rustix::process::geteuid().as_raw(),
+        }
+    }
+
     /// The secrets-directory file for `name`.
     pub fn file_path(&self, name: &str) -> PathBuf {
         self.secrets_dir.join(name.to_ascii_lowercase())

@@ -209,11 +209,7 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
     let log_path = v.log.clone().unwrap_or_else(|| paths.audit_log.clone());
     let checkpoint_path = match (&v.checkpoint, &v.log) {
         (Some(cp), _) => cp.clone(),
-        (None, Some(log)) => {
-            let mut p = log.clone().into_os_string();
-            p.push(".checkpoint");
-            PathBuf::from(p)
-        }
+        (None, Some(log)) => paths::checkpoint_for(log),
         (None, None) => paths.audit_checkpoint.clone(),
     };
     let mut extra = Vec::new();

@@ -137,19 +137,12 @@ struct Ctx {
     /// The contract's keys plus `[keys] extra`.
     managed: Vec<String>,
     keychain: Box<dyn Keychain>,
-    credentials_dir: Option<PathBuf>,
     euid: u32,
 }
 
 impl Ctx {
     fn resolver(&self) -> Resolver<'_> {
-        Resolver {
-            env: &paths::process_env,
-            keychain: self.keychain.as_ref(),
-            credentials_dir: self.credentials_dir.clone(),
-            secrets_dir: self.paths.secrets_dir.clone(),
-            euid: self.euid,
-        }
+        Resolver::for_process(self.keychain.as_ref(), self.paths.secrets_dir.clone())
     }
 
     fn salt(&self) -> Result<Vec<u8>, String> {
@@ -189,7 +182,6 @@ fn run(cli: Cli) -> Result<Exit, String> {
         paths,
         managed: config.managed_keys(),
         keychain: secrets::platform_keychain(),
-        credentials_dir: paths::process_env("CREDENTIALS_DIRECTORY").map(PathBuf::from),
         euid: rustix::process::geteuid().as_raw(),
     };
     let json = cli.format == common::output::Format::Json;

@@ -41,9 +41,10 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn time_runs(mut make: impl FnMut() -> Command) -> Result<Duration, String> {
+/// Median wall time of `runs` whole-process runs; a killed run is an error.
+fn time_runs(runs: usize, mut make: impl FnMut() -> Command) -> Result<Duration, String> {
     let mut samples = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let mut cmd = make();
         let started = Instant::now();
         let out = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().map_err(|e| e.to_string())?;
@@ -105,12 +106,12 @@ fn listeners_vs_ss(doctor: &Path) -> Result<(), String> {
     let n_sockets = String::from_utf8_lossy(&count.stdout).lines().count();
     eprintln!("bench: {n_sockets} listening sockets held by {PROCESSES} processes in netns {NS}");
 
-    let doctor_ms = time_runs(|| {
+    let doctor_ms = time_runs(RUNS, || {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", NS]).arg(doctor).args(["--only", "listeners", "--format", "json", "--no-artifacts"]);
         c
     })?;
-    let ss_ms = time_runs(|| {
+    let ss_ms = time_runs(RUNS, || {
         let mut c = Command::new("ip");
         c.args(["netns", "exec", NS, "ss", "-tulnp"]);
         c
@@ -186,7 +187,7 @@ fn full_run(root: &Path, doctor: &Path) -> Result<(), String> {
             .env("OPENCLAW_AUDIT_LOG", tmp.join("audit.jsonl"));
         c
     };
-    let full = time_runs(|| command(&[]))?;
+    let full = time_runs(RUNS, || command(&[]))?;
     eprintln!(
         "bench full run: all 14 checks with inputs present, median {} over {RUNS} runs (goal ≤ 150 ms)",
         ms(full)
@@ -241,18 +242,8 @@ pub(crate) fn keyctl(root: &Path) -> Result<(), String> {
             return Err(format!("keyctl set {name} failed"));
         }
     }
-    let samples = |make: &dyn Fn() -> Command| -> Result<Duration, String> {
-        let mut v = Vec::new();
-        for _ in 0..51 {
-            let mut c = make();
-            let started = Instant::now();
-            c.stdout(Stdio::null()).stderr(Stdio::null()).status().map_err(|e| e.to_string())?;
-            v.push(started.elapsed());
-        }
-        Ok(median(v))
-    };
-    let status_ms = samples(&|| command(&["status"]))?;
-    let true_ms = samples(&|| Command::new("/bin/true"))?;
+    let status_ms = time_runs(51, || command(&["status"]))?;
+    let true_ms = time_runs(51, || Command::new("/bin/true"))?;
     eprintln!(
         "bench keyctl: `openclaw-keyctl status` (4 keys, 2 stored) median {} over 51 runs; baseline `/bin/true` {}",
         ms(status_ms),

@@ -12,13 +12,7 @@ const STALE_SECONDS: i64 = 7 * 24 * 3600;
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let keychain = secrets::platform_keychain();
-    let resolver = secrets::Resolver {
-        env: &common::paths::process_env,
-        keychain: keychain.as_ref(),
-        credentials_dir: common::paths::process_env("CREDENTIALS_DIRECTORY").map(Into::into),
-        secrets_dir: ctx.paths.secrets_dir.clone(),
-        euid: rustix::process::geteuid().as_raw(),
-    };
+    let resolver = secrets::Resolver::for_process(keychain.as_ref(), ctx.paths.secrets_dir.clone());
     let successes = match secrets::last_successes(&ctx.paths.state_dir) {
         Ok(s) => s,
         Err(e) => return Outcome::error(e.to_string()),
