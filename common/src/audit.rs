@@ -224,6 +224,15 @@ impl Checkpoint {
     }
 }
 
+/// The actor for a process's own records: `SUDO_USER` when a person used
+/// sudo, otherwise `uid:<euid>` (a unit's user, or whoever ran it).
+pub fn process_actor() -> String {
+    std::env::var("SUDO_USER")
+        .ok()
+        .filter(|u| !u.is_empty() && check_field("actor", u).is_ok())
+        .unwrap_or_else(|| format!("uid:{}", rustix::process::geteuid().as_raw()))
+}
+
 /// What a tool wants recorded.
 #[derive(Debug, Clone)]
 pub struct Entry<'a> {

@@ -34,6 +34,8 @@ pub struct Config {
     pub doctor: DoctorSettings,
     /// `[keys] extra`: keys managed in addition to the contract's four.
     pub extra_keys: Vec<String>,
+    /// The `[notify]` table.
+    pub notify: NotifySettings,
 }
 
 impl Config {
@@ -97,6 +99,28 @@ impl Default for DoctorSettings {
     }
 }
 
+/// The `[notify]` table: how `openclaw-notify` reaches Pushover.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// One alert per check_id per this many seconds (contract §7: 1800).
+    pub window_secs: u64,
+    /// The Pushover API base URL (`https://`; plain `http://` only for a loopback address).
+    pub api_base: String,
+}
+
+/// The contract's rate-limit window: one alert per check_id per 30 minutes.
+pub const DEFAULT_NOTIFY_WINDOW_SECS: u64 = 1800;
+
+/// Longest window accepted anywhere (a week); longer would silence a check for good.
+pub const MAX_NOTIFY_WINDOW_SECS: u64 = 7 * 24 * 3600;
+
+impl Default for NotifySettings {
+    fn default() -> NotifySettings {
+        NotifySettings { window_secs: DEFAULT_NOTIFY_WINDOW_SECS, api_base: "https://api.pushover.net".into() }
+    }
+}
+
 /// Why the configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -145,6 +169,7 @@ struct RawConfig {
     listeners: Option<RawListeners>,
     doctor: Option<Spanned<DoctorSettings>>,
     keys: Option<RawKeys>,
+    notify: Option<Spanned<NotifySettings>>,
 }
 
 #[derive(Deserialize)]
@@ -301,7 +326,21 @@ impl Config {
             }
             extra_keys.push(name.into_inner());
         }
-        Ok(Config { source: Some(origin.to_owned()), paths, listeners, doctor, extra_keys })
+        let notify = match raw.notify {
+            None => NotifySettings::default(),
+            Some(n) => {
+                let span = n.span();
+                let n = n.into_inner();
+                if !(1..=MAX_NOTIFY_WINDOW_SECS).contains(&n.window_secs) {
+                    return Err(invalid(
+                        Some(span),
+                        format!("notify.window_secs must be between 1 and {MAX_NOTIFY_WINDOW_SECS}"),
+                    ));
+                }
+                n
+            }
+        };
+        Ok(Config { source: Some(origin.to_owned()), paths, listeners, doctor, extra_keys, notify })
     }
 }
 

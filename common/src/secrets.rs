@@ -45,6 +45,20 @@ pub fn validate_name(name: &str) -> Result<(), SecretError> {
     if ok { Ok(()) } else { Err(SecretError::BadName { len: name.chars().count() }) }
 }
 
+/// Whether `value` has the known shape of key `name`: OpenAI keys start with
+/// `sk-`, Pushover keys are 30 letters and digits, the console token is 64
+/// hex characters. Other names have no known shape and always pass.
+pub fn has_expected_format(name: &str, value: &str) -> bool {
+    match name {
+        "OPENAI_API_KEY" => value.starts_with("sk-") && value.len() > 20,
+        "PUSHOVER_APP_TOKEN" | "PUSHOVER_USER_KEY" => {
+            value.len() == 30 && value.bytes().all(|b| b.is_ascii_alphanumeric())
+        }
+        "OPENCLAW_CONSOLE_TOKEN" => value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()),
+        _ => true,
+    }
+}
+
 /// Where a value came from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

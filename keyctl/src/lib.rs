@@ -151,8 +151,7 @@ impl Ctx {
 
     /// Appends to the audit log; a failure fails the command.
     fn audit(&self, action: &str, params: &Value, exit_code: i32, started: Instant) -> Result<(), String> {
-        let actor =
-            std::env::var("SUDO_USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| format!("uid:{}", self.euid));
+        let actor = common::audit::process_actor();
         AuditLog::new(&self.paths.audit_log, &self.paths.audit_checkpoint)
             .append(&Entry {
                 tool: TOOL,
@@ -278,18 +277,9 @@ fn source_text(v: &Value) -> String {
     }
 }
 
-/// Known formats: OpenAI keys start with `sk-`, Pushover keys are 30
-/// alphanumerics, the console token is 64 hex characters.
+/// Refuses a value without its key's known shape ([`secrets::has_expected_format`]).
 fn validate_format(name: &str, value: &str) -> Result<(), String> {
-    let ok = match name {
-        "OPENAI_API_KEY" => value.starts_with("sk-") && value.len() > 20,
-        "PUSHOVER_APP_TOKEN" | "PUSHOVER_USER_KEY" => {
-            value.len() == 30 && value.bytes().all(|b| b.is_ascii_alphanumeric())
-        }
-        "OPENCLAW_CONSOLE_TOKEN" => value.len() == 64 && value.bytes().all(|b| b.is_ascii_hexdigit()),
-        _ => true,
-    };
-    if ok {
+    if secrets::has_expected_format(name, value) {
         Ok(())
     } else {
         Err(format!("the value does not look like a {name} (use --no-validate to store it anyway)"))

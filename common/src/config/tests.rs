@@ -162,3 +162,15 @@ fn extra_managed_keys_are_validated_and_appended() {
     let msg = err("[keys]\nextra = [\"mistral\"]\n");
     assert!(msg.contains(":2:") && msg.contains("keys.extra"), "{msg}");
 }
+
+#[test]
+fn notify_table_sets_window_and_api_base_and_refuses_a_zero_window() {
+    let c = parse("[notify]\nwindow_secs = 600\napi_base = \"http://127.0.0.1:9\"\n").unwrap();
+    assert_eq!(c.notify.window_secs, 600);
+    assert_eq!(c.notify.api_base, "http://127.0.0.1:9");
+    assert_eq!(parse("").unwrap().notify.window_secs, 1800);
+    let msg = err("\n[notify]\nwindow_secs = 0\n");
+    assert!(msg.contains(":2:") && msg.contains("notify.window_secs"), "{msg}");
+    let msg = err("[notify]\nwindow = 5\n");
+    assert!(msg.contains("unknown field") && msg.contains("window"), "{msg}");
+}

@@ -1,0 +1,333 @@
+//! The notifier's state under `<state dir>/notifier/`: rate-limit windows,
+//! the last quota reading, the 429 hold, emergency receipts, and the outbox.
+//!
+//! The directory is refused unless it is a real directory owned by root or
+//! the caller and writable by nobody else (the reference kept its limits in
+//! world-writable `/tmp`, where anyone could suppress alerts). Every change
+//! is a read-modify-write under an exclusive lock with an atomic rewrite.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::artifacts::{create_private_dir_all, write_atomic};
+use common::lock::NamedLock;
+use serde::{Deserialize, Serialize};
+
+use crate::api::Quota;
+use crate::message::Alert;
+
+/// Longest a state update waits for another process.
+const STATE_LOCK_WAIT: Duration = Duration::from_secs(10);
+/// Longest a send waits for another send of the same check (retries take ≤ 60 s).
+pub const CHECK_LOCK_WAIT: Duration = Duration::from_secs(90);
+/// Largest state or outbox file read.
+const MAX_FILE: u64 = 4 * 1024 * 1024;
+
+/// The state file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// Per check_id.
+    #[serde(default)]
+    pub checks: BTreeMap<String, CheckState>,
+    /// The last `X-Limit-App-*` reading.
+    #[serde(default)]
+    pub quota: Option<QuotaReading>,
+    /// After an HTTP 429: nothing is sent before this Unix time.
+    #[serde(default)]
+    pub hold_until: Option<i64>,
+    /// Emergency receipts by check_id.
+    #[serde(default)]
+    pub receipts: BTreeMap<String, ReceiptState>,
+}
+
+/// One check's window.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckState {
+    /// Unix time of the last delivered alert (the window's start); `None` once resolved.
+    pub last_sent: Option<i64>,
+    /// An alert was delivered and no recovery has been sent since.
+    pub open: bool,
+    /// Alerts suppressed since the last delivery.
+    pub suppressed: u64,
+    /// Unix time of the first of those.
+    pub suppressed_since: Option<i64>,
+}
+
+/// A quota reading with the time it was taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaReading {
+    /// The numbers.
+    #[serde(flatten)]
+    pub quota: Quota,
+    /// Unix time of the response they came from.
+    pub observed_at: i64,
+}
+
+/// An emergency receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReceiptState {
+    /// The receipt id.
+    pub receipt: String,
+    /// Unix time sent.
+    pub sent_at: i64,
+    /// Unix time Pushover stops repeating it by itself.
+    pub expires_at: i64,
+    /// The check recovered but the cancel did not get through; `flush` retries it.
+    pub cancel_pending: bool,
+}
+
+impl State {
+    /// Records a quota reading, if the response carried one.
+    pub fn observe(&mut self, quota: Option<Quota>, now: i64) {
+        if let Some(quota) = quota {
+            self.quota = Some(QuotaReading { quota, observed_at: now });
+        }
+    }
+
+    /// The reading, if it still describes the current period.
+    pub fn current_quota(&self, now: i64) -> Option<Quota> {
+        self.quota.map(|r| r.quota).filter(|q| q.reset > now)
+    }
+}
+
+/// A queued alert: its file and content.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    /// The outbox file.
+    pub path: PathBuf,
+    /// The alert.
+    pub alert: Alert,
+}
+
+/// The notifier's directory.
+#[derive(Debug, Clone)]
+pub struct Store {
+    dir: PathBuf,
+}
+
+/// Refuses a directory that is a symlink, not a directory, owned by someone
+/// other than root or `euid`, or writable by group or others.
+pub fn check_private_dir(dir: &Path, euid: u32) -> Result<(), String> {
+    let meta = fs::symlink_metadata(dir).map_err(|e| format!("state directory {}: {e}", dir.display()))?;
+    let refuse = |problem: String, fix: String| {
+        Err(format!(
+            "refusing state directory {}: {problem}; fix: {fix} (another user could suppress or forge alerts)",
+            dir.display()
+        ))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("it is a symlink".into(), format!("use the real path, or replace it with a directory (mkdir -m 0700 {})", dir.display()));
+    }
+    if !meta.is_dir() {
+        return refuse("not a directory".into(), format!("remove it and mkdir -m 0700 {}", dir.display()));
+    }
+    if meta.uid() != 0 && meta.uid() != euid {
+        return refuse(format!("owned by uid {}, not root or uid {euid}", meta.uid()), format!("chown {euid} {}", dir.display()));
+    }
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o022 != 0 {
+        return refuse(format!("writable by group or others (mode {mode:04o})"), format!("chmod 0700 {}", dir.display()));
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Opens `<state_dir>/notifier`, creating both 0700 where missing, after
+    /// checking each is a private directory.
+    pub fn open(state_dir: &Path) -> Result<Store, String> {
+        let euid = rustix::process::geteuid().as_raw();
+        let dir = state_dir.join("notifier");
+        for d in [state_dir, dir.as_path()] {
+            if fs::symlink_metadata(d).is_err() {
+                create_private_dir_all(d).map_err(|e| format!("cannot create state directory {}: {e}", d.display()))?;
+            }
+            check_private_dir(d, euid)?;
+        }
+        for sub in ["outbox", "outbox/rejected", "locks"] {
+            let d = dir.join(sub);
+            if fs::symlink_metadata(&d).is_err() {
+                create_private_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
+            }
+            check_private_dir(&d, euid)?;
+        }
+        Ok(Store { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Serialises sends of one check across processes. The lock file is
+    /// named by a hash of the id, never by the id itself.
+    pub fn lock_check(&self, check_id: &str) -> Result<NamedLock, String> {
+        let name = format!("check-{}", &common::hash::sha256_hex(check_id.as_bytes())[..32]);
+        NamedLock::acquire(&self.dir.join("locks"), &name, CHECK_LOCK_WAIT).map_err(|e| e.to_string())
+    }
+
+    /// Serialises flushes.
+    pub fn lock_flush(&self) -> Result<NamedLock, String> {
+        NamedLock::acquire(&self.dir.join("locks"), "flush", CHECK_LOCK_WAIT).map_err(|e| e.to_string())
+    }
+
+    fn state_path(&self) -> PathBuf {
+        self.dir.join("state.json")
+    }
+
+    /// Reads the state (defaults when there is none yet). An unreadable or
+    /// unparsable file is an error, never silently reset: resetting would
+    /// reopen every window.
+    pub fn load(&self) -> Result<State, String> {
+        let path = self.state_path();
+        match read_limited(&path)? {
+            None => Ok(State::default()),
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                format!("{}: unparsable ({e}); fix: move it aside (windows and the quota hold start afresh)", path.display())
+            }),
+        }
+    }
+
+    /// Read-modify-write of the state under the state lock.
+    pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, String> {
+        let _lock =
+            NamedLock::acquire(&self.dir.join("locks"), "state", STATE_LOCK_WAIT).map_err(|e| e.to_string())?;
+        let mut state = self.load()?;
+        let before = state.clone();
+        let res = f(&mut state);
+        if state != before {
+            let mut text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())?;
+            text.push('\n');
+            let path = self.state_path();
+            write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+        Ok(res)
+    }
+
+    /// Adds an alert to the outbox. Names sort in arrival order:
+    /// `<created, 20 digits>-<nanos>-<pid>.json`.
+    pub fn enqueue(&self, alert: &Alert) -> Result<PathBuf, String> {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let name = format!("{:020}-{:09}-{}.json", now.as_secs(), now.subsec_nanos(), std::process::id());
+        let path = self.dir.join("outbox").join(name);
+        let text = serde_json::to_string_pretty(alert).map_err(|e| e.to_string())?;
+        write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(path)
+    }
+
+    /// The outbox in delivery order. A file that cannot be parsed is moved
+    /// to `outbox/rejected/` and reported, so it cannot block the queue.
+    pub fn queued(&self) -> Result<(Vec<Queued>, Vec<String>), String> {
+        let dir = self.dir.join("outbox");
+        let mut names: Vec<String> = fs::read_dir(&dir)
+            .map_err(|e| format!("{}: {e}", dir.display()))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
+            .collect();
+        names.sort();
+        let mut res = Vec::new();
+        let mut problems = Vec::new();
+        for name in names {
+            let path = dir.join(&name);
+            let parsed = read_limited(&path)?.map(|b| serde_json::from_slice::<Alert>(&b));
+            match parsed {
+                Some(Ok(alert)) => res.push(Queued { path, alert }),
+                Some(Err(e)) => {
+                    problems.push(format!("{name}: unparsable ({e}); moved to outbox/rejected/"));
+                    self.reject(&path)?;
+                }
+                None => {}
+            }
+        }
+        Ok((res, problems))
+    }
+
+    /// Files in `outbox/rejected/`.
+    pub fn rejected_count(&self) -> usize {
+        fs::read_dir(self.dir.join("outbox/rejected")).map(|d| d.filter_map(|e| e.ok()).count()).unwrap_or(0)
+    }
+
+    /// Removes a delivered (or superseded) outbox entry.
+    pub fn remove(&self, path: &Path) -> Result<(), String> {
+        match fs::remove_file(path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+
+    /// Moves an entry the API refused for good to `outbox/rejected/`.
+    pub fn reject(&self, path: &Path) -> Result<(), String> {
+        let to = self.dir.join("outbox/rejected").join(path.file_name().unwrap_or_default());
+        fs::rename(path, &to).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
+fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
+    use std::io::Read;
+    let file = match fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(format!("{}: larger than {MAX_FILE} bytes", path.display()));
+    }
+    Ok(Some(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_a_corrupt_file_is_refused_not_reset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("state")).unwrap();
+        store
+            .update(|s| {
+                s.checks.insert("a".into(), CheckState { last_sent: Some(5), open: true, ..Default::default() });
+                s.observe(Some(Quota { limit: 10, remaining: 3, reset: 99 }), 7);
+            })
+            .unwrap();
+        let s = store.load().unwrap();
+        assert_eq!(s.checks["a"].last_sent, Some(5));
+        assert_eq!(s.current_quota(50), Some(Quota { limit: 10, remaining: 3, reset: 99 }));
+        assert_eq!(s.current_quota(100), None);
+        fs::write(store.dir().join("state.json"), b"{not json").unwrap();
+        assert!(store.load().unwrap_err().contains("unparsable"));
+        assert!(store.update(|_| ()).is_err());
+    }
+
+    #[test]
+    fn hostile_directories_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let open = tmp.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(Store::open(&open).unwrap_err().contains("writable by group or others"));
+        let real = tmp.path().join("real");
+        fs::create_dir(&real).unwrap();
+        fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(Store::open(&link).unwrap_err().contains("symlink"));
+        // The notifier/ subdirectory is checked as well as its parent.
+        fs::create_dir(real.join("notifier")).unwrap();
+        fs::set_permissions(real.join("notifier"), fs::Permissions::from_mode(0o770)).unwrap();
+        assert!(Store::open(&real).unwrap_err().contains("notifier"));
+        let fresh = tmp.path().join("fresh/deeper");
+        Store::open(&fresh).unwrap();
+        assert_eq!(fs::metadata(fresh.join("notifier")).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+}
