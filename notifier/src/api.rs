@@ -168,7 +168,9 @@ pub fn classify(status: u16, header: &dyn Fn(&str) -> Option<String>, body: &[u8
             .as_ref()
             .and_then(|j| j.get("errors"))
             .and_then(Value::as_array)
-            .map(|a| a.iter().take(MAX_ERRORS).map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned)).collect())
+            .map(|a| {
+                a.iter().take(MAX_ERRORS).map(|e| e.as_str().map_or_else(|| e.to_string(), str::to_owned)).collect()
+            })
             .unwrap_or_default();
         for e in &mut res {
             *e = crate::message::truncate(e, 300, "…");
@@ -298,7 +300,10 @@ mod tests {
     #[test]
     fn api_base_requires_https_except_for_loopback_ips() {
         let b = parse_api_base("https://api.pushover.net/").unwrap();
-        assert_eq!((b.url.as_str(), b.host.as_str(), b.loopback_http), ("https://api.pushover.net", "api.pushover.net", false));
+        assert_eq!(
+            (b.url.as_str(), b.host.as_str(), b.loopback_http),
+            ("https://api.pushover.net", "api.pushover.net", false)
+        );
         assert!(parse_api_base("http://127.0.0.1:8080").unwrap().loopback_http);
         assert!(parse_api_base("http://[::1]:8080/prefix").unwrap().loopback_http);
         assert_eq!(parse_api_base("http://[::1]:8080/prefix/").unwrap().url, "http://[::1]:8080/prefix");
@@ -326,27 +331,45 @@ mod tests {
 
     #[test]
     fn responses_are_classified_like_the_api_documents() {
-        let limits = [("X-Limit-App-Limit", "10000"), ("x-limit-app-remaining", "400"), ("X-Limit-App-Reset", "1798761600")];
+        let limits =
+            [("X-Limit-App-Limit", "10000"), ("x-limit-app-remaining", "400"), ("X-Limit-App-Reset", "1798761600")];
         let (r, q) = classify(200, &h(&limits), br#"{"status":1,"request":"5042853c-402d-4a18-abcb-168734a801de"}"#);
         assert_eq!(r, Reply::Accepted { request: Some("5042853c-402d-4a18-abcb-168734a801de".into()), receipt: None });
         let q = q.unwrap();
         assert_eq!(q, Quota { limit: 10000, remaining: 400, reset: 1_798_761_600 });
         assert!(q.is_low());
         assert!(!Quota { limit: 10000, remaining: 500, reset: 0 }.is_low());
-        let (r, _) = classify(200, &h(&[]), br#"{"status":1,"request":"r1","receipt":"rLqVuqTRh62UzxtmqiaLzQmVcPBiCy"}"#);
+        let (r, _) =
+            classify(200, &h(&[]), br#"{"status":1,"request":"r1","receipt":"rLqVuqTRh62UzxtmqiaLzQmVcPBiCy"}"#);
         assert!(matches!(r, Reply::Accepted { receipt: Some(ref x), .. } if x == "rLqVuqTRh62UzxtmqiaLzQmVcPBiCy"));
         // A receipt that is not a plain token is dropped, never used in a path.
         let (r, _) = classify(200, &h(&[]), br#"{"status":1,"receipt":"../../x"}"#);
         assert!(matches!(r, Reply::Accepted { receipt: None, .. }));
-        let (r, _) = classify(400, &h(&[]), br#"{"user":"invalid","errors":["user identifier is invalid"],"status":0,"request":"r2"}"#);
-        assert_eq!(r, Reply::Rejected { status: 400, request: Some("r2".into()), errors: vec!["user identifier is invalid".into()] });
+        let (r, _) = classify(
+            400,
+            &h(&[]),
+            br#"{"user":"invalid","errors":["user identifier is invalid"],"status":0,"request":"r2"}"#,
+        );
+        assert_eq!(
+            r,
+            Reply::Rejected {
+                status: 400,
+                request: Some("r2".into()),
+                errors: vec!["user identifier is invalid".into()]
+            }
+        );
         let (r, q) = classify(429, &h(&limits), br#"{"status":0,"errors":["quota"]}"#);
         assert_eq!(r, Reply::QuotaExhausted { request: None, reset: Some(1_798_761_600) });
         assert_eq!(q.unwrap().remaining, 0);
         assert!(matches!(classify(503, &h(&[]), b"").0, Reply::Transient { status: Some(503), .. }));
         assert!(matches!(classify(200, &h(&[]), b"<html>portal</html>").0, Reply::Transient { .. }));
-        assert!(matches!(classify(302, &h(&[]), b"").0, Reply::Rejected { status: 302, ref errors, .. } if errors[0].contains("redirect")));
-        assert!(matches!(classify(200, &h(&[]), br#"{"status":0,"errors":["x"]}"#).0, Reply::Rejected { status: 200, .. }));
+        assert!(
+            matches!(classify(302, &h(&[]), b"").0, Reply::Rejected { status: 302, ref errors, .. } if errors[0].contains("redirect"))
+        );
+        assert!(matches!(
+            classify(200, &h(&[]), br#"{"status":0,"errors":["x"]}"#).0,
+            Reply::Rejected { status: 200, .. }
+        ));
     }
 
     #[test]

@@ -158,8 +158,14 @@ pub fn now() -> i64 {
 /// The first second of next month (UTC): Pushover's quotas reset on the 1st.
 pub fn next_month_start(now: i64) -> i64 {
     let Ok(t) = time::OffsetDateTime::from_unix_timestamp(now) else { return now + 31 * 86_400 };
-    let (y, m) = if t.month() == time::Month::December { (t.year() + 1, time::Month::January) } else { (t.year(), t.month().next()) };
-    time::Date::from_calendar_date(y, m, 1).map(|d| d.midnight().assume_utc().unix_timestamp()).unwrap_or(now + 31 * 86_400)
+    let (y, m) = if t.month() == time::Month::December {
+        (t.year() + 1, time::Month::January)
+    } else {
+        (t.year(), t.month().next())
+    };
+    time::Date::from_calendar_date(y, m, 1)
+        .map(|d| d.midnight().assume_utc().unix_timestamp())
+        .unwrap_or(now + 31 * 86_400)
 }
 
 /// Runs one alert through the rules. The caller holds the check's lock.
@@ -318,7 +324,12 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
                 r.warnings.push("the API returned no usable receipt; --resolved cannot cancel this emergency".into());
             }
             if let Some(q) = r.quota.filter(|q| q.is_low()) {
-                r.warnings.push(format!("Pushover quota low: {} of {} left until {}", q.remaining, q.limit, ts(q.reset)));
+                r.warnings.push(format!(
+                    "Pushover quota low: {} of {} left until {}",
+                    q.remaining,
+                    q.limit,
+                    ts(q.reset)
+                ));
             }
         }
         Reply::QuotaExhausted { request, reset } => {
@@ -448,6 +459,12 @@ pub fn cancel_receipt(ctx: &Ctx, check_id: &str, rc: &ReceiptState, keys: &Keys,
         "notify.cancel check={check_id} outcome={word} http={}",
         reply.status().map_or_else(|| "none".to_owned(), |s| s.to_string())
     );
-    audit(ctx, &action, &json!({"check_id": check_id, "receipt": rc.receipt, "outcome": word}), i32::from(pending), started)?;
+    audit(
+        ctx,
+        &action,
+        &json!({"check_id": check_id, "receipt": rc.receipt, "outcome": word}),
+        i32::from(pending),
+        started,
+    )?;
     Ok(text)
 }

@@ -233,7 +233,10 @@ fn read_message(arg: &str) -> Result<String, String> {
         return Ok(arg.to_owned());
     }
     let mut bytes = Vec::new();
-    std::io::stdin().take(MAX_STDIN).read_to_end(&mut bytes).map_err(|e| format!("reading the message from stdin: {e}"))?;
+    std::io::stdin()
+        .take(MAX_STDIN)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("reading the message from stdin: {e}"))?;
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -507,13 +510,23 @@ fn status(s: &Settings) -> Result<Exit, String> {
             text.push_str(&format!(
                 "  {:<32} {}  last sent {}  suppressed {}{}\n",
                 w.check_id,
-                if w.in_window { "in window" } else if w.open { "open     " } else { "closed   " },
+                if w.in_window {
+                    "in window"
+                } else if w.open {
+                    "open     "
+                } else {
+                    "closed   "
+                },
                 w.last_sent.as_deref().unwrap_or("-"),
                 w.suppressed,
                 w.suppressed_since.as_deref().map(|t| format!(" since {t}")).unwrap_or_default()
             ));
         }
-        text.push_str(&format!("queued: {} (rejected kept in outbox/rejected/: {})\n", rep.queued.len(), rep.rejected_in_outbox));
+        text.push_str(&format!(
+            "queued: {} (rejected kept in outbox/rejected/: {})\n",
+            rep.queued.len(),
+            rep.rejected_in_outbox
+        ));
         for q in &rep.queued {
             text.push_str(&format!("  {} {} {} {}\n", q.created, q.check_id, q.priority.name(), q.file));
         }
@@ -594,8 +607,7 @@ fn test(s: &Settings, dry_run: bool) -> Result<Exit, String> {
 pub mod fuzzing {
     /// Classifies an arbitrary response; panics only if an invariant breaks.
     pub fn response(status: u16, headers: &[(String, String)], body: &[u8]) {
-        let lookup =
-            |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
+        let lookup = |n: &str| headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| v.clone());
         let (reply, quota) = crate::api::classify(status, &lookup, body);
         if let Some(q) = quota {
             assert!(q.remaining <= q.limit, "remaining above limit");
@@ -604,7 +616,9 @@ pub mod fuzzing {
             crate::api::Reply::Accepted { request, receipt } => {
                 assert!((200..300).contains(&status));
                 for id in [request, receipt].into_iter().flatten() {
-                    assert!(!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+                    assert!(
+                        !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    );
                 }
                 if let Some(r) = receipt {
                     assert!(!r.contains('-'), "receipt must be a plain token: used in a path");

@@ -271,10 +271,7 @@ mod tests {
     #[test]
     fn digest_names_the_count_the_check_and_the_time() {
         // 2023-11-14T22:13:20Z
-        assert_eq!(
-            digest_line("guard", 12, 1_700_000_000),
-            "12 further alerts for guard suppressed since 22:13 UTC"
-        );
+        assert_eq!(digest_line("guard", 12, 1_700_000_000), "12 further alerts for guard suppressed since 22:13 UTC");
         assert_eq!(digest_line("guard", 1, 1_700_000_000), "1 further alert for guard suppressed since 22:13 UTC");
     }
 

@@ -12,8 +12,13 @@ pub(crate) fn stdout(text: &str) -> Result<(), String> {
 /// A JSON document in the shared envelope.
 pub(crate) fn json<T: Serialize>(body: &T) -> Result<(), String> {
     stdout(
-        &Envelope { schema_version: crate::SCHEMA_VERSION, tool: crate::TOOL, tool_version: env!("CARGO_PKG_VERSION"), body }
-            .to_json(),
+        &Envelope {
+            schema_version: crate::SCHEMA_VERSION,
+            tool: crate::TOOL,
+            tool_version: env!("CARGO_PKG_VERSION"),
+            body,
+        }
+        .to_json(),
     )
 }
 

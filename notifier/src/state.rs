@@ -123,17 +123,26 @@ pub fn check_private_dir(dir: &Path, euid: u32) -> Result<(), String> {
         ))
     };
     if meta.file_type().is_symlink() {
-        return refuse("it is a symlink".into(), format!("use the real path, or replace it with a directory (mkdir -m 0700 {})", dir.display()));
+        return refuse(
+            "it is a symlink".into(),
+            format!("use the real path, or replace it with a directory (mkdir -m 0700 {})", dir.display()),
+        );
     }
     if !meta.is_dir() {
         return refuse("not a directory".into(), format!("remove it and mkdir -m 0700 {}", dir.display()));
     }
     if meta.uid() != 0 && meta.uid() != euid {
-        return refuse(format!("owned by uid {}, not root or uid {euid}", meta.uid()), format!("chown {euid} {}", dir.display()));
+        return refuse(
+            format!("owned by uid {}, not root or uid {euid}", meta.uid()),
+            format!("chown {euid} {}", dir.display()),
+        );
     }
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o022 != 0 {
-        return refuse(format!("writable by group or others (mode {mode:04o})"), format!("chmod 0700 {}", dir.display()));
+        return refuse(
+            format!("writable by group or others (mode {mode:04o})"),
+            format!("chmod 0700 {}", dir.display()),
+        );
     }
     Ok(())
 }
@@ -189,15 +198,17 @@ impl Store {
         match read_limited(&path)? {
             None => Ok(State::default()),
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                format!("{}: unparsable ({e}); fix: move it aside (windows and the quota hold start afresh)", path.display())
+                format!(
+                    "{}: unparsable ({e}); fix: move it aside (windows and the quota hold start afresh)",
+                    path.display()
+                )
             }),
         }
     }
 
     /// Read-modify-write of the state under the state lock.
     pub fn update<R>(&self, f: impl FnOnce(&mut State) -> R) -> Result<R, String> {
-        let _lock =
-            NamedLock::acquire(&self.dir.join("locks"), "state", STATE_LOCK_WAIT).map_err(|e| e.to_string())?;
+        let _lock = NamedLock::acquire(&self.dir.join("locks"), "state", STATE_LOCK_WAIT).map_err(|e| e.to_string())?;
         let mut state = self.load()?;
         let before = state.clone();
         let res = f(&mut state);

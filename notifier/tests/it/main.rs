@@ -1,0 +1,7 @@
+//! Black-box tests of the real `openclaw-notify` against a fake Pushover
+//! API on loopback. Canary keys are planted and must never appear in argv,
+//! output, state files or the audit log.
+
+mod fake;
+mod notify;
+mod support;

@@ -1,0 +1,127 @@
+//! A hermetic notifier host: temp state/secrets/audit paths, canary keys in
+//! 0600 files, a cleared environment, and a fake Pushover on loopback.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use crate::fake::Fake;
+
+pub(crate) const NOTIFY: &str = env!("CARGO_BIN_EXE_openclaw-notify");
+/// Canary keys: valid in shape (30 letters and digits), unique enough to grep for.
+pub(crate) const TOKEN: &str = "aCanaryTok3nQ7xWv9LmT2pRz8NcB4";
+pub(crate) const USER: &str = "uCanaryUs3rK5jHg7FdS1aQw9ErTy2";
+
+pub(crate) struct Host {
+    pub(crate) tmp: tempfile::TempDir,
+    pub(crate) fake: Fake,
+}
+
+pub(crate) struct Run {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+impl Run {
+    pub(crate) fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+    }
+}
+
+/// Prints why a test is skipped; only for a missing prerequisite.
+#[expect(clippy::print_stderr, reason = "a skipped test must say why in the test output")]
+pub(crate) fn skip(reason: &str) {
+    eprintln!("SKIPPED: {reason}");
+}
+
+impl Host {
+    pub(crate) fn new() -> Host {
+        let tmp = tempfile::tempdir().unwrap();
+        let secrets = tmp.path().join("secrets");
+        std::fs::create_dir(&secrets).unwrap();
+        std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).unwrap();
+        for (name, value) in [("pushover_app_token", TOKEN), ("pushover_user_key", USER)] {
+            let p = secrets.join(name);
+            std::fs::write(&p, format!("{value}\n")).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+        std::fs::write(tmp.path().join("openclaw.toml"), "").unwrap();
+        Host { fake: Fake::start(TOKEN, USER), tmp }
+    }
+
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    /// The notifier with a hermetic environment, pointed at the fake.
+    pub(crate) fn command(&self) -> Command {
+        let mut cmd = Command::new(NOTIFY);
+        cmd.env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", self.tmp.path())
+            .env("OPENCLAW_CONFIG", self.path("openclaw.toml"))
+            .env("OPENCLAW_SECRETS_DIR", self.path("secrets"))
+            .env("OPENCLAW_STATE_DIR", self.path("state"))
+            .env("OPENCLAW_AUDIT_LOG", self.path("audit/audit.jsonl"))
+            .env("OPENCLAW_NOTIFY_API_BASE", &self.fake.base)
+            .current_dir(self.tmp.path())
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub(crate) fn run(&self, args: &[&str]) -> Run {
+        self.run_cmd(self.command().args(args))
+    }
+
+    pub(crate) fn run_cmd(&self, cmd: &mut Command) -> Run {
+        let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// `send --format json --check-id ID [extra...] MESSAGE`.
+    pub(crate) fn send(&self, id: &str, extra: &[&str], message: &str) -> Run {
+        let mut args = vec!["send", "--format", "json", "--check-id", id];
+        args.extend_from_slice(extra);
+        args.push(message);
+        self.run(&args)
+    }
+
+    /// Every file under the temp dir except the secrets directory, concatenated.
+    pub(crate) fn all_state_bytes(&self) -> String {
+        let mut res = String::new();
+        let mut stack = vec![self.tmp.path().to_owned()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p == self.path("secrets") {
+                    continue;
+                }
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(b) = std::fs::read(&p) {
+                    res.push_str(&String::from_utf8_lossy(&b));
+                }
+            }
+        }
+        res
+    }
+
+    /// Audit records as JSON values.
+    pub(crate) fn audit_records(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.path("audit/audit.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+}
+
+pub(crate) fn is_root() -> bool {
+    rustix::process::geteuid().is_root()
+}
