@@ -570,3 +570,38 @@ fn test_validates_the_keys_with_the_api_and_records_their_success() {
     let r = h.run(&["test", "--api-base", "http://127.0.0.1:9"]);
     assert_eq!(r.code, 2, "{}", r.stdout);
 }
+
+#[test]
+fn the_ops_wrapper_keeps_the_reference_interface_over_the_real_binary() {
+    let h = Host::new();
+    let wrapper = concat!(env!("CARGO_MANIFEST_DIR"), "/../ops/openclaw_notify.sh");
+    let mut cmd = h.command_for("/bin/bash");
+    cmd.args([
+        wrapper,
+        "--priority",
+        "emergency",
+        "--title",
+        "Guard",
+        "--rate-key",
+        "guard_remediation_fail",
+        "remediation failed",
+    ])
+    .env("OPENCLAW_NOTIFY_BIN", crate::support::NOTIFY);
+    let r = h.run_cmd(&mut cmd);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.starts_with("sent: "), "{}", r.stdout);
+    let req = h.fake.messages().pop().unwrap();
+    assert_eq!((req.form["priority"].as_str(), req.form["title"].as_str()), ("2", "Guard"));
+    assert_eq!(
+        (req.form["retry"].as_str(), req.form["expire"].as_str()),
+        ("60", "3600"),
+        "the reference's emergency bug is gone"
+    );
+    let mut cmd = h.command_for("/bin/bash");
+    cmd.args([wrapper, "--rate-key", "guard_remediation_fail", "again"])
+        .env("OPENCLAW_NOTIFY_BIN", crate::support::NOTIFY);
+    let r = h.run_cmd(&mut cmd);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.starts_with("rate-limited: "), "{}", r.stdout);
+    assert_eq!(h.fake.messages().len(), 1);
+}

@@ -57,7 +57,12 @@ impl Host {
 
     /// The notifier with a hermetic environment, pointed at the fake.
     pub(crate) fn command(&self) -> Command {
-        let mut cmd = Command::new(NOTIFY);
+        self.command_for(NOTIFY)
+    }
+
+    /// `program` (e.g. the ops wrapper) with the notifier's hermetic environment.
+    pub(crate) fn command_for(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
         cmd.env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", self.tmp.path())
