@@ -49,7 +49,7 @@ pub struct Cli {
     #[command(subcommand)]
     command: Command,
     /// Pushover API base: https://, or http:// to a loopback IP only [default: https://api.pushover.net].
-    #[arg(long, value_name = "URL", env = "OPENCLAW_NOTIFY_API_BASE", global = true)]
+    #[arg(long, value_name = "URL", env = "OPENCLAW_NOTIFY_API_BASE", hide_env_values = true, global = true)]
     api_base: Option<String>,
     /// State directory; the notifier keeps its files in DIR/notifier/ [env: OPENCLAW_STATE_DIR].
     #[arg(long, value_name = "DIR", global = true)]
@@ -61,7 +61,7 @@ pub struct Cli {
     #[arg(long, value_name = "PATH", global = true)]
     audit_log: Option<PathBuf>,
     /// One alert per check_id per this many seconds [default: 1800].
-    #[arg(long, value_name = "SECS", env = "OPENCLAW_NOTIFY_RATE_LIMIT_SEC", global = true)]
+    #[arg(long, value_name = "SECS", env = "OPENCLAW_NOTIFY_RATE_LIMIT_SEC", hide_env_values = true, global = true)]
     window: Option<u64>,
     /// Retry 5xx and network failures (first after 5 s) for at most this long, 0-60 s.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(0..=60), global = true)]
@@ -99,8 +99,8 @@ struct SendArgs {
     #[arg(long, value_enum, default_value = "normal")]
     priority: Priority,
     /// Title (cut to 250 characters) [default: OpenClaw].
-    #[arg(long, value_name = "T", default_value = "")]
-    title: String,
+    #[arg(long, value_name = "T")]
+    title: Option<String>,
     /// Supplementary URL (at most 512 characters; never cut).
     #[arg(long, value_name = "U")]
     url: Option<String>,
@@ -244,7 +244,7 @@ fn send(s: &Settings, args: SendArgs) -> Result<Exit, String> {
     let mut alert = Alert {
         check_id: args.check_id,
         priority: args.priority,
-        title: args.title,
+        title: args.title.unwrap_or_default(),
         message: read_message(&args.message)?,
         url: args.url,
         url_title: args.url_title,

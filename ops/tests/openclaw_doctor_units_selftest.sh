@@ -25,6 +25,8 @@ timer="$units/openclaw-doctor.timer"
 
 # shellcheck source=ops/tests/lib.sh
 source "$here/lib.sh"
+# shellcheck source=ops/tests/units_lib.sh
+source "$here/units_lib.sh"
 
 if ! command -v systemd-analyze >/dev/null 2>&1; then
   skip "systemd-analyze not installed"
@@ -38,84 +40,7 @@ export LC_ALL=C TZ=UTC
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/openclaw_doctor_units_selftest.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 
-# ini_values FILE SECTION KEY: prints the effective values of KEY in
-# [SECTION], one per line, in order; an empty assignment clears the ones
-# before it, as in systemd. Line continuations are refused (exit 2).
-ini_values() {
-  local file="$1" want_section="$2" want_key="$3" section="" line key value
-  local -a values=()
-  while IFS= read -r line || [[ -n "$line" ]]; do
-    line="${line#"${line%%[![:space:]]*}"}"
-    line="${line%"${line##*[![:space:]]}"}"
-    case "$line" in
-      '' | '#'* | ';'*) continue ;;
-      '['*']')
-        section="${line:1:${#line}-2}"
-        continue
-        ;;
-    esac
-    if [[ "$line" == *\\ ]]; then
-      printf 'ini_values: %s: line continuation not supported: %s\n' "$file" "$line" >&2
-      return 2
-    fi
-    [[ "$section" == "$want_section" && "$line" == *=* ]] || continue
-    key="${line%%=*}"
-    key="${key%"${key##*[![:space:]]}"}"
-    [[ "$key" == "$want_key" ]] || continue
-    value="${line#*=}"
-    value="${value#"${value%%[![:space:]]*}"}"
-    if [[ -z "$value" ]]; then values=(); else values+=("$value"); fi
-  done <"$file"
-  if ((${#values[@]})); then printf '%s\n' "${values[@]}"; fi
-}
-
-# words: the whitespace-separated words of stdin, sorted, one per line.
-words() { tr -s '[:space:]' '\n' | sed '/^$/d' | sort -u; }
-
-is_true() { [[ "${1,,}" =~ ^(1|yes|y|true|t|on)$ ]]; }
-
-# --- private roots ----------------------------------------------------------
-
-# sroot: only our two units. vroot: also the host's stock units, which verify
-# needs for default dependencies (sysinit.target, ...), and a stub binary.
-sroot="$tmp/sroot"
-vroot="$tmp/vroot"
-for r in "$sroot" "$vroot"; do
-  mkdir -p "$r/etc/systemd/system"
-  cp "$service" "$timer" "$r/etc/systemd/system/"
-done
-mkdir -p "$vroot/usr/local/bin"
-printf '#!/bin/sh\nexit 0\n' >"$vroot/usr/local/bin/openclaw-doctor"
-chmod 0755 "$vroot/usr/local/bin/openclaw-doctor"
-stock=""
-for d in /usr/lib/systemd/system /lib/systemd/system; do
-  if [[ -f "$d/sysinit.target" ]]; then
-    stock="$d"
-    break
-  fi
-done
-if [[ -n "$stock" ]]; then
-  mkdir -p "$vroot/usr/lib/systemd"
-  cp -R "$stock/." "$vroot/usr/lib/systemd/system"
-  # No installed copy of our units, and no type-wide drop-ins, may leak in.
-  rm -rf "$vroot/usr/lib/systemd/system/"openclaw-* \
-    "$vroot/usr/lib/systemd/system/service.d" "$vroot/usr/lib/systemd/system/timer.d"
-fi
-
-# verify_case NAME UNIT: systemd-analyze verify must succeed and say nothing.
-verify_case() {
-  local name="$1" unit="$2" rc=0 out
-  if [[ -z "$stock" ]]; then
-    skip "$name (no stock systemd units on this host to verify against)"
-    return
-  fi
-  out="$(systemd-analyze verify --man=no --root="$vroot" "$unit" 2>&1)" || rc=$?
-  if [[ $rc -eq 0 && -z "$out" ]]; then
-    ok "$name"
-  else
-    not_ok "$name" "systemd-analyze verify exit $rc:" "$out"
-  fi
-}
+make_roots "$service" "$timer" openclaw-doctor
 
 # --- timer ------------------------------------------------------------------
 
@@ -172,22 +97,7 @@ fi
 
 verify_case "service passes systemd-analyze verify with no warnings" openclaw-doctor.service
 
-sec_rc=0
-systemd-analyze security --offline=true --root="$sroot" openclaw-doctor.service \
-  >"$tmp/security" 2>&1 || sec_rc=$?
-
-# mark NAME: + (protected), - (exposed) or nothing (n/a, or no such row).
-mark() { awk -v n="$1" '($1 == "+" || $1 == "-") && $2 == n { print $1; exit }' "$tmp/security"; }
-# row NAME: the whole table row for NAME.
-row() { awk -v n="$1" '$2 == n || $1 == n { print; exit }' "$tmp/security"; }
-
-name="exposure score is at most $max_exposure"
-score="$(sed -n 's/.*Overall exposure level for [^:]*: \([0-9][0-9]*\.[0-9]\).*/\1/p' "$tmp/security")"
-if [[ $sec_rc -eq 0 && -n "$score" ]] && ((10#${score/./} <= 10#${max_exposure/./})); then
-  ok "$name (scored $score)"
-else
-  not_ok "$name" "exit $sec_rc, score ${score:-none}:" "$(tail -n 5 "$tmp/security")"
-fi
+security_case openclaw-doctor.service "$max_exposure"
 
 # What the doctor needs must stay open: host network (/proc/net), all of
 # /proc, real root, home directories readable.

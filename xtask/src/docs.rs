@@ -8,7 +8,10 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Tool binaries documented in the index, in order.
-const TOOLS: &[&str] = &["openclaw-doctor", "openclaw-keyctl"];
+const TOOLS: &[&str] = &["openclaw-doctor", "openclaw-keyctl", "openclaw-notify"];
+
+/// Subcommands whose own `--help` is also in the index: (tool, subcommand).
+const SUBCOMMAND_HELP: &[(&str, &str)] = &[("openclaw-notify", "send")];
 
 /// The ops/ entry points: (script, what it does, run as, when).
 const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
@@ -24,6 +27,12 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
         "root",
         "by hand",
     ),
+    (
+        "ops/openclaw_notify.sh [--priority P] [--title T] [--rate-key K] [--resolved] [--dry-run] [--test] MESSAGE",
+        "the reference's notify interface over `openclaw-notify send` / `test`; `--rate-key` becomes `--check-id`",
+        "root (reads the keys and /var/lib/openclaw)",
+        "by callers: guard, deploy and heal scripts, by hand",
+    ),
     ("ops/tests/run_all.sh", "every ops self-test (hermetic, PATH stubs)", "anyone", "CI (`cargo xtask ci`)"),
 ];
 
@@ -34,6 +43,11 @@ const UNITS: &[(&str, &str)] = &[
         "oneshot doctor run; writes the report and the node_exporter textfile; hardened (exposure 2.5)",
     ),
     ("openclaw-doctor.timer", "hourly (`OnCalendar=hourly`, `Persistent=true`, 60 s jitter)"),
+    (
+        "openclaw-notify-flush.service",
+        "oneshot `openclaw-notify flush`: delivers the outbox, retries receipt cancels; no capabilities, cannot bind a port (exposure 1.5)",
+    ),
+    ("openclaw-notify-flush.timer", "every five minutes (`OnCalendar=*:0/5`, `Persistent=true`, 30 s jitter)"),
 ];
 
 pub(crate) fn docs(root: &Path, check: bool) -> Result<(), String> {
@@ -80,7 +94,11 @@ fn render(root: &Path) -> Result<String, String> {
          | `openclaw-keyctl delete NAME` | remove a stored key | 0 / 2 |\n\
          | `openclaw-keyctl exec --key A[,B] -- CMD...` | CMD with exactly those keys in its environment | the child's |\n\
          | `openclaw-keyctl get NAME \\| consumer` | raw value to a pipe only | 0 / 2 |\n\
-         | `openclaw-keyctl audit-leaks` | key values in argv, units, history, readable files (locations only) | 0 clean, 1 leak |\n\n",
+         | `openclaw-keyctl audit-leaks` | key values in argv, units, history, readable files (locations only) | 0 clean, 1 leak |\n\
+         | `openclaw-notify send --check-id ID [--priority P] [--resolved] [--dry-run] MESSAGE\\|-` | Pushover alert, one per check per 30 min, digest of suppressed alerts | 0 sent/rate-limited/queued/dry-run, 1 rejected or quota held, 2 missing key or bad usage |\n\
+         | `openclaw-notify status [--format json]` | quota, open windows, queued messages, receipts (no secrets) | 0, 1 while the quota is used up |\n\
+         | `openclaw-notify flush` | deliver the outbox in order (the timer runs it) | 0 delivered or still queued, 1 rejected or held |\n\
+         | `openclaw-notify test [--dry-run]` | validate the keys with `users/validate.json` | 0 valid, 1 refused, 2 unreachable or missing |\n\n",
     );
     res.push_str("## Doctor checks\n\n| id | title | reads and judges |\n| --- | --- | --- |\n");
     let listing: Value =
@@ -110,6 +128,12 @@ fn render(root: &Path) -> Result<String, String> {
     );
     for tool in TOOLS {
         res.push_str(&format!("\n## `{tool} --help`\n\n```text\n{}```\n", tool_output(root, tool, &["--help"])?));
+        for (_, sub) in SUBCOMMAND_HELP.iter().filter(|(t, _)| t == tool) {
+            res.push_str(&format!(
+                "\n## `{tool} {sub} --help`\n\n```text\n{}```\n",
+                tool_output(root, tool, &[sub, "--help"])?
+            ));
+        }
     }
     Ok(res)
 }
