@@ -16,7 +16,8 @@
 #                  with --dry-run only check they are present.
 #   --resolved     the check recovered: one recovery message, window closed.
 #   -h, --help     this text, exit 0.
-#   The last positional argument is the message; `-` reads it from stdin.
+#   The last positional argument is the message (a warning if there are
+#   several: quote the message); `-` reads it from stdin.
 #   An unknown priority word is sent as normal, with a warning (an alert is
 #   never lost to a typo). The title defaults to "OpenClaw".
 #
@@ -87,6 +88,7 @@ while (($# > 0)); do
       ;;
     -?*) die_usage "unknown option $1" ;;
     *)
+      ((have_message)) && printf '%s: warning: several messages given; sending the last one, as the reference did (quote the message)\n' "${0##*/}" >&2
       message="$1"
       have_message=1
       shift
@@ -111,9 +113,11 @@ source "$here/lib/exec_tool.sh" || {
   exit 2
 }
 
+# `--flag=value` so a value starting with a dash is never read as a flag;
+# `${a[@]+...}` so an empty array is fine under `set -u` on bash < 4.4.
 if ((test_mode)); then
-  exec_tool openclaw-notify OPENCLAW_NOTIFY test "${dry_run[@]}"
+  exec_tool openclaw-notify OPENCLAW_NOTIFY test ${dry_run[@]+"${dry_run[@]}"}
 fi
 ((have_message)) || die_usage "no message given"
-exec_tool openclaw-notify OPENCLAW_NOTIFY send --check-id "$key" --priority "$priority" --title "$title" \
-  "${resolved[@]}" "${dry_run[@]}" -- "$message"
+exec_tool openclaw-notify OPENCLAW_NOTIFY send "--check-id=$key" "--priority=$priority" "--title=$title" \
+  ${resolved[@]+"${resolved[@]}"} ${dry_run[@]+"${dry_run[@]}"} -- "$message"

@@ -34,7 +34,9 @@ pub struct ApiBase {
 
 /// Parses and checks an API base URL.
 pub fn parse_api_base(s: &str) -> Result<ApiBase, String> {
-    let bad = |why: &str| Err(format!("--api-base `{}`: {why}", common::output::sanitize(s)));
+    // A value with `@` may carry a password: it is not repeated.
+    let shown = if s.contains('@') { "(not shown: it contains @)".into() } else { common::output::sanitize(s) };
+    let bad = |why: &str| Err(format!("--api-base `{shown}`: {why}"));
     let Some((scheme, rest)) = s.split_once("://") else {
         return bad("not a URL (expected https://host[:port][/path])");
     };
@@ -383,7 +385,9 @@ mod tests {
         let np = env(&[("HTTPS_PROXY", "http://127.0.0.1:3128"), ("NO_PROXY", "example.org, pushover.net")]);
         assert!(proxy_for("api.pushover.net", &np).unwrap().is_none());
         assert!(proxy_for("pushover.network", &np).unwrap().is_some());
-        let err = proxy_for("h", &env(&[("HTTPS_PROXY", "::not a url:: secretpw")])).err().unwrap_or_default();
+        let err = proxy_for("h", &env(&[("HTTPS_PROXY", "http://user:secretpw@[bad")])).unwrap_err();
+        assert!(err.contains("not a usable proxy URL") && !err.contains("secretpw"), "{err}");
+        let err = parse_api_base("https://user:secretpw@api.pushover.net").unwrap_err();
         assert!(!err.contains("secretpw"), "{err}");
     }
 }

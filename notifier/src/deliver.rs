@@ -168,6 +168,14 @@ pub fn next_month_start(now: i64) -> i64 {
         .unwrap_or(now + 31 * 86_400)
 }
 
+/// A `last_sent` this far in the future (a clock jump backwards) no longer
+/// holds a window shut.
+const CLOCK_SLACK: i64 = 300;
+/// A 429's `X-Limit-App-Reset` is trusted up to a day past the next month's
+/// start (quotas reset monthly); a later one is clamped, so a broken proxy
+/// cannot silence every alert for years.
+const MAX_HOLD_PAST_MONTH: i64 = 86_400;
+
 /// Runs one alert through the rules. The caller holds the check's lock.
 /// `keys` is `None` only for a dry run.
 pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Result<Report, String> {
@@ -189,18 +197,30 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
         return Ok(dry(r, dry_run, "rejected"));
     }
 
-    let receipt = state.receipts.get(&alert.check_id).cloned();
-    if alert.resolved && !check.open && receipt.is_none() {
-        let r = Report::new(
+    let receipts = state.receipts.get(&alert.check_id).cloned().unwrap_or_default();
+    if alert.resolved && !check.open {
+        // Nothing to announce. Older queued alerts for the check are now stale,
+        // and an emergency whose cancel failed earlier is retried, silently.
+        let mut r = Report::new(
             alert,
             "rate_limited",
             format!("nothing to resolve: no alert for {} is open (a recovery is sent once)", alert.check_id),
         );
-        return Ok(dry(r, dry_run, "rate_limited"));
+        if dry_run {
+            return Ok(dry(r, true, "rate_limited"));
+        }
+        ctx.store.update(|s| s.checks.entry(alert.check_id.clone()).or_default().resolved_at = Some(now))?;
+        if let Some(keys) = keys {
+            let texts = cancel_all(ctx, &alert.check_id, &receipts, keys)?;
+            r.cancel = (!texts.is_empty()).then(|| texts.join("; "));
+        }
+        return Ok(r);
     }
-    // An outbox entry older than a delivery made since is superseded.
-    let superseded = mode == Mode::Flush && check.last_sent.is_some_and(|l| l > alert.created);
-    let in_window = !alert.resolved && check.last_sent.is_some_and(|l| now - l < ctx.window);
+    // In the flush, an entry raised before a later delivery or recovery of its check is stale.
+    let superseded = mode == Mode::Flush
+        && (check.last_sent.is_some_and(|l| l > alert.created)
+            || check.resolved_at.is_some_and(|t| t >= alert.created));
+    let in_window = !alert.resolved && check.last_sent.is_some_and(|l| now - l < ctx.window && l <= now + CLOCK_SLACK);
     if superseded || in_window {
         let mut r = Report::new(alert, "rate_limited", String::new());
         let count = check.suppressed + 1;
@@ -211,7 +231,7 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
             r.window_ends = Some(ts(l + ctx.window));
         }
         r.detail = if superseded {
-            format!("superseded: a newer alert for {} was delivered after this one was queued", alert.check_id)
+            format!("superseded: {} was alerted or resolved after this alert was queued", alert.check_id)
         } else {
             format!(
                 "rate-limited: {} was alerted at {}; one alert per check per {} s; {count} suppressed since {}",
@@ -221,7 +241,9 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
                 ts(since)
             )
         };
-        if dry_run || (superseded && alert.resolved) {
+        // A stale recovery, or an alert older than the check's recovery, is not counted.
+        let counted = !alert.resolved && check.resolved_at.is_none_or(|t| t < alert.created);
+        if dry_run || !counted {
             return Ok(dry(r, dry_run, "rate_limited"));
         }
         ctx.store.update(|s| {
@@ -250,25 +272,41 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
     let keys = keys.ok_or("internal: keys were not resolved")?;
     let started = Instant::now();
     let mut r = Report::new(alert, "sent", String::new());
+    let mut audit_errors = Vec::new();
 
-    if alert.resolved
-        && let Some(rc) = receipt
-    {
-        r.cancel = Some(cancel_receipt(ctx, &alert.check_id, &rc, keys, now)?);
+    if alert.resolved {
+        let texts = cancel_all(ctx, &alert.check_id, &receipts, keys)?;
+        r.cancel = (!texts.is_empty()).then(|| texts.join("; "));
     }
 
     let mut form: Vec<(&str, &str)> = vec![("token", keys.token.expose_secret()), ("user", keys.user.expose_secret())];
     form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
     let within = if mode == Mode::Flush { Duration::ZERO } else { ctx.retry_within.min(MAX_RETRY_WITHIN) };
-    let mut attempts: Vec<(u32, Option<u16>, &'static str)> = Vec::new();
     let mut delay = FIRST_RETRY;
+    let mut attempts = 0u32;
     let (reply, last_quota) = loop {
         let spent = started.elapsed();
-        let timeout = if attempts.is_empty() { ctx.timeout } else { ctx.timeout.min(within.saturating_sub(spent)) };
+        let timeout = if attempts == 0 { ctx.timeout } else { ctx.timeout.min(within.saturating_sub(spent)) };
         let (reply, q) = ctx.client.post("/1/messages.json", &form, timeout);
-        let n = attempts.len() as u32 + 1;
-        attempts.push((n, reply.status(), reply_word(&reply)));
-        ctx.store.update(|s| s.observe(q, now))?;
+        attempts += 1;
+        // Bookkeeping never stops the delivery logic: the quota reading is best-effort,
+        // and an audit failure is reported once the outcome is safe in the state.
+        if let Err(e) = ctx.store.update(|s| s.observe(q, self::now())) {
+            r.warnings.push(format!("could not record the quota reading: {e}"));
+        }
+        let word = reply_word(&reply);
+        let status = reply.status();
+        let action = format!(
+            "notify.deliver check={} priority={} outcome={word} http={} attempt={attempts}",
+            alert.check_id,
+            alert.priority.name(),
+            status.map_or_else(|| "none".to_owned(), |s| s.to_string())
+        );
+        let params = json!({"check_id": alert.check_id, "priority": alert.priority.name(), "resolved": alert.resolved,
+                            "attempt": attempts, "http_status": status, "outcome": word});
+        if let Err(e) = audit(ctx, &action, &params, i32::from(word != "delivered"), started) {
+            audit_errors.push(e);
+        }
         let next_at = started.elapsed() + delay;
         // Only 5xx and network failures are retried, and only while a retry
         // can start and get at least a second before the budget ends.
@@ -279,10 +317,10 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
         }
         break (reply, q);
     };
-    r.attempts = attempts.len() as u32;
+    let done = self::now();
+    r.attempts = attempts;
     r.http_status = reply.status();
-    let state_now = ctx.store.load()?;
-    r.quota = state_now.current_quota(now).or(last_quota);
+    r.quota = ctx.store.load().ok().and_then(|s| s.current_quota(done)).or(last_quota);
 
     match reply {
         Reply::Accepted { request, receipt } => {
@@ -294,22 +332,20 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
                 s.checks.insert(
                     alert.check_id.clone(),
                     CheckState {
-                        last_sent: (!alert.resolved).then_some(now),
+                        last_sent: (!alert.resolved).then_some(done),
                         open: !alert.resolved,
                         suppressed: 0,
                         suppressed_since: None,
+                        resolved_at: if alert.resolved { Some(done) } else { check.resolved_at },
                     },
                 );
                 if let Some(rc) = &emergency_receipt {
-                    s.receipts.insert(
-                        alert.check_id.clone(),
-                        ReceiptState {
-                            receipt: rc.clone(),
-                            sent_at: now,
-                            expires_at: now + i64::from(alert.expire),
-                            cancel_pending: false,
-                        },
-                    );
+                    s.receipts.entry(alert.check_id.clone()).or_default().push(ReceiptState {
+                        receipt: rc.clone(),
+                        sent_at: done,
+                        expires_at: done + i64::from(alert.expire),
+                        cancel_pending: false,
+                    });
                 }
             })?;
             r.detail = if alert.resolved {
@@ -333,7 +369,17 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
             }
         }
         Reply::QuotaExhausted { request, reset } => {
-            let hold = reset.filter(|t| *t > now).or(quota.map(|q| q.reset)).unwrap_or_else(|| next_month_start(now));
+            let latest = next_month_start(done) + MAX_HOLD_PAST_MONTH;
+            let wanted =
+                reset.filter(|t| *t > done).or(quota.map(|q| q.reset)).unwrap_or_else(|| next_month_start(done));
+            if wanted > latest {
+                r.warnings.push(format!(
+                    "the API's reset time {} is past any monthly reset; holding only until {}",
+                    ts(wanted),
+                    ts(latest)
+                ));
+            }
+            let hold = wanted.min(latest);
             ctx.store.update(|s| s.hold_until = Some(hold))?;
             r.outcome = "rejected";
             r.request = request;
@@ -354,8 +400,7 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
                 Mode::Send { .. } => {
                     let path = ctx.store.enqueue(alert)?;
                     let text = format!(
-                        "delivery failed after {} attempt(s) ({reason}); queued in the outbox for openclaw-notify flush",
-                        attempts.len()
+                        "delivery failed after {attempts} attempt(s) ({reason}); queued in the outbox for openclaw-notify flush"
                     );
                     r.outbox = Some(path);
                     text
@@ -363,18 +408,15 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
             };
         }
     }
-    for (n, status, word) in attempts {
-        let action = format!(
-            "notify.deliver check={} priority={} outcome={word} http={} attempt={n}",
-            alert.check_id,
-            alert.priority.name(),
-            status.map_or_else(|| "none".to_owned(), |s| s.to_string())
-        );
-        let params = json!({"check_id": alert.check_id, "priority": alert.priority.name(), "resolved": alert.resolved,
-                            "attempt": n, "http_status": status, "outcome": word});
-        audit(ctx, &action, &params, if word == "delivered" { 0 } else { 1 }, started)?;
+    if let Some(e) = audit_errors.into_iter().next() {
+        return Err(format!("{e} [outcome: {}]", r.outcome));
     }
     Ok(r)
+}
+
+/// Cancels every unexpired receipt of a check; returns what happened to each.
+pub fn cancel_all(ctx: &Ctx, check_id: &str, receipts: &[ReceiptState], keys: &Keys) -> Result<Vec<String>, String> {
+    receipts.iter().map(|rc| cancel_receipt(ctx, check_id, &rc.receipt, keys)).collect()
 }
 
 /// Records that both keys just worked (`openclaw-keyctl status` shows it).
@@ -423,36 +465,47 @@ fn audit(ctx: &Ctx, action: &str, params: &serde_json::Value, exit_code: i32, st
         .map_err(|e| format!("audit log: {e} (the delivery outcome is saved in the notifier state but is not audited)"))
 }
 
-/// Cancels a check's emergency receipt (`POST /1/receipts/<r>/cancel.json`).
-/// A refusal (already acknowledged or expired) drops it; a network failure
-/// marks it for `flush` to retry. Returns what happened.
-pub fn cancel_receipt(ctx: &Ctx, check_id: &str, rc: &ReceiptState, keys: &Keys, now: i64) -> Result<String, String> {
+/// Cancels one emergency receipt of a check (`POST /1/receipts/<r>/cancel.json`).
+/// The caller holds the check's lock; the receipt is looked up again here,
+/// so only that receipt's record changes. A refusal (already acknowledged or
+/// expired) drops it; a network failure marks it for `flush` to retry.
+pub fn cancel_receipt(ctx: &Ctx, check_id: &str, receipt: &str, keys: &Keys) -> Result<String, String> {
     let started = Instant::now();
+    let now = now();
+    let current =
+        ctx.store.load()?.receipts.get(check_id).and_then(|v| v.iter().find(|r| r.receipt == receipt).cloned());
+    let Some(rc) = current else { return Ok(format!("receipt {receipt} is no longer stored")) };
+    let drop_it = |s: &mut State| {
+        if let Some(v) = s.receipts.get_mut(check_id) {
+            v.retain(|r| r.receipt != receipt);
+            if v.is_empty() {
+                s.receipts.remove(check_id);
+            }
+        }
+    };
     if rc.expires_at <= now {
-        ctx.store.update(|s| s.receipts.remove(check_id))?;
-        return Ok(format!("receipt {} had already expired", rc.receipt));
+        ctx.store.update(drop_it)?;
+        return Ok(format!("receipt {receipt} had already expired"));
     }
-    let path = format!("/1/receipts/{}/cancel.json", rc.receipt);
+    let path = format!("/1/receipts/{receipt}/cancel.json");
     let (reply, q) = ctx.client.post(&path, &[("token", keys.token.expose_secret())], ctx.timeout);
     let word = reply_word(&reply);
     let text = match &reply {
-        Reply::Accepted { .. } => format!("cancelled emergency receipt {}", rc.receipt),
-        Reply::Rejected { errors, .. } => {
-            format!("receipt {} not cancelled ({}); dropped", rc.receipt, errors.join("; "))
-        }
+        Reply::Accepted { .. } => format!("cancelled emergency receipt {receipt}"),
+        Reply::Rejected { errors, .. } => format!("receipt {receipt} not cancelled ({}); dropped", errors.join("; ")),
         Reply::QuotaExhausted { .. } | Reply::Transient { .. } => {
-            format!("receipt {} not cancelled yet; openclaw-notify flush retries", rc.receipt)
+            format!("receipt {receipt} not cancelled yet; openclaw-notify flush retries")
         }
     };
     let pending = matches!(reply, Reply::QuotaExhausted { .. } | Reply::Transient { .. });
     ctx.store.update(|s| {
         s.observe(q, now);
         if pending {
-            if let Some(r) = s.receipts.get_mut(check_id) {
+            for r in s.receipts.get_mut(check_id).into_iter().flatten().filter(|r| r.receipt == receipt) {
                 r.cancel_pending = true;
             }
         } else {
-            s.receipts.remove(check_id);
+            drop_it(s);
         }
     })?;
     let action = format!(
@@ -462,7 +515,7 @@ pub fn cancel_receipt(ctx: &Ctx, check_id: &str, rc: &ReceiptState, keys: &Keys,
     audit(
         ctx,
         &action,
-        &json!({"check_id": check_id, "receipt": rc.receipt, "outcome": word}),
+        &json!({"check_id": check_id, "receipt": receipt, "outcome": word}),
         i32::from(pending),
         started,
     )?;

@@ -309,8 +309,8 @@ fn flush(s: &Settings) -> Result<Exit, String> {
     let _flush = ctx.store.lock_flush()?;
     let (queue, problems) = ctx.store.queued()?;
     let state = ctx.store.load()?;
-    let pending_cancels: Vec<_> =
-        state.receipts.iter().filter(|(_, r)| r.cancel_pending).map(|(k, v)| (k.clone(), v.clone())).collect();
+    let pending_cancels: Vec<String> =
+        state.receipts.iter().filter(|(_, v)| v.iter().any(|r| r.cancel_pending)).map(|(k, _)| k.clone()).collect();
     let mut rep = FlushReport {
         delivered: 0,
         suppressed: 0,
@@ -323,13 +323,27 @@ fn flush(s: &Settings) -> Result<Exit, String> {
     };
     if !queue.is_empty() || !pending_cancels.is_empty() {
         let (keys, _) = resolve_keys(&s.paths.secrets_dir)?;
-        for (check_id, rc) in pending_cancels {
+        for check_id in pending_cancels {
             let _lock = ctx.store.lock_check(&check_id)?;
-            let text = deliver::cancel_receipt(&ctx, &check_id, &rc, &keys, deliver::now())?;
-            if ctx.store.load()?.receipts.get(&check_id).is_none_or(|r| r.receipt != rc.receipt) {
-                rep.receipts_cancelled += 1;
+            // Re-read under the lock: a send may have changed the receipts meanwhile.
+            let pending: Vec<String> = ctx
+                .store
+                .load()?
+                .receipts
+                .get(&check_id)
+                .into_iter()
+                .flatten()
+                .filter(|r| r.cancel_pending)
+                .map(|r| r.receipt.clone())
+                .collect();
+            for receipt in pending {
+                let text = deliver::cancel_receipt(&ctx, &check_id, &receipt, &keys)?;
+                if text.starts_with("cancelled") {
+                    rep.receipts_cancelled += 1;
+                } else {
+                    rep.problems.push(text);
+                }
             }
-            rep.problems.extend((!text.starts_with("cancelled")).then_some(text));
         }
         for q in queue {
             let _lock = ctx.store.lock_check(&q.alert.check_id)?;
@@ -481,6 +495,7 @@ fn status(s: &Settings) -> Result<Exit, String> {
         receipts: state
             .receipts
             .iter()
+            .flat_map(|(id, v)| v.iter().map(move |r| (id, r)))
             .map(|(id, r)| ReceiptRow {
                 check_id: id.clone(),
                 receipt: r.receipt.clone(),
@@ -576,7 +591,7 @@ fn test(s: &Settings, dry_run: bool) -> Result<Exit, String> {
                 ("invalid", status, errors, "Pushover refused the keys".to_owned(), Exit::Policy)
             }
             Reply::QuotaExhausted { .. } => (
-                "invalid",
+                "quota_exhausted",
                 status,
                 vec!["HTTP 429: monthly quota used up".into()],
                 "the quota is used up".to_owned(),

@@ -114,6 +114,8 @@ pub fn normalise(alert: &mut Alert) -> Result<(), String> {
     if alert.title.trim().is_empty() {
         alert.title = DEFAULT_TITLE.into();
     }
+    // Kept at the API's length from the start, so a queued alert stays small.
+    alert.message = truncate(&alert.message, MESSAGE_MAX, TRUNCATION_MARKER);
     alert.title = truncate(&alert.title, TITLE_MAX, "…");
     if let Some(url) = &alert.url {
         let n = url.chars().count();

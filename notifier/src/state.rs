@@ -39,9 +39,10 @@ pub struct State {
     /// After an HTTP 429: nothing is sent before this Unix time.
     #[serde(default)]
     pub hold_until: Option<i64>,
-    /// Emergency receipts by check_id.
+    /// Emergency receipts by check_id, oldest first (a check may have
+    /// several: each keeps paging until acknowledged, cancelled or expired).
     #[serde(default)]
-    pub receipts: BTreeMap<String, ReceiptState>,
+    pub receipts: BTreeMap<String, Vec<ReceiptState>>,
 }
 
 /// One check's window.
@@ -56,6 +57,10 @@ pub struct CheckState {
     pub suppressed: u64,
     /// Unix time of the first of those.
     pub suppressed_since: Option<i64>,
+    /// Unix time of the last `--resolved` for this check: outbox entries
+    /// raised before it are stale and are never delivered after it.
+    #[serde(default)]
+    pub resolved_at: Option<i64>,
 }
 
 /// A quota reading with the time it was taken.
@@ -248,14 +253,17 @@ impl Store {
         let mut problems = Vec::new();
         for name in names {
             let path = dir.join(&name);
-            let parsed = read_limited(&path)?.map(|b| serde_json::from_slice::<Alert>(&b));
+            // One bad entry must never block the queue: it is set aside and reported.
+            let parsed = read_limited(&path).and_then(|b| {
+                b.map(|b| serde_json::from_slice::<Alert>(&b).map_err(|e| format!("unparsable ({e})"))).transpose()
+            });
             match parsed {
-                Some(Ok(alert)) => res.push(Queued { path, alert }),
-                Some(Err(e)) => {
-                    problems.push(format!("{name}: unparsable ({e}); moved to outbox/rejected/"));
+                Ok(Some(alert)) => res.push(Queued { path, alert }),
+                Ok(None) => {}
+                Err(e) => {
+                    problems.push(format!("{name}: {e}; moved to outbox/rejected/"));
                     self.reject(&path)?;
                 }
-                None => {}
             }
         }
         Ok((res, problems))

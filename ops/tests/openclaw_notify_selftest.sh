@@ -41,23 +41,28 @@ expect_argv() {
 
 notify --priority high --title "Doctor" --rate-key doctor_fail "2 checks failed" </dev/null
 expect_argv "reference flags map to send --check-id/--priority/--title" \
-  send --check-id doctor_fail --priority high --title Doctor -- "2 checks failed"
+  send --check-id=doctor_fail --priority=high --title=Doctor -- "2 checks failed"
 
 notify "plain message" </dev/null
 expect_argv "defaults: priority normal, title OpenClaw, key ops-notify" \
-  send --check-id ops-notify --priority normal --title OpenClaw -- "plain message"
+  send --check-id=ops-notify --priority=normal --title=OpenClaw -- "plain message"
 
-notify first second </dev/null
+notify first second </dev/null 2>"$tmp/err"
 expect_argv "the last positional argument is the message" \
-  send --check-id ops-notify --priority normal --title OpenClaw -- second
+  send --check-id=ops-notify --priority=normal --title=OpenClaw -- second
+if grep -q "several messages" "$tmp/err"; then ok "several messages warn on stderr"; else not_ok "several messages warn on stderr"; fi
+
+notify --title "--- DISK ---" --rate-key "-odd" "m" </dev/null
+expect_argv "values starting with a dash stay values" \
+  send --check-id=-odd --priority=normal "--title=--- DISK ---" -- m
 
 notify --priority emergency --check-id guard_remediation_fail --resolved "fixed" </dev/null 2>"$tmp/err" || true
 expect_argv "--check-id is an alias of --rate-key; --resolved passes through" \
-  send --check-id guard_remediation_fail --priority emergency --title OpenClaw --resolved -- fixed
+  send --check-id=guard_remediation_fail --priority=emergency --title=OpenClaw --resolved -- fixed
 
 notify --priority critical --dry-run -- "-5 degrees" </dev/null 2>"$tmp/err"
 expect_argv "unknown priority is sent as normal; a message after -- may start with a dash" \
-  send --check-id ops-notify --priority normal --title OpenClaw --dry-run -- "-5 degrees"
+  send --check-id=ops-notify --priority=normal --title=OpenClaw --dry-run -- "-5 degrees"
 if grep -q "unknown priority" "$tmp/err"; then ok "unknown priority warns on stderr"; else not_ok "unknown priority warns on stderr"; fi
 
 notify --test </dev/null
@@ -67,7 +72,7 @@ expect_argv "--test --dry-run checks presence only" test --dry-run
 
 printf 'from stdin' | notify --rate-key k -
 if [[ "$(cat "$tmp/stdin")" == "from stdin" ]]; then
-  expect_argv "message - reads stdin, which reaches the binary" send --check-id k --priority normal --title OpenClaw -- -
+  expect_argv "message - reads stdin, which reaches the binary" send --check-id=k --priority=normal --title=OpenClaw -- -
 else
   not_ok "message - reads stdin, which reaches the binary" "stdin: $(cat "$tmp/stdin")"
 fi

@@ -101,7 +101,6 @@ fn one_alert_per_check_per_window_with_a_digest_and_resolved_closing_the_window(
     assert_eq!(h.send("doctor.listeners", &w, "public port 5432").json()["outcome"], "sent");
     // A different check is not swallowed by the first one's window (the reference's bug).
     assert_eq!(h.send("doctor.sshd", &w, "password auth on").json()["outcome"], "sent");
-    let first_suppressed = now();
     for n in 1..=2 {
         let r = h.send("doctor.listeners", &w, "public port 5432");
         assert_eq!(r.code, 0, "rate-limited is a success with its own outcome");
@@ -115,14 +114,14 @@ fn one_alert_per_check_per_window_with_a_digest_and_resolved_closing_the_window(
     let row = st["windows"].as_array().unwrap().iter().find(|w| w["check_id"] == "doctor.listeners").unwrap().clone();
     assert_eq!((row["suppressed"].as_u64(), row["in_window"].as_bool()), (Some(2), Some(true)));
 
+    let since = common::time_fmt::parse_rfc3339(row["suppressed_since"].as_str().unwrap()).unwrap();
     std::thread::sleep(Duration::from_millis(3200));
     let r = h.send("doctor.listeners", &w, "public port 5432");
     let j = r.json();
     assert_eq!(j["outcome"], "sent", "{j}");
     assert_eq!(j["suppressed_since_last"], 2);
-    let t = time::OffsetDateTime::from_unix_timestamp(first_suppressed).unwrap();
     let digest =
-        format!("2 further alerts for doctor.listeners suppressed since {:02}:{:02} UTC", t.hour(), t.minute());
+        format!("2 further alerts for doctor.listeners suppressed since {:02}:{:02} UTC", since.hour(), since.minute());
     let msg = h.fake.messages().pop().unwrap().form["message"].clone();
     assert!(msg.starts_with("public port 5432") && msg.ends_with(&digest), "{msg}");
     // The count starts again after a delivery.
@@ -604,4 +603,106 @@ fn the_ops_wrapper_keeps_the_reference_interface_over_the_real_binary() {
     assert_eq!(r.code, 0);
     assert!(r.stdout.starts_with("rate-limited: "), "{}", r.stdout);
     assert_eq!(h.fake.messages().len(), 1);
+}
+
+#[test]
+fn a_recovery_makes_older_queued_alerts_stale() {
+    let h = Host::new();
+    h.fake.script([Behaviour::Drop]);
+    assert_eq!(h.send("doctor.disk", &["--retry-within", "0"], "disk 97%").json()["outcome"], "queued");
+    // The check recovers before the outbox is flushed; it was never delivered, so nothing is announced.
+    let r = h.send("doctor.disk", &["--resolved"], "disk fine");
+    assert_eq!(r.json()["outcome"], "rate_limited");
+    let j = h.run(&["flush", "--format", "json"]).json();
+    assert_eq!(
+        (j["delivered"].as_u64(), j["suppressed"].as_u64(), j["remaining"].as_u64()),
+        (Some(0), Some(1), Some(0)),
+        "{j}"
+    );
+    assert_eq!(h.fake.messages().len(), 1, "only the dropped attempt reached the API");
+    // The stale alert is not counted in the next digest either.
+    assert!(h.send("doctor.disk", &[], "disk 98%").json().get("suppressed_since_last").is_none());
+}
+
+#[test]
+fn receipt_cancels_that_fail_are_retried_and_the_recovery_is_sent_once() {
+    let h = Host::new();
+    let r1 = h.send("guard", &["--priority", "emergency", "--window", "1"], "down").json()["receipt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    std::thread::sleep(Duration::from_millis(1100));
+    let r2 = h.send("guard", &["--priority", "emergency", "--window", "1"], "still down").json()["receipt"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let st = h.run(&["status", "--format", "json"]).json();
+    assert_eq!(st["receipts"].as_array().unwrap().len(), 2, "a second emergency does not forget the first: {st}");
+    // The first cancel fails on the network; the second and the recovery go through.
+    h.fake.script([Behaviour::Error { status: 503, message: "later" }]);
+    let j = h.send("guard", &["--resolved"], "up").json();
+    assert_eq!(j["outcome"], "sent", "{j}");
+    assert!(j["cancel"].as_str().unwrap().contains("flush retries"), "{j}");
+    assert_eq!(h.fake.cancelled(), vec![r2.clone()]);
+    let messages = h.fake.messages().len();
+    // Another recovery call sends nothing new and retries the cancel.
+    let j = h.send("guard", &["--resolved"], "up").json();
+    assert_eq!(j["outcome"], "rate_limited", "{j}");
+    assert_eq!(h.fake.messages().len(), messages, "the recovery is sent once");
+    assert_eq!(h.fake.cancelled(), vec![r2, r1]);
+    assert!(h.run(&["status", "--format", "json"]).json()["receipts"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn flush_retries_a_failed_cancel() {
+    let h = Host::new();
+    let r1 = h.send("guard", &["--priority", "emergency"], "down").json()["receipt"].as_str().unwrap().to_owned();
+    h.fake.script([Behaviour::Drop]);
+    let j = h.send("guard", &["--resolved"], "up").json();
+    assert!(j["cancel"].as_str().unwrap().contains("flush retries"), "{j}");
+    assert_eq!(h.run(&["status", "--format", "json"]).json()["receipts"][0]["cancel_pending"], true);
+    let r = h.run(&["flush", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["receipts_cancelled"], 1);
+    assert_eq!(h.fake.cancelled(), vec![r1]);
+}
+
+#[test]
+fn a_bad_outbox_entry_is_set_aside_and_never_blocks_the_queue() {
+    let h = Host::new();
+    h.fake.script([Behaviour::Drop]);
+    assert_eq!(h.send("a", &["--retry-within", "0"], "queued one").json()["outcome"], "queued");
+    let outbox = h.path("state/notifier/outbox");
+    std::fs::write(outbox.join("00000000000000000001-000000000-1.json"), b"{not json").unwrap();
+    std::fs::write(outbox.join("00000000000000000002-000000000-1.json"), vec![b' '; 5 * 1024 * 1024]).unwrap();
+    let st = h.run(&["status", "--format", "json"]);
+    assert_eq!(st.code, 0);
+    assert!(st.stderr.contains("moved to outbox/rejected/"), "{}", st.stderr);
+    let r = h.run(&["flush", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.json()["delivered"], 1);
+    assert_eq!(h.run(&["status", "--format", "json"]).json()["rejected_in_outbox"], 2);
+    // A huge message is stored at the API's length, so an entry cannot outgrow the limit.
+    h.fake.script([Behaviour::Drop]);
+    let mut cmd = h.command();
+    cmd.args(["send", "--format", "json", "--retry-within", "0", "--check-id", "big", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(&vec![0x01u8; 1024 * 1024]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(j["outcome"], "queued");
+    assert!(std::fs::metadata(j["outbox"].as_str().unwrap()).unwrap().len() < 16 * 1024);
+}
+
+#[test]
+fn a_far_future_429_reset_is_clamped_to_the_monthly_reset() {
+    let h = Host::new();
+    h.fake.script([Behaviour::Quota { reset: now() + 10 * 365 * 86_400 }]);
+    let r = h.send("x", &[], "m");
+    assert_eq!(r.code, 1);
+    let hold = common::time_fmt::parse_rfc3339(r.json()["hold_until"].as_str().unwrap()).unwrap().unix_timestamp();
+    assert!(hold <= now() + 33 * 86_400, "held until {hold}");
+    assert!(r.stderr.contains("past any monthly reset"), "{}", r.stderr);
 }
