@@ -209,7 +209,10 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
         if dry_run {
             return Ok(dry(r, true, "rate_limited"));
         }
-        ctx.store.update(|s| s.checks.entry(alert.check_id.clone()).or_default().resolved_at = Some(now))?;
+        ctx.store.update(|s| {
+            let c = s.checks.entry(alert.check_id.clone()).or_default();
+            c.resolved_at = c.resolved_at.max(Some(alert.created));
+        })?;
         if let Some(keys) = keys {
             let texts = cancel_all(ctx, &alert.check_id, &receipts, keys)?;
             r.cancel = (!texts.is_empty()).then(|| texts.join("; "));
@@ -336,7 +339,13 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
                         open: !alert.resolved,
                         suppressed: 0,
                         suppressed_since: None,
-                        resolved_at: if alert.resolved { Some(done) } else { check.resolved_at },
+                        // The recovery happened when it was raised (a queued one earlier than
+                        // its delivery); alerts raised after that are new failures.
+                        resolved_at: if alert.resolved {
+                            check.resolved_at.max(Some(alert.created))
+                        } else {
+                            check.resolved_at
+                        },
                     },
                 );
                 if let Some(rc) = &emergency_receipt {

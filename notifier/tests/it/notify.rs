@@ -706,3 +706,19 @@ fn a_far_future_429_reset_is_clamped_to_the_monthly_reset() {
     assert!(hold <= now() + 33 * 86_400, "held until {hold}");
     assert!(r.stderr.contains("past any monthly reset"), "{}", r.stderr);
 }
+
+#[test]
+fn a_failure_raised_after_a_queued_recovery_is_still_delivered() {
+    let h = Host::new();
+    let w = ["--window", "1"];
+    assert_eq!(h.send("x", &w, "down").json()["outcome"], "sent");
+    h.fake.script([Behaviour::Drop]);
+    assert_eq!(h.send("x", &["--resolved", "--retry-within", "0"], "up").json()["outcome"], "queued");
+    std::thread::sleep(Duration::from_millis(1100));
+    h.fake.script([Behaviour::Drop]);
+    assert_eq!(h.send("x", &["--window", "1", "--retry-within", "0"], "down again").json()["outcome"], "queued");
+    let j = h.run(&["flush", "--format", "json", "--window", "1"]).json();
+    assert_eq!((j["delivered"].as_u64(), j["suppressed"].as_u64()), (Some(2), Some(0)), "{j}");
+    let last: Vec<String> = h.fake.messages().iter().rev().take(2).map(|q| q.form["message"].clone()).collect();
+    assert_eq!(last, ["down again", "RESOLVED: up"]);
+}
