@@ -221,6 +221,19 @@ impl Config {
         Config::parse(&text, path)
     }
 
+    /// The running tool's configuration and locations: the config file from
+    /// `OPENCLAW_CONFIG` (or the default), then every path resolved with
+    /// `flags` > environment > file > default for this process's uid.
+    /// Errors are ready to print (config errors start with `config:`).
+    pub fn load_for_process(flags: &crate::paths::PathFlags) -> Result<(Config, crate::paths::Paths), String> {
+        use crate::paths;
+        let (config_path, explicit) = paths::config_path(&paths::process_env);
+        let config = Config::load(&config_path, explicit).map_err(|e| format!("config: {e}"))?;
+        let resolved = paths::Paths::resolve(flags, &config.paths, &paths::process_env, paths::is_root())
+            .map_err(|e| e.to_string())?;
+        Ok((config, resolved))
+    }
+
     /// Parses config text; `origin` is used in error messages.
     pub fn parse(text: &str, origin: &Path) -> Result<Config, ConfigError> {
         let invalid = |span: Option<Range<usize>>, message: String| {

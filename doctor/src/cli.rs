@@ -100,24 +100,16 @@ enum Format {
 }
 
 pub(crate) fn run(cli: Cli) -> Exit {
-    let (config_path, explicit) = paths::config_path(&paths::process_env);
-    let config = match Config::load(&config_path, explicit) {
-        Ok(c) => c,
-        Err(e) => {
-            output::error(&format!("config: {e}"));
-            return Exit::Undecided;
-        }
-    };
     let flags = PathFlags {
         secrets_dir: cli.run.secrets_dir.clone(),
         artifacts_root: cli.run.artifacts_root.clone(),
         audit_log: cli.run.audit_log.clone(),
         state_dir: None,
     };
-    let paths = match Paths::resolve(&flags, &config.paths, &paths::process_env, paths::is_root()) {
-        Ok(p) => p,
+    let (config, paths) = match Config::load_for_process(&flags) {
+        Ok(loaded) => loaded,
         Err(e) => {
-            output::error(&e.to_string());
+            output::error(&e);
             return Exit::Undecided;
         }
     };

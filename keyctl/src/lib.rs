@@ -19,7 +19,7 @@ use common::audit::{AuditLog, Entry};
 use common::config::Config;
 use common::exit::Exit;
 use common::output::Envelope;
-use common::paths::{self, PathFlags, Paths};
+use common::paths::{PathFlags, Paths};
 use common::secrets::{
     self, ExposeSecret, Keychain, Resolver, SecretError, SecretString, host_salt, key_id, last_successes, mask,
 };
@@ -167,16 +167,13 @@ impl Ctx {
 }
 
 fn run(cli: Cli) -> Result<Exit, String> {
-    let (config_path, explicit) = paths::config_path(&paths::process_env);
-    let config = Config::load(&config_path, explicit).map_err(|e| format!("config: {e}"))?;
     let flags = PathFlags {
         secrets_dir: cli.secrets_dir.clone(),
         state_dir: cli.state_dir.clone(),
         audit_log: cli.audit_log.clone(),
         artifacts_root: None,
     };
-    let paths =
-        Paths::resolve(&flags, &config.paths, &paths::process_env, paths::is_root()).map_err(|e| e.to_string())?;
+    let (config, paths) = Config::load_for_process(&flags)?;
     let ctx = Ctx {
         paths,
         managed: config.managed_keys(),

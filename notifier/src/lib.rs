@@ -155,16 +155,13 @@ struct Settings {
 }
 
 fn settings(cli: &Cli) -> Result<Settings, String> {
-    let (config_path, explicit) = paths::config_path(&paths::process_env);
-    let config = Config::load(&config_path, explicit).map_err(|e| format!("config: {e}"))?;
     let flags = PathFlags {
         secrets_dir: cli.secrets_dir.clone(),
         state_dir: cli.state_dir.clone(),
         audit_log: cli.audit_log.clone(),
         artifacts_root: None,
     };
-    let paths =
-        Paths::resolve(&flags, &config.paths, &paths::process_env, paths::is_root()).map_err(|e| e.to_string())?;
+    let (config, paths) = Config::load_for_process(&flags)?;
     let api_base = api::parse_api_base(cli.api_base.as_deref().unwrap_or(&config.notify.api_base))?;
     let window = cli.window.unwrap_or(config.notify.window_secs);
     if !(1..=MAX_NOTIFY_WINDOW_SECS).contains(&window) {
