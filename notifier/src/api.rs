@@ -234,6 +234,11 @@ impl Client {
         Ok(Client { agent: ureq::Agent::new_with_config(config), base, timeout })
     }
 
+    /// The whole-request timeout; `post` never waits longer.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// The base URL (no secrets in it).
     pub fn base(&self) -> &ApiBase {
         &self.base

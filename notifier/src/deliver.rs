@@ -38,8 +38,6 @@ pub struct Ctx {
     pub window: i64,
     /// Retry budget for a send (flush makes one attempt per message).
     pub retry_within: Duration,
-    /// The whole-request timeout.
-    pub timeout: Duration,
     /// The shared audit log.
     pub audit: AuditLog,
     /// The audit actor.
@@ -146,7 +144,8 @@ impl Report {
     }
 }
 
-fn ts(t: i64) -> String {
+/// RFC 3339 for a Unix time (the raw number if out of range).
+pub(crate) fn ts(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t).map(common::time_fmt::rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
@@ -287,11 +286,15 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
     let within = if mode == Mode::Flush { Duration::ZERO } else { ctx.retry_within.min(MAX_RETRY_WITHIN) };
     let mut delay = FIRST_RETRY;
     let mut attempts = 0u32;
-    let (reply, last_quota) = loop {
+    // The latest quota reading: this run's responses, else the stored one.
+    let mut seen = quota;
+    let reply = loop {
         let spent = started.elapsed();
-        let timeout = if attempts == 0 { ctx.timeout } else { ctx.timeout.min(within.saturating_sub(spent)) };
+        let full = ctx.client.timeout();
+        let timeout = if attempts == 0 { full } else { full.min(within.saturating_sub(spent)) };
         let (reply, q) = ctx.client.post("/1/messages.json", &form, timeout);
         attempts += 1;
+        seen = q.or(seen);
         // Bookkeeping never stops the delivery logic: the quota reading is best-effort,
         // and an audit failure is reported once the outcome is safe in the state.
         if let Err(e) = ctx.store.update(|s| s.observe(q, self::now())) {
@@ -318,12 +321,12 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
             delay = (delay * 2).min(Duration::from_secs(20));
             continue;
         }
-        break (reply, q);
+        break reply;
     };
     let done = self::now();
     r.attempts = attempts;
     r.http_status = reply.status();
-    r.quota = ctx.store.load().ok().and_then(|s| s.current_quota(done)).or(last_quota);
+    r.quota = seen;
 
     match reply {
         Reply::Accepted { request, receipt } => {
@@ -497,7 +500,7 @@ pub fn cancel_receipt(ctx: &Ctx, check_id: &str, receipt: &str, keys: &Keys) -> 
         return Ok(format!("receipt {receipt} had already expired"));
     }
     let path = format!("/1/receipts/{receipt}/cancel.json");
-    let (reply, q) = ctx.client.post(&path, &[("token", keys.token.expose_secret())], ctx.timeout);
+    let (reply, q) = ctx.client.post(&path, &[("token", keys.token.expose_secret())], ctx.client.timeout());
     let word = reply_word(&reply);
     let text = match &reply {
         Reply::Accepted { .. } => format!("cancelled emergency receipt {receipt}"),

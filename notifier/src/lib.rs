@@ -28,7 +28,7 @@ use common::secrets::{self, ExposeSecret, Resolver, mask};
 use serde::Serialize;
 
 use crate::api::{Client, Quota, Reply};
-use crate::deliver::{Ctx, Keys, Mode, Report};
+use crate::deliver::{Ctx, Keys, Mode, Report, ts};
 use crate::message::{Alert, Priority};
 use crate::state::Store;
 
@@ -185,7 +185,6 @@ fn ctx(s: &Settings) -> Result<Ctx, String> {
         client,
         window: s.window as i64,
         retry_within: s.retry_within,
-        timeout: s.timeout,
         audit: AuditLog::new(&s.paths.audit_log, &s.paths.audit_checkpoint),
         actor: common::audit::process_actor(),
         state_dir: s.paths.state_dir.clone(),
@@ -443,10 +442,6 @@ struct StatusReport {
     receipts: Vec<ReceiptRow>,
 }
 
-fn ts(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t).map(common::time_fmt::rfc3339).unwrap_or_else(|_| t.to_string())
-}
-
 fn status(s: &Settings) -> Result<Exit, String> {
     let store = Store::open(&s.paths.state_dir)?;
     let state = store.load()?;
@@ -571,11 +566,10 @@ fn test(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     let (outcome, http_status, errors, detail, exit) = if dry_run {
         ("dry_run", None, Vec::new(), "both keys are present and well-formed; nothing sent".to_owned(), Exit::Clean)
     } else {
-        let store = Store::open(&s.paths.state_dir)?;
-        let client = Client::new(s.api_base.clone(), s.timeout, &paths::process_env)?;
+        let ctx = ctx(s)?;
         let form = [("token", keys.token.expose_secret()), ("user", keys.user.expose_secret())];
-        let (reply, q) = client.post("/1/users/validate.json", &form, s.timeout);
-        store.update(|st| st.observe(q, deliver::now()))?;
+        let (reply, q) = ctx.client.post("/1/users/validate.json", &form, ctx.client.timeout());
+        ctx.store.update(|st| st.observe(q, deliver::now()))?;
         let status = reply.status();
         match reply {
             Reply::Accepted { .. } => {
