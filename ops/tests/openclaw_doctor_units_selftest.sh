@@ -28,18 +28,6 @@ source "$here/lib.sh"
 # shellcheck source=ops/tests/units_lib.sh
 source "$here/units_lib.sh"
 
-if ! command -v systemd-analyze >/dev/null 2>&1; then
-  skip "systemd-analyze not installed"
-  summary
-  exit 0
-fi
-
-# ASCII marks (+/-) in the security table, and dates in UTC.
-export LC_ALL=C TZ=UTC
-
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/openclaw_doctor_units_selftest.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-
 make_roots "$service" "$timer" openclaw-doctor
 
 # --- timer ------------------------------------------------------------------

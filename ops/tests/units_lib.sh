@@ -1,13 +1,15 @@
 # shellcheck shell=bash
-# shellcheck disable=SC2154 # $tmp is set by the sourcing self-test before any call
 # Shared by the ops/tests/*_units_selftest.sh scripts: sourced, never run.
-# Needs `$tmp` (a scratch directory) and lib.sh's ok/not_ok/skip.
+# Needs lib.sh's ok/not_ok/skip/summary.
 #
 #   ini_values FILE SECTION KEY   effective values of KEY in [SECTION]
 #   words                         whitespace-separated words of stdin, sorted
 #   is_true VALUE                 systemd's boolean "true" spellings
-#   make_roots UNIT_FILE... BIN   private roots: $sroot (only these units) and
-#                                 $vroot (also the host's stock units and a stub BIN)
+#   make_roots UNIT_FILE... BIN   skip the whole test without systemd-analyze;
+#                                 else a scratch $tmp (removed on exit), C locale
+#                                 and UTC, and private roots: $sroot (only these
+#                                 units) and $vroot (also the host's stock units
+#                                 and a stub BIN)
 #   verify_case NAME UNIT         systemd-analyze verify succeeds and says nothing
 #   security_case UNIT MAX        exposure score ≤ MAX; the table is left in
 #                                 $tmp/security for mark/row
@@ -49,13 +51,25 @@ words() { tr -s '[:space:]' '\n' | sed '/^$/d' | sort -u; }
 
 is_true() { [[ "${1,,}" =~ ^(1|yes|y|true|t|on)$ ]]; }
 
-# make_roots UNIT_FILE... BIN: $sroot holds only the given unit files;
-# $vroot also holds the host's stock units, which verify needs for default
-# dependencies (sysinit.target, ...), and a stub /usr/local/bin/BIN.
-# Sets $stock to the stock unit directory, or empty when the host has none.
+# make_roots UNIT_FILE... BIN: without systemd-analyze, prints the skip and
+# the summary and exits 0. Otherwise makes $tmp (removed on exit) and sets
+# LC_ALL=C (ASCII +/- marks in the security table) and TZ=UTC. $sroot holds
+# only the given unit files; $vroot also holds the host's stock units, which
+# verify needs for default dependencies (sysinit.target, ...), and a stub
+# /usr/local/bin/BIN. Sets $stock to the stock unit directory, or empty when
+# the host has none.
 make_roots() {
   local bin="${*: -1}" r d
   local -a files=("${@:1:$#-1}")
+  if ! command -v systemd-analyze >/dev/null 2>&1; then
+    skip "systemd-analyze not installed"
+    summary
+    exit 0
+  fi
+  export LC_ALL=C TZ=UTC
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/${0##*/}.XXXXXX")"
+  # shellcheck disable=SC2064 # expand now: $tmp is fixed from here on
+  trap "rm -rf '$tmp'" EXIT
   sroot="$tmp/sroot"
   vroot="$tmp/vroot"
   for r in "$sroot" "$vroot"; do
