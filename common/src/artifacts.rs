@@ -69,8 +69,12 @@ pub fn new_run_dir(root: &Path, kind: &str, host: Option<&str>, now: OffsetDateT
     if kind.is_empty() || !kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'_' || b == b'-') {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad artifact kind `{kind}`")));
     }
+    // The whole artifacts path follows the private-path rule: a symlinked root
+    // or a `doctor/` another user owns would let them swap in a forged report.
     let parent = root.join(kind);
-    create_private_dir_all(&parent)?;
+    let refused = |e: crate::private_path::PathError| io::Error::new(io::ErrorKind::PermissionDenied, e);
+    crate::private_path::ensure_dir(root, crate::private_path::Class::Private).map_err(refused)?;
+    crate::private_path::ensure_dir(&parent, crate::private_path::Class::Private).map_err(refused)?;
     let stamp = time_fmt::stamp(now);
     let host_suffix = host.map(|h| format!("_{}", safe_component(h))).unwrap_or_default();
     for n in 1..1000 {
@@ -153,6 +157,30 @@ mod tests {
         assert_eq!(c, tmp.path().join("evidence/20261124T194705Z_vps-1"));
         for dir in [&a, &b, &c, &tmp.path().join("doctor")] {
             assert_eq!(mode(dir), 0o700, "{}", dir.display());
+        }
+    }
+
+    #[test]
+    fn a_symlinked_root_or_a_foreign_kind_dir_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let now = datetime!(2026-11-24 19:47:05 UTC);
+        let real = tmp.path().join("real");
+        fs::create_dir(&real).unwrap();
+        let root = tmp.path().join("artifacts");
+        std::os::unix::fs::symlink(&real, &root).unwrap();
+        let err = new_run_dir(&root, "doctor", None, now).unwrap_err();
+        assert!(err.to_string().contains("symbolic link"), "{err}");
+        assert!(fs::read_dir(&real).unwrap().next().is_none(), "nothing written through the link");
+        let root = tmp.path().join("root");
+        fs::create_dir_all(root.join("doctor")).unwrap();
+        fs::set_permissions(root.join("doctor"), fs::Permissions::from_mode(0o777)).unwrap();
+        let err = new_run_dir(&root, "doctor", None, now).unwrap_err();
+        assert!(err.to_string().contains("writable by group or others"), "{err}");
+        if rustix::process::geteuid().is_root() {
+            fs::set_permissions(root.join("doctor"), fs::Permissions::from_mode(0o700)).unwrap();
+            std::os::unix::fs::chown(root.join("doctor"), Some(65534), None).unwrap();
+            let err = new_run_dir(&root, "doctor", None, now).unwrap_err();
+            assert!(err.to_string().contains("owned by uid 65534"), "{err}");
         }
     }
 

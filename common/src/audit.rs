@@ -16,9 +16,9 @@
 //! documented in `docs/audit-log.md`.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,7 @@ use serde_json::Value;
 
 use crate::artifacts;
 use crate::hash::{is_sha256_hex, sha256_hex};
+use crate::private_path::{self, Class, OpenSpec};
 use crate::time_fmt;
 
 /// `prev` of the first record: 64 zeros.
@@ -425,9 +426,10 @@ pub enum AuditError {
         /// The underlying error.
         source: io::Error,
     },
-    /// The log is not a regular file (a symlink, a directory, a device).
-    #[error("audit log {0}: not a regular file")]
-    NotRegular(PathBuf),
+    /// The log, the checkpoint or a directory above them fails the
+    /// private-path rule (a link, a FIFO, another owner, group-writable).
+    #[error("audit log: {0}")]
+    Unsafe(#[from] private_path::PathError),
     /// Another process held the lock for longer than the bounded wait.
     #[error("audit log {path}: lock not acquired within {waited_ms} ms")]
     LockTimeout {
@@ -657,20 +659,11 @@ impl AuditLog {
 
     fn open_locked(&self) -> Result<File, AuditError> {
         if let Some(parent) = self.path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            artifacts::create_private_dir_all(parent).map_err(|e| self.io(e))?;
+            private_path::ensure_dir(parent, Class::Private)?;
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&self.path)
-            .map_err(|e| self.io(e))?;
+        let spec = OpenSpec { class: Class::Private, max_file_mode: None, append: true };
+        let file = private_path::open_file(&self.path, spec)?.ok_or_else(|| self.io(io::ErrorKind::NotFound.into()))?;
         let meta = file.metadata().map_err(|e| self.io(e))?;
-        if !meta.file_type().is_file() {
-            return Err(AuditError::NotRegular(self.path.clone()));
-        }
         if meta.permissions().mode() & 0o077 != 0 {
             file.set_permissions(std::fs::Permissions::from_mode(0o600)).map_err(|e| self.io(e))?;
         }
@@ -744,16 +737,12 @@ impl AuditLog {
     }
 }
 
+/// Reads a whole log or checkpoint through the private-path rule (no link,
+/// no FIFO, no other owner); a missing file is `Io` with `NotFound`.
 fn read_regular(path: &Path) -> Result<Vec<u8>, AuditError> {
     let io_err = |source| AuditError::Io { path: path.to_owned(), source };
-    let mut file = OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(io_err)?;
-    if !file.metadata().map_err(io_err)?.file_type().is_file() {
-        return Err(AuditError::NotRegular(path.to_owned()));
-    }
+    let mut file = private_path::open_file(path, OpenSpec::read(Class::Private))?
+        .ok_or_else(|| io_err(io::ErrorKind::NotFound.into()))?;
     let mut bytes = Vec::new();
     file.read_to_end(&mut bytes).map_err(io_err)?;
     Ok(bytes)

@@ -8,7 +8,7 @@
 
 use std::io::Read;
 use std::ops::Range;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
 use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
@@ -17,6 +17,7 @@ use toml::Spanned;
 
 use crate::paths::PathSettings;
 use crate::policy::{Exemption, ListenerPolicy, Proto, parse_bind_addr};
+use crate::private_path::{self, Class, OpenSpec};
 
 /// Largest config file we read; anything bigger is not a config file.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -201,13 +202,19 @@ impl Config {
     /// was named explicitly (`OPENCLAW_CONFIG`), in which case it is an error.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
         let io_err = |source| ConfigError::Io { path: path.to_owned(), source };
-        let mut file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Config::default()),
-            Err(e) => return Err(io_err(e)),
+        let opened = private_path::open_file(path, OpenSpec::read(Class::Private)).map_err(|e| match e {
+            private_path::PathError::Io { source, .. } => io_err(source),
+            refused => unsafe_path(&refused),
+        })?;
+        let mut file = match opened {
+            Some(f) => f,
+            None if !explicit => return Ok(Config::default()),
+            None => return Err(io_err(std::io::ErrorKind::NotFound.into())),
         };
-        let meta = file.metadata().map_err(io_err)?;
-        check_file_safety(path, &meta, rustix::process::geteuid().as_raw())?;
+        // Whoever can write the directory can swap the file: judge it and its parents too.
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            private_path::check_dir(dir, Class::Private).map_err(|e| unsafe_path(&e))?;
+        }
         let mut text = String::new();
         file.by_ref().take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text).map_err(io_err)?;
         if text.len() as u64 > MAX_CONFIG_BYTES {
@@ -357,25 +364,8 @@ impl Config {
     }
 }
 
-/// Refuses a config file that someone other than root or us could rewrite.
-pub fn check_file_safety(path: &Path, meta: &std::fs::Metadata, euid: u32) -> Result<(), ConfigError> {
-    let unsafe_ = |problem: String, fix: String| Err(ConfigError::Unsafe { path: path.to_owned(), problem, fix });
-    if !meta.file_type().is_file() {
-        return unsafe_("not a regular file".into(), format!("replace it with a regular file: {}", path.display()));
-    }
-    if meta.uid() != 0 && meta.uid() != euid {
-        return unsafe_(
-            format!("owned by uid {}, not root or the current user", meta.uid()),
-            format!("chown root: {}", path.display()),
-        );
-    }
-    if meta.permissions().mode() & 0o022 != 0 {
-        return unsafe_(
-            format!("writable by group or others (mode {:04o})", meta.permissions().mode() & 0o7777),
-            format!("chmod go-w {}", path.display()),
-        );
-    }
-    Ok(())
+fn unsafe_path(e: &private_path::PathError) -> ConfigError {
+    ConfigError::Unsafe { path: e.path().to_owned(), problem: e.problem(), fix: e.fix() }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -4,7 +4,8 @@
 //! one copy of each cross-cutting policy: the listener classifier
 //! ([`policy`]), configuration and path resolution ([`config`], [`paths`]),
 //! the tamper-evident audit log ([`audit`]), atomic artifact writing
-//! ([`artifacts`]), named locks ([`lock`]), output rendering ([`output`]) and
+//! ([`artifacts`]), the private-path rule ([`private_path`]), named locks
+//! ([`lock`]), output rendering ([`output`]) and
 //! the exit-code contract ([`exit`]).
 //!
 //! Nothing here prints on its own: functions return data or typed errors and
@@ -20,6 +21,7 @@ pub mod lock;
 pub mod output;
 pub mod paths;
 pub mod policy;
+pub mod private_path;
 pub mod process;
 pub mod secrets;
 pub mod time_fmt;

@@ -11,8 +11,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::artifacts::create_private_dir_all;
-
 /// A held lock; released when dropped.
 #[derive(Debug)]
 pub struct NamedLock {
@@ -58,16 +56,28 @@ impl NamedLock {
         }
         let path = dir.join(format!("{name}.lock"));
         let io_err = |source| LockError::Io { path: path.clone(), source };
-        create_private_dir_all(dir).map_err(io_err)?;
+        crate::private_path::ensure_dir(dir, crate::private_path::Class::Private)
+            .map_err(|e| io_err(io::Error::new(io::ErrorKind::PermissionDenied, e)))?;
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
             .mode(0o600)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK).bits() as i32)
             .open(&path)
             .map_err(io_err)?;
+        let facts = crate::private_path::Facts::from_metadata(&file.metadata().map_err(io_err)?);
+        let euid = rustix::process::geteuid().as_raw();
+        if let Err(problem) = crate::private_path::judge(
+            facts,
+            crate::private_path::Kind::File,
+            crate::private_path::Class::Private,
+            euid,
+            None,
+        ) {
+            return Err(io_err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{problem:?}"))));
+        }
         let started = Instant::now();
         loop {
             match file.try_lock() {

@@ -16,7 +16,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -24,8 +24,9 @@ pub use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::artifacts::{create_private_dir_all, write_atomic};
+use crate::artifacts::write_atomic;
 use crate::hash::to_hex;
+use crate::private_path::{self, Class, OpenSpec};
 
 /// The keys the contract manages.
 pub const MANAGED: &[&str] = &["OPENAI_API_KEY", "OPENCLAW_CONSOLE_TOKEN", "PUSHOVER_APP_TOKEN", "PUSHOVER_USER_KEY"];
@@ -284,8 +285,6 @@ pub struct Resolver<'a> {
     pub credentials_dir: Option<PathBuf>,
     /// The secrets directory (`/etc/ai-ops-runner/secrets` by default).
     pub secrets_dir: PathBuf,
-    /// The caller's effective uid (file owner check).
-    pub euid: u32,
 }
 
 impl<'a> Resolver<'a> {
@@ -297,7 +296,6 @@ impl<'a> Resolver<'a> {
             keychain,
             credentials_dir: crate::paths::process_env("CREDENTIALS_DIRECTORY").map(PathBuf::from),
             secrets_dir,
-            euid: rustix::process::geteuid().as_raw(),
         }
     }
 
@@ -320,13 +318,13 @@ impl<'a> Resolver<'a> {
             let path = dir.join(name);
             // systemd writes credentials 0400 plus a read ACL for the service's
             // User=, which stat shows as 0440, on a private per-service mount.
-            if let Some(v) = read_checked(&path, self.euid, 0o440)? {
+            if let Some(v) = read_checked(&path, 0o440)? {
                 res.push(Found { source: Source::Credential { path }, value: v });
             }
         }
-        check_secrets_dir(&self.secrets_dir, self.euid)?;
+        check_secrets_dir(&self.secrets_dir)?;
         let path = self.file_path(name);
-        if let Some(v) = read_secret_file(&path, self.euid)? {
+        if let Some(v) = read_secret_file(&path)? {
             res.push(Found { source: Source::File { path }, value: v });
         }
         Ok(res)
@@ -357,77 +355,36 @@ impl<'a> Resolver<'a> {
 }
 
 /// The secrets directory must be a real directory that only root or the
-/// caller can change: in a writable one, files could be swapped between names
-/// (the OpenAI key served as the Pushover token). A missing one is fine.
-pub fn check_secrets_dir(dir: &Path, euid: u32) -> Result<(), SecretError> {
-    let refused = |problem: String, fix: String| Err(SecretError::Refused { path: dir.to_owned(), problem, fix });
-    let meta = match std::fs::symlink_metadata(dir) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => return Err(SecretError::Io { path: dir.to_owned(), source }),
-    };
-    if meta.file_type().is_symlink() || !meta.is_dir() {
-        return refused(
-            "the secrets directory is not a real directory".into(),
-            format!("replace it with a directory: mkdir -m 700 {}", dir.display()),
-        );
+/// caller can enter (the one private-path rule, class `Secret`): in a
+/// writable one, files could be swapped between names (the OpenAI key
+/// served as the Pushover token). A missing one is fine.
+pub fn check_secrets_dir(dir: &Path) -> Result<(), SecretError> {
+    private_path::check_dir(dir, Class::Secret).map(|_| ()).map_err(SecretError::from)
+}
+
+impl From<private_path::PathError> for SecretError {
+    fn from(e: private_path::PathError) -> SecretError {
+        match e {
+            private_path::PathError::Io { path, source } => SecretError::Io { path, source },
+            refused => {
+                SecretError::Refused { path: refused.path().to_owned(), problem: refused.problem(), fix: refused.fix() }
+            }
+        }
     }
-    if meta.permissions().mode() & 0o022 != 0 {
-        return refused(
-            "group or others can write the secrets directory".into(),
-            format!("chmod 700 {}", dir.display()),
-        );
-    }
-    if meta.uid() != 0 && meta.uid() != euid {
-        return refused(
-            format!("the secrets directory is owned by uid {}", meta.uid()),
-            format!("chown root:root {}", dir.display()),
-        );
-    }
-    Ok(())
 }
 
 /// Reads a secret file after checking the open descriptor; `Ok(None)` when
 /// it does not exist or is empty. Never reads a file it then refuses.
-pub fn read_secret_file(path: &Path, euid: u32) -> Result<Option<SecretString>, SecretError> {
-    read_checked(path, euid, 0o600)
+pub fn read_secret_file(path: &Path) -> Result<Option<SecretString>, SecretError> {
+    read_checked(path, 0o600)
 }
 
 /// [`read_secret_file`] allowing at most `max_mode` permission bits.
-fn read_checked(path: &Path, euid: u32, max_mode: u32) -> Result<Option<SecretString>, SecretError> {
+fn read_checked(path: &Path, max_mode: u32) -> Result<Option<SecretString>, SecretError> {
     let refused = |problem: String, fix: String| Err(SecretError::Refused { path: path.to_owned(), problem, fix });
-    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
-    let file = match std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
-            return refused(
-                "it is a symbolic link".into(),
-                format!("replace the link with the file itself (openclaw-keyctl set writes one): {}", path.display()),
-            );
-        }
-        Err(source) => return Err(SecretError::Io { path: path.to_owned(), source }),
-    };
+    let spec = OpenSpec { class: Class::Secret, max_file_mode: Some(max_mode), append: false };
+    let Some(file) = private_path::open_file(path, spec)? else { return Ok(None) };
     let meta = file.metadata().map_err(|source| SecretError::Io { path: path.to_owned(), source })?;
-    if !meta.file_type().is_file() {
-        return refused(
-            "it is not a regular file".into(),
-            format!("remove it and store the key with openclaw-keyctl set: {}", path.display()),
-        );
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & !max_mode != 0 {
-        return refused(
-            format!("mode {mode:04o} lets group or others read it"),
-            format!("chmod 600 {}", path.display()),
-        );
-    }
-    if meta.uid() != 0 && meta.uid() != euid {
-        return refused(
-            format!("owned by uid {}, not root or the caller", meta.uid()),
-            format!("chown root:root {}", path.display()),
-        );
-    }
     if meta.len() > MAX_SECRET_BYTES {
         return refused(format!("larger than {MAX_SECRET_BYTES} bytes"), "store only the key in the file".into());
     }
@@ -441,32 +398,9 @@ fn read_checked(path: &Path, euid: u32, max_mode: u32) -> Result<Option<SecretSt
 }
 
 /// Writes `value` to `<dir>/<name lowercase>` atomically, mode 0600 from creation.
-pub fn write_secret_file(dir: &Path, name: &str, value: &SecretString, euid: u32) -> Result<PathBuf, SecretError> {
+pub fn write_secret_file(dir: &Path, name: &str, value: &SecretString) -> Result<PathBuf, SecretError> {
     validate_name(name)?;
-    let io = |source| SecretError::Io { path: dir.to_owned(), source };
-    create_private_dir_all(dir).map_err(io)?;
-    let meta = std::fs::symlink_metadata(dir).map_err(io)?;
-    if meta.file_type().is_symlink() || !meta.is_dir() {
-        return Err(SecretError::Refused {
-            path: dir.to_owned(),
-            problem: "not a real directory".into(),
-            fix: format!("mkdir -m 700 {}", dir.display()),
-        });
-    }
-    if meta.permissions().mode() & 0o077 != 0 {
-        return Err(SecretError::Refused {
-            path: dir.to_owned(),
-            problem: "group or others can enter it".into(),
-            fix: format!("chmod 700 {}", dir.display()),
-        });
-    }
-    if meta.uid() != 0 && meta.uid() != euid {
-        return Err(SecretError::Refused {
-            path: dir.to_owned(),
-            problem: format!("owned by uid {}", meta.uid()),
-            fix: format!("chown root:root {}", dir.display()),
-        });
-    }
+    private_path::ensure_dir(dir, Class::Secret)?;
     let path = dir.join(name.to_ascii_lowercase());
     write_atomic(&path, value.expose_secret().as_bytes())
         .map_err(|source| SecretError::Io { path: path.clone(), source })?;
@@ -506,10 +440,9 @@ pub fn key_id(value: &SecretString, salt: &[u8]) -> String {
 /// and created without ever overwriting one another process just made.
 pub fn host_salt(state_dir: &Path) -> Result<Vec<u8>, SecretError> {
     let path = state_dir.join("keyctl/salt");
-    let euid = rustix::process::geteuid().as_raw();
     let io = |source| SecretError::Io { path: path.clone(), source };
     for attempt in 0..50 {
-        if let Some(hex) = read_secret_file(&path, euid)? {
+        if let Some(hex) = read_secret_file(&path)? {
             return decode_salt(hex.expose_secret()).ok_or_else(|| SecretError::Refused {
                 path: path.clone(),
                 problem: "not 64 hex characters".into(),
@@ -521,7 +454,7 @@ pub fn host_salt(state_dir: &Path) -> Result<Vec<u8>, SecretError> {
             std::thread::sleep(std::time::Duration::from_millis(2));
             continue;
         }
-        create_private_dir_all(path.parent().unwrap_or(state_dir)).map_err(io)?;
+        private_path::ensure_dir(path.parent().unwrap_or(state_dir), Class::Private)?;
         let mut salt = [0u8; 32];
         rustix::rand::getrandom(&mut salt[..], rustix::rand::GetRandomFlags::empty()).map_err(|e| io(e.into()))?;
         match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {

@@ -137,7 +137,6 @@ struct Ctx {
     /// The contract's keys plus `[keys] extra`.
     managed: Vec<String>,
     keychain: Box<dyn Keychain>,
-    euid: u32,
 }
 
 impl Ctx {
@@ -174,12 +173,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
         artifacts_root: None,
     };
     let (config, paths) = Config::load_for_process(&flags)?;
-    let ctx = Ctx {
-        paths,
-        managed: config.managed_keys(),
-        keychain: secrets::platform_keychain(),
-        euid: rustix::process::geteuid().as_raw(),
-    };
+    let ctx = Ctx { paths, managed: config.managed_keys(), keychain: secrets::platform_keychain() };
     let json = cli.format == common::output::Format::Json;
     match cli.command {
         Command::Status { names } => status(&ctx, &names, json),
@@ -340,8 +334,7 @@ fn store(ctx: &Ctx, name: &str, value: &SecretString, action: &str, started: Ins
         ctx.keychain.set(name, value).map_err(|e| format!("keychain: {e}"))?;
         ctx.keychain.describe().to_owned()
     } else {
-        let path =
-            secrets::write_secret_file(&ctx.paths.secrets_dir, name, value, ctx.euid).map_err(|e| e.to_string())?;
+        let path = secrets::write_secret_file(&ctx.paths.secrets_dir, name, value).map_err(|e| e.to_string())?;
         path.display().to_string()
     };
     let id = key_id(value, &ctx.salt()?);

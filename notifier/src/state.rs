@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::artifacts::{create_private_dir_all, write_atomic};
+use common::artifacts::write_atomic;
 use common::lock::NamedLock;
+use common::private_path::{self, Class};
 use serde::{Deserialize, Serialize};
 
 use crate::api::Quota;
@@ -117,59 +117,30 @@ pub struct Store {
     dir: PathBuf,
 }
 
-/// Refuses a directory that is a symlink, not a directory, owned by someone
-/// other than root or `euid`, or writable by group or others.
-pub fn check_private_dir(dir: &Path, euid: u32) -> Result<(), String> {
-    let meta = fs::symlink_metadata(dir).map_err(|e| format!("state directory {}: {e}", dir.display()))?;
-    let refuse = |problem: String, fix: String| {
-        Err(format!(
-            "refusing state directory {}: {problem}; fix: {fix} (another user could suppress or forge alerts)",
-            dir.display()
-        ))
-    };
-    if meta.file_type().is_symlink() {
-        return refuse(
-            "it is a symlink".into(),
-            format!("use the real path, or replace it with a directory (mkdir -m 0700 {})", dir.display()),
-        );
-    }
-    if !meta.is_dir() {
-        return refuse("not a directory".into(), format!("remove it and mkdir -m 0700 {}", dir.display()));
-    }
-    if meta.uid() != 0 && meta.uid() != euid {
-        return refuse(
-            format!("owned by uid {}, not root or uid {euid}", meta.uid()),
-            format!("chown {euid} {}", dir.display()),
-        );
-    }
-    let mode = meta.permissions().mode() & 0o7777;
-    if mode & 0o022 != 0 {
-        return refuse(
-            format!("writable by group or others (mode {mode:04o})"),
-            format!("chmod 0700 {}", dir.display()),
-        );
-    }
-    Ok(())
+/// Creates (0700) or checks a state directory with the one private-path
+/// rule: a real directory, owned by root or `euid`, not writable by others.
+pub fn check_private_dir(dir: &Path) -> Result<(), String> {
+    private_path::ensure_dir(dir, Class::Private).map_err(|e| match e {
+        private_path::PathError::Io { .. } => format!("cannot use state directory: {e}"),
+        refused => format!(
+            "refusing state directory {}: {}; fix: {} (another user could suppress or forge alerts)",
+            refused.path().display(),
+            refused.problem(),
+            refused.fix()
+        ),
+    })
 }
 
 impl Store {
     /// Opens `<state_dir>/notifier`, creating both 0700 where missing, after
     /// checking each is a private directory.
     pub fn open(state_dir: &Path) -> Result<Store, String> {
-        let euid = rustix::process::geteuid().as_raw();
         let dir = state_dir.join("notifier");
         for d in [state_dir, dir.as_path()] {
-            if fs::symlink_metadata(d).is_err() {
-                create_private_dir_all(d).map_err(|e| format!("cannot create state directory {}: {e}", d.display()))?;
-            }
-            check_private_dir(d, euid)?;
+            check_private_dir(d)?;
         }
         for sub in ["outbox", "outbox/rejected", "locks"] {
-            let d = dir.join(sub);
-            if fs::symlink_metadata(&d).is_err() {
-                create_private_dir_all(&d).map_err(|e| format!("cannot create {}: {e}", d.display()))?;
-            }
-            check_private_dir(&d, euid)?;
+            check_private_dir(&dir.join(sub))?;
         }
         Ok(Store { dir })
     }
@@ -308,6 +279,7 @@ fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn state_round_trips_and_a_corrupt_file_is_refused_not_reset() {
@@ -340,7 +312,7 @@ mod tests {
         fs::set_permissions(&real, fs::Permissions::from_mode(0o700)).unwrap();
         let link = tmp.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert!(Store::open(&link).unwrap_err().contains("symlink"));
+        assert!(Store::open(&link).unwrap_err().contains("symbolic link"));
         // The notifier/ subdirectory is checked as well as its parent.
         fs::create_dir(real.join("notifier")).unwrap();
         fs::set_permissions(real.join("notifier"), fs::Permissions::from_mode(0o770)).unwrap();

@@ -1,5 +1,6 @@
 use super::*;
 use std::fs;
+use std::fs::OpenOptions;
 
 struct Fixture {
     _tmp: tempfile::TempDir,
@@ -282,8 +283,26 @@ fn a_symlinked_log_is_refused() {
         .log
         .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
-    assert!(matches!(err, AuditError::Io { .. }), "{err}");
-    assert!(matches!(f.log.verify(&[]), Err(AuditError::Io { .. })));
+    assert!(matches!(err, AuditError::Unsafe(_)), "{err}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    assert!(matches!(f.log.verify(&[]), Err(AuditError::Unsafe(_))));
+}
+
+#[test]
+fn fifos_as_log_or_checkpoint_are_refused_without_hanging() {
+    let params = serde_json::json!({});
+    let entry = Entry { tool: "t", actor: "a", action: "x.y", params: &params, exit_code: 0, duration_ms: 0 };
+    for which in ["log", "checkpoint"] {
+        let f = fixture();
+        f.log.append(&entry).unwrap();
+        let path = if which == "log" { f.log.path() } else { f.log.checkpoint_path() };
+        fs::remove_file(path).unwrap();
+        rustix::fs::mkfifoat(rustix::fs::CWD, path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        let err = f.log.append(&entry).unwrap_err();
+        assert!(err.to_string().contains("named pipe"), "{which}: {err}");
+        let err = f.log.verify(&[]).unwrap_err();
+        assert!(err.to_string().contains("named pipe"), "{which}: {err}");
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 use super::*;
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 
 fn parse(text: &str) -> Result<Config, ConfigError> {
     Config::parse(text, Path::new("/etc/openclaw/openclaw.toml"))
@@ -105,24 +106,22 @@ fn foreign_owner_and_non_regular_files_are_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("openclaw.toml");
     fs::write(&path, "").unwrap();
-    let euid = rustix::process::geteuid().as_raw();
-    // A root-owned file is always acceptable, so as root give it to nobody.
-    let checking_as = if euid == 0 {
+    if rustix::process::geteuid().is_root() {
         std::os::unix::fs::chown(&path, Some(65534), None).unwrap();
-        0
-    } else {
-        euid + 1
-    };
-    let meta = fs::metadata(&path).unwrap();
-    let msg = check_file_safety(&path, &meta, checking_as).unwrap_err().to_string();
-    assert!(msg.contains("not root or the current user") && msg.contains("chown root:"), "{msg}");
-    let dir_meta = fs::metadata(tmp.path()).unwrap();
-    assert!(
-        check_file_safety(tmp.path(), &dir_meta, dir_meta.uid())
-            .unwrap_err()
-            .to_string()
-            .contains("not a regular file")
-    );
+        let msg = Config::load(&path, true).unwrap_err().to_string();
+        assert!(msg.contains("owned by uid 65534") && msg.contains("fix: chown root:root "), "{msg}");
+    }
+    let msg = Config::load(tmp.path(), true).unwrap_err().to_string();
+    assert!(msg.contains("a directory, not a regular file"), "{msg}");
+}
+
+#[test]
+fn a_fifo_as_the_config_file_is_refused_without_hanging() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("openclaw.toml");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    let msg = Config::load(&path, true).unwrap_err().to_string();
+    assert!(msg.contains("named pipe"), "{msg}");
 }
 
 #[test]

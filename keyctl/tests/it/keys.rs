@@ -125,6 +125,26 @@ fn unsafe_files_are_refused_with_the_fix() {
 }
 
 #[test]
+fn a_0750_secrets_directory_is_refused_by_every_command_alike() {
+    let host = Host::new();
+    set(&host, "OPENAI_API_KEY", CANARY);
+    std::fs::set_permissions(host.path("secrets"), std::fs::Permissions::from_mode(0o750)).unwrap();
+    let want = format!("chmod 700 {}", host.path("secrets").display());
+    let get = host.run(&["get", "OPENAI_API_KEY"], "");
+    assert_eq!(get.code, 2, "the resolver reads nothing from it: {}", get.stderr);
+    assert!(get.stderr.contains(&want), "{}", get.stderr);
+    let again = host.run(&["set", "OPENAI_API_KEY", "--no-validate"], "sk-another-value-000000000000");
+    assert_eq!(again.code, 2, "set writes nothing into it: {}", again.stderr);
+    assert!(again.stderr.contains(&want), "{}", again.stderr);
+    let status = host.run(&["status", "OPENAI_API_KEY"], "");
+    assert_eq!(status.code, 1);
+    assert!(status.stdout.contains("REFUSED"), "{}", status.stdout);
+    for run in [&get, &again, &status] {
+        assert!(!run.stdout.contains(CANARY) && !run.stderr.contains(CANARY));
+    }
+}
+
+#[test]
 fn exec_puts_keys_in_the_environment_only_and_passes_the_exit_code() {
     let host = Host::new();
     set(&host, "OPENAI_API_KEY", CANARY);

@@ -348,7 +348,7 @@ fn hostile_state_directories_are_refused_before_any_request() {
     std::fs::set_permissions(group.join("notifier"), std::fs::Permissions::from_mode(0o770)).unwrap();
     let mut cases = vec![
         (world, "writable by group or others"),
-        (h.path("link"), "symlink"),
+        (h.path("link"), "symbolic link"),
         (group, "writable by group or others"),
     ];
     if is_root() {
