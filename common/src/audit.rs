@@ -322,7 +322,10 @@ impl std::fmt::Display for Problem {
             }
             Problem::BadHash { line, seq } => write!(f, "line {line}: record {seq} was modified (hash mismatch)"),
             Problem::TornTail { offset, bytes } => {
-                write!(f, "torn final line at byte {offset} ({bytes} bytes without newline); run recover")
+                write!(
+                    f,
+                    "torn final line at byte {offset} ({bytes} bytes without newline); run `openclaw-doctor audit-recover`"
+                )
             }
             Problem::Truncated { checkpoint_seq, last_seq } => {
                 write!(
@@ -464,6 +467,8 @@ pub enum AuditError {
 pub struct RecoverOutcome {
     /// Bytes of torn tail removed (0 when none).
     pub truncated_bytes: u64,
+    /// SHA-256 of the removed bytes (of nothing, when none were removed).
+    pub torn_sha256: String,
     /// Whether a missing checkpoint was rebuilt from an intact chain.
     pub checkpoint_rebuilt: bool,
     /// The record appended to say what was done, if anything was.
@@ -572,7 +577,12 @@ impl AuditLog {
         }
         let checkpoint_rebuilt = checkpoint.is_none() && report.records > 0;
         if torn.is_empty() && !checkpoint_rebuilt {
-            return Ok(RecoverOutcome { truncated_bytes: 0, checkpoint_rebuilt: false, record: None });
+            return Ok(RecoverOutcome {
+                truncated_bytes: 0,
+                torn_sha256: sha256_hex(b""),
+                checkpoint_rebuilt: false,
+                record: None,
+            });
         }
         if !torn.is_empty() {
             file.set_len(complete_len as u64).map_err(|e| self.io(e))?;
@@ -585,7 +595,12 @@ impl AuditLog {
         });
         let record =
             self.write_record(&mut file, report.head, tool, actor, "audit.recover", params_hash(&params), 0, 0)?;
-        Ok(RecoverOutcome { truncated_bytes: torn.len() as u64, checkpoint_rebuilt, record: Some(record) })
+        Ok(RecoverOutcome {
+            truncated_bytes: torn.len() as u64,
+            torn_sha256: sha256_hex(torn),
+            checkpoint_rebuilt,
+            record: Some(record),
+        })
     }
 
     /// The checkpoint must not be ahead of the log, and the log must still

@@ -158,9 +158,13 @@ impl Style {
     }
 }
 
-/// Writes `text` to stdout. A closed pipe (`| head`) is not an error.
+/// Writes a tool's result to stdout and flushes it. Every failure is an
+/// error, a closed pipe included: the one output policy of every tool is that
+/// a result that did not reach its reader exits 2, never 0 with no output.
 pub fn write_stdout(text: &str) -> io::Result<()> {
-    ignore_broken_pipe(io::stdout().lock().write_all(text.as_bytes()))
+    let mut out = io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()
 }
 
 /// Writes `text` to stderr. A closed pipe is not an error.

@@ -38,8 +38,21 @@ enum Command {
     Evidence,
     /// Verify the shared audit log: exit 0 intact, 1 tampered or truncated, 2 unreadable.
     VerifyAudit(VerifyArgs),
+    /// Repair a torn final line (a crash mid-append) so appends work again: exit 0 repaired or
+    /// nothing to do, 1 the log is tampered (nothing changed), 2 unreadable or locked.
+    AuditRecover(RecoverArgs),
     /// List every check id with what it reads and how it judges.
     ListChecks,
+}
+
+#[derive(Debug, clap::Args)]
+struct RecoverArgs {
+    /// The log (default: the configured audit log).
+    #[arg(long, value_name = "PATH")]
+    log: Option<PathBuf>,
+    /// Its checkpoint file (default: <log>.checkpoint).
+    #[arg(long, value_name = "PATH")]
+    checkpoint: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -117,6 +130,10 @@ pub(crate) fn run(cli: Cli) -> Exit {
         None => run_checks(&cli.run, config, paths, false),
         Some(Command::Evidence) => run_checks(&cli.run, config, paths, true),
         Some(Command::VerifyAudit(v)) => verify_audit(&v, &paths, cli.run.format),
+        Some(Command::AuditRecover(r)) => crate::recover::run(
+            &log_paths(r.log.as_ref(), r.checkpoint.as_ref(), &paths),
+            cli.run.format == Format::Json,
+        ),
         Some(Command::ListChecks) => list_checks(cli.run.format),
     }
 }
@@ -128,11 +145,16 @@ fn select(args: &RunArgs) -> Result<Vec<&'static CheckDef>, String> {
             return Err(format!("unknown check id `{id}`; valid ids: {}", valid.join(", ")));
         }
     }
-    Ok(CHECKS
+    let selected: Vec<&'static CheckDef> = CHECKS
         .iter()
         .filter(|c| args.only.is_empty() || args.only.iter().any(|o| o == c.id))
         .filter(|c| !args.skip.iter().any(|s| s == c.id))
-        .collect())
+        .collect();
+    if selected.is_empty() {
+        // A run that checked nothing must not read as a pass.
+        return Err("--only/--skip leave no check to run".into());
+    }
+    Ok(selected)
 }
 
 fn hostname() -> String {
@@ -158,10 +180,13 @@ fn run_checks(args: &RunArgs, config: Config, paths: Paths, evidence: bool) -> E
     let report = Report::new(hostname(), started_at, started.elapsed().as_millis() as u64, args.strict, results);
     let mut exit = if report.passed() { Exit::Clean } else { Exit::Policy };
 
-    match args.format {
+    let written = match args.format {
         Format::Human => output::stdout(&report.to_human(Style::for_stdout())),
         Format::Json => output::stdout(&report.to_json()),
         Format::Prometheus => output::stdout(&report.to_prometheus()),
+    };
+    if written.is_err() {
+        exit = Exit::Undecided;
     }
     if let Some(path) = &args.textfile
         // 0644: node_exporter runs as its own user and must read it; it holds no secrets.
@@ -197,13 +222,20 @@ fn run_checks(args: &RunArgs, config: Config, paths: Paths, evidence: bool) -> E
     exit
 }
 
-fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
-    let log_path = v.log.clone().unwrap_or_else(|| paths.audit_log.clone());
-    let checkpoint_path = match (&v.checkpoint, &v.log) {
+/// The log and checkpoint named by `--log`/`--checkpoint`, else the configured ones.
+fn log_paths(log: Option<&PathBuf>, checkpoint: Option<&PathBuf>, paths: &Paths) -> AuditLog {
+    let log_path = log.cloned().unwrap_or_else(|| paths.audit_log.clone());
+    let checkpoint_path = match (checkpoint, log) {
         (Some(cp), _) => cp.clone(),
         (None, Some(log)) => paths::checkpoint_for(log),
         (None, None) => paths.audit_checkpoint.clone(),
     };
+    AuditLog::new(log_path, checkpoint_path)
+}
+
+fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
+    let log = log_paths(v.log.as_ref(), v.checkpoint.as_ref(), paths);
+    let (log_path, checkpoint_path) = (log.path().to_owned(), log.checkpoint_path().to_owned());
     let mut extra = Vec::new();
     for line in &v.checkpoint_line {
         match Checkpoint::parse_line(line) {
@@ -214,7 +246,12 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
             }
         }
     }
-    let report = match AuditLog::new(&log_path, &checkpoint_path).verify(&extra) {
+    // "0 records, INTACT" for a log that is not there would hide a deleted log.
+    if let Err(e) = std::fs::symlink_metadata(&log_path) {
+        output::error(&format!("no audit log at {}: {e}", log_path.display()));
+        return Exit::Undecided;
+    }
+    let report = match log.verify(&extra) {
         Ok(r) => r,
         Err(e) => {
             output::error(&e.to_string());
@@ -222,7 +259,7 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
         }
     };
     let exit = if report.is_intact() { Exit::Clean } else { Exit::Policy };
-    if format == Format::Json {
+    let written = if format == Format::Json {
         let body = json!({
             "log": log_path, "checkpoint": checkpoint_path, "intact": report.is_intact(), "records": report.records,
             "head": report.head, "checkpoints_checked": report.checkpoints_checked, "problems": report.problems,
@@ -235,7 +272,7 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
                 body: &body,
             }
             .to_json(),
-        );
+        )
     } else {
         // Each line is escaped on its own: problem texts can quote log content.
         let mut lines = vec![format!(
@@ -246,13 +283,13 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
         )];
         lines.extend(report.problems.iter().map(|p| format!("  {p}")));
         let text: String = lines.iter().map(|l| format!("{}\n", common::output::sanitize(l))).collect();
-        output::stdout(&text);
-    }
-    exit
+        output::stdout(&text)
+    };
+    if written.is_err() { Exit::Undecided } else { exit }
 }
 
 fn list_checks(format: Format) -> Exit {
-    if format == Format::Json {
+    let written = if format == Format::Json {
         let checks: Vec<_> = CHECKS.iter().map(|c| json!({"id": c.id, "title": c.title, "rules": c.rules})).collect();
         output::stdout(
             &common::output::Envelope {
@@ -262,13 +299,13 @@ fn list_checks(format: Format) -> Exit {
                 body: &json!({"checks": checks}),
             }
             .to_json(),
-        );
+        )
     } else {
         let mut text = String::new();
         for c in CHECKS {
             text.push_str(&format!("{}\t{}\n", c.id, c.title));
         }
-        output::stdout(&text);
-    }
-    Exit::Clean
+        output::stdout(&text)
+    };
+    if written.is_err() { Exit::Undecided } else { Exit::Clean }
 }

@@ -10,6 +10,7 @@ mod checks;
 mod cli;
 mod evidence;
 mod output;
+mod recover;
 mod report;
 mod runner;
 mod sockets;

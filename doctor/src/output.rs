@@ -2,9 +2,10 @@
 
 use common::output::{sanitize, write_stderr, write_stdout};
 
-pub(crate) fn stdout(text: &str) {
-    // A closed pipe is ignored inside; anything else cannot be reported anywhere better.
-    let _ = write_stdout(text);
+/// Results on stdout. A failed write (a closed pipe, a full disk) is
+/// reported on stderr and returned: the caller exits 2, never 0 with no output.
+pub(crate) fn stdout(text: &str) -> Result<(), ()> {
+    write_stdout(text).map_err(|e| error(&format!("cannot write the result to stdout: {e}")))
 }
 
 /// A diagnostic line on stderr, escaped: error texts can carry untrusted strings.

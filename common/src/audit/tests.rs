@@ -212,7 +212,7 @@ fn recover_refuses_a_tampered_log_and_is_a_no_op_on_a_clean_one() {
     let f = filled(3);
     assert_eq!(
         f.log.recover("t", "a").unwrap(),
-        RecoverOutcome { truncated_bytes: 0, checkpoint_rebuilt: false, record: None }
+        RecoverOutcome { truncated_bytes: 0, torn_sha256: sha256_hex(b""), checkpoint_rebuilt: false, record: None }
     );
     let mut l = lines(&f.log);
     l[0] = l[0].replace("\"actor\":\"root\"", "\"actor\":\"mallory\"");

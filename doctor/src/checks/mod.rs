@@ -202,8 +202,9 @@ pub(crate) const CHECKS: &[CheckDef] = &[
     CheckDef {
         id: "audit-log",
         title: "Audit log intact",
-        rules: "Verifies the shared audit log's hash chain and that it reaches its checkpoint (docs/audit-log.md). \
-                Any problem fails; unreadable: error.",
+        rules: "Verifies the shared audit log's hash chain and that it reaches its checkpoint and the head the newest \
+                passing run recorded in its doctor.json (docs/audit-log.md). Any problem fails, a deleted log included; \
+                unreadable: error.",
         run: audit_log::check,
     },
 ];

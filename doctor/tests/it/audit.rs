@@ -58,3 +58,84 @@ fn audit_log_check_passes_intact_and_fails_tampered() {
     assert_eq!((status(&check), run.code), ("fail", 1));
     assert!(check["summary"].as_str().unwrap().contains("torn final line"), "{check}");
 }
+
+fn entry(params: &serde_json::Value) -> Entry<'_> {
+    Entry { tool: "it", actor: "root", action: "it.append", params, exit_code: 0, duration_ms: 1 }
+}
+
+#[test]
+fn audit_recover_repairs_a_torn_tail_so_appends_work_and_the_log_verifies() {
+    let host = Host::new();
+    let log = log_with(&host, 3);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let torn = "{\"seq\":4,\"ts\":\"2026-11-2";
+    std::fs::write(log.path(), format!("{text}{torn}")).unwrap();
+    let params = serde_json::json!({});
+    let err = log.append(&entry(&params)).unwrap_err();
+    assert!(err.to_string().contains("run `openclaw-doctor audit-recover`"), "the message names the command: {err}");
+
+    let run = host.run(&["audit-recover", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    let v = run.json();
+    assert_eq!(v["outcome"], "repaired");
+    assert_eq!(v["truncated_bytes"], torn.len());
+    assert_eq!(v["torn_sha256"], common::hash::sha256_hex(torn.as_bytes()));
+    // The record's params_hash is the hash of exactly these parameters.
+    let params = serde_json::json!({"truncated_bytes": torn.len(), "torn_sha256": v["torn_sha256"], "checkpoint_rebuilt": false});
+    assert_eq!(v["record"]["params_hash"], common::audit::params_hash(&params));
+
+    log.append(&entry(&serde_json::json!({"after": true}))).unwrap();
+    let run = host.run(&["verify-audit"]);
+    assert_eq!(run.code, 0, "{}", run.stdout);
+    assert!(run.stdout.contains("5 records, INTACT"), "{}", run.stdout);
+    let last = std::fs::read_to_string(log.path()).unwrap();
+    assert!(last.lines().nth(3).unwrap().contains("\"action\":\"audit.recover\""));
+
+    let again = host.run(&["audit-recover"]);
+    assert_eq!(again.code, 0);
+    assert!(again.stdout.contains("nothing to recover"), "{}", again.stdout);
+}
+
+#[test]
+fn audit_recover_refuses_a_tampered_log_and_changes_nothing() {
+    let host = Host::new();
+    let log = log_with(&host, 3);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let tampered = format!("{}{{\"torn", text.replacen("\"exit_code\":0", "\"exit_code\":7", 1));
+    std::fs::write(log.path(), &tampered).unwrap();
+    let checkpoint = std::fs::read(log.checkpoint_path()).unwrap();
+    let run = host.run(&["audit-recover", "--log", log.path().to_str().unwrap()]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("refused: the log is tampered"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(log.path()).unwrap(), tampered, "not a byte changed");
+    assert_eq!(std::fs::read(log.checkpoint_path()).unwrap(), checkpoint);
+    let missing = host.run(&["audit-recover", "--log", host.path("nope.jsonl").to_str().unwrap()]);
+    assert_eq!(missing.code, 2, "{}", missing.stderr);
+}
+
+#[test]
+fn verify_audit_on_a_missing_log_is_exit_2_not_intact() {
+    let host = Host::new();
+    let run = host.run(&["verify-audit"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("INTACT"));
+    assert!(run.stderr.contains("no audit log at"), "{}", run.stderr);
+}
+
+#[test]
+fn deleting_the_log_and_its_checkpoint_after_a_run_fails_the_audit_log_check() {
+    let host = Host::new();
+    let log = log_with(&host, 3);
+    let run = host.run(&["--only", "audit-log", "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    std::fs::remove_file(log.path()).unwrap();
+    std::fs::remove_file(log.checkpoint_path()).unwrap();
+    let run = host.run(&["--only", "audit-log", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let check = &run.json()["checks"][0];
+    assert_eq!(status(check), "fail", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("checkpoint reached seq 3"), "{check}");
+    // Without any earlier report, an empty host is simply new.
+    let fresh = Host::new();
+    assert_eq!(status(&fresh.check("audit-log").1), "pass");
+}

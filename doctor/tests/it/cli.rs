@@ -204,3 +204,24 @@ fn list_checks_names_every_id() {
     assert_eq!(ids.len(), 14);
     assert!(ids.contains(&"audit-log".to_owned()));
 }
+
+#[test]
+fn a_selection_with_no_check_left_is_exit_2_not_a_pass() {
+    let host = Host::new();
+    let run = host.run(&["--only", "disk", "--skip", "disk", "--no-artifacts"]);
+    assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
+    assert!(!run.stdout.contains("PASS"), "{}", run.stdout);
+}
+
+#[test]
+fn a_result_that_cannot_be_written_is_exit_2() {
+    let host = Host::new();
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = host.command().args(["list-checks"]).stdout(full).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    // A reader that has gone away: the result was not delivered either.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = host.command().args(["--only", "disk", "--no-artifacts"]).stdout(writer).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+}
