@@ -128,6 +128,20 @@ impl Record {
     }
 }
 
+/// Checks an action name: a fixed `noun.verb` such as `key.rotate` or
+/// `audit.recover`, `^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$`, at most 64
+/// bytes. Parameters never go here: they go into `params_hash`, so free text
+/// (an alert message, a path, a value) can never reach the log in the clear.
+pub fn validate_action(action: &str) -> Result<(), AuditError> {
+    let word = |w: &str| {
+        w.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+            && w.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let mut parts = action.split('.');
+    let ok = action.len() <= 64 && parts.clone().count() >= 2 && parts.all(word);
+    if ok { Ok(()) } else { Err(AuditError::BadAction { len: action.len() }) }
+}
+
 fn check_field(name: &str, value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > MAX_FIELD {
         return Err(format!("{name} must be 1 to {MAX_FIELD} bytes"));
@@ -460,6 +474,15 @@ pub enum AuditError {
     /// A field of the entry is empty, too long, or contains control characters.
     #[error("audit entry rejected: {0}")]
     BadEntry(String),
+    /// The action is not a fixed `noun.verb` name; its text is not repeated
+    /// (it may be a parameter written where a name belongs).
+    #[error(
+        "audit entry rejected: the action ({len} bytes) is not a `noun.verb` name such as `key.rotate`; parameters belong in params"
+    )]
+    BadAction {
+        /// Its length in bytes.
+        len: usize,
+    },
 }
 
 /// What [`AuditLog::recover`] did.
@@ -511,6 +534,7 @@ impl AuditLog {
         for (name, value) in [("tool", entry.tool), ("actor", entry.actor), ("action", entry.action)] {
             check_field(name, value).map_err(AuditError::BadEntry)?;
         }
+        validate_action(entry.action)?;
         let mut file = self.open_locked()?;
         let head = self.read_head(&mut file)?;
         self.check_against_checkpoint(&mut file, head.as_ref())?;

@@ -22,7 +22,7 @@ fn append(log: &AuditLog, action: &str) -> Record {
 fn filled(n: usize) -> Fixture {
     let f = fixture();
     for i in 0..n {
-        append(&f.log, &format!("action.{i}"));
+        append(&f.log, &format!("action.n{i}"));
     }
     f
 }
@@ -61,12 +61,12 @@ fn stored_lines_are_canonical_and_params_are_only_hashed() {
     let params = serde_json::json!({ "z": 1, "a": { "y": [true, null], "b": "secret-looking" } });
     let rec = f
         .log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 1, duration_ms: 9 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 1, duration_ms: 9 })
         .unwrap();
     let line = &lines(&f.log)[0];
     assert_eq!(line, &rec.to_line());
     assert!(
-        line.starts_with("{\"action\":\"x\",\"actor\":\"a\",\"duration_ms\":9,\"exit_code\":1,\"hash\":"),
+        line.starts_with("{\"action\":\"test.append\",\"actor\":\"a\",\"duration_ms\":9,\"exit_code\":1,\"hash\":"),
         "{line}"
     );
     assert!(!line.contains("secret-looking"));
@@ -151,7 +151,7 @@ fn appends_refuse_to_continue_a_truncated_log() {
     let params = serde_json::json!({});
     let err = f
         .log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(
         matches!(err, AuditError::Damaged { problem: Problem::Truncated { checkpoint_seq: 4, last_seq: 2 }, .. }),
@@ -166,7 +166,7 @@ fn appends_refuse_a_log_whose_checkpoint_was_deleted() {
     let params = serde_json::json!({});
     let err = f
         .log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { problem: Problem::CheckpointMissing, .. }), "{err}");
     // recover rebuilds it because the chain itself is intact, and says so in the log.
@@ -188,7 +188,7 @@ fn torn_tail_is_reported_blocks_appends_and_recover_repairs_it() {
     let params = serde_json::json!({});
     let err = f
         .log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { problem: Problem::TornTail { .. }, .. }), "{err}");
 
@@ -229,7 +229,7 @@ fn appends_refuse_when_the_last_record_was_edited() {
     let params = serde_json::json!({});
     let err = f
         .log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { problem: Problem::BadHash { .. }, .. }), "{err}");
 }
@@ -281,7 +281,7 @@ fn a_symlinked_log_is_refused() {
     let params = serde_json::json!({});
     let err = f
         .log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(matches!(err, AuditError::Unsafe(_)), "{err}");
     assert!(err.to_string().contains("symbolic link"), "{err}");
@@ -323,7 +323,7 @@ fn lock_wait_is_bounded() {
     let log = f.log.clone().with_lock_wait(Duration::from_millis(30));
     let params = serde_json::json!({});
     let err = log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(matches!(err, AuditError::LockTimeout { .. }), "{err}");
 }
@@ -385,7 +385,7 @@ fn an_append_cannot_paper_over_a_forged_tail_behind_the_checkpoint() {
     let params = serde_json::json!({});
     let err = f
         .log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { problem: Problem::CheckpointMismatch { seq: 5 }, .. }), "{err}");
     assert!(!f.log.verify(&[]).unwrap().is_intact(), "the evidence is still there");
@@ -427,7 +427,7 @@ fn a_forged_maximal_seq_is_refused_not_wrapped() {
     let params = serde_json::json!({});
     let err = f
         .log
-        .append(&Entry { tool: "t", actor: "a", action: "x", params: &params, exit_code: 0, duration_ms: 0 })
+        .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { .. }), "{err}");
 }
@@ -438,10 +438,37 @@ fn only_the_canonical_encoding_is_a_record() {
     let good = lines(&f.log)[0].clone();
     let rec = Record::parse_line(&good).unwrap();
     let spaced = good.replacen(':', ": ", 1);
-    let escaped = good.replacen("\"action\":\"action.0\"", "\"action\":\"\\u0061ction.0\"", 1);
+    let escaped = good.replacen("\"action\":\"action.n0\"", "\"action\":\"\\u0061ction.n0\"", 1);
     let reordered = serde_json::to_string(&rec).unwrap();
     for bad in [spaced, escaped, reordered] {
         assert_ne!(bad, good);
         assert!(Record::parse_line(&bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn actions_are_fixed_noun_verb_names_and_free_text_is_refused_unrepeated() {
+    for ok in ["key.set", "audit.recover", "notify.send", "console.exec-action", "a.b.c", "guard.fix2"] {
+        assert!(validate_action(ok).is_ok(), "{ok}");
+    }
+    for bad in ["x", "key", "Key.set", "key.", ".set", "key..set", "disk full on /var", "key.set now", "1.a", "a.-b"] {
+        assert!(validate_action(bad).is_err(), "{bad}");
+    }
+    assert!(validate_action(&format!("a.{}", "b".repeat(63))).is_err(), "over 64 bytes");
+    let f = fixture();
+    let params = serde_json::json!({});
+    let err = f
+        .log
+        .append(&Entry {
+            tool: "t",
+            actor: "a",
+            action: "alert: db down on 10.0.0.5",
+            params: &params,
+            exit_code: 0,
+            duration_ms: 0,
+        })
+        .unwrap_err();
+    assert!(matches!(err, AuditError::BadAction { .. }), "{err}");
+    assert!(!err.to_string().contains("db down"), "{err}");
+    assert!(!f.log.path().exists(), "nothing was written");
 }

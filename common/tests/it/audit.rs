@@ -33,7 +33,7 @@ fn one_process_appends_200_records() {
         log.append(&Entry {
             tool: "it",
             actor: &actor,
-            action: "append",
+            action: "test.append",
             params: &params,
             exit_code: 0,
             duration_ms: 0,
@@ -98,9 +98,11 @@ fn the_documented_python_verifier_agrees_with_ours() {
     let tmp = tempfile::tempdir().unwrap();
     let path = tmp.path().join("audit.jsonl");
     let log = log_at(&path);
-    for (i, action) in ["key.set", "key.rotate", "console.exec \u{e9}\u{4e2d}", "doctor.run"].iter().enumerate() {
+    let actions =
+        [("key.set", "root"), ("key.rotate", "root"), ("console.exec", "op \u{e9}\u{4e2d}"), ("doctor.run", "root")];
+    for (i, (action, actor)) in actions.iter().enumerate() {
         let params = serde_json::json!({ "i": i, "name": "caf\u{e9}\t\"q\"", "nested": { "b": [1, 2], "a": null } });
-        log.append(&Entry { tool: "it", actor: "root", action, params: &params, exit_code: i as i32, duration_ms: 12 })
+        log.append(&Entry { tool: "it", actor, action, params: &params, exit_code: i as i32, duration_ms: 12 })
             .unwrap();
     }
     let cp_line = log.read_checkpoint().unwrap().unwrap().to_line();

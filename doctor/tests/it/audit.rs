@@ -8,8 +8,15 @@ fn log_with(host: &Host, n: usize) -> AuditLog {
     let log = AuditLog::new(host.path("audit/audit.jsonl"), host.path("audit/audit.jsonl.checkpoint"));
     for i in 0..n {
         let params = serde_json::json!({ "i": i });
-        log.append(&Entry { tool: "it", actor: "root", action: "x", params: &params, exit_code: 0, duration_ms: 1 })
-            .unwrap();
+        log.append(&Entry {
+            tool: "it",
+            actor: "root",
+            action: "test.append",
+            params: &params,
+            exit_code: 0,
+            duration_ms: 1,
+        })
+        .unwrap();
     }
     log
 }
