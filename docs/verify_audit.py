@@ -7,13 +7,59 @@ Exit 0 when the chain is intact and reaches every checkpoint given,
 1 when it is tampered, truncated or torn, 2 when the input is unreadable.
 Standard library only; written from the documented format, not our code.
 """
+import datetime
 import hashlib
 import json
+import re
 import sys
+import unicodedata
 
 GENESIS = "0" * 64
 FIELDS = {"seq", "ts", "tool", "actor", "action", "params_hash",
           "exit_code", "duration_ms", "prev", "hash"}
+MAX_LINE = 64 * 1024
+MAX_FIELD = 256
+HEX64 = re.compile(r"[0-9a-f]{64}\Z")
+RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})"
+                     r"(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+
+
+def is_int(v, lo, hi):
+    # bool is an int in Python; JSON true/1.0 are not integers in the format.
+    return type(v) is int and lo <= v <= hi
+
+
+def check_ts(ts):
+    m = RFC3339.match(ts)
+    if not m:
+        return False
+    y, mo, d, h, mi, sec = (int(g) for g in m.groups()[:6])
+    try:
+        datetime.datetime(y, mo, d, h, mi, min(sec, 59))
+    except ValueError:
+        return False
+    return sec <= 59 and (m.group(8) in "Zz" or int(m.group(8)[1:3]) <= 23)
+
+
+def check_record(rec):
+    """The documented shape of one record; raises ValueError."""
+    if not is_int(rec["seq"], 1, 2**64 - 1):
+        raise ValueError("seq is not an integer >= 1")
+    if not is_int(rec["exit_code"], -2**31, 2**31 - 1):
+        raise ValueError("exit_code is not a 32-bit integer")
+    if not is_int(rec["duration_ms"], 0, 2**64 - 1):
+        raise ValueError("duration_ms is not an unsigned integer")
+    for k in ("tool", "actor", "action"):
+        v = rec[k]
+        if not isinstance(v, str) or not v or len(v.encode("utf-8")) > MAX_FIELD:
+            raise ValueError("%s must be 1 to %d bytes" % (k, MAX_FIELD))
+        if any(unicodedata.category(c) == "Cc" for c in v):
+            raise ValueError("%s contains a control character" % k)
+    for k in ("params_hash", "prev", "hash"):
+        if not isinstance(rec[k], str) or not HEX64.match(rec[k]):
+            raise ValueError("%s is not 64 lowercase hex characters" % k)
+    if not isinstance(rec["ts"], str) or not check_ts(rec["ts"]):
+        raise ValueError("ts is not an RFC 3339 timestamp")
 
 
 def canonical(obj):
@@ -56,14 +102,20 @@ def main(argv):
         problems.append("torn final line (no newline)")
         data = data[: data.rfind(b"\n") + 1]
     prev, expected, seen = GENESIS, 1, {}
-    for n, raw in enumerate(data.splitlines(), 1):
+    # Records end with "\n" only: a "\r" (CRLF or bare) is part of the line,
+    # which then is not canonical. bytes.splitlines() would also split on "\r".
+    lines = data[:-1].split(b"\n") if data else []
+    for n, raw in enumerate(lines, 1):
         try:
+            if len(raw) > MAX_LINE:
+                raise ValueError("line longer than %d bytes" % MAX_LINE)
             rec = json.loads(raw.decode("utf-8"))
             if not isinstance(rec, dict) or set(rec) != FIELDS:
                 raise ValueError("wrong fields")
             if canonical(rec) != raw:
                 raise ValueError("not in canonical form")
-        except ValueError as e:
+            check_record(rec)
+        except (ValueError, RecursionError) as e:
             problems.append("line %d: malformed (%s)" % (n, e))
             continue
         if rec["seq"] != expected:

@@ -2,3 +2,4 @@
 //! independent verifier. One binary, as the house style asks.
 
 mod audit;
+mod verifier_corpus;
