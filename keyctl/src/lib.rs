@@ -281,14 +281,17 @@ fn read_new_value(from_file: Option<&Path>) -> Result<SecretString, String> {
     let mut raw = String::new();
     match from_file {
         Some(path) => {
-            let file = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags_nofollow()
-                .open(path)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
-            file.take(secrets::MAX_SECRET_BYTES + 1)
-                .read_to_string(&mut raw)
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+            // The path is never repeated: a key pasted where the path belongs
+            // would be printed by "No such file: <key>".
+            let unreadable = |e: std::io::Error| {
+                format!(
+                    "cannot read the --from-file path ({} characters, not repeated here in case it is a key): {}",
+                    path.as_os_str().len(),
+                    e.kind()
+                )
+            };
+            let file = std::fs::OpenOptions::new().read(true).custom_flags_nofollow().open(path).map_err(unreadable)?;
+            file.take(secrets::MAX_SECRET_BYTES + 1).read_to_string(&mut raw).map_err(unreadable)?;
         }
         None => {
             let stdin = std::io::stdin();

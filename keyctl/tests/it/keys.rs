@@ -145,6 +145,18 @@ fn a_0750_secrets_directory_is_refused_by_every_command_alike() {
 }
 
 #[test]
+fn a_key_pasted_as_the_from_file_path_is_never_echoed() {
+    let host = Host::new();
+    let run = host.run(&["set", "OPENAI_API_KEY", "--from-file", CANARY], "");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("--from-file path (33 characters"), "{}", run.stderr);
+    assert!(!run.stderr.contains(CANARY) && !run.stdout.contains(CANARY), "{}", run.stderr);
+    let dir = host.run(&["set", "OPENAI_API_KEY", "--from-file", host.path("").to_str().unwrap()], "");
+    assert_eq!(dir.code, 2);
+    assert!(!dir.stderr.contains(host.tmp.path().to_str().unwrap()), "{}", dir.stderr);
+}
+
+#[test]
 fn exec_puts_keys_in_the_environment_only_and_passes_the_exit_code() {
     let host = Host::new();
     set(&host, "OPENAI_API_KEY", CANARY);
