@@ -96,7 +96,7 @@ impl Report {
             if let Some(fix) = &c.remediation
                 && matches!(c.status, Status::Fail | Status::Error | Status::Warn)
             {
-                for (i, line) in fix.lines().enumerate() {
+                for (i, line) in fix.0.iter().enumerate() {
                     let lead = if i == 0 { "fix:" } else { "    " };
                     let _ = writeln!(res, "{:pad$}{lead} {}", "", sanitize(line), pad = width + 9);
                 }

@@ -23,7 +23,7 @@ pub(crate) struct CheckResult {
     pub(crate) status: Status,
     pub(crate) summary: String,
     pub(crate) details: Value,
-    pub(crate) remediation: Option<String>,
+    pub(crate) remediation: Option<crate::checks::Remedy>,
     pub(crate) duration_ms: u64,
 }
 

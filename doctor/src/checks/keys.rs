@@ -57,7 +57,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
             .iter()
             .map(|n| format!("openclaw-keyctl set {n} < /path/to/file"))
             .chain(["see openclaw-keyctl status".to_owned()]);
-        return Outcome::fail(parts.join("; "), fix.collect::<Vec<_>>().join("\n")).details(details);
+        return Outcome::fail(parts.join("; "), fix.collect::<Vec<_>>()).details(details);
     }
     if !shadowed.is_empty() || !stale.is_empty() {
         let mut parts = Vec::new();

@@ -90,7 +90,7 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
     });
     let outcome = if !violations.is_empty() {
         fixes.dedup();
-        Outcome::fail(summary, fixes.join("\n"))
+        Outcome::fail(summary, fixes)
     } else if n_warn > 0 {
         Outcome::warn(
             summary,

@@ -53,13 +53,45 @@ impl Status {
     }
 }
 
+/// The steps that fix a finding, one per line. Steps are kept apart, never
+/// joined and split again, so a newline inside an untrusted value (an exe
+/// path, a unit name) stays inside its step and is escaped when shown: it
+/// can never start a forged line of the report. JSON shows the steps joined
+/// with newlines (a string, as documented).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Remedy(pub(crate) Vec<String>);
+
+impl From<String> for Remedy {
+    fn from(step: String) -> Remedy {
+        Remedy(vec![step])
+    }
+}
+
+impl From<&str> for Remedy {
+    fn from(step: &str) -> Remedy {
+        Remedy(vec![step.to_owned()])
+    }
+}
+
+impl From<Vec<String>> for Remedy {
+    fn from(steps: Vec<String>) -> Remedy {
+        Remedy(steps)
+    }
+}
+
+impl Serialize for Remedy {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0.join("\n"))
+    }
+}
+
 /// What a check found.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub(crate) struct Outcome {
     pub(crate) status: Status,
     pub(crate) summary: String,
     pub(crate) details: Value,
-    pub(crate) remediation: Option<String>,
+    pub(crate) remediation: Option<Remedy>,
 }
 
 impl Outcome {
@@ -69,10 +101,10 @@ impl Outcome {
     pub(crate) fn pass(summary: impl Into<String>) -> Outcome {
         Outcome::new(Status::Pass, summary)
     }
-    pub(crate) fn warn(summary: impl Into<String>, fix: impl Into<String>) -> Outcome {
+    pub(crate) fn warn(summary: impl Into<String>, fix: impl Into<Remedy>) -> Outcome {
         Outcome::new(Status::Warn, summary).fix(fix)
     }
-    pub(crate) fn fail(summary: impl Into<String>, fix: impl Into<String>) -> Outcome {
+    pub(crate) fn fail(summary: impl Into<String>, fix: impl Into<Remedy>) -> Outcome {
         Outcome::new(Status::Fail, summary).fix(fix)
     }
     pub(crate) fn error(summary: impl Into<String>) -> Outcome {
@@ -82,7 +114,7 @@ impl Outcome {
     pub(crate) fn skip(reason: impl Into<String>) -> Outcome {
         Outcome::new(Status::Skip, reason)
     }
-    pub(crate) fn fix(mut self, fix: impl Into<String>) -> Outcome {
+    pub(crate) fn fix(mut self, fix: impl Into<Remedy>) -> Outcome {
         self.remediation = Some(fix.into());
         self
     }

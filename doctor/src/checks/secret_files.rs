@@ -60,6 +60,6 @@ pub(crate) fn judge(dir: &Path) -> Outcome {
         Outcome::pass(format!("{shown}: private directory (0700), {} file(s) 0600 or stricter", files.len()))
             .details(details)
     } else {
-        Outcome::fail(problems.join("; "), fixes.join("\n")).details(details)
+        Outcome::fail(problems.join("; "), fixes).details(details)
     }
 }
