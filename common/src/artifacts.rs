@@ -1,4 +1,4 @@
-//! The one artifact writer (DESIGN.md §3.4).
+//! The one artifact writer.
 //!
 //! Run directories are `<root>/<kind>/<stamp>[-N][_<host>]` where `<stamp>`
 //! is UTC `YYYYMMDDTHHMMSSZ` and `-N` separates runs that share a second.

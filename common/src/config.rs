@@ -1,4 +1,4 @@
-//! The optional TOML configuration file (DESIGN.md §3.3).
+//! The optional TOML configuration file (docs/config.md).
 //!
 //! Every key has a built-in default equal to the contract, so the tools run
 //! with no file at all. Unknown keys and bad values are errors that name the

@@ -1,7 +1,7 @@
 //! The exit-code contract shared by every subcommand of every tool.
 //!
 //! `0` clean, `1` a policy failure, `2` could not decide. A tool never exits
-//! `0` when something went wrong (DESIGN.md §3.1).
+//! `0` when something went wrong.
 
 use std::process::ExitCode;
 

@@ -1,4 +1,4 @@
-//! Where every tool keeps its files (DESIGN.md §3.3a), resolved with the
+//! Where every tool keeps its files (the table in docs/config.md, "Keys and paths"), resolved with the
 //! precedence flag > environment > config file > built-in default.
 //!
 //! The environment is passed in as a function so the resolution is a pure,

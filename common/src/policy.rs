@@ -1,4 +1,4 @@
-//! The one listener classifier (contract §1, DESIGN.md §3.7).
+//! The one listener classifier (contract §1).
 //!
 //! Input is a socket as the kernel reports it: protocol, local address in
 //! any of its spellings (`0.0.0.0`, `[::]`, `*`, `::ffff:127.0.0.1`,

@@ -1,4 +1,4 @@
-//! The one secret resolver (contract §3, DESIGN.md §3.5).
+//! The one secret resolver (contract §3).
 //!
 //! Resolution is deterministic and never interactive: (1) the environment
 //! variable (empty or whitespace counts as absent); (2) the macOS Keychain,

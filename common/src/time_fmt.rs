@@ -21,7 +21,7 @@ pub fn parse_rfc3339(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &Rfc3339).ok()
 }
 
-/// `20261124T194700Z`: the artifact directory stamp of DESIGN.md §3.4.
+/// `20261124T194700Z`: the artifact run-directory stamp.
 pub fn stamp(t: OffsetDateTime) -> String {
     let fmt = format_description!("[year][month][day]T[hour][minute][second]Z");
     t.to_offset(time::UtcOffset::UTC).format(&fmt).unwrap_or_else(|_| String::from("00000000T000000Z"))

@@ -1,3 +1,5 @@
+//! The audit log in one process: records, canonical form, checkpoints, tampering, recovery.
+
 use super::*;
 use std::fs;
 use std::fs::OpenOptions;
@@ -429,7 +431,7 @@ fn a_forged_maximal_seq_is_refused_not_wrapped() {
         .log
         .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
-    assert!(matches!(err, AuditError::Damaged { .. }), "{err}");
+    assert!(matches!(err, AuditError::SeqOverflow(_)), "{err}");
 }
 
 #[test]

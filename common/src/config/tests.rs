@@ -1,3 +1,5 @@
+//! The config loader: defaults, every key, file:line errors, unsafe files.
+
 use super::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

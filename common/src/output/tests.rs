@@ -1,3 +1,5 @@
+//! Output helpers: escaping of untrusted text, formats and the envelope.
+
 use super::*;
 
 fn check(input: &str, expected: &str) {

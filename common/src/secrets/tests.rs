@@ -1,3 +1,5 @@
+//! The secret resolver: order, shadowing, file rules, masks and key ids.
+
 use super::*;
 use std::collections::HashMap;
 use std::fs;
