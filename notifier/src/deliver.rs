@@ -2,17 +2,16 @@
 //! quota lines, the emergency receipt, bounded retries, the outbox, the
 //! audit log. `send` and `flush` both come through [`process`].
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::audit::{AuditLog, Entry};
 use common::secrets::{ExposeSecret, SecretString};
-use serde::Serialize;
 use serde_json::json;
 
-use crate::api::{Client, Quota, Reply};
+use crate::api::{Client, Reply};
 use crate::message::{self, Alert, Priority};
+use crate::report::{Cancel, Outcome, Report, Would, dry};
 use crate::state::{CheckState, ReceiptState, State, Store};
 
 /// Pushover: retry 5xx and network errors "no sooner than 5 seconds".
@@ -58,92 +57,6 @@ pub enum Mode {
     Flush,
 }
 
-/// The documented outcome of one alert (`send`'s JSON body).
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// `sent`, `rate_limited`, `queued`, `dry_run` or `rejected`.
-    pub outcome: &'static str,
-    /// The check.
-    pub check_id: String,
-    /// The API's request id of the delivering response.
-    pub request: Option<String>,
-    /// The emergency receipt.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<String>,
-    /// Sent: how many suppressed alerts the digest line reported.
-    /// Rate-limited: how many are suppressed in this window so far, this one included.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suppressed_since_last: Option<u64>,
-    /// The latest quota reading.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quota: Option<Quota>,
-    /// Priority.
-    pub priority: Priority,
-    /// A recovery message.
-    pub resolved: bool,
-    /// One sentence for people.
-    pub detail: String,
-    /// The API's `errors[]` (rejected).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-    /// HTTP status of the last attempt.
-    pub http_status: Option<u16>,
-    /// Requests made for the message.
-    pub attempts: u32,
-    /// Rate-limited: when the window ends (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub window_ends: Option<String>,
-    /// Quota hold: when sending resumes (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hold_until: Option<String>,
-    /// Queued: the outbox file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outbox: Option<PathBuf>,
-    /// Dry run: what would happen (`send`, `rate_limited`, `rejected`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub would: Option<&'static str>,
-    /// Dry run: the fields that would be sent (without `token` and `user`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preview: Option<BTreeMap<&'static str, String>>,
-    /// `--resolved`: what happened to the check's emergency receipt.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cancel: Option<String>,
-    /// Things the operator should know (low quota, bookkeeping failures).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-impl Report {
-    fn new(alert: &Alert, outcome: &'static str, detail: String) -> Report {
-        Report {
-            outcome,
-            check_id: alert.check_id.clone(),
-            request: None,
-            receipt: None,
-            suppressed_since_last: None,
-            quota: None,
-            priority: alert.priority,
-            resolved: alert.resolved,
-            detail,
-            errors: Vec::new(),
-            http_status: None,
-            attempts: 0,
-            window_ends: None,
-            hold_until: None,
-            outbox: None,
-            would: None,
-            preview: None,
-            cancel: None,
-            warnings: Vec::new(),
-        }
-    }
-
-    /// Exit status: 0 for everything but `rejected`.
-    pub fn is_rejected(&self) -> bool {
-        self.outcome == "rejected"
-    }
-}
-
 /// RFC 3339 for a Unix time (the raw number if out of range).
 pub(crate) fn ts(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t).map(common::time_fmt::rfc3339).unwrap_or_else(|_| t.to_string())
@@ -187,13 +100,13 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
     if let Some(hold) = state.hold_until.filter(|h| *h > now) {
         let mut r = Report::new(
             alert,
-            "rejected",
+            Outcome::Rejected,
             format!("Pushover's monthly quota is used up (HTTP 429); nothing is sent before {}", ts(hold)),
         );
         r.errors.push(format!("quota exhausted until {}", ts(hold)));
         r.hold_until = Some(ts(hold));
         r.quota = quota;
-        return Ok(dry(r, dry_run, "rejected"));
+        return Ok(dry(r, dry_run, Would::Rejected));
     }
 
     let receipts = state.receipts.get(&alert.check_id).cloned().unwrap_or_default();
@@ -202,11 +115,11 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
         // and an emergency whose cancel failed earlier is retried, silently.
         let mut r = Report::new(
             alert,
-            "rate_limited",
+            Outcome::RateLimited,
             format!("nothing to resolve: no alert for {} is open (a recovery is sent once)", alert.check_id),
         );
         if dry_run {
-            return Ok(dry(r, true, "rate_limited"));
+            return Ok(dry(r, true, Would::RateLimited));
         }
         ctx.store.update(|s| {
             let c = s.checks.entry(alert.check_id.clone()).or_default();
@@ -214,7 +127,7 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
         })?;
         if let Some(keys) = keys {
             let texts = cancel_all(ctx, &alert.check_id, &receipts, keys)?;
-            r.cancel = (!texts.is_empty()).then(|| texts.join("; "));
+            r.cancel = (!texts.is_empty()).then(|| texts.iter().map(Cancel::text).collect::<Vec<_>>().join("; "));
         }
         return Ok(r);
     }
@@ -224,7 +137,7 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
             || check.resolved_at.is_some_and(|t| t >= alert.created));
     let in_window = !alert.resolved && check.last_sent.is_some_and(|l| now - l < ctx.window && l <= now + CLOCK_SLACK);
     if superseded || in_window {
-        let mut r = Report::new(alert, "rate_limited", String::new());
+        let mut r = Report::new(alert, Outcome::RateLimited, String::new());
         let count = check.suppressed + 1;
         let since = check.suppressed_since.unwrap_or(now);
         r.suppressed_since_last = Some(count);
@@ -246,7 +159,7 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
         // A stale recovery, or an alert older than the check's recovery, is not counted.
         let counted = !alert.resolved && check.resolved_at.is_none_or(|t| t < alert.created);
         if dry_run || !counted {
-            return Ok(dry(r, dry_run, "rate_limited"));
+            return Ok(dry(r, dry_run, Would::RateLimited));
         }
         ctx.store.update(|s| {
             let c = s.checks.entry(alert.check_id.clone()).or_default();
@@ -265,20 +178,20 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
     }
     let fields = message::fields(alert, &extra);
     if dry_run {
-        let mut r = Report::new(alert, "dry_run", "dry run: nothing sent, no state changed".into());
+        let mut r = Report::new(alert, Outcome::DryRun, "dry run: nothing sent, no state changed".into());
         r.preview = Some(fields.iter().cloned().collect());
         r.quota = quota;
         r.suppressed_since_last = (check.suppressed > 0).then_some(check.suppressed);
-        return Ok(dry(r, true, "send"));
+        return Ok(dry(r, true, Would::Send));
     }
     let keys = keys.ok_or("internal: keys were not resolved")?;
     let started = Instant::now();
-    let mut r = Report::new(alert, "sent", String::new());
+    let mut r = Report::new(alert, Outcome::Sent, String::new());
     let mut audit_errors = Vec::new();
 
     if alert.resolved {
         let texts = cancel_all(ctx, &alert.check_id, &receipts, keys)?;
-        r.cancel = (!texts.is_empty()).then(|| texts.join("; "));
+        r.cancel = (!texts.is_empty()).then(|| texts.iter().map(Cancel::text).collect::<Vec<_>>().join("; "));
     }
 
     let mut form: Vec<(&str, &str)> = vec![("token", keys.token.expose_secret()), ("user", keys.user.expose_secret())];
@@ -393,20 +306,20 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
             }
             let hold = wanted.min(latest);
             ctx.store.update(|s| s.hold_until = Some(hold))?;
-            r.outcome = "rejected";
+            r.outcome = Outcome::Rejected;
             r.request = request;
             r.hold_until = Some(ts(hold));
             r.errors.push(format!("HTTP 429: the monthly message quota is used up until {}", ts(hold)));
             r.detail = format!("Pushover's monthly quota is used up; every send is held until {}", ts(hold));
         }
         Reply::Rejected { status, request, errors } => {
-            r.outcome = "rejected";
+            r.outcome = Outcome::Rejected;
             r.request = request;
             r.detail = format!("the API refused the message (HTTP {status}); repeating it will not help");
             r.errors = errors;
         }
         Reply::Transient { reason, .. } => {
-            r.outcome = "queued";
+            r.outcome = Outcome::Queued;
             r.detail = match mode {
                 Mode::Flush => format!("still undeliverable ({reason}); it stays in the outbox"),
                 Mode::Send { .. } => {
@@ -421,13 +334,13 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
         }
     }
     if let Some(e) = audit_errors.into_iter().next() {
-        return Err(format!("{e} [outcome: {}]", r.outcome));
+        return Err(format!("{e} [outcome: {}]", r.outcome.human()));
     }
     Ok(r)
 }
 
 /// Cancels every unexpired receipt of a check; returns what happened to each.
-pub fn cancel_all(ctx: &Ctx, check_id: &str, receipts: &[ReceiptState], keys: &Keys) -> Result<Vec<String>, String> {
+pub fn cancel_all(ctx: &Ctx, check_id: &str, receipts: &[ReceiptState], keys: &Keys) -> Result<Vec<Cancel>, String> {
     receipts.iter().map(|rc| cancel_receipt(ctx, check_id, &rc.receipt, keys)).collect()
 }
 
@@ -443,15 +356,6 @@ pub fn record_key_success(state_dir: &std::path::Path, keys: &Keys) -> Option<St
         Ok(())
     })();
     res.err().map(|e| format!("could not record the keys' last success: {e}"))
-}
-
-fn dry(mut r: Report, dry_run: bool, would: &'static str) -> Report {
-    if dry_run {
-        r.would = Some(would);
-        r.detail = format!("dry run: would be {would}: {}", r.detail);
-        r.outcome = "dry_run";
-    }
-    r
 }
 
 fn reply_word(reply: &Reply) -> &'static str {
@@ -481,12 +385,12 @@ fn audit(ctx: &Ctx, action: &str, params: &serde_json::Value, exit_code: i32, st
 /// The caller holds the check's lock; the receipt is looked up again here,
 /// so only that receipt's record changes. A refusal (already acknowledged or
 /// expired) drops it; a network failure marks it for `flush` to retry.
-pub fn cancel_receipt(ctx: &Ctx, check_id: &str, receipt: &str, keys: &Keys) -> Result<String, String> {
+pub fn cancel_receipt(ctx: &Ctx, check_id: &str, receipt: &str, keys: &Keys) -> Result<Cancel, String> {
     let started = Instant::now();
     let now = now();
     let current =
         ctx.store.load()?.receipts.get(check_id).and_then(|v| v.iter().find(|r| r.receipt == receipt).cloned());
-    let Some(rc) = current else { return Ok(format!("receipt {receipt} is no longer stored")) };
+    let Some(rc) = current else { return Ok(Cancel::NotStored(receipt.to_owned())) };
     let drop_it = |s: &mut State| {
         if let Some(v) = s.receipts.get_mut(check_id) {
             v.retain(|r| r.receipt != receipt);
@@ -497,19 +401,17 @@ pub fn cancel_receipt(ctx: &Ctx, check_id: &str, receipt: &str, keys: &Keys) -> 
     };
     if rc.expires_at <= now {
         ctx.store.update(drop_it)?;
-        return Ok(format!("receipt {receipt} had already expired"));
+        return Ok(Cancel::Expired(receipt.to_owned()));
     }
     let path = format!("/1/receipts/{receipt}/cancel.json");
     let (reply, q) = ctx.client.post(&path, &[("token", keys.token.expose_secret())], ctx.client.timeout());
     let word = reply_word(&reply);
-    let text = match &reply {
-        Reply::Accepted { .. } => format!("cancelled emergency receipt {receipt}"),
-        Reply::Rejected { errors, .. } => format!("receipt {receipt} not cancelled ({}); dropped", errors.join("; ")),
-        Reply::QuotaExhausted { .. } | Reply::Transient { .. } => {
-            format!("receipt {receipt} not cancelled yet; openclaw-notify flush retries")
-        }
+    let result = match &reply {
+        Reply::Accepted { .. } => Cancel::Cancelled(receipt.to_owned()),
+        Reply::Rejected { errors, .. } => Cancel::Refused { receipt: receipt.to_owned(), errors: errors.clone() },
+        Reply::QuotaExhausted { .. } | Reply::Transient { .. } => Cancel::Pending(receipt.to_owned()),
     };
-    let pending = matches!(reply, Reply::QuotaExhausted { .. } | Reply::Transient { .. });
+    let pending = matches!(result, Cancel::Pending(_));
     ctx.store.update(|s| {
         s.observe(q, now);
         if pending {
@@ -531,5 +433,5 @@ pub fn cancel_receipt(ctx: &Ctx, check_id: &str, receipt: &str, keys: &Keys) -> 
         i32::from(pending),
         started,
     )?;
-    Ok(text)
+    Ok(result)
 }

@@ -11,6 +11,7 @@ pub mod api;
 pub mod deliver;
 pub mod message;
 mod output;
+pub mod report;
 pub mod state;
 
 use std::ffi::OsString;
@@ -28,8 +29,9 @@ use common::secrets::{self, ExposeSecret, Resolver, mask};
 use serde::Serialize;
 
 use crate::api::{Client, Quota, Reply};
-use crate::deliver::{Ctx, Keys, Mode, Report, ts};
+use crate::deliver::{Ctx, Keys, Mode, ts};
 use crate::message::{Alert, Priority};
+use crate::report::{Cancel, KeyCheck, Outcome, Report};
 use crate::state::Store;
 
 pub(crate) const TOOL: &str = "openclaw-notify";
@@ -267,7 +269,7 @@ fn render_send(format: Format, r: &Report) -> Result<(), String> {
     if format == Format::Json {
         return output::json(r);
     }
-    let mut text = format!("{}: {}\n", r.outcome.replace('_', "-"), r.detail);
+    let mut text = format!("{}: {}\n", r.outcome.human(), r.detail);
     for e in &r.errors {
         text.push_str(&format!("  api error: {e}\n"));
     }
@@ -333,11 +335,12 @@ fn flush(s: &Settings) -> Result<Exit, String> {
                 .map(|r| r.receipt.clone())
                 .collect();
             for receipt in pending {
-                let text = deliver::cancel_receipt(&ctx, &check_id, &receipt, &keys)?;
-                if text.starts_with("cancelled") {
-                    rep.receipts_cancelled += 1;
-                } else {
-                    rep.problems.push(text);
+                match deliver::cancel_receipt(&ctx, &check_id, &receipt, &keys)? {
+                    Cancel::Cancelled(_) => rep.receipts_cancelled += 1,
+                    other @ (Cancel::NotStored(_)
+                    | Cancel::Expired(_)
+                    | Cancel::Refused { .. }
+                    | Cancel::Pending(_)) => rep.problems.push(other.text()),
                 }
             }
         }
@@ -345,25 +348,25 @@ fn flush(s: &Settings) -> Result<Exit, String> {
             let _lock = ctx.store.lock_check(&q.alert.check_id)?;
             let r = deliver::process(&ctx, &q.alert, Some(&keys), Mode::Flush)?;
             match r.outcome {
-                "sent" => {
+                Outcome::Sent => {
                     ctx.store.remove(&q.path)?;
                     rep.delivered += 1;
                 }
-                "rate_limited" => {
+                Outcome::RateLimited => {
                     ctx.store.remove(&q.path)?;
                     rep.suppressed += 1;
                 }
-                "rejected" if r.hold_until.is_some() => {
+                Outcome::Rejected if r.hold_until.is_some() => {
                     rep.hold_until = r.hold_until.clone();
                     rep.items.push(r);
                     break;
                 }
-                "rejected" => {
+                Outcome::Rejected => {
                     ctx.store.reject(&q.path)?;
                     rep.rejected += 1;
                 }
                 // Still failing: keep this and everything after it, in order.
-                _ => {
+                Outcome::Queued | Outcome::DryRun => {
                     rep.items.push(r);
                     break;
                 }
@@ -386,7 +389,7 @@ fn flush(s: &Settings) -> Result<Exit, String> {
             text.push_str(&format!("  held: the monthly quota is used up until {h}\n"));
         }
         for r in &rep.items {
-            text.push_str(&format!("  {} {}: {}\n", r.outcome.replace('_', "-"), r.check_id, r.detail));
+            text.push_str(&format!("  {} {}: {}\n", r.outcome.human(), r.check_id, r.detail));
             for e in &r.errors {
                 text.push_str(&format!("    api error: {e}\n"));
             }
@@ -554,7 +557,7 @@ fn status(s: &Settings) -> Result<Exit, String> {
 
 #[derive(Serialize)]
 struct TestReport {
-    outcome: &'static str,
+    outcome: KeyCheck,
     keys: Vec<(String, String)>,
     http_status: Option<u16>,
     errors: Vec<String>,
@@ -564,7 +567,13 @@ struct TestReport {
 fn test(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     let (keys, found) = resolve_keys(&s.paths.secrets_dir)?;
     let (outcome, http_status, errors, detail, exit) = if dry_run {
-        ("dry_run", None, Vec::new(), "both keys are present and well-formed; nothing sent".to_owned(), Exit::Clean)
+        (
+            KeyCheck::DryRun,
+            None,
+            Vec::new(),
+            "both keys are present and well-formed; nothing sent".to_owned(),
+            Exit::Clean,
+        )
     } else {
         let ctx = ctx(s)?;
         let form = [("token", keys.token.expose_secret()), ("user", keys.user.expose_secret())];
@@ -576,20 +585,26 @@ fn test(s: &Settings, dry_run: bool) -> Result<Exit, String> {
                 if let Some(w) = deliver::record_key_success(&s.paths.state_dir, &keys) {
                     output::warn(&w);
                 }
-                ("valid", status, Vec::new(), "Pushover accepted the app token and user key".to_owned(), Exit::Clean)
+                (
+                    KeyCheck::Valid,
+                    status,
+                    Vec::new(),
+                    "Pushover accepted the app token and user key".to_owned(),
+                    Exit::Clean,
+                )
             }
             Reply::Rejected { errors, .. } => {
-                ("invalid", status, errors, "Pushover refused the keys".to_owned(), Exit::Policy)
+                (KeyCheck::Invalid, status, errors, "Pushover refused the keys".to_owned(), Exit::Policy)
             }
             Reply::QuotaExhausted { .. } => (
-                "quota_exhausted",
+                KeyCheck::QuotaExhausted,
                 status,
                 vec!["HTTP 429: monthly quota used up".into()],
                 "the quota is used up".to_owned(),
                 Exit::Policy,
             ),
             Reply::Transient { reason, .. } => {
-                ("unknown", status, Vec::new(), format!("could not reach Pushover: {reason}"), Exit::Undecided)
+                (KeyCheck::Unknown, status, Vec::new(), format!("could not reach Pushover: {reason}"), Exit::Undecided)
             }
         }
     };
@@ -597,7 +612,7 @@ fn test(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     if s.format == Format::Json {
         output::json(&rep)?;
     } else {
-        let mut text = format!("{}: {}\n", rep.outcome, rep.detail);
+        let mut text = format!("{}: {}\n", rep.outcome.word(), rep.detail);
         for (name, how) in &rep.keys {
             text.push_str(&format!("  {name}: {how}\n"));
         }
