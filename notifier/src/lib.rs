@@ -8,9 +8,12 @@
 //! from `common::secrets` and travel only in request bodies.
 
 pub mod api;
+mod audit;
 pub mod deliver;
 pub mod message;
 mod output;
+pub mod plan;
+pub mod receipts;
 pub mod report;
 pub mod state;
 
@@ -29,7 +32,8 @@ use common::secrets::{self, ExposeSecret, Resolver, mask};
 use serde::Serialize;
 
 use crate::api::{Client, Quota, Reply};
-use crate::deliver::{Ctx, Keys, Mode, ts};
+use crate::deliver::{Ctx, Keys, Mode};
+use crate::message::ts;
 use crate::message::{Alert, Priority};
 use crate::report::{Cancel, KeyCheck, Outcome, Report};
 use crate::state::Store;
@@ -335,7 +339,7 @@ fn flush(s: &Settings) -> Result<Exit, String> {
                 .map(|r| r.receipt.clone())
                 .collect();
             for receipt in pending {
-                match deliver::cancel_receipt(&ctx, &check_id, &receipt, &keys)? {
+                match receipts::cancel_receipt(&ctx, &check_id, &receipt, &keys)? {
                     Cancel::Cancelled(_) => rep.receipts_cancelled += 1,
                     other @ (Cancel::NotStored(_)
                     | Cancel::Expired(_)
