@@ -126,6 +126,21 @@ impl KeyCheck {
     }
 }
 
+/// `openclaw-notify test`'s report.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyTest {
+    /// What was found.
+    pub outcome: KeyCheck,
+    /// Each key's name with its masked fingerprint and source.
+    pub keys: Vec<(String, String)>,
+    /// HTTP status of the validation request.
+    pub http_status: Option<u16>,
+    /// The API's `errors[]`.
+    pub errors: Vec<String>,
+    /// One sentence for people.
+    pub detail: String,
+}
+
 /// The documented outcome of one alert (`send`'s JSON body).
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
