@@ -259,8 +259,17 @@ fn send(s: &Settings, args: SendArgs) -> Result<Exit, String> {
     // Keys first, even for a dry run or a message that will be rate-limited:
     // a missing key must surface now, not when the window next opens.
     let (keys, _) = resolve_keys(&s.paths.secrets_dir)?;
-    let _lock = ctx.store.lock_check(&alert.check_id)?;
-    let report = deliver::process(&ctx, &alert, Some(&keys), Mode::Send { dry_run: args.dry_run })?;
+    // Outbox first: from here on a kill at any moment loses nothing. The
+    // entry stays locked while this process lives, so `flush` leaves it
+    // alone; `process` removes it once the outcome is saved.
+    let pending = if args.dry_run { None } else { Some(ctx.store.enqueue(&alert)?) };
+    let check_lock = ctx.store.lock_check(&alert.check_id)?;
+    let mode = Mode::Send { dry_run: args.dry_run };
+    let report = deliver::process(&ctx, &alert, Some(&keys), mode, pending.as_ref().map(|p| p.path.as_path()))?;
+    drop(check_lock);
+    if let Some(p) = pending {
+        ctx.store.release_entry(p.lock);
+    }
     render::send(s.format, &report)?;
     Ok(if report.is_rejected() { Exit::Policy } else { Exit::Clean })
 }

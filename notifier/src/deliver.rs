@@ -3,7 +3,7 @@
 //! saves the outcome and audits every attempt. `send` and `flush` both come
 //! through [`process`].
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::audit::AuditLog;
@@ -65,14 +65,25 @@ pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// Runs one alert through the rules. The caller holds the check's lock.
-/// `keys` is `None` only for a dry run.
-pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Result<Report, String> {
+/// Runs one alert through the rules. The caller holds the check's lock
+/// and, unless this is a dry run, the lock of the alert's outbox `entry`,
+/// which is settled here once the outcome is saved: removed when the alert
+/// was delivered, suppressed or (by `send`) refused, set aside to
+/// `outbox/rejected/` when `flush` had it refused, kept while it is still
+/// undeliverable or held by the quota (in `flush`). `keys` is `None` only
+/// for a dry run.
+pub fn process(
+    ctx: &Ctx,
+    alert: &Alert,
+    keys: Option<&Keys>,
+    mode: Mode,
+    entry: Option<&Path>,
+) -> Result<Report, String> {
     let dry_run = mode == Mode::Send { dry_run: true };
     let now = now();
     let state = ctx.store.load()?;
     let settings = plan::Settings { window: ctx.window, flush: mode == Mode::Flush };
-    match plan::plan(&state, alert, now, settings) {
+    let (mut r, audit_error) = match plan::plan(&state, alert, now, settings) {
         Plan::Held { until, quota } => {
             let mut r = Report::new(
                 alert,
@@ -82,12 +93,36 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
             r.errors.push(format!("quota exhausted until {}", ts(until)));
             r.hold_until = Some(ts(until));
             r.quota = quota;
-            Ok(dry(r, dry_run, Would::Rejected))
+            (dry(r, dry_run, Would::Rejected), None)
         }
-        Plan::NothingToResolve { receipts } => nothing_to_resolve(ctx, alert, &receipts, keys, dry_run),
-        Plan::Suppress(s) => suppress(ctx, alert, &s, dry_run, now),
-        Plan::Deliver(d) => deliver(ctx, alert, d, keys, mode),
+        Plan::NothingToResolve { receipts } => (nothing_to_resolve(ctx, alert, &receipts, keys, dry_run)?, None),
+        Plan::Suppress(s) => (suppress(ctx, alert, &s, dry_run, now)?, None),
+        Plan::Deliver(d) => deliver(ctx, alert, d, keys, mode)?,
+    };
+    if !dry_run {
+        settle(ctx, alert, &mut r, mode, entry)?;
     }
+    if let Some(e) = audit_error {
+        return Err(format!("{e} [outcome: {}]", r.outcome.human()));
+    }
+    Ok(r)
+}
+
+/// Settles the alert's outbox entry by its outcome (see [`process`]).
+fn settle(ctx: &Ctx, alert: &Alert, r: &mut Report, mode: Mode, entry: Option<&Path>) -> Result<(), String> {
+    match (r.outcome, mode, entry) {
+        (Outcome::Queued, Mode::Send { .. }, Some(path)) => r.outbox = Some(path.to_owned()),
+        // Only for a caller without an entry: queue it now.
+        (Outcome::Queued, Mode::Send { .. }, None) => r.outbox = Some(ctx.store.enqueue(alert)?.path),
+        (Outcome::Queued | Outcome::DryRun, _, _) | (_, _, None) => {}
+        (Outcome::Sent | Outcome::RateLimited, _, Some(path)) | (Outcome::Rejected, Mode::Send { .. }, Some(path)) => {
+            ctx.store.remove(path)?
+        }
+        // Held by the quota: it stays queued, in order, until the reset.
+        (Outcome::Rejected, Mode::Flush, Some(_)) if r.hold_until.is_some() => {}
+        (Outcome::Rejected, Mode::Flush, Some(path)) => ctx.store.reject(path)?,
+    }
+    Ok(())
 }
 
 /// A recovery with nothing open. Older queued alerts for the check are now
@@ -160,14 +195,21 @@ struct Attempts {
     audit_error: Option<String>,
 }
 
-fn deliver(ctx: &Ctx, alert: &Alert, d: Delivery, keys: Option<&Keys>, mode: Mode) -> Result<Report, String> {
+/// Sends the message; returns the report and the first failed audit append.
+fn deliver(
+    ctx: &Ctx,
+    alert: &Alert,
+    d: Delivery,
+    keys: Option<&Keys>,
+    mode: Mode,
+) -> Result<(Report, Option<String>), String> {
     let fields = message::fields(alert, &d.extra);
     if mode == (Mode::Send { dry_run: true }) {
         let mut r = Report::new(alert, Outcome::DryRun, "dry run: nothing sent, no state changed".into());
         r.preview = Some(fields.iter().cloned().collect());
         r.quota = d.quota;
         r.suppressed_since_last = d.digest;
-        return Ok(dry(r, true, Would::Send));
+        return Ok((dry(r, true, Would::Send), None));
     }
     let keys = keys.ok_or("internal: keys were not resolved")?;
     let mut r = Report::new(alert, Outcome::Sent, String::new());
@@ -242,21 +284,14 @@ fn deliver(ctx: &Ctx, alert: &Alert, d: Delivery, keys: Option<&Keys>, mode: Mod
             r.outcome = Outcome::Queued;
             r.detail = match mode {
                 Mode::Flush => format!("still undeliverable ({reason}); it stays in the outbox"),
-                Mode::Send { .. } => {
-                    let path = ctx.store.enqueue(alert)?;
-                    r.outbox = Some(path);
-                    format!(
-                        "delivery failed after {} attempt(s) ({reason}); queued in the outbox for openclaw-notify flush",
-                        a.count
-                    )
-                }
+                Mode::Send { .. } => format!(
+                    "delivery failed after {} attempt(s) ({reason}); queued in the outbox for openclaw-notify flush",
+                    a.count
+                ),
             };
         }
     }
-    if let Some(e) = a.audit_error {
-        return Err(format!("{e} [outcome: {}]", r.outcome.human()));
-    }
-    Ok(r)
+    Ok((r, a.audit_error))
 }
 
 /// Posts the message: once for a flush; for a send, 5xx and network
@@ -307,7 +342,7 @@ fn attempts(
 
 /// Records that both keys just worked (`openclaw-keyctl status` shows it).
 /// A failure is a warning: the alert itself was delivered.
-pub fn record_key_success(state_dir: &std::path::Path, keys: &Keys) -> Option<String> {
+pub fn record_key_success(state_dir: &Path, keys: &Keys) -> Option<String> {
     let res = (|| -> Result<(), String> {
         let salt = common::secrets::host_salt(state_dir).map_err(|e| e.to_string())?;
         for (name, value) in [("PUSHOVER_APP_TOKEN", &keys.token), ("PUSHOVER_USER_KEY", &keys.user)] {

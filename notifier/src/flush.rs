@@ -1,12 +1,14 @@
 //! `openclaw-notify flush`: retries the receipt cancels that failed, then
 //! delivers the outbox oldest first, one attempt each, through the same
-//! rules as `send`; stops at the first entry that still fails.
+//! rules as `send`; stops at the first entry that still fails. Entries
+//! whose `send` is still alive (their lock is held) are left to it.
 
 use serde::Serialize;
 
 use crate::deliver::{self, Ctx, Keys, Mode};
 use crate::receipts;
 use crate::report::{Cancel, Outcome, Report};
+use crate::state::Queued;
 
 #[derive(Serialize)]
 pub(crate) struct FlushReport {
@@ -15,6 +17,8 @@ pub(crate) struct FlushReport {
     pub(crate) rejected: usize,
     pub(crate) remaining: usize,
     pub(crate) receipts_cancelled: usize,
+    /// Entries a live `send` is still delivering: left to it (counted in `remaining`).
+    pub(crate) in_flight: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) hold_until: Option<String>,
     pub(crate) items: Vec<Report>,
@@ -40,6 +44,7 @@ pub(crate) fn run(ctx: &Ctx, keys: impl FnOnce() -> Result<Keys, String>) -> Res
         rejected: problems.len(),
         remaining: queue.len(),
         receipts_cancelled: 0,
+        in_flight: 0,
         hold_until: None,
         items: Vec::new(),
         problems,
@@ -71,34 +76,54 @@ pub(crate) fn run(ctx: &Ctx, keys: impl FnOnce() -> Result<Keys, String>) -> Res
         }
     }
     for q in queue {
-        let _lock = ctx.store.lock_check(&q.alert.check_id)?;
-        let r = deliver::process(ctx, &q.alert, Some(&keys), Mode::Flush)?;
-        match r.outcome {
-            Outcome::Sent => {
-                ctx.store.remove(&q.path)?;
-                rep.delivered += 1;
-            }
-            Outcome::RateLimited => {
-                ctx.store.remove(&q.path)?;
-                rep.suppressed += 1;
-            }
-            Outcome::Rejected if r.hold_until.is_some() => {
-                rep.hold_until = r.hold_until.clone();
-                rep.items.push(r);
-                break;
-            }
-            Outcome::Rejected => {
-                ctx.store.reject(&q.path)?;
-                rep.rejected += 1;
-            }
-            // Still failing: keep this and everything after it, in order.
-            Outcome::Queued | Outcome::DryRun => {
-                rep.items.push(r);
-                break;
-            }
+        // A live `send` holds its entry's lock through its retries and
+        // settles the entry itself; a dead one's lock is gone.
+        let Some(entry_lock) = ctx.store.try_lock_entry(&q.path)? else {
+            rep.in_flight += 1;
+            continue;
+        };
+        let outcome = flush_entry(ctx, &q, &keys, &mut rep);
+        ctx.store.release_entry(entry_lock);
+        if !outcome? {
+            break;
         }
-        rep.remaining -= 1;
-        rep.items.push(r);
     }
     Ok(rep)
+}
+
+/// Delivers one locked outbox entry; `false` stops the flush (still
+/// failing, or held by the quota), keeping it and everything after it in
+/// order.
+fn flush_entry(ctx: &Ctx, q: &Queued, keys: &Keys, rep: &mut FlushReport) -> Result<bool, String> {
+    if !q.path.exists() {
+        // Its sender settled it between the listing and the lock.
+        rep.remaining -= 1;
+        return Ok(true);
+    }
+    let _lock = ctx.store.lock_check(&q.alert.check_id)?;
+    let r = deliver::process(ctx, &q.alert, Some(keys), Mode::Flush, Some(&q.path))?;
+    let go_on = match r.outcome {
+        Outcome::Sent => {
+            rep.delivered += 1;
+            true
+        }
+        Outcome::RateLimited => {
+            rep.suppressed += 1;
+            true
+        }
+        Outcome::Rejected if r.hold_until.is_some() => {
+            rep.hold_until = r.hold_until.clone();
+            false
+        }
+        Outcome::Rejected => {
+            rep.rejected += 1;
+            true
+        }
+        Outcome::Queued | Outcome::DryRun => false,
+    };
+    if go_on {
+        rep.remaining -= 1;
+    }
+    rep.items.push(r);
+    Ok(go_on)
 }

@@ -5,4 +5,5 @@
 mod audit;
 mod fake;
 mod notify;
+mod outbox;
 mod support;

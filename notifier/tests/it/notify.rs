@@ -331,6 +331,7 @@ fn concurrent_sends_for_one_check_deliver_exactly_one() {
     assert_eq!(h.fake.messages().len(), 1);
     let st = h.run(&["status", "--format", "json"]).json();
     assert_eq!(st["windows"][0]["suppressed"], 5);
+    assert!(st["queued"].as_array().unwrap().is_empty(), "every entry written first was settled: {st}");
 }
 
 #[test]
