@@ -82,6 +82,13 @@ pub(crate) fn flush(format: Format, rep: &FlushReport) -> Result<(), String> {
     if let Some(h) = &rep.hold_until {
         text.push_str(&format!("  held: the monthly quota is used up until {h}\n"));
     }
+    if rep.in_flight > 0 {
+        text.push_str(&format!(
+            "  in flight: {} entr{} still being delivered by a running send (left to it)\n",
+            rep.in_flight,
+            if rep.in_flight == 1 { "y" } else { "ies" }
+        ));
+    }
     for r in &rep.items {
         text.push_str(&format!("  {} {}: {}\n", r.outcome.human(), r.check_id, r.detail));
         for e in &r.errors {
