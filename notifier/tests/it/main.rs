@@ -4,6 +4,8 @@
 
 mod audit;
 mod fake;
-mod notify;
+mod flush;
 mod outbox;
+mod safety;
+mod send;
 mod support;
