@@ -83,7 +83,7 @@ pub fn process(
     let now = now();
     let state = ctx.store.load()?;
     let settings = plan::Settings { window: ctx.window, flush: mode == Mode::Flush };
-    let (mut r, audit_error) = match plan::plan(&state, alert, now, settings) {
+    let (mut r, deferred) = match plan::plan(&state, alert, now, settings) {
         Plan::Held { until, quota } => {
             let mut r = Report::new(
                 alert,
@@ -102,7 +102,9 @@ pub fn process(
     if !dry_run {
         settle(ctx, alert, &mut r, mode, entry)?;
     }
-    if let Some(e) = audit_error {
+    // Reported only now: a delivered alert's entry must be removed first,
+    // or a later flush would deliver it again.
+    if let Some(e) = deferred {
         return Err(format!("{e} [outcome: {}]", r.outcome.human()));
     }
     Ok(r)
@@ -195,7 +197,8 @@ struct Attempts {
     audit_error: Option<String>,
 }
 
-/// Sends the message; returns the report and the first failed audit append.
+/// Sends the message; returns the report and the first failure that must
+/// wait until the entry is settled (an audit append, or saving a delivery).
 fn deliver(
     ctx: &Ctx,
     alert: &Alert,
@@ -217,6 +220,8 @@ fn deliver(
         r.cancel = cancel_text(&receipts::cancel_all(ctx, &alert.check_id, &d.cancel, keys)?);
     }
     let a = attempts(ctx, alert, &fields, keys, mode, d.quota, &mut r.warnings);
+    // The first failure to report once the outbox entry is settled.
+    let mut deferred = a.audit_error.clone();
     let done = now();
     r.attempts = a.count;
     r.http_status = a.reply.status();
@@ -227,7 +232,7 @@ fn deliver(
             r.suppressed_since_last = d.digest;
             let emergency_receipt = receipt.filter(|_| alert.priority == Priority::Emergency);
             r.receipt = emergency_receipt.clone();
-            ctx.store.update(|s: &mut State| {
+            let saved = ctx.store.update(|s: &mut State| {
                 s.checks.insert(alert.check_id.clone(), plan::after_delivery(&d.check, alert, done));
                 if let Some(rc) = &emergency_receipt {
                     s.receipts.entry(alert.check_id.clone()).or_default().push(ReceiptState {
@@ -237,7 +242,10 @@ fn deliver(
                         cancel_pending: false,
                     });
                 }
-            })?;
+            });
+            if let Err(e) = saved {
+                deferred.get_or_insert(format!("{e} (the alert was delivered; its window is not recorded)"));
+            }
             r.detail = if alert.resolved {
                 format!("sent the recovery message for {}; its window is closed", alert.check_id)
             } else {
@@ -291,7 +299,7 @@ fn deliver(
             };
         }
     }
-    Ok((r, a.audit_error))
+    Ok((r, deferred))
 }
 
 /// Posts the message: once for a flush; for a send, 5xx and network

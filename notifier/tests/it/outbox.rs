@@ -91,3 +91,24 @@ fn flush_leaves_an_entry_alone_while_its_sender_is_still_retrying() {
     assert_eq!((j["delivered"].as_u64(), j["remaining"].as_u64()), (Some(0), Some(0)), "{j}");
     assert_eq!(texts(&h, 0), ["still retrying", "still retrying"], "one failed attempt, one delivery");
 }
+
+#[test]
+fn a_broken_audit_log_fails_the_send_after_its_entry_is_settled() {
+    let h = Host::new();
+    // A directory where the log should be: every append fails.
+    std::fs::create_dir_all(h.path("audit/audit.jsonl")).unwrap();
+    let r = h.send("doctor.audit", &[], "audit broken");
+    assert_eq!(r.code, 2, "an audit failure fails the action: {}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("audit log") && r.stderr.contains("[outcome: sent]"), "{}", r.stderr);
+    assert_eq!(h.fake.messages().len(), 1);
+    // The delivery was saved and its entry removed before the error: nothing is left to send again.
+    std::fs::remove_dir(h.path("audit/audit.jsonl")).unwrap();
+    let j = h.run(&["flush", "--format", "json"]).json();
+    assert_eq!(
+        (j["delivered"].as_u64(), j["suppressed"].as_u64(), j["remaining"].as_u64()),
+        (Some(0), Some(0), Some(0)),
+        "{j}"
+    );
+    assert_eq!(h.fake.messages().len(), 1);
+    assert_eq!(h.send("doctor.audit", &[], "audit broken").json()["outcome"], "rate_limited");
+}
