@@ -18,7 +18,7 @@ use common::secrets::{self, ExposeSecret, Resolver, mask};
 use crate::api::{self, Client, Reply};
 use crate::deliver::{self, Ctx, Keys, Mode};
 use crate::message::{self, Alert, Priority};
-use crate::report::{KeyCheck, KeyTest};
+use crate::report::{KeyCheck, KeyTest, Outcome};
 use crate::state::Store;
 use crate::{flush, render, status};
 
@@ -271,7 +271,10 @@ fn send(s: &Settings, args: SendArgs) -> Result<Exit, String> {
         ctx.store.release_entry(p.lock);
     }
     render::send(s.format, &report)?;
-    Ok(if report.is_rejected() { Exit::Policy } else { Exit::Clean })
+    Ok(match report.outcome {
+        Outcome::Rejected => Exit::Policy,
+        Outcome::Sent | Outcome::RateLimited | Outcome::Queued | Outcome::DryRun => Exit::Clean,
+    })
 }
 
 /// `test`: validates both keys with `users/validate.json` (or, with

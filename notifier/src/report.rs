@@ -220,11 +220,6 @@ impl Report {
             warnings: Vec::new(),
         }
     }
-
-    /// Exit status: 0 for everything but `rejected`.
-    pub fn is_rejected(&self) -> bool {
-        matches!(self.outcome, Outcome::Rejected)
-    }
 }
 
 /// Turns a report into a dry run's: `would` says what the real run would do.
