@@ -1,19 +1,21 @@
-//! One alert through the rules: quota hold, per-check window, digest and
-//! quota lines, the emergency receipt, bounded retries, the outbox, the
-//! audit log. `send` and `flush` both come through [`process`].
+//! Carries out one alert: reads the state, asks the pure planner
+//! ([`crate::plan`]) what to do, then makes the requests (bounded retries),
+//! saves the outcome and audits every attempt. `send` and `flush` both come
+//! through [`process`].
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::audit::{AuditLog, Entry};
+use common::audit::AuditLog;
 use common::secrets::{ExposeSecret, SecretString};
-use serde::Serialize;
-use serde_json::json;
 
 use crate::api::{Client, Quota, Reply};
-use crate::message::{self, Alert, Priority};
-use crate::state::{CheckState, ReceiptState, State, Store};
+use crate::audit;
+use crate::message::{self, Alert, Priority, ts};
+use crate::plan::{self, Delivery, Plan, Reason, Suppression};
+use crate::receipts;
+use crate::report::{Cancel, Outcome, Report, Would, dry};
+use crate::state::{ReceiptState, State, Store};
 
 /// Pushover: retry 5xx and network errors "no sooner than 5 seconds".
 pub const FIRST_RETRY: Duration = Duration::from_secs(5);
@@ -58,299 +60,180 @@ pub enum Mode {
     Flush,
 }
 
-/// The documented outcome of one alert (`send`'s JSON body).
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// `sent`, `rate_limited`, `queued`, `dry_run` or `rejected`.
-    pub outcome: &'static str,
-    /// The check.
-    pub check_id: String,
-    /// The API's request id of the delivering response.
-    pub request: Option<String>,
-    /// The emergency receipt.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub receipt: Option<String>,
-    /// Sent: how many suppressed alerts the digest line reported.
-    /// Rate-limited: how many are suppressed in this window so far, this one included.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub suppressed_since_last: Option<u64>,
-    /// The latest quota reading.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quota: Option<Quota>,
-    /// Priority.
-    pub priority: Priority,
-    /// A recovery message.
-    pub resolved: bool,
-    /// One sentence for people.
-    pub detail: String,
-    /// The API's `errors[]` (rejected).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-    /// HTTP status of the last attempt.
-    pub http_status: Option<u16>,
-    /// Requests made for the message.
-    pub attempts: u32,
-    /// Rate-limited: when the window ends (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub window_ends: Option<String>,
-    /// Quota hold: when sending resumes (RFC 3339).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub hold_until: Option<String>,
-    /// Queued: the outbox file.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub outbox: Option<PathBuf>,
-    /// Dry run: what would happen (`send`, `rate_limited`, `rejected`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub would: Option<&'static str>,
-    /// Dry run: the fields that would be sent (without `token` and `user`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preview: Option<BTreeMap<&'static str, String>>,
-    /// `--resolved`: what happened to the check's emergency receipt.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cancel: Option<String>,
-    /// Things the operator should know (low quota, bookkeeping failures).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<String>,
-}
-
-impl Report {
-    fn new(alert: &Alert, outcome: &'static str, detail: String) -> Report {
-        Report {
-            outcome,
-            check_id: alert.check_id.clone(),
-            request: None,
-            receipt: None,
-            suppressed_since_last: None,
-            quota: None,
-            priority: alert.priority,
-            resolved: alert.resolved,
-            detail,
-            errors: Vec::new(),
-            http_status: None,
-            attempts: 0,
-            window_ends: None,
-            hold_until: None,
-            outbox: None,
-            would: None,
-            preview: None,
-            cancel: None,
-            warnings: Vec::new(),
-        }
-    }
-
-    /// Exit status: 0 for everything but `rejected`.
-    pub fn is_rejected(&self) -> bool {
-        self.outcome == "rejected"
-    }
-}
-
-/// RFC 3339 for a Unix time (the raw number if out of range).
-pub(crate) fn ts(t: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(t).map(common::time_fmt::rfc3339).unwrap_or_else(|_| t.to_string())
-}
-
 /// Unix time now.
 pub fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
-/// The first second of next month (UTC): Pushover's quotas reset on the 1st.
-pub fn next_month_start(now: i64) -> i64 {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(now) else { return now + 31 * 86_400 };
-    let (y, m) = if t.month() == time::Month::December {
-        (t.year() + 1, time::Month::January)
-    } else {
-        (t.year(), t.month().next())
-    };
-    time::Date::from_calendar_date(y, m, 1)
-        .map(|d| d.midnight().assume_utc().unix_timestamp())
-        .unwrap_or(now + 31 * 86_400)
-}
-
-/// A `last_sent` this far in the future (a clock jump backwards) no longer
-/// holds a window shut.
-const CLOCK_SLACK: i64 = 300;
-/// A 429's `X-Limit-App-Reset` is trusted up to a day past the next month's
-/// start (quotas reset monthly); a later one is clamped, so a broken proxy
-/// cannot silence every alert for years.
-const MAX_HOLD_PAST_MONTH: i64 = 86_400;
-
-/// Runs one alert through the rules. The caller holds the check's lock.
-/// `keys` is `None` only for a dry run.
-pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Result<Report, String> {
+/// Runs one alert through the rules. The caller holds the check's lock
+/// and, unless this is a dry run, the lock of the alert's outbox `entry`,
+/// which is settled here once the outcome is saved: removed when the alert
+/// was delivered, suppressed or (by `send`) refused, set aside to
+/// `outbox/rejected/` when `flush` had it refused, kept while it is still
+/// undeliverable or held by the quota (in `flush`). `keys` is `None` only
+/// for a dry run.
+pub fn process(
+    ctx: &Ctx,
+    alert: &Alert,
+    keys: Option<&Keys>,
+    mode: Mode,
+    entry: Option<&Path>,
+) -> Result<Report, String> {
     let dry_run = mode == Mode::Send { dry_run: true };
     let now = now();
     let state = ctx.store.load()?;
-    let check = state.checks.get(&alert.check_id).cloned().unwrap_or_default();
-    let quota = state.current_quota(now);
+    let settings = plan::Settings { window: ctx.window, flush: mode == Mode::Flush };
+    let (mut r, deferred) = match plan::plan(&state, alert, now, settings) {
+        Plan::Held { until, quota } => {
+            let mut r = Report::new(
+                alert,
+                Outcome::Rejected,
+                format!("Pushover's monthly quota is used up (HTTP 429); nothing is sent before {}", ts(until)),
+            );
+            r.errors.push(format!("quota exhausted until {}", ts(until)));
+            r.hold_until = Some(ts(until));
+            r.quota = quota;
+            (dry(r, dry_run, Would::Rejected), None)
+        }
+        Plan::NothingToResolve { receipts } => (nothing_to_resolve(ctx, alert, &receipts, keys, dry_run)?, None),
+        Plan::Suppress(s) => (suppress(ctx, alert, &s, dry_run, now)?, None),
+        Plan::Deliver(d) => deliver(ctx, alert, d, keys, mode)?,
+    };
+    if !dry_run {
+        settle(ctx, alert, &mut r, mode, entry)?;
+    }
+    // Reported only now: a delivered alert's entry must be removed first,
+    // or a later flush would deliver it again.
+    if let Some(e) = deferred {
+        return Err(format!("{e} [outcome: {}]", r.outcome.human()));
+    }
+    Ok(r)
+}
 
-    if let Some(hold) = state.hold_until.filter(|h| *h > now) {
-        let mut r = Report::new(
-            alert,
-            "rejected",
-            format!("Pushover's monthly quota is used up (HTTP 429); nothing is sent before {}", ts(hold)),
-        );
-        r.errors.push(format!("quota exhausted until {}", ts(hold)));
-        r.hold_until = Some(ts(hold));
-        r.quota = quota;
-        return Ok(dry(r, dry_run, "rejected"));
+/// Settles the alert's outbox entry by its outcome (see [`process`]).
+fn settle(ctx: &Ctx, alert: &Alert, r: &mut Report, mode: Mode, entry: Option<&Path>) -> Result<(), String> {
+    match (r.outcome, mode, entry) {
+        (Outcome::Queued, Mode::Send { .. }, Some(path)) => r.outbox = Some(path.to_owned()),
+        // Only for a caller without an entry: queue it now.
+        (Outcome::Queued, Mode::Send { .. }, None) => r.outbox = Some(ctx.store.enqueue(alert)?.path),
+        (Outcome::Queued | Outcome::DryRun, _, _) | (_, _, None) => {}
+        (Outcome::Sent | Outcome::RateLimited, _, Some(path)) | (Outcome::Rejected, Mode::Send { .. }, Some(path)) => {
+            ctx.store.remove(path)?
+        }
+        // Held by the quota: it stays queued, in order, until the reset.
+        (Outcome::Rejected, Mode::Flush, Some(_)) if r.hold_until.is_some() => {}
+        (Outcome::Rejected, Mode::Flush, Some(path)) => ctx.store.reject(path)?,
     }
+    Ok(())
+}
 
-    let receipts = state.receipts.get(&alert.check_id).cloned().unwrap_or_default();
-    if alert.resolved && !check.open {
-        // Nothing to announce. Older queued alerts for the check are now stale,
-        // and an emergency whose cancel failed earlier is retried, silently.
-        let mut r = Report::new(
-            alert,
-            "rate_limited",
-            format!("nothing to resolve: no alert for {} is open (a recovery is sent once)", alert.check_id),
-        );
-        if dry_run {
-            return Ok(dry(r, true, "rate_limited"));
-        }
-        ctx.store.update(|s| {
-            let c = s.checks.entry(alert.check_id.clone()).or_default();
-            c.resolved_at = c.resolved_at.max(Some(alert.created));
-        })?;
-        if let Some(keys) = keys {
-            let texts = cancel_all(ctx, &alert.check_id, &receipts, keys)?;
-            r.cancel = (!texts.is_empty()).then(|| texts.join("; "));
-        }
-        return Ok(r);
-    }
-    // In the flush, an entry raised before a later delivery or recovery of its check is stale.
-    let superseded = mode == Mode::Flush
-        && (check.last_sent.is_some_and(|l| l > alert.created)
-            || check.resolved_at.is_some_and(|t| t >= alert.created));
-    let in_window = !alert.resolved && check.last_sent.is_some_and(|l| now - l < ctx.window && l <= now + CLOCK_SLACK);
-    if superseded || in_window {
-        let mut r = Report::new(alert, "rate_limited", String::new());
-        let count = check.suppressed + 1;
-        let since = check.suppressed_since.unwrap_or(now);
-        r.suppressed_since_last = Some(count);
-        r.quota = quota;
-        if let Some(l) = check.last_sent {
-            r.window_ends = Some(ts(l + ctx.window));
-        }
-        r.detail = if superseded {
-            format!("superseded: {} was alerted or resolved after this alert was queued", alert.check_id)
-        } else {
-            format!(
-                "rate-limited: {} was alerted at {}; one alert per check per {} s; {count} suppressed since {}",
-                alert.check_id,
-                ts(check.last_sent.unwrap_or(now)),
-                ctx.window,
-                ts(since)
-            )
-        };
-        // A stale recovery, or an alert older than the check's recovery, is not counted.
-        let counted = !alert.resolved && check.resolved_at.is_none_or(|t| t < alert.created);
-        if dry_run || !counted {
-            return Ok(dry(r, dry_run, "rate_limited"));
-        }
-        ctx.store.update(|s| {
-            let c = s.checks.entry(alert.check_id.clone()).or_default();
-            c.suppressed += 1;
-            c.suppressed_since.get_or_insert(now);
-        })?;
-        return Ok(r);
-    }
-
-    let mut extra = Vec::new();
-    if check.suppressed > 0 {
-        extra.push(message::digest_line(&alert.check_id, check.suppressed, check.suppressed_since.unwrap_or(now)));
-    }
-    if let Some(q) = quota.filter(|q| q.is_low() && alert.priority != Priority::Emergency) {
-        extra.push(format!("Pushover quota low: {} of {} messages left until {}", q.remaining, q.limit, ts(q.reset)));
-    }
-    let fields = message::fields(alert, &extra);
+/// A recovery with nothing open. Older queued alerts for the check are now
+/// stale, and an emergency whose cancel failed earlier is retried, silently.
+fn nothing_to_resolve(
+    ctx: &Ctx,
+    alert: &Alert,
+    receipts: &[ReceiptState],
+    keys: Option<&Keys>,
+    dry_run: bool,
+) -> Result<Report, String> {
+    let mut r = Report::new(
+        alert,
+        Outcome::RateLimited,
+        format!("nothing to resolve: no alert for {} is open (a recovery is sent once)", alert.check_id),
+    );
     if dry_run {
-        let mut r = Report::new(alert, "dry_run", "dry run: nothing sent, no state changed".into());
+        return Ok(dry(r, true, Would::RateLimited));
+    }
+    ctx.store.update(|s| {
+        let c = s.checks.entry(alert.check_id.clone()).or_default();
+        c.resolved_at = c.resolved_at.max(Some(alert.created));
+    })?;
+    if let Some(keys) = keys {
+        r.cancel = cancel_text(&receipts::cancel_all(ctx, &alert.check_id, receipts, keys)?);
+    }
+    Ok(r)
+}
+
+fn suppress(ctx: &Ctx, alert: &Alert, s: &Suppression, dry_run: bool, now: i64) -> Result<Report, String> {
+    let detail = match s.reason {
+        Reason::Superseded => {
+            format!("superseded: {} was alerted or resolved after this alert was queued", alert.check_id)
+        }
+        Reason::InWindow { last_sent } => format!(
+            "rate-limited: {} was alerted at {}; one alert per check per {} s; {} suppressed since {}",
+            alert.check_id,
+            ts(last_sent),
+            ctx.window,
+            s.count,
+            ts(s.since)
+        ),
+    };
+    let mut r = Report::new(alert, Outcome::RateLimited, detail);
+    r.suppressed_since_last = Some(s.count);
+    r.quota = s.quota;
+    r.window_ends = s.window_ends.map(ts);
+    if dry_run || !s.counted {
+        return Ok(dry(r, dry_run, Would::RateLimited));
+    }
+    ctx.store.update(|st| {
+        let c = st.checks.entry(alert.check_id.clone()).or_default();
+        c.suppressed += 1;
+        c.suppressed_since.get_or_insert(now);
+    })?;
+    Ok(r)
+}
+
+fn cancel_text(results: &[Cancel]) -> Option<String> {
+    (!results.is_empty()).then(|| results.iter().map(Cancel::text).collect::<Vec<_>>().join("; "))
+}
+
+/// What the attempts at one message came to.
+struct Attempts {
+    reply: Reply,
+    count: u32,
+    /// The latest quota reading: this run's responses, else the stored one.
+    quota: Option<Quota>,
+    /// The first failed audit append, reported once the outcome is saved.
+    audit_error: Option<String>,
+}
+
+/// Sends the message; returns the report and the first failure that must
+/// wait until the entry is settled (an audit append, or saving a delivery).
+fn deliver(
+    ctx: &Ctx,
+    alert: &Alert,
+    d: Delivery,
+    keys: Option<&Keys>,
+    mode: Mode,
+) -> Result<(Report, Option<String>), String> {
+    let fields = message::fields(alert, &d.extra);
+    if mode == (Mode::Send { dry_run: true }) {
+        let mut r = Report::new(alert, Outcome::DryRun, "dry run: nothing sent, no state changed".into());
         r.preview = Some(fields.iter().cloned().collect());
-        r.quota = quota;
-        r.suppressed_since_last = (check.suppressed > 0).then_some(check.suppressed);
-        return Ok(dry(r, true, "send"));
+        r.quota = d.quota;
+        r.suppressed_since_last = d.digest;
+        return Ok((dry(r, true, Would::Send), None));
     }
     let keys = keys.ok_or("internal: keys were not resolved")?;
-    let started = Instant::now();
-    let mut r = Report::new(alert, "sent", String::new());
-    let mut audit_errors = Vec::new();
-
+    let mut r = Report::new(alert, Outcome::Sent, String::new());
     if alert.resolved {
-        let texts = cancel_all(ctx, &alert.check_id, &receipts, keys)?;
-        r.cancel = (!texts.is_empty()).then(|| texts.join("; "));
+        r.cancel = cancel_text(&receipts::cancel_all(ctx, &alert.check_id, &d.cancel, keys)?);
     }
-
-    let mut form: Vec<(&str, &str)> = vec![("token", keys.token.expose_secret()), ("user", keys.user.expose_secret())];
-    form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
-    let within = if mode == Mode::Flush { Duration::ZERO } else { ctx.retry_within.min(MAX_RETRY_WITHIN) };
-    let mut delay = FIRST_RETRY;
-    let mut attempts = 0u32;
-    // The latest quota reading: this run's responses, else the stored one.
-    let mut seen = quota;
-    let reply = loop {
-        let spent = started.elapsed();
-        let full = ctx.client.timeout();
-        let timeout = if attempts == 0 { full } else { full.min(within.saturating_sub(spent)) };
-        let (reply, q) = ctx.client.post("/1/messages.json", &form, timeout);
-        attempts += 1;
-        seen = q.or(seen);
-        // Bookkeeping never stops the delivery logic: the quota reading is best-effort,
-        // and an audit failure is reported once the outcome is safe in the state.
-        if let Err(e) = ctx.store.update(|s| s.observe(q, self::now())) {
-            r.warnings.push(format!("could not record the quota reading: {e}"));
-        }
-        let word = reply_word(&reply);
-        let status = reply.status();
-        let action = format!(
-            "notify.deliver check={} priority={} outcome={word} http={} attempt={attempts}",
-            alert.check_id,
-            alert.priority.name(),
-            status.map_or_else(|| "none".to_owned(), |s| s.to_string())
-        );
-        let params = json!({"check_id": alert.check_id, "priority": alert.priority.name(), "resolved": alert.resolved,
-                            "attempt": attempts, "http_status": status, "outcome": word});
-        if let Err(e) = audit(ctx, &action, &params, i32::from(word != "delivered"), started) {
-            audit_errors.push(e);
-        }
-        let next_at = started.elapsed() + delay;
-        // Only 5xx and network failures are retried, and only while a retry
-        // can start and get at least a second before the budget ends.
-        if matches!(reply, Reply::Transient { .. }) && next_at + Duration::from_secs(1) <= within {
-            std::thread::sleep(delay);
-            delay = (delay * 2).min(Duration::from_secs(20));
-            continue;
-        }
-        break reply;
-    };
-    let done = self::now();
-    r.attempts = attempts;
-    r.http_status = reply.status();
-    r.quota = seen;
-
-    match reply {
+    let a = attempts(ctx, alert, &fields, keys, mode, d.quota, &mut r.warnings);
+    // The first failure to report once the outbox entry is settled.
+    let mut deferred = a.audit_error.clone();
+    let done = now();
+    r.attempts = a.count;
+    r.http_status = a.reply.status();
+    r.quota = a.quota;
+    match a.reply {
         Reply::Accepted { request, receipt } => {
             r.request = request;
-            r.suppressed_since_last = (check.suppressed > 0).then_some(check.suppressed);
+            r.suppressed_since_last = d.digest;
             let emergency_receipt = receipt.filter(|_| alert.priority == Priority::Emergency);
             r.receipt = emergency_receipt.clone();
-            ctx.store.update(|s: &mut State| {
-                s.checks.insert(
-                    alert.check_id.clone(),
-                    CheckState {
-                        last_sent: (!alert.resolved).then_some(done),
-                        open: !alert.resolved,
-                        suppressed: 0,
-                        suppressed_since: None,
-                        // The recovery happened when it was raised (a queued one earlier than
-                        // its delivery); alerts raised after that are new failures.
-                        resolved_at: if alert.resolved {
-                            check.resolved_at.max(Some(alert.created))
-                        } else {
-                            check.resolved_at
-                        },
-                    },
-                );
+            let saved = ctx.store.update(|s: &mut State| {
+                s.checks.insert(alert.check_id.clone(), plan::after_delivery(&d.check, alert, done));
                 if let Some(rc) = &emergency_receipt {
                     s.receipts.entry(alert.check_id.clone()).or_default().push(ReceiptState {
                         receipt: rc.clone(),
@@ -359,7 +242,10 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
                         cancel_pending: false,
                     });
                 }
-            })?;
+            });
+            if let Err(e) = saved {
+                deferred.get_or_insert(format!("{e} (the alert was delivered; its window is not recorded)"));
+            }
             r.detail = if alert.resolved {
                 format!("sent the recovery message for {}; its window is closed", alert.check_id)
             } else {
@@ -381,59 +267,90 @@ pub fn process(ctx: &Ctx, alert: &Alert, keys: Option<&Keys>, mode: Mode) -> Res
             }
         }
         Reply::QuotaExhausted { request, reset } => {
-            let latest = next_month_start(done) + MAX_HOLD_PAST_MONTH;
-            let wanted =
-                reset.filter(|t| *t > done).or(quota.map(|q| q.reset)).unwrap_or_else(|| next_month_start(done));
-            if wanted > latest {
+            let hold = plan::hold_after_429(reset, d.quota, done);
+            if hold.clamped() {
                 r.warnings.push(format!(
                     "the API's reset time {} is past any monthly reset; holding only until {}",
-                    ts(wanted),
-                    ts(latest)
+                    ts(hold.wanted),
+                    ts(hold.until)
                 ));
             }
-            let hold = wanted.min(latest);
-            ctx.store.update(|s| s.hold_until = Some(hold))?;
-            r.outcome = "rejected";
+            ctx.store.update(|s| s.hold_until = Some(hold.until))?;
+            r.outcome = Outcome::Rejected;
             r.request = request;
-            r.hold_until = Some(ts(hold));
-            r.errors.push(format!("HTTP 429: the monthly message quota is used up until {}", ts(hold)));
-            r.detail = format!("Pushover's monthly quota is used up; every send is held until {}", ts(hold));
+            r.hold_until = Some(ts(hold.until));
+            r.errors.push(format!("HTTP 429: the monthly message quota is used up until {}", ts(hold.until)));
+            r.detail = format!("Pushover's monthly quota is used up; every send is held until {}", ts(hold.until));
         }
         Reply::Rejected { status, request, errors } => {
-            r.outcome = "rejected";
+            r.outcome = Outcome::Rejected;
             r.request = request;
             r.detail = format!("the API refused the message (HTTP {status}); repeating it will not help");
             r.errors = errors;
         }
         Reply::Transient { reason, .. } => {
-            r.outcome = "queued";
+            r.outcome = Outcome::Queued;
             r.detail = match mode {
                 Mode::Flush => format!("still undeliverable ({reason}); it stays in the outbox"),
-                Mode::Send { .. } => {
-                    let path = ctx.store.enqueue(alert)?;
-                    let text = format!(
-                        "delivery failed after {attempts} attempt(s) ({reason}); queued in the outbox for openclaw-notify flush"
-                    );
-                    r.outbox = Some(path);
-                    text
-                }
+                Mode::Send { .. } => format!(
+                    "delivery failed after {} attempt(s) ({reason}); queued in the outbox for openclaw-notify flush",
+                    a.count
+                ),
             };
         }
     }
-    if let Some(e) = audit_errors.into_iter().next() {
-        return Err(format!("{e} [outcome: {}]", r.outcome));
-    }
-    Ok(r)
+    Ok((r, deferred))
 }
 
-/// Cancels every unexpired receipt of a check; returns what happened to each.
-pub fn cancel_all(ctx: &Ctx, check_id: &str, receipts: &[ReceiptState], keys: &Keys) -> Result<Vec<String>, String> {
-    receipts.iter().map(|rc| cancel_receipt(ctx, check_id, &rc.receipt, keys)).collect()
+/// Posts the message: once for a flush; for a send, 5xx and network
+/// failures are retried after 5 s, 10 s, 20 s… within the retry budget.
+/// Every attempt is audited as it happens.
+fn attempts(
+    ctx: &Ctx,
+    alert: &Alert,
+    fields: &[(&'static str, String)],
+    keys: &Keys,
+    mode: Mode,
+    stored_quota: Option<Quota>,
+    warnings: &mut Vec<String>,
+) -> Attempts {
+    let started = Instant::now();
+    let mut form: Vec<(&str, &str)> = vec![("token", keys.token.expose_secret()), ("user", keys.user.expose_secret())];
+    form.extend(fields.iter().map(|(k, v)| (*k, v.as_str())));
+    let within = if mode == Mode::Flush { Duration::ZERO } else { ctx.retry_within.min(MAX_RETRY_WITHIN) };
+    let mut delay = FIRST_RETRY;
+    let mut count = 0u32;
+    let mut quota = stored_quota;
+    let mut audit_error = None;
+    loop {
+        let full = ctx.client.timeout();
+        let timeout = if count == 0 { full } else { full.min(within.saturating_sub(started.elapsed())) };
+        let (reply, q) = ctx.client.post("/1/messages.json", &form, timeout);
+        count += 1;
+        quota = q.or(quota);
+        // Bookkeeping never stops the delivery logic: the quota reading is best-effort,
+        // and an audit failure is reported once the outcome is safe in the state.
+        if let Err(e) = ctx.store.update(|s| s.observe(q, now())) {
+            warnings.push(format!("could not record the quota reading: {e}"));
+        }
+        if let Err(e) = audit::attempt(ctx, mode, alert, count, &reply, started) {
+            audit_error.get_or_insert(e);
+        }
+        let next_at = started.elapsed() + delay;
+        // Only 5xx and network failures are retried, and only while a retry
+        // can start and get at least a second before the budget ends.
+        if matches!(reply, Reply::Transient { .. }) && next_at + Duration::from_secs(1) <= within {
+            std::thread::sleep(delay);
+            delay = (delay * 2).min(Duration::from_secs(20));
+            continue;
+        }
+        return Attempts { reply, count, quota, audit_error };
+    }
 }
 
 /// Records that both keys just worked (`openclaw-keyctl status` shows it).
 /// A failure is a warning: the alert itself was delivered.
-pub fn record_key_success(state_dir: &std::path::Path, keys: &Keys) -> Option<String> {
+pub fn record_key_success(state_dir: &Path, keys: &Keys) -> Option<String> {
     let res = (|| -> Result<(), String> {
         let salt = common::secrets::host_salt(state_dir).map_err(|e| e.to_string())?;
         for (name, value) in [("PUSHOVER_APP_TOKEN", &keys.token), ("PUSHOVER_USER_KEY", &keys.user)] {
@@ -443,93 +360,4 @@ pub fn record_key_success(state_dir: &std::path::Path, keys: &Keys) -> Option<St
         Ok(())
     })();
     res.err().map(|e| format!("could not record the keys' last success: {e}"))
-}
-
-fn dry(mut r: Report, dry_run: bool, would: &'static str) -> Report {
-    if dry_run {
-        r.would = Some(would);
-        r.detail = format!("dry run: would be {would}: {}", r.detail);
-        r.outcome = "dry_run";
-    }
-    r
-}
-
-fn reply_word(reply: &Reply) -> &'static str {
-    match reply {
-        Reply::Accepted { .. } => "delivered",
-        Reply::QuotaExhausted { .. } => "quota_exhausted",
-        Reply::Rejected { .. } => "rejected",
-        Reply::Transient { .. } => "transient",
-    }
-}
-
-fn audit(ctx: &Ctx, action: &str, params: &serde_json::Value, exit_code: i32, started: Instant) -> Result<(), String> {
-    ctx.audit
-        .append(&Entry {
-            tool: crate::TOOL,
-            actor: &ctx.actor,
-            action,
-            params,
-            exit_code,
-            duration_ms: started.elapsed().as_millis() as u64,
-        })
-        .map(|_| ())
-        .map_err(|e| format!("audit log: {e} (the delivery outcome is saved in the notifier state but is not audited)"))
-}
-
-/// Cancels one emergency receipt of a check (`POST /1/receipts/<r>/cancel.json`).
-/// The caller holds the check's lock; the receipt is looked up again here,
-/// so only that receipt's record changes. A refusal (already acknowledged or
-/// expired) drops it; a network failure marks it for `flush` to retry.
-pub fn cancel_receipt(ctx: &Ctx, check_id: &str, receipt: &str, keys: &Keys) -> Result<String, String> {
-    let started = Instant::now();
-    let now = now();
-    let current =
-        ctx.store.load()?.receipts.get(check_id).and_then(|v| v.iter().find(|r| r.receipt == receipt).cloned());
-    let Some(rc) = current else { return Ok(format!("receipt {receipt} is no longer stored")) };
-    let drop_it = |s: &mut State| {
-        if let Some(v) = s.receipts.get_mut(check_id) {
-            v.retain(|r| r.receipt != receipt);
-            if v.is_empty() {
-                s.receipts.remove(check_id);
-            }
-        }
-    };
-    if rc.expires_at <= now {
-        ctx.store.update(drop_it)?;
-        return Ok(format!("receipt {receipt} had already expired"));
-    }
-    let path = format!("/1/receipts/{receipt}/cancel.json");
-    let (reply, q) = ctx.client.post(&path, &[("token", keys.token.expose_secret())], ctx.client.timeout());
-    let word = reply_word(&reply);
-    let text = match &reply {
-        Reply::Accepted { .. } => format!("cancelled emergency receipt {receipt}"),
-        Reply::Rejected { errors, .. } => format!("receipt {receipt} not cancelled ({}); dropped", errors.join("; ")),
-        Reply::QuotaExhausted { .. } | Reply::Transient { .. } => {
-            format!("receipt {receipt} not cancelled yet; openclaw-notify flush retries")
-        }
-    };
-    let pending = matches!(reply, Reply::QuotaExhausted { .. } | Reply::Transient { .. });
-    ctx.store.update(|s| {
-        s.observe(q, now);
-        if pending {
-            for r in s.receipts.get_mut(check_id).into_iter().flatten().filter(|r| r.receipt == receipt) {
-                r.cancel_pending = true;
-            }
-        } else {
-            drop_it(s);
-        }
-    })?;
-    let action = format!(
-        "notify.cancel check={check_id} outcome={word} http={}",
-        reply.status().map_or_else(|| "none".to_owned(), |s| s.to_string())
-    );
-    audit(
-        ctx,
-        &action,
-        &json!({"check_id": check_id, "receipt": receipt, "outcome": word}),
-        i32::from(pending),
-        started,
-    )?;
-    Ok(text)
 }

@@ -186,6 +186,11 @@ pub fn fields(alert: &Alert, extra: &[String]) -> Vec<(&'static str, String)> {
     f
 }
 
+/// RFC 3339 for a Unix time (the raw number if out of range).
+pub fn ts(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t).map(common::time_fmt::rfc3339).unwrap_or_else(|_| t.to_string())
+}
+
 /// "N further alerts for <check> suppressed since HH:MM UTC".
 pub fn digest_line(check_id: &str, count: u64, since: i64) -> String {
     let hhmm = time::OffsetDateTime::from_unix_timestamp(since)

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::artifacts::write_atomic;
-use common::lock::NamedLock;
+use common::lock::{LockError, NamedLock};
 use common::private_path::{self, Class};
 use serde::{Deserialize, Serialize};
 
@@ -111,6 +111,22 @@ pub struct Queued {
     pub alert: Alert,
 }
 
+/// An outbox entry being delivered by the process that wrote it; its lock
+/// is held until this is released or dropped.
+#[derive(Debug)]
+pub struct Pending {
+    /// The outbox file.
+    pub path: PathBuf,
+    /// The entry's lock.
+    pub lock: NamedLock,
+}
+
+/// The lock of one outbox entry, named by a hash of its file name (any
+/// file name in the outbox yields a valid lock name).
+fn entry_lock_name(file_name: &str) -> String {
+    format!("outbox-{}", &common::hash::sha256_hex(file_name.as_bytes())[..32])
+}
+
 /// The notifier's directory.
 #[derive(Debug, Clone)]
 pub struct Store {
@@ -197,15 +213,40 @@ impl Store {
         Ok(res)
     }
 
-    /// Adds an alert to the outbox. Names sort in arrival order:
-    /// `<created, 20 digits>-<nanos>-<pid>.json`.
-    pub fn enqueue(&self, alert: &Alert) -> Result<PathBuf, String> {
+    /// Adds an alert to the outbox, durably (temp file, fsync, rename,
+    /// directory fsync), before anything is sent: a sender killed at any
+    /// moment after this loses nothing. Names sort in arrival order:
+    /// `<now, 20 digits>-<nanos>-<pid>.json`. The entry's lock is taken
+    /// before the file appears and is held by the returned [`Pending`], so
+    /// `flush` never delivers an entry whose sender is still alive.
+    pub fn enqueue(&self, alert: &Alert) -> Result<Pending, String> {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let name = format!("{:020}-{:09}-{}.json", now.as_secs(), now.subsec_nanos(), std::process::id());
-        let path = self.dir.join("outbox").join(name);
+        let path = self.dir.join("outbox").join(&name);
+        let lock = NamedLock::acquire(&self.dir.join("locks"), &entry_lock_name(&name), Duration::ZERO)
+            .map_err(|e| e.to_string())?;
         let text = serde_json::to_string_pretty(alert).map_err(|e| e.to_string())?;
         write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(path)
+        Ok(Pending { path, lock })
+    }
+
+    /// Takes an outbox entry's lock without waiting. `None`: a live process
+    /// holds it (the `send` that wrote it is still delivering it). The
+    /// kernel drops the lock of a process that died, however it died.
+    pub fn try_lock_entry(&self, path: &Path) -> Result<Option<NamedLock>, String> {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        match NamedLock::acquire(&self.dir.join("locks"), &entry_lock_name(&name), Duration::ZERO) {
+            Ok(lock) => Ok(Some(lock)),
+            Err(LockError::Busy { .. }) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    /// Releases an entry's lock and deletes its lock file (the entry is
+    /// settled; whoever locks it next finds it gone or re-creates the file).
+    pub fn release_entry(&self, lock: NamedLock) {
+        let _ = fs::remove_file(lock.path());
+        drop(lock);
     }
 
     /// The outbox in delivery order. A file that cannot be parsed is moved
@@ -298,6 +339,36 @@ mod tests {
         fs::write(store.dir().join("state.json"), b"{not json").unwrap();
         assert!(store.load().unwrap_err().contains("unparsable"));
         assert!(store.update(|_| ()).is_err());
+    }
+
+    #[test]
+    fn an_outbox_entry_is_durable_at_once_and_locked_until_its_writer_lets_go() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("state")).unwrap();
+        let alert = Alert {
+            check_id: "c".into(),
+            priority: crate::message::Priority::Normal,
+            title: "t".into(),
+            message: "m".into(),
+            url: None,
+            url_title: None,
+            resolved: false,
+            retry: 60,
+            expire: 3600,
+            created: 1,
+        };
+        let pending = store.enqueue(&alert).unwrap();
+        let (queue, problems) = store.queued().unwrap();
+        assert!(problems.is_empty());
+        assert_eq!((queue.len(), &queue[0].alert), (1, &alert));
+        assert!(store.try_lock_entry(&pending.path).unwrap().is_none(), "its writer still holds it");
+        let path = pending.path.clone();
+        drop(pending);
+        let lock = store.try_lock_entry(&path).unwrap().expect("free once the writer is gone");
+        let lock_file = lock.path().to_owned();
+        store.release_entry(lock);
+        assert!(!lock_file.exists(), "the lock file goes with the lock");
+        assert!(path.exists(), "releasing the lock never removes the entry");
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! API on loopback. Canary keys are planted and must never appear in argv,
 //! output, state files or the audit log.
 
+mod audit;
 mod fake;
-mod notify;
+mod flush;
+mod outbox;
+mod safety;
+mod send;
 mod support;
