@@ -36,8 +36,15 @@ const MAX_STDIN: u64 = 1024 * 1024;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Pushover API base: https://, or http:// to a loopback IP only [default: https://api.pushover.net].
-    #[arg(long, value_name = "URL", env = "OPENCLAW_NOTIFY_API_BASE", hide_env_values = true, global = true)]
+    // The help text is an attribute, not a doc comment: rustdoc would read its URLs as links.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "OPENCLAW_NOTIFY_API_BASE",
+        hide_env_values = true,
+        global = true,
+        help = "Pushover API base: https://, or http:// to a loopback IP only [default: https://api.pushover.net]"
+    )]
     api_base: Option<String>,
     /// State directory; the notifier keeps its files in DIR/notifier/ [env: OPENCLAW_STATE_DIR].
     #[arg(long, value_name = "DIR", global = true)]

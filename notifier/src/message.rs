@@ -191,7 +191,7 @@ pub fn ts(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t).map(common::time_fmt::rfc3339).unwrap_or_else(|_| t.to_string())
 }
 
-/// "N further alerts for <check> suppressed since HH:MM UTC".
+/// `N further alerts for <check> suppressed since HH:MM UTC`.
 pub fn digest_line(check_id: &str, count: u64, since: i64) -> String {
     let hhmm = time::OffsetDateTime::from_unix_timestamp(since)
         .map(|t| format!("{:02}:{:02}", t.hour(), t.minute()))

@@ -30,7 +30,7 @@ pub struct Record {
     pub exit_code: i32,
     /// How long the action took.
     pub duration_ms: u64,
-    /// `hash` of the previous record, or [`GENESIS`].
+    /// `hash` of the previous record, or [`GENESIS`](super::GENESIS).
     pub prev: String,
     /// SHA-256 of this record's canonical encoding without `hash`.
     pub hash: String,
