@@ -16,7 +16,9 @@ sshd_effective.json the security-relevant subset of `sshd -T`
 firewall.txt        `ufw status verbose` or `nft list ruleset` as read by the doctor
 docker_ports.json   every Docker published binding and whether it is allowed
 
-No secret is ever written here: the doctor never reads secret file contents.
+No secret is ever written here. The secret-files check reads metadata only;
+the keys check resolves each key in memory to report its source and a masked
+fingerprint, and no value reaches a report, this bundle or a log.
 ";
 
 /// Writes the bundle under `<root>/evidence/<stamp>_<host>/` and returns its path.

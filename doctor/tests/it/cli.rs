@@ -225,3 +225,33 @@ fn a_result_that_cannot_be_written_is_exit_2() {
     let out = host.command().args(["--only", "disk", "--no-artifacts"]).stdout(writer).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn no_key_value_reaches_a_report_or_the_evidence_bundle() {
+    const CANARY: &str = "sk-evidenceCanary7Qz9Lw2Xr5Tb8Nc1Vd4";
+    let host = Host::new();
+    let dir = host.path("secrets");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let file = dir.join("openai_api_key");
+    std::fs::write(&file, CANARY).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let run = host.run(&["evidence", "--only", "keys", "--only", "secret-files", "--format", "json"]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    assert!(run.stdout.contains("sk-…"), "the masked fingerprint is reported: {}", run.stdout);
+    assert!(!run.stdout.contains(CANARY) && !run.stderr.contains(CANARY));
+    let mut stack = vec![host.path("artifacts")];
+    let mut seen = 0;
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                seen += 1;
+                assert!(!std::fs::read_to_string(&p).unwrap().contains(CANARY), "{}", p.display());
+            }
+        }
+    }
+    assert!(seen >= 8, "doctor.json plus the bundle's files: {seen}");
+}
