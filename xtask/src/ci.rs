@@ -13,6 +13,17 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     step("system tools", || tools::ensure(tools::REQUIRED))?;
     step("fmt", || cargo(root, &["fmt", "--all", "--", "--check"]))?;
     step("clippy", || cargo(root, &["clippy", "--workspace", "--all-targets", "--locked", "--", "-D", "warnings"]))?;
+    step("doc", || {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        run(Command::new(cargo).current_dir(root).env("RUSTDOCFLAGS", "-D warnings").args([
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--locked",
+        ]))
+    })?;
+    // The fuzz crate needs nightly to run, but must keep compiling on stable so its targets cannot rot.
+    step("fuzz targets compile", || cargo(root, &["check", "--manifest-path", "fuzz/Cargo.toml", "--locked"]))?;
     step("dependency invariant", || deps::check_manifest(&root.join("Cargo.toml")).map(|_| ()))?;
     step("shellcheck", || shellcheck(root))?;
     step("ops self-tests", || run(Command::new("bash").arg(root.join("ops/tests/run_all.sh")).current_dir(root)))?;

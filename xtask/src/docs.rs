@@ -16,7 +16,6 @@ use serde_json::Value;
 /// Tool binaries documented in the index, in order.
 const TOOLS: &[&str] = &["openclaw-doctor", "openclaw-keyctl", "openclaw-notify"];
 
-
 /// The ops/ entry points: (script, what it does, run as, when).
 const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
     (
@@ -172,7 +171,7 @@ fn render(root: &Path) -> Result<String, String> {
     }
     res.push_str(
         "\n## Developer commands\n\n| command | what it does |\n| --- | --- |\n\
-         | `cargo xtask ci` | everything CI runs: tool check, fmt, clippy, dependency invariant, shellcheck, ops self-tests, docs drift, nextest |\n\
+         | `cargo xtask ci` | everything CI runs: tool check, fmt, clippy, rustdoc with -D warnings, the fuzz targets compiling on stable, dependency invariant, shellcheck, ops self-tests, docs drift, nextest (tidy rules and snapshots run as tests) |\n\
          | `cargo xtask docs [--check]` | regenerate (or check) this file from the CLIs |\n\
          | `cargo xtask check-deps [--manifest-path PATH]` | tool crates depend on `common` only |\n\
          | `cargo xtask bench [NAME]` | benchmarks against named baselines |\n\
