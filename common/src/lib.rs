@@ -14,6 +14,7 @@
 
 pub mod artifacts;
 pub mod audit;
+pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod hash;

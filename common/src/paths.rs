@@ -39,16 +39,21 @@ pub fn checkpoint_for(audit_log: &Path) -> PathBuf {
     PathBuf::from(p)
 }
 
-/// Path overrides given on a tool's command line.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Path overrides given on a tool's command line: one clap struct that every
+/// tool flattens into its own, so the flags are spelled and explained alike.
+#[derive(Debug, Clone, Default, PartialEq, Eq, clap::Args)]
 pub struct PathFlags {
-    /// `--secrets-dir`.
+    /// Secrets directory [env: OPENCLAW_SECRETS_DIR] [default: /etc/ai-ops-runner/secrets].
+    #[arg(long, value_name = "DIR", global = true)]
     pub secrets_dir: Option<PathBuf>,
-    /// `--state-dir`.
+    /// State directory [env: OPENCLAW_STATE_DIR] [default: /var/lib/openclaw as root].
+    #[arg(long, value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
-    /// `--artifacts-root`.
+    /// Artifacts root: reports, evidence bundles [env: OPENCLAW_ARTIFACTS_ROOT].
+    #[arg(long, value_name = "DIR", global = true)]
     pub artifacts_root: Option<PathBuf>,
-    /// `--audit-log`.
+    /// The shared audit log [env: OPENCLAW_AUDIT_LOG] [default: /var/log/openclaw/audit.jsonl as root].
+    #[arg(long, value_name = "PATH", global = true)]
     pub audit_log: Option<PathBuf>,
 }
 

@@ -14,7 +14,7 @@ use common::paths::{self, PathFlags, Paths};
 use serde_json::json;
 
 use crate::checks::{self, CHECKS, CheckDef, Ctx};
-use crate::report::{Report, SCHEMA_VERSION, TOOL, VERSION};
+use crate::report::{INFO, Report};
 use crate::{evidence, output, runner};
 
 /// Fail-closed posture audit of an OpenClaw host: socket-truth port audit,
@@ -69,9 +69,6 @@ struct RunArgs {
     /// Treat warnings as failures for the exit code.
     #[arg(long, global = true)]
     strict: bool,
-    /// Where doctor/<stamp>/doctor.json goes [env: OPENCLAW_ARTIFACTS_ROOT].
-    #[arg(long, value_name = "DIR", global = true)]
-    artifacts_root: Option<PathBuf>,
     /// Do not write doctor.json.
     #[arg(long, global = true)]
     no_artifacts: bool,
@@ -84,12 +81,8 @@ struct RunArgs {
     /// Also write Prometheus metrics atomically to this file (node_exporter textfile collector).
     #[arg(long, value_name = "PATH", global = true)]
     textfile: Option<PathBuf>,
-    /// Secrets directory to inspect [env: OPENCLAW_SECRETS_DIR].
-    #[arg(long, value_name = "DIR", global = true)]
-    secrets_dir: Option<PathBuf>,
-    /// Audit log to verify [env: OPENCLAW_AUDIT_LOG].
-    #[arg(long, value_name = "PATH", global = true)]
-    audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    paths: PathFlags,
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,13 +106,7 @@ enum Format {
 }
 
 pub(crate) fn run(cli: Cli) -> Exit {
-    let flags = PathFlags {
-        secrets_dir: cli.run.secrets_dir.clone(),
-        artifacts_root: cli.run.artifacts_root.clone(),
-        audit_log: cli.run.audit_log.clone(),
-        state_dir: None,
-    };
-    let (config, paths) = match Config::load_for_process(&flags) {
+    let (config, paths) = match Config::load_for_process(&cli.run.paths) {
         Ok(loaded) => loaded,
         Err(e) => {
             output::error(&e);
@@ -264,15 +251,7 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
             "log": log_path, "checkpoint": checkpoint_path, "intact": report.is_intact(), "records": report.records,
             "head": report.head, "checkpoints_checked": report.checkpoints_checked, "problems": report.problems,
         });
-        output::stdout(
-            &common::output::Envelope {
-                schema_version: SCHEMA_VERSION,
-                tool: TOOL,
-                tool_version: VERSION,
-                body: &body,
-            }
-            .to_json(),
-        )
+        output::stdout(&INFO.envelope(&body))
     } else {
         // Each line is escaped on its own: problem texts can quote log content.
         let mut lines = vec![format!(
@@ -291,15 +270,7 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
 fn list_checks(format: Format) -> Exit {
     let written = if format == Format::Json {
         let checks: Vec<_> = CHECKS.iter().map(|c| json!({"id": c.id, "title": c.title, "rules": c.rules})).collect();
-        output::stdout(
-            &common::output::Envelope {
-                schema_version: SCHEMA_VERSION,
-                tool: TOOL,
-                tool_version: VERSION,
-                body: &json!({"checks": checks}),
-            }
-            .to_json(),
-        )
+        output::stdout(&INFO.envelope(&json!({"checks": checks})))
     } else {
         let mut text = String::new();
         for c in CHECKS {

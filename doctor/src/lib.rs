@@ -17,7 +17,6 @@ mod sockets;
 
 use std::ffi::OsString;
 
-use clap::Parser;
 use common::exit::Exit;
 
 pub use cli::Cli;
@@ -64,13 +63,5 @@ pub mod fuzzing {
 
 /// Parses `args` (including the program name) and runs the doctor.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> Exit {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let code = if e.use_stderr() { Exit::Undecided } else { Exit::Clean };
-            let _ = e.print();
-            return code;
-        }
-    };
-    cli::run(cli)
+    common::cli::main_with_args(report::INFO, common::cli::UsageErrors::Echo, args, |cli: Cli| Ok(cli::run(cli)))
 }

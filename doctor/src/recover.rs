@@ -7,7 +7,7 @@ use common::exit::Exit;
 use serde_json::json;
 
 use crate::output;
-use crate::report::{SCHEMA_VERSION, TOOL, VERSION};
+use crate::report::INFO;
 
 /// What the command concluded; each maps to one exit code.
 enum Verdict {
@@ -35,7 +35,7 @@ pub(crate) fn run(log: &AuditLog, json_out: bool) -> Exit {
         output::error(&format!("no audit log at {}: {e}", log.path().display()));
         return Exit::Undecided;
     }
-    let verdict = decide(log.recover(TOOL, &process_actor()));
+    let verdict = decide(log.recover(INFO.name, &process_actor()));
     let (exit, body, text) = match &verdict {
         Verdict::NothingToDo => (
             Exit::Clean,
@@ -77,15 +77,7 @@ pub(crate) fn run(log: &AuditLog, json_out: bool) -> Exit {
     body["log"] = json!(log.path());
     body["checkpoint"] = json!(log.checkpoint_path());
     let written = if json_out {
-        output::stdout(
-            &common::output::Envelope {
-                schema_version: SCHEMA_VERSION,
-                tool: TOOL,
-                tool_version: VERSION,
-                body: &body,
-            }
-            .to_json(),
-        )
+        output::stdout(&INFO.envelope(&body))
     } else {
         output::stdout(&format!(
             "{}: {}\n",

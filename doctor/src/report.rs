@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use common::output::{Envelope, Style, sanitize};
+use common::output::{Style, sanitize};
 use serde::Serialize;
 
 use crate::checks::Status;
@@ -13,6 +13,8 @@ use crate::runner::CheckResult;
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 pub(crate) const TOOL: &str = "openclaw-doctor";
 pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub(crate) const INFO: common::cli::ToolInfo =
+    common::cli::ToolInfo { name: TOOL, version: VERSION, schema_version: SCHEMA_VERSION };
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub(crate) struct Summary {
@@ -73,7 +75,7 @@ impl Report {
     }
 
     pub(crate) fn to_json(&self) -> String {
-        Envelope { schema_version: SCHEMA_VERSION, tool: TOOL, tool_version: VERSION, body: self }.to_json()
+        INFO.envelope(self)
     }
 
     pub(crate) fn to_human(&self, style: Style) -> String {

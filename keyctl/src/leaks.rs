@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 
 use common::exit::Exit;
-use common::output::Envelope;
 use common::paths::Paths;
 use common::secrets::{ExposeSecret, Resolver, SecretError};
 use serde_json::json;
@@ -126,15 +125,7 @@ pub(crate) fn run(
         let mut keys: Vec<&str> = values.iter().map(|(k, _)| k.as_str()).collect();
         keys.dedup();
         let body = json!({"keys_checked": keys, "places_scanned": scanned, "findings": rows, "unchecked": unchecked});
-        output::stdout(
-            &Envelope {
-                schema_version: 1,
-                tool: "openclaw-keyctl",
-                tool_version: env!("CARGO_PKG_VERSION"),
-                body: &body,
-            }
-            .to_json(),
-        )?;
+        output::stdout(&crate::INFO.envelope(&body))?;
     } else {
         let mut text =
             format!("checked {} value(s) against {scanned} places: {} finding(s)\n", values.len(), findings.len());

@@ -18,7 +18,6 @@ use clap::{Parser, Subcommand};
 use common::audit::{AuditLog, Entry};
 use common::config::Config;
 use common::exit::Exit;
-use common::output::Envelope;
 use common::paths::{PathFlags, Paths};
 use common::secrets::{
     self, ExposeSecret, Keychain, Resolver, SecretError, SecretString, host_salt, key_id, last_successes, mask,
@@ -26,7 +25,8 @@ use common::secrets::{
 use serde_json::{Value, json};
 
 const TOOL: &str = "openclaw-keyctl";
-const SCHEMA_VERSION: u32 = 1;
+pub(crate) const INFO: common::cli::ToolInfo =
+    common::cli::ToolInfo { name: TOOL, version: env!("CARGO_PKG_VERSION"), schema_version: 1 };
 
 /// Keys that never leak: masked status, stdin-only set, atomic 0600 files,
 /// exec with keys only in the child's environment, and a leak audit.
@@ -38,15 +38,8 @@ const SCHEMA_VERSION: u32 = 1;
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
-    /// Secrets directory [env: OPENCLAW_SECRETS_DIR] (default /etc/ai-ops-runner/secrets).
-    #[arg(long, value_name = "DIR", global = true)]
-    secrets_dir: Option<PathBuf>,
-    /// State directory for last-success records and the key-id salt [env: OPENCLAW_STATE_DIR].
-    #[arg(long, value_name = "DIR", global = true)]
-    state_dir: Option<PathBuf>,
-    /// Audit log [env: OPENCLAW_AUDIT_LOG].
-    #[arg(long, value_name = "PATH", global = true)]
-    audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    paths: PathFlags,
     /// Output format.
     #[arg(long, value_name = "human|json", default_value = "human", global = true)]
     format: common::output::Format,
@@ -107,29 +100,10 @@ enum Command {
 
 /// Parses `args` (including the program name) and runs keyctl.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> Exit {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return Exit::Clean;
-        }
-        Err(e) => {
-            // clap quotes the offending argument; if someone typed a key on the
-            // command line, printing it again would leak it a second time.
-            output::error(&format!(
-                "{} (arguments are not repeated here); values are never taken from argv: pipe them on stdin. See openclaw-keyctl --help",
-                e.kind().as_str().unwrap_or("invalid usage")
-            ));
-            return Exit::Undecided;
-        }
-    };
-    match run(cli) {
-        Ok(exit) => exit,
-        Err(e) => {
-            output::error(&e);
-            Exit::Undecided
-        }
-    }
+    // clap quotes the offending argument; if someone typed a key on the
+    // command line, printing it again would leak it a second time.
+    let usage = common::cli::UsageErrors::Conceal { hint: "values are never taken from argv: pipe them on stdin" };
+    common::cli::main_with_args(INFO, usage, args, run)
 }
 
 struct Ctx {
@@ -166,13 +140,7 @@ impl Ctx {
 }
 
 fn run(cli: Cli) -> Result<Exit, String> {
-    let flags = PathFlags {
-        secrets_dir: cli.secrets_dir.clone(),
-        state_dir: cli.state_dir.clone(),
-        audit_log: cli.audit_log.clone(),
-        artifacts_root: None,
-    };
-    let (config, paths) = Config::load_for_process(&flags)?;
+    let (config, paths) = Config::load_for_process(&cli.paths)?;
     let ctx = Ctx { paths, managed: config.managed_keys(), keychain: secrets::platform_keychain() };
     let json = cli.format == common::output::Format::Json;
     match cli.command {
@@ -219,15 +187,7 @@ fn status(ctx: &Ctx, names: &[String], json: bool) -> Result<Exit, String> {
     }
     if json {
         let body = json!({"keys": rows, "keychain": ctx.keychain.describe(), "secrets_dir": ctx.paths.secrets_dir});
-        output::stdout(
-            &Envelope {
-                schema_version: SCHEMA_VERSION,
-                tool: TOOL,
-                tool_version: env!("CARGO_PKG_VERSION"),
-                body: &body,
-            }
-            .to_json(),
-        )?;
+        output::stdout(&INFO.envelope(&body))?;
     } else {
         let mut lines = Vec::new();
         for r in &rows {

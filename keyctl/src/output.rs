@@ -4,16 +4,12 @@
 
 use std::io::Write;
 
-use common::output::{sanitize, write_stderr, write_stdout};
+use common::output::write_stdout;
 
 /// Results on stdout. A failed write (full disk, closed file) is an error for
 /// the caller: empty output must never come with a success code.
 pub(crate) fn stdout(text: &str) -> Result<(), String> {
     write_stdout(text).map_err(|e| format!("cannot write to stdout: {e}"))
-}
-
-pub(crate) fn error(msg: &str) {
-    let _ = write_stderr(&format!("openclaw-keyctl: {}\n", sanitize(msg)));
 }
 
 /// The one place a secret is written out: `get`, to a pipe or file, never a terminal.

@@ -4,7 +4,6 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -46,15 +45,8 @@ pub struct Cli {
         help = "Pushover API base: https://, or http:// to a loopback IP only [default: https://api.pushover.net]"
     )]
     api_base: Option<String>,
-    /// State directory; the notifier keeps its files in DIR/notifier/ [env: OPENCLAW_STATE_DIR].
-    #[arg(long, value_name = "DIR", global = true)]
-    state_dir: Option<PathBuf>,
-    /// Secrets directory for the Pushover keys [env: OPENCLAW_SECRETS_DIR].
-    #[arg(long, value_name = "DIR", global = true)]
-    secrets_dir: Option<PathBuf>,
-    /// Audit log [env: OPENCLAW_AUDIT_LOG].
-    #[arg(long, value_name = "PATH", global = true)]
-    audit_log: Option<PathBuf>,
+    #[command(flatten)]
+    paths: PathFlags,
     /// One alert per check_id per this many seconds [default: 1800].
     #[arg(long, value_name = "SECS", env = "OPENCLAW_NOTIFY_RATE_LIMIT_SEC", hide_env_values = true, global = true)]
     window: Option<u64>,
@@ -120,24 +112,7 @@ struct SendArgs {
 
 /// Parses `args` (including the program name) and runs the notifier.
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> Exit {
-    let cli = match Cli::try_parse_from(args) {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => {
-            let _ = e.print();
-            return Exit::Clean;
-        }
-        Err(e) => {
-            let _ = e.print();
-            return Exit::Undecided;
-        }
-    };
-    match run(cli) {
-        Ok(exit) => exit,
-        Err(e) => {
-            render::error(&e);
-            Exit::Undecided
-        }
-    }
+    common::cli::main_with_args(crate::INFO, common::cli::UsageErrors::Echo, args, run)
 }
 
 struct Settings {
@@ -150,13 +125,7 @@ struct Settings {
 }
 
 fn settings(cli: &Cli) -> Result<Settings, String> {
-    let flags = PathFlags {
-        secrets_dir: cli.secrets_dir.clone(),
-        state_dir: cli.state_dir.clone(),
-        audit_log: cli.audit_log.clone(),
-        artifacts_root: None,
-    };
-    let (config, paths) = Config::load_for_process(&flags)?;
+    let (config, paths) = Config::load_for_process(&cli.paths)?;
     let api_base = api::parse_api_base(cli.api_base.as_deref().unwrap_or(&config.notify.api_base))?;
     let window = cli.window.unwrap_or(config.notify.window_secs);
     if !(1..=MAX_NOTIFY_WINDOW_SECS).contains(&window) {

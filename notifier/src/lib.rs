@@ -27,6 +27,8 @@ pub use cli::{Cli, main_with_args};
 
 pub(crate) const TOOL: &str = "openclaw-notify";
 pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) const INFO: common::cli::ToolInfo =
+    common::cli::ToolInfo { name: TOOL, version: env!("CARGO_PKG_VERSION"), schema_version: SCHEMA_VERSION };
 
 /// Entry points for `cargo fuzz` (see `fuzz/`).
 /// Entry points for `cargo fuzz` (see `fuzz/`).

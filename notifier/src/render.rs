@@ -3,7 +3,7 @@
 //! stdout or stderr. Nothing here ever receives a key: callers pass
 //! reports, masked fingerprints and API text only.
 
-use common::output::{Envelope, Format, sanitize, write_stderr, write_stdout};
+use common::output::{Format, sanitize, write_stderr, write_stdout};
 use serde::Serialize;
 
 use crate::flush::FlushReport;
@@ -18,20 +18,7 @@ fn stdout(text: &str) -> Result<(), String> {
 
 /// A JSON document in the shared envelope.
 fn json<T: Serialize>(body: &T) -> Result<(), String> {
-    stdout(
-        &Envelope {
-            schema_version: crate::SCHEMA_VERSION,
-            tool: crate::TOOL,
-            tool_version: env!("CARGO_PKG_VERSION"),
-            body,
-        }
-        .to_json(),
-    )
-}
-
-/// A diagnostic on stderr, escaped (API errors and paths are untrusted).
-pub(crate) fn error(msg: &str) {
-    let _ = write_stderr(&format!("{}: {}\n", crate::TOOL, sanitize(msg)));
+    stdout(&crate::INFO.envelope(body))
 }
 
 /// A warning on stderr.
