@@ -72,7 +72,7 @@ pub fn new_run_dir(root: &Path, kind: &str, host: Option<&str>, now: OffsetDateT
     // The whole artifacts path follows the private-path rule: a symlinked root
     // or a `doctor/` another user owns would let them swap in a forged report.
     let parent = root.join(kind);
-    let refused = |e: crate::private_path::PathError| io::Error::new(io::ErrorKind::PermissionDenied, e);
+    let refused = |e: crate::private_path::UnsafePath| io::Error::new(io::ErrorKind::PermissionDenied, e);
     crate::private_path::ensure_dir(root, crate::private_path::Class::Private).map_err(refused)?;
     crate::private_path::ensure_dir(&parent, crate::private_path::Class::Private).map_err(refused)?;
     let stamp = time_fmt::stamp(now);

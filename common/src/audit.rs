@@ -71,7 +71,7 @@ pub enum AuditError {
     /// The log, the checkpoint or a directory above them fails the
     /// private-path rule (a link, a FIFO, another owner, group-writable).
     #[error("audit log: {0}")]
-    Unsafe(#[from] private_path::PathError),
+    Unsafe(#[from] private_path::UnsafePath),
     /// Another process held the lock for longer than the bounded wait.
     #[error("audit log {path}: lock not acquired within {waited_ms} ms")]
     LockTimeout {

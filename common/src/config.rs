@@ -157,6 +157,17 @@ pub enum ConfigError {
     },
 }
 
+/// Why a tool could not load its configuration and locations.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The config file is unusable.
+    #[error("config: {0}")]
+    Config(#[from] ConfigError),
+    /// A location could not be determined.
+    #[error(transparent)]
+    Paths(#[from] crate::paths::PathError),
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -203,7 +214,7 @@ impl Config {
     pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
         let io_err = |source| ConfigError::Io { path: path.to_owned(), source };
         let opened = private_path::open_file(path, OpenSpec::read(Class::Private)).map_err(|e| match e {
-            private_path::PathError::Io { source, .. } => io_err(source),
+            private_path::UnsafePath::Io { source, .. } => io_err(source),
             refused => unsafe_path(&refused),
         })?;
         let mut file = match opened {
@@ -232,12 +243,11 @@ impl Config {
     /// `OPENCLAW_CONFIG` (or the default), then every path resolved with
     /// `flags` > environment > file > default for this process's uid.
     /// Errors are ready to print (config errors start with `config:`).
-    pub fn load_for_process(flags: &crate::paths::PathFlags) -> Result<(Config, crate::paths::Paths), String> {
+    pub fn load_for_process(flags: &crate::paths::PathFlags) -> Result<(Config, crate::paths::Paths), LoadError> {
         use crate::paths;
         let (config_path, explicit) = paths::config_path(&paths::process_env);
-        let config = Config::load(&config_path, explicit).map_err(|e| format!("config: {e}"))?;
-        let resolved = paths::Paths::resolve(flags, &config.paths, &paths::process_env, paths::is_root())
-            .map_err(|e| e.to_string())?;
+        let config = Config::load(&config_path, explicit)?;
+        let resolved = paths::Paths::resolve(flags, &config.paths, &paths::process_env, paths::is_root())?;
         Ok((config, resolved))
     }
 
@@ -364,7 +374,7 @@ impl Config {
     }
 }
 
-fn unsafe_path(e: &private_path::PathError) -> ConfigError {
+fn unsafe_path(e: &private_path::UnsafePath) -> ConfigError {
     ConfigError::Unsafe { path: e.path().to_owned(), problem: e.problem(), fix: e.fix() }
 }
 

@@ -163,7 +163,7 @@ pub fn judge_ancestor(facts: Facts, euid: u32) -> Result<(), Problem> {
 
 /// A refused path, with the command that fixes it.
 #[derive(Debug, thiserror::Error)]
-pub enum PathError {
+pub enum UnsafePath {
     /// The path exists but may not be trusted.
     #[error("refusing {path}: {}; fix: {}", problem_text(problem, *ancestor), fix_text(path, problem, *class, *want))]
     Refused {
@@ -188,27 +188,27 @@ pub enum PathError {
     },
 }
 
-impl PathError {
+impl UnsafePath {
     /// The path the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            PathError::Refused { path, .. } | PathError::Io { path, .. } => path,
+            UnsafePath::Refused { path, .. } | UnsafePath::Io { path, .. } => path,
         }
     }
 
     /// The problem in words, without the path (for callers with their own wording).
     pub fn problem(&self) -> String {
         match self {
-            PathError::Refused { problem, ancestor, .. } => problem_text(problem, *ancestor),
-            PathError::Io { source, .. } => source.to_string(),
+            UnsafePath::Refused { problem, ancestor, .. } => problem_text(problem, *ancestor),
+            UnsafePath::Io { source, .. } => source.to_string(),
         }
     }
 
     /// The command that fixes it.
     pub fn fix(&self) -> String {
         match self {
-            PathError::Refused { path, problem, class, want, .. } => fix_text(path, problem, *class, *want),
-            PathError::Io { path, .. } => format!("check that {} can be read", path.display()),
+            UnsafePath::Refused { path, problem, class, want, .. } => fix_text(path, problem, *class, *want),
+            UnsafePath::Io { path, .. } => format!("check that {} can be read", path.display()),
         }
     }
 }
@@ -248,17 +248,17 @@ fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
 
-fn refused(path: &Path, problem: Problem, class: Class, want: Kind, ancestor: bool) -> PathError {
-    PathError::Refused { path: path.to_owned(), problem, class, want, ancestor }
+fn refused(path: &Path, problem: Problem, class: Class, want: Kind, ancestor: bool) -> UnsafePath {
+    UnsafePath::Refused { path: path.to_owned(), problem, class, want, ancestor }
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> PathError + '_ {
-    move |source| PathError::Io { path: path.to_owned(), source }
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> UnsafePath + '_ {
+    move |source| UnsafePath::Io { path: path.to_owned(), source }
 }
 
 /// Checks an existing directory (not following a link) and its ancestors.
 /// `Ok(false)` when it does not exist.
-pub fn check_dir(path: &Path, class: Class) -> Result<bool, PathError> {
+pub fn check_dir(path: &Path, class: Class) -> Result<bool, UnsafePath> {
     let euid = euid();
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
@@ -271,7 +271,7 @@ pub fn check_dir(path: &Path, class: Class) -> Result<bool, PathError> {
     Ok(true)
 }
 
-fn check_ancestors(path: &Path, class: Class, euid: u32) -> Result<(), PathError> {
+fn check_ancestors(path: &Path, class: Class, euid: u32) -> Result<(), UnsafePath> {
     let abs =
         if path.is_absolute() { path.to_owned() } else { std::env::current_dir().map_err(io_err(path))?.join(path) };
     for anc in abs.ancestors().skip(1) {
@@ -289,7 +289,7 @@ fn check_ancestors(path: &Path, class: Class, euid: u32) -> Result<(), PathError
 
 /// Creates `path` (and missing parents) 0700 when absent, then checks it
 /// with [`check_dir`]. An existing directory is never loosened or adopted.
-pub fn ensure_dir(path: &Path, class: Class) -> Result<(), PathError> {
+pub fn ensure_dir(path: &Path, class: Class) -> Result<(), UnsafePath> {
     if std::fs::symlink_metadata(path).is_err() {
         crate::artifacts::create_private_dir_all(path).map_err(io_err(path))?;
     }
@@ -298,7 +298,7 @@ pub fn ensure_dir(path: &Path, class: Class) -> Result<(), PathError> {
 
 /// Judges one existing entry without opening it (the doctor's audit of the
 /// secrets directory, which never reads contents). `Ok(false)` when absent.
-pub fn check_entry(path: &Path, want: Kind, class: Class, max_file_mode: Option<u32>) -> Result<bool, PathError> {
+pub fn check_entry(path: &Path, want: Kind, class: Class, max_file_mode: Option<u32>) -> Result<bool, UnsafePath> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
@@ -330,7 +330,7 @@ impl OpenSpec {
 /// Opens a file without following a link and without blocking on a FIFO,
 /// then judges the open descriptor (so what is judged is what is read).
 /// `Ok(None)` when it does not exist (and is not being created).
-pub fn open_file(path: &Path, spec: OpenSpec) -> Result<Option<File>, PathError> {
+pub fn open_file(path: &Path, spec: OpenSpec) -> Result<Option<File>, UnsafePath> {
     let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::CLOEXEC;
     let mut opts = OpenOptions::new();
     opts.read(true).custom_flags(flags.bits() as i32);

@@ -155,7 +155,24 @@ pub enum SecretError {
     },
     /// The keychain failed.
     #[error("keychain: {0}")]
-    Keychain(String),
+    Keychain(#[from] KeychainError),
+    /// Another process held a lock past the bounded wait.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockError),
+}
+
+/// Why the keychain could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum KeychainError {
+    /// There is no keychain on this platform (Linux, by design).
+    #[error("no keychain on this platform; keys are stored as files")]
+    Unavailable,
+    /// An in-memory store's lock was poisoned by a panic.
+    #[error("the in-memory keychain is poisoned")]
+    Poisoned,
+    /// The platform store refused or failed.
+    #[error("{0}")]
+    Store(#[from] keyring_core::Error),
 }
 
 /// The OS keychain, behind a trait so tests use an in-memory store.
@@ -167,11 +184,11 @@ pub trait Keychain: Send + Sync {
         true
     }
     /// The stored value, if any.
-    fn get(&self, name: &str) -> Result<Option<SecretString>, String>;
+    fn get(&self, name: &str) -> Result<Option<SecretString>, KeychainError>;
     /// Stores a value.
-    fn set(&self, name: &str, value: &SecretString) -> Result<(), String>;
+    fn set(&self, name: &str, value: &SecretString) -> Result<(), KeychainError>;
     /// Deletes a value; `Ok(false)` when there was none.
-    fn delete(&self, name: &str) -> Result<bool, String>;
+    fn delete(&self, name: &str) -> Result<bool, KeychainError>;
 }
 
 /// No keychain: Linux, by design (see the module docs).
@@ -185,13 +202,13 @@ impl Keychain for NoKeychain {
     fn available(&self) -> bool {
         false
     }
-    fn get(&self, _: &str) -> Result<Option<SecretString>, String> {
+    fn get(&self, _: &str) -> Result<Option<SecretString>, KeychainError> {
         Ok(None)
     }
-    fn set(&self, _: &str, _: &SecretString) -> Result<(), String> {
-        Err("no keychain on this platform; keys are stored as files".into())
+    fn set(&self, _: &str, _: &SecretString) -> Result<(), KeychainError> {
+        Err(KeychainError::Unavailable)
     }
-    fn delete(&self, _: &str) -> Result<bool, String> {
+    fn delete(&self, _: &str) -> Result<bool, KeychainError> {
         Ok(false)
     }
 }
@@ -204,17 +221,17 @@ impl Keychain for MemoryKeychain {
     fn describe(&self) -> &'static str {
         "in-memory (tests)"
     }
-    fn get(&self, name: &str) -> Result<Option<SecretString>, String> {
-        let map = self.0.lock().map_err(|_| "poisoned".to_owned())?;
+    fn get(&self, name: &str) -> Result<Option<SecretString>, KeychainError> {
+        let map = self.0.lock().map_err(|_| KeychainError::Poisoned)?;
         Ok(map.get(name).map(|v| SecretString::from(v.expose_secret().to_owned())))
     }
-    fn set(&self, name: &str, value: &SecretString) -> Result<(), String> {
-        let mut map = self.0.lock().map_err(|_| "poisoned".to_owned())?;
+    fn set(&self, name: &str, value: &SecretString) -> Result<(), KeychainError> {
+        let mut map = self.0.lock().map_err(|_| KeychainError::Poisoned)?;
         map.insert(name.to_owned(), SecretString::from(value.expose_secret().to_owned()));
         Ok(())
     }
-    fn delete(&self, name: &str) -> Result<bool, String> {
-        Ok(self.0.lock().map_err(|_| "poisoned".to_owned())?.remove(name).is_some())
+    fn delete(&self, name: &str) -> Result<bool, KeychainError> {
+        Ok(self.0.lock().map_err(|_| KeychainError::Poisoned)?.remove(name).is_some())
     }
 }
 
@@ -233,8 +250,8 @@ impl StoreKeychain {
         StoreKeychain { store, describe }
     }
 
-    fn entry(&self, name: &str) -> Result<keyring_core::Entry, String> {
-        self.store.build(KEYCHAIN_SERVICE, name, None).map_err(|e| e.to_string())
+    fn entry(&self, name: &str) -> Result<keyring_core::Entry, KeychainError> {
+        Ok(self.store.build(KEYCHAIN_SERVICE, name, None)?)
     }
 }
 
@@ -242,21 +259,21 @@ impl Keychain for StoreKeychain {
     fn describe(&self) -> &'static str {
         self.describe
     }
-    fn get(&self, name: &str) -> Result<Option<SecretString>, String> {
+    fn get(&self, name: &str) -> Result<Option<SecretString>, KeychainError> {
         match self.entry(name)?.get_password() {
             Ok(v) => Ok(Some(SecretString::from(v))),
             Err(keyring_core::Error::NoEntry) => Ok(None),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
-    fn set(&self, name: &str, value: &SecretString) -> Result<(), String> {
-        self.entry(name)?.set_password(value.expose_secret()).map_err(|e| e.to_string())
+    fn set(&self, name: &str, value: &SecretString) -> Result<(), KeychainError> {
+        Ok(self.entry(name)?.set_password(value.expose_secret())?)
     }
-    fn delete(&self, name: &str) -> Result<bool, String> {
+    fn delete(&self, name: &str) -> Result<bool, KeychainError> {
         match self.entry(name)?.delete_credential() {
             Ok(()) => Ok(true),
             Err(keyring_core::Error::NoEntry) => Ok(false),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(e.into()),
         }
     }
 }
@@ -311,7 +328,7 @@ impl<'a> Resolver<'a> {
         if let Some(v) = (self.env)(name).filter(|v| !v.trim().is_empty()) {
             res.push(Found { source: Source::Env, value: SecretString::from(v) });
         }
-        if let Some(v) = self.keychain.get(name).map_err(SecretError::Keychain)? {
+        if let Some(v) = self.keychain.get(name)? {
             res.push(Found { source: Source::Keychain, value: v });
         }
         if let Some(dir) = &self.credentials_dir {
@@ -362,10 +379,10 @@ pub fn check_secrets_dir(dir: &Path) -> Result<(), SecretError> {
     private_path::check_dir(dir, Class::Secret).map(|_| ()).map_err(SecretError::from)
 }
 
-impl From<private_path::PathError> for SecretError {
-    fn from(e: private_path::PathError) -> SecretError {
+impl From<private_path::UnsafePath> for SecretError {
+    fn from(e: private_path::UnsafePath) -> SecretError {
         match e {
-            private_path::PathError::Io { path, source } => SecretError::Io { path, source },
+            private_path::UnsafePath::Io { path, source } => SecretError::Io { path, source },
             refused => {
                 SecretError::Refused { path: refused.path().to_owned(), problem: refused.problem(), fix: refused.fix() }
             }
@@ -497,8 +514,7 @@ pub struct Success {
 pub fn record_success(state_dir: &Path, name: &str, key_id: &str) -> Result<(), SecretError> {
     validate_name(name)?;
     let dir = state_dir.join("keyctl");
-    let _lock = crate::lock::NamedLock::acquire(&dir, "last-success", std::time::Duration::from_secs(5))
-        .map_err(|e| SecretError::Io { path: dir.clone(), source: std::io::Error::other(e.to_string()) })?;
+    let _lock = crate::lock::NamedLock::acquire(&dir, "last-success", std::time::Duration::from_secs(5))?;
     let mut all = last_successes(state_dir)?;
     all.insert(
         name.to_owned(),

@@ -109,7 +109,7 @@ pub(crate) fn run(cli: Cli) -> Exit {
     let (config, paths) = match Config::load_for_process(&cli.run.paths) {
         Ok(loaded) => loaded,
         Err(e) => {
-            output::error(&e);
+            output::error(&e.to_string());
             return Exit::Undecided;
         }
     };

@@ -140,7 +140,7 @@ impl Ctx {
 }
 
 fn run(cli: Cli) -> Result<Exit, String> {
-    let (config, paths) = Config::load_for_process(&cli.paths)?;
+    let (config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let ctx = Ctx { paths, managed: config.managed_keys(), keychain: secrets::platform_keychain() };
     let json = cli.format == common::output::Format::Json;
     match cli.command {

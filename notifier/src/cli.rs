@@ -125,7 +125,7 @@ struct Settings {
 }
 
 fn settings(cli: &Cli) -> Result<Settings, String> {
-    let (config, paths) = Config::load_for_process(&cli.paths)?;
+    let (config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let api_base = api::parse_api_base(cli.api_base.as_deref().unwrap_or(&config.notify.api_base))?;
     let window = cli.window.unwrap_or(config.notify.window_secs);
     if !(1..=MAX_NOTIFY_WINDOW_SECS).contains(&window) {

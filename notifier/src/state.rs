@@ -137,7 +137,7 @@ pub struct Store {
 /// rule: a real directory, owned by root or `euid`, not writable by others.
 pub fn check_private_dir(dir: &Path) -> Result<(), String> {
     private_path::ensure_dir(dir, Class::Private).map_err(|e| match e {
-        private_path::PathError::Io { .. } => format!("cannot use state directory: {e}"),
+        private_path::UnsafePath::Io { .. } => format!("cannot use state directory: {e}"),
         refused => format!(
             "refusing state directory {}: {}; fix: {} (another user could suppress or forge alerts)",
             refused.path().display(),

@@ -290,18 +290,18 @@ fn a_failing_keychain_is_an_error_not_an_absent_key() {
         fn describe(&self) -> &'static str {
             "broken"
         }
-        fn get(&self, _: &str) -> Result<Option<SecretString>, String> {
-            Err("keychain locked".into())
+        fn get(&self, _: &str) -> Result<Option<SecretString>, KeychainError> {
+            Err(KeychainError::Store(keyring_core::Error::NoStorageAccess("keychain locked".into())))
         }
-        fn set(&self, _: &str, _: &SecretString) -> Result<(), String> {
-            Err("locked".into())
+        fn set(&self, _: &str, _: &SecretString) -> Result<(), KeychainError> {
+            Err(KeychainError::Poisoned)
         }
-        fn delete(&self, _: &str) -> Result<bool, String> {
-            Err("locked".into())
+        fn delete(&self, _: &str) -> Result<bool, KeychainError> {
+            Err(KeychainError::Poisoned)
         }
     }
     let tmp = tempfile::tempdir().unwrap();
     let none = |_: &str| None;
     let err = resolver(&none, &Broken, tmp.path()).resolve("OPENAI_API_KEY").unwrap_err();
-    assert!(matches!(err, SecretError::Keychain(_)), "{err}");
+    assert!(matches!(err, SecretError::Keychain(KeychainError::Store(_))), "{err}");
 }

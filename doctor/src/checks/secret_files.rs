@@ -21,7 +21,7 @@ pub(crate) fn judge(dir: &Path) -> Outcome {
     match private_path::check_dir(dir, Class::Secret) {
         Ok(false) => return Outcome::skip(format!("no secrets directory at {shown}")),
         Ok(true) => {}
-        Err(private_path::PathError::Io { source, .. }) => {
+        Err(private_path::UnsafePath::Io { source, .. }) => {
             return Outcome::error(format!("cannot stat {shown}: {source}"));
         }
         Err(e) => {
@@ -45,7 +45,7 @@ pub(crate) fn judge(dir: &Path) -> Outcome {
             }
             match private_path::check_entry(&path, Kind::File, Class::Secret, None) {
                 Ok(_) => {}
-                Err(private_path::PathError::Io { source, .. }) => {
+                Err(private_path::UnsafePath::Io { source, .. }) => {
                     return Outcome::error(format!("cannot stat {}: {source}", path.display()));
                 }
                 Err(e) => {
