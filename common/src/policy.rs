@@ -202,6 +202,9 @@ pub struct Exemption {
 }
 
 impl Exemption {
+    /// Whether this exemption names the socket's executable, protocol, port
+    /// and address. Whether the owner may use it is [`Owner::privilege`]'s
+    /// business, judged by the caller.
     fn matches(&self, proto: Proto, port: u16, owner: Option<&Owner>, ip: IpAddr) -> bool {
         let Some(exe) = owner.and_then(|o| o.exe.as_deref()) else {
             return false;
@@ -257,6 +260,24 @@ pub struct Owner {
     pub pid: u32,
     /// Real path of its executable; `None` when `/proc/<pid>/exe` was unreadable.
     pub exe: Option<PathBuf>,
+    /// Whether it is root in the initial user namespace.
+    pub privilege: Privilege,
+}
+
+/// Who an owner is, as far as exemptions care.
+///
+/// Only root in the initial user namespace (real and effective uid 0, and
+/// `/proc/<pid>/ns/user` the initial namespace) can be exempted: any local
+/// user can be "root" inside a user namespace of their own, and there point
+/// `/proc/<pid>/exe` at any executable (`prctl(PR_SET_MM_MAP)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Privilege {
+    /// Real and effective uid 0 in the initial user namespace.
+    InitialRoot,
+    /// Anything else, or not established; the text says which (e.g. "uid 1000",
+    /// "in user namespace 4026532201, not the initial one").
+    Other(String),
 }
 
 /// A socket to judge, as gathered from the kernel.
@@ -309,14 +330,22 @@ impl ListenerPolicy {
         {
             return decision(Verdict::Allowed, format!("{class} address inside allowed range {net}"), None);
         }
-        if let Some(idx) = self.exemptions.iter().position(|e| e.matches(proto, port, owner, ip)) {
-            let e = &self.exemptions[idx];
-            return decision(Verdict::Allowed, format!("exempted for {}: {}", e.exe.display(), e.reason), Some(idx));
-        }
-        let owner_note = match owner {
-            None => "; owner unreadable, so no exemption can apply (run as root for attribution)",
-            Some(Owner { exe: None, .. }) => "; owner's executable unreadable, so no exemption can apply",
-            Some(_) => "",
+        let matching = self.exemptions.iter().position(|e| e.matches(proto, port, owner, ip));
+        let owner_note = match (owner, matching) {
+            (Some(Owner { privilege: Privilege::InitialRoot, .. }), Some(idx)) => {
+                let e = &self.exemptions[idx];
+                let reason = format!("exempted for {}: {}", e.exe.display(), e.reason);
+                return decision(Verdict::Allowed, reason, Some(idx));
+            }
+            (Some(Owner { privilege: Privilege::Other(why), .. }), Some(idx)) => format!(
+                "; the exemption for {} does not apply: its owner is not root in the initial user namespace ({why})",
+                self.exemptions[idx].exe.display()
+            ),
+            (None, _) => "; owner unreadable, so no exemption can apply (run as root for attribution)".to_owned(),
+            (Some(Owner { exe: None, .. }), _) => {
+                "; owner's executable unreadable, so no exemption can apply".to_owned()
+            }
+            (Some(_), None) => String::new(),
         };
         let (verdict, reason) = match class {
             Class::TailnetV6 if self.allow_tailnet_v6 => {

@@ -8,7 +8,12 @@ const SSHD: &str = "/usr/sbin/sshd";
 const TAILSCALED: &str = "/usr/sbin/tailscaled";
 
 fn sock(proto: Proto, addr: &str, port: u16, exe: Option<&str>) -> Socket {
-    Socket { proto, addr: addr.to_owned(), port, owner: exe.map(|e| Owner { pid: 42, exe: Some(PathBuf::from(e)) }) }
+    Socket {
+        proto,
+        addr: addr.to_owned(),
+        port,
+        owner: exe.map(|e| Owner { pid: 42, exe: Some(PathBuf::from(e)), privilege: Privilege::InitialRoot }),
+    }
 }
 
 fn tcp(addr: &str, port: u16, exe: &str) -> Socket {
@@ -225,7 +230,10 @@ fn unreadable_owner_can_never_be_exempted_and_says_why() {
     let d = ListenerPolicy::default().decide(&sock(Proto::Udp, "0.0.0.0", 41641, None)).unwrap();
     assert_eq!(d.verdict, Verdict::Violation);
     assert!(d.reason.contains("run as root"), "{}", d.reason);
-    let no_exe = Socket { owner: Some(Owner { pid: 7, exe: None }), ..sock(Proto::Udp, "0.0.0.0", 41641, None) };
+    let no_exe = Socket {
+        owner: Some(Owner { pid: 7, exe: None, privilege: Privilege::InitialRoot }),
+        ..sock(Proto::Udp, "0.0.0.0", 41641, None)
+    };
     assert_eq!(ListenerPolicy::default().decide(&no_exe).unwrap().verdict, Verdict::Violation);
 }
 
@@ -349,4 +357,24 @@ proptest! {
             prop_assert_eq!(again, addr);
         }
     }
+}
+
+#[test]
+fn an_exemption_needs_root_in_the_initial_user_namespace() {
+    let owned_by = |privilege| Socket {
+        owner: Some(Owner { pid: 9, exe: Some(PathBuf::from(TAILSCALED)), privilege }),
+        ..sock(Proto::Udp, "0.0.0.0", 41641, None)
+    };
+    let policy = ListenerPolicy::default();
+    assert_eq!(policy.decide(&owned_by(Privilege::InitialRoot)).unwrap().verdict, Verdict::Allowed);
+    let userns = Privilege::Other("in user namespace 4026532201, not the initial one".into());
+    let d = policy.decide(&owned_by(userns)).unwrap();
+    assert_eq!((d.verdict, d.exemption), (Verdict::Violation, None));
+    assert!(
+        d.reason.contains("not root in the initial user namespace") && d.reason.contains("4026532201"),
+        "{}",
+        d.reason
+    );
+    let d = policy.decide(&owned_by(Privilege::Other("real uid 1000, effective uid 1000".into()))).unwrap();
+    assert!(d.reason.contains("uid 1000"), "{}", d.reason);
 }

@@ -1,7 +1,7 @@
 //! `listeners` (contract check 4) and `console-bind`, both from the kernel's
 //! socket table and judged by `common::policy`.
 
-use common::policy::{self, BindAddr, Class, Decision, ListenerPolicy, Owner, Socket, Verdict};
+use common::policy::{self, BindAddr, Class, Decision, ListenerPolicy, Owner, Privilege, Socket, Verdict};
 use serde_json::{Value, json};
 
 use super::{Ctx, Outcome};
@@ -31,7 +31,14 @@ fn decide(policy: &ListenerPolicy, s: &ListenSocket) -> Decision {
     }
     s.owners
         .iter()
-        .map(|o| policy.decide_addr(addr(), proto, port, Some(&Owner { pid: o.pid, exe: o.exe.clone() })))
+        .map(|o| {
+            policy.decide_addr(
+                addr(),
+                proto,
+                port,
+                Some(&Owner { pid: o.pid, exe: o.exe.clone(), privilege: o.privilege.clone() }),
+            )
+        })
         .max_by_key(|d| d.verdict)
         .expect("at least one owner")
 }
@@ -50,7 +57,12 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
         let owners: Vec<Value> = s
             .owners
             .iter()
-            .map(|o| json!({ "pid": o.pid, "exe": o.exe.as_ref().map(|e| e.display().to_string()), "unit": o.unit }))
+            .map(|o| {
+                json!({
+                    "pid": o.pid, "exe": o.exe.as_ref().map(|e| e.display().to_string()), "unit": o.unit,
+                    "initial_root": o.privilege == Privilege::InitialRoot,
+                })
+            })
             .collect();
         let who = owner_label(s);
         match d.verdict {

@@ -7,4 +7,5 @@ mod audit;
 mod cli;
 mod listeners_netns;
 mod local;
+mod netns;
 mod stubbed_tools;
