@@ -77,6 +77,9 @@ pub struct DoctorSettings {
     pub check_timeout_ms: u64,
     /// Whole-run budget in milliseconds.
     pub budget_ms: u64,
+    /// The sshd configuration file the `sshd` check asks about (`sshd -T -f`);
+    /// `None` is sshd's own default, `/etc/ssh/sshd_config`.
+    pub sshd_config: Option<PathBuf>,
 }
 
 impl Default for DoctorSettings {
@@ -95,6 +98,7 @@ impl Default for DoctorSettings {
             tracked_units: vec!["openclaw-doctor.timer".into()],
             check_timeout_ms: 3000,
             budget_ms: 10_000,
+            sshd_config: None,
         }
     }
 }
@@ -317,8 +321,8 @@ impl Config {
                     Some("doctor.log_warn_mb must be ≤ doctor.log_fail_mb")
                 } else if d.check_timeout_ms == 0 || d.budget_ms == 0 {
                     Some("doctor.check_timeout_ms and doctor.budget_ms must be positive")
-                } else if d.disk_paths.iter().chain([&d.log_dir]).any(|p| !p.is_absolute()) {
-                    Some("doctor.disk_paths and doctor.log_dir must be absolute paths")
+                } else if d.disk_paths.iter().chain([&d.log_dir]).chain(&d.sshd_config).any(|p| !p.is_absolute()) {
+                    Some("doctor.disk_paths, doctor.log_dir and doctor.sshd_config must be absolute paths")
                 } else {
                     None
                 };

@@ -153,8 +153,11 @@ pub(crate) const CHECKS: &[CheckDef] = &[
     CheckDef {
         id: "sshd",
         title: "sshd listens privately, no passwords, no root password login",
-        rules: "Runs `sshd -T`. Every ListenAddress must be loopback or tailnet, PasswordAuthentication no, \
-                PermitRootLogin not yes. No sshd: skip.",
+        rules: "Runs `sshd -T` (with `-f doctor.sshd_config` when set): every ListenAddress must be loopback or tailnet. \
+                Then `sshd -T -C user=U,host=A,addr=A,laddr=L,lport=P` for root and every account with a login shell, from a \
+                public, private-LAN, link-local, tailnet and loopback source (IPv4 and IPv6): any combination with \
+                PasswordAuthentication not no, KbdInteractiveAuthentication yes with UsePAM yes, or (for root) \
+                PermitRootLogin yes fails, naming it. No sshd: skip.",
         run: sshd::check,
     },
     CheckDef {

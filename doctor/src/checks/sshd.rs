@@ -4,7 +4,7 @@ use common::policy::{Class, classify, parse_bind_addr};
 use common::process::CmdError;
 use serde_json::{Map, Value, json};
 
-use super::{Ctx, Outcome};
+use super::{Ctx, Outcome, Status};
 
 /// Settings copied into the report and the evidence bundle.
 pub(crate) const EVIDENCE_KEYS: &[&str] = &[
@@ -21,52 +21,210 @@ pub(crate) const EVIDENCE_KEYS: &[&str] = &[
 /// Where sshd lives when it is installed but not on PATH (cron's PATH lacks sbin).
 const WELL_KNOWN: &[&str] = &["/usr/sbin/sshd", "/usr/local/sbin/sshd", "/sbin/sshd"];
 
-/// `Match` blocks only show under `-C`: judge the settings a root login from
-/// a public address would get, as well as the global ones.
-const AS_OUTSIDER: &str = "user=root,host=openclaw-doctor-probe.invalid,addr=203.0.113.1";
+/// Where a probed login comes from: one source per kind of network, so a
+/// `Match Address` block for any of them shows up.
+const SOURCES: &[(&str, &str)] = &[
+    ("public", "203.0.113.1"),
+    ("public", "2001:db8::1"),
+    ("private-lan", "10.0.0.2"),
+    ("private-lan", "172.16.0.2"),
+    ("private-lan", "192.168.1.2"),
+    ("private-lan", "fd00::2"),
+    ("link-local", "169.254.1.2"),
+    ("tailnet", "100.100.100.2"),
+    ("tailnet-v6", "fd7a:115c:a1e0::2"),
+    ("loopback", "127.0.0.1"),
+    ("loopback", "::1"),
+];
 
-pub(crate) fn check(ctx: &Ctx) -> Outcome {
-    let mut texts = Vec::new();
-    for args in [&["-T"][..], &["-T", "-C", AS_OUTSIDER][..]] {
-        match ctx.cmd("sshd", args) {
-            Err(CmdError::NotFound(_)) => {
-                return match WELL_KNOWN.iter().find(|p| std::path::Path::new(p).exists()) {
-                    Some(path) => Outcome::error(format!(
-                        "sshd is installed at {path} but not on PATH; add its directory to PATH"
-                    )),
-                    None => Outcome::skip("sshd is not installed"),
-                };
-            }
-            Err(e) => return Outcome::from_cmd_error(&e),
-            Ok(out) if !out.status.success() => {
-                let hint = if ctx.is_root { "" } else { " (sshd -T usually needs root)" };
-                return Outcome::error(format!("`sshd {}` failed: {}{hint}", args.join(" "), out.stderr_line()));
-            }
-            Ok(out) => texts.push(out.stdout_text()),
-        }
-    }
-    let global = judge(&texts[0]);
-    let outsider = judge(&texts[1]);
-    if outsider.status > global.status {
-        let summary = format!("for a root login from a public address (Match blocks applied): {}", outsider.summary);
-        return Outcome { summary, ..outsider };
-    }
-    global
+/// Non-root users probed when no account with a login shell exists besides
+/// root (the name needs no account: `Match User` compares names).
+const PROBE_USER: &str = "openclaw-doctor-probe";
+
+/// Most accounts probed (each costs one `sshd -T` per source).
+const MAX_USERS: usize = 8;
+
+/// One login `sshd -T -C` is asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Probe {
+    pub(crate) user: String,
+    pub(crate) source: &'static str,
+    pub(crate) addr: &'static str,
+    pub(crate) laddr: String,
+    pub(crate) lport: String,
 }
 
-pub(crate) fn judge(text: &str) -> Outcome {
+impl Probe {
+    /// The `-C` connection spec (`host` is the address: sshd's default `UseDNS no`).
+    pub(crate) fn spec(&self) -> String {
+        format!("user={},host={},addr={},laddr={},lport={}", self.user, self.addr, self.addr, self.laddr, self.lport)
+    }
+}
+
+/// Accounts that can log in: root plus every `/etc/passwd` entry whose shell
+/// is not a no-login shell (at most [`MAX_USERS`]), or [`PROBE_USER`] when
+/// there is none.
+pub(crate) fn login_users(passwd: &str) -> Vec<String> {
+    let mut users = vec!["root".to_owned()];
+    for line in passwd.lines() {
+        let fields: Vec<&str> = line.split(':').collect();
+        let (Some(name), Some(shell)) = (fields.first(), fields.get(6)) else { continue };
+        let no_login = ["nologin", "false", "sync", "halt", "shutdown"].iter().any(|s| shell.trim().ends_with(s));
+        let sane = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !no_login && sane && !users.iter().any(|u| u == name) && users.len() < MAX_USERS {
+            users.push((*name).to_owned());
+        }
+    }
+    if users.len() == 1 {
+        users.push(PROBE_USER.to_owned());
+    }
+    users
+}
+
+/// Every (user, source) pair; the local address is a listen address of the
+/// source's family when sshd has one (so `Match LocalAddress` applies).
+pub(crate) fn probes(users: &[String], listen: &[String]) -> Vec<Probe> {
+    let local = |v6: bool| {
+        let split = |a: &String| a.rsplit_once(':').map(|(h, p)| (h.trim_matches(['[', ']']).to_owned(), p.to_owned()));
+        let all: Vec<(String, String)> = listen.iter().filter_map(split).collect();
+        all.iter()
+            .find(|(h, _)| h.contains(':') == v6)
+            .or(all.first())
+            .cloned()
+            .unwrap_or_else(|| (if v6 { "::1" } else { "127.0.0.1" }.to_owned(), "22".to_owned()))
+    };
+    let mut res = Vec::new();
+    for user in users {
+        for &(source, addr) in SOURCES {
+            let (laddr, lport) = local(addr.contains(':'));
+            res.push(Probe { user: user.clone(), source, addr, laddr, lport });
+        }
+    }
+    res
+}
+
+pub(crate) fn check(ctx: &Ctx) -> Outcome {
+    let file: Vec<&str> = match &ctx.config.doctor.sshd_config {
+        Some(path) => vec!["-f", path.to_str().unwrap_or_default()],
+        None => Vec::new(),
+    };
+    let run = |extra: &[&str]| -> Result<String, Outcome> {
+        let args = [&file[..], &["-T"][..], extra].concat();
+        match ctx.cmd("sshd", &args) {
+            Err(CmdError::NotFound(_)) => Err(match WELL_KNOWN.iter().find(|p| std::path::Path::new(p).exists()) {
+                Some(path) => {
+                    Outcome::error(format!("sshd is installed at {path} but not on PATH; add its directory to PATH"))
+                }
+                None => Outcome::skip("sshd is not installed"),
+            }),
+            Err(e) => Err(Outcome::from_cmd_error(&e)),
+            Ok(out) if !out.status.success() => {
+                let hint = if ctx.is_root { "" } else { " (sshd -T usually needs root)" };
+                Err(Outcome::error(format!("`sshd {}` failed: {}{hint}", args.join(" "), out.stderr_line())))
+            }
+            Ok(out) => Ok(out.stdout_text()),
+        }
+    };
+    let global = match run(&[]) {
+        Ok(text) => text,
+        Err(outcome) => return outcome,
+    };
+    let listen: Vec<String> =
+        global.lines().filter_map(|l| l.strip_prefix("listenaddress ")).map(str::to_owned).collect();
+    let users = login_users(&std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+    let probes = probes(&users, &listen);
+    // A few at a time: each is a whole sshd process.
+    let answers: Vec<Result<String, Outcome>> = std::thread::scope(|scope| {
+        let chunks: Vec<&[Probe]> = probes.chunks(probes.len().div_ceil(4).max(1)).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(|| chunk.iter().map(|p| run(&["-C", &p.spec()])).collect::<Vec<_>>()))
+            .collect();
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+    });
+    let mut texts = Vec::new();
+    for (probe, answer) in probes.into_iter().zip(answers) {
+        match answer {
+            Ok(text) => texts.push((probe, text)),
+            Err(outcome) => return outcome,
+        }
+    }
+    judge_all(&global, &texts)
+}
+
+/// The global settings, then every probed login: the first failure wins the
+/// summary, and every failing combination is listed in the details.
+pub(crate) fn judge_all(global: &str, probes: &[(Probe, String)]) -> Outcome {
+    let outcome = judge(global);
+    let mut combos = Vec::new();
+    for (probe, text) in probes {
+        let problems = auth_problems(&settings_of(text), probe.user == "root");
+        if !problems.is_empty() {
+            combos.push((probe, problems));
+        }
+    }
+    if combos.is_empty() {
+        return outcome;
+    }
+    let listed: Vec<Value> = combos
+        .iter()
+        .map(|(p, problems)| json!({"user": p.user, "source": p.source, "addr": p.addr, "spec": p.spec(), "problems": problems}))
+        .collect();
+    let (first, problems) = &combos[0];
+    let more = if combos.len() > 1 { format!(" (and {} more combinations)", combos.len() - 1) } else { String::new() };
+    let mut summary = format!(
+        "with Match blocks applied, a login as user={} from {} address addr={} gets: {}{more}",
+        first.user,
+        first.source,
+        first.addr,
+        problems.join("; ")
+    );
+    if outcome.status == Status::Fail {
+        summary = format!("{}; {summary}", outcome.summary);
+    }
+    let mut details = outcome.details.clone();
+    details["combinations"] = Value::Array(listed);
+    Outcome::fail(summary, FIX).details(details)
+}
+
+const FIX: &str = "in /etc/ssh/sshd_config.d/99-tailscale-only.conf set `AddressFamily inet`, `ListenAddress <Tailscale 100.x IP>`, \
+    `PasswordAuthentication no`, `PermitRootLogin prohibit-password`, and remove password logins from every `Match` block \
+    (check with `sshd -T -C user=U,host=H,addr=A`); validate with `sshd -t`, then restart ssh while keeping your current session open";
+
+fn settings_of(text: &str) -> Map<String, Value> {
     let mut settings = Map::new();
-    let mut listen = Vec::new();
-    // `sshd -T` prints exactly `keyword value`, one space. Values are taken
-    // verbatim: an odd spelling fails the check rather than being tidied into a pass.
     for line in text.lines() {
         let Some((key, value)) = line.split_once(' ') else { continue };
-        if key == "listenaddress" {
-            listen.push(value.to_owned());
-        } else if EVIDENCE_KEYS.contains(&key) {
+        if key != "listenaddress" && EVIDENCE_KEYS.contains(&key) {
             settings.insert(key.to_owned(), Value::String(value.to_owned()));
         }
     }
+    settings
+}
+
+/// What lets a password in: PasswordAuthentication not `no`, keyboard-interactive
+/// through PAM, and for root PermitRootLogin `yes`.
+fn auth_problems(settings: &Map<String, Value>, root: bool) -> Vec<String> {
+    let says = |key: &str, want: &str| settings.get(key).and_then(Value::as_str) == Some(want);
+    let mut problems = Vec::new();
+    if !says("passwordauthentication", "no") {
+        problems.push("PasswordAuthentication is not no".to_owned());
+    }
+    if says("kbdinteractiveauthentication", "yes") && says("usepam", "yes") {
+        problems.push("KbdInteractiveAuthentication yes with UsePAM yes still allows password logins".to_owned());
+    }
+    if root && settings.get("permitrootlogin").and_then(Value::as_str).is_none_or(|v| v == "yes") {
+        problems.push("PermitRootLogin is yes".to_owned());
+    }
+    problems
+}
+
+pub(crate) fn judge(text: &str) -> Outcome {
+    let mut settings = settings_of(text);
+    // `sshd -T` prints exactly `keyword value`, one space. Values are taken
+    // verbatim: an odd spelling fails the check rather than being tidied into a pass.
+    let listen: Vec<String> =
+        text.lines().filter_map(|l| l.strip_prefix("listenaddress ")).map(str::to_owned).collect();
     settings.insert("listenaddress".into(), json!(listen));
     let mut problems = Vec::new();
     let mut warnings = Vec::new();
@@ -83,25 +241,10 @@ pub(crate) fn judge(text: &str) -> Outcome {
     if listen.is_empty() {
         problems.push("no ListenAddress reported".into());
     }
-    if settings.get("passwordauthentication").and_then(Value::as_str) != Some("no") {
-        problems.push("PasswordAuthentication is not no".into());
-    }
-    if settings.get("permitrootlogin").and_then(Value::as_str).is_none_or(|v| v == "yes") {
-        problems.push("PermitRootLogin is yes".into());
-    }
-    let says = |key: &str, want: &str| settings.get(key).and_then(Value::as_str) == Some(want);
-    if says("kbdinteractiveauthentication", "yes") && says("usepam", "yes") {
-        problems.push("KbdInteractiveAuthentication yes with UsePAM yes still allows password logins".into());
-    }
+    problems.extend(auth_problems(&settings, true));
     let details = json!({"settings": settings});
     if !problems.is_empty() {
-        return Outcome::fail(
-            problems.join("; "),
-            "in /etc/ssh/sshd_config.d/99-tailscale-only.conf set `AddressFamily inet`, `ListenAddress <Tailscale 100.x IP>`, \
-             `PasswordAuthentication no`, `PermitRootLogin prohibit-password`; validate with `sshd -t`, then restart ssh while \
-             keeping your current session open",
-        )
-        .details(details);
+        return Outcome::fail(problems.join("; "), FIX).details(details);
     }
     if !warnings.is_empty() {
         return Outcome::warn(warnings.join("; "), "prefer the IPv4 tailnet address for ListenAddress")
@@ -140,5 +283,39 @@ mod tests {
         let root_yes = private.replace("without-password", "yes");
         assert_eq!(judge(&root_yes).status, Status::Fail);
         assert_eq!(judge("").status, Status::Fail);
+    }
+
+    #[test]
+    fn every_user_and_source_is_probed_and_a_failing_combination_is_named() {
+        let passwd = "root:x:0:0::/root:/bin/bash\ndaemon:x:1:1::/:/usr/sbin/nologin\nalice:x:1000:1000::/home/alice:/bin/bash\n";
+        assert_eq!(login_users(passwd), ["root", "alice"]);
+        assert_eq!(login_users("root:x:0:0::/root:/bin/bash\n"), ["root", PROBE_USER]);
+        let users = login_users(passwd);
+        let probes = probes(&users, &["100.101.102.103:22".to_owned()]);
+        assert_eq!(probes.len(), 2 * SOURCES.len());
+        assert_eq!(probes[0].spec(), "user=root,host=203.0.113.1,addr=203.0.113.1,laddr=100.101.102.103,lport=22");
+        let private = "listenaddress 100.101.102.103:22\npermitrootlogin without-password\npasswordauthentication no\n";
+        let answers: Vec<(Probe, String)> = probes
+            .iter()
+            .map(|p| {
+                let text = if p.user == "alice" && p.addr == "192.168.1.2" {
+                    private.replace("passwordauthentication no", "passwordauthentication yes")
+                } else if p.user == "alice" {
+                    private.replace("without-password", "yes")
+                } else {
+                    private.to_owned()
+                };
+                (p.clone(), text)
+            })
+            .collect();
+        let out = judge_all(private, &answers);
+        assert_eq!(out.status, Status::Fail);
+        assert!(out.summary.contains("user=alice from private-lan address addr=192.168.1.2"), "{}", out.summary);
+        assert_eq!(
+            out.details["combinations"].as_array().unwrap().len(),
+            1,
+            "PermitRootLogin yes only matters for root"
+        );
+        assert_eq!(judge_all(private, &answers[..SOURCES.len()]).status, Status::Pass);
     }
 }

@@ -8,4 +8,5 @@ mod cli;
 mod listeners_netns;
 mod local;
 mod netns;
+mod sshd_real;
 mod stubbed_tools;

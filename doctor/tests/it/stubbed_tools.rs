@@ -222,7 +222,13 @@ fn sshd_public_defaults_fail_tailnet_only_passes_missing_skips() {
     );
     let (_, check) = host.check("sshd");
     assert_eq!(status(&check), "fail", "{check}");
-    assert!(check["summary"].as_str().unwrap().contains("public address (Match blocks applied)"), "{check}");
+    assert!(
+        check["summary"]
+            .as_str()
+            .unwrap()
+            .contains("with Match blocks applied, a login as user=root from public address"),
+        "{check}"
+    );
 
     host.stub("sshd", "echo 'sshd: no hostkeys available -- exiting.' >&2\nexit 1");
     let (_, check) = host.check("sshd");
