@@ -188,6 +188,7 @@ struct RawListeners {
     allowed_cidrs: Option<Vec<Spanned<String>>>,
     allow_tailnet_v6: Option<bool>,
     exemptions: Option<Vec<RawExemption>>,
+    tailscale_interfaces: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -282,6 +283,18 @@ impl Config {
             }
             if let Some(v6) = l.allow_tailnet_v6 {
                 listeners.allow_tailnet_v6 = v6;
+            }
+            if let Some(names) = l.tailscale_interfaces {
+                let valid = |n: &str| {
+                    (1..16).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+                };
+                if let Some(bad) = names.iter().find(|n| !valid(n.get_ref())) {
+                    return Err(invalid(
+                        Some(bad.span()),
+                        format!("listeners.tailscale_interfaces: `{}` is not an interface name", bad.get_ref()),
+                    ));
+                }
+                listeners.tailscale_interfaces = names.into_iter().map(Spanned::into_inner).collect();
             }
             if let Some(exemptions) = l.exemptions {
                 listeners.exemptions = exemptions

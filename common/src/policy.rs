@@ -19,22 +19,41 @@ use std::path::{Path, PathBuf};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
-/// Transport protocol of a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The kind of socket: every kind the kernel can deliver remote traffic to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     /// A TCP socket in LISTEN state.
     Tcp,
     /// An unconnected (bound) UDP socket.
     Udp,
+    /// An unconnected UDP-Lite socket.
+    UdpLite,
+    /// A listening SCTP endpoint.
+    Sctp,
+    /// An unconnected raw IP socket; its "port" is the IP protocol number.
+    Raw,
+}
+
+impl Proto {
+    /// Every kind, in report order.
+    pub const ALL: [Proto; 5] = [Proto::Tcp, Proto::Udp, Proto::UdpLite, Proto::Sctp, Proto::Raw];
+
+    /// The lowercase name used in config, reports and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::UdpLite => "udplite",
+            Proto::Sctp => "sctp",
+            Proto::Raw => "raw",
+        }
+    }
 }
 
 impl fmt::Display for Proto {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -42,11 +61,7 @@ impl std::str::FromStr for Proto {
     type Err = PolicyError;
 
     fn from_str(s: &str) -> Result<Proto, PolicyError> {
-        match s {
-            "tcp" => Ok(Proto::Tcp),
-            "udp" => Ok(Proto::Udp),
-            _ => Err(PolicyError::BadProto(s.to_owned())),
-        }
+        Proto::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| PolicyError::BadProto(s.to_owned()))
     }
 }
 
@@ -60,6 +75,9 @@ pub enum Class {
     Tailnet,
     /// Tailscale's IPv6 range `fd7a:115c:a1e0::/48`.
     TailnetV6,
+    /// `100.64.0.0/10` *not* on a Tailscale interface: a carrier-grade NAT
+    /// (WAN) address, reachable from that link (see [`classify_on`]).
+    Cgnat,
     /// `0.0.0.0`, `::` or `*`: every interface.
     Wildcard,
     /// RFC 1918 IPv4 or IPv6 unique-local (other than Tailscale's).
@@ -76,6 +94,7 @@ impl fmt::Display for Class {
             Class::Loopback => "loopback",
             Class::Tailnet => "tailnet",
             Class::TailnetV6 => "tailnet-v6",
+            Class::Cgnat => "cgnat",
             Class::Wildcard => "wildcard",
             Class::PrivateLan => "private-lan",
             Class::LinkLocal => "link-local",
@@ -225,6 +244,9 @@ pub struct ListenerPolicy {
     pub allow_tailnet_v6: bool,
     /// Per-executable exemptions.
     pub exemptions: Vec<Exemption>,
+    /// Interfaces whose `100.64.0.0/10` and `fd7a:115c:a1e0::/48` addresses are
+    /// the tailnet; the same ranges elsewhere are not.
+    pub tailscale_interfaces: Vec<String>,
 }
 
 /// The contract's allowed CIDRs: `127.0.0.0/8`, `::1`, `100.64.0.0/10`.
@@ -249,6 +271,7 @@ impl Default for ListenerPolicy {
                 addr: None,
                 reason: String::from("tailscaled's WireGuard UDP socket (41641) must bind every interface"),
             }],
+            tailscale_interfaces: vec![String::from("tailscale0")],
         }
     }
 }
@@ -309,23 +332,39 @@ pub struct Decision {
 }
 
 impl ListenerPolicy {
-    /// Judges one socket. An address that cannot be parsed is an error, not a pass.
-    pub fn decide(&self, socket: &Socket) -> Result<Decision, PolicyError> {
+    /// Judges one socket on a host whose interfaces are described by `net`.
+    /// An address that cannot be parsed is an error, not a pass.
+    pub fn decide(&self, socket: &Socket, net: &NetFacts) -> Result<Decision, PolicyError> {
         let addr = parse_bind_addr(&socket.addr)?;
-        Ok(self.decide_addr(addr, socket.proto, socket.port, socket.owner.as_ref()))
+        Ok(self.decide_addr(addr, socket.proto, socket.port, socket.owner.as_ref(), net))
     }
 
     /// Judges an already-parsed address (the kernel's own, from a socket
     /// table) without a round trip through text. [`ListenerPolicy::decide`]
     /// is this plus parsing.
-    pub fn decide_addr(&self, addr: BindAddr, proto: Proto, port: u16, owner: Option<&Owner>) -> Decision {
+    ///
+    /// Before the allowed ranges are consulted: a wildcard is never allowed
+    /// by them, a tailnet-range address off the Tailscale interfaces is
+    /// classed by where it really is ([`classify_on`]), and an IPv4 loopback
+    /// address is a violation while `route_localnet` routes 127.0.0.0/8 from
+    /// another interface.
+    pub fn decide_addr(
+        &self,
+        addr: BindAddr,
+        proto: Proto,
+        port: u16,
+        owner: Option<&Owner>,
+        net: &NetFacts,
+    ) -> Decision {
         let addr = BindAddr { ip: addr.ip.to_canonical(), scope: addr.scope };
         let ip = addr.ip;
-        let class = classify(ip);
+        let class = classify_on(ip, net, &self.tailscale_interfaces);
         let decision =
             |verdict, reason: String, exemption| Decision { addr: addr.clone(), class, verdict, reason, exemption };
+        let routable_loopback = class == Class::Loopback && ip.is_ipv4() && !net.route_localnet.is_empty();
 
-        if class != Class::Wildcard
+        if !matches!(class, Class::Wildcard | Class::Cgnat)
+            && !routable_loopback
             && let Some(net) = self.allowed.iter().find(|net| net.contains(&ip))
         {
             return decision(Verdict::Allowed, format!("{class} address inside allowed range {net}"), None);
@@ -370,6 +409,26 @@ impl ListenerPolicy {
             Class::Public => {
                 (Verdict::Violation, format!("address {addr} is outside loopback and the tailnet{owner_note}"))
             }
+            Class::Loopback if routable_loopback => (
+                Verdict::Violation,
+                format!(
+                    "loopback address {addr} is reachable from other interfaces: {} = 1{owner_note}",
+                    net.route_localnet.iter().map(|i| route_localnet_sysctl(i)).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Class::Cgnat => (
+                Verdict::Violation,
+                format!(
+                    "{addr} is in {TAILNET_V4} but not on a Tailscale interface ({}): a carrier-grade NAT address, \
+                     reachable from its link{}{owner_note}",
+                    self.tailscale_interfaces.join(", "),
+                    net.addresses
+                        .as_ref()
+                        .err()
+                        .map(|e| format!(" (interface addresses unreadable: {e})"))
+                        .unwrap_or_default()
+                ),
+            ),
             Class::Loopback | Class::Tailnet => (
                 Verdict::Violation,
                 format!("{class} address {addr} is not in the configured allowed ranges{owner_note}"),
@@ -401,10 +460,13 @@ pub enum PolicyError {
     /// The address is not an IP address in any accepted spelling.
     #[error("unparsable bind address `{0}`")]
     BadAddress(String),
-    /// The protocol is neither `tcp` nor `udp`.
-    #[error("unknown protocol `{0}` (expected `tcp` or `udp`)")]
+    /// The protocol is not one of the socket kinds.
+    #[error("unknown protocol `{0}` (expected `tcp`, `udp`, `udplite`, `sctp` or `raw`)")]
     BadProto(String),
 }
+
+mod net;
+pub use net::{IfAddr, NetFacts, classify_on, route_localnet_sysctl};
 
 #[cfg(test)]
 mod tests;

@@ -1,11 +1,15 @@
 //! `listeners` (contract check 4) and `console-bind`, both from the kernel's
-//! socket table and judged by `common::policy`.
+//! socket table and judged by `common::policy` with the interface facts
+//! (Tailscale interfaces' addresses, `route_localnet`).
 
-use common::policy::{self, BindAddr, Class, Decision, ListenerPolicy, Owner, Privilege, Socket, Verdict};
+use common::policy::{
+    self, BindAddr, Class, Decision, ListenerPolicy, NetFacts, Owner, Privilege, Proto, Socket, Verdict,
+    route_localnet_sysctl,
+};
 use serde_json::{Value, json};
 
 use super::{Ctx, Outcome};
-use crate::sockets::{ListenSocket, SocketTable};
+use crate::sockets::{Coverage, ListenSocket, SocketTable};
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
     match ctx.sockets() {
@@ -23,11 +27,11 @@ pub(crate) fn console_bind(ctx: &Ctx) -> Outcome {
 
 /// The worst decision over every owner of a socket (a shared socket is only
 /// exempt if it is exempt for each process holding it).
-fn decide(policy: &ListenerPolicy, s: &ListenSocket) -> Decision {
+fn decide(policy: &ListenerPolicy, s: &ListenSocket, net: &NetFacts) -> Decision {
     let addr = || BindAddr { ip: s.local.ip(), scope: None };
     let (proto, port) = (s.proto, s.local.port());
     if s.owners.is_empty() {
-        return policy.decide_addr(addr(), proto, port, None);
+        return policy.decide_addr(addr(), proto, port, None, net);
     }
     s.owners
         .iter()
@@ -37,6 +41,7 @@ fn decide(policy: &ListenerPolicy, s: &ListenSocket) -> Decision {
                 proto,
                 port,
                 Some(&Owner { pid: o.pid, exe: o.exe.clone(), privilege: o.privilege.clone() }),
+                net,
             )
         })
         .max_by_key(|d| d.verdict)
@@ -50,7 +55,7 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
     let mut n_warn = 0;
     let mut n_unknown = 0;
     for s in &table.sockets {
-        let d = decide(policy, s);
+        let d = decide(policy, s, &table.net);
         if s.owners.is_empty() {
             n_unknown += 1;
         }
@@ -78,14 +83,38 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
             "verdict": d.verdict, "reason": d.reason, "owners": owners,
         }));
     }
+    // route_localnet is a violation by itself: any 127.0.0.0/8 listener, now or later, is reachable.
+    let sysctls: Vec<String> = table.net.route_localnet.iter().map(|i| route_localnet_sysctl(i)).collect();
+    for (entry, sysctl) in table.net.route_localnet.iter().zip(&sysctls) {
+        violations.push(format!(
+            "{sysctl} = 1: 127.0.0.0/8 is routable from {}, so loopback listeners are not private",
+            if entry == "all" || entry == "default" { format!("every interface ({entry})") } else { entry.clone() }
+        ));
+    }
+    if !sysctls.is_empty() {
+        fixes.push(format!(
+            "set {} = 0 (`sysctl -w`, and remove it from /etc/sysctl.d); kube-proxy sets it for localhost NodePorts: \
+             run it with --iptables-localhost-nodeports=false",
+            sysctls.join(", ")
+        ));
+    }
+    let mut limitations: Vec<String> = table
+        .kinds
+        .iter()
+        .filter_map(|(p, c)| match c {
+            Coverage::Unreadable(why) => Some(format!("{p} sockets not read: {why}")),
+            _ => None,
+        })
+        .collect();
+    limitations.extend(table.limitations.iter().cloned());
+    let n = table.sockets.len();
+    let plural = |k: usize| if k == 1 { "" } else { "s" };
     let mut summary = format!(
-        "{} listening socket{}: {} violation{}, {} warning{}",
-        table.sockets.len(),
-        if table.sockets.len() == 1 { "" } else { "s" },
+        "{n} listening socket{} (tcp, udp, udplite, sctp, raw): {} violation{}, {n_warn} warning{}",
+        plural(n),
         violations.len(),
-        if violations.len() == 1 { "" } else { "s" },
-        n_warn,
-        if n_warn == 1 { "" } else { "s" }
+        plural(violations.len()),
+        plural(n_warn)
     );
     if n_unknown > 0 {
         summary.push_str(&format!("; {n_unknown} with unknown owner"));
@@ -96,13 +125,33 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
             ));
         }
     }
+    if !limitations.is_empty() {
+        summary.push_str(&format!("; NOT AUDITED: {}", limitations.join("; ")));
+    }
+    let others = table.other_netns;
+    if others.count > 0 || others.unreadable > 0 {
+        summary.push_str(&format!(
+            "; {}{} other network namespace{} exist{} and {} not audited (run the doctor inside each, e.g. `ip netns exec NAME openclaw-doctor`)",
+            if others.unreadable > 0 { "at least " } else { "" },
+            others.count,
+            plural(others.count),
+            if others.count == 1 { "s" } else { "" },
+            if others.count == 1 { "was" } else { "were" },
+        ));
+    }
+    let kinds: Vec<Value> = table.kinds.iter().map(|(p, c)| json!({"kind": p, "coverage": c})).collect();
     let details = json!({
         "sockets": entries, "violations": violations, "owner_unknown": n_unknown,
-        "unreadable_processes": table.unreadable_processes, "root": is_root,
+        "unreadable_processes": table.unreadable_processes, "root": is_root, "kinds": kinds,
+        "limitations": limitations, "route_localnet": sysctls,
+        "tailscale_interfaces": policy.tailscale_interfaces,
+        "other_network_namespaces": others.count, "other_network_namespaces_unreadable_processes": others.unreadable,
     });
     let outcome = if !violations.is_empty() {
         fixes.dedup();
         Outcome::fail(summary, fixes.join("\n"))
+    } else if !limitations.is_empty() {
+        Outcome::warn(summary, "run as root with the full /proc and netlink available so every socket kind can be read")
     } else if n_warn > 0 {
         Outcome::warn(
             summary,
@@ -148,10 +197,15 @@ pub(crate) fn judge_console(table: &SocketTable, port: u16) -> Outcome {
     let binds: Vec<(String, Class)> = table
         .sockets
         .iter()
-        .filter(|s| s.proto == policy::Proto::Tcp && s.local.port() == port)
+        .filter(|s| s.proto == Proto::Tcp && s.local.port() == port)
         .map(|s| {
             let ip = s.local.ip().to_canonical();
-            (BindAddr { ip, scope: None }.to_string(), policy::classify(ip))
+            // With route_localnet on, IPv4 loopback is reachable from outside: not "loopback only".
+            let class = match policy::classify(ip) {
+                Class::Loopback if ip.is_ipv4() && !table.net.route_localnet.is_empty() => Class::Public,
+                class => class,
+            };
+            (BindAddr { ip, scope: None }.to_string(), class)
         })
         .collect();
     let addrs: Vec<&str> = binds.iter().map(|(a, _)| a.as_str()).collect();

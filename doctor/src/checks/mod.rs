@@ -110,9 +110,15 @@ pub(crate) const CHECKS: &[CheckDef] = &[
     CheckDef {
         id: "listeners",
         title: "Listening sockets (contract check 4)",
-        rules: "Reads /proc/net/{tcp,tcp6,udp,udp6} (TCP LISTEN, unconnected UDP) and maps owners via /proc/*/fd. \
-                Each socket is judged by common::policy: loopback and 100.64.0.0/10 pass, Tailscale IPv6 warns, \
-                wildcards and anything else fail unless exempted by executable path. Owner-unknown sockets are listed, never dropped.",
+        rules: "Reads every socket remote traffic can reach: TCP LISTEN and unconnected UDP (netlink sock_diag, else \
+                /proc/net/{tcp,tcp6,udp,udp6}), unconnected UDP-Lite and raw IP (/proc/net/{udplite,udplite6,raw,raw6}) and \
+                listening SCTP (/proc/net/sctp/eps); owners via /proc/*/fd. Judged by common::policy with the interface facts \
+                (netlink RTM_GETADDR, /proc/sys/net/ipv4/conf/*/route_localnet): loopback and 100.64.0.0/10 on a \
+                listeners.tailscale_interfaces interface pass, Tailscale IPv6 warns; wildcards, a CGNAT address off those \
+                interfaces, IPv4 loopback while route_localnet=1 and anything else fail unless exempted by executable path \
+                for an owner that is root in the initial user namespace. route_localnet=1 on any entry but lo fails by itself. \
+                A kind or fact that cannot be read makes it at least warn. Owner-unknown sockets are listed, never dropped; \
+                other network namespaces are counted and reported as not audited.",
         run: listeners::check,
     },
     CheckDef {

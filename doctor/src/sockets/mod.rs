@@ -1,5 +1,8 @@
-//! The kernel's socket table: TCP listeners and unconnected UDP sockets from
-//! `/proc/net/{tcp,tcp6,udp,udp6}`, with owners from `/proc/*/fd`.
+//! The kernel's socket table: every socket that remote traffic can reach
+//! (TCP listeners, unconnected UDP, UDP-Lite and raw IP sockets, listening
+//! SCTP endpoints), with owners from `/proc/*/fd`, plus what the report
+//! could not cover (a kind it could not read, other network namespaces) and
+//! the interface facts the classifier needs.
 //!
 //! Sockets whose owner cannot be read are kept with an empty owner list,
 //! never dropped, and the number of processes we could not inspect is
@@ -10,13 +13,18 @@
 //! checks that both sources agree.
 
 mod diag;
+mod netfacts;
 mod owner;
+mod procnet;
+
+pub(crate) use netfacts::OtherNamespaces;
+pub(crate) use procnet::Coverage;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use common::policy::{Privilege, Proto};
+use common::policy::{NetFacts, Privilege, Proto};
 use procfs::ProcError;
 use procfs::net::{TcpState, UdpState};
 use serde::Serialize;
@@ -44,11 +52,19 @@ pub(crate) struct ListenSocket {
 }
 
 /// What the kernel says is listening.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct SocketTable {
     pub(crate) sockets: Vec<ListenSocket>,
     /// Processes whose descriptors we were not allowed to read.
     pub(crate) unreadable_processes: usize,
+    /// How each kind of socket was covered, in [`Proto::ALL`] order.
+    pub(crate) kinds: Vec<(Proto, Coverage)>,
+    /// Interface addresses and `route_localnet`.
+    pub(crate) net: NetFacts,
+    /// Facts that could not be read (interface addresses, sysctls).
+    pub(crate) limitations: Vec<String>,
+    /// Network namespaces this run did not audit.
+    pub(crate) other_netns: OtherNamespaces,
 }
 
 /// Reads the table for this process's network namespace.
@@ -58,9 +74,17 @@ pub(crate) struct SocketTable {
 /// this thread reads the socket tables; the two halves are joined by inode.
 pub(crate) fn gather() -> Result<SocketTable, String> {
     let scan = std::thread::spawn(scan_socket_fds);
-    let tables = diag::listening().or_else(|_| read_tables());
+    let (mut sockets, source) = match diag::listening() {
+        Ok(found) => (found, "netlink sock_diag"),
+        Err(_) => (read_tables()?, "/proc/net/{tcp,tcp6,udp,udp6}"),
+    };
+    let mut kinds = vec![(Proto::Tcp, Coverage::Read(source.into())), (Proto::Udp, Coverage::Read(source.into()))];
+    for proto in [Proto::UdpLite, Proto::Sctp, Proto::Raw] {
+        kinds.push((proto, procnet::read_kind(proto, &mut sockets)));
+    }
+    let (net, limitations) = netfacts::gather();
+    let other_netns = netfacts::other_namespaces();
     let (held, unreadable_processes) = scan.join().map_err(|_| "the /proc scan crashed".to_owned())??;
-    let sockets = tables?;
     let wanted: HashSet<u64> = sockets.iter().map(|(_, _, inode)| *inode).collect();
     let mut owners: BTreeMap<u64, Vec<OwnerInfo>> = BTreeMap::new();
     let mut infos: BTreeMap<u32, OwnerInfo> = BTreeMap::new();
@@ -81,8 +105,8 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
             owners: owners.remove(&inode).unwrap_or_default(),
         })
         .collect();
-    res.sort_by_key(|s| (s.local.port(), s.proto == Proto::Udp, s.local.ip()));
-    Ok(SocketTable { sockets: res, unreadable_processes })
+    res.sort_by_key(|s| (s.proto == Proto::Raw, s.local.port(), s.proto, s.local.ip()));
+    Ok(SocketTable { sockets: res, unreadable_processes, kinds, net, limitations, other_netns })
 }
 
 pub(crate) type RawSocket = (Proto, SocketAddr, u64);

@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod cli;
+mod listeners_kinds;
 mod listeners_netns;
 mod local;
 mod netns;

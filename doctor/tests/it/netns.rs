@@ -56,6 +56,14 @@ impl Netns {
         self.ip(&full).unwrap_or_else(|e| panic!("ip {full:?}: {e}"));
     }
 
+    /// Sets a sysctl inside the namespace (never the host's).
+    pub(crate) fn sysctl(&self, key: &str, value: &str) {
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        let script = format!("echo {value} > {path}");
+        let out = Command::new(IP).args(["netns", "exec", &self.name, "sh", "-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     pub(crate) fn ip(&self, args: &[&str]) -> Result<(), String> {
         let out = Command::new(IP).args(args).output().map_err(|e| e.to_string())?;
         if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
