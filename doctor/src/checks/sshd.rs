@@ -1,6 +1,6 @@
 //! `sshd`: the effective configuration from `sshd -T`.
 
-use common::policy::{Class, classify, parse_bind_addr};
+use common::policy::{ListenerPolicy, NetFacts, Proto, Verdict, parse_bind_addr};
 use common::process::CmdError;
 use serde_json::{Map, Value, json};
 
@@ -81,23 +81,33 @@ pub(crate) fn login_users(passwd: &str) -> Vec<String> {
     users
 }
 
-/// Every (user, source) pair; the local address is a listen address of the
-/// source's family when sshd has one (so `Match LocalAddress` applies).
+/// The spec for the global settings when sshd insists on one.
+const GLOBAL_SPEC: &str = "user=root,host=203.0.113.1,addr=203.0.113.1,laddr=0.0.0.0,lport=22";
+
+/// Most listen addresses probed per source family.
+const MAX_LOCAL: usize = 4;
+
+/// Every (user, source, local address) combination: each listen address of
+/// the source's family (so `Match LocalAddress` and `Match LocalPort` apply
+/// to each), or the first one when the family has none.
 pub(crate) fn probes(users: &[String], listen: &[String]) -> Vec<Probe> {
-    let local = |v6: bool| {
-        let split = |a: &String| a.rsplit_once(':').map(|(h, p)| (h.trim_matches(['[', ']']).to_owned(), p.to_owned()));
-        let all: Vec<(String, String)> = listen.iter().filter_map(split).collect();
-        all.iter()
-            .find(|(h, _)| h.contains(':') == v6)
-            .or(all.first())
-            .cloned()
-            .unwrap_or_else(|| (if v6 { "::1" } else { "127.0.0.1" }.to_owned(), "22".to_owned()))
+    let split = |a: &String| a.rsplit_once(':').map(|(h, p)| (h.trim_matches(['[', ']']).to_owned(), p.to_owned()));
+    let all: Vec<(String, String)> = listen.iter().filter_map(split).collect();
+    let local = |v6: bool| -> Vec<(String, String)> {
+        let same: Vec<(String, String)> =
+            all.iter().filter(|(h, _)| h.contains(':') == v6).take(MAX_LOCAL).cloned().collect();
+        match (same.is_empty(), all.first()) {
+            (false, _) => same,
+            (true, Some(first)) => vec![first.clone()],
+            (true, None) => vec![(if v6 { "::1" } else { "127.0.0.1" }.to_owned(), "22".to_owned())],
+        }
     };
     let mut res = Vec::new();
     for user in users {
         for &(source, addr) in SOURCES {
-            let (laddr, lport) = local(addr.contains(':'));
-            res.push(Probe { user: user.clone(), source, addr, laddr, lport });
+            for (laddr, lport) in local(addr.contains(':')) {
+                res.push(Probe { user: user.clone(), source, addr, laddr, lport });
+            }
         }
     }
     res
@@ -125,8 +135,14 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
             Ok(out) => Ok(out.stdout_text()),
         }
     };
+    // With `Match LocalPort`/`LocalAddress` blocks a bare `sshd -T` refuses
+    // to answer; the listen addresses are global, so any full spec will do.
     let global = match run(&[]) {
         Ok(text) => text,
+        Err(outcome) if outcome.summary.contains("connection test specification") => match run(&["-C", GLOBAL_SPEC]) {
+            Ok(text) => text,
+            Err(outcome) => return outcome,
+        },
         Err(outcome) => return outcome,
     };
     let listen: Vec<String> =
@@ -149,13 +165,18 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
             Err(outcome) => return outcome,
         }
     }
-    judge_all(&global, &texts)
+    // ListenAddress is judged like a listener, with this host's interface facts.
+    let net = match ctx.sockets() {
+        Ok(table) => table.net.clone(),
+        Err(e) => NetFacts { addresses: Err(e), route_localnet: Vec::new() },
+    };
+    judge_all(&global, &texts, &ctx.config.listeners, &net)
 }
 
 /// The global settings, then every probed login: the first failure wins the
 /// summary, and every failing combination is listed in the details.
-pub(crate) fn judge_all(global: &str, probes: &[(Probe, String)]) -> Outcome {
-    let outcome = judge(global);
+pub(crate) fn judge_all(global: &str, probes: &[(Probe, String)], policy: &ListenerPolicy, net: &NetFacts) -> Outcome {
+    let outcome = judge(global, policy, net);
     let mut combos = Vec::new();
     for (probe, text) in probes {
         let problems = auth_problems(&settings_of(text), probe.user == "root");
@@ -173,10 +194,12 @@ pub(crate) fn judge_all(global: &str, probes: &[(Probe, String)]) -> Outcome {
     let (first, problems) = &combos[0];
     let more = if combos.len() > 1 { format!(" (and {} more combinations)", combos.len() - 1) } else { String::new() };
     let mut summary = format!(
-        "with Match blocks applied, a login as user={} from {} address addr={} gets: {}{more}",
+        "with Match blocks applied, a login as user={} from {} address addr={} to {}:{} gets: {}{more}",
         first.user,
         first.source,
         first.addr,
+        first.laddr,
+        first.lport,
         problems.join("; ")
     );
     if outcome.status == Status::Fail {
@@ -219,7 +242,11 @@ fn auth_problems(settings: &Map<String, Value>, root: bool) -> Vec<String> {
     problems
 }
 
-pub(crate) fn judge(text: &str) -> Outcome {
+/// The global settings. Each ListenAddress is decided by the listener policy
+/// (`common::policy`) as a TCP listener with unknown owner, on this host's
+/// interfaces (`net`): a CGNAT address off the Tailscale interfaces, or IPv4
+/// loopback under route_localnet, is not private.
+pub(crate) fn judge(text: &str, policy: &ListenerPolicy, net: &NetFacts) -> Outcome {
     let mut settings = settings_of(text);
     // `sshd -T` prints exactly `keyword value`, one space. Values are taken
     // verbatim: an odd spelling fails the check rather than being tidied into a pass.
@@ -231,10 +258,11 @@ pub(crate) fn judge(text: &str) -> Outcome {
     for addr in &listen {
         // `0.0.0.0:22`, `[::]:22`, `100.101.102.103:22`.
         let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
-        match parse_bind_addr(host).map(|b| classify(b.ip)) {
-            Ok(Class::Loopback | Class::Tailnet) => {}
-            Ok(Class::TailnetV6) => warnings.push(format!("ListenAddress {} is Tailscale IPv6", addr)),
-            Ok(class) => problems.push(format!("ListenAddress {} is {class}", addr)),
+        let port = addr.rsplit_once(':').and_then(|(_, p)| p.parse().ok()).unwrap_or(22);
+        match parse_bind_addr(host).map(|b| policy.decide_addr(b, Proto::Tcp, port, None, net)) {
+            Ok(d) if d.verdict == Verdict::Allowed => {}
+            Ok(d) if d.verdict == Verdict::Warn => warnings.push(format!("ListenAddress {addr} is {}", d.class)),
+            Ok(d) => problems.push(format!("ListenAddress {addr} is {}: {}", d.class, d.reason)),
             Err(_) => problems.push(format!("ListenAddress {} cannot be parsed", addr)),
         }
     }
@@ -262,6 +290,28 @@ pub(crate) fn judge(text: &str) -> Outcome {
 mod tests {
     use super::*;
     use crate::checks::Status;
+
+    /// The test host: 100.101.102.103 on tailscale0.
+    fn judge(text: &str) -> Outcome {
+        super::judge(text, &ListenerPolicy::default(), &tailnet())
+    }
+
+    fn tailnet() -> NetFacts {
+        NetFacts::with_addresses(&[("tailscale0", "100.101.102.103".parse().unwrap())])
+    }
+
+    #[test]
+    fn a_listen_address_is_judged_on_this_hosts_interfaces() {
+        let private = "listenaddress 100.101.102.103:22\nlistenaddress 127.0.0.1:22\npermitrootlogin without-password\npasswordauthentication no\n";
+        let policy = ListenerPolicy::default();
+        assert_eq!(super::judge(private, &policy, &tailnet()).status, Status::Pass);
+        let wan = NetFacts::with_addresses(&[("eth0", "100.101.102.103".parse().unwrap())]);
+        let out = super::judge(private, &policy, &wan);
+        assert!(out.status == Status::Fail && out.summary.contains("cgnat"), "{}", out.summary);
+        let localnet = NetFacts { route_localnet: vec!["eth0".into()], ..tailnet() };
+        let out = super::judge(private, &policy, &localnet);
+        assert!(out.summary.contains("net.ipv4.conf.eth0.route_localnet"), "{}", out.summary);
+    }
 
     #[test]
     fn wildcard_listen_and_password_auth_fail_tailnet_only_passes() {
@@ -291,6 +341,11 @@ mod tests {
         assert_eq!(login_users(passwd), ["root", "alice"]);
         assert_eq!(login_users("root:x:0:0::/root:/bin/bash\n"), ["root", PROBE_USER]);
         let users = login_users(passwd);
+        let two_ports = probes(&users, &["100.101.102.103:22".to_owned(), "100.101.102.103:2222".to_owned()]);
+        let v6_sources = SOURCES.iter().filter(|(_, a)| a.contains(':')).count();
+        // IPv4 sources meet both ports; IPv6 ones (no IPv6 listener) the first address only.
+        assert_eq!(two_ports.len(), 2 * (2 * (SOURCES.len() - v6_sources) + v6_sources), "every listen port is probed");
+        assert!(two_ports.iter().any(|p| p.user == "alice" && p.lport == "2222" && p.addr == "127.0.0.1"));
         let probes = probes(&users, &["100.101.102.103:22".to_owned()]);
         assert_eq!(probes.len(), 2 * SOURCES.len());
         assert_eq!(probes[0].spec(), "user=root,host=203.0.113.1,addr=203.0.113.1,laddr=100.101.102.103,lport=22");
@@ -308,7 +363,8 @@ mod tests {
                 (p.clone(), text)
             })
             .collect();
-        let out = judge_all(private, &answers);
+        let (policy, net) = (ListenerPolicy::default(), tailnet());
+        let out = judge_all(private, &answers, &policy, &net);
         assert_eq!(out.status, Status::Fail);
         assert!(out.summary.contains("user=alice from private-lan address addr=192.168.1.2"), "{}", out.summary);
         assert_eq!(
@@ -316,6 +372,6 @@ mod tests {
             1,
             "PermitRootLogin yes only matters for root"
         );
-        assert_eq!(judge_all(private, &answers[..SOURCES.len()]).status, Status::Pass);
+        assert_eq!(judge_all(private, &answers[..SOURCES.len()], &policy, &net).status, Status::Pass);
     }
 }

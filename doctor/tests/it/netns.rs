@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::support::{Host, is_root, skip};
+use crate::support::{Host, Run, is_root, skip};
 
 pub(crate) const IP: &str = "/usr/sbin/ip";
 
@@ -131,6 +131,18 @@ pub(crate) fn listeners_in(host: &Host, ns: &Netns, wrapper: &[&str]) -> (i32, s
     let v: serde_json::Value = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), v["checks"][0].clone())
+}
+
+/// Runs `--only ID` inside `ns`, returning the run and that check's entry.
+pub(crate) fn check_in(host: &Host, ns: &Netns, id: &str) -> (Run, serde_json::Value) {
+    let out = host
+        .command_via(&[IP, "netns", "exec", ns.name.as_str()])
+        .args(["--only", id, "--format", "json", "--no-artifacts"])
+        .output()
+        .unwrap();
+    let run = Run::from(out);
+    let check = run.json()["checks"][0].clone();
+    (run, check)
 }
 
 /// `proto addr:port` of every socket with this verdict.

@@ -4,16 +4,19 @@
 
 use std::path::Path;
 
+use crate::netns::{Netns, check_in, prerequisites};
 use crate::support::{Host, is_root, skip, status};
 
 const SSHD: &str = "/usr/sbin/sshd";
 
-/// A host whose `sshd` is the real one and whose config is `config` (plus a fresh host key).
+/// A host whose `sshd` is the real one and whose config is `config` (plus a
+/// fresh host key), and a namespace where 100.101.102.103 sits on tailscale0
+/// for the doctor to run in.
 /// `sshd -T` insists on its privilege-separation directory, so the wrapper
 /// gives it a private /run in a mount namespace of its own instead of
 /// creating /run/sshd on the host.
-fn with_real_sshd(config: &str) -> Option<Host> {
-    if !is_root() {
+fn with_real_sshd(config: &str) -> Option<(Host, Netns)> {
+    if !is_root() || !prerequisites() {
         skip("sshd -T reads host keys and needs root");
         return None;
     }
@@ -37,15 +40,15 @@ fn with_real_sshd(config: &str) -> Option<Host> {
         ),
     );
     host.config(&format!("[doctor]\nhttp_health = []\ntracked_units = []\nsshd_config = \"{}\"\n", cfg.display()));
-    Some(host)
+    Some((host, Netns::create().expect("ip netns add")))
 }
 
 const PRIVATE: &str = "ListenAddress 100.101.102.103\nPasswordAuthentication no\nPermitRootLogin prohibit-password\nKbdInteractiveAuthentication no\n";
 
 #[test]
 fn real_sshd_private_config_passes() {
-    let Some(host) = with_real_sshd(PRIVATE) else { return };
-    let (run, check) = host.check("sshd");
+    let Some((host, ns)) = with_real_sshd(PRIVATE) else { return };
+    let (run, check) = check_in(&host, &ns, "sshd");
     assert_eq!((status(&check), run.code), ("pass", 0), "{check:#}{}", run.stderr);
 }
 
@@ -58,19 +61,26 @@ fn real_sshd_match_blocks_for_any_source_or_user_that_allow_passwords_fail_namin
         ("Match Address 10.0.0.0/8\n  PasswordAuthentication yes\n", "10."),
         ("UsePAM yes\nMatch Address 172.16.0.0/12\n  KbdInteractiveAuthentication yes\n", "172."),
         ("Match Address 127.0.0.0/8,::1\n  PermitRootLogin yes\n", "user=root"),
+        // Only on a second port.
+        (
+            "ListenAddress 100.101.102.103:2222\nMatch LocalPort 2222\n  PasswordAuthentication yes\n",
+            "100.101.102.103:2222",
+        ),
         // A non-root user only.
         ("Match User *,!root\n  PasswordAuthentication yes\n", "PasswordAuthentication"),
     ];
     for (block, expect) in cases {
-        let Some(host) = with_real_sshd(&format!("{PRIVATE}{block}")) else { return };
-        let (run, check) = host.check("sshd");
+        let Some((host, ns)) = with_real_sshd(&format!("{PRIVATE}{block}")) else { return };
+        let (run, check) = check_in(&host, &ns, "sshd");
         assert_eq!((status(&check), run.code), ("fail", 1), "{block}: {check:#}");
         let summary = check["summary"].as_str().unwrap();
         assert!(summary.contains(expect) && summary.contains("Match"), "{block}: {summary}");
         assert!(!check["details"]["combinations"].as_array().unwrap().is_empty(), "{check:#}");
     }
     // A non-root user's Match that only loosens root login does not matter for that user.
-    let Some(host) = with_real_sshd(&format!("{PRIVATE}Match User *,!root\n  PermitRootLogin yes\n")) else { return };
-    let (_, check) = host.check("sshd");
+    let Some((host, ns)) = with_real_sshd(&format!("{PRIVATE}Match User *,!root\n  PermitRootLogin yes\n")) else {
+        return;
+    };
+    let (_, check) = check_in(&host, &ns, "sshd");
     assert_eq!(status(&check), "pass", "{check:#}");
 }
