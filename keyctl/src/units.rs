@@ -206,12 +206,24 @@ pub(crate) fn unit_locations(root: &Path) -> Vec<PathBuf> {
     res
 }
 
-/// `/root` and every directory under `/home`, under `root`.
+/// `/root`, every directory under `/home`, and every home directory in
+/// `/etc/passwd` (service accounts with lingering user managers live
+/// elsewhere), all under `root`.
 pub(crate) fn homes(root: &Path) -> Vec<PathBuf> {
     let mut homes = vec![root.join("root")];
     if let Ok(entries) = std::fs::read_dir(root.join("home")) {
         homes.extend(entries.flatten().map(|e| e.path()));
     }
+    let passwd = std::fs::read_to_string(root.join("etc/passwd")).unwrap_or_default();
+    homes.extend(
+        passwd
+            .lines()
+            .filter_map(|l| l.split(':').nth(5))
+            .filter(|h| h.starts_with('/') && *h != "/")
+            .map(|h| root.join(h.trim_start_matches('/'))),
+    );
+    let mut seen = std::collections::HashSet::new();
+    homes.retain(|h| seen.insert(h.clone()));
     homes
 }
 

@@ -55,10 +55,13 @@ fn audit_leaks_finds_a_key_in_every_unit_directory_and_every_spelling() {
             format!("[Service]\nEnvironment=\"OPENAI_API_KEY={}\"\n", escaped_canary()),
         ),
         ("etc/systemd/system.conf.d/env.conf", format!("[Manager]\nDefaultEnvironment=\"OPENAI_API_KEY={CANARY}\"\n")),
+        // A service account's own user units, its home named only in /etc/passwd.
+        ("var/lib/svc/.config/systemd/user/i.service", format!("[Service]\nEnvironment=OPENAI_API_KEY={CANARY}\n")),
     ];
     for (rel, text) in &places {
         plant(rel, text);
     }
+    plant("etc/passwd", "root:x:0:0::/root:/bin/bash\nsvc:x:999:999::/var/lib/svc:/usr/sbin/nologin\n");
     for env in ["d.env", "f.env", "commented.env"] {
         plant(&format!("elsewhere/{env}"), &format!("OPENAI_API_KEY=\"{CANARY}\"\n"));
     }
