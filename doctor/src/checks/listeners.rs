@@ -218,9 +218,92 @@ pub(crate) fn judge_console(table: &SocketTable, port: u16) -> Outcome {
         Outcome::pass(format!("port {port} bound on loopback only ({})", addrs.join(", "))).details(details)
     } else {
         Outcome::fail(
-            format!("port {port} is bound beyond loopback on {} (all binds: {})", exposed.join(", "), addrs.join(", ")),
-            format!("bind the console to 127.0.0.1:{port} only and restart it; a loopback bind next to a public one still exposes it"),
+            format!(
+                "port {port} is reachable beyond loopback on {} (all binds: {}){}",
+                exposed.join(", "),
+                addrs.join(", "),
+                if table.net.route_localnet.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<String> = table.net.route_localnet.iter().map(|i| route_localnet_sysctl(i)).collect();
+                    format!("; {} = 1 routes 127.0.0.0/8 from outside", names.join(", "))
+                }
+            ),
+            format!("bind the console to 127.0.0.1:{port} only (with route_localnet = 0) and restart it; a loopback bind next to a public one still exposes it"),
         )
         .details(details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::checks::Status;
+    use crate::sockets::OtherNamespaces;
+
+    fn table(sockets: &[(Proto, &str)]) -> SocketTable {
+        SocketTable {
+            sockets: sockets
+                .iter()
+                .map(|(proto, addr)| ListenSocket {
+                    proto: *proto,
+                    local: addr.parse::<SocketAddr>().unwrap(),
+                    inode: 1,
+                    owners: Vec::new(),
+                })
+                .collect(),
+            unreadable_processes: 0,
+            kinds: Proto::ALL.iter().map(|p| (*p, Coverage::Read("test".into()))).collect(),
+            net: NetFacts::with_addresses(&[("tailscale0", "100.101.102.103".parse().unwrap())]),
+            limitations: Vec::new(),
+            other_netns: OtherNamespaces::default(),
+        }
+    }
+
+    #[test]
+    fn a_kind_that_could_not_be_read_warns_and_is_named() {
+        let mut t = table(&[(Proto::Tcp, "127.0.0.1:8000")]);
+        assert_eq!(judge(&t, &ListenerPolicy::default(), true).status, Status::Pass);
+        t.kinds[4].1 = Coverage::Unreadable("/proc/net/raw: permission denied".into());
+        let out = judge(&t, &ListenerPolicy::default(), true);
+        assert_eq!(out.status, Status::Warn);
+        assert!(out.summary.contains("NOT AUDITED: raw sockets not read"), "{}", out.summary);
+        t.kinds[3].1 = Coverage::Absent("the sctp module is not loaded".into());
+        t.kinds[4].1 = Coverage::Read("test".into());
+        assert_eq!(judge(&t, &ListenerPolicy::default(), true).status, Status::Pass, "absent is not a gap");
+        t.limitations.push("interface addresses: netlink refused".into());
+        assert_eq!(judge(&t, &ListenerPolicy::default(), true).status, Status::Warn);
+    }
+
+    #[test]
+    fn route_localnet_fails_by_itself_and_other_namespaces_are_stated() {
+        let mut t = table(&[]);
+        t.net.route_localnet = vec!["all".into()];
+        t.other_netns = OtherNamespaces { count: 3, unreadable: 0 };
+        let out = judge(&t, &ListenerPolicy::default(), true);
+        assert_eq!(out.status, Status::Fail);
+        assert!(out.details["violations"][0].as_str().unwrap().contains("net.ipv4.conf.all.route_localnet"));
+        assert!(out.summary.contains("3 other network namespaces exist and were not audited"), "{}", out.summary);
+        let out = judge_console(&table(&[(Proto::Tcp, "127.0.0.1:8787")]), 8787);
+        assert_eq!(out.status, Status::Pass);
+        let mut exposed = table(&[(Proto::Tcp, "127.0.0.1:8787")]);
+        exposed.net.route_localnet = vec!["eth0".into()];
+        assert_eq!(judge_console(&exposed, 8787).status, Status::Fail);
+    }
+
+    #[test]
+    fn every_kind_is_judged_by_the_policy() {
+        let t = table(&[
+            (Proto::UdpLite, "0.0.0.0:7000"),
+            (Proto::Raw, "[::]:58"),
+            (Proto::Sctp, "100.101.102.103:7002"),
+            (Proto::Sctp, "100.99.1.1:7002"),
+        ]);
+        let out = judge(&t, &ListenerPolicy::default(), true);
+        let v = out.details["violations"].as_array().unwrap();
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert!(v[2].as_str().unwrap().contains("carrier-grade NAT"), "{v:?}");
     }
 }

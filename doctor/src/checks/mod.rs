@@ -125,7 +125,7 @@ pub(crate) const CHECKS: &[CheckDef] = &[
         id: "console-bind",
         title: "Console bound to loopback only",
         rules: "Finds TCP listeners on doctor.console_port (8787). None: pass (not running). All loopback: pass. \
-                Any other address, even alongside loopback: fail.",
+                Any other address, even alongside loopback, or IPv4 loopback while route_localnet=1: fail.",
         run: listeners::console_bind,
     },
     CheckDef {
