@@ -129,14 +129,19 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
         summary.push_str(&format!("; NOT AUDITED: {}", limitations.join("; ")));
     }
     let others = table.other_netns;
-    if others.count > 0 || others.unreadable > 0 {
+    if others.count > 0 {
         summary.push_str(&format!(
-            "; {}{} other network namespace{} exist{} and {} not audited (run the doctor inside each, e.g. `ip netns exec NAME openclaw-doctor`)",
+            "; {}{} other network namespace{} not audited (run the doctor inside each, e.g. `ip netns exec NAME openclaw-doctor`)",
             if others.unreadable > 0 { "at least " } else { "" },
             others.count,
-            plural(others.count),
-            if others.count == 1 { "s" } else { "" },
-            if others.count == 1 { "was" } else { "were" },
+            if others.count == 1 { " exists and was" } else { "s exist and were" },
+        ));
+    }
+    if others.unreadable > 0 {
+        summary.push_str(&format!(
+            "; the network namespace of {} process{} could not be read, so other namespaces may exist unaudited",
+            others.unreadable,
+            if others.unreadable == 1 { "" } else { "es" }
         ));
     }
     let kinds: Vec<Value> = table.kinds.iter().map(|(p, c)| json!({"kind": p, "coverage": c})).collect();
