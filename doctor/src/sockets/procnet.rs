@@ -27,6 +27,8 @@ pub(crate) enum Coverage {
 
 /// `st` of an unconnected socket in the `udp`-format tables (TCP_CLOSE).
 const UNCONNECTED: u8 = 0x07;
+/// The send-only raw protocol.
+const IPPROTO_RAW: u16 = 255;
 /// SCTP_SS_LISTENING.
 const SCTP_LISTENING: u8 = 10;
 
@@ -79,7 +81,8 @@ pub(crate) fn parse_udp_format(text: &str, proto: Proto) -> Vec<RawSocket> {
         else {
             continue;
         };
-        if st == UNCONNECTED {
+        // An IPPROTO_RAW (255) socket is send-only (raw(7)): nothing reaches it.
+        if st == UNCONNECTED && !(proto == Proto::Raw && addr.port() == IPPROTO_RAW) {
             res.push((proto, addr, inode));
         }
     }
@@ -146,6 +149,8 @@ mod tests {
             5: 00000000000000000000000001000000:00FD 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 99 2 0000000000000000 0\n";
         assert_eq!(parse_udp_format(v6, Proto::Raw), vec![(Proto::Raw, "[::1]:253".parse().unwrap(), 99)]);
         assert!(parse_udp_format("header\ngarbage line\n", Proto::Raw).is_empty());
+        let send_only = v6.replace(":00FD ", ":00FF ");
+        assert!(parse_udp_format(&send_only, Proto::Raw).is_empty(), "IPPROTO_RAW sockets receive nothing");
     }
 
     #[test]
