@@ -114,6 +114,7 @@ pub(crate) fn run(
                 .iter()
                 .filter(|a| a.key == "EnvironmentFile")
                 .filter_map(|a| units::environment_file(&a.value))
+                .flat_map(|pattern| units::expand_glob(&pattern))
             {
                 if let Some(env) = read_small(&env_file) {
                     let mut decoded = env.clone();

@@ -141,6 +141,60 @@ pub(crate) fn environment_file(value: &str) -> Option<PathBuf> {
     Path::new(&path).is_absolute().then(|| PathBuf::from(path))
 }
 
+/// The files an `EnvironmentFile=` names: the path itself, or, when its
+/// last component is a wildcard pattern (`*`, `?`, `[…]`, as systemd
+/// accepts), every matching entry of its directory.
+pub(crate) fn expand_glob(path: &Path) -> Vec<PathBuf> {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name().and_then(|n| n.to_str())) else {
+        return vec![path.to_owned()];
+    };
+    if !name.contains(['*', '?', '[']) {
+        return vec![path.to_owned()];
+    }
+    let mut res: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| glob_match(name.as_bytes(), n.as_bytes())))
+        .map(|e| e.path())
+        .collect();
+    res.sort();
+    res
+}
+
+/// fnmatch-style `*`, `?` and `[abc]`/`[a-z]`/`[!x]` over one path component.
+pub(crate) fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    match (pattern.first(), name.first()) {
+        (None, None) => true,
+        (Some(b'*'), _) => glob_match(&pattern[1..], name) || (!name.is_empty() && glob_match(pattern, &name[1..])),
+        (Some(b'?'), Some(_)) => glob_match(&pattern[1..], &name[1..]),
+        (Some(b'['), Some(&c)) => {
+            let Some(end) = pattern.iter().skip(2).position(|&b| b == b']').map(|i| i + 2) else {
+                return c == b'[' && glob_match(&pattern[1..], &name[1..]);
+            };
+            let set = &pattern[1..end];
+            let (negate, set) = match set.first() {
+                Some(b'!' | b'^') => (true, &set[1..]),
+                _ => (false, set),
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < set.len() {
+                if i + 2 < set.len() && set[i + 1] == b'-' {
+                    hit |= (set[i]..=set[i + 2]).contains(&c);
+                    i += 3;
+                } else {
+                    hit |= set[i] == c;
+                    i += 1;
+                }
+            }
+            hit != negate && glob_match(&pattern[end + 1..], &name[1..])
+        }
+        (Some(&p), Some(&c)) => p == c && glob_match(&pattern[1..], &name[1..]),
+        _ => false,
+    }
+}
+
 /// Every place systemd reads units, drop-ins and manager settings from,
 /// under `root` (`/` normally). The documented fixed list, plus what
 /// `systemd-analyze unit-paths` and `systemd-analyze --user unit-paths`
@@ -249,6 +303,9 @@ mod tests {
         );
         assert_eq!(environment_file("-/etc/x.env"), Some(PathBuf::from("/etc/x.env")));
         assert_eq!(environment_file("relative"), None);
+        assert!(glob_match(b"*.env", b"app.env") && !glob_match(b"*.env", b"app.conf"));
+        assert!(glob_match(b"a?[0-9][!x]*", b"ab1yz") && !glob_match(b"a?[0-9][!x]", b"ab1x"));
+        assert_eq!(expand_glob(Path::new("/etc/x.env")), [PathBuf::from("/etc/x.env")]);
     }
 
     #[test]

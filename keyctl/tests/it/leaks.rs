@@ -43,6 +43,8 @@ fn audit_leaks_finds_a_key_in_every_unit_directory_and_every_spelling() {
             format!("[Service]\nEnvironmentFile = -{r}/elsewhere/d.env\n"),
         ),
         ("run/systemd/generator.late/e.service", format!("[Service]\nEnvironment=OPENAI_API_KEY={CANARY}\n")),
+        // A wildcard EnvironmentFile=, as systemd accepts.
+        ("etc/systemd/system/j.service", format!("[Service]\nEnvironmentFile=-{r}/elsewhere/glob/*.env\n")),
         (
             "lib/systemd/system/f.service",
             format!(
@@ -62,6 +64,7 @@ fn audit_leaks_finds_a_key_in_every_unit_directory_and_every_spelling() {
         plant(rel, text);
     }
     plant("etc/passwd", "root:x:0:0::/root:/bin/bash\nsvc:x:999:999::/var/lib/svc:/usr/sbin/nologin\n");
+    plant("elsewhere/glob/app.env", &format!("OPENAI_API_KEY={CANARY}\n"));
     for env in ["d.env", "f.env", "commented.env"] {
         plant(&format!("elsewhere/{env}"), &format!("OPENAI_API_KEY=\"{CANARY}\"\n"));
     }
@@ -69,11 +72,14 @@ fn audit_leaks_finds_a_key_in_every_unit_directory_and_every_spelling() {
     let run = host.run_with(&["audit-leaks"], "", &[("OPENCLAW_LEAKS_ROOT", leaks_root)], CANARY);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     run.assert_no_leak("audit-leaks");
-    for (rel, _) in places.iter().filter(|(rel, _)| !rel.contains("d.service.d") && !rel.ends_with("f.service")) {
+    for (rel, _) in places
+        .iter()
+        .filter(|(rel, _)| !rel.contains("d.service.d") && !rel.ends_with("f.service") && !rel.ends_with("j.service"))
+    {
         let unit = format!("unit file {r}/{rel}");
         assert!(run.stdout.contains(&unit), "missing {unit}:\n{}", run.stdout);
     }
-    for env in ["d.env", "f.env"] {
+    for env in ["d.env", "f.env", "glob/app.env"] {
         let place = format!("EnvironmentFile {r}/elsewhere/{env}");
         assert!(run.stdout.contains(&place), "missing {place}:\n{}", run.stdout);
     }
