@@ -102,7 +102,8 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
             proto,
             local,
             inode,
-            owners: owners.remove(&inode).unwrap_or_default(),
+            // An SCTP endpoint bound to several addresses is one inode on several rows.
+            owners: owners.get(&inode).cloned().unwrap_or_default(),
         })
         .collect();
     res.sort_by_key(|s| (s.proto == Proto::Raw, s.local.port(), s.proto, s.local.ip()));
