@@ -54,7 +54,12 @@ fn route_localnet() -> Result<Vec<String>, String> {
             continue;
         }
         let path = entry.path().join("route_localnet");
-        let value = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let value = match std::fs::read_to_string(&path) {
+            Ok(v) => v,
+            // An interface removed while we read is gone, not hidden.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
         if value.trim() != "0" {
             on.push(name);
         }
