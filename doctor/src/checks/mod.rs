@@ -160,7 +160,7 @@ pub(crate) const CHECKS: &[CheckDef] = &[
         id: "sshd",
         title: "sshd listens privately, no passwords, no root password login",
         rules: "Runs `sshd -T` (with `-f doctor.sshd_config` when set): every ListenAddress is judged by common::policy like a listener (interface facts included). \
-                Then `sshd -T -C user=U,host=A,addr=A,laddr=L,lport=P` for root and every account with a login shell, from a \
+                Then `sshd -T -C user=U,host=A,addr=A,laddr=L,lport=P` for root and every account with a login shell or a usable password (up to 12), from a \
                 public, private-LAN, link-local, tailnet and loopback source (IPv4 and IPv6): any combination with \
                 PasswordAuthentication not no, KbdInteractiveAuthentication yes with UsePAM yes, or (for root) \
                 PermitRootLogin yes fails, naming it; every ListenAddress of the source family is probed as laddr/lport. No sshd: skip.",

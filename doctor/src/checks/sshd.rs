@@ -42,7 +42,7 @@ const SOURCES: &[(&str, &str)] = &[
 const PROBE_USER: &str = "openclaw-doctor-probe";
 
 /// Most accounts probed (each costs one `sshd -T` per source).
-const MAX_USERS: usize = 8;
+const MAX_USERS: usize = 12;
 
 /// One login `sshd -T -C` is asked about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,17 +61,30 @@ impl Probe {
     }
 }
 
-/// Accounts that can log in: root plus every `/etc/passwd` entry whose shell
-/// is not a no-login shell (at most [`MAX_USERS`]), or [`PROBE_USER`] when
-/// there is none.
-pub(crate) fn login_users(passwd: &str) -> Vec<String> {
+/// Accounts that could log in with a password: root, every `/etc/passwd`
+/// entry with a login shell, and every account whose `/etc/shadow` entry
+/// holds a usable password (a no-login shell still allows `ssh -N`
+/// forwarding). At most [`MAX_USERS`]; [`PROBE_USER`] when there is no
+/// non-root one. `shadow` is `None` when unreadable (not root).
+pub(crate) fn login_users(passwd: &str, shadow: Option<&str>) -> Vec<String> {
+    let has_password: Vec<&str> = shadow
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let (name, hash) = (f.next()?, f.next()?);
+            // `!…`/`*` lock the password; an empty one needs PermitEmptyPasswords, which is judged by the same probe.
+            (!hash.starts_with('!') && !hash.starts_with('*')).then_some(name)
+        })
+        .collect();
     let mut users = vec!["root".to_owned()];
     for line in passwd.lines() {
         let fields: Vec<&str> = line.split(':').collect();
         let (Some(name), Some(shell)) = (fields.first(), fields.get(6)) else { continue };
         let no_login = ["nologin", "false", "sync", "halt", "shutdown"].iter().any(|s| shell.trim().ends_with(s));
         let sane = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-        if !no_login && sane && !users.iter().any(|u| u == name) && users.len() < MAX_USERS {
+        let candidate = !no_login || has_password.contains(name);
+        if candidate && sane && !users.iter().any(|u| u == name) && users.len() < MAX_USERS {
             users.push((*name).to_owned());
         }
     }
@@ -147,7 +160,10 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     };
     let listen: Vec<String> =
         global.lines().filter_map(|l| l.strip_prefix("listenaddress ")).map(str::to_owned).collect();
-    let users = login_users(&std::fs::read_to_string("/etc/passwd").unwrap_or_default());
+    let users = login_users(
+        &std::fs::read_to_string("/etc/passwd").unwrap_or_default(),
+        std::fs::read_to_string("/etc/shadow").ok().as_deref(),
+    );
     let probes = probes(&users, &listen);
     // A few at a time: each is a whole sshd process.
     let answers: Vec<Result<String, Outcome>> = std::thread::scope(|scope| {
@@ -338,9 +354,15 @@ mod tests {
     #[test]
     fn every_user_and_source_is_probed_and_a_failing_combination_is_named() {
         let passwd = "root:x:0:0::/root:/bin/bash\ndaemon:x:1:1::/:/usr/sbin/nologin\nalice:x:1000:1000::/home/alice:/bin/bash\n";
-        assert_eq!(login_users(passwd), ["root", "alice"]);
-        assert_eq!(login_users("root:x:0:0::/root:/bin/bash\n"), ["root", PROBE_USER]);
-        let users = login_users(passwd);
+        assert_eq!(login_users(passwd, None), ["root", "alice"]);
+        let shadow = "root:*:1::::::\ndaemon:$y$j9T$abc:1::::::\nalice:!:1::::::\n";
+        assert_eq!(
+            login_users(passwd, Some(shadow)),
+            ["root", "daemon", "alice"],
+            "a password makes a no-login account count"
+        );
+        assert_eq!(login_users("root:x:0:0::/root:/bin/bash\n", None), ["root", PROBE_USER]);
+        let users = login_users(passwd, None);
         let two_ports = probes(&users, &["100.101.102.103:22".to_owned(), "100.101.102.103:2222".to_owned()]);
         let v6_sources = SOURCES.iter().filter(|(_, a)| a.contains(':')).count();
         // IPv4 sources meet both ports; IPv6 ones (no IPv6 listener) the first address only.
