@@ -440,11 +440,18 @@ impl ListenerPolicy {
 
 /// The standard fix for a listener that violates the policy.
 pub fn remediation(socket: &Socket, decision: &Decision) -> String {
+    let what = match socket.proto {
+        Proto::Raw => format!("the raw socket for IP protocol {}", socket.port),
+        proto => format!("{proto} port {}", socket.port),
+    };
+    let tailnet = if decision.class == Class::Cgnat {
+        "the Tailscale IP on a Tailscale interface (this 100.64.0.0/10 address is not on one)"
+    } else {
+        "the Tailscale IP (100.64.0.0/10)"
+    };
     format!(
-        "rebind {proto} port {port} to 127.0.0.1 (or ::1) if only this host uses it, or to the Tailscale IP \
-         (100.64.0.0/10) if the tailnet needs it; it is on {addr} now",
-        proto = socket.proto,
-        port = socket.port,
+        "rebind {what} to 127.0.0.1 (or ::1) if only this host uses it, or to {tailnet} if the tailnet needs it; \
+         it is on {addr} now",
         addr = decision.addr,
     )
 }
