@@ -440,6 +440,15 @@ impl ListenerPolicy {
 
 /// The standard fix for a listener that violates the policy.
 pub fn remediation(socket: &Socket, decision: &Decision) -> String {
+    if decision.class == Class::Loopback {
+        return format!(
+            "{proto} port {port} on {addr} is loopback, which is private only while route_localnet is 0 on every \
+             interface (and 127.0.0.0/8 is in listeners.allowed_cidrs): turn route_localnet off, or bind ::1",
+            proto = socket.proto,
+            port = socket.port,
+            addr = decision.addr,
+        );
+    }
     let what = match socket.proto {
         Proto::Raw => format!("the raw socket for IP protocol {}", socket.port),
         proto => format!("{proto} port {}", socket.port),
