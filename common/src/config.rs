@@ -78,6 +78,9 @@ pub struct DoctorSettings {
     pub check_timeout_ms: u64,
     /// Whole-run budget in milliseconds.
     pub budget_ms: u64,
+    /// The sshd configuration file the `sshd` check asks about (`sshd -T -f`);
+    /// `None` is sshd's own default, `/etc/ssh/sshd_config`.
+    pub sshd_config: Option<PathBuf>,
 }
 
 impl Default for DoctorSettings {
@@ -96,6 +99,7 @@ impl Default for DoctorSettings {
             tracked_units: vec!["openclaw-doctor.timer".into()],
             check_timeout_ms: 3000,
             budget_ms: 10_000,
+            sshd_config: None,
         }
     }
 }
@@ -196,6 +200,7 @@ struct RawListeners {
     allowed_cidrs: Option<Vec<Spanned<String>>>,
     allow_tailnet_v6: Option<bool>,
     exemptions: Option<Vec<RawExemption>>,
+    tailscale_interfaces: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -296,6 +301,18 @@ impl Config {
             if let Some(v6) = l.allow_tailnet_v6 {
                 listeners.allow_tailnet_v6 = v6;
             }
+            if let Some(names) = l.tailscale_interfaces {
+                let valid = |n: &str| {
+                    (1..16).contains(&n.len()) && n.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b))
+                };
+                if let Some(bad) = names.iter().find(|n| !valid(n.get_ref())) {
+                    return Err(invalid(
+                        Some(bad.span()),
+                        format!("listeners.tailscale_interfaces: `{}` is not an interface name", bad.get_ref()),
+                    ));
+                }
+                listeners.tailscale_interfaces = names.into_iter().map(Spanned::into_inner).collect();
+            }
             if let Some(exemptions) = l.exemptions {
                 listeners.exemptions = exemptions
                     .into_iter()
@@ -334,8 +351,8 @@ impl Config {
                     Some("doctor.log_warn_mb must be ≤ doctor.log_fail_mb")
                 } else if d.check_timeout_ms == 0 || d.budget_ms == 0 {
                     Some("doctor.check_timeout_ms and doctor.budget_ms must be positive")
-                } else if d.disk_paths.iter().chain([&d.log_dir]).any(|p| !p.is_absolute()) {
-                    Some("doctor.disk_paths and doctor.log_dir must be absolute paths")
+                } else if d.disk_paths.iter().chain([&d.log_dir]).chain(&d.sshd_config).any(|p| !p.is_absolute()) {
+                    Some("doctor.disk_paths, doctor.log_dir and doctor.sshd_config must be absolute paths")
                 } else {
                     None
                 };

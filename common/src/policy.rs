@@ -19,22 +19,41 @@ use std::path::{Path, PathBuf};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::Serialize;
 
-/// Transport protocol of a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+/// The kind of socket: every kind the kernel can deliver remote traffic to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
     /// A TCP socket in LISTEN state.
     Tcp,
     /// An unconnected (bound) UDP socket.
     Udp,
+    /// An unconnected UDP-Lite socket.
+    UdpLite,
+    /// A listening SCTP endpoint.
+    Sctp,
+    /// An unconnected raw IP socket; its "port" is the IP protocol number.
+    Raw,
+}
+
+impl Proto {
+    /// Every kind, in report order.
+    pub const ALL: [Proto; 5] = [Proto::Tcp, Proto::Udp, Proto::UdpLite, Proto::Sctp, Proto::Raw];
+
+    /// The lowercase name used in config, reports and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+            Proto::UdpLite => "udplite",
+            Proto::Sctp => "sctp",
+            Proto::Raw => "raw",
+        }
+    }
 }
 
 impl fmt::Display for Proto {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        })
+        f.write_str(self.as_str())
     }
 }
 
@@ -42,11 +61,7 @@ impl std::str::FromStr for Proto {
     type Err = PolicyError;
 
     fn from_str(s: &str) -> Result<Proto, PolicyError> {
-        match s {
-            "tcp" => Ok(Proto::Tcp),
-            "udp" => Ok(Proto::Udp),
-            _ => Err(PolicyError::BadProto(s.to_owned())),
-        }
+        Proto::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| PolicyError::BadProto(s.to_owned()))
     }
 }
 
@@ -60,6 +75,9 @@ pub enum Class {
     Tailnet,
     /// Tailscale's IPv6 range `fd7a:115c:a1e0::/48`.
     TailnetV6,
+    /// `100.64.0.0/10` *not* on a Tailscale interface: a carrier-grade NAT
+    /// (WAN) address, reachable from that link (see [`classify_on`]).
+    Cgnat,
     /// `0.0.0.0`, `::` or `*`: every interface.
     Wildcard,
     /// RFC 1918 IPv4 or IPv6 unique-local (other than Tailscale's).
@@ -76,6 +94,7 @@ impl fmt::Display for Class {
             Class::Loopback => "loopback",
             Class::Tailnet => "tailnet",
             Class::TailnetV6 => "tailnet-v6",
+            Class::Cgnat => "cgnat",
             Class::Wildcard => "wildcard",
             Class::PrivateLan => "private-lan",
             Class::LinkLocal => "link-local",
@@ -202,6 +221,9 @@ pub struct Exemption {
 }
 
 impl Exemption {
+    /// Whether this exemption names the socket's executable, protocol, port
+    /// and address. Whether the owner may use it is [`Owner::privilege`]'s
+    /// business, judged by the caller.
     fn matches(&self, proto: Proto, port: u16, owner: Option<&Owner>, ip: IpAddr) -> bool {
         let Some(exe) = owner.and_then(|o| o.exe.as_deref()) else {
             return false;
@@ -222,6 +244,9 @@ pub struct ListenerPolicy {
     pub allow_tailnet_v6: bool,
     /// Per-executable exemptions.
     pub exemptions: Vec<Exemption>,
+    /// Interfaces whose `100.64.0.0/10` and `fd7a:115c:a1e0::/48` addresses are
+    /// the tailnet; the same ranges elsewhere are not.
+    pub tailscale_interfaces: Vec<String>,
 }
 
 /// The contract's allowed CIDRs: `127.0.0.0/8`, `::1`, `100.64.0.0/10`.
@@ -246,6 +271,7 @@ impl Default for ListenerPolicy {
                 addr: None,
                 reason: String::from("tailscaled's WireGuard UDP socket (41641) must bind every interface"),
             }],
+            tailscale_interfaces: vec![String::from("tailscale0")],
         }
     }
 }
@@ -257,6 +283,24 @@ pub struct Owner {
     pub pid: u32,
     /// Real path of its executable; `None` when `/proc/<pid>/exe` was unreadable.
     pub exe: Option<PathBuf>,
+    /// Whether it is root in the initial user namespace.
+    pub privilege: Privilege,
+}
+
+/// Who an owner is, as far as exemptions care.
+///
+/// Only root in the initial user namespace (real and effective uid 0, and
+/// `/proc/<pid>/ns/user` the initial namespace) can be exempted: any local
+/// user can be "root" inside a user namespace of their own, and there point
+/// `/proc/<pid>/exe` at any executable (`prctl(PR_SET_MM_MAP)`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Privilege {
+    /// Real and effective uid 0 in the initial user namespace.
+    InitialRoot,
+    /// Anything else, or not established; the text says which (e.g. "uid 1000",
+    /// "in user namespace 4026532201, not the initial one").
+    Other(String),
 }
 
 /// A socket to judge, as gathered from the kernel.
@@ -288,35 +332,59 @@ pub struct Decision {
 }
 
 impl ListenerPolicy {
-    /// Judges one socket. An address that cannot be parsed is an error, not a pass.
-    pub fn decide(&self, socket: &Socket) -> Result<Decision, PolicyError> {
+    /// Judges one socket on a host whose interfaces are described by `net`.
+    /// An address that cannot be parsed is an error, not a pass.
+    pub fn decide(&self, socket: &Socket, net: &NetFacts) -> Result<Decision, PolicyError> {
         let addr = parse_bind_addr(&socket.addr)?;
-        Ok(self.decide_addr(addr, socket.proto, socket.port, socket.owner.as_ref()))
+        Ok(self.decide_addr(addr, socket.proto, socket.port, socket.owner.as_ref(), net))
     }
 
     /// Judges an already-parsed address (the kernel's own, from a socket
     /// table) without a round trip through text. [`ListenerPolicy::decide`]
     /// is this plus parsing.
-    pub fn decide_addr(&self, addr: BindAddr, proto: Proto, port: u16, owner: Option<&Owner>) -> Decision {
+    ///
+    /// Before the allowed ranges are consulted: a wildcard is never allowed
+    /// by them, a tailnet-range address off the Tailscale interfaces is
+    /// classed by where it really is ([`classify_on`]), and an IPv4 loopback
+    /// address is a violation while `route_localnet` routes 127.0.0.0/8 from
+    /// another interface.
+    pub fn decide_addr(
+        &self,
+        addr: BindAddr,
+        proto: Proto,
+        port: u16,
+        owner: Option<&Owner>,
+        net: &NetFacts,
+    ) -> Decision {
         let addr = BindAddr { ip: addr.ip.to_canonical(), scope: addr.scope };
         let ip = addr.ip;
-        let class = classify(ip);
+        let class = classify_on(ip, net, &self.tailscale_interfaces);
         let decision =
             |verdict, reason: String, exemption| Decision { addr: addr.clone(), class, verdict, reason, exemption };
+        let routable_loopback = class == Class::Loopback && ip.is_ipv4() && !net.route_localnet.is_empty();
 
-        if class != Class::Wildcard
+        if !matches!(class, Class::Wildcard | Class::Cgnat)
+            && !routable_loopback
             && let Some(net) = self.allowed.iter().find(|net| net.contains(&ip))
         {
             return decision(Verdict::Allowed, format!("{class} address inside allowed range {net}"), None);
         }
-        if let Some(idx) = self.exemptions.iter().position(|e| e.matches(proto, port, owner, ip)) {
-            let e = &self.exemptions[idx];
-            return decision(Verdict::Allowed, format!("exempted for {}: {}", e.exe.display(), e.reason), Some(idx));
-        }
-        let owner_note = match owner {
-            None => "; owner unreadable, so no exemption can apply (run as root for attribution)",
-            Some(Owner { exe: None, .. }) => "; owner's executable unreadable, so no exemption can apply",
-            Some(_) => "",
+        let matching = self.exemptions.iter().position(|e| e.matches(proto, port, owner, ip));
+        let owner_note = match (owner, matching) {
+            (Some(Owner { privilege: Privilege::InitialRoot, .. }), Some(idx)) => {
+                let e = &self.exemptions[idx];
+                let reason = format!("exempted for {}: {}", e.exe.display(), e.reason);
+                return decision(Verdict::Allowed, reason, Some(idx));
+            }
+            (Some(Owner { privilege: Privilege::Other(why), .. }), Some(idx)) => format!(
+                "; the exemption for {} does not apply: its owner is not root in the initial user namespace ({why})",
+                self.exemptions[idx].exe.display()
+            ),
+            (None, _) => "; owner unreadable, so no exemption can apply (run as root for attribution)".to_owned(),
+            (Some(Owner { exe: None, .. }), _) => {
+                "; owner's executable unreadable, so no exemption can apply".to_owned()
+            }
+            (Some(_), None) => String::new(),
         };
         let (verdict, reason) = match class {
             Class::TailnetV6 if self.allow_tailnet_v6 => {
@@ -341,6 +409,26 @@ impl ListenerPolicy {
             Class::Public => {
                 (Verdict::Violation, format!("address {addr} is outside loopback and the tailnet{owner_note}"))
             }
+            Class::Loopback if routable_loopback => (
+                Verdict::Violation,
+                format!(
+                    "loopback address {addr} is reachable from other interfaces: {} = 1{owner_note}",
+                    net.route_localnet.iter().map(|i| route_localnet_sysctl(i)).collect::<Vec<_>>().join(", ")
+                ),
+            ),
+            Class::Cgnat => (
+                Verdict::Violation,
+                format!(
+                    "{addr} is in {TAILNET_V4} but not on a Tailscale interface ({}): a carrier-grade NAT address, \
+                     reachable from its link{}{owner_note}",
+                    self.tailscale_interfaces.join(", "),
+                    net.addresses
+                        .as_ref()
+                        .err()
+                        .map(|e| format!(" (interface addresses unreadable: {e})"))
+                        .unwrap_or_default()
+                ),
+            ),
             Class::Loopback | Class::Tailnet => (
                 Verdict::Violation,
                 format!("{class} address {addr} is not in the configured allowed ranges{owner_note}"),
@@ -352,11 +440,27 @@ impl ListenerPolicy {
 
 /// The standard fix for a listener that violates the policy.
 pub fn remediation(socket: &Socket, decision: &Decision) -> String {
+    if decision.class == Class::Loopback {
+        return format!(
+            "{proto} port {port} on {addr} is loopback, which is private only while route_localnet is 0 on every \
+             interface (and 127.0.0.0/8 is in listeners.allowed_cidrs): turn route_localnet off, or bind ::1",
+            proto = socket.proto,
+            port = socket.port,
+            addr = decision.addr,
+        );
+    }
+    let what = match socket.proto {
+        Proto::Raw => format!("the raw socket for IP protocol {}", socket.port),
+        proto => format!("{proto} port {}", socket.port),
+    };
+    let tailnet = if decision.class == Class::Cgnat {
+        "the Tailscale IP on a Tailscale interface (this 100.64.0.0/10 address is not on one)"
+    } else {
+        "the Tailscale IP (100.64.0.0/10)"
+    };
     format!(
-        "rebind {proto} port {port} to 127.0.0.1 (or ::1) if only this host uses it, or to the Tailscale IP \
-         (100.64.0.0/10) if the tailnet needs it; it is on {addr} now",
-        proto = socket.proto,
-        port = socket.port,
+        "rebind {what} to 127.0.0.1 (or ::1) if only this host uses it, or to {tailnet} if the tailnet needs it; \
+         it is on {addr} now",
         addr = decision.addr,
     )
 }
@@ -372,10 +476,13 @@ pub enum PolicyError {
     /// The address is not an IP address in any accepted spelling.
     #[error("unparsable bind address `{0}`")]
     BadAddress(String),
-    /// The protocol is neither `tcp` nor `udp`.
-    #[error("unknown protocol `{0}` (expected `tcp` or `udp`)")]
+    /// The protocol is not one of the socket kinds.
+    #[error("unknown protocol `{0}` (expected `tcp`, `udp`, `udplite`, `sctp` or `raw`)")]
     BadProto(String),
 }
+
+mod net;
+pub use net::{IfAddr, NetFacts, classify_on, route_localnet_sysctl};
 
 #[cfg(test)]
 mod tests;

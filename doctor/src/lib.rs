@@ -41,7 +41,8 @@ pub mod fuzzing {
         if firewall::judge_nft(text).status == Status::Pass {
             assert!(text.contains("policy drop"), "nft without a drop policy passed");
         }
-        if sshd::judge(text).status == Status::Pass {
+        let strict = common::policy::NetFacts::with_addresses(&[]);
+        if sshd::judge(text, &common::policy::ListenerPolicy::default(), &strict).status == Status::Pass {
             assert!(text.lines().any(|l| l == "passwordauthentication no"), "password auth passed");
         }
         let _ = systemd::judge(text, &["openclaw-doctor.timer".to_owned()], text);

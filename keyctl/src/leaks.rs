@@ -10,6 +10,7 @@ use common::secrets::{ExposeSecret, Resolver, SecretError};
 use serde_json::json;
 
 use crate::output;
+use crate::units;
 
 /// Largest file scanned; bigger files are reported as skipped.
 const MAX_SCAN: u64 = 16 * 1024 * 1024;
@@ -19,14 +20,34 @@ struct Finding {
     place: String,
 }
 
+/// Where to look besides argv and the secrets/artifacts trees.
+pub(crate) struct Places<'a> {
+    /// Prefix of every default location (`/`; `OPENCLAW_LEAKS_ROOT` to audit
+    /// a mounted image, or a test's temp dir).
+    pub(crate) root: &'a Path,
+    /// Unit directories named on the command line (replace the defaults).
+    pub(crate) systemd_dirs: &'a [PathBuf],
+    /// History files named on the command line (replace the defaults).
+    pub(crate) histories: &'a [PathBuf],
+}
+
+/// `OPENCLAW_LEAKS_ROOT` (absolute) or `/`.
+pub(crate) fn scan_root(var: Option<std::ffi::OsString>) -> Result<PathBuf, String> {
+    match var.filter(|v| !v.is_empty()).map(PathBuf::from) {
+        None => Ok(PathBuf::from("/")),
+        Some(p) if p.is_absolute() => Ok(p),
+        Some(p) => Err(format!("OPENCLAW_LEAKS_ROOT must be an absolute path, got `{}`", p.display())),
+    }
+}
+
 pub(crate) fn run(
     resolver: &Resolver<'_>,
     managed: &[String],
     paths: &Paths,
-    systemd_dirs: &[PathBuf],
-    histories: &[PathBuf],
+    places: &Places<'_>,
     json: bool,
 ) -> Result<Exit, String> {
+    let Places { root, systemd_dirs, histories } = *places;
     // Every source's value counts (a shadowed or older value leaks just the
     // same). Values shorter than 8 characters would match by accident.
     let mut values: Vec<(String, String)> = Vec::new();
@@ -71,32 +92,43 @@ pub(crate) fn run(
             check(&cmdline, format!("argv of pid {pid}"), &mut findings);
         }
     }
-    // 2. systemd unit files and drop-ins (Environment= lines live there).
-    let default_units = [
-        PathBuf::from("/etc/systemd/system"),
-        PathBuf::from("/run/systemd/system"),
-        PathBuf::from("/usr/lib/systemd/system"),
-    ];
-    let units: &[PathBuf] = if systemd_dirs.is_empty() { &default_units } else { systemd_dirs };
-    for dir in units {
+    // 2. Unit files, drop-ins and manager settings, read as systemd reads
+    // them: the raw bytes, every assignment's unquoted and unescaped words,
+    // and the EnvironmentFile=s they name.
+    let units: Vec<PathBuf> = if systemd_dirs.is_empty() { units::unit_locations(root) } else { systemd_dirs.to_vec() };
+    for dir in &units {
         walk(dir, 3, &mut |p| {
-            if let Some(bytes) = read_small(p) {
-                check(&bytes, format!("unit file {}", p.display()), &mut findings);
-                // Environment files named by the unit hold Environment= values too.
-                for env_file in environment_files(&bytes) {
-                    if let Some(env) = read_small(&env_file) {
-                        check(
-                            &env,
-                            format!("EnvironmentFile {} (from {})", env_file.display(), p.display()),
-                            &mut findings,
-                        );
+            let Some(bytes) = read_small(p) else { return };
+            let text = String::from_utf8_lossy(&bytes);
+            let assignments = units::assignments(&text);
+            let mut decoded = bytes.clone();
+            for a in &assignments {
+                for word in units::words(&a.value) {
+                    decoded.push(b'\n');
+                    decoded.extend_from_slice(word.as_bytes());
+                }
+            }
+            check(&decoded, format!("unit file {}", p.display()), &mut findings);
+            for env_file in assignments
+                .iter()
+                .filter(|a| a.key == "EnvironmentFile")
+                .filter_map(|a| units::environment_file(&a.value))
+                .flat_map(|pattern| units::expand_glob(&pattern))
+            {
+                if let Some(env) = read_small(&env_file) {
+                    let mut decoded = env.clone();
+                    for a in units::assignments(&String::from_utf8_lossy(&env)) {
+                        decoded.push(b'\n');
+                        decoded.extend_from_slice(units::words(&a.value).join(" ").as_bytes());
                     }
+                    let place = format!("EnvironmentFile {} (from {})", env_file.display(), p.display());
+                    check(&decoded, place, &mut findings);
                 }
             }
         });
     }
     // 3. Shell history of root and the users.
-    let histories: Vec<PathBuf> = if histories.is_empty() { default_histories() } else { histories.to_vec() };
+    let histories: Vec<PathBuf> = if histories.is_empty() { default_histories(root) } else { histories.to_vec() };
     for h in &histories {
         if let Some(bytes) = read_small(h) {
             check(&bytes, format!("shell history {}", h.display()), &mut findings);
@@ -144,22 +176,17 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// `EnvironmentFile=[-]/path` lines of a unit.
-fn environment_files(unit: &[u8]) -> Vec<PathBuf> {
-    String::from_utf8_lossy(unit)
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("EnvironmentFile="))
-        .map(|v| PathBuf::from(v.trim().trim_start_matches('-')))
-        .collect()
-}
-
 /// A regular file (symlinks followed, as systemd follows them) of bounded size.
 fn read_small(path: &Path) -> Option<Vec<u8>> {
     let meta = std::fs::metadata(path).ok()?;
     (meta.is_file() && meta.len() <= MAX_SCAN).then(|| std::fs::read(path).ok()).flatten()
 }
 
+/// Every regular file at or under `dir` (which may itself be a file).
 fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
+    if std::fs::metadata(dir).is_ok_and(|m| m.is_file()) {
+        return f(dir);
+    }
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -172,12 +199,8 @@ fn walk(dir: &Path, depth: usize, f: &mut dyn FnMut(&Path)) {
     }
 }
 
-fn default_histories() -> Vec<PathBuf> {
-    let mut homes = vec![PathBuf::from("/root")];
-    if let Ok(entries) = std::fs::read_dir("/home") {
-        homes.extend(entries.flatten().map(|e| e.path()));
-    }
-    homes
+fn default_histories(root: &Path) -> Vec<PathBuf> {
+    units::homes(root)
         .iter()
         .flat_map(|h| [".bash_history", ".zsh_history", ".local/share/fish/fish_history"].map(|f| h.join(f)))
         .collect()

@@ -8,6 +8,7 @@
 
 mod leaks;
 mod output;
+mod units;
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
@@ -89,7 +90,8 @@ enum Command {
     },
     /// Look for managed key values where they must not be: argv, unit files, shell history, readable files.
     AuditLeaks {
-        /// systemd unit directories to scan (default /etc/systemd/system, /run/systemd/system, /usr/lib/systemd/system).
+        /// systemd unit directories to scan instead of the default: every directory systemd reads
+        /// system and user units, drop-ins and manager settings from (docs/keys.md).
         #[arg(long, value_name = "DIR")]
         systemd_dir: Vec<PathBuf>,
         /// Shell history files to scan (default: root's and /home/*'s bash/zsh history).
@@ -151,7 +153,9 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Command::Exec { keys, command } => exec(&ctx, &keys, &command),
         Command::Get { name } => get(&ctx, &name),
         Command::AuditLeaks { systemd_dir, history } => {
-            leaks::run(&ctx.resolver(), &ctx.managed, &ctx.paths, &systemd_dir, &history, json)
+            let root = leaks::scan_root(std::env::var_os("OPENCLAW_LEAKS_ROOT"))?;
+            let places = leaks::Places { root: &root, systemd_dirs: &systemd_dir, histories: &history };
+            leaks::run(&ctx.resolver(), &ctx.managed, &ctx.paths, &places, json)
         }
     }
 }

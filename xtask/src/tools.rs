@@ -21,6 +21,12 @@ pub(crate) const REQUIRED: &[Tool] = &[
         why: "docs/verify_audit.py is the independent audit-log verifier; netns socket binder",
     },
     Tool { program: "ip", package: "iproute2", why: "doctor's listener tests create network namespaces" },
+    Tool {
+        program: "sshd",
+        package: "openssh-server",
+        why: "the doctor's sshd check is tested against the real sshd -T",
+    },
+    Tool { program: "ssh-keygen", package: "openssh-client", why: "sshd tests make a throwaway host key" },
     Tool { program: "setpriv", package: "util-linux", why: "tests drop to uid 65534 to prove non-root behaviour" },
     Tool { program: "shellcheck", package: "shellcheck", why: "ops/ scripts must be shellcheck-clean" },
     Tool {
@@ -32,7 +38,8 @@ pub(crate) const REQUIRED: &[Tool] = &[
 
 fn on_path(program: &str) -> bool {
     Command::new("sh")
-        .args(["-c", &format!("command -v {program}")])
+        // sbin is not on every user's PATH (sshd lives in /usr/sbin).
+        .args(["-c", &format!("command -v {program} || test -x /usr/sbin/{program} || test -x /sbin/{program}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()

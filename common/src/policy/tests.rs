@@ -8,7 +8,24 @@ const SSHD: &str = "/usr/sbin/sshd";
 const TAILSCALED: &str = "/usr/sbin/tailscaled";
 
 fn sock(proto: Proto, addr: &str, port: u16, exe: Option<&str>) -> Socket {
-    Socket { proto, addr: addr.to_owned(), port, owner: exe.map(|e| Owner { pid: 42, exe: Some(PathBuf::from(e)) }) }
+    Socket {
+        proto,
+        addr: addr.to_owned(),
+        port,
+        owner: exe.map(|e| Owner { pid: 42, exe: Some(PathBuf::from(e)), privilege: Privilege::InitialRoot }),
+    }
+}
+
+/// The classic cases: the socket's own address sits on `tailscale0`.
+trait DecideOnTailscale {
+    fn decide_ts(&self, s: &Socket) -> Result<Decision, PolicyError>;
+}
+
+impl DecideOnTailscale for ListenerPolicy {
+    fn decide_ts(&self, s: &Socket) -> Result<Decision, PolicyError> {
+        let ip = parse_bind_addr(&s.addr)?.ip;
+        self.decide(s, &NetFacts::with_addresses(&[("tailscale0", ip)]))
+    }
 }
 
 fn tcp(addr: &str, port: u16, exe: &str) -> Socket {
@@ -20,7 +37,7 @@ fn violations(policy: &ListenerPolicy, sockets: &[Socket]) -> Vec<String> {
     sockets
         .iter()
         .filter_map(|s| {
-            let d = policy.decide(s).unwrap();
+            let d = policy.decide_ts(s).unwrap();
             (d.verdict == Verdict::Violation).then(|| {
                 let exe = s.owner.as_ref().and_then(|o| o.exe.as_ref()).map_or("?".into(), |e| e.display().to_string());
                 format!("{exe} {}:{}", d.addr, s.port)
@@ -34,7 +51,7 @@ fn check(sockets: &[Socket], expected: &[&str]) {
 }
 
 fn check_one(socket: Socket, class: Class, verdict: Verdict) {
-    let d = ListenerPolicy::default().decide(&socket).unwrap();
+    let d = ListenerPolicy::default().decide_ts(&socket).unwrap();
     assert_eq!((d.class, d.verdict), (class, verdict), "{socket:?} → {d:?}");
 }
 
@@ -45,7 +62,7 @@ fn ref_01_sshd_on_ipv4_wildcard_is_a_violation_and_sshd() {
     let s = tcp("0.0.0.0", 22, SSHD);
     check(std::slice::from_ref(&s), &["/usr/sbin/sshd 0.0.0.0:22"]);
     assert!(is_sshd(Path::new(SSHD)));
-    assert_eq!(ListenerPolicy::default().decide(&s).unwrap().class, Class::Wildcard);
+    assert_eq!(ListenerPolicy::default().decide_ts(&s).unwrap().class, Class::Wildcard);
 }
 
 #[test]
@@ -60,7 +77,7 @@ fn ref_03_tailscaled_on_tailnet_is_allowed() {
 
 #[test]
 fn ref_04_tailscaled_wireguard_on_wildcard_is_exempt_by_exe_path() {
-    let d = ListenerPolicy::default().decide(&sock(Proto::Udp, "0.0.0.0", 41641, Some(TAILSCALED))).unwrap();
+    let d = ListenerPolicy::default().decide_ts(&sock(Proto::Udp, "0.0.0.0", 41641, Some(TAILSCALED))).unwrap();
     assert_eq!(d.verdict, Verdict::Allowed);
     assert_eq!(d.exemption, Some(0));
     assert!(d.reason.contains("exempted for /usr/sbin/tailscaled"), "{}", d.reason);
@@ -191,7 +208,7 @@ fn ipv4_mapped_loopback_is_loopback_not_a_false_positive() {
 fn tailscale_ipv6_is_a_warning_unless_config_allows_it() {
     check_one(tcp("fd7a:115c:a1e0::1", 22, SSHD), Class::TailnetV6, Verdict::Warn);
     let policy = ListenerPolicy { allow_tailnet_v6: true, ..ListenerPolicy::default() };
-    assert_eq!(policy.decide(&tcp("[fd7a:115c:a1e0:ab12::5]", 22, SSHD)).unwrap().verdict, Verdict::Allowed);
+    assert_eq!(policy.decide_ts(&tcp("[fd7a:115c:a1e0:ab12::5]", 22, SSHD)).unwrap().verdict, Verdict::Allowed);
     // Just outside Tailscale's /48 is ordinary unique-local LAN space.
     check_one(tcp("fd7a:115c:a1e1::1", 22, SSHD), Class::PrivateLan, Verdict::Violation);
 }
@@ -199,7 +216,7 @@ fn tailscale_ipv6_is_a_warning_unless_config_allows_it() {
 #[test]
 fn scoped_tailnet_address_keeps_its_class() {
     check_one(tcp("100.101.1.2%tailscale0", 22, SSHD), Class::Tailnet, Verdict::Allowed);
-    let d = ListenerPolicy::default().decide(&tcp("[fd7a:115c:a1e0::9%tailscale0]", 22, SSHD)).unwrap();
+    let d = ListenerPolicy::default().decide_ts(&tcp("[fd7a:115c:a1e0::9%tailscale0]", 22, SSHD)).unwrap();
     assert_eq!(d.addr.scope.as_deref(), Some("tailscale0"));
     assert_eq!(d.class, Class::TailnetV6);
 }
@@ -216,17 +233,20 @@ fn link_local_and_lan_are_violations() {
 
 #[test]
 fn socket_activated_sshd_owned_by_systemd_is_still_a_violation() {
-    let d = ListenerPolicy::default().decide(&tcp("[::]", 22, "/usr/lib/systemd/systemd")).unwrap();
+    let d = ListenerPolicy::default().decide_ts(&tcp("[::]", 22, "/usr/lib/systemd/systemd")).unwrap();
     assert_eq!(d.verdict, Verdict::Violation);
 }
 
 #[test]
 fn unreadable_owner_can_never_be_exempted_and_says_why() {
-    let d = ListenerPolicy::default().decide(&sock(Proto::Udp, "0.0.0.0", 41641, None)).unwrap();
+    let d = ListenerPolicy::default().decide_ts(&sock(Proto::Udp, "0.0.0.0", 41641, None)).unwrap();
     assert_eq!(d.verdict, Verdict::Violation);
     assert!(d.reason.contains("run as root"), "{}", d.reason);
-    let no_exe = Socket { owner: Some(Owner { pid: 7, exe: None }), ..sock(Proto::Udp, "0.0.0.0", 41641, None) };
-    assert_eq!(ListenerPolicy::default().decide(&no_exe).unwrap().verdict, Verdict::Violation);
+    let no_exe = Socket {
+        owner: Some(Owner { pid: 7, exe: None, privilege: Privilege::InitialRoot }),
+        ..sock(Proto::Udp, "0.0.0.0", 41641, None)
+    };
+    assert_eq!(ListenerPolicy::default().decide_ts(&no_exe).unwrap().verdict, Verdict::Violation);
 }
 
 #[test]
@@ -251,10 +271,10 @@ fn exemption_narrowed_by_port_and_address() {
         }],
         ..ListenerPolicy::default()
     };
-    let ok = policy.decide(&tcp("::ffff:203.0.113.7", 443, "/usr/bin/caddy")).unwrap();
+    let ok = policy.decide_ts(&tcp("::ffff:203.0.113.7", 443, "/usr/bin/caddy")).unwrap();
     assert_eq!((ok.verdict, ok.exemption), (Verdict::Allowed, Some(0)));
-    assert_eq!(policy.decide(&tcp("203.0.113.7", 80, "/usr/bin/caddy")).unwrap().verdict, Verdict::Violation);
-    assert_eq!(policy.decide(&tcp("0.0.0.0", 443, "/usr/bin/caddy")).unwrap().verdict, Verdict::Violation);
+    assert_eq!(policy.decide_ts(&tcp("203.0.113.7", 80, "/usr/bin/caddy")).unwrap().verdict, Verdict::Violation);
+    assert_eq!(policy.decide_ts(&tcp("0.0.0.0", 443, "/usr/bin/caddy")).unwrap().verdict, Verdict::Violation);
 }
 
 #[test]
@@ -263,14 +283,14 @@ fn wildcard_stays_a_violation_even_if_config_allows_everything() {
         allowed: vec!["0.0.0.0/0".parse().unwrap(), "::/0".parse().unwrap()],
         ..ListenerPolicy::default()
     };
-    assert_eq!(policy.decide(&tcp("0.0.0.0", 80, "/x")).unwrap().verdict, Verdict::Violation);
-    assert_eq!(policy.decide(&tcp("::", 80, "/x")).unwrap().verdict, Verdict::Violation);
+    assert_eq!(policy.decide_ts(&tcp("0.0.0.0", 80, "/x")).unwrap().verdict, Verdict::Violation);
+    assert_eq!(policy.decide_ts(&tcp("::", 80, "/x")).unwrap().verdict, Verdict::Violation);
 }
 
 #[test]
 fn narrowed_allowed_ranges_are_honoured() {
     let policy = ListenerPolicy { allowed: vec!["127.0.0.1/32".parse().unwrap()], ..ListenerPolicy::default() };
-    let d = policy.decide(&tcp("100.64.0.1", 22, SSHD)).unwrap();
+    let d = policy.decide_ts(&tcp("100.64.0.1", 22, SSHD)).unwrap();
     assert_eq!((d.class, d.verdict), (Class::Tailnet, Verdict::Violation));
     assert!(d.reason.contains("not in the configured allowed ranges"));
 }
@@ -278,14 +298,14 @@ fn narrowed_allowed_ranges_are_honoured() {
 #[test]
 fn unparsable_addresses_are_errors_not_passes() {
     for bad in ["", "localhost", "[::1", "1.2.3", "127.0.0.1%", "127.0.0.1%a b", "::1]", "300.1.1.1"] {
-        assert!(ListenerPolicy::default().decide(&tcp(bad, 1, "/x")).is_err(), "{bad:?} parsed");
+        assert!(ListenerPolicy::default().decide_ts(&tcp(bad, 1, "/x")).is_err(), "{bad:?} parsed");
     }
 }
 
 #[test]
 fn remediation_names_the_safe_addresses_and_the_current_bind() {
     let s = tcp("0.0.0.0", 9999, "/usr/sbin/nginx");
-    let d = ListenerPolicy::default().decide(&s).unwrap();
+    let d = ListenerPolicy::default().decide_ts(&s).unwrap();
     let text = remediation(&s, &d);
     assert!(text.contains("127.0.0.1") && text.contains("Tailscale IP") && text.contains("0.0.0.0"), "{text}");
 }
@@ -302,7 +322,7 @@ proptest! {
     fn every_address_in_100_64_slash_10_is_tailnet_and_allowed(host in 0u32..(1 << 22)) {
         let ip = Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) | host);
         prop_assert_eq!(classify(IpAddr::V4(ip)), Class::Tailnet);
-        let d = ListenerPolicy::default().decide(&tcp(&ip.to_string(), 22, "/x")).unwrap();
+        let d = ListenerPolicy::default().decide_ts(&tcp(&ip.to_string(), 22, "/x")).unwrap();
         prop_assert_eq!(d.verdict, Verdict::Allowed);
     }
 
@@ -316,7 +336,7 @@ proptest! {
     #[test]
     fn every_address_in_127_slash_8_is_loopback(host in 0u32..(1 << 24), port in any::<u16>()) {
         let ip = Ipv4Addr::from((127u32 << 24) | host);
-        let d = ListenerPolicy::default().decide(&tcp(&ip.to_string(), port, "/x")).unwrap();
+        let d = ListenerPolicy::default().decide_ts(&tcp(&ip.to_string(), port, "/x")).unwrap();
         prop_assert_eq!((d.class, d.verdict), (Class::Loopback, Verdict::Allowed));
     }
 
@@ -324,9 +344,9 @@ proptest! {
     fn mapped_and_unmapped_forms_agree(raw in any::<u32>(), port in any::<u16>(), scoped in any::<bool>()) {
         let ip = Ipv4Addr::from(raw);
         let policy = ListenerPolicy::default();
-        let plain = policy.decide(&tcp(&ip.to_string(), port, "/x")).unwrap();
+        let plain = policy.decide_ts(&tcp(&ip.to_string(), port, "/x")).unwrap();
         let suffix = if scoped { "%eth0" } else { "" };
-        let mapped = policy.decide(&tcp(&format!("[::ffff:{ip}{suffix}]"), port, "/x")).unwrap();
+        let mapped = policy.decide_ts(&tcp(&format!("[::ffff:{ip}{suffix}]"), port, "/x")).unwrap();
         prop_assert_eq!(plain.class, mapped.class);
         prop_assert_eq!(plain.verdict, mapped.verdict);
         prop_assert_eq!(mapped.addr.ip, IpAddr::V4(ip));
@@ -336,7 +356,7 @@ proptest! {
     fn only_wildcard_tailnet_and_loopback_v4_classes_depend_on_range(raw in any::<u32>()) {
         // Anything the classifier calls allowed by default must be in the contract's CIDRs.
         let ip = IpAddr::V4(Ipv4Addr::from(raw));
-        let d = ListenerPolicy::default().decide(&tcp(&ip.to_string(), 1, "/x")).unwrap();
+        let d = ListenerPolicy::default().decide_ts(&tcp(&ip.to_string(), 1, "/x")).unwrap();
         if d.verdict == Verdict::Allowed {
             prop_assert!(contract_cidrs().iter().any(|n| n.contains(&ip)));
         }
@@ -349,4 +369,74 @@ proptest! {
             prop_assert_eq!(again, addr);
         }
     }
+}
+
+#[test]
+fn an_exemption_needs_root_in_the_initial_user_namespace() {
+    let owned_by = |privilege| Socket {
+        owner: Some(Owner { pid: 9, exe: Some(PathBuf::from(TAILSCALED)), privilege }),
+        ..sock(Proto::Udp, "0.0.0.0", 41641, None)
+    };
+    let policy = ListenerPolicy::default();
+    assert_eq!(policy.decide_ts(&owned_by(Privilege::InitialRoot)).unwrap().verdict, Verdict::Allowed);
+    let userns = Privilege::Other("in user namespace 4026532201, not the initial one".into());
+    let d = policy.decide_ts(&owned_by(userns)).unwrap();
+    assert_eq!((d.verdict, d.exemption), (Verdict::Violation, None));
+    assert!(
+        d.reason.contains("not root in the initial user namespace") && d.reason.contains("4026532201"),
+        "{}",
+        d.reason
+    );
+    let d = policy.decide_ts(&owned_by(Privilege::Other("real uid 1000, effective uid 1000".into()))).unwrap();
+    assert!(d.reason.contains("uid 1000"), "{}", d.reason);
+}
+
+#[test]
+fn a_tailnet_range_address_is_the_tailnet_only_on_a_tailscale_interface() {
+    let policy = ListenerPolicy::default();
+    let wan: IpAddr = "100.99.1.1".parse().unwrap();
+    let s = tcp("100.99.1.1", 443, "/x");
+    let on = |iface: &str| NetFacts::with_addresses(&[(iface, wan)]);
+    assert_eq!(policy.decide(&s, &on("tailscale0")).unwrap().verdict, Verdict::Allowed);
+    let d = policy.decide(&s, &on("eth0")).unwrap();
+    assert_eq!((d.class, d.verdict), (Class::Cgnat, Verdict::Violation));
+    assert!(d.reason.contains("carrier-grade NAT") && d.reason.contains("tailscale0"), "{}", d.reason);
+    // Bound without being assigned anywhere (IP_FREEBIND), or facts unreadable: not proven tailnet.
+    assert_eq!(policy.decide(&s, &NetFacts::with_addresses(&[])).unwrap().class, Class::Cgnat);
+    let unknown = NetFacts { addresses: Err("netlink refused".into()), route_localnet: Vec::new() };
+    let d = policy.decide(&s, &unknown).unwrap();
+    assert!(d.verdict == Verdict::Violation && d.reason.contains("netlink refused"), "{}", d.reason);
+    // Configured names count; the default name then does not.
+    let renamed = ListenerPolicy { tailscale_interfaces: vec!["ts-main".into()], ..ListenerPolicy::default() };
+    assert_eq!(renamed.decide(&s, &on("ts-main")).unwrap().verdict, Verdict::Allowed);
+    assert_eq!(renamed.decide(&s, &on("tailscale0")).unwrap().verdict, Verdict::Violation);
+    // Tailscale's IPv6 range off the interface is just a unique-local address.
+    let v6: IpAddr = "fd7a:115c:a1e0::9".parse().unwrap();
+    let d = policy.decide(&tcp("fd7a:115c:a1e0::9", 22, "/x"), &NetFacts::with_addresses(&[("eth0", v6)])).unwrap();
+    assert_eq!((d.class, d.verdict), (Class::PrivateLan, Verdict::Violation));
+}
+
+#[test]
+fn route_localnet_makes_ipv4_loopback_a_violation_naming_the_sysctl() {
+    let policy = ListenerPolicy::default();
+    let net = NetFacts { route_localnet: vec!["eth0".into()], ..NetFacts::with_addresses(&[]) };
+    for addr in ["127.0.0.1", "127.1.2.3", "::ffff:127.0.0.1"] {
+        let d = policy.decide(&tcp(addr, 8000, "/x"), &net).unwrap();
+        assert_eq!((d.class, d.verdict), (Class::Loopback, Verdict::Violation), "{addr}");
+        assert!(d.reason.contains("net.ipv4.conf.eth0.route_localnet = 1"), "{}", d.reason);
+    }
+    // IPv6 loopback is not affected by an IPv4 sysctl.
+    assert_eq!(policy.decide(&tcp("::1", 8000, "/x"), &net).unwrap().verdict, Verdict::Allowed);
+    assert_eq!(
+        policy.decide(&tcp("127.0.0.1", 8000, "/x"), &NetFacts::with_addresses(&[])).unwrap().verdict,
+        Verdict::Allowed
+    );
+}
+
+#[test]
+fn every_socket_kind_parses_from_config_spelling() {
+    for p in Proto::ALL {
+        assert_eq!(p.as_str().parse::<Proto>().unwrap(), p);
+    }
+    assert!("icmp".parse::<Proto>().is_err());
 }

@@ -1,11 +1,15 @@
 //! `listeners` (contract check 4) and `console-bind`, both from the kernel's
-//! socket table and judged by `common::policy`.
+//! socket table and judged by `common::policy` with the interface facts
+//! (Tailscale interfaces' addresses, `route_localnet`).
 
-use common::policy::{self, BindAddr, Class, Decision, ListenerPolicy, Owner, Socket, Verdict};
+use common::policy::{
+    self, BindAddr, Class, Decision, ListenerPolicy, NetFacts, Owner, Privilege, Proto, Socket, Verdict,
+    route_localnet_sysctl,
+};
 use serde_json::{Value, json};
 
 use super::{Ctx, Outcome};
-use crate::sockets::{ListenSocket, SocketTable};
+use crate::sockets::{Coverage, ListenSocket, SocketTable};
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
     match ctx.sockets() {
@@ -23,15 +27,23 @@ pub(crate) fn console_bind(ctx: &Ctx) -> Outcome {
 
 /// The worst decision over every owner of a socket (a shared socket is only
 /// exempt if it is exempt for each process holding it).
-fn decide(policy: &ListenerPolicy, s: &ListenSocket) -> Decision {
+fn decide(policy: &ListenerPolicy, s: &ListenSocket, net: &NetFacts) -> Decision {
     let addr = || BindAddr { ip: s.local.ip(), scope: None };
     let (proto, port) = (s.proto, s.local.port());
     if s.owners.is_empty() {
-        return policy.decide_addr(addr(), proto, port, None);
+        return policy.decide_addr(addr(), proto, port, None, net);
     }
     s.owners
         .iter()
-        .map(|o| policy.decide_addr(addr(), proto, port, Some(&Owner { pid: o.pid, exe: o.exe.clone() })))
+        .map(|o| {
+            policy.decide_addr(
+                addr(),
+                proto,
+                port,
+                Some(&Owner { pid: o.pid, exe: o.exe.clone(), privilege: o.privilege.clone() }),
+                net,
+            )
+        })
         .max_by_key(|d| d.verdict)
         .expect("at least one owner")
 }
@@ -43,14 +55,19 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
     let mut n_warn = 0;
     let mut n_unknown = 0;
     for s in &table.sockets {
-        let d = decide(policy, s);
+        let d = decide(policy, s, &table.net);
         if s.owners.is_empty() {
             n_unknown += 1;
         }
         let owners: Vec<Value> = s
             .owners
             .iter()
-            .map(|o| json!({ "pid": o.pid, "exe": o.exe.as_ref().map(|e| e.display().to_string()), "unit": o.unit }))
+            .map(|o| {
+                json!({
+                    "pid": o.pid, "exe": o.exe.as_ref().map(|e| e.display().to_string()), "unit": o.unit,
+                    "initial_root": o.privilege == Privilege::InitialRoot,
+                })
+            })
             .collect();
         let who = owner_label(s);
         match d.verdict {
@@ -66,14 +83,38 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
             "verdict": d.verdict, "reason": d.reason, "owners": owners,
         }));
     }
+    // route_localnet is a violation by itself: any 127.0.0.0/8 listener, now or later, is reachable.
+    let sysctls: Vec<String> = table.net.route_localnet.iter().map(|i| route_localnet_sysctl(i)).collect();
+    for (entry, sysctl) in table.net.route_localnet.iter().zip(&sysctls) {
+        violations.push(format!(
+            "{sysctl} = 1: 127.0.0.0/8 is routable from {}, so loopback listeners are not private",
+            if entry == "all" || entry == "default" { format!("every interface ({entry})") } else { entry.clone() }
+        ));
+    }
+    if !sysctls.is_empty() {
+        fixes.push(format!(
+            "set {} = 0 (`sysctl -w`, and remove it from /etc/sysctl.d); kube-proxy sets it for localhost NodePorts: \
+             run it with --iptables-localhost-nodeports=false",
+            sysctls.join(", ")
+        ));
+    }
+    let mut limitations: Vec<String> = table
+        .kinds
+        .iter()
+        .filter_map(|(p, c)| match c {
+            Coverage::Unreadable(why) => Some(format!("{p} sockets not read: {why}")),
+            _ => None,
+        })
+        .collect();
+    limitations.extend(table.limitations.iter().cloned());
+    let n = table.sockets.len();
+    let plural = |k: usize| if k == 1 { "" } else { "s" };
     let mut summary = format!(
-        "{} listening socket{}: {} violation{}, {} warning{}",
-        table.sockets.len(),
-        if table.sockets.len() == 1 { "" } else { "s" },
+        "{n} listening socket{} (tcp, udp, udplite, sctp, raw): {} violation{}, {n_warn} warning{}",
+        plural(n),
         violations.len(),
-        if violations.len() == 1 { "" } else { "s" },
-        n_warn,
-        if n_warn == 1 { "" } else { "s" }
+        plural(violations.len()),
+        plural(n_warn)
     );
     if n_unknown > 0 {
         summary.push_str(&format!("; {n_unknown} with unknown owner"));
@@ -84,13 +125,38 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
             ));
         }
     }
+    if !limitations.is_empty() {
+        summary.push_str(&format!("; NOT AUDITED: {}", limitations.join("; ")));
+    }
+    let others = table.other_netns;
+    if others.count > 0 {
+        summary.push_str(&format!(
+            "; {}{} other network namespace{} not audited (run the doctor inside each, e.g. `ip netns exec NAME openclaw-doctor`)",
+            if others.unreadable > 0 { "at least " } else { "" },
+            others.count,
+            if others.count == 1 { " exists and was" } else { "s exist and were" },
+        ));
+    }
+    if others.unreadable > 0 {
+        summary.push_str(&format!(
+            "; the network namespace of {} process{} could not be read, so other namespaces may exist unaudited",
+            others.unreadable,
+            if others.unreadable == 1 { "" } else { "es" }
+        ));
+    }
+    let kinds: Vec<Value> = table.kinds.iter().map(|(p, c)| json!({"kind": p, "coverage": c})).collect();
     let details = json!({
         "sockets": entries, "violations": violations, "owner_unknown": n_unknown,
-        "unreadable_processes": table.unreadable_processes, "root": is_root,
+        "unreadable_processes": table.unreadable_processes, "root": is_root, "kinds": kinds,
+        "limitations": limitations, "route_localnet": sysctls,
+        "tailscale_interfaces": policy.tailscale_interfaces,
+        "other_network_namespaces": others.count, "other_network_namespaces_unreadable_processes": others.unreadable,
     });
     let outcome = if !violations.is_empty() {
         fixes.dedup();
         Outcome::fail(summary, fixes)
+    } else if !limitations.is_empty() {
+        Outcome::warn(summary, "run as root with the full /proc and netlink available so every socket kind can be read")
     } else if n_warn > 0 {
         Outcome::warn(
             summary,
@@ -136,10 +202,15 @@ pub(crate) fn judge_console(table: &SocketTable, port: u16) -> Outcome {
     let binds: Vec<(String, Class)> = table
         .sockets
         .iter()
-        .filter(|s| s.proto == policy::Proto::Tcp && s.local.port() == port)
+        .filter(|s| s.proto == Proto::Tcp && s.local.port() == port)
         .map(|s| {
             let ip = s.local.ip().to_canonical();
-            (BindAddr { ip, scope: None }.to_string(), policy::classify(ip))
+            // With route_localnet on, IPv4 loopback is reachable from outside: not "loopback only".
+            let class = match policy::classify(ip) {
+                Class::Loopback if ip.is_ipv4() && !table.net.route_localnet.is_empty() => Class::Public,
+                class => class,
+            };
+            (BindAddr { ip, scope: None }.to_string(), class)
         })
         .collect();
     let addrs: Vec<&str> = binds.iter().map(|(a, _)| a.as_str()).collect();
@@ -152,9 +223,92 @@ pub(crate) fn judge_console(table: &SocketTable, port: u16) -> Outcome {
         Outcome::pass(format!("port {port} bound on loopback only ({})", addrs.join(", "))).details(details)
     } else {
         Outcome::fail(
-            format!("port {port} is bound beyond loopback on {} (all binds: {})", exposed.join(", "), addrs.join(", ")),
-            format!("bind the console to 127.0.0.1:{port} only and restart it; a loopback bind next to a public one still exposes it"),
+            format!(
+                "port {port} is reachable beyond loopback on {} (all binds: {}){}",
+                exposed.join(", "),
+                addrs.join(", "),
+                if table.net.route_localnet.is_empty() {
+                    String::new()
+                } else {
+                    let names: Vec<String> = table.net.route_localnet.iter().map(|i| route_localnet_sysctl(i)).collect();
+                    format!("; {} = 1 routes 127.0.0.0/8 from outside", names.join(", "))
+                }
+            ),
+            format!("bind the console to 127.0.0.1:{port} only (with route_localnet = 0) and restart it; a loopback bind next to a public one still exposes it"),
         )
         .details(details)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::checks::Status;
+    use crate::sockets::OtherNamespaces;
+
+    fn table(sockets: &[(Proto, &str)]) -> SocketTable {
+        SocketTable {
+            sockets: sockets
+                .iter()
+                .map(|(proto, addr)| ListenSocket {
+                    proto: *proto,
+                    local: addr.parse::<SocketAddr>().unwrap(),
+                    inode: 1,
+                    owners: Vec::new(),
+                })
+                .collect(),
+            unreadable_processes: 0,
+            kinds: Proto::ALL.iter().map(|p| (*p, Coverage::Read("test".into()))).collect(),
+            net: NetFacts::with_addresses(&[("tailscale0", "100.101.102.103".parse().unwrap())]),
+            limitations: Vec::new(),
+            other_netns: OtherNamespaces::default(),
+        }
+    }
+
+    #[test]
+    fn a_kind_that_could_not_be_read_warns_and_is_named() {
+        let mut t = table(&[(Proto::Tcp, "127.0.0.1:8000")]);
+        assert_eq!(judge(&t, &ListenerPolicy::default(), true).status, Status::Pass);
+        t.kinds[4].1 = Coverage::Unreadable("/proc/net/raw: permission denied".into());
+        let out = judge(&t, &ListenerPolicy::default(), true);
+        assert_eq!(out.status, Status::Warn);
+        assert!(out.summary.contains("NOT AUDITED: raw sockets not read"), "{}", out.summary);
+        t.kinds[3].1 = Coverage::Absent("the sctp module is not loaded".into());
+        t.kinds[4].1 = Coverage::Read("test".into());
+        assert_eq!(judge(&t, &ListenerPolicy::default(), true).status, Status::Pass, "absent is not a gap");
+        t.limitations.push("interface addresses: netlink refused".into());
+        assert_eq!(judge(&t, &ListenerPolicy::default(), true).status, Status::Warn);
+    }
+
+    #[test]
+    fn route_localnet_fails_by_itself_and_other_namespaces_are_stated() {
+        let mut t = table(&[]);
+        t.net.route_localnet = vec!["all".into()];
+        t.other_netns = OtherNamespaces { count: 3, unreadable: 0 };
+        let out = judge(&t, &ListenerPolicy::default(), true);
+        assert_eq!(out.status, Status::Fail);
+        assert!(out.details["violations"][0].as_str().unwrap().contains("net.ipv4.conf.all.route_localnet"));
+        assert!(out.summary.contains("3 other network namespaces exist and were not audited"), "{}", out.summary);
+        let out = judge_console(&table(&[(Proto::Tcp, "127.0.0.1:8787")]), 8787);
+        assert_eq!(out.status, Status::Pass);
+        let mut exposed = table(&[(Proto::Tcp, "127.0.0.1:8787")]);
+        exposed.net.route_localnet = vec!["eth0".into()];
+        assert_eq!(judge_console(&exposed, 8787).status, Status::Fail);
+    }
+
+    #[test]
+    fn every_kind_is_judged_by_the_policy() {
+        let t = table(&[
+            (Proto::UdpLite, "0.0.0.0:7000"),
+            (Proto::Raw, "[::]:58"),
+            (Proto::Sctp, "100.101.102.103:7002"),
+            (Proto::Sctp, "100.99.1.1:7002"),
+        ]);
+        let out = judge(&t, &ListenerPolicy::default(), true);
+        let v = out.details["violations"].as_array().unwrap();
+        assert_eq!(v.len(), 3, "{v:?}");
+        assert!(v[2].as_str().unwrap().contains("carrier-grade NAT"), "{v:?}");
     }
 }

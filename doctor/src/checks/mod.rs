@@ -142,16 +142,22 @@ pub(crate) const CHECKS: &[CheckDef] = &[
     CheckDef {
         id: "listeners",
         title: "Listening sockets (contract check 4)",
-        rules: "Reads /proc/net/{tcp,tcp6,udp,udp6} (TCP LISTEN, unconnected UDP) and maps owners via /proc/*/fd. \
-                Each socket is judged by common::policy: loopback and 100.64.0.0/10 pass, Tailscale IPv6 warns, \
-                wildcards and anything else fail unless exempted by executable path. Owner-unknown sockets are listed, never dropped.",
+        rules: "Reads every socket remote traffic can reach: TCP LISTEN and unconnected UDP (netlink sock_diag, else \
+                /proc/net/{tcp,tcp6,udp,udp6}), unconnected UDP-Lite and raw IP (/proc/net/{udplite,udplite6,raw,raw6}) and \
+                listening SCTP (/proc/net/sctp/eps); owners via /proc/*/fd. Judged by common::policy with the interface facts \
+                (netlink RTM_GETADDR, /proc/sys/net/ipv4/conf/*/route_localnet): loopback and 100.64.0.0/10 on a \
+                listeners.tailscale_interfaces interface pass, Tailscale IPv6 warns; wildcards, a CGNAT address off those \
+                interfaces, IPv4 loopback while route_localnet=1 and anything else fail unless exempted by executable path \
+                for an owner that is root in the initial user namespace. route_localnet=1 on any entry but lo fails by itself. \
+                A kind or fact that cannot be read makes it at least warn. Owner-unknown sockets are listed, never dropped; \
+                other network namespaces are counted and reported as not audited.",
         run: listeners::check,
     },
     CheckDef {
         id: "console-bind",
         title: "Console bound to loopback only",
         rules: "Finds TCP listeners on doctor.console_port (8787). None: pass (not running). All loopback: pass. \
-                Any other address, even alongside loopback: fail.",
+                Any other address, even alongside loopback, or IPv4 loopback while route_localnet=1: fail.",
         run: listeners::console_bind,
     },
     CheckDef {
@@ -185,8 +191,11 @@ pub(crate) const CHECKS: &[CheckDef] = &[
     CheckDef {
         id: "sshd",
         title: "sshd listens privately, no passwords, no root password login",
-        rules: "Runs `sshd -T`. Every ListenAddress must be loopback or tailnet, PasswordAuthentication no, \
-                PermitRootLogin not yes. No sshd: skip.",
+        rules: "Runs `sshd -T` (with `-f doctor.sshd_config` when set): every ListenAddress is judged by common::policy like a listener (interface facts included). \
+                Then `sshd -T -C user=U,host=A,addr=A,laddr=L,lport=P` for root and every account with a login shell or a usable password (up to 12), from a \
+                public, private-LAN, link-local, tailnet and loopback source (IPv4 and IPv6): any combination with \
+                PasswordAuthentication not no, KbdInteractiveAuthentication yes with UsePAM yes, or (for root) \
+                PermitRootLogin yes fails, naming it; every ListenAddress of the source family is probed as laddr/lport. No sshd: skip.",
         run: sshd::check,
     },
     CheckDef {

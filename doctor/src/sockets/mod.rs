@@ -1,5 +1,8 @@
-//! The kernel's socket table: TCP listeners and unconnected UDP sockets from
-//! `/proc/net/{tcp,tcp6,udp,udp6}`, with owners from `/proc/*/fd`.
+//! The kernel's socket table: every socket that remote traffic can reach
+//! (TCP listeners, unconnected UDP, UDP-Lite and raw IP sockets, listening
+//! SCTP endpoints), with owners from `/proc/*/fd`, plus what the report
+//! could not cover (a kind it could not read, other network namespaces) and
+//! the interface facts the classifier needs.
 //!
 //! Sockets whose owner cannot be read are kept with an empty owner list,
 //! never dropped, and the number of processes we could not inspect is
@@ -10,12 +13,18 @@
 //! checks that both sources agree.
 
 mod diag;
+mod netfacts;
+mod owner;
+mod procnet;
+
+pub(crate) use netfacts::OtherNamespaces;
+pub(crate) use procnet::Coverage;
 
 use std::collections::{BTreeMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use common::policy::Proto;
+use common::policy::{NetFacts, Privilege, Proto};
 use procfs::ProcError;
 use procfs::net::{TcpState, UdpState};
 use serde::Serialize;
@@ -28,6 +37,8 @@ pub(crate) struct OwnerInfo {
     pub(crate) exe: Option<PathBuf>,
     /// The systemd unit from the process's cgroup, when it has one.
     pub(crate) unit: Option<String>,
+    /// Whether it is root in the initial user namespace (only such an owner can be exempted).
+    pub(crate) privilege: Privilege,
 }
 
 /// One listening socket.
@@ -41,11 +52,19 @@ pub(crate) struct ListenSocket {
 }
 
 /// What the kernel says is listening.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub(crate) struct SocketTable {
     pub(crate) sockets: Vec<ListenSocket>,
     /// Processes whose descriptors we were not allowed to read.
     pub(crate) unreadable_processes: usize,
+    /// How each kind of socket was covered, in [`Proto::ALL`] order.
+    pub(crate) kinds: Vec<(Proto, Coverage)>,
+    /// Interface addresses and `route_localnet`.
+    pub(crate) net: NetFacts,
+    /// Facts that could not be read (interface addresses, sysctls).
+    pub(crate) limitations: Vec<String>,
+    /// Network namespaces this run did not audit.
+    pub(crate) other_netns: OtherNamespaces,
 }
 
 /// Reads the table for this process's network namespace.
@@ -55,18 +74,23 @@ pub(crate) struct SocketTable {
 /// this thread reads the socket tables; the two halves are joined by inode.
 pub(crate) fn gather() -> Result<SocketTable, String> {
     let scan = std::thread::spawn(scan_socket_fds);
-    let tables = diag::listening().or_else(|_| read_tables());
+    let (mut sockets, source) = match diag::listening() {
+        Ok(found) => (found, "netlink sock_diag"),
+        Err(_) => (read_tables()?, "/proc/net/{tcp,tcp6,udp,udp6}"),
+    };
+    let mut kinds = vec![(Proto::Tcp, Coverage::Read(source.into())), (Proto::Udp, Coverage::Read(source.into()))];
+    for proto in [Proto::UdpLite, Proto::Sctp, Proto::Raw] {
+        kinds.push((proto, procnet::read_kind(proto, &mut sockets)));
+    }
+    let (net, limitations) = netfacts::gather();
+    let other_netns = netfacts::other_namespaces();
     let (held, unreadable_processes) = scan.join().map_err(|_| "the /proc scan crashed".to_owned())??;
-    let sockets = tables?;
     let wanted: HashSet<u64> = sockets.iter().map(|(_, _, inode)| *inode).collect();
     let mut owners: BTreeMap<u64, Vec<OwnerInfo>> = BTreeMap::new();
     let mut infos: BTreeMap<u32, OwnerInfo> = BTreeMap::new();
+    let initial_userns = owner::initial_userns();
     for (inode, pid) in held.into_iter().filter(|(inode, _)| wanted.contains(inode)) {
-        let info = infos.entry(pid).or_insert_with(|| OwnerInfo {
-            pid,
-            exe: verified_exe(pid),
-            unit: std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok().and_then(|c| unit_from_cgroup(&c)),
-        });
+        let info = infos.entry(pid).or_insert_with(|| owner::read(pid, &initial_userns));
         let list = owners.entry(inode).or_default();
         if !list.iter().any(|o| o.pid == pid) {
             list.push(info.clone());
@@ -78,11 +102,12 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
             proto,
             local,
             inode,
-            owners: owners.remove(&inode).unwrap_or_default(),
+            // An SCTP endpoint bound to several addresses is one inode on several rows.
+            owners: owners.get(&inode).cloned().unwrap_or_default(),
         })
         .collect();
-    res.sort_by_key(|s| (s.local.port(), s.proto == Proto::Udp, s.local.ip()));
-    Ok(SocketTable { sockets: res, unreadable_processes })
+    res.sort_by_key(|s| (s.proto == Proto::Raw, s.local.port(), s.proto, s.local.ip()));
+    Ok(SocketTable { sockets: res, unreadable_processes, kinds, net, limitations, other_netns })
 }
 
 pub(crate) type RawSocket = (Proto, SocketAddr, u64);
@@ -181,36 +206,6 @@ pub(crate) fn socket_inode(link: &[u8]) -> Option<u64> {
     std::str::from_utf8(link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?).ok()?.parse().ok()
 }
 
-/// The owner's executable path, only if that path names the very file the
-/// process runs *in our mount namespace*.
-///
-/// `/proc/<pid>/exe` shows the path as the process sees it: a user who
-/// bind-mounts their own binary over `/usr/sbin/tailscaled` in a private mount
-/// namespace would otherwise match tailscaled's exemption. When the device
-/// and inode differ, the path is marked so that no exemption can match it.
-fn verified_exe(pid: u32) -> Option<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
-    let running = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
-    let same_file = std::fs::metadata(&link).is_ok_and(|m| m.dev() == running.dev() && m.ino() == running.ino());
-    if same_file {
-        Some(link)
-    } else {
-        let mut marked = link.into_os_string();
-        marked.push(" (not the same file in this mount namespace)");
-        Some(PathBuf::from(marked))
-    }
-}
-
-/// `0::/system.slice/ssh.service` → `ssh.service`.
-pub(crate) fn unit_from_cgroup(cgroup: &str) -> Option<String> {
-    cgroup
-        .lines()
-        .filter_map(|l| l.splitn(3, ':').nth(2))
-        .flat_map(|path| path.rsplit('/'))
-        .find_map(|part| [".service", ".socket", ".scope"].iter().any(|s| part.ends_with(s)).then(|| part.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,30 +230,11 @@ mod tests {
     }
 
     #[test]
-    fn our_own_exe_verifies_and_a_missing_process_has_none() {
-        let exe = verified_exe(std::process::id()).unwrap();
-        assert_eq!(exe, std::env::current_exe().unwrap());
-        assert_eq!(verified_exe(u32::MAX), None);
-    }
-
-    #[test]
     fn socket_links_are_parsed_and_others_ignored() {
         assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
         assert_eq!(socket_inode(b"pipe:[12345]"), None);
         assert_eq!(socket_inode(b"/dev/null"), None);
         assert_eq!(socket_inode(b"socket:[x]"), None);
-    }
-
-    #[test]
-    fn unit_is_read_from_the_cgroup_path() {
-        assert_eq!(unit_from_cgroup("0::/system.slice/ssh.service\n").as_deref(), Some("ssh.service"));
-        assert_eq!(unit_from_cgroup("0::/system.slice/docker-abc.scope\n").as_deref(), Some("docker-abc.scope"));
-        assert_eq!(
-            unit_from_cgroup("0::/user.slice/user-0.slice/session-3.scope\n").as_deref(),
-            Some("session-3.scope")
-        );
-        assert_eq!(unit_from_cgroup("0::/\n"), None);
-        assert_eq!(unit_from_cgroup(""), None);
     }
 
     #[test]

@@ -5,55 +5,10 @@
 //! never involved.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::support::{Host, is_root, skip, status};
-
-const IP: &str = "/usr/sbin/ip";
-
-struct Netns {
-    name: String,
-}
-
-impl Netns {
-    fn create() -> Option<Netns> {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("oc-doctor-{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        let ns = Netns { name };
-        ns.ip(&["netns", "add", &ns.name]).ok()?;
-        for args in [
-            vec!["link", "set", "lo", "up"],
-            // veth, not dummy: the dummy module is missing on some kernels (this one).
-            vec!["link", "add", "veth0", "type", "veth", "peer", "name", "veth1"],
-            vec!["link", "set", "veth0", "up"],
-            vec!["link", "set", "veth1", "up"],
-            vec!["addr", "add", "100.101.102.103/32", "dev", "veth0"],
-            vec!["addr", "add", "192.168.77.5/24", "dev", "veth0"],
-            vec!["addr", "add", "203.0.113.9/32", "dev", "veth0"],
-            vec!["-6", "addr", "add", "fd7a:115c:a1e0::5/128", "dev", "veth0", "nodad"],
-            vec!["-6", "addr", "add", "fe80::5/64", "dev", "veth0", "nodad"],
-        ] {
-            let mut full = vec!["-n", ns.name.as_str()];
-            full.extend(args);
-            ns.ip(&full).unwrap_or_else(|e| panic!("ip {full:?}: {e}"));
-        }
-        Some(ns)
-    }
-
-    fn ip(&self, args: &[&str]) -> Result<(), String> {
-        let out = Command::new(IP).args(args).output().map_err(|e| e.to_string())?;
-        if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = self.ip(&["netns", "del", &self.name]);
-    }
-}
+use crate::netns::{Binder, IP, Netns, UDP_HOLDER, by_verdict, listeners_in, prerequisites, set, start_ready};
+use crate::support::{Host, skip, status};
 
 /// Binds every socket, prints `ready`, and holds them until stdin closes.
 const BINDER: &str = r#"
@@ -89,62 +44,8 @@ print("ready", flush=True)
 sys.stdin.read()
 "#;
 
-struct Binder {
-    child: Child,
-}
-
-impl Binder {
-    fn start(ns: &Netns) -> Binder {
-        start_ready(&[IP, "netns", "exec", &ns.name, "python3", "-c", BINDER], &[])
-    }
-
-    fn exe(&self) -> String {
-        std::fs::read_link(format!("/proc/{}/exe", self.child.id())).unwrap().display().to_string()
-    }
-}
-
-impl Drop for Binder {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn prerequisites() -> bool {
-    if !is_root() {
-        skip("network namespaces need root");
-        return false;
-    }
-    if !Path::new(IP).exists() {
-        skip("iproute2 is not installed");
-        return false;
-    }
-    true
-}
-
-fn listeners_in(host: &Host, ns: &Netns, wrapper: &[&str]) -> (i32, serde_json::Value) {
-    let mut via = vec![IP, "netns", "exec", ns.name.as_str()];
-    via.extend(wrapper);
-    let out =
-        host.command_via(&via).args(["--only", "listeners", "--format", "json", "--no-artifacts"]).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v: serde_json::Value = serde_json::from_str(&stdout)
-        .unwrap_or_else(|e| panic!("{e}: {stdout}{}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), v["checks"][0].clone())
-}
-
-fn by_verdict(check: &serde_json::Value, verdict: &str) -> BTreeSet<String> {
-    check["details"]["sockets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["verdict"] == verdict)
-        .map(|s| format!("{} {}:{}", s["proto"].as_str().unwrap(), s["addr"].as_str().unwrap(), s["port"]))
-        .collect()
-}
-
-fn set(items: &[&str]) -> BTreeSet<String> {
-    items.iter().map(|s| s.to_string()).collect()
+fn start_binder(ns: &Netns) -> Binder {
+    start_ready(&[IP, "netns", "exec", &ns.name, "python3", "-c", BINDER], &[])
 }
 
 #[test]
@@ -153,7 +54,7 @@ fn real_sockets_in_a_namespace_give_the_exact_violation_set_and_owners() {
         return;
     }
     let ns = Netns::create().expect("ip netns add");
-    let binder = Binder::start(&ns);
+    let binder = start_binder(&ns);
     let host = Host::new();
     let (code, check) = listeners_in(&host, &ns, &[]);
     assert_eq!((code, status(&check)), (1, "fail"), "{check:#}");
@@ -205,7 +106,7 @@ fn exemptions_by_exe_path_apply_and_unreadable_owners_are_listed_not_dropped() {
         return;
     }
     let ns = Netns::create().expect("ip netns add");
-    let binder = Binder::start(&ns);
+    let binder = start_binder(&ns);
     let mut host = Host::new();
     host.config(&format!(
         "[doctor]\nhttp_health = []\ntracked_units = []\n[[listeners.exemptions]]\nexe = \"{}\"\nproto = \"tcp\"\nport = 22\nreason = \"test: reviewed\"\n",
@@ -230,22 +131,6 @@ fn exemptions_by_exe_path_apply_and_unreadable_owners_are_listed_not_dropped() {
     assert_eq!(check["details"]["owner_unknown"], 12);
     assert!(check["summary"].as_str().unwrap().contains("run as root for full attribution"), "{}", check["summary"]);
 }
-
-/// Starts `argv` (inside the namespace), waits for its `ready` line.
-fn start_ready(argv: &[&str], env: &[(&str, &str)]) -> Binder {
-    let mut cmd = Command::new(argv[0]);
-    cmd.args(&argv[1..]).stdin(Stdio::piped()).stdout(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
-    assert_eq!(line.trim(), "ready", "{argv:?} did not start");
-    Binder { child }
-}
-
-const UDP_HOLDER: &str = "import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.bind(('0.0.0.0', int(sys.argv[1])))\nprint('ready', flush=True)\nsys.stdin.read()\n";
 
 #[test]
 fn a_binary_bind_mounted_over_an_exempt_path_is_not_exempt() {
@@ -280,4 +165,54 @@ fn a_binary_bind_mounted_over_an_exempt_path_is_not_exempt() {
     let spoofed = check["details"]["sockets"].as_array().unwrap().iter().find(|s| s["port"] == 41642).unwrap();
     let exe = spoofed["owners"][0]["exe"].as_str().unwrap();
     assert!(exe.ends_with("(not the same file in this mount namespace)"), "{exe}");
+}
+
+#[test]
+fn an_exemption_applies_only_to_root_in_the_initial_user_namespace() {
+    if !prerequisites() {
+        return;
+    }
+    let (unshare, setpriv) = (Path::new("/usr/bin/unshare"), Path::new("/usr/bin/setpriv"));
+    if !unshare.exists() || !setpriv.exists() {
+        return skip("needs unshare and setpriv (util-linux)");
+    }
+    let ns = Netns::create().expect("ip netns add");
+    let python = std::fs::canonicalize("/usr/bin/python3").unwrap();
+    let python = python.to_str().unwrap();
+    let mut host = Host::new();
+    // The exempt executable is the very one every holder below runs.
+    host.config(&format!(
+        "[doctor]\nhttp_health = []\ntracked_units = []\n[[listeners.exemptions]]\nexe = \"{python}\"\nproto = \"udp\"\nreason = \"test: the trusted daemon\"\n"
+    ));
+    let inside = |argv: &[&str]| {
+        let mut full = vec![IP, "netns", "exec", &ns.name];
+        full.extend(argv);
+        start_ready(&full, &[])
+    };
+    let _root = inside(&[python, "-c", UDP_HOLDER, "41641"]);
+    // "root" in a user namespace of its own (uid 0 there, mapped to our uid 0 outside).
+    let _userns = inside(&["/usr/bin/unshare", "-U", "-r", python, "-c", UDP_HOLDER, "41642"]);
+    // An ordinary user running the exempt executable.
+    let _nobody = inside(&[
+        "/usr/bin/setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        python,
+        "-c",
+        UDP_HOLDER,
+        "41643",
+    ]);
+    let (_, check) = listeners_in(&host, &ns, &[]);
+    assert!(by_verdict(&check, "allowed").contains("udp 0.0.0.0:41641"), "{check:#}");
+    let violations = by_verdict(&check, "violation");
+    assert!(violations.contains("udp 0.0.0.0:41642"), "a user-namespace root is not exempt: {check:#}");
+    assert!(violations.contains("udp 0.0.0.0:41643"), "a non-root owner is not exempt: {check:#}");
+    let reason = |port: u16| {
+        let s = check["details"]["sockets"].as_array().unwrap().iter().find(|s| s["port"] == port).unwrap();
+        s["reason"].as_str().unwrap().to_owned()
+    };
+    assert!(reason(41642).contains("initial user namespace"), "{}", reason(41642));
+    assert!(reason(41643).contains("uid"), "{}", reason(41643));
 }

@@ -2,4 +2,5 @@
 //! secret and checks it never appears where it must not.
 
 mod keys;
+mod leaks;
 mod support;
