@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use ipnet::IpNet;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 use toml::Spanned;
 
 use crate::paths::PathSettings;
@@ -22,21 +23,20 @@ use crate::private_path::{self, Class, OpenSpec};
 /// Largest config file we read; anything bigger is not a config file.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
-/// The parsed configuration, with defaults filled in.
+/// The parsed configuration, with defaults filled in. Holds the shared keys
+/// only; each tool reads its own table with [`Config::tool_table`].
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Config {
     /// The file it came from, or `None` when built-in defaults were used.
     pub source: Option<PathBuf>,
+    /// The file's text, for the tools' own tables and their error locations.
+    text: String,
     /// Path settings (the top-level `*_dir`, `*_root`, `*_log` keys).
     pub paths: PathSettings,
     /// The `[listeners]` table.
     pub listeners: ListenerPolicy,
-    /// The `[doctor]` table.
-    pub doctor: DoctorSettings,
     /// `[keys] extra`: keys managed in addition to the contract's four.
     pub extra_keys: Vec<String>,
-    /// The `[notify]` table.
-    pub notify: NotifySettings,
 }
 
 impl Config {
@@ -45,84 +45,6 @@ impl Config {
         let mut res: Vec<String> = crate::secrets::MANAGED.iter().map(|s| (*s).to_owned()).collect();
         res.extend(self.extra_keys.iter().filter(|k| !res.contains(k)).cloned().collect::<Vec<_>>());
         res
-    }
-}
-
-/// The `[doctor]` table: what `openclaw-doctor` checks and its limits.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DoctorSettings {
-    /// The console's port; it must listen on loopback only.
-    pub console_port: u16,
-    /// The only Docker published bindings allowed, as `ip:port`.
-    pub docker_allowed: Vec<String>,
-    /// HTTP health endpoints (plain `http://` on loopback or the tailnet).
-    pub http_health: Vec<String>,
-    /// Extra attempts per endpoint after the first.
-    pub http_retries: u32,
-    /// Filesystems whose usage is checked.
-    pub disk_paths: Vec<PathBuf>,
-    /// Usage percentage that warns.
-    pub disk_warn_percent: u8,
-    /// Usage percentage that fails.
-    pub disk_fail_percent: u8,
-    /// Log directory whose size is checked.
-    pub log_dir: PathBuf,
-    /// Size in MB that warns.
-    pub log_warn_mb: u64,
-    /// Size in MB that fails.
-    pub log_fail_mb: u64,
-    /// systemd units of this product that must be active.
-    pub tracked_units: Vec<String>,
-    /// Per-check timeout in milliseconds.
-    pub check_timeout_ms: u64,
-    /// Whole-run budget in milliseconds.
-    pub budget_ms: u64,
-    /// The sshd configuration file the `sshd` check asks about (`sshd -T -f`);
-    /// `None` is sshd's own default, `/etc/ssh/sshd_config`.
-    pub sshd_config: Option<PathBuf>,
-}
-
-impl Default for DoctorSettings {
-    fn default() -> DoctorSettings {
-        DoctorSettings {
-            console_port: 8787,
-            docker_allowed: vec!["127.0.0.1:8000".into()],
-            http_health: vec!["http://127.0.0.1:8000/healthz".into()],
-            http_retries: 2,
-            disk_paths: vec![PathBuf::from("/")],
-            disk_warn_percent: 85,
-            disk_fail_percent: 95,
-            log_dir: PathBuf::from("/var/log/openclaw"),
-            log_warn_mb: 500,
-            log_fail_mb: 2000,
-            tracked_units: vec!["openclaw-doctor.timer".into()],
-            check_timeout_ms: 3000,
-            budget_ms: 10_000,
-            sshd_config: None,
-        }
-    }
-}
-
-/// The `[notify]` table: how `openclaw-notify` reaches Pushover.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct NotifySettings {
-    /// One alert per check_id per this many seconds (contract §7: 1800).
-    pub window_secs: u64,
-    /// The Pushover API base URL (`https://`; plain `http://` only for a loopback address).
-    pub api_base: String,
-}
-
-/// The contract's rate-limit window: one alert per check_id per 30 minutes.
-pub const DEFAULT_NOTIFY_WINDOW_SECS: u64 = 1800;
-
-/// Longest window accepted anywhere (a week); longer would silence a check for good.
-pub const MAX_NOTIFY_WINDOW_SECS: u64 = 7 * 24 * 3600;
-
-impl Default for NotifySettings {
-    fn default() -> NotifySettings {
-        NotifySettings { window_secs: DEFAULT_NOTIFY_WINDOW_SECS, api_base: "https://api.pushover.net".into() }
     }
 }
 
@@ -180,12 +102,22 @@ struct RawConfig {
     artifacts_root: Option<Spanned<String>>,
     audit_log: Option<Spanned<String>>,
     audit_checkpoint: Option<Spanned<String>>,
-    guard_log: Option<Spanned<String>>,
     run_dir: Option<Spanned<String>>,
     listeners: Option<RawListeners>,
-    doctor: Option<Spanned<DoctorSettings>>,
     keys: Option<RawKeys>,
-    notify: Option<Spanned<NotifySettings>>,
+    // The tools' own tables (section::TOOL_TABLES): each tool checks its own.
+    #[serde(rename = "doctor")]
+    _doctor: Option<IgnoredAny>,
+    #[serde(rename = "notify")]
+    _notify: Option<IgnoredAny>,
+    #[serde(rename = "guard")]
+    _guard: Option<IgnoredAny>,
+    #[serde(rename = "reviewgate")]
+    _reviewgate: Option<IgnoredAny>,
+    #[serde(rename = "console")]
+    _console: Option<IgnoredAny>,
+    #[serde(rename = "runner")]
+    _runner: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -279,7 +211,6 @@ impl Config {
             artifacts_root: abs("artifacts_root", raw.artifacts_root)?,
             audit_log: abs("audit_log", raw.audit_log)?,
             audit_checkpoint: abs("audit_checkpoint", raw.audit_checkpoint)?,
-            guard_log: abs("guard_log", raw.guard_log)?,
             run_dir: abs("run_dir", raw.run_dir)?,
         };
 
@@ -340,28 +271,6 @@ impl Config {
                     .collect::<Result<_, _>>()?;
             }
         }
-        let doctor = match raw.doctor {
-            None => DoctorSettings::default(),
-            Some(d) => {
-                let span = d.span();
-                let d = d.into_inner();
-                let problem = if d.disk_warn_percent > d.disk_fail_percent || d.disk_fail_percent > 100 {
-                    Some("doctor.disk_warn_percent must be ≤ doctor.disk_fail_percent ≤ 100")
-                } else if d.log_warn_mb > d.log_fail_mb {
-                    Some("doctor.log_warn_mb must be ≤ doctor.log_fail_mb")
-                } else if d.check_timeout_ms == 0 || d.budget_ms == 0 {
-                    Some("doctor.check_timeout_ms and doctor.budget_ms must be positive")
-                } else if d.disk_paths.iter().chain([&d.log_dir]).chain(&d.sshd_config).any(|p| !p.is_absolute()) {
-                    Some("doctor.disk_paths, doctor.log_dir and doctor.sshd_config must be absolute paths")
-                } else {
-                    None
-                };
-                if let Some(problem) = problem {
-                    return Err(invalid(Some(span), problem.to_owned()));
-                }
-                d
-            }
-        };
         let mut extra_keys = Vec::new();
         for name in raw.keys.and_then(|k| k.extra).unwrap_or_default() {
             if crate::secrets::validate_name(name.get_ref()).is_err() {
@@ -373,21 +282,7 @@ impl Config {
             }
             extra_keys.push(name.into_inner());
         }
-        let notify = match raw.notify {
-            None => NotifySettings::default(),
-            Some(n) => {
-                let span = n.span();
-                let n = n.into_inner();
-                if !(1..=MAX_NOTIFY_WINDOW_SECS).contains(&n.window_secs) {
-                    return Err(invalid(
-                        Some(span),
-                        format!("notify.window_secs must be between 1 and {MAX_NOTIFY_WINDOW_SECS}"),
-                    ));
-                }
-                n
-            }
-        };
-        Ok(Config { source: Some(origin.to_owned()), paths, listeners, doctor, extra_keys, notify })
+        Ok(Config { source: Some(origin.to_owned()), text: text.to_owned(), paths, listeners, extra_keys })
     }
 }
 
@@ -395,13 +290,16 @@ fn unsafe_path(e: &private_path::UnsafePath) -> ConfigError {
     ConfigError::Unsafe { path: e.path().to_owned(), problem: e.problem(), fix: e.fix() }
 }
 
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     // toml's spans fall on character boundaries; `get` keeps a bad one harmless.
     let before = text.get(..offset.min(text.len())).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     (line, column)
 }
+
+mod section;
+pub use section::TOOL_TABLES;
 
 #[cfg(test)]
 mod tests;

@@ -70,8 +70,6 @@ pub struct PathSettings {
     pub audit_log: Option<PathBuf>,
     /// `audit_checkpoint`.
     pub audit_checkpoint: Option<PathBuf>,
-    /// `guard_log`.
-    pub guard_log: Option<PathBuf>,
     /// `run_dir`.
     pub run_dir: Option<PathBuf>,
 }
@@ -89,10 +87,22 @@ pub struct Paths {
     pub audit_log: PathBuf,
     /// The audit log's checkpoint file.
     pub audit_checkpoint: PathBuf,
-    /// The guard's log.
-    pub guard_log: PathBuf,
     /// Locks and runtime files.
     pub run_dir: PathBuf,
+}
+
+impl Paths {
+    /// The private state directory of one tool, `<state_dir>/<tool>`: the one
+    /// way a tool names where its own state lives (created and checked by the
+    /// tool with `common::private_path::ensure_dir`). `tool` is a short
+    /// lowercase word such as `notifier` or `guard`.
+    pub fn tool_dir(&self, tool: &str) -> PathBuf {
+        assert!(
+            !tool.is_empty() && tool.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+            "tool_dir takes a fixed lowercase tool name"
+        );
+        self.state_dir.join(tool)
+    }
 }
 
 /// A location could not be determined.
@@ -193,9 +203,6 @@ impl Paths {
             })?;
         let audit_checkpoint =
             pick(None, "OPENCLAW_AUDIT_CHECKPOINT", &file.audit_checkpoint, &|| Ok(checkpoint_for(&audit_log)))?;
-        let guard_log = pick(None, "OPENCLAW_GUARD_LOG", &file.guard_log, &|| {
-            if is_root { Ok(PathBuf::from("/var/log/openclaw_guard.log")) } else { Ok(user_state()?.join("guard.log")) }
-        })?;
         let run_dir = pick(None, "OPENCLAW_RUN_DIR", &file.run_dir, &|| {
             if is_root {
                 return Ok(PathBuf::from("/run/openclaw"));
@@ -205,7 +212,7 @@ impl Paths {
                 None => Ok(user_state()?.join("run")),
             }
         })?;
-        Ok(Paths { secrets_dir, state_dir, artifacts_root, audit_log, audit_checkpoint, guard_log, run_dir })
+        Ok(Paths { secrets_dir, state_dir, artifacts_root, audit_log, audit_checkpoint, run_dir })
     }
 }
 
@@ -227,7 +234,6 @@ mod tests {
         assert_eq!(p.artifacts_root, Path::new("/var/lib/openclaw/artifacts"));
         assert_eq!(p.audit_log, Path::new("/var/log/openclaw/audit.jsonl"));
         assert_eq!(p.audit_checkpoint, Path::new("/var/log/openclaw/audit.jsonl.checkpoint"));
-        assert_eq!(p.guard_log, Path::new("/var/log/openclaw_guard.log"));
         assert_eq!(p.run_dir, Path::new("/run/openclaw"));
     }
 
@@ -239,7 +245,6 @@ mod tests {
         assert_eq!(p.state_dir, Path::new("/home/op/.local/state/openclaw"));
         assert_eq!(p.artifacts_root, Path::new("/home/op/.local/state/openclaw/artifacts"));
         assert_eq!(p.audit_log, Path::new("/home/op/.local/state/openclaw/audit.jsonl"));
-        assert_eq!(p.guard_log, Path::new("/home/op/.local/state/openclaw/guard.log"));
         assert_eq!(p.run_dir, Path::new("/home/op/.local/state/openclaw/run"));
         assert_eq!(p.secrets_dir, Path::new("/etc/ai-ops-runner/secrets"));
         let env = env_of(&[("HOME", "/home/op"), ("XDG_STATE_HOME", "/xdg"), ("XDG_RUNTIME_DIR", "/run/user/1000")]);

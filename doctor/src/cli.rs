@@ -15,6 +15,7 @@ use serde_json::json;
 
 use crate::checks::{self, CHECKS, CheckDef, Ctx};
 use crate::report::{INFO, Report};
+use crate::settings::DoctorSettings;
 use crate::{evidence, output, runner};
 
 /// Fail-closed posture audit of an OpenClaw host: socket-truth port audit,
@@ -106,16 +107,20 @@ enum Format {
 }
 
 pub(crate) fn run(cli: Cli) -> Exit {
-    let (config, paths) = match Config::load_for_process(&cli.run.paths) {
+    let loaded = Config::load_for_process(&cli.run.paths).map_err(|e| e.to_string()).and_then(|(config, paths)| {
+        let settings = DoctorSettings::from_config(&config).map_err(|e| format!("config: {e}"))?;
+        Ok((config, settings, paths))
+    });
+    let (config, settings, paths) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => {
-            output::error(&e.to_string());
+            output::error(&e);
             return Exit::Undecided;
         }
     };
     match cli.command {
-        None => run_checks(&cli.run, config, paths, false),
-        Some(Command::Evidence) => run_checks(&cli.run, config, paths, true),
+        None => run_checks(&cli.run, config, settings, paths, false),
+        Some(Command::Evidence) => run_checks(&cli.run, config, settings, paths, true),
         Some(Command::VerifyAudit(v)) => verify_audit(&v, &paths, cli.run.format),
         Some(Command::AuditRecover(r)) => crate::recover::run(
             &log_paths(r.log.as_ref(), r.checkpoint.as_ref(), &paths),
@@ -148,7 +153,7 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_owned())
 }
 
-fn run_checks(args: &RunArgs, config: Config, paths: Paths, evidence: bool) -> Exit {
+fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: Paths, evidence: bool) -> Exit {
     let defs = match select(args) {
         Ok(d) => d,
         Err(e) => {
@@ -158,11 +163,11 @@ fn run_checks(args: &RunArgs, config: Config, paths: Paths, evidence: bool) -> E
     };
     let started = Instant::now();
     let started_at = common::time_fmt::now_utc();
-    let timeout = args.timeout_ms.unwrap_or(config.doctor.check_timeout_ms);
-    let budget = args.budget_ms.unwrap_or(config.doctor.budget_ms);
+    let timeout = args.timeout_ms.unwrap_or(settings.check_timeout_ms);
+    let budget = args.budget_ms.unwrap_or(settings.budget_ms);
     let deadline = started + Duration::from_millis(timeout.min(budget));
     let artifacts_root = paths.artifacts_root.clone();
-    let ctx = Arc::new(Ctx::new(config, paths, paths::is_root(), deadline));
+    let ctx = Arc::new(Ctx::new(config, settings, paths, paths::is_root(), deadline));
     let results = runner::run(&ctx, &defs);
     let report = Report::new(hostname(), started_at, started.elapsed().as_millis() as u64, args.strict, results);
     let mut exit = if report.passed() { Exit::Clean } else { Exit::Policy };

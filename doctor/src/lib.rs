@@ -13,6 +13,7 @@ mod output;
 mod recover;
 mod report;
 mod runner;
+mod settings;
 mod sockets;
 
 use std::ffi::OsString;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use common::audit::AuditLog;
-use common::config::{Config, MAX_NOTIFY_WINDOW_SECS};
+use common::config::Config;
+
+use crate::settings::{MAX_WINDOW_SECS, NotifySettings};
 use common::exit::Exit;
 use common::output::Format;
 use common::paths::{self, PathFlags, Paths};
@@ -126,10 +128,11 @@ struct Settings {
 
 fn settings(cli: &Cli) -> Result<Settings, String> {
     let (config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
-    let api_base = api::parse_api_base(cli.api_base.as_deref().unwrap_or(&config.notify.api_base))?;
-    let window = cli.window.unwrap_or(config.notify.window_secs);
-    if !(1..=MAX_NOTIFY_WINDOW_SECS).contains(&window) {
-        return Err(format!("--window must be between 1 and {MAX_NOTIFY_WINDOW_SECS} seconds"));
+    let notify = NotifySettings::from_config(&config).map_err(|e| format!("config: {e}"))?;
+    let api_base = api::parse_api_base(cli.api_base.as_deref().unwrap_or(&notify.api_base))?;
+    let window = cli.window.unwrap_or(notify.window_secs);
+    if !(1..=MAX_WINDOW_SECS).contains(&window) {
+        return Err(format!("--window must be between 1 and {MAX_WINDOW_SECS} seconds"));
     }
     Ok(Settings {
         paths,

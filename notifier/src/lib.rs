@@ -20,6 +20,7 @@ pub mod plan;
 pub mod receipts;
 mod render;
 pub mod report;
+mod settings;
 pub mod state;
 mod status;
 

@@ -140,18 +140,36 @@ fn line_col_counts_characters_not_bytes() {
     assert_eq!(line_col("", 10), (1, 1));
 }
 
+#[derive(Debug, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuardTable {
+    interval_secs: u64,
+}
+
 #[test]
-fn doctor_table_overrides_only_what_it_names() {
-    let c = parse("[doctor]\nconsole_port = 9999\ntracked_units = []\n").unwrap();
-    assert_eq!(c.doctor.console_port, 9999);
-    assert!(c.doctor.tracked_units.is_empty());
-    assert_eq!(c.doctor.disk_fail_percent, DoctorSettings::default().disk_fail_percent);
-    let msg = err("[doctor]\nconsole_prot = 1\n");
-    assert!(msg.contains(":2:") && msg.contains("console_prot"), "{msg}");
-    let msg = err("[doctor]\ndisk_warn_percent = 96\n");
-    assert!(msg.contains(":1:") && msg.contains("disk_warn_percent"), "{msg}");
-    let msg = err("[doctor]\nlog_dir = \"logs\"\n");
-    assert!(msg.contains("absolute"), "{msg}");
+fn a_tool_reads_its_own_table_with_file_line_errors() {
+    let c = parse("secrets_dir = \"/s\"\n\n[guard]\ninterval_secs = 600\n[doctor]\nwhatever = 1\n").unwrap();
+    let t = c.tool_table::<GuardTable>("guard").unwrap().unwrap();
+    assert_eq!(t.get_ref(), &GuardTable { interval_secs: 600 });
+    assert_eq!(line_col(&c.text, t.span().start).0, 3, "the span points into the file");
+    assert!(parse("").unwrap().tool_table::<GuardTable>("guard").unwrap().is_none());
+    assert!(Config::default().tool_table::<GuardTable>("guard").unwrap().is_none(), "no file, no table");
+    let c = parse("\n[guard]\nintervall_secs = 1\n").unwrap();
+    let msg = c.tool_table::<GuardTable>("guard").unwrap_err().to_string();
+    assert!(msg.starts_with("/etc/openclaw/openclaw.toml:3:1: guard: unknown field `intervall_secs`"), "{msg}");
+    let c = parse("[guard]\ninterval_secs = \"soon\"\n").unwrap();
+    assert!(c.tool_table::<GuardTable>("guard").unwrap_err().to_string().contains(":2:"));
+    let msg = c.invalid_at(Some(0..1), "guard.interval_secs too short".into()).to_string();
+    assert!(msg.starts_with("/etc/openclaw/openclaw.toml:1:1: guard.interval_secs"), "{msg}");
+}
+
+#[test]
+fn only_registered_tool_tables_exist() {
+    for t in TOOL_TABLES {
+        assert!(parse(&format!("[{t}]\n")).is_ok(), "{t}");
+    }
+    let msg = err("[gaurd]\ninterval_secs = 1\n");
+    assert!(msg.contains(":1:") && msg.contains("gaurd"), "{msg}");
 }
 
 #[test]
@@ -162,16 +180,4 @@ fn extra_managed_keys_are_validated_and_appended() {
     assert_eq!(keys.last().map(String::as_str), Some("MISTRAL_API_KEY"));
     let msg = err("[keys]\nextra = [\"mistral\"]\n");
     assert!(msg.contains(":2:") && msg.contains("keys.extra"), "{msg}");
-}
-
-#[test]
-fn notify_table_sets_window_and_api_base_and_refuses_a_zero_window() {
-    let c = parse("[notify]\nwindow_secs = 600\napi_base = \"http://127.0.0.1:9\"\n").unwrap();
-    assert_eq!(c.notify.window_secs, 600);
-    assert_eq!(c.notify.api_base, "http://127.0.0.1:9");
-    assert_eq!(parse("").unwrap().notify.window_secs, 1800);
-    let msg = err("\n[notify]\nwindow_secs = 0\n");
-    assert!(msg.contains(":2:") && msg.contains("notify.window_secs"), "{msg}");
-    let msg = err("[notify]\nwindow = 5\n");
-    assert!(msg.contains("unknown field") && msg.contains("window"), "{msg}");
 }

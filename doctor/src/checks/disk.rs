@@ -14,7 +14,7 @@ pub(crate) fn used_percent(blocks: u64, free: u64, avail: u64) -> u8 {
 }
 
 pub(crate) fn disk(ctx: &Ctx) -> Outcome {
-    let s = &ctx.config.doctor;
+    let s = &ctx.settings;
     let mut worst = (0u8, String::new());
     let mut rows = Vec::new();
     for path in &s.disk_paths {
@@ -66,7 +66,7 @@ pub(crate) fn dir_size(dir: &Path) -> std::io::Result<(u64, bool)> {
 }
 
 pub(crate) fn log_dir(ctx: &Ctx) -> Outcome {
-    let s = &ctx.config.doctor;
+    let s = &ctx.settings;
     let shown = s.log_dir.display().to_string();
     if !s.log_dir.exists() {
         return Outcome::skip(format!("log directory {shown} does not exist"));

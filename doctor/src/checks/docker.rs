@@ -40,7 +40,7 @@ fn docker(ctx: &Ctx, args: &[&str]) -> Result<Vec<Value>, Outcome> {
 
 pub(crate) fn ports(ctx: &Ctx) -> Outcome {
     match docker(ctx, &["ps", "--format", "{{json .}}"]) {
-        Ok(containers) => judge_ports(&containers, &ctx.config.doctor.docker_allowed),
+        Ok(containers) => judge_ports(&containers, &ctx.settings.docker_allowed),
         Err(outcome) => outcome,
     }
 }

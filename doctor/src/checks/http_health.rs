@@ -75,7 +75,7 @@ fn get(ep: &Endpoint, timeout: Duration) -> Result<u16, String> {
 }
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
-    let endpoints = &ctx.config.doctor.http_health;
+    let endpoints = &ctx.settings.http_health;
     if endpoints.is_empty() {
         return Outcome::skip("no health endpoints configured (doctor.http_health)");
     }
@@ -89,7 +89,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         };
         let mut last = String::new();
         let mut ok = false;
-        for attempt in 0..=ctx.config.doctor.http_retries {
+        for attempt in 0..=ctx.settings.http_retries {
             let remaining = ctx.deadline.saturating_duration_since(Instant::now());
             if remaining < Duration::from_millis(100) {
                 last = format!("{last} (out of time after {attempt} attempts)");

@@ -20,7 +20,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
 
 pub(crate) fn console_bind(ctx: &Ctx) -> Outcome {
     match ctx.sockets() {
-        Ok(table) => judge_console(&table, ctx.config.doctor.console_port),
+        Ok(table) => judge_console(&table, ctx.settings.console_port),
         Err(e) => Outcome::error(format!("cannot read the kernel socket tables: {e}")),
     }
 }

@@ -21,6 +21,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use common::config::Config;
+
+use crate::settings::DoctorSettings;
 use common::paths::Paths;
 use common::process::{self, CmdError, CmdOutput};
 use serde::Serialize;
@@ -258,6 +260,8 @@ pub(crate) fn find(id: &str) -> Option<&'static CheckDef> {
 /// Everything a check may use. Shared read-only across the check threads.
 pub(crate) struct Ctx {
     pub(crate) config: Config,
+    /// The `[doctor]` table.
+    pub(crate) settings: DoctorSettings,
     pub(crate) paths: Paths,
     pub(crate) is_root: bool,
     /// Every external command must finish before this instant.
@@ -266,8 +270,8 @@ pub(crate) struct Ctx {
 }
 
 impl Ctx {
-    pub(crate) fn new(config: Config, paths: Paths, is_root: bool, deadline: Instant) -> Ctx {
-        Ctx { config, paths, is_root, deadline, sockets: OnceLock::new() }
+    pub(crate) fn new(config: Config, settings: DoctorSettings, paths: Paths, is_root: bool, deadline: Instant) -> Ctx {
+        Ctx { config, settings, paths, is_root, deadline, sockets: OnceLock::new() }
     }
 
     /// Runs an external command, killed a little before the run's deadline so

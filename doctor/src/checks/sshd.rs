@@ -127,7 +127,7 @@ pub(crate) fn probes(users: &[String], listen: &[String]) -> Vec<Probe> {
 }
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
-    let file: Vec<&str> = match &ctx.config.doctor.sshd_config {
+    let file: Vec<&str> = match &ctx.settings.sshd_config {
         Some(path) => vec!["-f", path.to_str().unwrap_or_default()],
         None => Vec::new(),
     };

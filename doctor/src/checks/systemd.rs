@@ -22,7 +22,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         }
         Ok(out) => out.stdout_text(),
     };
-    let tracked = &ctx.config.doctor.tracked_units;
+    let tracked = &ctx.settings.tracked_units;
     let states = if tracked.is_empty() {
         String::new()
     } else {
