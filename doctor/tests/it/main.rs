@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod cli;
+mod firewall_netns;
 mod listeners_netns;
 mod local;
 mod stubbed_tools;
