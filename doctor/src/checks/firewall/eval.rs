@@ -166,9 +166,26 @@ struct Flow {
 }
 
 impl Flow {
-    fn may_accept(&mut self, path: Vec<String>) {
+    /// Records a way to accept; the path is rendered only for the first one.
+    fn may_accept(&mut self, path: impl FnOnce() -> Vec<String>) {
         if self.accept.is_none() {
-            self.accept = Some(path);
+            self.accept = Some(path());
+        }
+    }
+}
+
+/// A step of the report's path, rendered only when an accept needs it.
+enum Step<'r> {
+    Rule(&'r Rule),
+    /// One element of a verdict map in a rule.
+    Element(&'r Step<'r>, &'r Value, &'r Verdict),
+}
+
+impl Step<'_> {
+    fn render(&self) -> String {
+        match self {
+            Step::Rule(r) => render_rule(r),
+            Step::Element(rule, k, v) => format!("{} [{} : {}]", rule.render(), render_value(k), render_verdict(v)),
         }
     }
 }
@@ -239,7 +256,7 @@ impl Walk<'_> {
         let m = self.m;
         let table = &m.ruleset.tables[t];
         let save = m.xt.get(&(table.family, table.name.clone(), chain.name.clone())).and_then(|v| v.get(idx));
-        let text = render_rule(rule);
+        let text = Step::Rule(rule);
         let mut cond = Tri::Yes;
         let mut xt_seen: HashMap<&str, usize> = HashMap::new();
         for e in &rule.exprs {
@@ -258,9 +275,12 @@ impl Walk<'_> {
                     TargetEffect::Drop => return self.apply(t, &Verdict::Drop, cond, &text, flow),
                     TargetEffect::MayAccept => {
                         if cond != Tri::No {
-                            flow.may_accept(vec![format!(
-                                "{text} (an iptables target we do not model: assumed to accept)"
-                            )]);
+                            flow.may_accept(|| {
+                                vec![format!(
+                                    "{} (an iptables target we do not model: assumed to accept)",
+                                    text.render()
+                                )]
+                            });
                         }
                         return true;
                     }
@@ -269,7 +289,9 @@ impl Walk<'_> {
                 Expr::Vmap { key, map } => return self.vmap(t, key, map, cond, &text, flow),
                 Expr::Unknown(_) => {
                     if cond != Tri::No {
-                        flow.may_accept(vec![format!("{text} (an expression we do not model: assumed it may accept)")]);
+                        flow.may_accept(|| {
+                            vec![format!("{} (an expression we do not model: assumed it may accept)", text.render())]
+                        });
                     }
                     cond = cond.and(Tri::Maybe);
                 }
@@ -281,14 +303,14 @@ impl Walk<'_> {
         true
     }
 
-    fn apply(&mut self, t: usize, v: &Verdict, cond: Tri, text: &str, flow: &mut Flow) -> bool {
+    fn apply(&mut self, t: usize, v: &Verdict, cond: Tri, text: &Step<'_>, flow: &mut Flow) -> bool {
         if cond == Tri::No {
             return true;
         }
         let unsure = cond == Tri::Maybe;
         match v {
             Verdict::Accept | Verdict::Queue => {
-                flow.may_accept(vec![text.to_owned()]);
+                flow.may_accept(|| vec![text.render()]);
                 unsure
             }
             Verdict::Drop | Verdict::Reject => unsure,
@@ -300,7 +322,7 @@ impl Walk<'_> {
             Verdict::Jump(target) | Verdict::Goto(target) => {
                 let sub = self.chain(t, target);
                 if let Some(p) = sub.accept {
-                    flow.may_accept(std::iter::once(text.to_owned()).chain(p).collect());
+                    flow.may_accept(|| std::iter::once(text.render()).chain(p).collect());
                 }
                 match v {
                     // A jump's return comes back here; a goto's returns from this chain.
@@ -314,19 +336,19 @@ impl Walk<'_> {
         }
     }
 
-    fn vmap(&mut self, t: usize, key: &Key, map: &MapRef, cond: Tri, text: &str, flow: &mut Flow) -> bool {
+    fn vmap(&mut self, t: usize, key: &Key, map: &MapRef, cond: Tri, text: &Step<'_>, flow: &mut Flow) -> bool {
         let m = self.m;
         let elems: &[(Value, Verdict)] = match map {
             MapRef::Inline(pairs) => pairs,
             MapRef::Named(name) => match m.ruleset.tables[t].maps.get(name) {
                 Some(pairs) => pairs,
                 None => {
-                    flow.may_accept(vec![format!("{text} (map not found: assumed it may accept)")]);
+                    flow.may_accept(|| vec![format!("{} (map not found: assumed it may accept)", text.render())]);
                     return true;
                 }
             },
             MapRef::Other(_) => {
-                flow.may_accept(vec![format!("{text} (map we do not model: assumed it may accept)")]);
+                flow.may_accept(|| vec![format!("{} (map we do not model: assumed it may accept)", text.render())]);
                 return true;
             }
         };
@@ -336,7 +358,7 @@ impl Walk<'_> {
         }
         for (k, v) in elems {
             let hit = cond.and(self.member(t, &lv, k));
-            let step = format!("{text} [{} : {}]", render_value(k), render_verdict(v));
+            let step = Step::Element(text, k, v);
             let go_on = self.apply(t, v, hit, &step, flow);
             if hit == Tri::Yes {
                 return go_on;

@@ -45,15 +45,13 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     if !ctx.is_root {
         return Outcome::error("reading the firewall state needs root; run openclaw-doctor as root");
     }
-    let ufw = match ctx.cmd("ufw", &["status", "verbose"]) {
-        Err(CmdError::NotFound(_)) => UfwRead::Missing,
-        Err(e) => UfwRead::Failed(e.to_string()),
-        Ok(out) if !out.status.success() => {
-            UfwRead::Failed(format!("`ufw status verbose` failed: {}", out.stderr_line()))
-        }
-        Ok(out) => UfwRead::Status(out.stdout_text()),
-    };
-    let nft_text = match ctx.cmd("nft", &["-j", "list", "ruleset"]) {
+    // ufw is a slow Python start-up and only feeds the report: read it beside nft.
+    let (ufw, nft_out) = std::thread::scope(|s| {
+        let ufw = s.spawn(|| read_ufw(ctx));
+        let nft_out = ctx.cmd("nft", &["-j", "list", "ruleset"]);
+        (ufw.join().unwrap_or_else(|_| UfwRead::Failed("reading ufw's status panicked".into())), nft_out)
+    });
+    let nft_text = match nft_out {
         Err(CmdError::NotFound(_)) if matches!(ufw, UfwRead::Missing) => {
             return Outcome::fail("no firewall found (neither ufw nor nft is installed)", FIX_INSTALL);
         }
@@ -100,6 +98,17 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let facts = Facts { ruleset: &ruleset, xt: &xt, listeners: listeners.as_ref(), legacy_untracks };
     let judgement = verdict::judge(&facts);
     render(&judgement, &ruleset, &ufw, listeners.as_ref(), &legacy, notes, raw)
+}
+
+fn read_ufw(ctx: &Ctx) -> UfwRead {
+    match ctx.cmd("ufw", &["status", "verbose"]) {
+        Err(CmdError::NotFound(_)) => UfwRead::Missing,
+        Err(e) => UfwRead::Failed(e.to_string()),
+        Ok(out) if !out.status.success() => {
+            UfwRead::Failed(format!("`ufw status verbose` failed: {}", out.stderr_line()))
+        }
+        Ok(out) => UfwRead::Status(out.stdout_text()),
+    }
 }
 
 /// The iptables-save lines of iptables-nft chains whose rules use `xt` expressions.
