@@ -339,3 +339,44 @@ fn every_fixture_survives_the_fuzz_invariants() {
         r#"[[{"accept":null}], [{"jump":{"target":"nowhere"}}], [{"xt":{"type":"target","name":"LOG"}}]]"#,
     );
 }
+
+/// One inet input chain with policy drop holding `rules` (each a JSON expression array).
+fn chain_of(rules: &[&str]) -> String {
+    let mut items = vec![
+        r#"{"table":{"family":"inet","name":"f"}}"#.to_owned(),
+        r#"{"chain":{"family":"inet","table":"f","name":"input","type":"filter","hook":"input","prio":0,"policy":"drop"}}"#.to_owned(),
+    ];
+    items.extend(
+        rules.iter().map(|r| format!(r#"{{"rule":{{"family":"inet","table":"f","chain":"input","expr":{r}}}}}"#)),
+    );
+    format!(r#"{{"nftables":[{}]}}"#, items.join(","))
+}
+
+#[test]
+fn a_loopback_destination_may_be_reached_with_route_localnet() {
+    let to = |addr: &str| {
+        Case::raw(&chain_of(&[&format!(
+            r#"[{{"match":{{"op":"==","left":{{"payload":{{"protocol":"ip","field":"daddr"}}}},"right":{addr}}}}},{{"accept":null}}]"#
+        )]))
+        .open(L4::Tcp, 5432)
+    };
+    assert!(to(r#"{"prefix":{"addr":"127.0.0.0","len":8}}"#));
+    assert!(!to(r#""224.0.0.251""#));
+    assert!(to(r#"{"prefix":{"addr":"0.0.0.0","len":0}}"#));
+}
+
+#[test]
+fn a_legacy_notrack_rule_makes_conntrack_state_uncertain() {
+    let raw = legacy::parse("*raw\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j CT --notrack\nCOMMIT\n");
+    assert!(legacy::untracks(&raw));
+    assert!(!legacy::untracks(&legacy::parse(&data("legacy_filter.iptables-save"))));
+    // `ct state new drop` then accept: certain only while nothing can untrack the packet.
+    let c = Case::raw(&chain_of(&[
+        r#"[{"match":{"op":"in","left":{"ct":{"key":"state"}},"right":"new"}},{"drop":null}]"#,
+        r#"[{"accept":null}]"#,
+    ]));
+    let facts =
+        |untracks| Facts { ruleset: &c.ruleset, xt: &c.xt, listeners: Some(&c.listeners), legacy_untracks: untracks };
+    assert!(!verdict::judge(&facts(false)).other_ports_open);
+    assert!(verdict::judge(&facts(true)).other_ports_open);
+}
