@@ -123,12 +123,13 @@ pub(crate) fn judge(f: &Facts<'_>) -> Judgement {
                 (!fams.is_empty()).then_some((port, hi, fams, path))
             })
             .collect();
+        let paths: BTreeMap<u16, Vec<String>> = results.iter().map(|(p, _, _, path)| (*p, path.clone())).collect();
         for (lo, hi, families, path) in merge(results) {
             let open = Open { l4, lo, hi, families, path };
             // A reachable port outside every interval the ruleset names: its default admits it.
             let named = |p: u16| mentioned.iter().any(|&(a, b)| a <= p && p <= b);
             other_ports_open |= candidates.iter().any(|&p| lo <= p && p <= hi && !named(p));
-            classify(&model, &candidates, f.listeners.is_some(), &listeners, open, &mut exposures);
+            classify(&model, &candidates, f.listeners.is_some(), &listeners, &paths, open, &mut exposures);
         }
     }
     let chains = [Ipv::V4, Ipv::V6]
@@ -163,6 +164,7 @@ fn classify(
     candidates: &[u16],
     listeners_known: bool,
     listeners: &BTreeSet<(L4, u16)>,
+    paths: &BTreeMap<u16, Vec<String>>,
     open: Open,
     out: &mut Vec<Exposure>,
 ) {
@@ -187,6 +189,10 @@ fn classify(
         if rest.iter().any(|(lo, hi)| (lo..=hi).contains(&port)) {
             let mut o = single(*port);
             o.l4 = *l4;
+            // A listener's port is a candidate of its own: show its own path.
+            if let Some(path) = paths.get(port) {
+                o.path.clone_from(path);
+            }
             out.push(Exposure::Listener(o));
         }
     }
