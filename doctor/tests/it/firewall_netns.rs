@@ -255,6 +255,23 @@ fn ipv6_only_hole_fails_and_really_admits() {
     scenario("ip6 hole", pair_check, true);
 }
 
+#[test]
+fn legacy_iptables_rules_beside_a_contract_ruleset_warn_and_it_still_blocks() {
+    if !prerequisites(&["nft", "iptables-legacy", "iptables-legacy-save"]) {
+        return;
+    }
+    let pair = Pair::create();
+    let _listener = Listener::start(&pair);
+    pair.nft(CONTRACT_NFT);
+    pair.exec(&["iptables-legacy", "-A", "INPUT", "-p", "tcp", "--dport", "2222", "-j", "DROP"]);
+    let host = host_with_tools(false);
+    let (code, check) = doctor(&host, &pair, &[]);
+    assert_eq!((status(&check), code), ("warn", 0), "{check:#}");
+    let summary = check["summary"].as_str().unwrap();
+    assert!(summary.contains("ip filter INPUT: -p tcp -m tcp --dport 2222 -j DROP"), "{summary}");
+    assert!(!pair.reachable(HOST_V4) && !pair.reachable(HOST_V6));
+}
+
 /// Runs ufw (and then the doctor) in a private mount namespace over a copy of
 /// /etc/ufw and /etc/default/ufw, so the host's ufw configuration is never touched.
 struct UfwRoot {
