@@ -263,7 +263,7 @@ fn legacy_iptables_rules_beside_a_contract_ruleset_warn_and_it_still_blocks() {
     let pair = Pair::create();
     let _listener = Listener::start(&pair);
     pair.nft(CONTRACT_NFT);
-    pair.exec(&["iptables-legacy", "-A", "INPUT", "-p", "tcp", "--dport", "2222", "-j", "DROP"]);
+    pair.exec(&["iptables-legacy", "-w", "-A", "INPUT", "-p", "tcp", "--dport", "2222", "-j", "DROP"]);
     let host = host_with_tools(false);
     let (code, check) = doctor(&host, &pair, &[]);
     assert_eq!((status(&check), code), ("warn", 0), "{check:#}");
