@@ -203,6 +203,23 @@ fn firewall_ufw_is_judged_by_the_ruleset_underneath_not_its_status() {
     let summary = check["summary"].as_str().unwrap();
     assert!(summary.contains("tcp/5432 [ipv4 only] via ip filter INPUT → tcp dport 5432 accept"), "{summary}");
 
+    // `ufw allow 22/tcp`: the status says so, and the ruleset underneath is what fails.
+    host.stub_fixture("ufw", "ufw_status_verbose_open_ssh.txt", 0);
+    ruleset("ufw_allow_ssh");
+    let (_, check) = firewall_check(&host);
+    assert_eq!(status(&check), "fail", "{check:#}");
+    assert!(
+        check["summary"].as_str().unwrap().contains("tcp/22 via ip filter INPUT → jump ufw-before-input"),
+        "{check:#}"
+    );
+
+    // An inactive ufw beside a hand-written nftables policy: nft decides.
+    host.stub_fixture("ufw", "ufw_status_inactive.txt", 0);
+    host.stub_fixture("nft", "nft_ruleset_drop.json", 0);
+    let (_, check) = firewall_check(&host);
+    assert_eq!(status(&check), "pass", "{check:#}");
+    assert_eq!(check["details"]["ufw"]["active"], false);
+
     // ufw without nft: its status alone cannot be trusted.
     std::fs::remove_file(host.path("bin/nft")).unwrap();
     let (_, check) = firewall_check(&host);

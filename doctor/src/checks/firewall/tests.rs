@@ -380,3 +380,15 @@ fn a_legacy_notrack_rule_makes_conntrack_state_uncertain() {
     assert!(!verdict::judge(&facts(false)).other_ports_open);
     assert!(verdict::judge(&facts(true)).other_ports_open);
 }
+
+#[test]
+fn ufw_allow_and_limit_rules_open_their_port_on_both_families() {
+    for name in ["ufw_allow_ssh", "ufw_limit_ssh"] {
+        let j = Case::new(name).with_saves(name).listen(L4::Tcp, 22).judge();
+        // `limit` is `-m recent` (may match) then ufw-user-limit-accept: still reachable.
+        assert_eq!(failures(&j), ["listener tcp/22"], "{name}");
+        let e = j.exposures.iter().find(|e| e.open().ports() == "tcp/22").unwrap();
+        assert_eq!(e.open().families, [Ipv::V4, Ipv::V6], "{name}");
+        assert!(e.open().path[0].contains("jump ufw-user-input"), "{name}: {:?}", e.open().path);
+    }
+}

@@ -55,6 +55,18 @@ in_ns iptables -I INPUT -p tcp --dport 5432 -j ACCEPT
 in_ns nft -j list ruleset > ufw_plus_iptables.json
 in_ns iptables-nft-save | grep -v '^#' > ufw_plus_iptables.iptables-save
 in_ns ip6tables-nft-save | grep -v '^#' > ufw_plus_iptables.ip6tables-save
+
+# ufw with `allow 22/tcp`, then with `limit 22/tcp` instead, in fresh namespaces.
+for rule in allow limit; do
+	fresh
+	cp -a /etc/ufw/. "$tmp/etc/"
+	sed -i "s|^ufw status verbose > .*|ufw $rule 22/tcp >/dev/null|" "$tmp/run.sh"
+	in_ns unshare -m --propagation private sh "$tmp/run.sh"
+	in_ns nft -j list ruleset > "ufw_${rule}_ssh.json"
+	in_ns iptables-nft-save | grep -v '^#' > "ufw_${rule}_ssh.iptables-save"
+	in_ns ip6tables-nft-save | grep -v '^#' > "ufw_${rule}_ssh.ip6tables-save"
+	sed -i "s|^ufw $rule 22/tcp >/dev/null|ufw status verbose > ufw_contract.status|" "$tmp/run.sh"
+done
 rm -rf "$tmp"
 
 # iptables-legacy rules, invisible to nft.
