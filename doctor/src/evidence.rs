@@ -13,7 +13,7 @@ doctor.json         the full doctor report (docs/doctor.md describes the schema)
 summary.json        result, exit code and each check's status
 listeners.json      every listening socket with classification, verdict and owner
 sshd_effective.json the security-relevant subset of `sshd -T`
-firewall.txt        `ufw status verbose` or `nft list ruleset` as read by the doctor
+firewall.txt        `ufw status verbose`, `nft -j list ruleset` and legacy iptables-save output, as read by the doctor
 docker_ports.json   every Docker published binding and whether it is allowed
 
 No secret is ever written here. The secret-files check reads metadata only;

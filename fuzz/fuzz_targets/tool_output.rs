@@ -1,4 +1,4 @@
-//! Fuzzes the doctor's parsers of tool output (docker `Ports`, UFW, nft,
+//! Fuzzes the doctor's parsers of tool output (docker `Ports`, nft JSON,
 //! `sshd -T`, systemctl, `tailscale status --json`, health URLs) with their
 //! fail-closed invariants: nothing inactive, open or unparsed may pass.
 #![no_main]

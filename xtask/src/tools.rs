@@ -27,6 +27,13 @@ pub(crate) const REQUIRED: &[Tool] = &[
         why: "the doctor's sshd check is tested against the real sshd -T",
     },
     Tool { program: "ssh-keygen", package: "openssh-client", why: "sshd tests make a throwaway host key" },
+    Tool {
+        program: "nft",
+        package: "nftables",
+        why: "doctor's firewall tests load real rulesets into network namespaces",
+    },
+    Tool { program: "iptables", package: "iptables", why: "doctor's firewall tests add iptables-nft and legacy rules" },
+    Tool { program: "ufw", package: "ufw", why: "doctor's firewall tests run a real ufw in a namespace" },
     Tool { program: "setpriv", package: "util-linux", why: "tests drop to uid 65534 to prove non-root behaviour" },
     Tool { program: "shellcheck", package: "shellcheck", why: "ops/ scripts must be shellcheck-clean" },
     Tool {

@@ -6,6 +6,7 @@ mod support;
 mod audit;
 mod cli;
 mod escaping;
+mod firewall_netns;
 mod listeners_kinds;
 mod listeners_netns;
 mod local;

@@ -149,39 +149,107 @@ fn firewall_needs_root_and_says_so() {
     assert!(check["summary"].as_str().unwrap().contains("needs root"), "{check}");
 }
 
-#[test]
-fn firewall_ufw_good_passes_open_ssh_and_inactive_fail() {
+/// The firewall check in a fresh network namespace, so its socket table
+/// (listeners) is empty and the host's own sockets play no part.
+fn firewall_check(host: &Host) -> (crate::support::Run, serde_json::Value) {
+    let run = crate::support::Run::from(
+        host.command_via(&["/usr/bin/unshare", "-n"])
+            .args(["--only", "firewall", "--format", "json", "--no-artifacts"])
+            .output()
+            .unwrap(),
+    );
+    let check = run.json()["checks"][0].clone();
+    (run, check)
+}
+
+fn nft_data(name: &str) -> String {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/nft").join(name).display().to_string()
+}
+
+fn firewall_prerequisites() -> bool {
     if !is_root() {
-        return skip("the firewall check reads state only as root");
+        skip("the firewall check reads state only as root");
+        return false;
     }
-    let host = Host::new();
-    host.stub_fixture("ufw", "ufw_status_verbose_good.txt", 0);
-    let (run, check) = host.check("firewall");
-    assert_eq!(status(&check), "pass", "{}", run.stdout);
-
-    host.stub_fixture("ufw", "ufw_status_verbose_open_ssh.txt", 0);
-    let (_, check) = host.check("firewall");
-    assert_eq!(status(&check), "fail");
-    assert!(check["summary"].as_str().unwrap().contains("22/tcp"), "{check}");
-
-    host.stub_fixture("ufw", "ufw_status_inactive.txt", 0);
-    let (_, check) = host.check("firewall");
-    assert_eq!(status(&check), "fail", "inactive ufw and no nft: {check}");
+    if !std::path::Path::new("/usr/bin/unshare").exists() {
+        skip("unshare (util-linux) is not installed");
+        return false;
+    }
+    true
 }
 
 #[test]
-fn firewall_nft_drop_passes_accept_fails_and_nothing_fails() {
-    if !is_root() {
-        return skip("the firewall check reads state only as root");
+fn firewall_ufw_is_judged_by_the_ruleset_underneath_not_its_status() {
+    if !firewall_prerequisites() {
+        return;
     }
     let host = Host::new();
-    let (_, check) = host.check("firewall");
+    host.stub_fixture("ufw", "ufw_status_verbose_good.txt", 0);
+    let ruleset = |name: &str| {
+        host.stub("nft", &format!("cat '{}'", nft_data(&format!("{name}.json"))));
+        host.stub("iptables-nft-save", &format!("cat '{}'", nft_data(&format!("{name}.iptables-save"))));
+        host.stub("ip6tables-nft-save", &format!("cat '{}'", nft_data(&format!("{name}.ip6tables-save"))));
+    };
+    ruleset("ufw_contract");
+    let (run, check) = firewall_check(&host);
+    assert_eq!((status(&check), run.code), ("pass", 0), "{check:#}");
+    assert_eq!(check["details"]["ufw"]["active"], true, "ufw's status is in the report");
+    assert!(check["summary"].as_str().unwrap().contains("udp/68"), "the DHCP allowance is explained: {check:#}");
+
+    // Same ufw status, but an `iptables -I INPUT … ACCEPT` sits beside ufw's chains.
+    ruleset("ufw_plus_iptables");
+    let (run, check) = firewall_check(&host);
+    assert_eq!((status(&check), run.code), ("fail", 1), "{check:#}");
+    let summary = check["summary"].as_str().unwrap();
+    assert!(summary.contains("tcp/5432 [ipv4 only] via ip filter INPUT → tcp dport 5432 accept"), "{summary}");
+
+    // `ufw allow 22/tcp`: the status says so, and the ruleset underneath is what fails.
+    host.stub_fixture("ufw", "ufw_status_verbose_open_ssh.txt", 0);
+    ruleset("ufw_allow_ssh");
+    let (_, check) = firewall_check(&host);
+    assert_eq!(status(&check), "fail", "{check:#}");
+    assert!(
+        check["summary"].as_str().unwrap().contains("tcp/22 via ip filter INPUT → jump ufw-before-input"),
+        "{check:#}"
+    );
+
+    // An inactive ufw beside a hand-written nftables policy: nft decides.
+    host.stub_fixture("ufw", "ufw_status_inactive.txt", 0);
+    host.stub_fixture("nft", "nft_ruleset_drop.json", 0);
+    let (_, check) = firewall_check(&host);
+    assert_eq!(status(&check), "pass", "{check:#}");
+    assert_eq!(check["details"]["ufw"]["active"], false);
+
+    // ufw without nft: its status alone cannot be trusted.
+    std::fs::remove_file(host.path("bin/nft")).unwrap();
+    let (_, check) = firewall_check(&host);
+    assert_eq!(status(&check), "error", "{check:#}");
+    assert!(check["summary"].as_str().unwrap().contains("install the nftables package"), "{check:#}");
+}
+
+#[test]
+fn firewall_nft_json_drop_passes_accept_fails_and_bad_output_is_an_error() {
+    if !firewall_prerequisites() {
+        return;
+    }
+    let host = Host::new();
+    let (_, check) = firewall_check(&host);
     assert_eq!(status(&check), "fail");
     assert!(check["summary"].as_str().unwrap().contains("no firewall"), "{check}");
-    host.stub_fixture("nft", "nft_ruleset_drop.txt", 0);
-    assert_eq!(status(&host.check("firewall").1), "pass");
-    host.stub_fixture("nft", "nft_ruleset_accept.txt", 0);
-    assert_eq!(status(&host.check("firewall").1), "fail");
+    host.stub_fixture("nft", "nft_ruleset_drop.json", 0);
+    let (_, check) = firewall_check(&host);
+    assert_eq!(status(&check), "pass", "{check:#}");
+    host.stub_fixture("nft", "nft_ruleset_accept.json", 0);
+    let (_, check) = firewall_check(&host);
+    assert_eq!(status(&check), "fail", "{check:#}");
+    assert_eq!(check["details"]["other_ports_open"], true);
+    // `nft -j` failing, or printing something that is not its JSON, is never a pass.
+    host.stub("nft", "echo 'Error: syntax error' >&2\nexit 1");
+    let (run, check) = firewall_check(&host);
+    assert_eq!((status(&check), run.code), ("error", 1), "{check:#}");
+    host.stub("nft", "echo 'table inet filter {'");
+    let (_, check) = firewall_check(&host);
+    assert_eq!(status(&check), "error", "{check:#}");
 }
 
 #[test]
