@@ -7,9 +7,10 @@
 
 use crate::support::{Host, Run, fixture, hostname, redact};
 
-/// One check per status, each fed by a stub: tailscale, docker-health and
-/// audit-log pass, docker-ports fails, sshd errors, systemd warns (failed
-/// units none of which is tracked), http-health and log-dir skip.
+/// Every status, each from a stub or the temp dir: tailscale and audit-log
+/// pass, docker-ports fails, docker-health errors, systemd warns (failed
+/// units, none of them tracked), http-health and log-dir skip. Not sshd: its
+/// error text adds a hint when not root, and its probes read /etc/passwd.
 const SELECTION: &[&str] = &[
     "--only",
     "tailscale",
@@ -17,8 +18,6 @@ const SELECTION: &[&str] = &[
     "docker-ports",
     "--only",
     "docker-health",
-    "--only",
-    "sshd",
     "--only",
     "http-health",
     "--only",
@@ -33,14 +32,15 @@ const SELECTION: &[&str] = &[
 fn stubbed_host() -> Host {
     let host = Host::new();
     host.stub_fixture("tailscale", "tailscale_status_running.json", 0);
+    // `docker ps` (docker-ports) answers; `docker ps -a` (docker-health) is refused.
     host.stub(
         "docker",
         &format!(
-            "case \"$1\" in\n  ps) cat '{}' ;;\n  *) exit 9 ;;\nesac",
+            "case \"$*\" in\n  'ps -a '*) echo '{}' >&2; exit 1 ;;\n  'ps '*) cat '{}' ;;\n  *) exit 9 ;;\nesac",
+            "permission denied while trying to connect to the Docker daemon socket at unix:///var/run/docker.sock",
             fixture("docker_ps_exposed.jsonl").display()
         ),
     );
-    host.stub("sshd", "echo 'sshd: no hostkeys available -- exiting.' >&2\nexit 1");
     host.stub(
         "systemctl",
         &format!(
