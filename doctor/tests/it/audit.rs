@@ -4,7 +4,7 @@ use common::audit::{AuditLog, Entry};
 
 use crate::support::{Host, status};
 
-fn log_with(host: &Host, n: usize) -> AuditLog {
+pub(crate) fn log_with(host: &Host, n: usize) -> AuditLog {
     let log = AuditLog::new(host.path("audit/audit.jsonl"), host.path("audit/audit.jsonl.checkpoint"));
     for i in 0..n {
         let params = serde_json::json!({ "i": i });

@@ -6,33 +6,30 @@ use std::time::{Duration, Instant};
 use crate::support::{Host, status};
 
 #[test]
-fn json_report_has_the_documented_shape() {
+fn a_full_run_reports_every_registered_check_once_in_registry_order() {
+    // What each check finds depends on this host; which checks run, and how
+    // the summary, result and exit code follow from their statuses, does not.
+    // The report's shape is pinned by the snapshots in reports.rs.
     let host = Host::new();
     host.stub_fixture("tailscale", "tailscale_status_running.json", 0);
     let run = host.run(&["--format", "json", "--no-artifacts"]);
     let v = run.json();
-    for key in
-        ["schema_version", "tool", "tool_version", "host", "started_at", "duration_ms", "result", "summary", "checks"]
-    {
-        assert!(!v[key].is_null(), "missing {key}: {v}");
-    }
-    assert_eq!(v["schema_version"], 1);
-    assert_eq!(v["tool"], "openclaw-doctor");
-    assert_eq!(v["checks"].as_array().unwrap().len(), 14);
+    let listed = host.run(&["list-checks", "--format", "json"]).json();
+    let ids = |doc: &serde_json::Value| -> Vec<String> {
+        doc["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(ids(&v), ids(&listed), "{v}");
+    assert_eq!(ids(&v).len(), 14);
+    let mut counted = std::collections::BTreeMap::<&str, u64>::new();
     for c in v["checks"].as_array().unwrap() {
-        for key in ["id", "title", "status", "summary", "details", "remediation", "duration_ms"] {
-            assert!(c.get(key).is_some(), "check {} lacks {key}", c["id"]);
-        }
-        if matches!(status(c), "fail" | "error") && c["id"] != "tailscale" {
-            continue;
-        }
+        *counted.entry(status(c)).or_default() += 1;
     }
-    let s = &v["summary"];
-    let total: u64 = ["pass", "warn", "fail", "error", "skip"].iter().map(|k| s[k].as_u64().unwrap()).sum();
-    assert_eq!(total, 14);
-    let failed = s["fail"].as_u64().unwrap() + s["error"].as_u64().unwrap() > 0;
+    for key in ["pass", "warn", "fail", "error", "skip"] {
+        assert_eq!(v["summary"][key].as_u64(), Some(counted.get(key).copied().unwrap_or(0)), "{key}: {v}");
+    }
+    let failed = counted.contains_key("fail") || counted.contains_key("error");
     assert_eq!(v["result"], if failed { "FAIL" } else { "PASS" });
-    assert_eq!(run.code, if failed { 1 } else { 0 });
+    assert_eq!(run.code, if failed { 1 } else { 0 }, "{}", run.stderr);
 }
 
 #[test]
@@ -122,7 +119,8 @@ fn no_artifacts_writes_nothing_and_an_unwritable_root_is_exit_2() {
 }
 
 #[test]
-fn prometheus_output_and_textfile_agree() {
+fn the_prometheus_textfile_is_the_stdout_rendering_readable_by_node_exporter() {
+    // The exposition format itself is pinned by reports::prometheus_report.
     let host = Host::new();
     let textfile = host.path("node/openclaw_doctor.prom");
     std::fs::create_dir(host.path("node")).unwrap();
@@ -140,17 +138,9 @@ fn prometheus_output_and_textfile_agree() {
     assert_eq!(run.code, 1);
     let file = std::fs::read_to_string(&textfile).unwrap();
     assert_eq!(std::fs::metadata(&textfile).unwrap().permissions().mode() & 0o777, 0o644, "node_exporter must read it");
-    for text in [&run.stdout, &file] {
-        assert!(text.contains("openclaw_doctor_check_status{check=\"disk\",status=\"pass\"} 1"), "{text}");
-        assert!(text.contains("openclaw_doctor_check_status{check=\"tailscale\",status=\"fail\"} 1"), "{text}");
-        assert!(text.contains("openclaw_doctor_check_status{check=\"tailscale\",status=\"pass\"} 0"), "{text}");
-        assert!(text.contains("openclaw_doctor_success 0"), "{text}");
-        assert!(text.contains("# TYPE openclaw_doctor_last_run_timestamp_seconds gauge"), "{text}");
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let value = line.rsplit(' ').next().unwrap();
-            assert!(value.parse::<f64>().is_ok(), "bad sample line {line:?}");
-        }
-    }
+    assert_eq!(file, run.stdout, "one rendering of one report");
+    assert!(file.contains("openclaw_doctor_check_status{check=\"tailscale\",status=\"fail\"} 1"), "{file}");
+    assert!(file.contains("openclaw_doctor_success 0"), "{file}");
 }
 
 #[test]
@@ -193,16 +183,6 @@ fn human_output_escapes_hostile_text_from_tools() {
     let run = host.run(&["--only", "sshd", "--no-artifacts"]);
     assert!(!run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{202e}'), "{:?}", run.stdout);
     assert!(run.stdout.contains("\\u{1b}[2J\\u{202e}evil"), "{}", run.stdout);
-}
-
-#[test]
-fn list_checks_names_every_id() {
-    let run = Host::new().run(&["list-checks", "--format", "json"]);
-    assert_eq!(run.code, 0);
-    let ids: Vec<String> =
-        run.json()["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect();
-    assert_eq!(ids.len(), 14);
-    assert!(ids.contains(&"audit-log".to_owned()));
 }
 
 #[test]

@@ -11,5 +11,6 @@ mod listeners_kinds;
 mod listeners_netns;
 mod local;
 mod netns;
+mod reports;
 mod sshd_real;
 mod stubbed_tools;

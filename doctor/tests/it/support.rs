@@ -152,3 +152,84 @@ impl Run {
 pub(crate) fn status(check: &serde_json::Value) -> &str {
     check["status"].as_str().unwrap_or("?")
 }
+
+/// The host name the doctor reports (it reads the same file).
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_owned())
+}
+
+impl Host {
+    /// `text` with this host's temp dir written as `[TMP]`, for snapshots.
+    pub(crate) fn scrub(&self, text: &str) -> String {
+        text.replace(&self.tmp.path().display().to_string(), "[TMP]")
+    }
+}
+
+/// Snapshot redactions that check a volatile value's shape before hiding it,
+/// so a redacted field that disappears or changes type still fails.
+pub(crate) mod redact {
+    use insta::internals::{Content, Redaction};
+
+    /// This crate's version (it churns on every release, the snapshot must not).
+    pub(crate) fn version() -> Redaction {
+        insta::dynamic_redaction(|c: Content, _| {
+            assert_eq!(c.as_str(), Some(env!("CARGO_PKG_VERSION")), "tool_version");
+            "[version]"
+        })
+    }
+
+    /// An RFC 3339 UTC time.
+    pub(crate) fn timestamp() -> Redaction {
+        insta::dynamic_redaction(|c: Content, path| {
+            let text = c.as_str().unwrap_or_else(|| panic!("{path} is not a string: {c:?}"));
+            assert!(common::time_fmt::parse_rfc3339(text).is_some() && text.ends_with('Z'), "{path}: {text}");
+            "[timestamp]"
+        })
+    }
+
+    /// A duration in whole milliseconds.
+    pub(crate) fn millis() -> Redaction {
+        insta::dynamic_redaction(|c: Content, path| {
+            assert!(c.as_u64().is_some(), "{path} is not a whole number of ms: {c:?}");
+            "[ms]"
+        })
+    }
+
+    /// Exactly this string (the host name).
+    pub(crate) fn exactly(expected: String, shown: &'static str) -> Redaction {
+        insta::dynamic_redaction(move |c: Content, path| {
+            assert_eq!(c.as_str(), Some(expected.as_str()), "{path}");
+            shown
+        })
+    }
+
+    /// A hex SHA-256 digest.
+    pub(crate) fn sha256() -> Redaction {
+        insta::dynamic_redaction(|c: Content, path| {
+            let text = c.as_str().unwrap_or_else(|| panic!("{path} is not a string: {c:?}"));
+            assert!(text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()), "{path}: {text}");
+            "[sha256]"
+        })
+    }
+
+    /// Every run of digits right before " ms" in human text becomes `[ms]`.
+    pub(crate) fn human_millis(text: &str) -> String {
+        let mut res = String::with_capacity(text.len());
+        let mut digits = String::new();
+        let mut rest = text;
+        while let Some(c) = rest.chars().next() {
+            if c.is_ascii_digit() {
+                digits.push(c);
+            } else {
+                if !digits.is_empty() {
+                    res.push_str(if rest.starts_with(" ms") { "[ms]" } else { &digits });
+                    digits.clear();
+                }
+                res.push(c);
+            }
+            rest = &rest[c.len_utf8()..];
+        }
+        res.push_str(&digits);
+        res
+    }
+}

@@ -6,6 +6,7 @@ mod audit;
 mod fake;
 mod flush;
 mod outbox;
+mod outcomes;
 mod safety;
 mod send;
 mod support;
