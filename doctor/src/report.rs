@@ -108,11 +108,13 @@ impl Report {
         let verdict = if self.passed() { style.green("PASS") } else { style.red("FAIL") };
         let _ = writeln!(
             res,
-            "{verdict}: {} passed, {} warnings, {} failed, {} errors, {} skipped in {} ms{}",
+            "{verdict}: {} passed, {} warning{}, {} failed, {} error{}, {} skipped in {} ms{}",
             s.pass,
             s.warn,
+            if s.warn == 1 { "" } else { "s" },
             s.fail,
             s.error,
+            if s.error == 1 { "" } else { "s" },
             s.skip,
             self.duration_ms,
             if self.strict { " (strict: warnings fail)" } else { "" }

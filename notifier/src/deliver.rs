@@ -160,7 +160,7 @@ fn suppress(ctx: &Ctx, alert: &Alert, s: &Suppression, dry_run: bool, now: i64) 
             format!("superseded: {} was alerted or resolved after this alert was queued", alert.check_id)
         }
         Reason::InWindow { last_sent } => format!(
-            "rate-limited: {} was alerted at {}; one alert per check per {} s; {} suppressed since {}",
+            "{} was alerted at {}; one alert per check per {} s; {} suppressed since {}",
             alert.check_id,
             ts(last_sent),
             ctx.window,
@@ -208,7 +208,7 @@ fn deliver(
 ) -> Result<(Report, Option<String>), String> {
     let fields = message::fields(alert, &d.extra);
     if mode == (Mode::Send { dry_run: true }) {
-        let mut r = Report::new(alert, Outcome::DryRun, "dry run: nothing sent, no state changed".into());
+        let mut r = Report::new(alert, Outcome::DryRun, "nothing sent, no state changed".into());
         r.preview = Some(fields.iter().cloned().collect());
         r.quota = d.quota;
         r.suppressed_since_last = d.digest;

@@ -60,6 +60,15 @@ impl Would {
             Would::Rejected => "rejected",
         }
     }
+
+    /// The same, for a sentence.
+    pub fn human(self) -> &'static str {
+        match self {
+            Would::Send => "would send",
+            Would::RateLimited => "would be rate-limited",
+            Would::Rejected => "would be refused",
+        }
+    }
 }
 
 /// What happened to one emergency receipt when its check recovered.
@@ -226,7 +235,7 @@ impl Report {
 pub(crate) fn dry(mut r: Report, dry_run: bool, would: Would) -> Report {
     if dry_run {
         r.would = Some(would);
-        r.detail = format!("dry run: would be {}: {}", would.word(), r.detail);
+        r.detail = format!("{}: {}", would.human(), r.detail);
         r.outcome = Outcome::DryRun;
     }
     r
