@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{CANARY, Host, KEYCTL};
+use crate::support::{CANARY, Host, KEYCTL, KeyctlRuns};
 
 fn set(host: &Host, name: &str, value: &str) {
     let run = host.run(&["set", name, "--no-validate"], value);
@@ -14,7 +14,7 @@ fn set_stores_0600_from_stdin_under_a_hostile_umask_and_audits_without_the_value
     let host = Host::new();
     // umask 000 via the shell; keyctl must still create 0600 from the start.
     let out = host
-        .command_for("sh")
+        .command("sh")
         .args(["-c", &format!("umask 000; printf '%s' \"$V\" | exec {KEYCTL} set OPENAI_API_KEY")])
         .env("V", CANARY)
         .output()
@@ -210,7 +210,8 @@ fn concurrent_rotations_never_leave_a_partial_file() {
     let host = Host::new();
     assert_eq!(host.run(&["rotate", "OPENCLAW_CONSOLE_TOKEN"], "").code, 0);
     let file = host.path("secrets/openclaw_console_token");
-    let children: Vec<_> = (0..8).map(|_| host.command().args(["rotate", "OPENCLAW_CONSOLE_TOKEN"]).output()).collect();
+    let children: Vec<_> =
+        (0..8).map(|_| host.command(KEYCTL).args(["rotate", "OPENCLAW_CONSOLE_TOKEN"]).output()).collect();
     let reader = std::thread::spawn(move || {
         for _ in 0..200 {
             let t = std::fs::read_to_string(&file).unwrap();
@@ -273,7 +274,7 @@ fn audit_leaks_finds_a_drop_in_an_argv_and_a_history_line_and_passes_when_clean(
 /// Runs keyctl under `script`, which gives it a real pseudo-terminal.
 fn on_a_terminal(host: &Host, args: &str) -> Option<(i32, String)> {
     let script = ["/usr/bin/script", "/bin/script"].into_iter().find(|p| std::path::Path::new(p).exists())?;
-    let out = host.command_for(script).args(["-qec", &format!("{KEYCTL} {args}"), "/dev/null"]).output().unwrap();
+    let out = host.command(script).args(["-qec", &format!("{KEYCTL} {args}"), "/dev/null"]).output().unwrap();
     Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
@@ -307,7 +308,7 @@ fn an_unwritable_stdout_is_exit_2_not_a_silent_success() {
     let host = Host::new();
     set(&host, "OPENAI_API_KEY", CANARY);
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let out = host.command().args(["status", "OPENAI_API_KEY"]).stdout(full).output().unwrap();
+    let out = host.command(KEYCTL).args(["status", "OPENAI_API_KEY"]).stdout(full).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
 

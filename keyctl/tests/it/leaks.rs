@@ -3,7 +3,7 @@
 //! planted in each place, in each spelling systemd accepts, must be found,
 //! and never printed.
 
-use crate::support::{CANARY, Host};
+use crate::support::{CANARY, Host, KeyctlRuns};
 
 /// The canary with its `Q` written as the C escape `\x51`, as systemd decodes it.
 fn escaped_canary() -> String {
