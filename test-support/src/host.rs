@@ -18,14 +18,13 @@ pub struct TempHost {
 
 /// The OpenClaw locations redirected under the temp dir, each with its
 /// place relative to it (the config file is set separately).
-const REDIRECTED: [(&str, &str); 7] = [
+const REDIRECTED: [(&str, &str); 6] = [
     ("OPENCLAW_SECRETS_DIR", "secrets"),
     ("OPENCLAW_STATE_DIR", "state"),
     ("OPENCLAW_ARTIFACTS_ROOT", "artifacts"),
     ("OPENCLAW_AUDIT_LOG", "audit/audit.jsonl"),
     ("OPENCLAW_RUN_DIR", "run"),
     ("OPENCLAW_GUARD_LOG", "guard.log"),
-    ("HOME", ""),
 ];
 
 impl TempHost {
@@ -87,7 +86,10 @@ impl TempHost {
     /// then PATH, HOME, `OPENCLAW_CONFIG` and every OpenClaw location under
     /// the temp dir, and the temp dir as the working directory.
     pub fn hermetic<'c>(&self, cmd: &'c mut Command) -> &'c mut Command {
-        cmd.env_clear().env("PATH", &self.path_var).env("OPENCLAW_CONFIG", self.config_path());
+        cmd.env_clear()
+            .env("PATH", &self.path_var)
+            .env("HOME", self.tmp.path())
+            .env("OPENCLAW_CONFIG", self.config_path());
         for (var, rel) in REDIRECTED {
             cmd.env(var, self.path(rel));
         }

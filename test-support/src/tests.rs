@@ -29,6 +29,7 @@ fn commands_get_exactly_the_hermetic_environment() {
     for line in out.stdout.lines().filter(|l| l.starts_with("OPENCLAW_") || l.starts_with("HOME=")) {
         assert!(line.split_once('=').unwrap().1.starts_with(root), "{line} is outside the temp dir");
     }
+    assert!(out.stdout.lines().any(|l| l == format!("HOME={root}")), "HOME is the temp dir itself");
     assert_eq!(std::fs::read_to_string(host.config_path()).unwrap(), "");
 }
 
