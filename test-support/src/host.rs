@@ -17,7 +17,7 @@ pub struct TempHost {
 }
 
 /// The OpenClaw locations redirected under the temp dir, each with its
-/// place relative to it (the config file is set separately).
+/// place relative to it (HOME and the config file are set on their own).
 const REDIRECTED: [(&str, &str); 6] = [
     ("OPENCLAW_SECRETS_DIR", "secrets"),
     ("OPENCLAW_STATE_DIR", "state"),
