@@ -120,14 +120,9 @@ fn append(
 mod tests {
     use super::*;
 
-    /// `^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$`, the shape `common::audit` requires.
+    /// The shape `common::audit` requires of an action (`noun.verb`), from its one validator.
     fn is_noun_verb(name: &str) -> bool {
-        let parts: Vec<&str> = name.split('.').collect();
-        parts.len() >= 2
-            && parts.iter().all(|p| {
-                p.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-                    && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            })
+        common::audit::validate_action(name).is_ok()
     }
 
     #[test]

@@ -1,12 +1,21 @@
 //! The dependency-direction invariant (ARCHITECTURE.md): tool crates depend on
-//! `common` and never on each other; `common` depends on no workspace crate;
-//! nothing depends on `xtask`. Checked from `cargo metadata`, never by
-//! reading manifests as text.
+//! `common`, and on `test-support` only as a dev-dependency, never on each
+//! other; `common` depends on no workspace crate; `test-support` is nobody's
+//! normal or build dependency and depends on no tool; nothing depends on
+//! `xtask`. Checked from `cargo metadata`, never by reading manifests as text.
 
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
+
+/// One workspace-internal dependency edge: the crate depended on and the
+/// `kind` cargo metadata gives it (`normal`, `dev` or `build`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Dep {
+    name: String,
+    kind: String,
+}
 
 /// Runs `cargo metadata` for `manifest` and checks the invariant; returns the
 /// number of workspace crates checked.
@@ -27,43 +36,55 @@ pub(crate) fn check_manifest(manifest: &Path) -> Result<usize, String> {
         Ok(edges.len())
     } else {
         Err(format!(
-            "dependency invariant violated (tools depend on `common` only; `common` on no workspace crate):\n  {}",
+            "dependency invariant violated (tools depend on `common`, and on `test-support` as a dev-dependency only; \
+             `common` on no workspace crate):\n  {}",
             violations.join("\n  ")
         ))
     }
 }
 
-/// Each workspace crate with the workspace crates it depends on (any kind).
-fn workspace_edges(meta: &Value) -> Result<Vec<(String, Vec<String>)>, String> {
+/// Each workspace crate with the workspace crates it depends on, with the kind.
+fn workspace_edges(meta: &Value) -> Result<Vec<(String, Vec<Dep>)>, String> {
     let packages = meta["packages"].as_array().ok_or("cargo metadata has no packages")?;
     let names: Vec<&str> = packages.iter().filter_map(|p| p["name"].as_str()).collect();
     packages
         .iter()
         .map(|p| {
             let name = p["name"].as_str().ok_or("package without a name")?.to_owned();
-            let deps = p["dependencies"]
-                .as_array()
-                .ok_or("package without dependencies list")?
-                .iter()
-                .filter_map(|d| d["name"].as_str())
-                .filter(|d| names.contains(d))
-                .map(str::to_owned)
-                .collect();
+            let mut deps = Vec::new();
+            for d in p["dependencies"].as_array().ok_or("package without dependencies list")? {
+                let Some(dep) = d["name"].as_str().filter(|d| names.contains(d)) else { continue };
+                // cargo metadata writes `null` for a normal dependency.
+                let kind = match &d["kind"] {
+                    Value::Null => "normal",
+                    Value::String(k) => k.as_str(),
+                    other => return Err(format!("{name}: dependency {dep} has an unreadable kind {other}")),
+                };
+                deps.push(Dep { name: dep.to_owned(), kind: kind.to_owned() });
+            }
             Ok((name, deps))
         })
         .collect()
 }
 
-/// Human-readable violations; empty when the invariant holds.
-fn violations(edges: &[(String, Vec<String>)]) -> Vec<String> {
+/// Human-readable violations, each naming its edge; empty when the invariant holds.
+fn violations(edges: &[(String, Vec<Dep>)]) -> Vec<String> {
     let mut res = Vec::new();
     for (krate, deps) in edges {
-        for dep in deps {
-            let why = match (krate.as_str(), dep.as_str()) {
-                (_, "xtask") => "nothing may depend on xtask",
-                ("common", _) => "common must not depend on any workspace crate",
-                ("xtask", _) => continue,
-                (_, "common") => continue,
+        for Dep { name: dep, kind } in deps {
+            let why = match (krate.as_str(), dep.as_str(), kind.as_str()) {
+                (_, "xtask", _) => "nothing may depend on xtask",
+                ("common", _, _) => "common must not depend on any workspace crate",
+                (_, "test-support", "dev") => continue,
+                (_, "test-support", _) => {
+                    res.push(format!(
+                        "{krate} depends on test-support as a {kind} dependency: test-support is a dev-dependency only"
+                    ));
+                    continue;
+                }
+                ("xtask", _, _) => continue,
+                (_, "common", _) => continue,
+                ("test-support", _, _) => "test-support must not depend on a tool crate",
                 _ => "tools talk through their CLIs and JSON, never by linking each other",
             };
             res.push(format!("{krate} depends on {dep}: {why}"));
@@ -74,10 +95,22 @@ fn violations(edges: &[(String, Vec<String>)]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::violations;
+    use super::{Dep, violations};
 
-    fn edges(list: &[(&str, &[&str])]) -> Vec<(String, Vec<String>)> {
-        list.iter().map(|(k, d)| (k.to_string(), d.iter().map(|s| s.to_string()).collect())).collect()
+    /// Edges from `name` (a normal dependency) or `name:kind`.
+    fn edges(list: &[(&str, &[&str])]) -> Vec<(String, Vec<Dep>)> {
+        list.iter()
+            .map(|(k, d)| {
+                let deps = d
+                    .iter()
+                    .map(|s| {
+                        let (name, kind) = s.split_once(':').unwrap_or((s, "normal"));
+                        Dep { name: name.to_owned(), kind: kind.to_owned() }
+                    })
+                    .collect();
+                (k.to_string(), deps)
+            })
+            .collect()
     }
 
     #[test]
@@ -89,15 +122,41 @@ mod tests {
     }
 
     #[test]
+    fn test_support_as_a_dev_dependency_is_fine() {
+        let v = violations(&edges(&[
+            ("common", &[]),
+            ("test-support", &[]),
+            ("doctor", &["common", "test-support:dev"]),
+            ("keyctl", &["common", "test-support:dev"]),
+            ("xtask", &["test-support:dev"]),
+        ]));
+        assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
     fn each_forbidden_direction_is_named() {
-        let v =
-            violations(&edges(&[("common", &["doctor"]), ("guard", &["common", "doctor"]), ("doctor", &["xtask"])]));
+        let v = violations(&edges(&[
+            ("common", &["doctor"]),
+            ("guard", &["common", "doctor"]),
+            ("doctor", &["xtask"]),
+            ("keyctl", &["test-support", "test-support:build"]),
+            ("xtask", &["test-support"]),
+            ("test-support", &["keyctl:dev"]),
+            ("common", &["test-support:dev"]),
+            ("notifier", &["guard:dev"]),
+        ]));
         assert_eq!(
             v,
             vec![
                 "common depends on doctor: common must not depend on any workspace crate",
                 "guard depends on doctor: tools talk through their CLIs and JSON, never by linking each other",
                 "doctor depends on xtask: nothing may depend on xtask",
+                "keyctl depends on test-support as a normal dependency: test-support is a dev-dependency only",
+                "keyctl depends on test-support as a build dependency: test-support is a dev-dependency only",
+                "xtask depends on test-support as a normal dependency: test-support is a dev-dependency only",
+                "test-support depends on keyctl: test-support must not depend on a tool crate",
+                "common depends on test-support: common must not depend on any workspace crate",
+                "notifier depends on guard: tools talk through their CLIs and JSON, never by linking each other",
             ]
         );
     }

@@ -2,22 +2,16 @@
 //! them: the kernel filters by state and sends binary records, instead of
 //! formatting every socket of the namespace as text in `/proc/net/*`.
 //!
-//! Encoding follows `linux/inet_diag.h` and `linux/netlink.h`; all parsing is
-//! bounds-checked byte slicing.
+//! Encoding follows `linux/inet_diag.h`; the netlink framing is [`netlink`]'s.
+//! All parsing is bounds-checked byte slicing.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use common::policy::Proto;
-use rustix::net::netlink::{self, SocketAddrNetlink};
-use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
 
-use super::RawSocket;
+use super::{RawSocket, netlink};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
 const TCP_LISTEN: u32 = 10;
 /// A bound, unconnected UDP socket; a connected one is ESTABLISHED (1).
 const TCP_CLOSE: u32 = 7;
@@ -25,7 +19,6 @@ const AF_INET: u8 = 2;
 const AF_INET6: u8 = 10;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
-const HEADER: usize = 16;
 const MSG: usize = 72;
 
 /// Every TCP listener and unconnected UDP socket, IPv4 and IPv6.
@@ -39,86 +32,59 @@ pub(crate) fn listening() -> Result<Vec<RawSocket>, String> {
     Ok(res)
 }
 
-fn request(family: u8, protocol: u8, states: u32, seq: u32) -> Vec<u8> {
-    let mut req = Vec::with_capacity(HEADER + 56);
-    req.extend_from_slice(&((HEADER + 56) as u32).to_ne_bytes());
-    req.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
-    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req.extend_from_slice(&seq.to_ne_bytes());
-    req.extend_from_slice(&0u32.to_ne_bytes());
-    // inet_diag_req_v2: family, protocol, ext, pad, states, then a zeroed inet_diag_sockid (48 bytes).
-    req.extend_from_slice(&[family, protocol, 0, 0]);
-    req.extend_from_slice(&states.to_ne_bytes());
-    req.extend_from_slice(&[0u8; 48]);
-    req
+/// `inet_diag_req_v2`: family, protocol, ext, pad, states, then a zeroed
+/// `inet_diag_sockid` (48 bytes).
+fn request_body(family: u8, protocol: u8, states: u32) -> Vec<u8> {
+    let mut body = Vec::with_capacity(56);
+    body.extend_from_slice(&[family, protocol, 0, 0]);
+    body.extend_from_slice(&states.to_ne_bytes());
+    body.extend_from_slice(&[0u8; 48]);
+    body
 }
 
 fn dump(family: u8, protocol: u8, states: u32, mut found: impl FnMut(SocketAddr, u64)) -> Result<(), String> {
-    let sock = rustix::net::socket(AddressFamily::NETLINK, SocketType::DGRAM, Some(netlink::SOCK_DIAG))
-        .map_err(|e| format!("netlink socket: {e}"))?;
     let seq = 0x0c1a_0000 | u32::from(family) << 8 | u32::from(protocol);
-    rustix::net::sendto(
-        &sock,
-        &request(family, protocol, states, seq),
-        SendFlags::empty(),
-        &SocketAddrNetlink::new(0, 0),
+    netlink::dump(
+        Some(rustix::net::netlink::SOCK_DIAG),
+        SOCK_DIAG_BY_FAMILY,
+        &request_body(family, protocol, states),
+        seq,
+        |kind, body| record(kind, body, &mut found),
     )
-    .map_err(|e| format!("netlink send: {e}"))?;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let (n, _) =
-            rustix::net::recv(&sock, &mut buf[..], RecvFlags::empty()).map_err(|e| format!("netlink recv: {e}"))?;
-        if n == 0 {
-            return Err("netlink: connection closed before NLMSG_DONE".into());
-        }
-        if parse(&buf[..n], &mut found)? {
-            return Ok(());
-        }
-    }
 }
 
-fn u32_at(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
-}
-
-/// Parses one datagram of netlink messages; `Ok(true)` once NLMSG_DONE is seen.
-pub(crate) fn parse(mut b: &[u8], found: &mut impl FnMut(SocketAddr, u64)) -> Result<bool, String> {
-    while b.len() >= HEADER {
-        let len = u32_at(b, 0).ok_or("short header")? as usize;
-        let kind = u16::from_ne_bytes([b[4], b[5]]);
-        if len < HEADER || len > b.len() {
-            return Err(format!("netlink message length {len} out of bounds"));
-        }
-        match kind {
-            NLMSG_DONE => return Ok(true),
-            NLMSG_ERROR => {
-                let errno = u32_at(b, HEADER).map_or(0, |e| (e as i32).unsigned_abs());
-                return Err(format!("netlink error {errno}"));
-            }
-            SOCK_DIAG_BY_FAMILY => {
-                let m = b.get(HEADER..HEADER + MSG).ok_or("short inet_diag_msg")?;
-                let port = u16::from_be_bytes([m[4], m[5]]);
-                let ip = match m[0] {
-                    AF_INET => IpAddr::V4(Ipv4Addr::new(m[8], m[9], m[10], m[11])),
-                    AF_INET6 => {
-                        let octets: [u8; 16] = m[8..24].try_into().map_err(|_| "bad address")?;
-                        IpAddr::V6(Ipv6Addr::from(octets))
-                    }
-                    other => return Err(format!("unexpected address family {other}")),
-                };
-                found(SocketAddr::new(ip, port), u64::from(u32_at(m, 68).ok_or("short inode")?));
-            }
-            _ => {}
-        }
-        let step = (len + 3) & !3;
-        b = b.get(step..).unwrap_or_default();
+/// One `inet_diag_msg`: its local address and socket inode; other message types are skipped.
+fn record(kind: u16, body: &[u8], found: &mut impl FnMut(SocketAddr, u64)) -> Result<(), String> {
+    if kind != SOCK_DIAG_BY_FAMILY {
+        return Ok(());
     }
-    Ok(false)
+    let m = body.get(..MSG).ok_or("short inet_diag_msg")?;
+    let port = u16::from_be_bytes([m[4], m[5]]);
+    let ip = match m[0] {
+        AF_INET => IpAddr::V4(Ipv4Addr::new(m[8], m[9], m[10], m[11])),
+        AF_INET6 => {
+            let octets: [u8; 16] = m[8..24].try_into().map_err(|_| "bad address")?;
+            IpAddr::V6(Ipv6Addr::from(octets))
+        }
+        other => return Err(format!("unexpected address family {other}")),
+    };
+    let inode = u32::from_ne_bytes(m[68..72].try_into().map_err(|_| "short inode")?);
+    found(SocketAddr::new(ip, port), u64::from(inode));
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sockets::netlink::HEADER;
+
+    const NLMSG_ERROR: u16 = 2;
+    const NLMSG_DONE: u16 = 3;
+
+    /// One datagram as `dump` reads it; `Ok(true)` once NLMSG_DONE is seen.
+    fn parse(b: &[u8], found: &mut impl FnMut(SocketAddr, u64)) -> Result<bool, String> {
+        netlink::parse(b, &mut |kind, body| record(kind, body, found))
+    }
 
     fn msg(family: u8, port: u16, addr: &[u8], inode: u32) -> Vec<u8> {
         let mut b = Vec::new();

@@ -14,6 +14,7 @@
 
 mod diag;
 mod netfacts;
+mod netlink;
 mod owner;
 mod procnet;
 

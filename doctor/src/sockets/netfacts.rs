@@ -7,21 +7,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use common::policy::{IfAddr, NetFacts};
-use rustix::net::netlink::SocketAddrNetlink;
-use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
 
-const NLMSG_ERROR: u16 = 2;
-const NLMSG_DONE: u16 = 3;
+use super::netlink;
+
 const RTM_NEWLINK: u16 = 16;
 const RTM_GETLINK: u16 = 18;
 const RTM_NEWADDR: u16 = 20;
 const RTM_GETADDR: u16 = 22;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_DUMP: u16 = 0x300;
 const IFLA_IFNAME: u16 = 3;
 const IFA_ADDRESS: u16 = 1;
 const IFA_LOCAL: u16 = 2;
-const HEADER: usize = 16;
 
 /// Interface addresses and `route_localnet`; a part that cannot be read is
 /// returned as a limitation (and, for addresses, as `Err` in the facts, so
@@ -114,39 +109,10 @@ fn attrs(mut b: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
 
 /// One `NETLINK_ROUTE` dump; `on_msg` gets each message's type and body.
 fn dump(kind: u16, body: &[u8], mut on_msg: impl FnMut(u16, &[u8])) -> Result<(), String> {
-    let sock = rustix::net::socket(AddressFamily::NETLINK, SocketType::DGRAM, None)
-        .map_err(|e| format!("netlink socket: {e}"))?;
-    let mut req = Vec::with_capacity(HEADER + body.len());
-    req.extend_from_slice(&((HEADER + body.len()) as u32).to_ne_bytes());
-    req.extend_from_slice(&kind.to_ne_bytes());
-    req.extend_from_slice(&(NLM_F_REQUEST | NLM_F_DUMP).to_ne_bytes());
-    req.extend_from_slice(&(0x0c1a_0100 | u32::from(kind)).to_ne_bytes());
-    req.extend_from_slice(&0u32.to_ne_bytes());
-    req.extend_from_slice(body);
-    rustix::net::sendto(&sock, &req, SendFlags::empty(), &SocketAddrNetlink::new(0, 0))
-        .map_err(|e| format!("netlink send: {e}"))?;
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let (n, _) =
-            rustix::net::recv(&sock, &mut buf[..], RecvFlags::empty()).map_err(|e| format!("netlink recv: {e}"))?;
-        if n == 0 {
-            return Err("netlink: closed before NLMSG_DONE".into());
-        }
-        let mut b = &buf[..n];
-        while b.len() >= HEADER {
-            let len = u32::from_ne_bytes(b[0..4].try_into().unwrap_or_default()) as usize;
-            let t = u16::from_ne_bytes([b[4], b[5]]);
-            if len < HEADER || len > b.len() {
-                return Err(format!("netlink message length {len} out of bounds"));
-            }
-            match t {
-                NLMSG_DONE => return Ok(()),
-                NLMSG_ERROR => return Err("netlink error".into()),
-                _ => on_msg(t, &b[HEADER..len]),
-            }
-            b = b.get((len + 3) & !3..).unwrap_or_default();
-        }
-    }
+    netlink::dump(None, kind, body, 0x0c1a_0100 | u32::from(kind), |t, b| {
+        on_msg(t, b);
+        Ok(())
+    })
 }
 
 /// Network namespaces other than ours: distinct `/proc/*/ns/net` inodes

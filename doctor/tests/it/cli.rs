@@ -101,7 +101,7 @@ fn the_report_artifact_is_written_private_and_nothing_else_is_touched() {
     assert!(run.stderr.contains(&report.display().to_string()));
     // Side-effect free: only the artifact tree and our own inputs exist afterwards.
     let mut top: Vec<String> =
-        std::fs::read_dir(host.tmp.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        std::fs::read_dir(host.root()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     top.sort();
     assert_eq!(top, ["artifacts", "bin", "openclaw.toml"]);
 }

@@ -123,7 +123,7 @@ fn exemptions_by_exe_path_apply_and_unreadable_owners_are_listed_not_dropped() {
         return skip("setpriv (util-linux) is not installed");
     };
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(host.tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(host.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
     let (code, check) = listeners_in(&host, &ns, &[setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
     assert_eq!(code, 1);
     assert_eq!(check["details"]["sockets"].as_array().unwrap().len(), 12, "{check:#}");

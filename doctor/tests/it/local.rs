@@ -173,7 +173,7 @@ fn secret_files_owned_by_a_user_fail_when_not_root() {
 #[test]
 fn disk_thresholds_decide_the_status() {
     let mut host = Host::new();
-    let tmp = host.tmp.path().display().to_string();
+    let tmp = host.root().display().to_string();
     host.config(&format!("[doctor]\ntracked_units = []\nhttp_health = []\ndisk_paths = [\"{tmp}\"]\ndisk_warn_percent = 100\ndisk_fail_percent = 100\n"));
     let (_, check) = host.check("disk");
     let used = check["details"]["filesystems"][0]["used_percent"].as_u64().unwrap();

@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::{CANARY, Host, KEYCTL};
+use crate::support::{CANARY, Host, KEYCTL, KeyctlRuns};
 
 fn set(host: &Host, name: &str, value: &str) {
     let run = host.run(&["set", name, "--no-validate"], value);
@@ -13,15 +13,10 @@ fn set(host: &Host, name: &str, value: &str) {
 fn set_stores_0600_from_stdin_under_a_hostile_umask_and_audits_without_the_value() {
     let host = Host::new();
     // umask 000 via the shell; keyctl must still create 0600 from the start.
-    std::fs::write(host.path("openclaw.toml"), "").unwrap();
-    let out = std::process::Command::new("sh")
+    let out = host
+        .command("sh")
         .args(["-c", &format!("umask 000; printf '%s' \"$V\" | exec {KEYCTL} set OPENAI_API_KEY")])
-        .env_clear()
         .env("V", CANARY)
-        .env("OPENCLAW_CONFIG", host.path("openclaw.toml"))
-        .env("OPENCLAW_SECRETS_DIR", host.path("secrets"))
-        .env("OPENCLAW_STATE_DIR", host.path("state"))
-        .env("OPENCLAW_AUDIT_LOG", host.path("audit/audit.jsonl"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -34,7 +29,7 @@ fn set_stores_0600_from_stdin_under_a_hostile_umask_and_audits_without_the_value
     assert_eq!(std::fs::read_to_string(&file).unwrap(), CANARY);
     let audit = std::fs::read_to_string(host.path("audit/audit.jsonl")).unwrap();
     assert!(audit.contains("\"action\":\"key.set\""), "{audit}");
-    assert!(!host.persisted_text().contains(CANARY));
+    host.assert_not_persisted(CANARY, &["secrets"]);
     assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY));
 }
 
@@ -70,7 +65,7 @@ fn status_is_masked_reports_missing_and_shadowing_and_exits_1_when_incomplete() 
         &[("PUSHOVER_APP_TOKEN", "envvalue-1234567890-abcdefghij")],
         CANARY,
     );
-    run.assert_no_leak("status");
+    run.assert_no_leak(CANARY, "status");
     assert_eq!(run.code, 1, "two managed keys are missing");
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let key = |n: &str| v["keys"].as_array().unwrap().iter().find(|k| k["name"] == n).unwrap().clone();
@@ -85,7 +80,7 @@ fn status_is_masked_reports_missing_and_shadowing_and_exits_1_when_incomplete() 
         &[("OPENAI_API_KEY", "sk-other-value-from-the-env-000")],
         CANARY,
     );
-    run.assert_no_leak("status shadowed");
+    run.assert_no_leak(CANARY, "status shadowed");
     assert_eq!(run.code, 0);
     assert!(run.stdout.contains("shadows a different value in file"), "{}", run.stdout);
 }
@@ -98,7 +93,7 @@ fn unsafe_files_are_refused_with_the_fix() {
     for mode in [0o644, 0o640] {
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode)).unwrap();
         let run = host.run(&["get", "OPENAI_API_KEY"], "");
-        run.assert_no_leak("get refused");
+        run.assert_no_leak(CANARY, "get refused");
         assert_eq!(run.code, 2);
         assert!(run.stderr.contains(&format!("chmod 600 {}", file.display())), "{}", run.stderr);
         let status = host.run(&["status", "OPENAI_API_KEY"], "");
@@ -153,7 +148,7 @@ fn a_key_pasted_as_the_from_file_path_is_never_echoed() {
     assert!(!run.stderr.contains(CANARY) && !run.stdout.contains(CANARY), "{}", run.stderr);
     let dir = host.run(&["set", "OPENAI_API_KEY", "--from-file", host.path("").to_str().unwrap()], "");
     assert_eq!(dir.code, 2);
-    assert!(!dir.stderr.contains(host.tmp.path().to_str().unwrap()), "{}", dir.stderr);
+    assert!(!dir.stderr.contains(host.root().to_str().unwrap()), "{}", dir.stderr);
 }
 
 #[test]
@@ -168,7 +163,7 @@ fn exec_puts_keys_in_the_environment_only_and_passes_the_exit_code() {
         &[("PUSHOVER_APP_TOKEN", "must-not-reach-the-child-000000")],
         CANARY,
     );
-    run.assert_no_leak("exec");
+    run.assert_no_leak(CANARY, "exec");
     assert_eq!(run.code, 7, "{}", run.stderr);
 }
 
@@ -207,7 +202,7 @@ fn rotate_and_delete_are_audited_with_ids_only() {
     assert!(!host.path("secrets/openclaw_console_token").exists());
     let audit = std::fs::read_to_string(host.path("audit/audit.jsonl")).unwrap();
     assert!(audit.contains("key.rotate") && audit.contains("key.delete"), "{audit}");
-    assert!(!host.persisted_text().contains(&token));
+    host.assert_not_persisted(&token, &["secrets"]);
 }
 
 #[test]
@@ -215,7 +210,8 @@ fn concurrent_rotations_never_leave_a_partial_file() {
     let host = Host::new();
     assert_eq!(host.run(&["rotate", "OPENCLAW_CONSOLE_TOKEN"], "").code, 0);
     let file = host.path("secrets/openclaw_console_token");
-    let children: Vec<_> = (0..8).map(|_| host.command().args(["rotate", "OPENCLAW_CONSOLE_TOKEN"]).output()).collect();
+    let children: Vec<_> =
+        (0..8).map(|_| host.command(KEYCTL).args(["rotate", "OPENCLAW_CONSOLE_TOKEN"]).output()).collect();
     let reader = std::thread::spawn(move || {
         for _ in 0..200 {
             let t = std::fs::read_to_string(&file).unwrap();
@@ -278,7 +274,7 @@ fn audit_leaks_finds_a_drop_in_an_argv_and_a_history_line_and_passes_when_clean(
 /// Runs keyctl under `script`, which gives it a real pseudo-terminal.
 fn on_a_terminal(host: &Host, args: &str) -> Option<(i32, String)> {
     let script = ["/usr/bin/script", "/bin/script"].into_iter().find(|p| std::path::Path::new(p).exists())?;
-    let out = host.command_for(script).args(["-qec", &format!("{KEYCTL} {args}"), "/dev/null"]).output().unwrap();
+    let out = host.command(script).args(["-qec", &format!("{KEYCTL} {args}"), "/dev/null"]).output().unwrap();
     Some((out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
@@ -312,7 +308,7 @@ fn an_unwritable_stdout_is_exit_2_not_a_silent_success() {
     let host = Host::new();
     set(&host, "OPENAI_API_KEY", CANARY);
     let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let out = host.command().args(["status", "OPENAI_API_KEY"]).stdout(full).output().unwrap();
+    let out = host.command(KEYCTL).args(["status", "OPENAI_API_KEY"]).stdout(full).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -3,7 +3,7 @@
 //! planted in each place, in each spelling systemd accepts, must be found,
 //! and never printed.
 
-use crate::support::{CANARY, Host};
+use crate::support::{CANARY, Host, KeyctlRuns};
 
 /// The canary with its `Q` written as the C escape `\x51`, as systemd decodes it.
 fn escaped_canary() -> String {
@@ -71,7 +71,7 @@ fn audit_leaks_finds_a_key_in_every_unit_directory_and_every_spelling() {
     let leaks_root = root.to_str().unwrap();
     let run = host.run_with(&["audit-leaks"], "", &[("OPENCLAW_LEAKS_ROOT", leaks_root)], CANARY);
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
-    run.assert_no_leak("audit-leaks");
+    run.assert_no_leak(CANARY, "audit-leaks");
     for (rel, _) in places
         .iter()
         .filter(|(rel, _)| !rel.contains("d.service.d") && !rel.ends_with("f.service") && !rel.ends_with("j.service"))

@@ -9,14 +9,9 @@ use crate::support::Host;
 
 const ACTIONS: [&str; 3] = ["notify.send", "notify.flush", "notify.cancel"];
 
-/// `^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$`, the shape `common::audit` is to require.
+/// The shape `common::audit` requires of an action (`noun.verb`), from its one validator.
 fn is_noun_verb(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('.').collect();
-    parts.len() >= 2
-        && parts.iter().all(|p| {
-            p.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
-                && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        })
+    common::audit::validate_action(name).is_ok()
 }
 
 #[test]

@@ -177,14 +177,8 @@ fn serve(conn: TcpStream, shared: &Mutex<Shared>, token: &str, user: &str) {
         if !watch.is_empty() {
             // The client is blocked on this request right now: look at every argv.
             s.argv_samples += 1;
-            for e in std::fs::read_dir("/proc").unwrap().flatten() {
-                if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-                    let c = String::from_utf8_lossy(&c).replace('\0', " ");
-                    if watch.iter().any(|w| c.contains(w.as_str())) {
-                        s.argv_hits.push(c);
-                    }
-                }
-            }
+            let watch: Vec<&str> = watch.iter().map(String::as_str).collect();
+            s.argv_hits.extend(test_support::argv_containing(&watch));
         }
         s.script.pop_front().or_else(|| s.default.clone()).unwrap_or(Behaviour::Normal)
     };

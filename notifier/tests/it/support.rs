@@ -1,9 +1,11 @@
-//! A hermetic notifier host: temp state/secrets/audit paths, canary keys in
-//! 0600 files, a cleared environment, and a fake Pushover on loopback.
+//! The notifier's side of the hermetic host: a `test_support::TempHost`
+//! with canary keys in 0600 files and a fake Pushover on loopback that
+//! every command is pointed at.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
+
+pub(crate) use test_support::{Run, is_root, skip};
 
 use crate::fake::Fake;
 
@@ -13,33 +15,22 @@ pub(crate) const TOKEN: &str = "aCanaryTok3nQ7xWv9LmT2pRz8NcB4";
 pub(crate) const USER: &str = "uCanaryUs3rK5jHg7FdS1aQw9ErTy2";
 
 pub(crate) struct Host {
-    pub(crate) tmp: tempfile::TempDir,
+    host: test_support::TempHost,
     pub(crate) fake: Fake,
 }
 
-pub(crate) struct Run {
-    pub(crate) code: i32,
-    pub(crate) stdout: String,
-    pub(crate) stderr: String,
-}
-
-impl Run {
-    pub(crate) fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\n{}", self.stdout, self.stderr))
+/// Paths, the temp dir and file scanning are the shared harness's.
+impl std::ops::Deref for Host {
+    type Target = test_support::TempHost;
+    fn deref(&self) -> &test_support::TempHost {
+        &self.host
     }
-}
-
-/// Prints why a test is skipped; only for a missing prerequisite.
-#[expect(clippy::print_stderr, reason = "a skipped test must say why in the test output")]
-pub(crate) fn skip(reason: &str) {
-    eprintln!("SKIPPED: {reason}");
 }
 
 impl Host {
     pub(crate) fn new() -> Host {
-        let tmp = tempfile::tempdir().unwrap();
-        let secrets = tmp.path().join("secrets");
+        let host = test_support::TempHost::new();
+        let secrets = host.path("secrets");
         std::fs::create_dir(&secrets).unwrap();
         std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).unwrap();
         for (name, value) in [("pushover_app_token", TOKEN), ("pushover_user_key", USER)] {
@@ -47,12 +38,7 @@ impl Host {
             std::fs::write(&p, format!("{value}\n")).unwrap();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
         }
-        std::fs::write(tmp.path().join("openclaw.toml"), "").unwrap();
-        Host { fake: Fake::start(TOKEN, USER), tmp }
-    }
-
-    pub(crate) fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
+        Host { fake: Fake::start(TOKEN, USER), host }
     }
 
     /// The notifier with a hermetic environment, pointed at the fake.
@@ -62,17 +48,8 @@ impl Host {
 
     /// `program` (e.g. the ops wrapper) with the notifier's hermetic environment.
     pub(crate) fn command_for(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        cmd.env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", self.tmp.path())
-            .env("OPENCLAW_CONFIG", self.path("openclaw.toml"))
-            .env("OPENCLAW_SECRETS_DIR", self.path("secrets"))
-            .env("OPENCLAW_STATE_DIR", self.path("state"))
-            .env("OPENCLAW_AUDIT_LOG", self.path("audit/audit.jsonl"))
-            .env("OPENCLAW_NOTIFY_API_BASE", &self.fake.base)
-            .current_dir(self.tmp.path())
-            .stdin(Stdio::null());
+        let mut cmd = self.host.command(program);
+        cmd.env("OPENCLAW_NOTIFY_API_BASE", &self.fake.base).stdin(Stdio::null());
         cmd
     }
 
@@ -81,12 +58,7 @@ impl Host {
     }
 
     pub(crate) fn run_cmd(&self, cmd: &mut Command) -> Run {
-        let out = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).output().unwrap();
-        Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        test_support::run(cmd)
     }
 
     /// `send --format json --check-id ID [extra...] MESSAGE`.
@@ -95,26 +67,6 @@ impl Host {
         args.extend_from_slice(extra);
         args.push(message);
         self.run(&args)
-    }
-
-    /// Every file under the temp dir except the secrets directory, concatenated.
-    pub(crate) fn all_state_bytes(&self) -> String {
-        let mut res = String::new();
-        let mut stack = vec![self.tmp.path().to_owned()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let p = e.path();
-                if p == self.path("secrets") {
-                    continue;
-                }
-                if p.is_dir() {
-                    stack.push(p);
-                } else if let Ok(b) = std::fs::read(&p) {
-                    res.push_str(&String::from_utf8_lossy(&b));
-                }
-            }
-        }
-        res
     }
 
     /// Audit records as JSON values.
@@ -132,17 +84,13 @@ pub(crate) fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
-pub(crate) fn is_root() -> bool {
-    rustix::process::geteuid().is_root()
-}
-
 impl Host {
     /// `text` with the volatile parts written as placeholders, for snapshots:
     /// the temp dir as `[TMP]`, the fake's address as `[api]`, and every
     /// RFC 3339 time within a day of now as `[timestamp]` (a far-off time,
     /// such as the fake's quota reset, stays as it is).
     pub(crate) fn scrub(&self, text: &str) -> String {
-        let text = text.replace(&self.tmp.path().display().to_string(), "[TMP]").replace(&self.fake.base, "[api]");
+        let text = text.replace(&self.root().display().to_string(), "[TMP]").replace(&self.fake.base, "[api]");
         let mut res = String::with_capacity(text.len());
         let mut rest = text.as_str();
         // `common::time_fmt::rfc3339`: whole seconds, UTC, `YYYY-MM-DDTHH:MM:SSZ`.

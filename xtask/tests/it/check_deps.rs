@@ -1,5 +1,6 @@
 //! The dependency-direction invariant is enforced on a scratch copy of the
-//! real workspace: the real manifests plus two throwaway tool crates.
+//! real workspace: the real manifests (`test-support` among them) plus two
+//! throwaway tool crates.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -109,16 +110,55 @@ fn a_dev_dependency_between_tools_also_fails() {
     assert!(stderr.contains("alpha depends on beta"), "{stderr}");
 }
 
+/// Checks a scratch workspace in which the real member `member` also
+/// depends on the throwaway tool `beta`.
+fn member_depending_on_beta(member: &str) -> (bool, String) {
+    let ws = scratch_workspace("common.workspace = true", "");
+    let manifest = ws.path().join(member).join("Cargo.toml");
+    let text = fs::read_to_string(&manifest).unwrap();
+    let with_tool = text.replacen("[dependencies]\n", "[dependencies]\nbeta = { path = \"../beta\" }\n", 1);
+    assert_ne!(text, with_tool, "{member}'s manifest has no [dependencies] table");
+    fs::write(&manifest, with_tool).unwrap();
+    check_deps(ws.path())
+}
+
 #[test]
 fn common_depending_on_a_tool_fails() {
-    let ws = scratch_workspace("common.workspace = true", "");
-    let manifest = ws.path().join("common/Cargo.toml");
-    let text = fs::read_to_string(&manifest).unwrap();
-    fs::write(&manifest, text.replacen("[dependencies]\n", "[dependencies]\nbeta = { path = \"../beta\" }\n", 1))
-        .unwrap();
-    let (ok, stderr) = check_deps(ws.path());
+    let (ok, stderr) = member_depending_on_beta("common");
     assert!(!ok, "{stderr}");
     assert!(stderr.contains("common depends on beta: common must not depend on any workspace crate"), "{stderr}");
+}
+
+#[test]
+fn test_support_as_a_dev_dependency_passes() {
+    let ws = scratch_workspace(
+        "common.workspace = true\n[dev-dependencies]\ntest-support.workspace = true",
+        "common.workspace = true\n[dev-dependencies]\ntest-support = { path = \"../test-support\" }",
+    );
+    let (ok, stderr) = check_deps(ws.path());
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn test_support_as_a_normal_or_build_dependency_fails_naming_the_edge() {
+    let ws = scratch_workspace(
+        "common.workspace = true\ntest-support.workspace = true",
+        "common.workspace = true\n[build-dependencies]\ntest-support.workspace = true",
+    );
+    let (ok, stderr) = check_deps(ws.path());
+    assert!(!ok, "{stderr}");
+    assert!(
+        stderr.contains("alpha depends on test-support as a normal dependency: test-support is a dev-dependency only"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("beta depends on test-support as a build dependency"), "{stderr}");
+}
+
+#[test]
+fn test_support_depending_on_a_tool_fails() {
+    let (ok, stderr) = member_depending_on_beta("test-support");
+    assert!(!ok, "{stderr}");
+    assert!(stderr.contains("test-support depends on beta: test-support must not depend on a tool crate"), "{stderr}");
 }
 
 #[test]

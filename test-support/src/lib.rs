@@ -1,0 +1,37 @@
+//! Dev-only harness shared by the tools' black-box tests: a temp host with
+//! every OpenClaw path redirected under it, PATH stubs, the `Run` result of
+//! one command, and canary scanning (files, stdout/stderr, every process's
+//! argv). Tool crates take it as a dev-dependency only; `cargo xtask
+//! check-deps` refuses it anywhere else.
+
+#![deny(missing_docs)]
+
+mod canary;
+mod host;
+mod run;
+
+pub use canary::{ArgvWatch, argv_containing, text_of_files};
+pub use host::TempHost;
+pub use run::{Run, run, run_watched};
+
+/// Whether the tests run as effective uid 0 (read from `/proc/self/status`;
+/// `false` when that cannot be read, so root-only tests skip rather than run).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").ok().is_some_and(|status| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().nth(1))
+            .is_some_and(|euid| euid == "0")
+    })
+}
+
+/// Prints why a test is skipped (`SKIPPED: reason`); only for a missing
+/// prerequisite such as root or a package.
+#[expect(clippy::print_stderr, reason = "a skipped test must say why in the test output")]
+pub fn skip(reason: &str) {
+    eprintln!("SKIPPED: {reason}");
+}
+
+#[cfg(test)]
+mod tests;
