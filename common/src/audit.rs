@@ -214,18 +214,35 @@ impl AuditLog {
     }
 
     /// Repairs what a crash can leave behind, and records that it did:
-    /// removes a torn final line, and rebuilds a missing checkpoint when the
-    /// chain is otherwise intact. Refuses (with [`AuditError::Damaged`]) to
-    /// touch a log whose complete records are tampered with.
-    pub fn recover(&self, tool: &str, actor: &str) -> Result<RecoverOutcome, AuditError> {
+    /// removes a torn final line, and rebuilds a missing checkpoint. Refuses
+    /// (with [`AuditError::Damaged`]) to touch a log whose complete records
+    /// are tampered with or do not reach the checkpoint or any of `extra`
+    /// (an exported checkpoint, a head another tool remembered); refuses a
+    /// log with records but no checkpoint unless `extra` vouches for it,
+    /// because without one a truncation cannot be told from a crash; and
+    /// refuses a "torn" tail that cannot be the start of one record (longer
+    /// than a line may be, or not starting as every record does).
+    pub fn recover(&self, tool: &str, actor: &str, extra: &[Checkpoint]) -> Result<RecoverOutcome, AuditError> {
         let mut file = self.open_locked()?;
         let bytes = self.read_all(&mut file)?;
         let complete_len = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
         let torn = &bytes[complete_len..];
+        let damaged = |problem| Err(AuditError::Damaged { path: self.path.clone(), problem });
+        if !torn.is_empty() && (torn.len() > MAX_LINE || !torn.starts_with(&b"{\"action\":\""[..torn.len().min(11)])) {
+            return damaged(Problem::Malformed {
+                line: 0,
+                error: format!("the {} bytes after the last newline are not the start of one record", torn.len()),
+            });
+        }
         let checkpoint = self.read_checkpoint()?;
-        let report = verify_bytes(&bytes[..complete_len], checkpoint.as_slice());
+        let mut checkpoints: Vec<Checkpoint> = checkpoint.iter().cloned().collect();
+        checkpoints.extend_from_slice(extra);
+        let report = verify_bytes(&bytes[..complete_len], &checkpoints);
         if let Some(problem) = report.problems.first() {
-            return Err(AuditError::Damaged { path: self.path.clone(), problem: problem.clone() });
+            return damaged(problem.clone());
+        }
+        if checkpoint.is_none() && report.records > 0 && extra.is_empty() {
+            return damaged(Problem::CheckpointMissing);
         }
         let checkpoint_rebuilt = checkpoint.is_none() && report.records > 0;
         if torn.is_empty() && !checkpoint_rebuilt {

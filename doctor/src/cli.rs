@@ -54,6 +54,10 @@ struct RecoverArgs {
     /// Its checkpoint file (default: <log>.checkpoint).
     #[arg(long, value_name = "PATH")]
     checkpoint: Option<PathBuf>,
+    /// An exported checkpoint line the log must reach (repeatable); with one, a
+    /// missing checkpoint file is rebuilt.
+    #[arg(long, value_name = "LINE")]
+    checkpoint_line: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -124,6 +128,8 @@ pub(crate) fn run(cli: Cli) -> Exit {
         Some(Command::VerifyAudit(v)) => verify_audit(&v, &paths, cli.run.format),
         Some(Command::AuditRecover(r)) => crate::recover::run(
             &log_paths(r.log.as_ref(), r.checkpoint.as_ref(), &paths),
+            &r.checkpoint_line,
+            &paths.artifacts_root,
             cli.run.format == Format::Json,
         ),
         Some(Command::ListChecks) => list_checks(cli.run.format),
@@ -167,7 +173,9 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
     let budget = args.budget_ms.unwrap_or(settings.budget_ms);
     let deadline = started + Duration::from_millis(timeout.min(budget));
     let artifacts_root = paths.artifacts_root.clone();
-    let ctx = Arc::new(Ctx::new(config, settings, paths, paths::is_root(), deadline));
+    let mut ctx = Ctx::new(config, settings, paths, paths::is_root(), deadline);
+    ctx.remember_state = !args.no_artifacts;
+    let ctx = Arc::new(ctx);
     let results = runner::run(&ctx, &defs);
     let report = Report::new(hostname(), started_at, started.elapsed().as_millis() as u64, args.strict, results);
     let mut exit = if report.passed() { Exit::Clean } else { Exit::Policy };
@@ -200,7 +208,8 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
         }
     }
     if evidence {
-        match evidence::write(&artifacts_root, &report, exit.code(), started_at) {
+        let audit = AuditLog::new(&ctx.paths.audit_log, &ctx.paths.audit_checkpoint);
+        match evidence::write(&artifacts_root, &report, exit.code(), started_at, &audit) {
             Ok(dir) => output::note(&format!("evidence: {}", dir.display())),
             Err(e) => {
                 output::error(&format!("cannot write the evidence bundle under {}: {e}", artifacts_root.display()));
@@ -242,6 +251,13 @@ fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
     if let Err(e) = std::fs::symlink_metadata(&log_path) {
         output::error(&format!("no audit log at {}: {e}", log_path.display()));
         return Exit::Undecided;
+    }
+    match crate::heads::remembered(&paths.artifacts_root, &log_path) {
+        Ok(head) => extra.extend(head),
+        Err(e) => {
+            output::error(&format!("the remembered audit head cannot be trusted: {e}"));
+            return Exit::Undecided;
+        }
     }
     let report = match log.verify(&extra) {
         Ok(r) => r,

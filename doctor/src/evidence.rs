@@ -3,6 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use common::artifacts::{new_run_dir, write_atomic};
+use common::audit::AuditLog;
+use common::private_path::{self, Class, OpenSpec};
 use serde_json::json;
 
 use crate::report::Report;
@@ -15,6 +17,8 @@ listeners.json      every listening socket with classification, verdict and owne
 sshd_effective.json the security-relevant subset of `sshd -T`
 firewall.txt        `ufw status verbose`, `nft -j list ruleset` and legacy iptables-save output, as read by the doctor
 docker_ports.json   every Docker published binding and whether it is allowed
+audit.jsonl         a copy of the shared audit log (hashes only, no parameters)
+audit.jsonl.checkpoint  a copy of its checkpoint
 
 No secret is ever written here. The secret-files check reads metadata only;
 the keys check resolves each key in memory to report its source and a masked
@@ -27,6 +31,7 @@ pub(crate) fn write(
     report: &Report,
     exit_code: u8,
     now: time::OffsetDateTime,
+    audit: &AuditLog,
 ) -> std::io::Result<PathBuf> {
     let dir = new_run_dir(root, "evidence", Some(&report.host), now)?;
     let details = |id: &str| {
@@ -49,6 +54,20 @@ pub(crate) fn write(
         "doctor_exit": exit_code, "checks": checks, "artifact_path": dir.display().to_string(),
     });
     write_atomic(&dir.join("summary.json"), pretty(&summary).as_bytes())?;
+    // The audit log and checkpoint as they are now (they hold hashes, never
+    // parameters or secrets): the copy to keep before any recovery.
+    for (name, path) in [("audit.jsonl", audit.path()), ("audit.jsonl.checkpoint", audit.checkpoint_path())] {
+        let copy = match private_path::open_file(path, OpenSpec::read(Class::Private)) {
+            Ok(Some(mut f)) => {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut f, &mut bytes)?;
+                bytes
+            }
+            Ok(None) => format!("(no file at {})\n", path.display()).into_bytes(),
+            Err(e) => format!("(not copied: {e})\n").into_bytes(),
+        };
+        write_atomic(&dir.join(name), &copy)?;
+    }
     write_atomic(&dir.join("README.txt"), README.as_bytes())?;
     Ok(dir)
 }

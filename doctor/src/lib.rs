@@ -9,6 +9,7 @@
 mod checks;
 mod cli;
 mod evidence;
+mod heads;
 mod output;
 mod recover;
 mod report;

@@ -2,7 +2,9 @@
 //! line in the shared audit log (a crash mid-append), which otherwise blocks
 //! every tool's appends. A tampered log is refused and left untouched.
 
-use common::audit::{AuditError, AuditLog, RecoverOutcome, process_actor};
+use std::path::Path;
+
+use common::audit::{AuditError, AuditLog, Checkpoint, RecoverOutcome, process_actor};
 use common::exit::Exit;
 use serde_json::json;
 
@@ -30,12 +32,30 @@ fn decide(res: Result<RecoverOutcome, AuditError>) -> Verdict {
     }
 }
 
-pub(crate) fn run(log: &AuditLog, json_out: bool) -> Exit {
+pub(crate) fn run(log: &AuditLog, lines: &[String], artifacts_root: &Path, json_out: bool) -> Exit {
     if let Err(e) = std::fs::symlink_metadata(log.path()) {
         output::error(&format!("no audit log at {}: {e}", log.path().display()));
         return Exit::Undecided;
     }
-    let verdict = decide(log.recover(INFO.name, &process_actor()));
+    let mut extra = Vec::new();
+    for line in lines {
+        match Checkpoint::parse_line(line) {
+            Ok(cp) => extra.push(cp),
+            Err(e) => {
+                output::error(&format!("--checkpoint-line: {e}"));
+                return Exit::Undecided;
+            }
+        }
+    }
+    // The head an earlier doctor run saw: a cut log must not be "repaired".
+    match crate::heads::remembered(artifacts_root, log.path()) {
+        Ok(head) => extra.extend(head),
+        Err(e) => {
+            output::error(&format!("the remembered audit head cannot be trusted: {e}"));
+            return Exit::Undecided;
+        }
+    }
+    let verdict = decide(log.recover(INFO.name, &process_actor(), &extra));
     let (exit, body, text) = match &verdict {
         Verdict::NothingToDo => (
             Exit::Clean,

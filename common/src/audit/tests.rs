@@ -171,11 +171,45 @@ fn appends_refuse_a_log_whose_checkpoint_was_deleted() {
         .append(&Entry { tool: "t", actor: "a", action: "test.append", params: &params, exit_code: 0, duration_ms: 0 })
         .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { problem: Problem::CheckpointMissing, .. }), "{err}");
-    // recover rebuilds it because the chain itself is intact, and says so in the log.
-    let outcome = f.log.recover("openclaw-test", "root").unwrap();
+    // Without a checkpoint a cut log looks intact: recover refuses on its own...
+    let before = fs::read(f.log.path()).unwrap();
+    let err = f.log.recover("openclaw-test", "root", &[]).unwrap_err();
+    assert!(matches!(err, AuditError::Damaged { problem: Problem::CheckpointMissing, .. }), "{err}");
+    assert_eq!(fs::read(f.log.path()).unwrap(), before, "nothing changed");
+    // ...and rebuilds it only when an exported checkpoint vouches for the log.
+    let head = f.log.verify(&[]).unwrap().head.unwrap();
+    let exported = Checkpoint { seq: head.0, hash: head.1, ts: "2026-11-24T19:47:05Z".into() };
+    let outcome = f.log.recover("openclaw-test", "root", &[exported]).unwrap();
     assert!(outcome.checkpoint_rebuilt);
     assert_eq!(outcome.record.as_ref().unwrap().action, "audit.recover");
     assert!(f.log.verify(&[]).unwrap().is_intact());
+}
+
+#[test]
+fn recover_never_cuts_more_than_one_partial_record() {
+    // Every record merged into one "torn" line, with the checkpoint gone: the
+    // old recover cut them all and rebuilt a checkpoint for the empty log.
+    let f = filled(3);
+    let joined: Vec<u8> = fs::read(f.log.path()).unwrap().into_iter().filter(|&b| b != b'\n').collect();
+    fs::write(f.log.path(), &joined).unwrap();
+    assert!(f.log.recover("t", "a", &[]).is_err(), "the checkpoint (seq 3) is not reached");
+    fs::remove_file(f.log.checkpoint_path()).unwrap();
+    assert!(f.log.recover("t", "a", &[]).is_ok(), "no records, no checkpoint: only a first record's tail to cut");
+    // A tail that does not start like a record is not a torn record.
+    let f = filled(2);
+    let mut bytes = fs::read(f.log.path()).unwrap();
+    bytes.extend_from_slice(b"garbage without a newline");
+    fs::write(f.log.path(), &bytes).unwrap();
+    let err = f.log.recover("t", "a", &[]).unwrap_err();
+    assert!(err.to_string().contains("not the start of one record"), "{err}");
+    assert_eq!(fs::read(f.log.path()).unwrap(), bytes);
+    // Nor is one longer than a line may be.
+    let f = filled(1);
+    let mut bytes = fs::read(f.log.path()).unwrap();
+    bytes.extend_from_slice(b"{\"action\":\"");
+    bytes.extend(std::iter::repeat_n(b'x', MAX_LINE));
+    fs::write(f.log.path(), &bytes).unwrap();
+    assert!(f.log.recover("t", "a", &[]).is_err());
 }
 
 #[test]
@@ -194,7 +228,7 @@ fn torn_tail_is_reported_blocks_appends_and_recover_repairs_it() {
         .unwrap_err();
     assert!(matches!(err, AuditError::Damaged { problem: Problem::TornTail { .. }, .. }), "{err}");
 
-    let outcome = f.log.recover("openclaw-test", "root").unwrap();
+    let outcome = f.log.recover("openclaw-test", "root", &[]).unwrap();
     assert_eq!(outcome.truncated_bytes, 20);
     let rec = outcome.record.unwrap();
     assert_eq!((rec.seq, rec.action.as_str()), (4, "audit.recover"));
@@ -213,13 +247,13 @@ fn torn_tail_is_reported_blocks_appends_and_recover_repairs_it() {
 fn recover_refuses_a_tampered_log_and_is_a_no_op_on_a_clean_one() {
     let f = filled(3);
     assert_eq!(
-        f.log.recover("t", "a").unwrap(),
+        f.log.recover("t", "a", &[]).unwrap(),
         RecoverOutcome { truncated_bytes: 0, torn_sha256: sha256_hex(b""), checkpoint_rebuilt: false, record: None }
     );
     let mut l = lines(&f.log);
     l[0] = l[0].replace("\"actor\":\"root\"", "\"actor\":\"mallory\"");
     write_lines(&f.log, &l);
-    assert!(matches!(f.log.recover("t", "a"), Err(AuditError::Damaged { problem: Problem::BadHash { .. }, .. })));
+    assert!(matches!(f.log.recover("t", "a", &[]), Err(AuditError::Damaged { problem: Problem::BadHash { .. }, .. })));
 }
 
 #[test]

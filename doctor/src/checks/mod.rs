@@ -251,9 +251,9 @@ pub(crate) const CHECKS: &[CheckDef] = &[
     CheckDef {
         id: "audit-log",
         title: "Audit log intact",
-        rules: "Verifies the shared audit log's hash chain and that it reaches its checkpoint and the head the newest \
-                passing run recorded in its doctor.json (docs/audit-log.md). Any problem fails, a deleted log included; \
-                unreadable: error.",
+        rules: "Verifies the shared audit log's hash chain and that it reaches its checkpoint and the head the doctor \
+                remembered for it in <artifacts>/doctor/audit-heads.json (docs/audit-log.md). Any problem fails, a \
+                deleted log included; an unsafe heads file fails; unreadable: error.",
         run: audit_log::check,
     },
 ];
@@ -273,11 +273,14 @@ pub(crate) struct Ctx {
     /// Every external command must finish before this instant.
     pub(crate) deadline: Instant,
     sockets: OnceLock<Result<Arc<SocketTable>, String>>,
+    /// Whether checks may keep state under the artifacts root (the audit head):
+    /// off with `--no-artifacts`, when the run writes nothing.
+    pub(crate) remember_state: bool,
 }
 
 impl Ctx {
     pub(crate) fn new(config: Config, settings: DoctorSettings, paths: Paths, is_root: bool, deadline: Instant) -> Ctx {
-        Ctx { config, settings, paths, is_root, deadline, sockets: OnceLock::new() }
+        Ctx { config, settings, paths, is_root, deadline, sockets: OnceLock::new(), remember_state: false }
     }
 
     /// Runs an external command, killed a little before the run's deadline so

@@ -1,5 +1,7 @@
 //! `verify-audit` and the `audit-log` check use the shared audit log.
 
+use std::os::unix::fs::PermissionsExt;
+
 use common::audit::{AuditLog, Entry};
 
 use crate::support::{Host, status};
@@ -75,7 +77,7 @@ fn audit_recover_repairs_a_torn_tail_so_appends_work_and_the_log_verifies() {
     let host = Host::new();
     let log = log_with(&host, 3);
     let text = std::fs::read_to_string(log.path()).unwrap();
-    let torn = "{\"seq\":4,\"ts\":\"2026-11-2";
+    let torn = "{\"action\":\"key.set\",\"actor\":\"ro";
     std::fs::write(log.path(), format!("{text}{torn}")).unwrap();
     let params = serde_json::json!({});
     let err = log.append(&entry(&params)).unwrap_err();
@@ -145,4 +147,65 @@ fn deleting_the_log_and_its_checkpoint_after_a_run_fails_the_audit_log_check() {
     // Without any earlier report, an empty host is simply new.
     let fresh = Host::new();
     assert_eq!(status(&fresh.check("audit-log").1), "pass");
+}
+
+#[test]
+fn the_remembered_head_never_expires_and_an_unsafe_memory_fails() {
+    let host = Host::new();
+    let log = log_with(&host, 2);
+    assert_eq!(host.run(&["--only", "audit-log"]).code, 0);
+    std::fs::remove_file(log.path()).unwrap();
+    std::fs::remove_file(log.checkpoint_path()).unwrap();
+    // Failing runs and runs of other checks used to push the head out of a
+    // 50-report window; now it is kept apart and only ever moves forward.
+    for _ in 0..55 {
+        assert_eq!(host.run(&["--only", "disk", "--only", "audit-log"]).code, 1);
+    }
+    let run = host.run(&["--only", "audit-log", "--format", "json"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(run.json()["checks"][0]["summary"].as_str().unwrap().contains("checkpoint reached seq 2"));
+    // Pruning old reports (the disk check's advice) loses nothing.
+    for e in std::fs::read_dir(host.path("artifacts/doctor")).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            std::fs::remove_dir_all(p).unwrap();
+        }
+    }
+    assert_eq!(host.run(&["--only", "audit-log"]).code, 1);
+    // A memory others could rewrite is not believed, and says so.
+    std::fs::set_permissions(host.path("artifacts/doctor"), std::fs::Permissions::from_mode(0o770)).unwrap();
+    let (_, check) = host.check("audit-log");
+    assert_eq!(status(&check), "fail", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("cannot be trusted"), "{check}");
+}
+
+#[test]
+fn a_log_cut_back_with_its_checkpoint_is_refused_by_recover_and_verify() {
+    let host = Host::new();
+    let log = log_with(&host, 3);
+    assert_eq!(host.run(&["--only", "audit-log"]).code, 0, "remember seq 3");
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let cut: String = text.lines().take(2).map(|l| format!("{l}\n")).collect();
+    std::fs::write(log.path(), &cut).unwrap();
+    std::fs::remove_file(log.checkpoint_path()).unwrap();
+    let run = host.run(&["audit-recover"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert_eq!(std::fs::read_to_string(log.path()).unwrap(), cut, "nothing changed");
+    assert!(!log.checkpoint_path().exists(), "no checkpoint was made up");
+    let verify = host.run(&["verify-audit"]);
+    assert_eq!(verify.code, 1, "{}", verify.stdout);
+}
+
+#[test]
+fn a_missing_checkpoint_is_rebuilt_only_against_an_exported_one() {
+    let host = Host::new();
+    let log = log_with(&host, 2);
+    let exported = log.read_checkpoint().unwrap().unwrap().to_line();
+    std::fs::remove_file(log.checkpoint_path()).unwrap();
+    let alone = host.run(&["audit-recover", "--no-artifacts"]);
+    assert_eq!(alone.code, 1, "{}", alone.stdout);
+    let run = host.run(&["audit-recover", "--checkpoint-line", &exported, "--format", "json"]);
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(run.json()["checkpoint_rebuilt"], true);
+    assert_eq!(host.run(&["verify-audit"]).code, 0);
 }

@@ -160,6 +160,8 @@ fn evidence_bundle_is_written_even_when_the_run_fails() {
         files,
         [
             "README.txt",
+            "audit.jsonl",
+            "audit.jsonl.checkpoint",
             "docker_ports.json",
             "doctor.json",
             "firewall.txt",
