@@ -178,9 +178,25 @@ impl AuditLog {
         )
     }
 
+    /// Checks, without writing, that an append would be accepted now: the log
+    /// and its checkpoint are usable, agree, and nobody else holds the lock
+    /// past the wait. A tool calls it before a change it must audit, so the
+    /// change is not made when its record could not be written.
+    pub fn preflight(&self) -> Result<(), AuditError> {
+        let mut file = self.open_locked()?;
+        let head = self.read_head(&mut file)?;
+        self.check_against_checkpoint(&mut file, head.as_ref())
+    }
+
     /// Reads and verifies the whole log against its checkpoint file and any
     /// `extra` checkpoints (for example one exported to a notification).
     pub fn verify(&self, extra: &[Checkpoint]) -> Result<VerifyReport, AuditError> {
+        // Whoever can write these directories can delete or swap the files.
+        for file in [&self.path, &self.checkpoint] {
+            if let Some(dir) = file.parent().filter(|d| !d.as_os_str().is_empty()) {
+                private_path::check_dir(dir, Class::Private)?;
+            }
+        }
         let bytes = match read_regular(&self.path) {
             Ok(bytes) => bytes,
             Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Vec::new(),
@@ -333,6 +349,9 @@ impl AuditLog {
         file.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
         file.sync_data().map_err(|e| self.io(e))?;
         let cp = Checkpoint { seq: rec.seq, hash: rec.hash.clone(), ts: rec.ts.clone() };
+        if let Some(dir) = self.checkpoint.parent().filter(|d| !d.as_os_str().is_empty()) {
+            private_path::ensure_dir(dir, Class::Private)?;
+        }
         artifacts::write_atomic(&self.checkpoint, format!("{}\n", cp.to_line()).as_bytes())
             .map_err(|e| AuditError::Io { path: self.checkpoint.clone(), source: e })?;
         Ok(rec)

@@ -274,15 +274,24 @@ pub fn check_dir(path: &Path, class: Class) -> Result<bool, UnsafePath> {
 fn check_ancestors(path: &Path, class: Class, euid: u32) -> Result<(), UnsafePath> {
     let abs =
         if path.is_absolute() { path.to_owned() } else { std::env::current_dir().map_err(io_err(path))?.join(path) };
-    for anc in abs.ancestors().skip(1) {
-        // Ancestors are followed: `/var/run → /run` is normal; the target is what
-        // the kernel resolves, and that is what is judged.
-        let meta = match std::fs::metadata(anc) {
-            Ok(m) => m,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-            Err(e) => return Err(io_err(anc)(e)),
-        };
-        judge_ancestor(Facts::from_metadata(&meta), euid).map_err(|p| refused(anc, p, class, Kind::Dir, true))?;
+    // Judge the parents as written and, when a link sits among them, the real
+    // directories it leads through too: `/a/link/secrets` with `link -> /b/c`
+    // is only as safe as `/b` and `/b/c`.
+    let mut walks = vec![abs.clone()];
+    if let Ok(real) = std::fs::canonicalize(&abs)
+        && real != abs
+    {
+        walks.push(real);
+    }
+    for walk in &walks {
+        for anc in walk.ancestors().skip(1) {
+            let meta = match std::fs::metadata(anc) {
+                Ok(m) => m,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(anc)(e)),
+            };
+            judge_ancestor(Facts::from_metadata(&meta), euid).map_err(|p| refused(anc, p, class, Kind::Dir, true))?;
+        }
     }
     Ok(())
 }

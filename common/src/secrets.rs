@@ -527,16 +527,31 @@ pub fn record_success(state_dir: &Path, name: &str, key_id: &str) -> Result<(), 
 
 /// Every recorded last success.
 pub fn last_successes(state_dir: &Path) -> Result<Successes, SecretError> {
-    let path = state_dir.join("keyctl/last_success.json");
-    match std::fs::read(&path) {
-        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| SecretError::Refused {
-            path,
-            problem: format!("unparsable: {e}"),
-            fix: "delete it; it is rebuilt on the next success".into(),
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Successes::new()),
-        Err(source) => Err(SecretError::Io { path, source }),
+    let dir = state_dir.join("keyctl");
+    // A record others could write would vouch for a key that never worked.
+    if !private_path::check_dir(&dir, Class::Private)? {
+        return Ok(Successes::new());
     }
+    let path = dir.join("last_success.json");
+    let Some(file) = private_path::open_file(&path, OpenSpec::read(Class::Private))? else {
+        return Ok(Successes::new());
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_SECRET_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| SecretError::Io { path: path.clone(), source })?;
+    if bytes.len() as u64 > MAX_SECRET_BYTES {
+        return Err(SecretError::Refused {
+            path,
+            problem: format!("larger than {MAX_SECRET_BYTES} bytes"),
+            fix: "delete it; it is rebuilt on the next success".into(),
+        });
+    }
+    serde_json::from_slice(&bytes).map_err(|e| SecretError::Refused {
+        path,
+        problem: format!("unparsable: {e}"),
+        fix: "delete it; it is rebuilt on the next success".into(),
+    })
 }
 
 #[cfg(test)]

@@ -124,6 +124,13 @@ impl Ctx {
         host_salt(&self.paths.state_dir).map_err(|e| e.to_string())
     }
 
+    /// Fails before any change when the audit log would refuse its record.
+    fn audit_ready(&self) -> Result<(), String> {
+        AuditLog::new(&self.paths.audit_log, &self.paths.audit_checkpoint)
+            .preflight()
+            .map_err(|e| format!("{e} (nothing was changed)"))
+    }
+
     /// Appends to the audit log; a failure fails the command.
     fn audit(&self, action: &str, params: &Value, exit_code: i32, started: Instant) -> Result<(), String> {
         let actor = common::audit::process_actor();
@@ -297,6 +304,7 @@ impl NoFollow for std::fs::OpenOptions {
 /// Stores a value where this platform keeps keys: the Keychain on macOS,
 /// a 0600 file in the secrets directory elsewhere. Then audits it.
 fn store(ctx: &Ctx, name: &str, value: &SecretString, action: &str, started: Instant) -> Result<String, String> {
+    ctx.audit_ready()?;
     let place = if ctx.keychain.available() {
         ctx.keychain.set(name, value).map_err(|e| format!("keychain: {e}"))?;
         ctx.keychain.describe().to_owned()
@@ -333,7 +341,7 @@ fn rotate(ctx: &Ctx, name: &str) -> Result<Exit, String> {
         .map_err(|e| format!("getrandom: {e}"))?;
     let value = SecretString::from(common::hash::to_hex(&bytes));
     let mut text = store(ctx, name, &value, "key.rotate", started)?;
-    text.push_str("restart the console to use it: systemctl restart openclaw-console\n");
+    text.push_str("every consumer of OPENCLAW_CONSOLE_TOKEN must read it again; give clients the new value with: openclaw-keyctl get OPENCLAW_CONSOLE_TOKEN | <client>\n");
     output::stdout(&text).map_err(|e| format!("{e} (the token was rotated)"))?;
     Ok(Exit::Clean)
 }
@@ -342,6 +350,7 @@ fn delete(ctx: &Ctx, name: &str) -> Result<Exit, String> {
     let started = Instant::now();
     secrets::validate_name(name).map_err(|e| e.to_string())?;
     let path = ctx.resolver().file_path(name);
+    ctx.audit_ready()?;
     let removed_file = match std::fs::remove_file(&path) {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,

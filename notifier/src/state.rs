@@ -304,10 +304,12 @@ impl Store {
 
 fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
     use std::io::Read;
-    let file = match fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
+    // The one private-path rule: no link followed, no FIFO waited on, no file
+    // another user owns or can write believed.
+    let Some(file) =
+        private_path::open_file(path, private_path::OpenSpec::read(Class::Private)).map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
     };
     let mut bytes = Vec::new();
     file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -321,6 +323,20 @@ fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_fifo_or_a_link_as_the_state_file_is_refused_without_hanging() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = Store::open(&tmp.path().join("state")).unwrap();
+        let path = store.dir().join("state.json");
+        rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+        assert!(store.load().unwrap_err().contains("named pipe"));
+        fs::remove_file(&path).unwrap();
+        let elsewhere = tmp.path().join("elsewhere.json");
+        fs::write(&elsewhere, "{}").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+        assert!(store.load().unwrap_err().contains("symbolic link"));
+    }
 
     #[test]
     fn state_round_trips_and_a_corrupt_file_is_refused_not_reset() {

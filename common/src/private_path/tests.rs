@@ -148,3 +148,24 @@ fn foreign_owned_and_world_writable_parents_are_refused() {
     fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
     assert!(check_dir(&inner, Class::Private).unwrap(), "sticky parent, like /tmp");
 }
+
+#[test]
+fn a_link_among_the_parents_does_not_hide_a_foreign_real_parent() {
+    if !rustix::process::geteuid().is_root() {
+        #[expect(clippy::print_stderr, reason = "a skipped test must say why")]
+        {
+            eprintln!("SKIPPED: chown needs root");
+        }
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("uhome");
+    fs::create_dir_all(home.join("sub/secrets")).unwrap();
+    fs::set_permissions(home.join("sub/secrets"), fs::Permissions::from_mode(0o700)).unwrap();
+    rustix::fs::chown(&home, Some(rustix::fs::Uid::from_raw(65534)), None).unwrap();
+    assert!(check_dir(&home.join("sub/secrets"), Class::Secret).is_err(), "the real path is refused");
+    let link = tmp.path().join("anc");
+    symlink(home.join("sub"), &link).unwrap();
+    let err = check_dir(&link.join("secrets"), Class::Secret).unwrap_err();
+    assert!(err.to_string().contains("owned by uid 65534"), "through the link too: {err}");
+}

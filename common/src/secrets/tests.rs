@@ -305,3 +305,21 @@ fn a_failing_keychain_is_an_error_not_an_absent_key() {
     let err = resolver(&none, &Broken, tmp.path()).resolve("OPENAI_API_KEY").unwrap_err();
     assert!(matches!(err, SecretError::Keychain(KeychainError::Store(_))), "{err}");
 }
+
+#[test]
+fn last_success_records_follow_the_private_path_rule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keyctl");
+    fs::create_dir_all(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let file = dir.join("last_success.json");
+    // A FIFO used to hang `keyctl status` forever.
+    rustix::fs::mkfifoat(rustix::fs::CWD, &file, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    assert!(last_successes(tmp.path()).unwrap_err().to_string().contains("named pipe"));
+    fs::remove_file(&file).unwrap();
+    fs::write(&file, r#"{"OPENAI_API_KEY":{"ts":"2026-11-28T00:00:00Z","key_id":"abcd1234"}}"#).unwrap();
+    assert_eq!(last_successes(tmp.path()).unwrap().len(), 1);
+    // A directory others can write could hold a forged success.
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(matches!(last_successes(tmp.path()), Err(SecretError::Refused { .. })));
+}

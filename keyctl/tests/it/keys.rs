@@ -152,6 +152,26 @@ fn a_key_pasted_as_the_from_file_path_is_never_echoed() {
 }
 
 #[test]
+fn nothing_changes_when_the_audit_log_would_refuse_the_record() {
+    let host = Host::new();
+    set(&host, "OPENAI_API_KEY", CANARY);
+    // A torn tail blocks appends: set, rotate and delete must change nothing.
+    let log = host.path("audit/audit.jsonl");
+    let mut bytes = std::fs::read(&log).unwrap();
+    bytes.extend_from_slice(b"{\"action\":\"key.se");
+    std::fs::write(&log, &bytes).unwrap();
+    let file = host.path("secrets/openai_api_key");
+    let run = host.run(&["set", "OPENAI_API_KEY", "--no-validate"], "sk-another-value-000000000000");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("nothing was changed"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), CANARY, "the old key is still there");
+    assert_eq!(host.run(&["rotate", "OPENCLAW_CONSOLE_TOKEN"], "").code, 2);
+    assert!(!host.path("secrets/openclaw_console_token").exists());
+    assert_eq!(host.run(&["delete", "OPENAI_API_KEY"], "").code, 2);
+    assert!(file.exists());
+}
+
+#[test]
 fn exec_puts_keys_in_the_environment_only_and_passes_the_exit_code() {
     let host = Host::new();
     set(&host, "OPENAI_API_KEY", CANARY);
@@ -191,7 +211,7 @@ fn rotate_and_delete_are_audited_with_ids_only() {
     let host = Host::new();
     let run = host.run(&["rotate", "OPENCLAW_CONSOLE_TOKEN"], "");
     assert_eq!(run.code, 0, "{}", run.stderr);
-    assert!(run.stdout.contains("systemctl restart openclaw-console"));
+    assert!(run.stdout.contains("must read it again"), "{}", run.stdout);
     let token = std::fs::read_to_string(host.path("secrets/openclaw_console_token")).unwrap();
     assert_eq!(token.len(), 64);
     assert!(token.bytes().all(|b| b.is_ascii_hexdigit()));
