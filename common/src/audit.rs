@@ -454,10 +454,10 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, AuditError> {
 mod record;
 mod verify;
 
-use record::check_field;
 pub use record::{
     Checkpoint, CheckpointError, Record, RecordError, canonical_json, params_hash, process_actor, validate_action,
 };
+use record::{check_field, is_user_name};
 pub use verify::{Problem, VerifyReport, verify_bytes};
 
 #[cfg(test)]

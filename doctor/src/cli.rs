@@ -190,7 +190,7 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
     }
     if let Some(path) = &args.textfile
         // 0644: node_exporter runs as its own user and must read it; it holds no secrets.
-        && let Err(e) = common::artifacts::write_atomic_with_mode(path, report.to_prometheus().as_bytes(), 0o644)
+        && let Err(e) = write_textfile(path, &report.to_prometheus())
     {
         output::error(&format!("cannot write textfile {}: {e}", path.display()));
         exit = Exit::Undecided;
@@ -221,6 +221,20 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
     // (built on a check thread's malloc arena) cost ~8% of the listener audit.
     std::mem::forget(report);
     exit
+}
+
+/// Replaces `path` with the metrics, but only a regular file or nothing: the
+/// rename would otherwise replace a device (`/dev/full`), a FIFO or a socket.
+fn write_textfile(path: &std::path::Path, text: &str) -> Result<(), String> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_file() && !m.file_type().is_symlink() => {
+            return Err("it exists and is not a regular file; refusing to replace it".into());
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.to_string()),
+    }
+    common::artifacts::write_atomic_with_mode(path, text.as_bytes(), 0o644).map_err(|e| e.to_string())
 }
 
 /// The log and checkpoint named by `--log`/`--checkpoint`, else the configured ones.

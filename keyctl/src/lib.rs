@@ -386,7 +386,10 @@ fn exec(ctx: &Ctx, keys: &[String], command: &[OsString]) -> Result<Exit, String
     for (name, value) in &values {
         cmd.env(name, value.expose_secret());
     }
-    let status = cmd.status().map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
+    // The program is not repeated: a key pasted after `--` would be printed.
+    let status = cmd.status().map_err(|e| {
+        format!("cannot run the command ({} characters, not repeated here): {}", program.len(), e.kind())
+    })?;
     drop(values);
     use std::os::unix::process::ExitStatusExt;
     let code = status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0));

@@ -267,6 +267,16 @@ impl Checkpoint {
 pub fn process_actor() -> String {
     std::env::var("SUDO_USER")
         .ok()
-        .filter(|u| !u.is_empty() && check_field("actor", u).is_ok())
+        .filter(|u| is_user_name(u))
         .unwrap_or_else(|| format!("uid:{}", rustix::process::geteuid().as_raw()))
+}
+
+/// A POSIX-portable user name (`[a-z_][a-z0-9_-]*`, at most 32 bytes, an
+/// optional trailing `$`): anything else in `SUDO_USER` (free text, a pasted
+/// key, bidi characters) never reaches the log.
+pub(super) fn is_user_name(u: &str) -> bool {
+    let body = u.strip_suffix('$').unwrap_or(u);
+    (1..=32).contains(&u.len())
+        && body.as_bytes().first().is_some_and(|b| b.is_ascii_lowercase() || *b == b'_')
+        && body.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }

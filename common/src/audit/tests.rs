@@ -508,3 +508,15 @@ fn actions_are_fixed_noun_verb_names_and_free_text_is_refused_unrepeated() {
     assert!(!err.to_string().contains("db down"), "{err}");
     assert!(!f.log.path().exists(), "nothing was written");
 }
+
+#[test]
+fn only_a_real_user_name_from_sudo_becomes_the_actor() {
+    for ok in ["root", "op", "_svc", "deploy-bot", "machine$", "a1"] {
+        assert!(is_user_name(ok), "{ok}");
+    }
+    let long = "a".repeat(33);
+    for bad in ["", "Root", "1op", "op name", "sk-proj-abcdefghijklmnopqrstuvwxyz", "op\u{202e}", long.as_str(), "a/b"]
+    {
+        assert!(!is_user_name(bad), "{bad}");
+    }
+}

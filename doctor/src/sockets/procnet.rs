@@ -81,8 +81,9 @@ pub(crate) fn parse_udp_format(text: &str, proto: Proto) -> Vec<RawSocket> {
         else {
             continue;
         };
-        // An IPPROTO_RAW (255) socket is send-only (raw(7)): nothing reaches it.
-        if st == UNCONNECTED && !(proto == Proto::Raw && addr.port() == IPPROTO_RAW) {
+        // An IPv4 IPPROTO_RAW (255) socket is send-only (raw(7)): nothing
+        // reaches it. An IPv6 one does receive next-header-255 packets.
+        if st == UNCONNECTED && !(proto == Proto::Raw && addr.port() == IPPROTO_RAW && addr.is_ipv4()) {
             res.push((proto, addr, inode));
         }
     }
@@ -149,8 +150,11 @@ mod tests {
             5: 00000000000000000000000001000000:00FD 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 99 2 0000000000000000 0\n";
         assert_eq!(parse_udp_format(v6, Proto::Raw), vec![(Proto::Raw, "[::1]:253".parse().unwrap(), 99)]);
         assert!(parse_udp_format("header\ngarbage line\n", Proto::Raw).is_empty());
-        let send_only = v6.replace(":00FD ", ":00FF ");
-        assert!(parse_udp_format(&send_only, Proto::Raw).is_empty(), "IPPROTO_RAW sockets receive nothing");
+        // IPv6 IPPROTO_RAW sockets do receive (next header 255); IPv4 ones do not.
+        let v6_255 = v6.replace(":00FD ", ":00FF ");
+        assert_eq!(parse_udp_format(&v6_255, Proto::Raw), vec![(Proto::Raw, "[::1]:255".parse().unwrap(), 99)]);
+        let v4_255 = text.replace("00000000:1B58", "00000000:00FF");
+        assert!(parse_udp_format(&v4_255, Proto::Raw).is_empty(), "IPv4 IPPROTO_RAW sockets receive nothing");
     }
 
     #[test]

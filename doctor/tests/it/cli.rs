@@ -1,6 +1,6 @@
 //! The command line: exit codes, formats, artifacts, budget, side effects.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::time::{Duration, Instant};
 
 use crate::support::{Host, status};
@@ -236,4 +236,15 @@ fn no_key_value_reaches_a_report_or_the_evidence_bundle() {
         }
     }
     assert!(seen >= 8, "doctor.json plus the bundle's files: {seen}");
+}
+
+#[test]
+fn a_textfile_path_that_is_not_a_regular_file_is_never_replaced() {
+    let host = Host::new();
+    let fifo = host.path("metrics.prom");
+    rustix::fs::mkfifoat(rustix::fs::CWD, &fifo, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    let run = host.run(&["--only", "disk", "--no-artifacts", "--textfile", fifo.to_str().unwrap()]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
+    assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "still the FIFO");
 }

@@ -172,6 +172,17 @@ fn nothing_changes_when_the_audit_log_would_refuse_the_record() {
 }
 
 #[test]
+fn a_key_pasted_as_the_exec_command_is_never_echoed() {
+    let host = Host::new();
+    set(&host, "OPENAI_API_KEY", CANARY);
+    let pasted = "sk-pastedQ7xWv9LmT2pRz8NcB4hJk6Dy";
+    let run = host.run(&["exec", "--key", "OPENAI_API_KEY", "--", pasted], "");
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("not repeated here"), "{}", run.stderr);
+    assert!(!run.stderr.contains(pasted) && !run.stdout.contains(pasted), "{}", run.stderr);
+}
+
+#[test]
 fn exec_puts_keys_in_the_environment_only_and_passes_the_exit_code() {
     let host = Host::new();
     set(&host, "OPENAI_API_KEY", CANARY);
