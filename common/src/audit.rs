@@ -457,7 +457,9 @@ mod verify;
 pub use record::{
     Checkpoint, CheckpointError, Record, RecordError, canonical_json, params_hash, process_actor, validate_action,
 };
-use record::{check_field, is_user_name};
+use record::check_field;
+#[cfg(test)]
+use record::is_user_name;
 pub use verify::{Problem, VerifyReport, verify_bytes};
 
 #[cfg(test)]
