@@ -20,8 +20,10 @@ FIELDS = {"seq", "ts", "tool", "actor", "action", "params_hash",
 MAX_LINE = 64 * 1024
 MAX_FIELD = 256
 HEX64 = re.compile(r"[0-9a-f]{64}\Z")
-RFC3339 = re.compile(r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})"
-                     r"(\.\d+)?([Zz]|[+-]\d{2}:\d{2})\Z")
+# The one form records and checkpoints carry: UTC, whole seconds, from 1970.
+TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z")
+CHECKPOINT = re.compile(r"openclaw-audit-checkpoint/v1 seq=([0-9]+) "
+                        r"hash=([0-9a-f]{64}) ts=(\S+)\Z")
 
 
 def is_int(v, lo, hi):
@@ -30,15 +32,13 @@ def is_int(v, lo, hi):
 
 
 def check_ts(ts):
-    m = RFC3339.match(ts)
-    if not m:
+    if not TS.match(ts):
         return False
-    y, mo, d, h, mi, sec = (int(g) for g in m.groups()[:6])
     try:
-        datetime.datetime(y, mo, d, h, mi, min(sec, 59))
+        t = datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%SZ")
     except ValueError:
         return False
-    return sec <= 59 and (m.group(8) in "Zz" or int(m.group(8)[1:3]) <= 23)
+    return t.year >= 1970
 
 
 def check_record(rec):
@@ -68,11 +68,13 @@ def canonical(obj):
 
 
 def parse_checkpoint(line):
-    parts = line.strip().split(" ")
-    if len(parts) != 4 or parts[0] != "openclaw-audit-checkpoint/v1":
+    if line.endswith("\n"):
+        line = line[:-1]
+    m = CHECKPOINT.match(line)
+    if not m or not check_ts(m.group(3)) or int(m.group(1)) == 0 \
+            or int(m.group(1)) > 2**64 - 1:
         raise ValueError("bad checkpoint line")
-    kv = dict(p.split("=", 1) for p in parts[1:])
-    return int(kv["seq"]), kv["hash"]
+    return int(m.group(1)), m.group(2)
 
 
 def main(argv):

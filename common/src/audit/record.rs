@@ -92,7 +92,7 @@ impl Record {
                 return Err(RecordError::NotHex(name));
             }
         }
-        if time_fmt::parse_rfc3339(&rec.ts).is_none() {
+        if !is_record_time(&rec.ts) {
             return Err(RecordError::BadTimestamp);
         }
         Ok(rec)
@@ -157,6 +157,16 @@ pub fn validate_action(action: &str) -> Result<(), AuditError> {
     let mut parts = action.split('.');
     let ok = action.len() <= 64 && parts.clone().count() >= 2 && parts.all(word);
     if ok { Ok(()) } else { Err(AuditError::BadAction { len: action.len() }) }
+}
+
+/// The one timestamp form records and checkpoints carry, exactly as our
+/// writers produce it: `YYYY-MM-DDTHH:MM:SSZ`, UTC, whole seconds, a real
+/// date from 1970 on. Any other spelling of a time (offsets, fractions, a
+/// space, leap seconds) is not a record's, so every verifier agrees.
+pub(super) fn is_record_time(ts: &str) -> bool {
+    ts.len() == 20
+        && ts.as_bytes()[0] != b'0'
+        && time_fmt::parse_rfc3339(ts).is_some_and(|t| t.year() >= 1970 && time_fmt::rfc3339(t) == ts)
 }
 
 pub(super) fn check_field(name: &'static str, value: &str) -> Result<(), RecordError> {
@@ -250,13 +260,14 @@ impl Checkpoint {
         }
         let seq = seq
             .strip_prefix("seq=")
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse::<u64>().ok())
             .filter(|s| *s > 0)
             .ok_or(CheckpointError::BadField("seq"))?;
         let hash = hash.strip_prefix("hash=").filter(|h| is_sha256_hex(h)).ok_or(CheckpointError::BadField("hash"))?;
         let ts = ts
             .strip_prefix("ts=")
-            .filter(|t| time_fmt::parse_rfc3339(t).is_some())
+            .filter(|t| is_record_time(t))
             .ok_or(CheckpointError::BadField("ts"))?;
         Ok(Checkpoint { seq, hash: hash.to_owned(), ts: ts.to_owned() })
     }

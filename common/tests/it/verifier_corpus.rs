@@ -113,6 +113,13 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         ("ts with offset", with_field(1, "ts", json!("2026-11-24T20:47:05+01:00"))),
         ("ts with fraction", with_field(1, "ts", json!("2026-11-24T19:47:05.25Z"))),
         ("ts without zone", with_field(1, "ts", json!("2026-11-24T19:47:05"))),
+        ("ts offset out of range", with_field(1, "ts", json!("2026-11-24T19:47:05+05:99"))),
+        ("ts arabic-indic digits", with_field(1, "ts", json!("\u{662}\u{660}\u{662}\u{666}-11-24T19:47:05Z"))),
+        ("ts leap second", with_field(1, "ts", json!("2026-12-31T23:59:60Z"))),
+        ("ts year zero", with_field(1, "ts", json!("0000-11-24T19:47:05Z"))),
+        ("ts space separator", with_field(1, "ts", json!("2026-11-24 19:47:05Z"))),
+        ("ts lowercase", with_field(1, "ts", json!("2026-11-24t19:47:05z"))),
+        ("ts february 30", with_field(1, "ts", json!("2026-02-30T19:47:05Z"))),
         ("actor as number", with_field(1, "actor", json!(7))),
         ("extra field", encode(&extra)),
         ("missing field", encode(&missing)),
@@ -131,11 +138,54 @@ fn both_verifiers_agree_on_every_tampering_case() {
         if ours != theirs {
             disagreements.push(format!("{name}: rust intact={ours}, python intact={theirs}"));
         }
-        let expect_intact = matches!(
-            name,
-            "intact" | "empty" | "tool of 256 bytes" | "actor non-ascii" | "ts with offset" | "ts with fraction"
-        );
+        let expect_intact = matches!(name, "intact" | "empty" | "tool of 256 bytes" | "actor non-ascii");
         assert_eq!(ours, expect_intact, "{name}: rust verdict");
     }
     assert!(disagreements.is_empty(), "{disagreements:#?}");
+}
+
+fn python_accepts_checkpoint(log: &Path, line: &str) -> bool {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/verify_audit.py");
+    let out = Command::new("python3").arg(script).arg(log).args(["--checkpoint-line", line]).output().unwrap();
+    match out.status.code() {
+        Some(0 | 1) => true,
+        Some(2) => false,
+        other => panic!("verify_audit.py exit {other:?}"),
+    }
+}
+
+#[test]
+fn both_verifiers_accept_the_same_checkpoint_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("empty.jsonl");
+    std::fs::write(&log, b"").unwrap();
+    let hash = sha256_hex(b"x");
+    let good = format!("openclaw-audit-checkpoint/v1 seq=2 hash={hash} ts=2026-11-24T19:47:05Z");
+    let cases = [
+        good.clone(),
+        format!("{good}\n"),
+        format!("{good}\r"),
+        format!(" {good}"),
+        format!("{good} "),
+        good.replace("seq=2", "seq=0"),
+        good.replace("seq=2", "seq=0_2"),
+        good.replace("seq=2", "seq=+2"),
+        good.replace("seq=2", "seq=\u{662}"),
+        good.replace("seq=2", "seq=18446744073709551616"),
+        good.replace("seq=2 hash", "hash").replace(&format!("{hash} ts"), &format!("{hash} seq=2 ts")),
+        good.replace(&hash, &hash.to_uppercase()),
+        good.replace("ts=2026-11-24T19:47:05Z", "ts=garbage"),
+        good.replace("ts=2026-11-24T19:47:05Z", "ts=2026-11-24T19:47:05+00:00"),
+        good.replace("v1", "v2"),
+    ];
+    let mut disagreements = Vec::new();
+    for line in &cases {
+        let ours = common::audit::Checkpoint::parse_line(line).is_ok();
+        let theirs = python_accepts_checkpoint(&log, line);
+        if ours != theirs {
+            disagreements.push(format!("{line:?}: rust {ours}, python {theirs}"));
+        }
+    }
+    assert!(disagreements.is_empty(), "{disagreements:#?}");
+    assert!(common::audit::Checkpoint::parse_line(&cases[0]).is_ok() && common::audit::Checkpoint::parse_line(&cases[1]).is_ok());
 }
