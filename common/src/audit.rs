@@ -454,12 +454,12 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, AuditError> {
 mod record;
 mod verify;
 
-pub use record::{
-    Checkpoint, CheckpointError, Record, RecordError, canonical_json, params_hash, process_actor, validate_action,
-};
 use record::check_field;
 #[cfg(test)]
 use record::is_user_name;
+pub use record::{
+    Checkpoint, CheckpointError, Record, RecordError, canonical_json, params_hash, process_actor, validate_action,
+};
 pub use verify::{Problem, VerifyReport, verify_bytes};
 
 #[cfg(test)]

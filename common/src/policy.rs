@@ -33,11 +33,14 @@ pub enum Proto {
     Sctp,
     /// An unconnected raw IP socket; its "port" is the IP protocol number.
     Raw,
+    /// An unconnected ICMP "ping" socket; its "port" is the echo identifier.
+    /// Any host can deliver an echo reply carrying that identifier to it.
+    Icmp,
 }
 
 impl Proto {
     /// Every kind, in report order.
-    pub const ALL: [Proto; 5] = [Proto::Tcp, Proto::Udp, Proto::UdpLite, Proto::Sctp, Proto::Raw];
+    pub const ALL: [Proto; 6] = [Proto::Tcp, Proto::Udp, Proto::UdpLite, Proto::Sctp, Proto::Raw, Proto::Icmp];
 
     /// The lowercase name used in config, reports and JSON.
     pub fn as_str(self) -> &'static str {
@@ -47,6 +50,7 @@ impl Proto {
             Proto::UdpLite => "udplite",
             Proto::Sctp => "sctp",
             Proto::Raw => "raw",
+            Proto::Icmp => "icmp",
         }
     }
 }
@@ -451,6 +455,7 @@ pub fn remediation(socket: &Socket, decision: &Decision) -> String {
     }
     let what = match socket.proto {
         Proto::Raw => format!("the raw socket for IP protocol {}", socket.port),
+        Proto::Icmp => format!("the ICMP ping socket with echo id {}", socket.port),
         proto => format!("{proto} port {}", socket.port),
     };
     let tailnet = if decision.class == Class::Cgnat {

@@ -265,10 +265,7 @@ impl Checkpoint {
             .filter(|s| *s > 0)
             .ok_or(CheckpointError::BadField("seq"))?;
         let hash = hash.strip_prefix("hash=").filter(|h| is_sha256_hex(h)).ok_or(CheckpointError::BadField("hash"))?;
-        let ts = ts
-            .strip_prefix("ts=")
-            .filter(|t| is_record_time(t))
-            .ok_or(CheckpointError::BadField("ts"))?;
+        let ts = ts.strip_prefix("ts=").filter(|t| is_record_time(t)).ok_or(CheckpointError::BadField("ts"))?;
         Ok(Checkpoint { seq, hash: hash.to_owned(), ts: ts.to_owned() })
     }
 }

@@ -438,5 +438,5 @@ fn every_socket_kind_parses_from_config_spelling() {
     for p in Proto::ALL {
         assert_eq!(p.as_str().parse::<Proto>().unwrap(), p);
     }
-    assert!("icmp".parse::<Proto>().is_err());
+    assert!("icmp6".parse::<Proto>().is_err());
 }

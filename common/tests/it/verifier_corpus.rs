@@ -187,5 +187,8 @@ fn both_verifiers_accept_the_same_checkpoint_lines() {
         }
     }
     assert!(disagreements.is_empty(), "{disagreements:#?}");
-    assert!(common::audit::Checkpoint::parse_line(&cases[0]).is_ok() && common::audit::Checkpoint::parse_line(&cases[1]).is_ok());
+    assert!(
+        common::audit::Checkpoint::parse_line(&cases[0]).is_ok()
+            && common::audit::Checkpoint::parse_line(&cases[1]).is_ok()
+    );
 }

@@ -145,7 +145,7 @@ pub(crate) const CHECKS: &[CheckDef] = &[
         id: "listeners",
         title: "Listening sockets (contract check 4)",
         rules: "Reads every socket remote traffic can reach: TCP LISTEN and unconnected UDP (netlink sock_diag, else \
-                /proc/net/{tcp,tcp6,udp,udp6}), unconnected UDP-Lite and raw IP (/proc/net/{udplite,udplite6,raw,raw6}) and \
+                /proc/net/{tcp,tcp6,udp,udp6}), unconnected UDP-Lite, raw IP and ICMP ping sockets (/proc/net/{udplite,udplite6,raw,raw6,icmp,icmp6}) and \
                 listening SCTP (/proc/net/sctp/eps); owners via /proc/*/fd. Judged by common::policy with the interface facts \
                 (netlink RTM_GETADDR, /proc/sys/net/ipv4/conf/*/route_localnet): loopback and 100.64.0.0/10 on a \
                 listeners.tailscale_interfaces interface pass, Tailscale IPv6 warns; wildcards, a CGNAT address off those \

@@ -80,7 +80,7 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
         Err(_) => (read_tables()?, "/proc/net/{tcp,tcp6,udp,udp6}"),
     };
     let mut kinds = vec![(Proto::Tcp, Coverage::Read(source.into())), (Proto::Udp, Coverage::Read(source.into()))];
-    for proto in [Proto::UdpLite, Proto::Sctp, Proto::Raw] {
+    for proto in [Proto::UdpLite, Proto::Sctp, Proto::Raw, Proto::Icmp] {
         kinds.push((proto, procnet::read_kind(proto, &mut sockets)));
     }
     let (net, limitations) = netfacts::gather();

@@ -36,8 +36,12 @@ const SCTP_LISTENING: u8 = 10;
 pub(crate) fn read_kind(proto: Proto, found: &mut Vec<RawSocket>) -> Coverage {
     let read = |name: &str| std::fs::read_to_string(format!("/proc/net/{name}"));
     match proto {
-        Proto::UdpLite | Proto::Raw => {
-            let (v4, v6) = if proto == Proto::Raw { ("raw", "raw6") } else { ("udplite", "udplite6") };
+        Proto::UdpLite | Proto::Raw | Proto::Icmp => {
+            let (v4, v6) = match proto {
+                Proto::Raw => ("raw", "raw6"),
+                Proto::Icmp => ("icmp", "icmp6"),
+                _ => ("udplite", "udplite6"),
+            };
             match read(v4) {
                 Ok(text) => found.extend(parse_udp_format(&text, proto)),
                 Err(e) if e.kind() == ErrorKind::NotFound && proto == Proto::UdpLite => {

@@ -22,6 +22,8 @@ for spec in sys.argv[1].split(";"):
             s = socket.socket(fam, socket.SOCK_DGRAM, socket.IPPROTO_UDPLITE)
         elif kind == "raw":
             s = socket.socket(fam, socket.SOCK_RAW, int(port))
+        elif kind == "icmp":
+            s = socket.socket(fam, socket.SOCK_DGRAM, socket.IPPROTO_ICMP if fam == socket.AF_INET else socket.IPPROTO_ICMPV6)
         elif kind == "sctp":
             s = socket.socket(fam, socket.SOCK_STREAM, socket.IPPROTO_SCTP)
         else:
@@ -93,7 +95,7 @@ fn udplite_raw_and_sctp_sockets_are_reported_and_other_namespaces_counted() {
     // Every kind is accounted for: read, absent from this kernel, or a stated limitation.
     let kinds: Vec<&str> =
         check["details"]["kinds"].as_array().unwrap().iter().map(|k| k["kind"].as_str().unwrap()).collect();
-    for kind in ["tcp", "udp", "udplite", "sctp", "raw"] {
+    for kind in ["tcp", "udp", "udplite", "sctp", "raw", "icmp"] {
         assert!(kinds.contains(&kind), "{kind} not accounted for: {check:#}");
     }
     // The host's namespace and the peer's at least: said, not audited.
@@ -101,6 +103,21 @@ fn udplite_raw_and_sctp_sockets_are_reported_and_other_namespaces_counted() {
     assert!(others >= 2, "{check:#}");
     let summary = check["summary"].as_str().unwrap();
     assert!(summary.contains("other network namespace") && summary.contains("not audited"), "{summary}");
+}
+
+#[test]
+fn icmp_ping_sockets_are_audited_because_any_host_can_reach_them() {
+    if !prerequisites() {
+        return;
+    }
+    let ns = Netns::create().expect("ip netns add");
+    // The systemd default on Debian/Ubuntu lets every group open ping sockets.
+    ns.sysctl("net.ipv4.ping_group_range", "0 2147483647");
+    let _held = hold(&ns, &["icmp 4 0.0.0.0 4242", "icmp 4 127.0.0.1 4243"]);
+    let (code, check) = listeners_in(&Host::new(), &ns, &[]);
+    assert_eq!((code, status(&check)), (1, "fail"), "{check:#}");
+    assert!(by_verdict(&check, "violation").contains("icmp 0.0.0.0:4242"), "{check:#}");
+    assert!(!by_verdict(&check, "violation").contains("4243"), "loopback is fine: {check:#}");
 }
 
 #[test]
