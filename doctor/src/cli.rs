@@ -38,26 +38,12 @@ enum Command {
     /// Run the checks and write an evidence bundle (evidence/<stamp>_<host>/) whatever the result.
     Evidence,
     /// Verify the shared audit log: exit 0 intact, 1 tampered or truncated, 2 unreadable.
-    VerifyAudit(VerifyArgs),
+    VerifyAudit(LogArgs),
     /// Repair a torn final line (a crash mid-append) so appends work again: exit 0 repaired or
     /// nothing to do, 1 the log is tampered (nothing changed), 2 unreadable or locked.
-    AuditRecover(RecoverArgs),
+    AuditRecover(LogArgs),
     /// List every check id with what it reads and how it judges.
     ListChecks,
-}
-
-#[derive(Debug, clap::Args)]
-struct RecoverArgs {
-    /// The log (default: the configured audit log).
-    #[arg(long, value_name = "PATH")]
-    log: Option<PathBuf>,
-    /// Its checkpoint file (default: <log>.checkpoint).
-    #[arg(long, value_name = "PATH")]
-    checkpoint: Option<PathBuf>,
-    /// An exported checkpoint line the log must reach (repeatable); with one, a
-    /// missing checkpoint file is rebuilt.
-    #[arg(long, value_name = "LINE")]
-    checkpoint_line: Vec<String>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -90,15 +76,17 @@ struct RunArgs {
     paths: PathFlags,
 }
 
+/// Which audit log `verify-audit` and `audit-recover` work on.
 #[derive(Debug, clap::Args)]
-struct VerifyArgs {
+struct LogArgs {
     /// The log (default: the configured audit log).
     #[arg(long, value_name = "PATH")]
     log: Option<PathBuf>,
     /// Its checkpoint file (default: <log>.checkpoint).
     #[arg(long, value_name = "PATH")]
     checkpoint: Option<PathBuf>,
-    /// An exported checkpoint line the log must reach (repeatable).
+    /// An exported checkpoint line the log must reach (repeatable); audit-recover
+    /// rebuilds a missing checkpoint file only against one.
     #[arg(long, value_name = "LINE")]
     checkpoint_line: Vec<String>,
 }
@@ -248,7 +236,7 @@ fn log_paths(log: Option<&PathBuf>, checkpoint: Option<&PathBuf>, paths: &Paths)
     AuditLog::new(log_path, checkpoint_path)
 }
 
-fn verify_audit(v: &VerifyArgs, paths: &Paths, format: Format) -> Exit {
+fn verify_audit(v: &LogArgs, paths: &Paths, format: Format) -> Exit {
     let log = log_paths(v.log.as_ref(), v.checkpoint.as_ref(), paths);
     let (log_path, checkpoint_path) = (log.path().to_owned(), log.checkpoint_path().to_owned());
     let mut extra = Vec::new();
