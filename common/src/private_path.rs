@@ -14,8 +14,10 @@
 //! | `Private` | real directory, owner root or caller, not group/other-writable | regular file, owner root or caller, not group/other-writable |
 //!
 //! Existing ancestors of a directory must be owned by root or the caller and
-//! not writable by group or others, unless the sticky bit is set (as on
-//! `/tmp`), where others may add entries but not replace ours.
+//! not writable by others, unless the sticky bit is set (as on `/tmp`), where
+//! others may add entries but not replace ours. A group-writable ancestor is
+//! accepted: Ubuntu ships `/var/log` as `root:syslog 0775`, and refusing it
+//! would stop every tool there; the directories the tools own are stricter.
 //!
 //! Errors carry the path, the problem and the command that fixes it.
 
@@ -155,8 +157,8 @@ pub fn judge_ancestor(facts: Facts, euid: u32) -> Result<(), Problem> {
         return Err(Problem::ForeignOwner { uid: facts.uid, euid });
     }
     let sticky = facts.mode & 0o1000 != 0;
-    if facts.mode & 0o022 != 0 && !sticky {
-        return Err(Problem::TooOpen { mode: facts.mode, max: 0o755 });
+    if facts.mode & 0o002 != 0 && !sticky {
+        return Err(Problem::TooOpen { mode: facts.mode, max: 0o775 });
     }
     Ok(())
 }

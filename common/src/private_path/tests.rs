@@ -53,6 +53,7 @@ fn ancestors_may_be_sticky_but_not_open() {
     assert!(judge_ancestor(facts(Kind::Dir, 0, 0o755), ME).is_ok());
     assert!(judge_ancestor(facts(Kind::Dir, 0, 0o1777), ME).is_ok(), "/tmp");
     assert!(judge_ancestor(facts(Kind::Dir, 0, 0o777), ME).is_err());
+    assert!(judge_ancestor(facts(Kind::Dir, 0, 0o775), ME).is_ok(), "Ubuntu's /var/log is root:syslog 0775");
     assert!(judge_ancestor(facts(Kind::Dir, 4242, 0o755), ME).is_err());
 }
 

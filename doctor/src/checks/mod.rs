@@ -229,8 +229,8 @@ pub(crate) const CHECKS: &[CheckDef] = &[
         id: "secret-files",
         title: "Secrets directory permissions",
         rules: "The private-path rule shared with the key resolver and keyctl: the secrets directory must be a real \
-                directory (no symlink), mode 0700 or stricter, owned by root or the caller, under parents nobody else \
-                can write; each entry a regular file (no symlink, FIFO or device), mode 0600 or stricter, owned by root \
+                directory (no symlink), mode 0700 or stricter, owned by root or the caller, under parents owned by root \
+                or the caller and not world-writable; each entry a regular file (no symlink, FIFO or device), mode 0600 or stricter, owned by root \
                 or the caller. Contents are never read. Missing: skip.",
         run: secret_files::check,
     },
