@@ -48,6 +48,9 @@ pub(crate) fn run(log: &AuditLog, lines: &[String], artifacts_root: &Path, json_
         }
     }
     // The head an earlier doctor run saw: a cut log must not be "repaired".
+    // It is a constraint only: records after it are not vouched for, so a
+    // missing checkpoint file is rebuilt only against an operator's line.
+    let vouched = !extra.is_empty();
     match crate::heads::remembered(artifacts_root, log.path()) {
         Ok(head) => extra.extend(head),
         Err(e) => {
@@ -55,7 +58,15 @@ pub(crate) fn run(log: &AuditLog, lines: &[String], artifacts_root: &Path, json_
             return Exit::Undecided;
         }
     }
-    let verdict = decide(log.recover(INFO.name, &process_actor(), &extra));
+    let verdict = if !vouched && std::fs::symlink_metadata(log.checkpoint_path()).is_err() {
+        Verdict::Tampered(
+            "the checkpoint file is missing, so a log cut at a record boundary cannot be told from a crash; pass an \
+             exported checkpoint with --checkpoint-line"
+                .to_owned(),
+        )
+    } else {
+        decide(log.recover(INFO.name, &process_actor(), &extra))
+    };
     let (exit, body, text) = match &verdict {
         Verdict::NothingToDo => (
             Exit::Clean,

@@ -204,8 +204,31 @@ fn a_missing_checkpoint_is_rebuilt_only_against_an_exported_one() {
     std::fs::remove_file(log.checkpoint_path()).unwrap();
     let alone = host.run(&["audit-recover", "--no-artifacts"]);
     assert_eq!(alone.code, 1, "{}", alone.stdout);
+    // The doctor's remembered head constrains but does not vouch for what follows it.
+    assert_eq!(host.run(&["--only", "audit-log"]).code, 1, "the log without a checkpoint fails the check");
     let run = host.run(&["audit-recover", "--checkpoint-line", &exported, "--format", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert_eq!(run.json()["checkpoint_rebuilt"], true);
     assert_eq!(host.run(&["verify-audit"]).code, 0);
+}
+
+#[test]
+fn the_remembered_head_does_not_vouch_for_records_after_it() {
+    let host = Host::new();
+    let log = log_with(&host, 2);
+    assert_eq!(host.run(&["--only", "audit-log"]).code, 0, "remember seq 2");
+    for i in 0..2 {
+        let params = serde_json::json!({ "later": i });
+        log.append(&entry(&params)).unwrap();
+    }
+    // Cut record 4 and the checkpoint: the log still reaches the remembered seq 2.
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let cut: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    std::fs::write(log.path(), &cut).unwrap();
+    std::fs::remove_file(log.checkpoint_path()).unwrap();
+    let run = host.run(&["audit-recover"]);
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("checkpoint file is missing"), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(log.path()).unwrap(), cut);
+    assert!(!log.checkpoint_path().exists());
 }
