@@ -189,11 +189,13 @@ pub(crate) const CHECKS: &[CheckDef] = &[
         rules: "Needs root. Reads `nft -j list ruleset` (plus iptables-nft-save for `xt` matches, iptables-legacy-save, and \
                 `ufw status verbose` for the report only) and asks, for every port with a non-loopback listener and every \
                 other port class the ruleset names, TCP and UDP, IPv4 and IPv6: can a new connection from a non-tailnet \
-                unicast source on an interface other than lo/tailscale* reach it? Follows jump/goto/return, verdict maps and \
-                named sets through every active input base chain of ip/ip6/inet tables (each must accept; dormant tables \
-                filter nothing); unmodelled matches count against a pass. Reachable beyond udp/41641 (and ufw's DHCP-client \
-                rules when nothing listens on 68/546): fail, naming port and chain path. Legacy rules nft cannot see: warn. \
-                nft missing: error (fail if ufw is missing too); nft failing or not JSON: error.",
+                source the attacker chooses, on an interface other than lo/Tailscale, reach it? Follows jump/goto/return, \
+                verdict maps and named sets (sets packets can fill count as maybe) through every active filter-type input \
+                base chain of ip/ip6/inet tables (each must accept; dormant tables filter nothing); unmodelled matches \
+                count against a pass. Reachable beyond udp/41641 (and ufw's DHCP-client rules when nothing listens on \
+                68/546), or any dnat/redirect/tproxy/destination mangle on the input path: fail, naming port and chain \
+                path. Non-TCP/UDP listeners (not probed) or legacy rules nft cannot see: warn. nft missing: error (fail \
+                if ufw is missing too); nft failing or not JSON: error.",
         run: firewall::check,
     },
     CheckDef {

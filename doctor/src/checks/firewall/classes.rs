@@ -137,13 +137,15 @@ fn excluded(ipv: Ipv, role: Role) -> Vec<(u128, u128)> {
         (base & !mask, base | mask)
     };
     match (ipv, role) {
-        // Tailnet, loopback, "this network", multicast and reserved (incl. broadcast).
-        (Ipv::V4, Role::Source) => {
-            vec![v4([100, 64, 0, 0], 10), v4([127, 0, 0, 0], 8), v4([0, 0, 0, 0], 8), v4([224, 0, 0, 0], 3)]
-        }
+        // "This network" and multicast. Not the tailnet range: the source is
+        // the attacker's choice on a non-Tailscale interface, so a bare
+        // `ip saddr 100.64.0.0/10 accept` admits a spoofed packet. Not 127/8
+        // (accepted from outside under route_localnet) nor 240/4 (Linux
+        // treats class E as unicast).
+        (Ipv::V4, Role::Source) => vec![v4([0, 0, 0, 0], 8), v4([224, 0, 0, 0], 4)],
         // Not 127/8: with net.ipv4.conf.*.route_localnet=1 a peer can send to it.
-        (Ipv::V4, Role::Destination) => vec![v4([0, 0, 0, 0], 8), v4([224, 0, 0, 0], 3)],
-        (Ipv::V6, Role::Source) => vec![v6("fd7a:115c:a1e0::", 48), v6("::1", 128), v6("::", 128), v6("ff00::", 8)],
+        (Ipv::V4, Role::Destination) => vec![v4([0, 0, 0, 0], 8), v4([224, 0, 0, 0], 4)],
+        (Ipv::V6, Role::Source) => vec![v6("::1", 128), v6("::", 128), v6("ff00::", 8)],
         (Ipv::V6, Role::Destination) => vec![v6("::1", 128), v6("::", 128), v6("ff00::", 8)],
     }
 }

@@ -121,7 +121,9 @@ pub(crate) fn input_chains(rs: &Ruleset, ipv: Ipv) -> Vec<(usize, &Chain)> {
         };
         if sees && active {
             for c in &t.chains {
-                if let Some(b) = c.base.as_ref().filter(|b| b.hook == "input") {
+                // Only filter chains: a `type nat` chain runs only for packets
+                // that start a conntrack entry, so its drops cannot be relied on.
+                if let Some(b) = c.base.as_ref().filter(|b| b.hook == "input" && b.kind == "filter") {
                     chains.push((b.prio, i, c));
                 }
             }
@@ -265,7 +267,7 @@ impl Walk<'_> {
             match e {
                 Expr::Match { op, left, right } => cond = cond.and(self.matches(t, op, left, right)),
                 Expr::MaybeMatch(_) => cond = cond.and(Tri::Maybe),
-                Expr::Statement(_) | Expr::Notrack => {}
+                Expr::Statement(_) | Expr::Notrack | Expr::Rewrite(_) => {}
                 Expr::Xt { kind: XtKind::Match, name } => {
                     let n = xt_seen.entry(name.as_str()).or_insert(0);
                     let opts = save.and_then(|s| s.module(name, *n));
@@ -394,6 +396,10 @@ impl Walk<'_> {
     fn member(&self, t: usize, lv: &Lv, v: &Value) -> Tri {
         match v {
             Value::Set(items) => Tri::any(items.iter().map(|i| self.member(t, lv, i))),
+            Value::SetRef(name) if self.m.ruleset.tables[t].dynamic_sets.contains(name) => {
+                // Packets can add themselves (port knocking): not a fixed set.
+                Tri::Maybe
+            }
             Value::SetRef(name) => match self.m.ruleset.tables[t].sets.get(name) {
                 Some(items) => Tri::any(items.iter().map(|i| self.member(t, lv, i))),
                 None => Tri::Maybe,

@@ -79,13 +79,23 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     raw.push_str(&format!("# nft -j list ruleset\n{nft_text}\n"));
     let xt = if ruleset.has_xt() { read_xt(ctx, &ruleset, &mut notes) } else { XtDetails::new() };
     let (legacy, legacy_untracks) = read_legacy(ctx, &mut notes, &mut raw);
+    // Only TCP and UDP are probed; other kinds (UDP-Lite, SCTP, raw, ICMP)
+    // are named as not evaluated and keep the check from passing.
+    let mut unmodelled = Vec::new();
     let listeners = match ctx.sockets() {
         Ok(table) => Some(
             table
                 .sockets
                 .iter()
                 .filter(|s| classify(s.local.ip()) != Class::Loopback)
-                .map(|s| (if s.proto == Proto::Tcp { L4::Tcp } else { L4::Udp }, s.local.port()))
+                .filter_map(|s| match s.proto {
+                    Proto::Tcp => Some((L4::Tcp, s.local.port())),
+                    Proto::Udp => Some((L4::Udp, s.local.port())),
+                    other => {
+                        unmodelled.push(format!("{other} {}", s.local));
+                        None
+                    }
+                })
                 .collect::<BTreeSet<_>>(),
         ),
         Err(e) => {
@@ -98,7 +108,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let tailscale = &ctx.config.listeners.tailscale_interfaces;
     let facts = Facts { ruleset: &ruleset, xt: &xt, listeners: listeners.as_ref(), legacy_untracks, tailscale };
     let judgement = verdict::judge(&facts);
-    render(&judgement, &ruleset, &ufw, listeners.as_ref(), &legacy, notes, raw)
+    render(&judgement, &ruleset, &ufw, listeners.as_ref(), &unmodelled, &legacy, notes, raw)
 }
 
 fn read_ufw(ctx: &Ctx) -> UfwRead {
@@ -208,11 +218,13 @@ fn describe(e: &Exposure) -> String {
     format!("{}{what}{fams} via {}", o.ports(), o.path.join("; then "))
 }
 
+#[expect(clippy::too_many_arguments, reason = "the gathered facts, rendered in one place")]
 fn render(
     j: &Judgement,
     ruleset: &Ruleset,
     ufw: &UfwRead,
     listeners: Option<&BTreeSet<(L4, u16)>>,
+    unmodelled: &[String],
     legacy: &[String],
     notes: Vec<String>,
     raw: String,
@@ -245,9 +257,26 @@ fn render(
         "listeners": listeners.map(verdict::port_list),
         "tables_treated_as_dormant": j.unclear_tables,
         "legacy_rules": legacy,
+        "rewrites": ruleset.rewrites(),
+        "unmodelled_listeners": unmodelled,
         "notes": notes,
         "raw": raw,
     });
+    let rewrites = ruleset.rewrites();
+    if !rewrites.is_empty() {
+        // A dnat, redirect, tproxy or a rewritten destination port can carry
+        // traffic the ruleset accepts (even udp/41641) to any port or host.
+        let shown: Vec<&str> = rewrites.iter().take(4).map(String::as_str).collect();
+        return Outcome::fail(
+            format!(
+                "the ruleset rewrites where inbound traffic goes ({}{}): what it reaches is not evaluated, so no port can be proven closed",
+                shown.join("; "),
+                if rewrites.len() > shown.len() { format!("; and {} more", rewrites.len() - shown.len()) } else { String::new() }
+            ),
+            "remove the dnat/redirect/tproxy rules and destination rewrites from the input path; a contract host forwards nothing to other ports or hosts",
+        )
+        .details(details);
+    }
     let failures: Vec<String> = j.failures().map(describe).collect();
     if !failures.is_empty() {
         let mut summary = String::from("reachable from outside the tailnet: ");
@@ -277,6 +306,18 @@ fn render(
         j.chains.len(),
         if allowed.is_empty() { String::new() } else { format!("; allowed: {}", allowed.join(" | ")) }
     );
+    if !unmodelled.is_empty() {
+        let shown: Vec<&str> = unmodelled.iter().take(5).map(String::as_str).collect();
+        return Outcome::warn(
+            format!(
+                "{summary}; but listeners of kinds the evaluator does not probe ({}{}) may be reachable: only TCP and UDP are evaluated",
+                shown.join("; "),
+                if unmodelled.len() > shown.len() { format!("; and {} more", unmodelled.len() - shown.len()) } else { String::new() }
+            ),
+            "bind these sockets to loopback or the Tailscale address (the listeners check names them), or drop their protocols in the input chain",
+        )
+        .details(details);
+    }
     if !legacy.is_empty() {
         let shown: Vec<&str> = legacy.iter().take(5).map(String::as_str).collect();
         return Outcome::warn(

@@ -56,6 +56,8 @@ pub(crate) enum Policy {
 
 #[derive(Debug, Clone)]
 pub(crate) struct BaseChain {
+    /// `filter`, `nat` or `route`: only filter chains reliably see every packet.
+    pub(crate) kind: String,
     pub(crate) hook: String,
     pub(crate) prio: i64,
     pub(crate) policy: Policy,
@@ -152,6 +154,10 @@ pub(crate) enum Expr {
     },
     /// Notrack: conntrack state of the packet becomes `untracked`.
     Notrack,
+    /// Sends the packet somewhere else than where it was addressed: `dnat`,
+    /// `redirect`, `tproxy`, or a payload `mangle` of its destination
+    /// address or port. Where it then lands is not evaluated.
+    Rewrite(String),
     Unknown(String),
 }
 
@@ -163,6 +169,10 @@ pub(crate) struct Table {
     pub(crate) chains: Vec<Chain>,
     /// Named sets: their elements.
     pub(crate) sets: BTreeMap<String, Vec<Value>>,
+    /// Named sets whose contents packets can change (`dynamic`/`timeout`
+    /// flags, or the target of an `add`/`update` statement): what they hold
+    /// when read says nothing about what they hold when the next packet comes.
+    pub(crate) dynamic_sets: std::collections::BTreeSet<String>,
     /// Named verdict maps: their elements.
     pub(crate) maps: BTreeMap<String, Vec<(Value, Verdict)>>,
 }
@@ -190,7 +200,37 @@ impl Ruleset {
     }
 
     pub(crate) fn has_notrack(&self) -> bool {
-        self.rules().any(|(_, _, r)| r.exprs.iter().any(|e| matches!(e, Expr::Notrack | Expr::Unknown(_))))
+        self.rules().any(|(_, _, r)| {
+            r.exprs.iter().any(|e| match e {
+                Expr::Notrack | Expr::Unknown(_) => true,
+                // iptables-nft's `-j CT --notrack` and `-j NOTRACK` show only by name.
+                Expr::Xt { kind: XtKind::Target, name } => matches!(name.as_str(), "CT" | "NOTRACK"),
+                _ => false,
+            })
+        })
+    }
+
+    /// Rules that may send inbound traffic elsewhere than it was addressed
+    /// (see [`Expr::Rewrite`]), as `table chain: statement`. Rules in base
+    /// chains of the output, postrouting and forward hooks are left out:
+    /// they do not touch traffic arriving for this host.
+    pub(crate) fn rewrites(&self) -> Vec<String> {
+        let mut res = Vec::new();
+        for t in self.tables.iter().filter(|t| t.family != Family::Other && t.dormancy == Dormancy::Active) {
+            for c in &t.chains {
+                if c.base.as_ref().is_some_and(|b| matches!(b.hook.as_str(), "output" | "postrouting" | "forward")) {
+                    continue;
+                }
+                for r in &c.rules {
+                    for e in &r.exprs {
+                        if let Expr::Rewrite(what) = e {
+                            res.push(format!("{} {}: {what}", t.label(), c.name));
+                        }
+                    }
+                }
+            }
+        }
+        res
     }
 
     pub(crate) fn rules(&self) -> impl Iterator<Item = (&Table, &Chain, &Rule)> {
@@ -237,6 +277,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, ParseError> {
                         dormancy,
                         chains: Vec::new(),
                         sets: BTreeMap::new(),
+                        dynamic_sets: Default::default(),
                         maps: BTreeMap::new(),
                     });
                 }
@@ -244,6 +285,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, ParseError> {
             "chain" => {
                 let Some(t) = find(&mut rs, o) else { continue };
                 let base = o.get("hook").and_then(Json::as_str).map(|hook| BaseChain {
+                    kind: s(o, "type").to_owned(),
                     hook: hook.to_owned(),
                     prio: o.get("prio").and_then(Json::as_i64).unwrap_or(0),
                     policy: if s(o, "policy") == "drop" { Policy::Drop } else { Policy::Accept },
@@ -252,8 +294,13 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, ParseError> {
             }
             "rule" => {
                 let Some(t) = find(&mut rs, o) else { continue };
-                let exprs =
-                    o.get("expr").and_then(Json::as_array).map(|a| a.iter().map(expr).collect()).unwrap_or_default();
+                let raw_exprs = o.get("expr").and_then(Json::as_array).cloned().unwrap_or_default();
+                for e in &raw_exprs {
+                    if let Some(target) = e.get("set").and_then(|v| v.get("set")).and_then(Json::as_str) {
+                        rs.tables[t].dynamic_sets.insert(target.trim_start_matches('@').to_owned());
+                    }
+                }
+                let exprs: Vec<Expr> = raw_exprs.iter().map(expr).collect();
                 if let Some(c) = rs.tables[t].chains.iter_mut().find(|c| c.name == s(o, "chain")) {
                     c.rules.push(Rule { exprs });
                 }
@@ -268,6 +315,14 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, ParseError> {
                         rs.tables[t].maps.insert(name, pairs);
                     }
                 } else {
+                    let flags: Vec<&str> = match o.get("flags") {
+                        Some(Json::Array(a)) => a.iter().filter_map(Json::as_str).collect(),
+                        Some(Json::String(f)) => vec![f.as_str()],
+                        _ => Vec::new(),
+                    };
+                    if flags.iter().any(|f| matches!(*f, "dynamic" | "timeout")) || o.get("timeout").is_some() {
+                        rs.tables[t].dynamic_sets.insert(name.clone());
+                    }
                     rs.tables[t].sets.insert(name, elems.iter().map(value).collect());
                 }
             }
@@ -340,9 +395,15 @@ fn expr(e: &Json) -> Expr {
             };
             Expr::Vmap { key: key(v.get("key").unwrap_or(&Json::Null)), map }
         }
-        "counter" | "log" | "mangle" | "comment" | "snat" | "dnat" | "masquerade" | "redirect" | "flow" | "set" => {
-            Expr::Statement(k.clone())
+        "dnat" | "redirect" | "tproxy" => Expr::Rewrite(k.clone()),
+        "mangle" => {
+            let field = v.get("key").and_then(|k| k.get("payload")).map(|p| s(p, "field"));
+            match field {
+                Some("daddr" | "dport") => Expr::Rewrite(format!("mangle {}", field.unwrap_or_default())),
+                _ => Expr::Statement(k.clone()),
+            }
         }
+        "counter" | "log" | "comment" | "snat" | "masquerade" | "flow" | "set" => Expr::Statement(k.clone()),
         "limit" | "quota" | "ct count" | "synproxy" => Expr::MaybeMatch(k.clone()),
         "notrack" => Expr::Notrack,
         "xt" => Expr::Xt {
@@ -432,7 +493,7 @@ pub(crate) fn render(e: &Expr) -> String {
             };
             format!("{} vmap {m}", render_key(key))
         }
-        Expr::Statement(k) | Expr::MaybeMatch(k) => k.clone(),
+        Expr::Statement(k) | Expr::MaybeMatch(k) | Expr::Rewrite(k) => k.clone(),
         Expr::Xt { kind: XtKind::Match, name } => format!("xt match {name}"),
         Expr::Xt { kind: XtKind::Target, name } => format!("xt target {name}"),
         Expr::Notrack => "notrack".to_owned(),

@@ -285,7 +285,7 @@ fn legacy_rules_are_listed_and_turn_a_pass_into_a_warning() {
     let mut c = Case::new("contract");
     c.legacy = found.clone();
     let j = c.judge();
-    let out = render(&j, &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &found, Vec::new(), String::new());
+    let out = render(&j, &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &found, Vec::new(), String::new());
     assert_eq!(out.status, Status::Warn);
     assert!(out.summary.contains("iptables-legacy"), "{}", out.summary);
 }
@@ -293,7 +293,8 @@ fn legacy_rules_are_listed_and_turn_a_pass_into_a_warning() {
 #[test]
 fn a_failure_names_the_port_the_path_and_the_fix() {
     let c = Case::new("jump").listen(L4::Tcp, 5432);
-    let out = render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], Vec::new(), String::new());
+    let out =
+        render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &[], Vec::new(), String::new());
     assert_eq!(out.status, Status::Fail);
     assert!(
         out.summary.contains("tcp/5432 (something listens) via inet filter input → jump extra → tcp dport 5432 accept"),
@@ -302,7 +303,8 @@ fn a_failure_names_the_port_the_path_and_the_fix() {
     );
     assert!(out.remediation.unwrap().0.join("\n").contains("nft delete rule"));
     let c = Case::new("contract");
-    let out = render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], Vec::new(), String::new());
+    let out =
+        render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &[], Vec::new(), String::new());
     assert_eq!(out.status, Status::Pass, "{}", out.summary);
 }
 
@@ -413,4 +415,91 @@ fn configured_tailscale_interfaces_count_as_the_tailnet() {
     assert_eq!(iface("tailscale0", &[]), Tri::No);
     assert_eq!(iface("eth0", &configured), Tri::Maybe);
     assert_eq!(iface("lo", &configured), Tri::No);
+}
+
+/// A match `payload.field op right`.
+fn pmatch(protocol: &str, field: &str, op: &str, right: &str) -> String {
+    format!(
+        r#"{{"match":{{"op":"{op}","left":{{"payload":{{"protocol":"{protocol}","field":"{field}"}}}},"right":{right}}}}}"#
+    )
+}
+
+#[test]
+fn a_spoofable_source_match_admits_the_attacker() {
+    // The attacker picks its source: a tailnet or class E source with no
+    // interface condition is reachable; only multicast and 0/8 are impossible.
+    for src in [r#"{"prefix":{"addr":"100.64.0.0","len":10}}"#, r#"{"prefix":{"addr":"240.0.0.0","len":4}}"#] {
+        let rule = format!(r#"[{},{{"accept":null}}]"#, pmatch("ip", "saddr", "==", src));
+        assert!(Case::raw(&chain_of(&[&rule])).open(L4::Tcp, 5432), "{src}");
+    }
+    let rule =
+        format!(r#"[{},{{"accept":null}}]"#, pmatch("ip", "saddr", "==", r#"{"prefix":{"addr":"224.0.0.0","len":4}}"#));
+    assert!(!Case::raw(&chain_of(&[&rule])).open(L4::Tcp, 5432));
+}
+
+#[test]
+fn a_set_that_packets_fill_is_never_taken_at_its_current_contents() {
+    // Port knocking: `tcp dport 7777 add @knocked { ip saddr } drop`, then
+    // `ip saddr @knocked tcp dport 5432 accept`; @knocked is empty when read.
+    let json = r#"{"nftables":[{"table":{"family":"inet","name":"f"}},
+        {"set":{"family":"inet","table":"f","name":"knocked","type":"ipv4_addr","flags":["timeout"],"timeout":60}},
+        {"chain":{"family":"inet","table":"f","name":"input","type":"filter","hook":"input","prio":0,"policy":"drop"}},
+        {"rule":{"family":"inet","table":"f","chain":"input","expr":[{"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":7777}},{"set":{"op":"add","elem":{"payload":{"protocol":"ip","field":"saddr"}},"set":"@knocked"}},{"drop":null}]}},
+        {"rule":{"family":"inet","table":"f","chain":"input","expr":[{"match":{"op":"==","left":{"payload":{"protocol":"ip","field":"saddr"}},"right":"@knocked"}},{"match":{"op":"==","left":{"payload":{"protocol":"tcp","field":"dport"}},"right":5432}},{"accept":null}]}}]}"#;
+    assert!(Case::raw(json).open(L4::Tcp, 5432));
+}
+
+#[test]
+fn drops_in_a_nat_input_chain_are_not_credited() {
+    let json = r#"{"nftables":[{"table":{"family":"ip","name":"n"}},
+        {"chain":{"family":"ip","table":"n","name":"input","type":"nat","hook":"input","prio":100,"policy":"drop"}}]}"#;
+    assert!(Case::raw(json).open(L4::Tcp, 5432), "a nat chain runs only for packets that start a conntrack entry");
+}
+
+#[test]
+fn iptables_nft_notrack_targets_make_conntrack_state_uncertain() {
+    let rs = nft::parse(&chain_of(&[r#"[{"xt":{"type":"target","name":"CT"}}]"#])).unwrap();
+    assert!(rs.has_notrack());
+    let rs = nft::parse(&chain_of(&[r#"[{"xt":{"type":"target","name":"LOG"}}]"#])).unwrap();
+    assert!(!rs.has_notrack());
+}
+
+#[test]
+fn destination_rewrites_on_the_input_path_fail_the_check() {
+    // `udp dport 41641 udp dport set 5353 accept`: the allowed port leads elsewhere.
+    let mangle = format!(
+        r#"[{},{{"mangle":{{"key":{{"payload":{{"protocol":"udp","field":"dport"}}}},"value":5353}}}},{{"accept":null}}]"#,
+        pmatch("udp", "dport", "==", "41641")
+    );
+    let c = Case::raw(&chain_of(&[&mangle]));
+    assert_eq!(c.ruleset.rewrites(), ["inet f input: mangle dport"]);
+    let out =
+        render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &[], Vec::new(), String::new());
+    assert_eq!(out.status, Status::Fail, "{}", out.summary);
+    assert!(out.summary.contains("rewrites where inbound traffic goes"), "{}", out.summary);
+    // A meta mark set is not a rewrite.
+    let mark = r#"[{"mangle":{"key":{"meta":{"key":"mark"}},"value":1}},{"accept":null}]"#;
+    assert!(Case::raw(&chain_of(&[mark])).ruleset.rewrites().is_empty());
+    // tproxy in prerouting, dnat anywhere on the input path: the same.
+    let tproxy = r#"{"nftables":[{"table":{"family":"ip","name":"m"}},
+        {"chain":{"family":"ip","table":"m","name":"pre","type":"filter","hook":"prerouting","prio":-150,"policy":"accept"}},
+        {"rule":{"family":"ip","table":"m","chain":"pre","expr":[{"tproxy":{"port":5353}}]}}]}"#;
+    assert_eq!(nft::parse(tproxy).unwrap().rewrites(), ["ip m pre: tproxy"]);
+}
+
+#[test]
+fn listeners_of_kinds_that_are_not_probed_keep_the_check_from_passing() {
+    let c = Case::new("contract");
+    let out = render(
+        &c.judge(),
+        &c.ruleset,
+        &UfwRead::Missing,
+        Some(&c.listeners),
+        &["udplite 0.0.0.0:5000".to_owned()],
+        &[],
+        Vec::new(),
+        String::new(),
+    );
+    assert_eq!(out.status, Status::Warn, "{}", out.summary);
+    assert!(out.summary.contains("udplite 0.0.0.0:5000"), "{}", out.summary);
 }
