@@ -33,6 +33,11 @@ use crate::{doctor, registry, render};
 ///
 /// Exit codes: 0 the doctor passes; 1 findings remain (remediation skipped,
 /// not available, or budget exhausted); 2 the guard could not run.
+///
+/// openclaw-doctor and openclaw-notify are taken from beside this executable,
+/// then PATH (OPENCLAW_DOCTOR_BIN and OPENCLAW_NOTIFY_BIN override); tailscale
+/// from PATH. Log: OPENCLAW_GUARD_LOG, else `[guard] log`, else
+/// /var/log/openclaw_guard.log as root. State: <state dir>/guard/state.json.
 #[derive(Debug, Parser)]
 #[command(name = "openclaw-guard", version, max_term_width = 100)]
 pub struct Cli {
