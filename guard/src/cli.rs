@@ -37,7 +37,7 @@ use crate::{doctor, registry, render};
 /// openclaw-doctor and openclaw-notify are taken from beside this executable,
 /// then PATH (OPENCLAW_DOCTOR_BIN and OPENCLAW_NOTIFY_BIN override); tailscale
 /// from PATH. Log: OPENCLAW_GUARD_LOG, else `[guard] log`, else
-/// /var/log/openclaw_guard.log as root. State: <state dir>/guard/state.json.
+/// /var/log/openclaw_guard.log as root. State: `<state dir>/guard/state.json`.
 #[derive(Debug, Parser)]
 #[command(name = "openclaw-guard", version, max_term_width = 100)]
 pub struct Cli {
