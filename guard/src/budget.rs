@@ -79,9 +79,6 @@ pub fn record_attempt(f: &mut FindingState, now: i64, succeeded: bool, b: Budget
 pub fn refresh(f: &mut FindingState, now: i64, b: Budget) {
     f.attempts.retain(|&t| t > now - WINDOW_SECS);
     f.budget_exhausted = gate(f, now, b) == Gate::Exhausted;
-    if !f.budget_exhausted {
-        f.exhausted_alerted = false;
-    }
 }
 
 #[cfg(test)]

@@ -99,8 +99,6 @@ pub struct FindingState {
     pub backoff_until: Option<i64>,
     /// The budget for the window is spent.
     pub budget_exhausted: bool,
-    /// The one "remediation exhausted" alert was sent.
-    pub exhausted_alerted: bool,
 }
 
 /// An armed rollback (the shape the dead-man will use).

@@ -56,3 +56,55 @@ fn a_missing_or_hung_tailscale_closes_the_interlock() {
     assert!(reason.contains("did not answer within"), "{reason}");
     assert!(started.elapsed() < std::time::Duration::from_secs(20), "bounded by the timeout");
 }
+
+/// Runs a tick inside a fresh network namespace (`unshare -n`, or `-rn`
+/// when not root) where `tailscale0` carries `addr`; `None` when namespaces
+/// cannot be made here.
+fn run_in_netns(h: &Host, addr: &str) -> Option<test_support::Run> {
+    let ip = "/usr/sbin/ip";
+    if !std::path::Path::new(ip).exists() {
+        test_support::skip("/usr/sbin/ip (iproute2) is not installed");
+        return None;
+    }
+    let script = format!(
+        "{ip} link set lo up && {ip} link add tailscale0 type veth peer name ts-peer && \
+         {ip} addr add {addr}/32 dev tailscale0 && {ip} link set tailscale0 up && exec \"$0\" run"
+    );
+    let flag = if test_support::is_root() { "-n" } else { "-rn" };
+    let probe = std::process::Command::new("/usr/bin/unshare").args([flag, "true"]).output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        test_support::skip("cannot create a network namespace (unshare) here");
+        return None;
+    }
+    let guard = crate::support::GUARD;
+    let mut cmd = std::process::Command::new("/usr/bin/unshare");
+    h.hermetic(&mut cmd);
+    cmd.env("OPENCLAW_DOCTOR_BIN", h.bin_dir().join("doctor-stub"))
+        .env("OPENCLAW_NOTIFY_BIN", h.bin_dir().join("notify-stub"))
+        .args([flag, "/bin/sh", "-c", &script, guard]);
+    Some(test_support::run(&mut cmd))
+}
+
+#[test]
+fn with_tailscale_healthy_and_its_address_local_the_interlock_opens_but_no_fix_exists_yet() {
+    let h = Host::new();
+    h.doctor("doctor_fail_sshd.json", 1);
+    h.tailscale("running.json", 0);
+    let Some(r) = run_in_netns(&h, "100.101.102.103") else { return };
+    assert_eq!(r.code, 1, "{r:?}");
+    let log = h.log();
+    assert!(log.contains("INTERLOCK OPEN: Tailscale Running and Online, 100.101.102.103 configured locally"), "{log}");
+    assert!(
+        log.contains(
+            "SKIP REMEDIATION listeners/ssh-tailnet-only (ssh-tailnet-only): remediation not available in this version; treated as notify-only"
+        ),
+        "{log}"
+    );
+    // Another tailnet address on the interface is not the one tailscale reports.
+    let h = Host::new();
+    h.doctor("doctor_fail_sshd.json", 1);
+    h.tailscale("running.json", 0);
+    let Some(r) = run_in_netns(&h, "100.101.102.104") else { return };
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(h.log().contains("INTERLOCK CLOSED: the tailnet address 100.101.102.103 is not configured"), "{}", h.log());
+}

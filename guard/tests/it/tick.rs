@@ -71,10 +71,7 @@ fn doctor_fail_exits_1_skips_remediation_notifies_and_resolves_on_recovery() {
 }
 
 #[test]
-fn with_the_interlock_open_the_fix_is_reported_not_available() {
-    // The tailnet address must be on a local interface, which a test host
-    // cannot fake without a network namespace; the judge's open case is
-    // unit-tested. Here: a fix that needs no interlock (cups) still says why.
+fn a_public_cupsd_needs_no_interlock_and_its_fix_is_reported_not_available() {
     let h = Host::new();
     let report = std::fs::read_to_string(crate::support::fixture("doctor_fail_sshd.json"))
         .unwrap()
