@@ -117,8 +117,9 @@ pub struct Store {
     dir: PathBuf,
 }
 
-fn check_private_dir(dir: &Path) -> Result<(), String> {
-    private_path::ensure_dir(dir, Class::Private).map_err(|e| match e {
+/// The refusal text for a state directory, with the command that fixes it.
+fn describe(e: private_path::UnsafePath) -> String {
+    match e {
         private_path::UnsafePath::Io { .. } => format!("cannot use state directory: {e}"),
         refused => format!(
             "refusing state directory {}: {}; fix: {} (another user could erase the fix budget)",
@@ -126,7 +127,11 @@ fn check_private_dir(dir: &Path) -> Result<(), String> {
             refused.problem(),
             refused.fix()
         ),
-    })
+    }
+}
+
+fn check_private_dir(dir: &Path) -> Result<(), String> {
+    private_path::ensure_dir(dir, Class::Private).map_err(describe)
 }
 
 impl Store {
@@ -140,10 +145,9 @@ impl Store {
 
     /// Checks an existing directory without creating anything (`status`).
     pub fn existing(guard_dir: PathBuf) -> Result<Option<Store>, String> {
-        match private_path::check_dir(&guard_dir, Class::Private) {
-            Ok(true) => Ok(Some(Store { dir: guard_dir })),
-            Ok(false) => Ok(None),
-            Err(_) => check_private_dir(&guard_dir).map(|_| None),
+        match private_path::check_dir(&guard_dir, Class::Private).map_err(describe)? {
+            true => Ok(Some(Store { dir: guard_dir })),
+            false => Ok(None),
         }
     }
 
