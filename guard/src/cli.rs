@@ -118,8 +118,9 @@ fn take_lock(s: &Settings) -> Result<NamedLock, String> {
     })
 }
 
-/// One tick. Everything after the lock and before the doctor's answer that
-/// fails makes the tick exit 2 with nothing decided.
+/// One tick. A failure before the doctor's report is read (the lock, the
+/// state dir, the log, the doctor itself) ends it with exit 2 and nothing
+/// decided or notified.
 fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     let started = Instant::now();
     let start = common::time_fmt::now_utc();
