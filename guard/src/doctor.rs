@@ -115,8 +115,9 @@ pub fn parse(code: Option<i32>, stdout: &[u8], stderr_line: &str) -> Result<Doct
             code.unwrap_or(-1)
         )));
     }
-    if report.result == DoctorResult::Fail && !report.checks.iter().any(CheckResult::is_failing) {
-        return Err(DoctorError::Unreadable("result FAIL without a failing check".into()));
+    let failing = report.checks.iter().any(CheckResult::is_failing);
+    if (report.result == DoctorResult::Fail) != failing {
+        return Err(DoctorError::Unreadable(format!("result {:?} contradicts its checks", report.result)));
     }
     Ok(report)
 }
@@ -147,6 +148,8 @@ mod tests {
         assert!(matches!(parse(Some(0), FAIL.as_bytes(), ""), Err(DoctorError::Unreadable(_))));
         let no_failing = FAIL.replace("\"fail\",\"summary\"", "\"pass\",\"summary\"");
         assert!(matches!(parse(Some(1), no_failing.as_bytes(), ""), Err(DoctorError::Unreadable(_))));
+        let failing_pass = PASS.replace("\"pass\",\"summary\"", "\"error\",\"summary\"");
+        assert!(matches!(parse(Some(0), failing_pass.as_bytes(), ""), Err(DoctorError::Unreadable(_))));
     }
 
     #[test]
