@@ -148,7 +148,7 @@ fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
                 let mut next = state.clone();
                 next.last_run = Some(last);
                 store.save(&next)?;
-                audit(s, "error", &[], Exit::Undecided, started)?;
+                audit(s, RunOutcome::Error.as_str(), &[], Exit::Undecided, started)?;
             }
             return Err(detail);
         }
@@ -183,7 +183,7 @@ fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
         let last = last_run(start, tick_plan.outcome, exit, keys.clone(), detail);
         let next = plan::next_state(&state, &tick_plan, last, notified == NotifyOutcome::Accepted, now, s.budget());
         store.save(&next)?;
-        audit(s, outcome_word(tick_plan.outcome), &keys, exit, started)?;
+        audit(s, tick_plan.outcome.as_str(), &keys, exit, started)?;
     }
     let rep = RunReport {
         started_at: common::time_fmt::rfc3339(start),
@@ -208,14 +208,6 @@ fn notice_kind(n: &Notice) -> &'static str {
         Notice::None => "nothing",
         Notice::DoctorFail { .. } => "high",
         Notice::Resolved => "resolved",
-    }
-}
-
-fn outcome_word(o: RunOutcome) -> &'static str {
-    match o {
-        RunOutcome::Pass => "pass",
-        RunOutcome::Fail => "fail",
-        RunOutcome::Error => "error",
     }
 }
 

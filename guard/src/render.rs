@@ -32,9 +32,13 @@ pub(crate) fn status(format: Format, rep: &StatusReport) -> Result<(), String> {
     let mut t = format!("state: {}\n", sanitize(&rep.state_file));
     match &rep.last_run {
         None => t.push_str("last run: never\n"),
-        Some(r) => {
-            t.push_str(&format!("last run: {} {:?} (exit {}): {}\n", r.at, r.outcome, r.exit_code, sanitize(&r.detail)))
-        }
+        Some(r) => t.push_str(&format!(
+            "last run: {} {} (exit {}): {}\n",
+            r.at,
+            r.outcome.as_str(),
+            r.exit_code,
+            sanitize(&r.detail)
+        )),
     }
     t.push_str(&format!("doctor_fail alert open: {}\n", if rep.doctor_fail_open { "yes" } else { "no" }));
     for f in &rep.findings {

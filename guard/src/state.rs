@@ -65,6 +65,17 @@ pub enum RunOutcome {
     Error,
 }
 
+impl RunOutcome {
+    /// `pass`, `fail` or `error`, as in the JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunOutcome::Pass => "pass",
+            RunOutcome::Fail => "fail",
+            RunOutcome::Error => "error",
+        }
+    }
+}
+
 /// The last tick.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
