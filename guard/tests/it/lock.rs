@@ -45,3 +45,17 @@ fn a_hostile_state_directory_is_refused_before_the_doctor_runs() {
     let r = h.run(&["status"]);
     assert_eq!(r.code, 2, "{r:?}");
 }
+
+#[test]
+fn a_guard_log_that_is_a_link_is_refused() {
+    let h = Host::new();
+    h.doctor("doctor_pass.json", 0);
+    let target = h.path("elsewhere.log");
+    std::fs::write(&target, "").unwrap();
+    std::os::unix::fs::symlink(&target, h.path("guard.log")).unwrap();
+    let r = h.run(&["run"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("guard log") && r.stderr.contains("symbolic link"), "{}", r.stderr);
+    assert!(!h.doctor_ran(), "nothing ran");
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "", "nothing written through the link");
+}
