@@ -1,0 +1,99 @@
+//! `openclaw-guard`: the regression loop of contract §1 and §6.
+//!
+//! One `run` is one tick: under the run-dir lock it runs the doctor
+//! (`openclaw-doctor --format json`, its documented JSON), turns the report
+//! into findings through the remediation [`registry`], gathers the Tailscale
+//! [`interlock`] when a finding could need sshd touched, decides with the
+//! pure [`plan`] over the report, the guard's [`state`], the interlock, the
+//! time and the [`budget`] rules, then notifies through `openclaw-notify`,
+//! writes the guard log, the state and one audit record. `status` reads the
+//! state back.
+//!
+//! This version changes nothing on the host: the two registered
+//! remediations (`ssh-tailnet-only`, `cups-localhost`) are not built yet, so
+//! every finding is planned as notify-only and logged as `SKIP REMEDIATION`
+//! with the reason.
+//!
+//! Shape: `cli` (arguments, flow, the only place exit codes are chosen) →
+//! `doctor`/`interlock`/`notify` gather facts through `common::process` →
+//! the pure `plan`, `budget`, `registry` and `interlock::judge` decide →
+//! `log`, `state` and `render` (the only output) write.
+
+pub mod budget;
+mod cli;
+pub mod doctor;
+pub mod interlock;
+mod locate;
+mod log;
+mod notify;
+pub mod plan;
+pub mod registry;
+mod render;
+pub mod report;
+mod settings;
+pub mod state;
+
+pub use cli::{Cli, main_with_args};
+
+pub(crate) const TOOL: &str = "openclaw-guard";
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) const INFO: common::cli::ToolInfo =
+    common::cli::ToolInfo { name: TOOL, version: env!("CARGO_PKG_VERSION"), schema_version: SCHEMA_VERSION };
+
+/// Entry points for `cargo fuzz` (see `fuzz/`): the guard's readers of the
+/// doctor's report, `tailscale status --json` and `/proc/net/fib_trie`, with
+/// the invariants that keep them fail-closed.
+pub mod fuzzing {
+    use std::collections::BTreeSet;
+    use std::net::Ipv4Addr;
+
+    use crate::interlock::{Facts, TailscaleAnswer, Verdict, judge, parse_fib_trie};
+
+    /// Feeds `data` to every reader; panics only if an invariant breaks.
+    pub fn inputs(data: &[u8]) {
+        let Some((&selector, rest)) = data.split_first() else { return };
+        // The doctor's report: a readable one always has a failing check when it fails.
+        let code = [Some(0), Some(1), Some(2), None][usize::from(selector % 4)];
+        if let Ok(report) = crate::doctor::parse(code, rest, "") {
+            assert_eq!(report.tool, "openclaw-doctor");
+            assert!(matches!(code, Some(0) | Some(1)));
+            let findings = crate::registry::findings(&report);
+            assert_eq!(findings.is_empty(), report.checks.iter().all(|c| !c.is_failing()));
+            assert!(findings.iter().all(|f| !f.key.is_empty()));
+        }
+        // The interlock opens only for a 100.64/10 address that is local.
+        let local: BTreeSet<Ipv4Addr> = if selector & 4 != 0 {
+            [Ipv4Addr::LOCALHOST, Ipv4Addr::new(100, 101, 102, 103)].into()
+        } else {
+            parse_fib_trie(&String::from_utf8_lossy(rest))
+        };
+        let facts = Facts { tailscale: TailscaleAnswer::Output(rest.to_vec()), local_v4: Ok(local.clone()) };
+        if let Verdict::Open { tailnet_ip } = judge(&facts) {
+            let [a, b, ..] = tailnet_ip.octets();
+            assert!(a == 100 && (64..=127).contains(&b) && local.contains(&tailnet_ip));
+        }
+        // fib_trie yields only addresses written in the text.
+        let text = String::from_utf8_lossy(rest);
+        for ip in parse_fib_trie(&text) {
+            assert!(text.contains(&ip.to_string()));
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        /// The recorded fixtures pass through every reader under every selector.
+        #[test]
+        fn fixtures_hold_the_invariants() {
+            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+            let mut files: Vec<_> =
+                std::fs::read_dir(dir.join("tailscale")).unwrap().map(|e| e.unwrap().path()).collect();
+            files.extend(["doctor_pass.json", "doctor_fail_sshd.json", "fib_trie_tailnet.txt"].map(|f| dir.join(f)));
+            for f in files {
+                let bytes = std::fs::read(&f).unwrap();
+                for selector in 0..8u8 {
+                    super::inputs(&[&[selector], bytes.as_slice()].concat());
+                }
+            }
+        }
+    }
+}

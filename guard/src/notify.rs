@@ -1,0 +1,73 @@
+//! Alerts through `openclaw-notify send` (its CLI is the interface; no
+//! secret is involved on this side: the notifier resolves its own keys).
+//! A notifier that is missing, fails or hangs is reported to the caller,
+//! which logs it; it never changes the tick's outcome.
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::process;
+use serde::Serialize;
+
+use crate::locate::Located;
+use crate::plan::Notice;
+
+/// The check id of the guard's doctor alert.
+pub(crate) const DOCTOR_FAIL: &str = "guard.doctor_fail";
+
+/// What became of an alert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "kebab-case")]
+pub(crate) enum NotifyOutcome {
+    /// Nothing to send (or a dry run).
+    NotSent,
+    /// The notifier accepted it (sent, rate-limited or queued: its exit 0).
+    Accepted,
+    /// It could not be handed over; the text says why.
+    Failed {
+        /// Why (may quote the notifier's stderr: escape it).
+        why: String,
+    },
+}
+
+/// The notifier's arguments for `notice`, `None` when there is nothing to send.
+pub(crate) fn args(notice: &Notice) -> Option<Vec<String>> {
+    let base = ["send", "--check-id", DOCTOR_FAIL, "--title", "OpenClaw Guard"].map(String::from).to_vec();
+    let tail: Vec<String> = match notice {
+        Notice::None => return None,
+        Notice::DoctorFail { message } => vec!["--priority".into(), "high".into(), "--".into(), message.clone()],
+        Notice::Resolved => vec!["--resolved".into(), "--".into(), "doctor passes again".into()],
+    };
+    Some(base.into_iter().chain(tail).collect())
+}
+
+/// Sends `notice` with the located notifier under `timeout`.
+pub(crate) fn send(notifier: &Located, notice: &Notice, timeout: Duration) -> NotifyOutcome {
+    let Some(args) = args(notice) else { return NotifyOutcome::NotSent };
+    let bin: &Path = match notifier {
+        Located::Found(p) => p,
+        Located::Missing(why) => return NotifyOutcome::Failed { why: why.clone() },
+    };
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    match process::run(&bin.to_string_lossy(), &argv, timeout) {
+        Ok(out) if out.status.success() => NotifyOutcome::Accepted,
+        Ok(out) => NotifyOutcome::Failed {
+            why: format!("openclaw-notify exited {}: {}", out.status.code().unwrap_or(-1), out.stderr_line()),
+        },
+        Err(e) => NotifyOutcome::Failed { why: e.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_message_starting_with_a_dash_stays_the_message() {
+        let a = args(&Notice::DoctorFail { message: "--resolved".into() }).unwrap();
+        assert_eq!(a[a.len() - 2..], ["--".to_owned(), "--resolved".to_owned()]);
+        assert!(a.contains(&"high".to_owned()));
+        assert!(args(&Notice::Resolved).unwrap().contains(&"--resolved".to_owned()));
+        assert_eq!(args(&Notice::None), None);
+    }
+}

@@ -1,0 +1,62 @@
+//! The guard's one output module: `run` and `status` as JSON (the shared
+//! envelope) or as escaped human text. The only code that writes stdout.
+
+use common::output::{Format, sanitize, write_stdout};
+use serde::Serialize;
+
+use crate::report::{RunReport, StatusReport};
+
+fn stdout(text: &str) -> Result<(), String> {
+    write_stdout(text).map_err(|e| format!("cannot write to stdout: {e}"))
+}
+
+fn json<T: Serialize>(body: &T) -> Result<(), String> {
+    stdout(&crate::INFO.envelope(body))
+}
+
+/// `run`: the log lines of the tick (already escaped), or the report.
+pub(crate) fn run(format: Format, rep: &RunReport, lines: &[String]) -> Result<(), String> {
+    if format == Format::Json {
+        return json(rep);
+    }
+    let prefix = if rep.dry_run { "(dry run) " } else { "" };
+    let text: String = lines.iter().map(|l| format!("{prefix}{l}\n")).collect();
+    stdout(&text)
+}
+
+/// `status`.
+pub(crate) fn status(format: Format, rep: &StatusReport) -> Result<(), String> {
+    if format == Format::Json {
+        return json(rep);
+    }
+    let mut t = format!("state: {}\n", sanitize(&rep.state_file));
+    match &rep.last_run {
+        None => t.push_str("last run: never\n"),
+        Some(r) => t.push_str(&format!(
+            "last run: {} {} (exit {}): {}\n",
+            r.at,
+            r.outcome.as_str(),
+            r.exit_code,
+            sanitize(&r.detail)
+        )),
+    }
+    t.push_str(&format!("doctor_fail alert open: {}\n", if rep.doctor_fail_open { "yes" } else { "no" }));
+    for f in &rep.findings {
+        t.push_str(&format!(
+            "finding {}: since {}, {} attempt(s) in 24 h, {} left{}{}\n",
+            sanitize(&f.key),
+            f.first_seen,
+            f.attempts_24h,
+            f.budget_left,
+            if f.budget_exhausted { ", BUDGET EXHAUSTED" } else { "" },
+            f.backoff_until.as_deref().map(|u| format!(", backing off until {u}")).unwrap_or_default()
+        ));
+    }
+    t.push_str(&format!(
+        "pending rollback: {}\n",
+        rep.pending_rollback
+            .as_ref()
+            .map_or("none".to_owned(), |p| format!("{} (deadline {})", p.remediation, p.deadline))
+    ));
+    stdout(&t)
+}

@@ -1,0 +1,114 @@
+//! The documented JSON bodies of `run` and `status` (docs/guard.md), each
+//! printed inside the shared envelope (`schema_version`, `tool`,
+//! `tool_version`).
+
+use serde::Serialize;
+
+use crate::budget::{self, Budget};
+use crate::doctor::DoctorResult;
+use crate::interlock::Verdict;
+use crate::plan::{FindingPlan, Notice, fmt_unix};
+use crate::state::{LastRun, PendingRollback, RunOutcome, State};
+
+/// What the notifier was asked and what became of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotifyReport {
+    /// The alert decided.
+    pub notice: Notice,
+    /// Its fate: `not-sent`, `accepted`, `failed`.
+    pub result: serde_json::Value,
+}
+
+/// `run`'s body.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    /// When the tick started, RFC 3339 UTC.
+    pub started_at: String,
+    /// Nothing was notified, logged or recorded.
+    pub dry_run: bool,
+    /// `pass` or `fail`.
+    pub outcome: RunOutcome,
+    /// The exit code.
+    pub exit_code: u8,
+    /// The doctor's verdict.
+    pub doctor_result: DoctorResult,
+    /// The interlock, when a finding needed it.
+    pub interlock: Option<Verdict>,
+    /// Each finding and its plan.
+    pub findings: Vec<FindingPlan>,
+    /// The alert.
+    pub notify: NotifyReport,
+    /// The guard log (none in a dry run).
+    pub log: Option<String>,
+}
+
+/// One finding in `status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FindingStatus {
+    /// The finding key.
+    pub key: String,
+    /// First and last reported, RFC 3339.
+    pub first_seen: String,
+    /// Last reported.
+    pub last_seen: String,
+    /// Fix attempts in the last 24 h.
+    pub attempts_24h: u32,
+    /// Attempts left in the window.
+    pub budget_left: u32,
+    /// The budget is spent.
+    pub budget_exhausted: bool,
+    /// No attempt before this time (RFC 3339), if backing off.
+    pub backoff_until: Option<String>,
+}
+
+/// `status`'s body.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    /// The state file read.
+    pub state_file: String,
+    /// The last tick, `null` when the guard never ran.
+    pub last_run: Option<LastRun>,
+    /// A `guard.doctor_fail` alert is open.
+    pub doctor_fail_open: bool,
+    /// Per finding.
+    pub findings: Vec<FindingStatus>,
+    /// An armed rollback (always `null` in this version).
+    pub pending_rollback: Option<PendingRollback>,
+}
+
+impl StatusReport {
+    /// The status of `state` at `now`. Pure.
+    pub fn new(state_file: String, state: &State, now: i64, b: Budget) -> StatusReport {
+        let findings = state
+            .findings
+            .iter()
+            .map(|(key, f)| {
+                let used = budget::attempts_in_window(f, now);
+                FindingStatus {
+                    key: key.clone(),
+                    first_seen: fmt_unix(f.first_seen),
+                    last_seen: fmt_unix(f.last_seen),
+                    attempts_24h: used,
+                    budget_left: b.max_attempts.saturating_sub(used),
+                    budget_exhausted: budget::gate(f, now, b) == budget::Gate::Exhausted,
+                    backoff_until: f.backoff_until.filter(|&u| u > now).map(fmt_unix),
+                }
+            })
+            .collect();
+        StatusReport {
+            state_file,
+            last_run: state.last_run.clone(),
+            doctor_fail_open: state.doctor_fail_open,
+            findings,
+            pending_rollback: state.pending_rollback.clone(),
+        }
+    }
+
+    /// Whether the status is a policy failure: the last run did not pass, a
+    /// budget is spent or a rollback is pending.
+    pub fn is_failure(&self) -> bool {
+        self.last_run.as_ref().is_some_and(|r| r.outcome != RunOutcome::Pass)
+            || self.findings.iter().any(|f| f.budget_exhausted)
+            || self.pending_rollback.is_some()
+    }
+}
