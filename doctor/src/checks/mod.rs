@@ -9,6 +9,7 @@ mod audit_log;
 mod disk;
 pub(crate) mod docker;
 pub(crate) mod firewall;
+mod guard;
 pub(crate) mod http_health;
 mod keys;
 mod listeners;
@@ -251,6 +252,15 @@ pub(crate) const CHECKS: &[CheckDef] = &[
         run: systemd::check,
     },
     CheckDef {
+        id: "guard",
+        title: "Guard loop alive and not given up",
+        rules: "Reads <state>/guard/state.json (the guard's documented JSON, never its log) through the private-path \
+                rule: a last run older than 30 min or one that could not run warns; a pending rollback or an exhausted \
+                remediation budget fails. No state: warn if openclaw-guard is installed (beside the doctor or on PATH), \
+                else skip. Unreadable or unknown state: error.",
+        run: guard::check,
+    },
+    CheckDef {
         id: "audit-log",
         title: "Audit log intact",
         rules: "Verifies the shared audit log's hash chain and that it reaches its checkpoint and the head the doctor \
@@ -326,6 +336,7 @@ mod tests {
                 "secret-files",
                 "keys",
                 "systemd",
+                "guard",
                 "audit-log"
             ],
             "renaming a check id breaks operators' alerts: add a new id instead"

@@ -251,3 +251,52 @@ fn keys_missing_fail_stored_and_working_pass_and_values_never_appear() {
     assert!(check["summary"].as_str().unwrap().contains("chmod 600"), "{check}");
     assert!(!run.stdout.contains(CANARY));
 }
+
+fn guard_state(host: &Host, text: &str) -> std::path::PathBuf {
+    let dir = host.path("state/guard");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("state.json");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn guard_check_reads_the_guards_state() {
+    let host = Host::new();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let state = |at: u64, exhausted: bool| {
+        format!(
+            r#"{{"schema_version":1,"last_run":{{"at":"x","at_unix":{at},"outcome":"pass","exit_code":0,"findings":[],"detail":""}},"doctor_fail_open":false,"findings":{{"listeners/ssh-tailnet-only":{{"first_seen":{at},"last_seen":{at},"attempts":[],"consecutive_failures":3,"backoff_until":null,"budget_exhausted":{exhausted}}}}},"pending_rollback":null}}"#
+        )
+    };
+    guard_state(&host, &state(now - 60, false));
+    assert_eq!(status(&host.check("guard").1), "pass");
+    guard_state(&host, &state(now - 3600, false));
+    assert_eq!(status(&host.check("guard").1), "warn", "an hour without a tick");
+    guard_state(&host, &state(now - 60, true));
+    let (run, check) = host.check("guard");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{check}");
+    let path = guard_state(&host, "not json");
+    assert_eq!(status(&host.check("guard").1), "error");
+    std::fs::remove_file(&path).unwrap();
+    rustix::fs::mkfifoat(rustix::fs::CWD, &path, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    let (_, check) = host.check("guard");
+    assert_eq!(status(&check), "error", "a FIFO is refused, not waited on: {check}");
+}
+
+#[test]
+fn guard_check_skips_only_when_no_guard_is_installed() {
+    let host = Host::new();
+    // The test build puts openclaw-guard beside openclaw-doctor: installed, never run.
+    assert_eq!(status(&host.check("guard").1), "warn");
+    // A doctor alone in its directory, with no guard on PATH: skipped.
+    let lone = host.path("lone");
+    std::fs::create_dir_all(&lone).unwrap();
+    let doctor = lone.join("openclaw-doctor");
+    std::fs::copy(env!("CARGO_BIN_EXE_openclaw-doctor"), &doctor).unwrap();
+    let mut cmd = std::process::Command::new(&doctor);
+    host.hermetic(&mut cmd);
+    let out = cmd.args(["--only", "guard", "--format", "json", "--no-artifacts"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status(&v["checks"][0]), "skip", "{v}");
+}
