@@ -36,6 +36,12 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
         "root (reads the keys and /var/lib/openclaw)",
         "by callers: guard, deploy and heal scripts, by hand",
     ),
+    (
+        "ops/openclaw_guard.sh [ARGS]",
+        "thin wrapper: execs openclaw-guard with ARGS unchanged (run, status)",
+        "root",
+        "by hand; a timer will call the binary directly once the guard's units exist",
+    ),
     ("ops/tests/run_all.sh", "every ops self-test (hermetic, PATH stubs)", "anyone", "CI (`cargo xtask ci`)"),
 ];
 
