@@ -114,12 +114,13 @@ pub(crate) fn run(cli: Cli) -> Exit {
         None => run_checks(&cli.run, config, settings, paths, false),
         Some(Command::Evidence) => run_checks(&cli.run, config, settings, paths, true),
         Some(Command::VerifyAudit(v)) => verify_audit(&v, &paths, cli.run.format),
-        Some(Command::AuditRecover(r)) => crate::recover::run(
-            &log_paths(r.log.as_ref(), r.checkpoint.as_ref(), &paths),
-            &r.checkpoint_line,
-            &paths.artifacts_root,
-            cli.run.format == Format::Json,
-        ),
+        Some(Command::AuditRecover(r)) => match log_target(&r, &paths) {
+            Ok(target) => crate::recover::run(target, cli.run.format == Format::Json),
+            Err(e) => {
+                output::error(&e);
+                Exit::Undecided
+            }
+        },
         Some(Command::ListChecks) => list_checks(cli.run.format),
     }
 }
@@ -225,42 +226,46 @@ fn write_textfile(path: &std::path::Path, text: &str) -> Result<(), String> {
     common::artifacts::write_atomic_with_mode(path, text.as_bytes(), 0o644).map_err(|e| e.to_string())
 }
 
-/// The log and checkpoint named by `--log`/`--checkpoint`, else the configured ones.
-fn log_paths(log: Option<&PathBuf>, checkpoint: Option<&PathBuf>, paths: &Paths) -> AuditLog {
-    let log_path = log.cloned().unwrap_or_else(|| paths.audit_log.clone());
-    let checkpoint_path = match (checkpoint, log) {
+/// What `verify-audit` and `audit-recover` both start from: the log named by
+/// `--log`/`--checkpoint` (else the configured one), which must exist ("0
+/// records, intact" would hide a deleted log), the operator's exported
+/// checkpoints, and the head the doctor remembered for that log.
+pub(crate) struct LogTarget {
+    pub(crate) log: AuditLog,
+    pub(crate) exported: Vec<Checkpoint>,
+    pub(crate) remembered: Option<Checkpoint>,
+}
+
+fn log_target(args: &LogArgs, paths: &Paths) -> Result<LogTarget, String> {
+    let log_path = args.log.clone().unwrap_or_else(|| paths.audit_log.clone());
+    let checkpoint_path = match (&args.checkpoint, &args.log) {
         (Some(cp), _) => cp.clone(),
         (None, Some(log)) => paths::checkpoint_for(log),
         (None, None) => paths.audit_checkpoint.clone(),
     };
-    AuditLog::new(log_path, checkpoint_path)
+    if let Err(e) = std::fs::symlink_metadata(&log_path) {
+        return Err(format!("no audit log at {}: {e}", log_path.display()));
+    }
+    let exported = args
+        .checkpoint_line
+        .iter()
+        .map(|line| Checkpoint::parse_line(line).map_err(|e| format!("--checkpoint-line: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let remembered = crate::heads::remembered(&paths.artifacts_root, &log_path)
+        .map_err(|e| format!("the remembered audit head cannot be trusted: {e}"))?;
+    Ok(LogTarget { log: AuditLog::new(log_path, checkpoint_path), exported, remembered })
 }
 
 fn verify_audit(v: &LogArgs, paths: &Paths, format: Format) -> Exit {
-    let log = log_paths(v.log.as_ref(), v.checkpoint.as_ref(), paths);
-    let (log_path, checkpoint_path) = (log.path().to_owned(), log.checkpoint_path().to_owned());
-    let mut extra = Vec::new();
-    for line in &v.checkpoint_line {
-        match Checkpoint::parse_line(line) {
-            Ok(cp) => extra.push(cp),
-            Err(e) => {
-                output::error(&format!("--checkpoint-line: {e}"));
-                return Exit::Undecided;
-            }
-        }
-    }
-    // "0 records, INTACT" for a log that is not there would hide a deleted log.
-    if let Err(e) = std::fs::symlink_metadata(&log_path) {
-        output::error(&format!("no audit log at {}: {e}", log_path.display()));
-        return Exit::Undecided;
-    }
-    match crate::heads::remembered(&paths.artifacts_root, &log_path) {
-        Ok(head) => extra.extend(head),
+    let LogTarget { log, exported, remembered } = match log_target(v, paths) {
+        Ok(t) => t,
         Err(e) => {
-            output::error(&format!("the remembered audit head cannot be trusted: {e}"));
+            output::error(&e);
             return Exit::Undecided;
         }
-    }
+    };
+    let (log_path, checkpoint_path) = (log.path().to_owned(), log.checkpoint_path().to_owned());
+    let extra: Vec<Checkpoint> = exported.into_iter().chain(remembered).collect();
     let report = match log.verify(&extra) {
         Ok(r) => r,
         Err(e) => {

@@ -2,12 +2,11 @@
 //! line in the shared audit log (a crash mid-append), which otherwise blocks
 //! every tool's appends. A tampered log is refused and left untouched.
 
-use std::path::Path;
-
-use common::audit::{AuditError, AuditLog, Checkpoint, RecoverOutcome, process_actor};
+use common::audit::{AuditError, Checkpoint, RecoverOutcome, process_actor};
 use common::exit::Exit;
 use serde_json::json;
 
+use crate::cli::LogTarget;
 use crate::output;
 use crate::report::INFO;
 
@@ -32,32 +31,13 @@ fn decide(res: Result<RecoverOutcome, AuditError>) -> Verdict {
     }
 }
 
-pub(crate) fn run(log: &AuditLog, lines: &[String], artifacts_root: &Path, json_out: bool) -> Exit {
-    if let Err(e) = std::fs::symlink_metadata(log.path()) {
-        output::error(&format!("no audit log at {}: {e}", log.path().display()));
-        return Exit::Undecided;
-    }
-    let mut extra = Vec::new();
-    for line in lines {
-        match Checkpoint::parse_line(line) {
-            Ok(cp) => extra.push(cp),
-            Err(e) => {
-                output::error(&format!("--checkpoint-line: {e}"));
-                return Exit::Undecided;
-            }
-        }
-    }
-    // The head an earlier doctor run saw: a cut log must not be "repaired".
-    // It is a constraint only: records after it are not vouched for, so a
-    // missing checkpoint file is rebuilt only against an operator's line.
-    let vouched = !extra.is_empty();
-    match crate::heads::remembered(artifacts_root, log.path()) {
-        Ok(head) => extra.extend(head),
-        Err(e) => {
-            output::error(&format!("the remembered audit head cannot be trusted: {e}"));
-            return Exit::Undecided;
-        }
-    }
+pub(crate) fn run(target: LogTarget, json_out: bool) -> Exit {
+    let LogTarget { log, exported, remembered } = target;
+    // The remembered head is a constraint only: a cut log must not be
+    // "repaired", but records after it are not vouched for, so a missing
+    // checkpoint file is rebuilt only against an operator's exported line.
+    let vouched = !exported.is_empty();
+    let extra: Vec<Checkpoint> = exported.into_iter().chain(remembered).collect();
     let verdict = if !vouched && std::fs::symlink_metadata(log.checkpoint_path()).is_err() {
         Verdict::Tampered(
             "the checkpoint file is missing, so a log cut at a record boundary cannot be told from a crash; pass an \
