@@ -247,6 +247,7 @@ fn render(
         UfwRead::Status(t) if ufw::parse(t).active => "ufw (its ruleset, read through nft)",
         UfwRead::Status(_) | UfwRead::Missing | UfwRead::Failed(_) => "nftables",
     };
+    let rewrites = ruleset.rewrites();
     let details = json!({
         "backend": backend,
         "nft_version": ruleset.version,
@@ -257,12 +258,11 @@ fn render(
         "listeners": listeners.map(verdict::port_list),
         "tables_treated_as_dormant": j.unclear_tables,
         "legacy_rules": legacy,
-        "rewrites": ruleset.rewrites(),
+        "rewrites": rewrites,
         "unmodelled_listeners": unmodelled,
         "notes": notes,
         "raw": raw,
     });
-    let rewrites = ruleset.rewrites();
     if !rewrites.is_empty() {
         // A dnat, redirect, tproxy or a rewritten destination port can carry
         // traffic the ruleset accepts (even udp/41641) to any port or host.
