@@ -6,7 +6,6 @@
 //! anyone but root or its owner: it can widen the listener policy.
 //! The full key reference is `docs/config.md`.
 
-use std::io::Read;
 use std::ops::Range;
 
 use std::path::{Path, PathBuf};
@@ -150,12 +149,19 @@ impl Config {
     /// was named explicitly (`OPENCLAW_CONFIG`), in which case it is an error.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
         let io_err = |source| ConfigError::Io { path: path.to_owned(), source };
-        let opened = private_path::open_file(path, OpenSpec::read(Class::Private)).map_err(|e| match e {
-            private_path::UnsafePath::Io { source, .. } => io_err(source),
-            refused => unsafe_path(&refused),
-        })?;
-        let mut file = match opened {
-            Some(f) => f,
+        let read =
+            private_path::read_file(path, OpenSpec::read(Class::Private), MAX_CONFIG_BYTES).map_err(|e| match e {
+                private_path::UnsafePath::Io { source, .. } => io_err(source),
+                private_path::UnsafePath::TooLarge { .. } => ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: 1,
+                    column: 1,
+                    message: format!("file larger than {MAX_CONFIG_BYTES} bytes"),
+                },
+                refused => unsafe_path(&refused),
+            })?;
+        let bytes = match read {
+            Some(b) => b,
             None if !explicit => return Ok(Config::default()),
             None => return Err(io_err(std::io::ErrorKind::NotFound.into())),
         };
@@ -163,16 +169,8 @@ impl Config {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             private_path::check_dir(dir, Class::Private).map_err(|e| unsafe_path(&e))?;
         }
-        let mut text = String::new();
-        file.by_ref().take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text).map_err(io_err)?;
-        if text.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                line: 1,
-                column: 1,
-                message: format!("file larger than {MAX_CONFIG_BYTES} bytes"),
-            });
-        }
+        let text =
+            String::from_utf8(bytes).map_err(|e| io_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Config::parse(&text, path)
     }
 

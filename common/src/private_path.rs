@@ -180,6 +180,14 @@ pub enum UnsafePath {
         /// Whether it is an ancestor of the path that was asked for.
         ancestor: bool,
     },
+    /// It holds more than the reader accepts ([`read_file`]).
+    #[error("{path}: larger than {max} bytes", path = path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The most the reader accepts.
+        max: u64,
+    },
     /// Reading or creating it failed.
     #[error("{path}: {source}", path = path.display())]
     Io {
@@ -194,7 +202,7 @@ impl UnsafePath {
     /// The path the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            UnsafePath::Refused { path, .. } | UnsafePath::Io { path, .. } => path,
+            UnsafePath::Refused { path, .. } | UnsafePath::TooLarge { path, .. } | UnsafePath::Io { path, .. } => path,
         }
     }
 
@@ -202,6 +210,7 @@ impl UnsafePath {
     pub fn problem(&self) -> String {
         match self {
             UnsafePath::Refused { problem, ancestor, .. } => problem_text(problem, *ancestor),
+            UnsafePath::TooLarge { max, .. } => format!("larger than {max} bytes"),
             UnsafePath::Io { source, .. } => source.to_string(),
         }
     }
@@ -210,6 +219,9 @@ impl UnsafePath {
     pub fn fix(&self) -> String {
         match self {
             UnsafePath::Refused { path, problem, class, want, .. } => fix_text(path, problem, *class, *want),
+            UnsafePath::TooLarge { path, .. } => {
+                format!("move {} aside; no file the tools write is that large", path.display())
+            }
             UnsafePath::Io { path, .. } => format!("check that {} can be read", path.display()),
         }
     }
@@ -369,6 +381,18 @@ pub fn open_file(path: &Path, spec: OpenSpec) -> Result<Option<File>, UnsafePath
     let keep = if spec.append { rustix::fs::OFlags::APPEND } else { rustix::fs::OFlags::empty() };
     rustix::fs::fcntl_setfl(&file, keep).map_err(|e| io_err(path)(e.into()))?;
     Ok(Some(file))
+}
+
+/// [`open_file`], then its whole content, refusing a file of more than `max`
+/// bytes (without reading past `max + 1`). `Ok(None)` when it does not exist.
+pub fn read_file(path: &Path, spec: OpenSpec, max: u64) -> Result<Option<Vec<u8>>, UnsafePath> {
+    let Some(file) = open_file(path, spec)? else { return Ok(None) };
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(file, max.saturating_add(1)), &mut bytes).map_err(io_err(path))?;
+    if bytes.len() as u64 > max {
+        return Err(UnsafePath::TooLarge { path: path.to_owned(), max });
+    }
+    Ok(Some(bytes))
 }
 
 #[cfg(test)]

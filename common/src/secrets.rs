@@ -533,20 +533,18 @@ pub fn last_successes(state_dir: &Path) -> Result<Successes, SecretError> {
         return Ok(Successes::new());
     }
     let path = dir.join("last_success.json");
-    let Some(file) = private_path::open_file(&path, OpenSpec::read(Class::Private))? else {
-        return Ok(Successes::new());
+    let bytes = match private_path::read_file(&path, OpenSpec::read(Class::Private), MAX_SECRET_BYTES) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(Successes::new()),
+        Err(private_path::UnsafePath::TooLarge { max, .. }) => {
+            return Err(SecretError::Refused {
+                path,
+                problem: format!("larger than {max} bytes"),
+                fix: "delete it; it is rebuilt on the next success".into(),
+            });
+        }
+        Err(e) => return Err(e.into()),
     };
-    let mut bytes = Vec::new();
-    file.take(MAX_SECRET_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|source| SecretError::Io { path: path.clone(), source })?;
-    if bytes.len() as u64 > MAX_SECRET_BYTES {
-        return Err(SecretError::Refused {
-            path,
-            problem: format!("larger than {MAX_SECRET_BYTES} bytes"),
-            fix: "delete it; it is rebuilt on the next success".into(),
-        });
-    }
     serde_json::from_slice(&bytes).map_err(|e| SecretError::Refused {
         path,
         problem: format!("unparsable: {e}"),

@@ -7,7 +7,6 @@
 //! expires, and is kept apart from the reports an operator may prune.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -35,16 +34,10 @@ fn load(artifacts_root: &Path) -> Result<BTreeMap<String, Head>, String> {
     if !private_path::check_dir(&dir(artifacts_root), Class::Private).map_err(|e| e.to_string())? {
         return Ok(BTreeMap::new());
     }
-    let Some(file) = private_path::open_file(&path, OpenSpec::read(Class::Private)).map_err(|e| e.to_string())? else {
-        return Ok(BTreeMap::new());
-    };
-    let mut text = String::new();
-    file.take(MAX_BYTES + 1).read_to_string(&mut text).map_err(|e| format!("{}: {e}", path.display()))?;
-    if text.len() as u64 > MAX_BYTES {
-        return Err(format!("{}: larger than {MAX_BYTES} bytes", path.display()));
-    }
+    let read = private_path::read_file(&path, OpenSpec::read(Class::Private), MAX_BYTES);
+    let Some(bytes) = read.map_err(|e| e.to_string())? else { return Ok(BTreeMap::new()) };
     let heads: BTreeMap<String, Head> =
-        serde_json::from_str(&text).map_err(|e| format!("{}: not a heads file: {e}", path.display()))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: not a heads file: {e}", path.display()))?;
     if heads.values().any(|h| h.seq == 0 || !common::hash::is_sha256_hex(&h.hash)) {
         return Err(format!("{}: a head with seq 0 or a malformed hash", path.display()));
     }

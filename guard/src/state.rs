@@ -12,7 +12,6 @@
 //! silently reset.
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use common::artifacts::write_atomic;
@@ -170,13 +169,8 @@ impl Store {
     /// Reads the state; defaults when there is none yet.
     pub fn load(&self) -> Result<State, String> {
         let path = self.path();
-        let file = private_path::open_file(&path, OpenSpec::read(Class::Private)).map_err(|e| e.to_string())?;
-        let Some(file) = file else { return Ok(State::default()) };
-        let mut bytes = Vec::new();
-        file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-        if bytes.len() as u64 > MAX_FILE {
-            return Err(format!("{}: larger than {MAX_FILE} bytes", path.display()));
-        }
+        let read = private_path::read_file(&path, OpenSpec::read(Class::Private), MAX_FILE);
+        let Some(bytes) = read.map_err(|e| e.to_string())? else { return Ok(State::default()) };
         let state: State = serde_json::from_slice(&bytes).map_err(|e| {
             format!("{}: unparsable ({e}); fix: move it aside (budgets and back-off start afresh)", path.display())
         })?;

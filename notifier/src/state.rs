@@ -303,20 +303,9 @@ impl Store {
 }
 
 fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, String> {
-    use std::io::Read;
     // The one private-path rule: no link followed, no FIFO waited on, no file
     // another user owns or can write believed.
-    let Some(file) =
-        private_path::open_file(path, private_path::OpenSpec::read(Class::Private)).map_err(|e| e.to_string())?
-    else {
-        return Ok(None);
-    };
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE + 1).read_to_end(&mut bytes).map_err(|e| format!("{}: {e}", path.display()))?;
-    if bytes.len() as u64 > MAX_FILE {
-        return Err(format!("{}: larger than {MAX_FILE} bytes", path.display()));
-    }
-    Ok(Some(bytes))
+    private_path::read_file(path, private_path::OpenSpec::read(Class::Private), MAX_FILE).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

@@ -170,3 +170,16 @@ fn a_link_among_the_parents_does_not_hide_a_foreign_real_parent() {
     let err = check_dir(&link.join("secrets"), Class::Secret).unwrap_err();
     assert!(err.to_string().contains("owned by uid 65534"), "through the link too: {err}");
 }
+
+#[test]
+fn read_file_refuses_more_than_its_limit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("state.json");
+    fs::write(&path, "0123456789").unwrap();
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(read_file(&path, OpenSpec::read(Class::Private), 10).unwrap().unwrap(), b"0123456789");
+    let err = read_file(&path, OpenSpec::read(Class::Private), 9).unwrap_err();
+    assert!(matches!(err, UnsafePath::TooLarge { max: 9, .. }), "{err}");
+    assert_eq!(err.to_string(), format!("{}: larger than 9 bytes", path.display()));
+    assert!(read_file(&tmp.path().join("nope"), OpenSpec::read(Class::Private), 9).unwrap().is_none());
+}

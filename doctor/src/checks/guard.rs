@@ -3,7 +3,6 @@
 //! older than 30 minutes warns, a pending or past rollback and an exhausted
 //! remediation budget fail, a guard that is not installed is skipped.
 
-use std::io::Read;
 use std::path::Path;
 
 use common::private_path::{self, Class, OpenSpec};
@@ -35,12 +34,8 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
 }
 
 fn read(path: &Path) -> Result<Option<String>, String> {
-    let Some(file) = private_path::open_file(path, OpenSpec::read(Class::Private)).map_err(|e| e.to_string())? else {
-        return Ok(None);
-    };
-    let mut text = String::new();
-    file.take(1 << 20).read_to_string(&mut text).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(Some(text))
+    let read = private_path::read_file(path, OpenSpec::read(Class::Private), 1 << 20).map_err(|e| e.to_string())?;
+    read.map(|bytes| String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8", path.display()))).transpose()
 }
 
 /// Beside the doctor (how the package installs it) or on PATH.
