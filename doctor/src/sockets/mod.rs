@@ -21,7 +21,7 @@ mod procnet;
 pub(crate) use netfacts::OtherNamespaces;
 pub(crate) use procnet::Coverage;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -84,8 +84,9 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
         kinds.push((proto, procnet::read_kind(proto, &mut sockets)));
     }
     let (net, limitations) = netfacts::gather();
-    let other_netns = netfacts::other_namespaces();
-    let (held, unreadable_processes) = scan.join().map_err(|_| "the /proc scan crashed".to_owned())??;
+    let PidScan { held, unreadable: unreadable_processes, netns, netns_unreadable } =
+        scan.join().map_err(|_| "the /proc scan crashed".to_owned())??;
+    let other_netns = netfacts::other_namespaces(netns, netns_unreadable);
     let wanted: HashSet<u64> = sockets.iter().map(|(_, _, inode)| *inode).collect();
     let mut owners: BTreeMap<u64, Vec<OwnerInfo>> = BTreeMap::new();
     let mut infos: BTreeMap<u32, OwnerInfo> = BTreeMap::new();
@@ -142,7 +143,21 @@ fn optional_v6<T>(res: Result<Vec<T>, ProcError>) -> Result<Vec<T>, ProcError> {
 /// One `readlinkat` per descriptor against the open `/proc/<pid>/fd`
 /// directory, as `ss -p` does (procfs's `Process::fd()` also opens and stats
 /// every descriptor); pids are split across up to four threads.
-fn scan_socket_fds() -> Result<(Vec<(u64, u32)>, usize), String> {
+/// What one pass over `/proc/<pid>/` found: the sockets each process holds
+/// and the network namespace each lives in (one walk of /proc serves both).
+#[derive(Default)]
+struct PidScan {
+    /// `(socket inode, pid)` for every socket descriptor.
+    held: Vec<(u64, u32)>,
+    /// Processes whose descriptors could not be read (not root).
+    unreadable: usize,
+    /// `/proc/<pid>/ns/net` inodes.
+    netns: BTreeSet<u64>,
+    /// Processes whose network namespace could not be read.
+    netns_unreadable: usize,
+}
+
+fn scan_socket_fds() -> Result<PidScan, String> {
     let pids: Vec<u32> = std::fs::read_dir("/proc")
         .map_err(|e| format!("/proc: {e}"))?
         .flatten()
@@ -152,25 +167,34 @@ fn scan_socket_fds() -> Result<(Vec<(u64, u32)>, usize), String> {
     // Round-robin, not contiguous chunks: busy servers tend to have
     // neighbouring pids, and one chunk holding all of them serialises the scan.
     let parts: Vec<Vec<u32>> = (0..workers).map(|w| pids.iter().skip(w).step_by(workers).copied().collect()).collect();
-    let results: Vec<(Vec<(u64, u32)>, usize)> = std::thread::scope(|scope| {
+    let results: Vec<PidScan> = std::thread::scope(|scope| {
         let handles: Vec<_> = parts.iter().map(|part| scope.spawn(move || scan_pids(part))).collect();
         handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
     });
-    let mut held = Vec::new();
-    let mut unreadable = 0;
-    for (pairs, n) in results {
-        held.extend(pairs);
-        unreadable += n;
+    let mut all = PidScan::default();
+    for part in results {
+        all.held.extend(part.held);
+        all.unreadable += part.unreadable;
+        all.netns.extend(part.netns);
+        all.netns_unreadable += part.netns_unreadable;
     }
-    Ok((held, unreadable))
+    Ok(all)
 }
 
-fn scan_pids(pids: &[u32]) -> (Vec<(u64, u32)>, usize) {
+fn scan_pids(pids: &[u32]) -> PidScan {
     use rustix::fs::{CWD, Dir, Mode, OFlags, openat, readlinkat};
-    let mut held = Vec::new();
-    let mut unreadable = 0;
+    let mut res = PidScan::default();
     let mut link = Vec::with_capacity(64);
     for &pid in pids {
+        link.clear();
+        match readlinkat(CWD, format!("/proc/{pid}/ns/net"), std::mem::take(&mut link)) {
+            Ok(target) => {
+                res.netns.extend(target.to_str().ok().and_then(netfacts::parse_inode));
+                link = target.into_bytes();
+            }
+            Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => res.netns_unreadable += 1,
+            Err(_) => {}
+        }
         let fd_dir = match openat(
             CWD,
             format!("/proc/{pid}/fd"),
@@ -179,7 +203,7 @@ fn scan_pids(pids: &[u32]) -> (Vec<(u64, u32)>, usize) {
         ) {
             Ok(fd) => fd,
             Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
-                unreadable += 1;
+                res.unreadable += 1;
                 continue;
             }
             // A process that exits while we look is simply gone.
@@ -194,12 +218,12 @@ fn scan_pids(pids: &[u32]) -> (Vec<(u64, u32)>, usize) {
             link.clear();
             let Ok(target) = readlinkat(&fd_dir, name, std::mem::take(&mut link)) else { continue };
             if let Some(inode) = socket_inode(target.as_bytes()) {
-                held.push((inode, pid));
+                res.held.push((inode, pid));
             }
             link = target.into_bytes();
         }
     }
-    (held, unreadable)
+    res
 }
 
 /// `socket:[12345]` → 12345.

@@ -124,22 +124,11 @@ pub(crate) struct OtherNamespaces {
     pub(crate) unreadable: usize,
 }
 
-pub(crate) fn other_namespaces() -> OtherNamespaces {
+/// The other namespaces, from the `/proc/<pid>/ns/net` inodes the socket
+/// scan read (`seen`; `unreadable` processes it could not) plus `/run/netns`.
+pub(crate) fn other_namespaces(mut seen: BTreeSet<u64>, unreadable: usize) -> OtherNamespaces {
     use std::os::unix::fs::MetadataExt;
     let ours = std::fs::metadata("/proc/self/ns/net").map(|m| m.ino()).ok();
-    let mut seen = BTreeSet::new();
-    let mut unreadable = 0;
-    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let name = entry.file_name();
-        if !name.to_str().is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
-            continue;
-        }
-        match std::fs::read_link(entry.path().join("ns/net")) {
-            Ok(link) => seen.extend(parse_inode(&link.to_string_lossy())),
-            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => unreadable += 1,
-            Err(_) => {}
-        }
-    }
     for entry in std::fs::read_dir("/run/netns").into_iter().flatten().flatten() {
         if let Ok(m) = std::fs::metadata(entry.path()) {
             seen.insert(m.ino());
@@ -152,7 +141,7 @@ pub(crate) fn other_namespaces() -> OtherNamespaces {
 }
 
 /// `net:[4026531840]` → 4026531840.
-fn parse_inode(link: &str) -> Option<u64> {
+pub(crate) fn parse_inode(link: &str) -> Option<u64> {
     link.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
 }
 
