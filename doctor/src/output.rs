@@ -10,7 +10,7 @@ pub(crate) fn stdout(text: &str) -> Result<(), ()> {
 
 /// A diagnostic line on stderr, escaped: error texts can carry untrusted strings.
 pub(crate) fn error(msg: &str) {
-    let _ = write_stderr(&format!("openclaw-doctor: {}\n", sanitize(msg)));
+    crate::report::INFO.error(msg);
 }
 
 /// A note on stderr (artifact paths and the like).
