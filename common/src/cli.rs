@@ -35,8 +35,8 @@ impl ToolInfo {
     }
 
     /// Writes `body` in the shared envelope to stdout.
-    pub fn write_json<T: Serialize>(&self, body: &T) -> io::Result<()> {
-        write_stdout(&self.envelope(body))
+    pub fn write_json<T: Serialize>(&self, body: &T) -> Result<(), StdoutError> {
+        write_result(&self.envelope(body))
     }
 
     /// A diagnostic line on stderr, `<tool>: <message>`, escaped. A failure
@@ -44,6 +44,17 @@ impl ToolInfo {
     pub fn error(&self, msg: &str) {
         let _ = write_stderr(&format!("{}: {}\n", self.name, sanitize(msg)));
     }
+}
+
+/// A result that did not reach stdout (a full disk, a closed pipe): the
+/// tool's run then exits 2, never 0 with no output.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write to stdout: {0}")]
+pub struct StdoutError(#[from] io::Error);
+
+/// Writes a tool's result to stdout under the output policy above.
+pub fn write_result(text: &str) -> Result<(), StdoutError> {
+    Ok(write_stdout(text)?)
 }
 
 /// What a usage error may show of the arguments.

@@ -1,11 +1,11 @@
 //! The doctor's one output module: everything it prints goes through here.
 
-use common::output::{sanitize, write_stderr, write_stdout};
+use common::output::{sanitize, write_stderr};
 
 /// Results on stdout. A failed write (a closed pipe, a full disk) is
 /// reported on stderr and returned: the caller exits 2, never 0 with no output.
 pub(crate) fn stdout(text: &str) -> Result<(), ()> {
-    write_stdout(text).map_err(|e| error(&format!("cannot write the result to stdout: {e}")))
+    common::cli::write_result(text).map_err(|e| error(&e.to_string()))
 }
 
 /// A diagnostic line on stderr, escaped: error texts can carry untrusted strings.

@@ -1,17 +1,17 @@
 //! The guard's one output module: `run` and `status` as JSON (the shared
 //! envelope) or as escaped human text. The only code that writes stdout.
 
-use common::output::{Format, sanitize, write_stdout};
+use common::output::{Format, sanitize};
 use serde::Serialize;
 
 use crate::report::{RunReport, StatusReport};
 
 fn stdout(text: &str) -> Result<(), String> {
-    write_stdout(text).map_err(|e| format!("cannot write to stdout: {e}"))
+    common::cli::write_result(text).map_err(|e| e.to_string())
 }
 
 fn json<T: Serialize>(body: &T) -> Result<(), String> {
-    stdout(&crate::INFO.envelope(body))
+    crate::INFO.write_json(body).map_err(|e| e.to_string())
 }
 
 /// `run`: the log lines of the tick (already escaped), or the report.

@@ -4,12 +4,10 @@
 
 use std::io::Write;
 
-use common::output::write_stdout;
-
 /// Results on stdout. A failed write (full disk, closed file) is an error for
 /// the caller: empty output must never come with a success code.
 pub(crate) fn stdout(text: &str) -> Result<(), String> {
-    write_stdout(text).map_err(|e| format!("cannot write to stdout: {e}"))
+    common::cli::write_result(text).map_err(|e| e.to_string())
 }
 
 /// The one place a secret is written out: `get`, to a pipe or file, never a terminal.

@@ -3,7 +3,7 @@
 //! stdout or stderr. Nothing here ever receives a key: callers pass
 //! reports, masked fingerprints and API text only.
 
-use common::output::{Format, sanitize, write_stderr, write_stdout};
+use common::output::{Format, sanitize, write_stderr};
 use serde::Serialize;
 
 use crate::flush::FlushReport;
@@ -13,12 +13,12 @@ use crate::status::StatusReport;
 
 /// Results on stdout; a failed write is an error (no silent success).
 fn stdout(text: &str) -> Result<(), String> {
-    write_stdout(text).map_err(|e| format!("cannot write to stdout: {e}"))
+    common::cli::write_result(text).map_err(|e| e.to_string())
 }
 
 /// A JSON document in the shared envelope.
 fn json<T: Serialize>(body: &T) -> Result<(), String> {
-    stdout(&crate::INFO.envelope(body))
+    crate::INFO.write_json(body).map_err(|e| e.to_string())
 }
 
 /// A warning on stderr.
