@@ -9,29 +9,33 @@
 //! writes the guard log, the state and one audit record. `status` reads the
 //! state back.
 //!
-//! This version changes nothing on the host: the two registered
-//! remediations (`ssh-tailnet-only`, `cups-localhost`) are not built yet, so
-//! every finding is planned as notify-only and logged as `SKIP REMEDIATION`
-//! with the reason.
+//! Allowed remediations (`ssh-tailnet-only` behind the interlock with a
+//! dead-man rollback, `cups-localhost`) run in the tick, then the doctor
+//! runs again and [`plan::conclude`] judges each attempt. `fix`, `confirm`
+//! and `rollback` run the same code for an operator and for the dead-man.
 //!
-//! Shape: `cli` (arguments, flow, the only place exit codes are chosen) →
-//! `doctor`/`interlock`/`notify` gather facts through `common::process` →
-//! the pure `plan`, `budget`, `registry` and `interlock::judge` decide →
-//! `log`, `state` and `render` (the only output) write.
+//! Shape: `cli` (arguments, settings) → `tick`/`fixcmd` (flows, exit codes)
+//! → `doctor`/`interlock`/`notify`/`fix::host` gather facts and act through
+//! `common::process` → the pure `plan`, `budget`, `registry`,
+//! `interlock::judge` and `fix::sshd_config` decide → `log`, `state` and
+//! `render` (the only output) write.
 
 pub mod budget;
 mod cli;
 pub mod doctor;
+pub mod fix;
+mod fixcmd;
 pub mod interlock;
 mod locate;
 mod log;
-mod notify;
+pub mod notify;
 pub mod plan;
 pub mod registry;
 mod render;
 pub mod report;
 mod settings;
 pub mod state;
+mod tick;
 
 pub use cli::{Cli, main_with_args};
 

@@ -29,6 +29,14 @@ pub(crate) mod token {
     pub(crate) const STILL_FAILING: &str = "STILL FAILING";
     pub(crate) const NOTIFIED: &str = "NOTIFIED";
     pub(crate) const NOTIFY_FAILED: &str = "NOTIFY FAILED";
+    pub(crate) const REMEDIATING: &str = "REMEDIATING";
+    pub(crate) const WOULD_REMEDIATE: &str = "WOULD REMEDIATE";
+    pub(crate) const APPLIED: &str = "REMEDIATION APPLIED";
+    pub(crate) const FAILED: &str = "REMEDIATION FAILED";
+    pub(crate) const PASS_AFTER: &str = "RESULT: PASS after remediation";
+    pub(crate) const ROLLED_BACK: &str = "ROLLED BACK";
+    pub(crate) const ROLLBACK_FAILED: &str = "ROLLBACK FAILED";
+    pub(crate) const CONFIRMED: &str = "CONFIRMED";
 }
 
 /// The log of one tick: the file (none in a dry run) and the lines written,

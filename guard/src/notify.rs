@@ -12,13 +12,10 @@ use serde::Serialize;
 use crate::locate::Located;
 use crate::plan::Notice;
 
-/// The check id of the guard's doctor alert.
-pub(crate) const DOCTOR_FAIL: &str = "guard.doctor_fail";
-
 /// What became of an alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
-pub(crate) enum NotifyOutcome {
+pub enum NotifyOutcome {
     /// Nothing to send (or a dry run).
     NotSent,
     /// The notifier accepted it (sent, rate-limited or queued: its exit 0).
@@ -30,20 +27,28 @@ pub(crate) enum NotifyOutcome {
     },
 }
 
-/// The notifier's arguments for `notice`, `None` when there is nothing to send.
-pub(crate) fn args(notice: &Notice) -> Option<Vec<String>> {
-    let base = ["send", "--check-id", DOCTOR_FAIL, "--title", "OpenClaw Guard"].map(String::from).to_vec();
-    let tail: Vec<String> = match notice {
-        Notice::None => return None,
-        Notice::DoctorFail { message } => vec!["--priority".into(), "high".into(), "--".into(), message.clone()],
-        Notice::Resolved => vec!["--resolved".into(), "--".into(), "doctor passes again".into()],
+/// The notifier's arguments for `notice`.
+pub(crate) fn args(notice: &Notice) -> Vec<String> {
+    let mut a: Vec<String> =
+        ["send", "--check-id", notice.check_id(), "--title", "OpenClaw Guard"].map(String::from).to_vec();
+    let (priority, message) = match notice {
+        Notice::DoctorFail { message } => (Some("high"), message.clone()),
+        Notice::Resolved => (None, "doctor passes again".to_owned()),
+        Notice::RemediationFailed { message } | Notice::RolledBack { message } | Notice::BudgetExhausted { message } => {
+            (Some("emergency"), message.clone())
+        }
     };
-    Some(base.into_iter().chain(tail).collect())
+    match priority {
+        Some(p) => a.extend(["--priority".into(), p.into()]),
+        None => a.push("--resolved".into()),
+    }
+    a.extend(["--".into(), message]);
+    a
 }
 
 /// Sends `notice` with the located notifier under `timeout`.
 pub(crate) fn send(notifier: &Located, notice: &Notice, timeout: Duration) -> NotifyOutcome {
-    let Some(args) = args(notice) else { return NotifyOutcome::NotSent };
+    let args = args(notice);
     let bin: &Path = match notifier {
         Located::Found(p) => p,
         Located::Missing(why) => return NotifyOutcome::Failed { why: why.clone() },
@@ -64,10 +69,12 @@ mod tests {
 
     #[test]
     fn a_message_starting_with_a_dash_stays_the_message() {
-        let a = args(&Notice::DoctorFail { message: "--resolved".into() }).unwrap();
+        let a = args(&Notice::DoctorFail { message: "--resolved".into() });
         assert_eq!(a[a.len() - 2..], ["--".to_owned(), "--resolved".to_owned()]);
         assert!(a.contains(&"high".to_owned()));
-        assert!(args(&Notice::Resolved).unwrap().contains(&"--resolved".to_owned()));
-        assert_eq!(args(&Notice::None), None);
+        assert!(args(&Notice::Resolved).contains(&"--resolved".to_owned()));
+        let a = args(&Notice::RolledBack { message: "m".into() });
+        assert_eq!(a[..3], ["send".to_owned(), "--check-id".into(), "guard.rolled_back".into()]);
+        assert!(a.contains(&"emergency".to_owned()));
     }
 }

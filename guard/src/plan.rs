@@ -1,11 +1,14 @@
-//! The pure decision of one tick: from the doctor's findings, the guard's
+//! The pure decisions of one tick: from the doctor's findings, the guard's
 //! state, the interlock verdict, the time and the budget rules, a [`Plan`]
-//! per finding, the notification to send, and the state to keep. No IO.
+//! per finding; then, from the attempts and the doctor's second report,
+//! the outcome, the alerts to send and the state to keep. No IO.
 //!
 //! Per finding with a registered remediation the gates are checked in this
-//! order: the interlocks it needs (fail closed), the budget and back-off,
-//! then whether this version carries the fix. Neither fix exists yet, so
-//! every such finding ends as `SKIP REMEDIATION` and is notify-only.
+//! order: the interlocks it needs (fail closed), no dead-man rollback
+//! pending, then the budget and back-off. After the remediations ran and
+//! the doctor re-ran, [`conclude`] judges each attempt (a fix that
+//! "succeeded" while the doctor still reports its finding failed), records
+//! it against the budget and chooses the alerts.
 
 use serde::Serialize;
 
@@ -13,6 +16,7 @@ use crate::budget::{self, Budget, Gate};
 use crate::doctor::DoctorReport;
 use crate::interlock::{Blocked, Verdict};
 use crate::registry::{self, Finding, Interlock, RemediationId};
+use crate::fix::{FixOutcome, Undo};
 use crate::state::{FindingState, LastRun, RunOutcome, State};
 
 /// How many failing checks the alert names.
@@ -24,6 +28,11 @@ const ALERT_CHECKS: usize = 3;
 pub enum Plan {
     /// No remediation is registered: report and notify only.
     NotifyOnly,
+    /// Every gate is open: run the remediation this tick.
+    Remediate {
+        /// The remediation.
+        remediation: RemediationId,
+    },
     /// A remediation is registered but is not run this tick.
     SkipRemediation {
         /// The remediation.
@@ -49,8 +58,9 @@ pub enum SkipReason {
     },
     /// The budget for 24 hours is spent.
     BudgetExhausted,
-    /// This version does not carry the fix.
-    NotAvailable,
+    /// A dead-man rollback is still pending: nothing else is changed until
+    /// it is confirmed or has fired.
+    RollbackPending,
 }
 
 impl SkipReason {
@@ -66,7 +76,9 @@ impl SkipReason {
             }
             SkipReason::BackOff { until } => format!("backing off after a failed attempt until {}", fmt_unix(*until)),
             SkipReason::BudgetExhausted => "fix budget exhausted for the last 24 h; reporting only".into(),
-            SkipReason::NotAvailable => "remediation not available in this version; treated as notify-only".into(),
+            SkipReason::RollbackPending => {
+                "a dead-man rollback is pending; nothing is changed until it is confirmed or fires".into()
+            }
         }
     }
 }
@@ -86,12 +98,10 @@ pub struct FindingPlan {
     pub plan: Plan,
 }
 
-/// The alert a tick sends through `openclaw-notify`.
+/// An alert a tick sends through `openclaw-notify`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Notice {
-    /// Nothing to say.
-    None,
     /// `guard.doctor_fail`, high: the first failing checks.
     DoctorFail {
         /// The message.
@@ -99,17 +109,90 @@ pub enum Notice {
     },
     /// `guard.doctor_fail --resolved`: the doctor passes again.
     Resolved,
+    /// `guard.remediation_failed`, emergency.
+    RemediationFailed {
+        /// The message.
+        message: String,
+    },
+    /// `guard.rolled_back`, emergency: a fix was undone.
+    RolledBack {
+        /// The message.
+        message: String,
+    },
+    /// `guard.budget_exhausted`, emergency, once when a budget is spent.
+    BudgetExhausted {
+        /// The message.
+        message: String,
+    },
 }
 
-/// The whole tick's decision.
+impl Notice {
+    /// The notifier's check id.
+    pub fn check_id(&self) -> &'static str {
+        match self {
+            Notice::DoctorFail { .. } | Notice::Resolved => "guard.doctor_fail",
+            Notice::RemediationFailed { .. } => "guard.remediation_failed",
+            Notice::RolledBack { .. } => "guard.rolled_back",
+            Notice::BudgetExhausted { .. } => "guard.budget_exhausted",
+        }
+    }
+}
+
+/// The decision before any remediation runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TickPlan {
-    /// `pass` or `fail` (a tick that could not run never gets a plan).
-    pub outcome: RunOutcome,
     /// Per finding, in the doctor's order.
     pub findings: Vec<FindingPlan>,
-    /// The alert.
-    pub notify: Notice,
+}
+
+impl TickPlan {
+    /// The remediations to run, in order (each at most once).
+    pub fn remediations(&self) -> Vec<(String, RemediationId)> {
+        let mut seen = Vec::new();
+        for f in &self.findings {
+            if let Plan::Remediate { remediation } = f.plan
+                && !seen.iter().any(|(_, r)| *r == remediation)
+            {
+                seen.push((f.finding.key.clone(), remediation));
+            }
+        }
+        seen
+    }
+}
+
+/// One remediation that ran this tick.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// The finding key it was for.
+    pub key: String,
+    /// The remediation.
+    pub remediation: RemediationId,
+    /// How the fix ended.
+    pub fix: FixOutcome,
+}
+
+/// What an attempt amounted to once the doctor re-ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AttemptResult {
+    /// The finding key.
+    pub key: String,
+    /// The remediation.
+    pub remediation: RemediationId,
+    /// The fix did its job and the doctor no longer reports the finding.
+    pub succeeded: bool,
+    /// One line: why it counts as it does (untrusted text).
+    pub detail: String,
+}
+
+/// How the tick ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Conclusion {
+    /// `pass`, `fail`, or `error` when the doctor could not re-run.
+    pub outcome: RunOutcome,
+    /// Each attempt, judged.
+    pub attempts: Vec<AttemptResult>,
+    /// The alerts to send, in order.
+    pub notices: Vec<Notice>,
 }
 
 /// Whether any finding needs an interlock, so the guard must gather it.
@@ -128,16 +211,15 @@ fn plan_for(f: &Finding, state: &State, interlock: Option<&Verdict>, now: i64, b
             None => return skip(SkipReason::Interlock { blocked: None }),
         }
     }
+    if state.pending_rollback.is_some() {
+        return skip(SkipReason::RollbackPending);
+    }
     let history = state.findings.get(&f.key).cloned().unwrap_or_default();
     match budget::gate(&history, now, b) {
-        Gate::Exhausted => return skip(SkipReason::BudgetExhausted),
-        Gate::BackOff { until } => return skip(SkipReason::BackOff { until }),
-        Gate::Allowed { .. } => {}
+        Gate::Exhausted => skip(SkipReason::BudgetExhausted),
+        Gate::BackOff { until } => skip(SkipReason::BackOff { until }),
+        Gate::Allowed { .. } => Plan::Remediate { remediation: rem },
     }
-    // Every registry entry is unavailable in this version; the arm that
-    // runs a fix arrives with the fixes themselves.
-    debug_assert!(!entry.available);
-    skip(SkipReason::NotAvailable)
 }
 
 /// The alert text: the first failing checks, `id: summary` joined by `; `.
@@ -151,48 +233,125 @@ fn alert_message(report: &DoctorReport) -> String {
     format!("doctor FAIL: {}", parts.join("; "))
 }
 
-/// Decides one tick. Pure.
-pub fn decide(
-    report: &DoctorReport,
-    findings: &[Finding],
-    state: &State,
-    interlock: Option<&Verdict>,
-    now: i64,
-    b: Budget,
-) -> TickPlan {
-    let plans: Vec<FindingPlan> = findings
-        .iter()
-        .map(|f| FindingPlan { finding: f.clone(), plan: plan_for(f, state, interlock, now, b) })
-        .collect();
-    let (outcome, notify) = if findings.is_empty() {
-        (RunOutcome::Pass, if state.doctor_fail_open { Notice::Resolved } else { Notice::None })
-    } else {
-        (RunOutcome::Fail, Notice::DoctorFail { message: alert_message(report) })
-    };
-    TickPlan { outcome, findings: plans, notify }
+/// Decides what to do about each finding. Pure.
+pub fn decide(findings: &[Finding], state: &State, interlock: Option<&Verdict>, now: i64, b: Budget) -> TickPlan {
+    TickPlan {
+        findings: findings
+            .iter()
+            .map(|f| FindingPlan { finding: f.clone(), plan: plan_for(f, state, interlock, now, b) })
+            .collect(),
+    }
 }
 
-/// The state after a tick that ran. `notified`: whether the alert was
-/// handed to the notifier (a failed `--resolved` keeps the alert open so the
-/// next passing tick sends it again). Pure.
-pub fn next_state(state: &State, plan: &TickPlan, last: LastRun, notified: bool, now: i64, b: Budget) -> State {
+/// Judges one attempt against the doctor's report after it. Pure.
+fn judge_attempt(a: &Attempt, after: Option<&[Finding]>) -> AttemptResult {
+    let still = after.is_none_or(|fs| fs.iter().any(|f| f.key == a.key));
+    let (succeeded, detail) = match (&a.fix, after) {
+        (_, None) => (false, "the doctor could not re-run to confirm the fix".to_owned()),
+        (fix, Some(_)) if fix.succeeded() && !still => (true, "the doctor no longer reports it".to_owned()),
+        (fix, Some(_)) if fix.succeeded() => (false, "the fix reported success but the doctor still reports it".into()),
+        (FixOutcome::Failed { why, .. }, _) => (false, why.clone()),
+        (FixOutcome::Refused { why }, _) => (false, format!("refused: {why}")),
+        (other, _) => (false, format!("unexpected outcome {other:?}")),
+    };
+    AttemptResult { key: a.key.clone(), remediation: a.remediation, succeeded, detail }
+}
+
+/// Concludes a tick from the doctor's final report (`None`: it could not
+/// re-run after a remediation), the attempts and the state before the tick,
+/// and returns the conclusion and the next state (without `last_run` and
+/// the alert flag, which [`finish_state`] sets once the alerts are sent).
+/// Pure.
+pub fn conclude(
+    last: Option<(&DoctorReport, &[Finding])>,
+    attempts: &[Attempt],
+    state: &State,
+    now: i64,
+    b: Budget,
+) -> (Conclusion, State) {
+    let after = last.map(|(_, f)| f);
+    let results: Vec<AttemptResult> = attempts.iter().map(|a| judge_attempt(a, after)).collect();
     let mut next = state.clone();
-    for fp in &plan.findings {
+    let mut notices = Vec::new();
+    for (a, r) in attempts.iter().zip(&results) {
         let f = next
             .findings
-            .entry(fp.finding.key.clone())
+            .entry(a.key.clone())
+            .or_insert_with(|| FindingState { first_seen: now, last_seen: now, ..FindingState::default() });
+        let was_exhausted = f.budget_exhausted;
+        budget::record_attempt(f, now, r.succeeded, b);
+        if !r.succeeded {
+            let msg = format!("{} for {}: {}", a.remediation.as_str(), a.key, r.detail);
+            notices.push(match &a.fix {
+                FixOutcome::Failed { undo, .. } if undo.is_rollback() => {
+                    Notice::RolledBack { message: format!("ROLLED BACK {msg}; {}", undo_text(undo)) }
+                }
+                _ => Notice::RemediationFailed { message: format!("REMEDIATION FAILED {msg}") },
+            });
+        }
+        if f.budget_exhausted && !was_exhausted {
+            notices.push(Notice::BudgetExhausted {
+                message: format!(
+                    "remediation exhausted: {} for {} failed {} time(s) in 24 h; the guard stops trying and keeps reporting",
+                    a.remediation.as_str(),
+                    a.key,
+                    budget::attempts_in_window(f, now)
+                ),
+            });
+        }
+    }
+    let findings = after.unwrap_or(&[]);
+    for fnd in findings {
+        let f = next
+            .findings
+            .entry(fnd.key.clone())
             .or_insert_with(|| FindingState { first_seen: now, ..FindingState::default() });
         f.last_seen = now;
     }
-    // A finding that is gone keeps its entry only while its attempts still count.
     next.findings.retain(|key, f| {
         budget::refresh(f, now, b);
-        plan.findings.iter().any(|fp| &fp.finding.key == key) || !f.attempts.is_empty()
+        findings.iter().any(|x| &x.key == key) || !f.attempts.is_empty()
     });
-    match (&plan.notify, notified) {
-        (Notice::DoctorFail { .. }, true) => next.doctor_fail_open = true,
-        (Notice::Resolved, true) => next.doctor_fail_open = false,
+    let outcome = match last {
+        None => RunOutcome::Error,
+        Some((_, [])) => RunOutcome::Pass,
+        Some(_) => RunOutcome::Fail,
+    };
+    match last {
+        Some((report, f)) if !f.is_empty() => notices.push(Notice::DoctorFail { message: alert_message(report) }),
+        Some(_) if state.doctor_fail_open => notices.push(Notice::Resolved),
         _ => {}
+    }
+    (Conclusion { outcome, attempts: results, notices }, next)
+}
+
+/// What a rollback left, for an alert.
+pub fn undo_text(u: &Undo) -> String {
+    match u {
+        Undo::NothingChanged => "nothing had been changed".into(),
+        Undo::Kept { backup } => format!("the changes are kept (backup {backup})"),
+        Undo::FilesRestored { backup } => format!("files restored from {backup}, nothing restarted"),
+        Undo::RolledBack { backup } => {
+            format!("the previous sshd configuration (possibly public) is restored from {backup} and sshd restarted")
+        }
+        Undo::RollbackFailed { backup, errors, .. } => format!(
+            "ROLLBACK INCOMPLETE ({}); restore by hand from {backup} (openclaw-guard status, docs/guard.md runbook)",
+            errors.join("; ")
+        ),
+    }
+}
+
+/// Sets `last_run` and the open-alert flag once the alerts were sent:
+/// `doctor_notified` says whether the notifier accepted the
+/// `guard.doctor_fail` alert or its recovery (a failed `--resolved` keeps the
+/// alert open so the next passing tick sends it again). Pure.
+pub fn finish_state(mut next: State, notices: &[Notice], doctor_notified: bool, last: LastRun) -> State {
+    for n in notices {
+        match (n, doctor_notified) {
+            (Notice::DoctorFail { .. }, true) => next.doctor_fail_open = true,
+            (Notice::Resolved, true) => next.doctor_fail_open = false,
+            _ => {}
+        }
     }
     next.last_run = Some(last);
     next

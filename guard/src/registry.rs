@@ -71,9 +71,19 @@ pub struct Entry {
     pub port: Option<u16>,
     /// What must hold before it may run.
     pub interlocks: &'static [Interlock],
-    /// Whether this version carries the fix, its verification and rollback.
-    /// Neither does yet: both are planned as notify-only.
-    pub available: bool,
+    /// Whether it arms the dead-man rollback before it restarts anything.
+    pub rollback: Rollback,
+}
+
+/// How a remediation is undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rollback {
+    /// Dead-man: armed before the restart, confirmed only after verification;
+    /// restores the backed-up files and the previous listener.
+    DeadMan,
+    /// None needed: the fix only closes access (its backup stays for an operator).
+    KeepClosed,
 }
 
 /// The registry.
@@ -84,7 +94,7 @@ pub const REGISTRY: &[Entry] = &[
         exe: &[ExeMatch::Exact(&["/usr/sbin/sshd", "/usr/bin/sshd", "/usr/local/sbin/sshd"])],
         port: None,
         interlocks: &[Interlock::TailnetUp],
-        available: false,
+        rollback: Rollback::DeadMan,
     },
     Entry {
         id: RemediationId::CupsLocalhost,
@@ -92,7 +102,7 @@ pub const REGISTRY: &[Entry] = &[
         exe: &[ExeMatch::Exact(&["/usr/sbin/cupsd"]), ExeMatch::Under("/snap/cups/", "/sbin/cupsd")],
         port: Some(631),
         interlocks: &[],
-        available: false,
+        rollback: Rollback::KeepClosed,
     },
 ];
 

@@ -1,10 +1,12 @@
-//! The guard's one output module: `run` and `status` as JSON (the shared
+//! The guard's one output module: `run`, `status`, `fix`, `confirm` and
+//! `rollback` as JSON (the shared
 //! envelope) or as escaped human text. The only code that writes stdout.
 
 use common::output::{Format, sanitize};
 use serde::Serialize;
 
-use crate::report::{RunReport, StatusReport};
+use crate::fix::{FixOutcome, FixReport};
+use crate::report::{ActionReport, RunReport, StatusReport};
 
 fn stdout(text: &str) -> Result<(), String> {
     common::cli::write_result(text).map_err(|e| e.to_string())
@@ -56,7 +58,58 @@ pub(crate) fn status(format: Format, rep: &StatusReport) -> Result<(), String> {
         "pending rollback: {}\n",
         rep.pending_rollback
             .as_ref()
-            .map_or("none".to_owned(), |p| format!("{} (deadline {})", p.remediation, p.deadline))
+            .map_or("none".to_owned(), |p| format!(
+                "{} (backup {}, rolls back at {})",
+                p.remediation,
+                p.id,
+                crate::plan::fmt_unix(p.deadline)
+            ))
     ));
+    if let Some(r) = &rep.last_rollback {
+        t.push_str(&format!(
+            "last rollback: {} {} ({}): {}\n",
+            r.at,
+            r.remediation,
+            if r.restored { "restored" } else { "NOT fully restored" },
+            sanitize(&r.detail)
+        ));
+    }
     stdout(&t)
+}
+
+/// `fix`: its steps, then one line with the outcome.
+pub(crate) fn fix(format: Format, rep: &FixReport) -> Result<(), String> {
+    if format == Format::Json {
+        return json(rep);
+    }
+    let mut t: String = rep.steps.iter().map(|s| format!("  {}\n", sanitize(s))).collect();
+    let id = rep.remediation.as_str();
+    let last = match &rep.outcome {
+        FixOutcome::Compliant { detail } => format!("{id}: PASS: {detail}"),
+        FixOutcome::NotCompliant { problems } => {
+            format!("{id}: FAIL:\n{}", problems.iter().map(|p| format!("  - {p}\n")).collect::<String>())
+        }
+        FixOutcome::WouldChange { changes } => {
+            format!("{id}: would change:\n{}", changes.iter().map(|p| format!("  - {p}\n")).collect::<String>())
+        }
+        FixOutcome::Applied { backup, verified } => format!("{id}: APPLIED and verified: {verified} (backup {backup})"),
+        FixOutcome::Refused { why } => format!("{id}: REFUSED, nothing changed: {why}"),
+        FixOutcome::Failed { why, undo } => format!("{id}: FAILED: {why}; {}", crate::plan::undo_text(undo)),
+    };
+    t.push_str(&sanitize(last.trim_end()));
+    t.push('\n');
+    if let FixOutcome::Failed { undo: crate::fix::Undo::RollbackFailed { manual, .. }, .. } = &rep.outcome {
+        for m in manual {
+            t.push_str(&format!("restore by hand: {}\n", sanitize(m)));
+        }
+    }
+    stdout(&t)
+}
+
+/// `confirm` and `rollback`.
+pub(crate) fn action(format: Format, rep: &ActionReport) -> Result<(), String> {
+    if format == Format::Json {
+        return json(rep);
+    }
+    stdout(&format!("{}: {}: {}\n", rep.action, rep.outcome, sanitize(&rep.detail)))
 }

@@ -1,4 +1,5 @@
-//! The documented JSON bodies of `run` and `status` (docs/guard.md), each
+//! The documented JSON bodies of `run`, `status`, `fix`, `confirm` and
+//! `rollback` (docs/guard.md), each
 //! printed inside the shared envelope (`schema_version`, `tool`,
 //! `tool_version`).
 
@@ -8,7 +9,10 @@ use crate::budget::{self, Budget};
 use crate::doctor::DoctorResult;
 use crate::interlock::Verdict;
 use crate::plan::{FindingPlan, Notice, fmt_unix};
-use crate::state::{LastRun, PendingRollback, RunOutcome, State};
+use crate::fix::FixReport;
+use crate::notify::NotifyOutcome;
+use crate::plan::AttemptResult;
+use crate::state::{LastRun, PendingRollback, RollbackRecord, RunOutcome, State};
 
 /// What the notifier was asked and what became of it.
 #[derive(Debug, Clone, Serialize)]
@@ -16,7 +20,36 @@ pub struct NotifyReport {
     /// The alert decided.
     pub notice: Notice,
     /// Its fate: `not-sent`, `accepted`, `failed`.
-    pub result: serde_json::Value,
+    pub result: NotifyOutcome,
+}
+
+/// One remediation run this tick.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptReport {
+    /// The finding it was for.
+    pub key: String,
+    /// The fix's report.
+    pub fix: FixReport,
+    /// How it counts once the doctor re-ran (`null` in a dry run).
+    pub result: Option<AttemptResult>,
+}
+
+/// `confirm`'s and `rollback`'s body.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionReport {
+    /// `confirm` or `rollback`.
+    pub action: &'static str,
+    /// `confirmed`, `not-confirmed`, `rolled-back`, `rollback-failed`, `nothing-pending`.
+    pub outcome: &'static str,
+    /// One line (untrusted text: escaped when shown).
+    pub detail: String,
+}
+
+impl ActionReport {
+    /// A report.
+    pub fn new(action: &'static str, outcome: &'static str, detail: &str) -> ActionReport {
+        ActionReport { action, outcome, detail: detail.to_owned() }
+    }
 }
 
 /// `run`'s body.
@@ -36,8 +69,12 @@ pub struct RunReport {
     pub interlock: Option<Verdict>,
     /// Each finding and its plan.
     pub findings: Vec<FindingPlan>,
-    /// The alert.
-    pub notify: NotifyReport,
+    /// The remediations run (or, in a dry run, what they would change).
+    pub attempts: Vec<AttemptReport>,
+    /// The doctor's verdict after remediation (`null` when none ran).
+    pub doctor_after: Option<DoctorResult>,
+    /// The alerts and their fate.
+    pub notify: Vec<NotifyReport>,
     /// The guard log (none in a dry run).
     pub log: Option<String>,
 }
@@ -72,8 +109,10 @@ pub struct StatusReport {
     pub doctor_fail_open: bool,
     /// Per finding.
     pub findings: Vec<FindingStatus>,
-    /// An armed rollback (always `null` in this version).
+    /// An armed rollback.
     pub pending_rollback: Option<PendingRollback>,
+    /// The last rollback.
+    pub last_rollback: Option<RollbackRecord>,
 }
 
 impl StatusReport {
@@ -101,6 +140,7 @@ impl StatusReport {
             doctor_fail_open: state.doctor_fail_open,
             findings,
             pending_rollback: state.pending_rollback.clone(),
+            last_rollback: state.last_rollback.clone(),
         }
     }
 

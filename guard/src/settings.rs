@@ -1,5 +1,6 @@
 //! The `[guard]` table of the shared config file: the guard log, timeouts,
-//! the lock wait and the fix budget. Only the guard knows these keys;
+//! the lock wait, the fix budget and the dead-man; and the fixes' roots
+//! (`OPENCLAW_SSH_DIR`, `OPENCLAW_CUPS_DIR`). Only the guard knows these keys;
 //! `common` hands the table over and keeps `file:line` for errors.
 
 use std::path::{Path, PathBuf};
@@ -7,6 +8,8 @@ use std::time::Duration;
 
 use common::config::{Config, ConfigError};
 use serde::Deserialize;
+
+use crate::fix::deadman::Mechanism;
 
 /// The `[guard]` table; every key defaults to the contract's value.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -26,6 +29,24 @@ pub(crate) struct GuardSettings {
     pub(crate) tick_secs: u64,
     /// Fix attempts allowed per finding per 24 hours.
     pub(crate) max_attempts: u32,
+    /// The dead-man's deadline after a fix arms it.
+    pub(crate) rollback_after_secs: u64,
+    /// How long a restarted sshd has to answer on the tailnet address.
+    pub(crate) verify_secs: u64,
+    /// How the dead-man is armed.
+    pub(crate) deadman: DeadmanSetting,
+}
+
+/// `[guard] deadman`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum DeadmanSetting {
+    /// systemd when it runs, else the watchdog.
+    Auto,
+    /// Always a systemd transient timer.
+    Systemd,
+    /// Always a detached watchdog process.
+    Watchdog,
 }
 
 impl Default for GuardSettings {
@@ -38,6 +59,9 @@ impl Default for GuardSettings {
             lock_wait_secs: 30,
             tick_secs: 600,
             max_attempts: 3,
+            rollback_after_secs: 120,
+            verify_secs: 15,
+            deadman: DeadmanSetting::Auto,
         }
     }
 }
@@ -65,6 +89,12 @@ impl GuardSettings {
         if !(1..=10).contains(&g.max_attempts) {
             return bad("max_attempts must be between 1 and 10");
         }
+        if !(2..=600).contains(&g.rollback_after_secs) {
+            return bad("rollback_after_secs must be between 2 and 600");
+        }
+        if !(1..=60).contains(&g.verify_secs) || g.verify_secs >= g.rollback_after_secs {
+            return bad("verify_secs must be between 1 and 60 and below rollback_after_secs");
+        }
         if g.log.as_deref().is_some_and(|p| !p.is_absolute()) {
             return bad("log must be an absolute path");
         }
@@ -85,6 +115,27 @@ impl GuardSettings {
 
     pub(crate) fn lock_wait(&self) -> Duration {
         Duration::from_secs(self.lock_wait_secs)
+    }
+
+    pub(crate) fn mechanism(&self) -> Mechanism {
+        match self.deadman {
+            DeadmanSetting::Auto => Mechanism::detect(),
+            DeadmanSetting::Systemd => Mechanism::Systemd,
+            DeadmanSetting::Watchdog => Mechanism::Watchdog,
+        }
+    }
+}
+
+/// An absolute directory from `var`, else `default`.
+pub(crate) fn dir_from_env(
+    var: &str,
+    default: &[&str],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<PathBuf>, String> {
+    match env(var).filter(|v| !v.is_empty()) {
+        Some(v) if Path::new(&v).is_absolute() => Ok(vec![PathBuf::from(v)]),
+        Some(v) => Err(format!("{var} must be an absolute path, got `{v}`")),
+        None => Ok(default.iter().map(PathBuf::from).collect()),
     }
 }
 

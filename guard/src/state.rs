@@ -1,7 +1,7 @@
 //! The guard's state, `<state dir>/guard/state.json`: the last run and its
 //! outcome, per-finding attempts, back-off and budget flags, whether a
-//! `guard.doctor_fail` alert is open, and the pending rollback (always none
-//! in this version, which has no fixes). The file's shape is documented in
+//! `guard.doctor_fail` alert is open, the pending dead-man rollback and the
+//! last rollback. The file's shape is documented in
 //! docs/guard.md; the doctor's future `guard` check reads it.
 //!
 //! Both directories are refused unless they are real directories owned by
@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use common::artifacts::write_atomic;
 use common::private_path::{self, Class, OpenSpec};
 use serde::{Deserialize, Serialize};
+
+use crate::fix::deadman::Armed;
 
 /// Largest state file read.
 const MAX_FILE: u64 = 1024 * 1024;
@@ -36,8 +38,12 @@ pub struct State {
     pub doctor_fail_open: bool,
     /// Per finding key.
     pub findings: BTreeMap<String, FindingState>,
-    /// An armed dead-man rollback; always `None` in this version.
+    /// An armed dead-man rollback.
     pub pending_rollback: Option<PendingRollback>,
+    /// The last rollback (the doctor's `guard` check fails for 24 h after
+    /// one; a successful `openclaw-guard fix` clears it).
+    #[serde(default)]
+    pub last_rollback: Option<RollbackRecord>,
 }
 
 impl Default for State {
@@ -48,6 +54,7 @@ impl Default for State {
             doctor_fail_open: false,
             findings: BTreeMap::new(),
             pending_rollback: None,
+            last_rollback: None,
         }
     }
 }
@@ -111,14 +118,38 @@ pub struct FindingState {
     pub budget_exhausted: bool,
 }
 
-/// An armed rollback (the shape the dead-man will use).
+/// An armed dead-man rollback.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PendingRollback {
+    /// The backup id (`<state dir>/guard/backups/<id>/`).
+    pub id: String,
     /// The remediation that armed it.
     pub remediation: String,
+    /// Unix time it was armed.
+    pub armed_at: i64,
     /// Unix time it fires unless confirmed.
     pub deadline: i64,
+    /// How it was armed.
+    pub armed: Armed,
+}
+
+/// A rollback that happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackRecord {
+    /// When, RFC 3339 UTC.
+    pub at: String,
+    /// The same as Unix time.
+    pub at_unix: i64,
+    /// The remediation rolled back.
+    pub remediation: String,
+    /// The backup directory.
+    pub backup: String,
+    /// Whether everything was restored.
+    pub restored: bool,
+    /// Why it rolled back, and what failed if anything (untrusted text).
+    pub detail: String,
 }
 
 /// The guard's state directory.

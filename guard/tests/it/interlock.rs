@@ -86,7 +86,7 @@ fn run_in_netns(h: &Host, addr: &str) -> Option<test_support::Run> {
 }
 
 #[test]
-fn with_tailscale_healthy_and_its_address_local_the_interlock_opens_but_no_fix_exists_yet() {
+fn with_tailscale_healthy_and_its_address_local_the_interlock_opens_and_the_fix_is_tried() {
     let h = Host::new();
     h.doctor("doctor_fail_sshd.json", 1);
     h.tailscale("running.json", 0);
@@ -94,12 +94,11 @@ fn with_tailscale_healthy_and_its_address_local_the_interlock_opens_but_no_fix_e
     assert_eq!(r.code, 1, "{r:?}");
     let log = h.log();
     assert!(log.contains("INTERLOCK OPEN: Tailscale Running and Online, 100.101.102.103 configured locally"), "{log}");
-    assert!(
-        log.contains(
-            "SKIP REMEDIATION listeners/ssh-tailnet-only (ssh-tailnet-only): remediation not available in this version; treated as notify-only"
-        ),
-        "{log}"
-    );
+    // The stub PATH has no sshd: the fix refuses before changing anything, and that is a failed attempt.
+    assert!(log.contains("REMEDIATING listeners/ssh-tailnet-only (ssh-tailnet-only)"), "{log}");
+    assert!(log.contains("REMEDIATION FAILED listeners/ssh-tailnet-only (ssh-tailnet-only): refused, nothing changed: cannot read sshd's effective configuration: `sshd` is not installed"), "{log}");
+    assert_eq!(h.state()["findings"]["listeners/ssh-tailnet-only"]["attempts"].as_array().unwrap().len(), 1);
+    assert!(h.notify_calls().iter().any(|c| c.contains(&"guard.remediation_failed".to_owned())));
     // Another tailnet address on the interface is not the one tailscale reports.
     let h = Host::new();
     h.doctor("doctor_fail_sshd.json", 1);

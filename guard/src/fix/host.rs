@@ -1,0 +1,218 @@
+//! What the fixes read from and do to the host, each bounded by a timeout:
+//! `systemctl` (from PATH), `sshd -t`/`sshd -T` (from PATH, always with
+//! `-f <ssh dir>/sshd_config`), the kernel's TCP listeners
+//! (`/proc/net/tcp`, `/proc/net/tcp6`), the non-local-bind sysctl, and a
+//! TCP connect that reads sshd's banner.
+
+use std::io::Read;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::process;
+
+/// Longest any one `systemctl` or `sshd` call may take.
+pub const CMD_TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Runs `program args`, success or the reason it failed.
+pub fn run_ok(program: &str, args: &[&str], timeout: Duration) -> Result<String, String> {
+    match process::run(program, args, timeout) {
+        Ok(out) if out.status.success() => Ok(out.stdout_text()),
+        Ok(out) => Err(format!(
+            "`{program} {}` exited {}: {}",
+            args.join(" "),
+            out.status.code().map_or("by a signal".to_owned(), |c| c.to_string()),
+            out.stderr_line()
+        )),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// `systemctl` with the fix's timeout.
+pub fn systemctl(args: &[&str]) -> Result<String, String> {
+    run_ok("systemctl", args, CMD_TIMEOUT)
+}
+
+/// The unit files systemd knows, as (name, state), from
+/// `systemctl list-unit-files --no-legend --no-pager`.
+pub fn unit_files() -> Result<Vec<(String, String)>, String> {
+    let out = systemctl(&["list-unit-files", "--no-legend", "--no-pager", "--type=service,socket,path"])?;
+    Ok(parse_unit_files(&out))
+}
+
+/// Parses `list-unit-files` rows. Pure.
+pub fn parse_unit_files(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let name = w.next()?;
+            let state = w.next()?;
+            [".service", ".socket", ".path"].iter().any(|s| name.ends_with(s)).then(|| (name.to_owned(), state.to_owned()))
+        })
+        .collect()
+}
+
+/// `systemctl is-active --quiet <unit>`.
+pub fn is_active(unit: &str) -> bool {
+    process::run("systemctl", &["is-active", "--quiet", unit], CMD_TIMEOUT).is_ok_and(|o| o.status.success())
+}
+
+/// `systemctl is-enabled <unit>`: its first word, `unknown` when unreadable.
+pub fn is_enabled(unit: &str) -> String {
+    match process::run("systemctl", &["is-enabled", unit], CMD_TIMEOUT) {
+        Ok(o) => o.stdout_text().split_whitespace().next().unwrap_or("unknown").to_owned(),
+        Err(_) => "unknown".into(),
+    }
+}
+
+/// `sshd -t -f <config>`.
+pub fn sshd_test(config: &Path) -> Result<(), String> {
+    run_ok("sshd", &["-t", "-f", &config.to_string_lossy()], CMD_TIMEOUT).map(|_| ())
+}
+
+/// `sshd -T -f <config>`.
+pub fn sshd_effective(config: &Path) -> Result<String, String> {
+    run_ok("sshd", &["-T", "-f", &config.to_string_lossy()], CMD_TIMEOUT)
+}
+
+/// Whether `net.ipv4.ip_nonlocal_bind` is on in this network namespace.
+pub fn nonlocal_bind() -> Result<bool, String> {
+    let p = "/proc/sys/net/ipv4/ip_nonlocal_bind";
+    let t = std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?;
+    Ok(t.trim() == "1")
+}
+
+/// Every TCP listener in this network namespace, from `/proc/net/tcp{,6}`.
+pub fn tcp_listeners() -> Result<Vec<SocketAddr>, String> {
+    let mut res = Vec::new();
+    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
+        match std::fs::read_to_string(file) {
+            Ok(t) => res.extend(parse_proc_tcp(&t, v6)),
+            Err(e) if v6 && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("{file}: {e}")),
+        }
+    }
+    Ok(res)
+}
+
+/// The listening (state `0A`) local addresses of a `/proc/net/tcp` table. Pure.
+pub fn parse_proc_tcp(text: &str, v6: bool) -> Vec<SocketAddr> {
+    text.lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let local = w.nth(1)?;
+            let state = w.nth(1)?;
+            if state != "0A" {
+                return None;
+            }
+            let (ip, port) = local.split_once(':')?;
+            let port = u16::from_str_radix(port, 16).ok()?;
+            let ip = if v6 { IpAddr::V6(hex_v6(ip)?) } else { IpAddr::V4(hex_v4(ip)?) };
+            Some(SocketAddr::new(ip, port))
+        })
+        .collect()
+}
+
+fn hex_v4(h: &str) -> Option<Ipv4Addr> {
+    (h.len() == 8).then_some(())?;
+    Some(Ipv4Addr::from(u32::from_str_radix(h, 16).ok()?.to_le_bytes()))
+}
+
+fn hex_v6(h: &str) -> Option<Ipv6Addr> {
+    (h.len() == 32).then_some(())?;
+    let mut b = [0u8; 16];
+    for (i, chunk) in b.chunks_mut(4).enumerate() {
+        let word = u32::from_str_radix(h.get(i * 8..i * 8 + 8)?, 16).ok()?;
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    Some(Ipv6Addr::from(b))
+}
+
+/// The listeners on `ports` that are anywhere but `ip` or loopback.
+pub fn public_binds(listeners: &[SocketAddr], ip: Ipv4Addr, ports: &[u16]) -> Vec<SocketAddr> {
+    listeners
+        .iter()
+        .filter(|a| ports.contains(&a.port()) && a.ip() != IpAddr::V4(ip) && !a.ip().is_loopback())
+        .copied()
+        .collect()
+}
+
+/// Connects to `addr` and reads the first line; `Ok` only for an
+/// `SSH-2.0-` banner.
+pub fn ssh_banner(addr: SocketAddr, timeout: Duration) -> Result<String, String> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout).map_err(|e| format!("connect {addr}: {e}"))?;
+    s.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while buf.len() < 255 && !buf.ends_with(b"\n") {
+        match s.read(&mut byte) {
+            Ok(0) => break,
+            Ok(_) => buf.push(byte[0]),
+            Err(e) => return Err(format!("read {addr}: {e}")),
+        }
+    }
+    let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
+    if line.starts_with("SSH-2.0-") { Ok(line) } else { Err(format!("{addr} answered {line:?}, not an SSH-2.0 banner")) }
+}
+
+/// Polls `check` every 250 ms until it succeeds or `limit` passes; the
+/// last error otherwise.
+pub fn poll<T>(limit: Duration, mut check: impl FnMut() -> Result<T, String>) -> Result<T, String> {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(v) => return Ok(v),
+            Err(e) if start.elapsed() >= limit => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_tcp_rows_give_listening_addresses() {
+        let v4 = "  sl  local_address rem_address   st\n   0: 0100007F:0016 00000000:0000 0A 0\n   1: 05004064:08AE 00000000:0000 0A 0\n   2: 05004064:08AE 0A000001:D431 01 0\n";
+        assert_eq!(
+            parse_proc_tcp(v4, false),
+            ["127.0.0.1:22".parse::<SocketAddr>().unwrap(), "100.64.0.5:2222".parse().unwrap()]
+        );
+        let v6 = "sl local\n 0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A x\n";
+        assert_eq!(parse_proc_tcp(v6, true), ["[::]:22".parse::<SocketAddr>().unwrap()]);
+        assert!(parse_proc_tcp("h\n 0: zz:0016 0:0 0A\n", false).is_empty());
+    }
+
+    #[test]
+    fn public_binds_are_all_but_the_tailnet_ip_and_loopback() {
+        let l: Vec<SocketAddr> =
+            ["127.0.0.1:22", "100.64.0.5:22", "[::]:22", "0.0.0.0:80", "10.0.0.1:22"].map(|s| s.parse().unwrap()).into();
+        let p = public_binds(&l, Ipv4Addr::new(100, 64, 0, 5), &[22]);
+        assert_eq!(p, ["[::]:22".parse::<SocketAddr>().unwrap(), "10.0.0.1:22".parse().unwrap()]);
+    }
+
+    #[test]
+    fn unit_file_rows() {
+        let rows = parse_unit_files("ssh.service enabled enabled\nssh.socket disabled enabled\nssh@.service static -\n\n");
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[1], ("ssh.socket".into(), "disabled".into()));
+    }
+
+    #[test]
+    fn a_banner_must_be_ssh_2() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            use std::io::Write;
+            for reply in [&b"SSH-2.0-OpenSSH_9.2\r\n"[..], b"HTTP/1.0 200 OK\r\n"] {
+                let (mut c, _) = l.accept().unwrap();
+                c.write_all(reply).unwrap();
+            }
+        });
+        assert_eq!(ssh_banner(addr, Duration::from_secs(2)).unwrap(), "SSH-2.0-OpenSSH_9.2");
+        assert!(ssh_banner(addr, Duration::from_secs(2)).unwrap_err().contains("not an SSH-2.0"));
+        t.join().unwrap();
+    }
+}

@@ -1,0 +1,203 @@
+//! The pure part of `ssh-tailnet-only`: reading `sshd -T` and deciding the
+//! edits to sshd's configuration files. No IO.
+//!
+//! sshd reads `keyword args`, keywords case-insensitive, `=` allowed as the
+//! separator, `#` starting a comment. `ListenAddress` and `Port` accumulate;
+//! `AddressFamily` is first-wins. So the fix:
+//! - makes sure `sshd_config` includes `<ssh dir>/sshd_config.d/*.conf`
+//!   (prepended, so the drop-in comes first);
+//! - neutralises every other active `ListenAddress` and every `AddressFamily`
+//!   other than `inet` in `sshd_config` and the drop-in directory, replacing
+//!   the line with `# DISABLED by openclaw-guard <stamp>, was: <line>`;
+//! - writes the drop-in `99-openclaw-tailnet-only.conf` with
+//!   `AddressFamily inet` and one `ListenAddress <tailnet ip>:<port>` per
+//!   port sshd listens on now (from `sshd -T`, never assumed 22).
+//!
+//! `Port`, authentication and `Match` blocks are never touched.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+/// The drop-in's file name (sorted last, so an operator's own drop-ins are
+/// still read, and neutralised where they conflict).
+pub const DROPIN_NAME: &str = "99-openclaw-tailnet-only.conf";
+
+/// Marks a line the fix turned into a comment.
+pub const DISABLED_MARK: &str = "# DISABLED by openclaw-guard";
+
+/// What `sshd -T` says sshd does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Effective {
+    /// Every `listenaddress` line, as socket addresses.
+    pub listen: Vec<SocketAddr>,
+    /// The `addressfamily` value (`any`, `inet`, `inet6`).
+    pub address_family: String,
+}
+
+/// Why `sshd -T` output was not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EffectiveError {
+    /// No `listenaddress` line at all.
+    #[error("`sshd -T` printed no listenaddress line")]
+    NoListen,
+    /// A line that does not parse.
+    #[error("`sshd -T` printed an unreadable listenaddress: {0}")]
+    Unreadable(String),
+}
+
+/// Parses `sshd -T` output. Pure.
+pub fn parse_effective(text: &str) -> Result<Effective, EffectiveError> {
+    let mut listen = Vec::new();
+    let mut address_family = "any".to_owned();
+    for line in text.lines() {
+        let Some((key, value)) = line.trim().split_once(' ') else { continue };
+        match key {
+            "listenaddress" => {
+                // `0.0.0.0:22`, `[::]:22`, or with a routing domain suffix.
+                let addr = value.split_whitespace().next().unwrap_or("");
+                let parsed = addr.parse::<SocketAddr>().map_err(|_| EffectiveError::Unreadable(addr.to_owned()))?;
+                listen.push(parsed);
+            }
+            "addressfamily" => value.trim().clone_into(&mut address_family),
+            _ => {}
+        }
+    }
+    if listen.is_empty() {
+        return Err(EffectiveError::NoListen);
+    }
+    Ok(Effective { listen, address_family })
+}
+
+impl Effective {
+    /// The ports sshd listens on, sorted and deduplicated.
+    pub fn ports(&self) -> Vec<u16> {
+        let mut p: Vec<u16> = self.listen.iter().map(SocketAddr::port).collect();
+        p.sort_unstable();
+        p.dedup();
+        p
+    }
+
+    /// Whether sshd listens on `ip` only, on exactly `ports`, IPv4 only.
+    pub fn is_tailnet_only(&self, ip: Ipv4Addr, ports: &[u16]) -> bool {
+        self.listen.iter().all(|a| a.ip() == IpAddr::V4(ip)) && self.ports() == ports && self.address_family == "inet"
+    }
+}
+
+/// One configuration file as read (or absent).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// Its path.
+    pub path: PathBuf,
+    /// Its text; `None` when it does not exist.
+    pub text: Option<String>,
+}
+
+/// One file the fix writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    /// The file.
+    pub path: PathBuf,
+    /// Its new text.
+    pub text: String,
+    /// What changed, for the log.
+    pub why: String,
+}
+
+/// The keyword (lower-cased) and arguments of an active line, `None` for a
+/// blank line or a comment.
+fn directive(line: &str) -> Option<(String, &str)> {
+    let t = line.trim_start();
+    if t.is_empty() || t.starts_with('#') {
+        return None;
+    }
+    let end = t.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(t.len());
+    let (key, rest) = t.split_at(end);
+    let rest = rest.trim_start().strip_prefix('=').unwrap_or(rest).trim();
+    Some((key.to_ascii_lowercase(), rest))
+}
+
+/// The drop-in's text.
+pub fn dropin_text(ip: Ipv4Addr, ports: &[u16], stamp: &str) -> String {
+    let mut t = format!(
+        "# Written by openclaw-guard (ssh-tailnet-only) at {stamp}; do not edit.\n\
+         # sshd listens on the tailnet address only. Undo: `openclaw-guard rollback`\n\
+         # while a rollback is pending, else restore from the backup named in the guard log.\n\
+         AddressFamily inet\n"
+    );
+    for p in ports {
+        t.push_str(&format!("ListenAddress {ip}:{p}\n"));
+    }
+    t
+}
+
+/// Whether `line` (an active `Include`) includes the drop-in directory.
+fn includes(args: &str, dropin_dir: &Path) -> bool {
+    let want = format!("{}/*.conf", dropin_dir.display());
+    args.split_whitespace().any(|a| a == want || a == format!("{}/*", dropin_dir.display()))
+}
+
+/// The edits that make sshd listen on `ip:ports` only. `main` is
+/// `sshd_config`; `others` are the files of the drop-in directory (the
+/// fix's own drop-in among them or not). Pure.
+pub fn plan_edits(
+    main: &ConfigFile,
+    others: &[ConfigFile],
+    dropin_dir: &Path,
+    ip: Ipv4Addr,
+    ports: &[u16],
+    stamp: &str,
+) -> Vec<Edit> {
+    let dropin_path = dropin_dir.join(DROPIN_NAME);
+    let mut edits = Vec::new();
+    let ours = |args: &str| -> bool {
+        args.parse::<SocketAddr>().is_ok_and(|a| a.ip() == IpAddr::V4(ip) && ports.contains(&a.port()))
+    };
+    let neutralise = |f: &ConfigFile, add_include: bool| -> Option<Edit> {
+        let text = f.text.as_deref()?;
+        let mut why = Vec::new();
+        let mut out = String::with_capacity(text.len() + 128);
+        if add_include {
+            out.push_str(&format!(
+                "# Added by openclaw-guard {stamp}: read the drop-ins first.\nInclude {}/*.conf\n",
+                dropin_dir.display()
+            ));
+            why.push(format!("added `Include {}/*.conf`", dropin_dir.display()));
+        }
+        for line in text.split_inclusive('\n') {
+            let bad = match directive(line) {
+                Some((k, args)) if k == "listenaddress" => !ours(args),
+                Some((k, args)) if k == "addressfamily" => !args.eq_ignore_ascii_case("inet"),
+                _ => false,
+            };
+            if bad {
+                let body = line.trim_end_matches(['\n', '\r']);
+                out.push_str(&format!("{DISABLED_MARK} {stamp}, was: {body}\n"));
+                why.push(format!("disabled `{}`", body.trim()));
+            } else {
+                out.push_str(line);
+            }
+        }
+        (!why.is_empty()).then(|| Edit { path: f.path.clone(), text: out, why: why.join("; ") })
+    };
+    let has_include = main.text.as_deref().is_some_and(|t| {
+        t.lines().any(|l| matches!(directive(l), Some((k, args)) if k == "include" && includes(args, dropin_dir)))
+    });
+    edits.extend(neutralise(main, !has_include));
+    for f in others.iter().filter(|f| f.path != dropin_path) {
+        edits.extend(neutralise(f, false));
+    }
+    // The drop-in: rewritten only when its directives differ.
+    let wanted = dropin_text(ip, ports, stamp);
+    let current = others.iter().find(|f| f.path == dropin_path).and_then(|f| f.text.as_deref());
+    if current.map(active_lines) != Some(active_lines(&wanted)) {
+        edits.push(Edit { path: dropin_path, text: wanted, why: format!("wrote `ListenAddress {ip}` for port(s) {ports:?}") });
+    }
+    edits
+}
+
+fn active_lines(text: &str) -> Vec<String> {
+    text.lines().filter(|l| directive(l).is_some()).map(|l| l.trim().to_owned()).collect()
+}
+
+#[cfg(test)]
+mod tests;
