@@ -7,6 +7,11 @@
 #   ops/openclaw_guard.sh run            # one tick: doctor, decide, notify, log
 #   ops/openclaw_guard.sh run --dry-run  # decide only; no log, state, alert or audit
 #   ops/openclaw_guard.sh status --format json
+#   ops/openclaw_guard.sh fix ssh-tailnet-only|cups-localhost [--verify] [--dry-run]
+#                                        # one remediation by hand (--verify: only check that
+#                                        # it is in place; --dry-run: print what would change)
+#   ops/openclaw_guard.sh confirm        # keep the last fix: disarm its dead-man rollback
+#   ops/openclaw_guard.sh rollback       # undo the pending fix (what the dead-man timer runs)
 #
 # Exit codes (the binary's): 0 the doctor passes; 1 findings remain; 2 the
 # guard could not run, including this wrapper not finding the binary.
