@@ -191,8 +191,7 @@ fn settings(cli: &Cli) -> Result<Settings, String> {
     let env = &paths::process_env;
     let log = settings::guard_log(guard.log.as_deref(), env, paths::is_root())?;
     let ssh_dir = settings::dir_from_env("OPENCLAW_SSH_DIR", &["/etc/ssh"], env)?.remove(0);
-    let cups_dirs =
-        settings::dir_from_env("OPENCLAW_CUPS_DIR", &["/etc/cups", "/var/snap/cups/common/etc/cups"], env)?;
+    let cups_dirs = settings::dir_from_env("OPENCLAW_CUPS_DIR", &["/etc/cups", "/var/snap/cups/common/etc/cups"], env)?;
     let own_exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
     let fix = FixEnv {
         ssh_dir,

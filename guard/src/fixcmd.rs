@@ -59,15 +59,21 @@ pub(crate) fn log_fix(log: &mut GuardLog, key: &str, rep: &FixReport) -> Result<
     }
     let id = rep.remediation.as_str();
     match &rep.outcome {
-        FixOutcome::Compliant { detail } => log.line(&format!("{} {key} ({id}): nothing to change: {detail}", token::APPLIED)),
+        FixOutcome::Compliant { detail } => {
+            log.line(&format!("{} {key} ({id}): nothing to change: {detail}", token::APPLIED))
+        }
         FixOutcome::Applied { backup, verified } => {
             log.line(&format!("{} {key} ({id}): verified ({verified}); backup {backup}", token::APPLIED))
         }
         FixOutcome::WouldChange { changes } => {
             log.line(&format!("{} {key} ({id}) would: {}", token::WOULD_REMEDIATE, changes.join("; ")))
         }
-        FixOutcome::NotCompliant { problems } => log.line(&format!("{key} ({id}) not compliant: {}", problems.join("; "))),
-        FixOutcome::Refused { why } => log.line(&format!("{} {key} ({id}): refused, nothing changed: {why}", token::FAILED)),
+        FixOutcome::NotCompliant { problems } => {
+            log.line(&format!("{key} ({id}) not compliant: {}", problems.join("; ")))
+        }
+        FixOutcome::Refused { why } => {
+            log.line(&format!("{} {key} ({id}): refused, nothing changed: {why}", token::FAILED))
+        }
         FixOutcome::Failed { why, undo } => {
             let tok = match undo {
                 Undo::RolledBack { .. } => token::ROLLED_BACK,
@@ -138,15 +144,23 @@ pub(crate) fn fix(s: &Settings, rem: RemediationId, mode: Mode) -> Result<Exit, 
         o if o.succeeded() => state.last_rollback = None,
         FixOutcome::Failed { why, undo } if undo.is_rollback() => {
             state.last_rollback = Some(record(rem, undo, why));
-            notices.push(Notice::RolledBack { message: format!("ROLLED BACK {} (operator fix): {why}; {}", rem.as_str(), undo_text(undo)) });
+            notices.push(Notice::RolledBack {
+                message: format!("ROLLED BACK {} (operator fix): {why}; {}", rem.as_str(), undo_text(undo)),
+            });
         }
-        FixOutcome::Failed { why, .. } | FixOutcome::Refused { why } => notices
-            .push(Notice::RemediationFailed { message: format!("REMEDIATION FAILED {} (operator fix): {why}", rem.as_str()) }),
+        FixOutcome::Failed { why, .. } | FixOutcome::Refused { why } => notices.push(Notice::RemediationFailed {
+            message: format!("REMEDIATION FAILED {} (operator fix): {why}", rem.as_str()),
+        }),
         _ => {}
     }
     store.save(&state)?;
     tick::send_all(s, &notices, &mut log, false)?;
-    s.audit("guard.fix", &json!({"remediation": rem.as_str(), "finding": "operator", "outcome": tick::outcome_code(&rep.outcome)}), exit, started)?;
+    s.audit(
+        "guard.fix",
+        &json!({"remediation": rem.as_str(), "finding": "operator", "outcome": tick::outcome_code(&rep.outcome)}),
+        exit,
+        started,
+    )?;
     render::fix(s.format, &rep)?;
     Ok(exit)
 }
@@ -161,7 +175,10 @@ fn fix_exit(o: &FixOutcome) -> Exit {
 fn record(rem: RemediationId, undo: &Undo, why: &str) -> RollbackRecord {
     let now = common::time_fmt::now_utc();
     let backup = match undo {
-        Undo::RolledBack { backup } | Undo::RollbackFailed { backup, .. } | Undo::FilesRestored { backup } | Undo::Kept { backup } => backup.clone(),
+        Undo::RolledBack { backup }
+        | Undo::RollbackFailed { backup, .. }
+        | Undo::FilesRestored { backup }
+        | Undo::Kept { backup } => backup.clone(),
         Undo::NothingChanged => String::new(),
     };
     RollbackRecord {
@@ -204,10 +221,8 @@ pub(crate) fn confirm(s: &Settings) -> Result<Exit, String> {
                 FixOutcome::NotCompliant { problems } => problems.join("; "),
                 o => format!("{o:?}"),
             };
-            let detail = format!(
-                "not confirmed: {why}; the dead-man rolls back at {}",
-                crate::plan::fmt_unix(pending.deadline)
-            );
+            let detail =
+                format!("not confirmed: {why}; the dead-man rolls back at {}", crate::plan::fmt_unix(pending.deadline));
             log.line(&format!("{} {}: {detail}", token::FAILED, pending.remediation))?;
             (Exit::Policy, ActionReport::new("confirm", "not-confirmed", &detail))
         }
@@ -272,7 +287,10 @@ pub(crate) fn rollback(s: &Settings, armed: Option<&str>) -> Result<Exit, String
         Err(e) => Undo::RollbackFailed {
             backup: s.fix.backups.join(&pending.id).display().to_string(),
             errors: vec![e],
-            manual: vec![format!("restore the files listed in {}/manifest.json by hand", s.fix.backups.join(&pending.id).display())],
+            manual: vec![format!(
+                "restore the files listed in {}/manifest.json by hand",
+                s.fix.backups.join(&pending.id).display()
+            )],
         },
     };
     for st in &steps.0 {
@@ -303,7 +321,11 @@ pub(crate) fn rollback(s: &Settings, armed: Option<&str>) -> Result<Exit, String
 fn nothing(s: &Settings, id: &str) -> Result<Exit, String> {
     render::action(
         s.format,
-        &ActionReport::new("rollback", "nothing-pending", &format!("rollback {id} is no longer pending (confirmed or done)")),
+        &ActionReport::new(
+            "rollback",
+            "nothing-pending",
+            &format!("rollback {id} is no longer pending (confirmed or done)"),
+        ),
     )?;
     Ok(Exit::Clean)
 }

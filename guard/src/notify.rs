@@ -34,9 +34,9 @@ pub(crate) fn args(notice: &Notice) -> Vec<String> {
     let (priority, message) = match notice {
         Notice::DoctorFail { message } => (Some("high"), message.clone()),
         Notice::Resolved => (None, "doctor passes again".to_owned()),
-        Notice::RemediationFailed { message } | Notice::RolledBack { message } | Notice::BudgetExhausted { message } => {
-            (Some("emergency"), message.clone())
-        }
+        Notice::RemediationFailed { message }
+        | Notice::RolledBack { message }
+        | Notice::BudgetExhausted { message } => (Some("emergency"), message.clone()),
     };
     match priority {
         Some(p) => a.extend(["--priority".into(), p.into()]),

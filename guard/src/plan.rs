@@ -14,9 +14,9 @@ use serde::Serialize;
 
 use crate::budget::{self, Budget, Gate};
 use crate::doctor::DoctorReport;
+use crate::fix::{FixOutcome, Undo};
 use crate::interlock::{Blocked, Verdict};
 use crate::registry::{self, Finding, Interlock, RemediationId};
-use crate::fix::{FixOutcome, Undo};
 use crate::state::{FindingState, LastRun, RunOutcome, State};
 
 /// How many failing checks the alert names.
@@ -274,10 +274,11 @@ pub fn conclude(
     let mut next = state.clone();
     let mut notices = Vec::new();
     for (a, r) in attempts.iter().zip(&results) {
-        let f = next
-            .findings
-            .entry(a.key.clone())
-            .or_insert_with(|| FindingState { first_seen: now, last_seen: now, ..FindingState::default() });
+        let f = next.findings.entry(a.key.clone()).or_insert_with(|| FindingState {
+            first_seen: now,
+            last_seen: now,
+            ..FindingState::default()
+        });
         let was_exhausted = f.budget_exhausted;
         budget::record_attempt(f, now, r.succeeded, b);
         if !r.succeeded {

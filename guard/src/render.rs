@@ -56,14 +56,12 @@ pub(crate) fn status(format: Format, rep: &StatusReport) -> Result<(), String> {
     }
     t.push_str(&format!(
         "pending rollback: {}\n",
-        rep.pending_rollback
-            .as_ref()
-            .map_or("none".to_owned(), |p| format!(
-                "{} (backup {}, rolls back at {})",
-                p.remediation,
-                p.id,
-                crate::plan::fmt_unix(p.deadline)
-            ))
+        rep.pending_rollback.as_ref().map_or("none".to_owned(), |p| format!(
+            "{} (backup {}, rolls back at {})",
+            p.remediation,
+            p.id,
+            crate::plan::fmt_unix(p.deadline)
+        ))
     ));
     if let Some(r) = &rep.last_rollback {
         t.push_str(&format!(
@@ -84,19 +82,20 @@ pub(crate) fn fix(format: Format, rep: &FixReport) -> Result<(), String> {
     }
     let mut t: String = rep.steps.iter().map(|s| format!("  {}\n", sanitize(s))).collect();
     let id = rep.remediation.as_str();
+    let list = |items: &[String]| items.iter().map(|p| format!("\n  - {}", sanitize(p))).collect::<String>();
     let last = match &rep.outcome {
-        FixOutcome::Compliant { detail } => format!("{id}: PASS: {detail}"),
-        FixOutcome::NotCompliant { problems } => {
-            format!("{id}: FAIL:\n{}", problems.iter().map(|p| format!("  - {p}\n")).collect::<String>())
+        FixOutcome::Compliant { detail } => format!("{id}: PASS: {}", sanitize(detail)),
+        FixOutcome::NotCompliant { problems } => format!("{id}: FAIL:{}", list(problems)),
+        FixOutcome::WouldChange { changes } => format!("{id}: would change:{}", list(changes)),
+        FixOutcome::Applied { backup, verified } => {
+            format!("{id}: APPLIED and verified: {} (backup {})", sanitize(verified), sanitize(backup))
         }
-        FixOutcome::WouldChange { changes } => {
-            format!("{id}: would change:\n{}", changes.iter().map(|p| format!("  - {p}\n")).collect::<String>())
+        FixOutcome::Refused { why } => format!("{id}: REFUSED, nothing changed: {}", sanitize(why)),
+        FixOutcome::Failed { why, undo } => {
+            format!("{id}: FAILED: {}; {}", sanitize(why), sanitize(&crate::plan::undo_text(undo)))
         }
-        FixOutcome::Applied { backup, verified } => format!("{id}: APPLIED and verified: {verified} (backup {backup})"),
-        FixOutcome::Refused { why } => format!("{id}: REFUSED, nothing changed: {why}"),
-        FixOutcome::Failed { why, undo } => format!("{id}: FAILED: {why}; {}", crate::plan::undo_text(undo)),
     };
-    t.push_str(&sanitize(last.trim_end()));
+    t.push_str(&last);
     t.push('\n');
     if let FixOutcome::Failed { undo: crate::fix::Undo::RollbackFailed { manual, .. }, .. } = &rep.outcome {
         for m in manual {

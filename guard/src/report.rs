@@ -7,11 +7,11 @@ use serde::Serialize;
 
 use crate::budget::{self, Budget};
 use crate::doctor::DoctorResult;
-use crate::interlock::Verdict;
-use crate::plan::{FindingPlan, Notice, fmt_unix};
 use crate::fix::FixReport;
+use crate::interlock::Verdict;
 use crate::notify::NotifyOutcome;
 use crate::plan::AttemptResult;
+use crate::plan::{FindingPlan, Notice, fmt_unix};
 use crate::state::{LastRun, PendingRollback, RollbackRecord, RunOutcome, State};
 
 /// What the notifier was asked and what became of it.

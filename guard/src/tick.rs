@@ -21,9 +21,9 @@ use crate::log::{GuardLog, token};
 use crate::notify::{self, NotifyOutcome};
 use crate::plan::{self, Attempt, Notice, Plan, TickPlan};
 use crate::registry::{self, Finding, RemediationId};
+use crate::render;
 use crate::report::{AttemptReport, NotifyReport, RunReport};
 use crate::state::{LastRun, RunOutcome, State, Store};
-use crate::render;
 
 fn run_doctor(s: &Settings) -> Result<DoctorReport, doctor::DoctorError> {
     let own_exe = std::env::current_exe().ok();
@@ -51,8 +51,7 @@ pub(crate) fn send_all(
     let mut reports = Vec::new();
     let mut doctor_ok = false;
     for n in notices {
-        let result =
-            if dry_run { NotifyOutcome::NotSent } else { notify::send(&who, n, s.guard.notify_timeout()) };
+        let result = if dry_run { NotifyOutcome::NotSent } else { notify::send(&who, n, s.guard.notify_timeout()) };
         match &result {
             NotifyOutcome::NotSent => {}
             NotifyOutcome::Accepted => log.line(&format!("{} {} ({})", token::NOTIFIED, n.check_id(), kind(n)))?,
@@ -92,7 +91,10 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
         Ok(r) => r,
         Err(e) => {
             let detail = e.to_string();
-            log.line(&format!("{}: the guard could not run: {detail}; nothing decided, nothing notified", token::ERROR))?;
+            log.line(&format!(
+                "{}: the guard could not run: {detail}; nothing decided, nothing notified",
+                token::ERROR
+            ))?;
             if !dry_run {
                 state.last_run = Some(last_run(start, RunOutcome::Error, Exit::Undecided, vec![], detail.clone()));
                 store.save(&state)?;
@@ -110,7 +112,11 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     let mut attempt_reports = Vec::new();
     for (key, rem) in tick_plan.remediations() {
         let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
-        log.line(&format!("{} {key} ({})", if dry_run { token::WOULD_REMEDIATE } else { token::REMEDIATING }, rem.as_str()))?;
+        log.line(&format!(
+            "{} {key} ({})",
+            if dry_run { token::WOULD_REMEDIATE } else { token::REMEDIATING },
+            rem.as_str()
+        ))?;
         let fix_started = Instant::now();
         let rep = run_fix(s, rem, mode, interlock.as_ref(), &store, &mut state);
         fixcmd::log_fix(&mut log, &key, &rep)?;
@@ -136,7 +142,12 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     for (r, a) in attempt_reports.iter_mut().zip(&conclusion.attempts) {
         r.result = Some(a.clone());
     }
-    log_conclusion(&mut log, &conclusion.outcome, after_findings.as_deref().unwrap_or(&findings), !attempts.is_empty())?;
+    log_conclusion(
+        &mut log,
+        &conclusion.outcome,
+        after_findings.as_deref().unwrap_or(&findings),
+        !attempts.is_empty(),
+    )?;
     let (notify, doctor_notified) = send_all(s, &conclusion.notices, &mut log, dry_run)?;
     let exit = match conclusion.outcome {
         RunOutcome::Pass => Exit::Clean,
@@ -154,7 +165,11 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
         let last = last_run(start, conclusion.outcome, exit, keys.clone(), detail);
         let next = plan::finish_state(next, &conclusion.notices, doctor_notified, last);
         // The pending rollback is the fix's to set and clear (already saved).
-        let next = State { pending_rollback: state.pending_rollback.clone(), last_rollback: state.last_rollback.clone(), ..next };
+        let next = State {
+            pending_rollback: state.pending_rollback.clone(),
+            last_rollback: state.last_rollback.clone(),
+            ..next
+        };
         store.save(&next)?;
         s.audit("guard.run", &json!({ "outcome": conclusion.outcome.as_str(), "findings": keys }), exit, started)?;
     }
@@ -263,7 +278,12 @@ fn log_plan(log: &mut GuardLog, findings: &[Finding], p: &TickPlan, interlock: O
     Ok(())
 }
 
-fn log_conclusion(log: &mut GuardLog, outcome: &RunOutcome, remaining: &[Finding], remediated: bool) -> Result<(), String> {
+fn log_conclusion(
+    log: &mut GuardLog,
+    outcome: &RunOutcome,
+    remaining: &[Finding],
+    remediated: bool,
+) -> Result<(), String> {
     match (outcome, remediated) {
         (RunOutcome::Pass, true) => log.line(&format!("FINAL {} (doctor)", token::PASS_AFTER)),
         (RunOutcome::Pass, false) => Ok(()),
@@ -276,6 +296,8 @@ fn log_conclusion(log: &mut GuardLog, outcome: &RunOutcome, remaining: &[Finding
                 keys.join(", ")
             ))
         }
-        (RunOutcome::Error, _) => log.line(&format!("{}: remediation could not be confirmed by the doctor", token::ERROR)),
+        (RunOutcome::Error, _) => {
+            log.line(&format!("{}: remediation could not be confirmed by the doctor", token::ERROR))
+        }
     }
 }

@@ -28,6 +28,10 @@ pub struct SavedFile {
     pub existed: bool,
     /// Its permission bits.
     pub mode: u32,
+    /// Its owner and group (`root:lp` for `cupsd.conf`), kept on every write.
+    pub uid: u32,
+    /// Its group.
+    pub gid: u32,
     /// SHA-256 of its bytes, hex.
     pub sha256: String,
     /// The copy under `files/`.
@@ -78,13 +82,24 @@ pub struct Backup {
 pub fn read_config(path: &Path) -> Result<Option<Vec<u8>>, String> {
     private_path::read_file(path, OpenSpec::read(Class::Private), MAX_FILE).map_err(|e| match e {
         private_path::UnsafePath::Io { .. } => e.to_string(),
-        refused => format!("refusing to edit {}: {}; fix: {}", refused.path().display(), refused.problem(), refused.fix()),
+        refused => {
+            format!("refusing to edit {}: {}; fix: {}", refused.path().display(), refused.problem(), refused.fix())
+        }
     })
 }
 
-fn mode_of(path: &Path) -> Result<u32, String> {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::symlink_metadata(path).map(|m| m.permissions().mode() & 0o7777).map_err(|e| format!("{}: {e}", path.display()))
+fn mode_of(path: &Path) -> Result<(u32, u32, u32), String> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .map(|m| (m.mode() & 0o7777, m.uid(), m.gid()))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Writes `bytes` to `f.path` atomically with the saved mode, owner and group.
+pub fn write_like(f: &SavedFile, bytes: &[u8]) -> Result<(), String> {
+    let err = |e: std::io::Error| format!("{}: {e}", f.path.display());
+    write_atomic_with_mode(&f.path, bytes, f.mode).map_err(err)?;
+    std::os::unix::fs::chown(&f.path, Some(f.uid), Some(f.gid)).map_err(err)
 }
 
 impl Backup {
@@ -97,13 +112,26 @@ impl Backup {
         let mut files = Vec::new();
         for (n, path) in paths.iter().enumerate() {
             let copy = format!("{n}");
-            let (existed, bytes, mode) = match read_config(path)? {
+            let (existed, bytes, (mode, uid, gid)) = match read_config(path)? {
                 Some(b) => (true, b, mode_of(path)?),
-                None => (false, Vec::new(), 0o644),
+                None => (false, Vec::new(), (0o644, 0, 0)),
             };
             let dest = dir.join("files").join(&copy);
             write_atomic_with_mode(&dest, &bytes, 0o600).map_err(|e| format!("{}: {e}", dest.display()))?;
-            files.push(SavedFile { path: path.clone(), existed, mode, sha256: common::hash::sha256_hex(&bytes), copy });
+            let (uid, gid) = if existed {
+                (uid, gid)
+            } else {
+                (rustix::process::geteuid().as_raw(), rustix::process::getegid().as_raw())
+            };
+            files.push(SavedFile {
+                path: path.clone(),
+                existed,
+                mode,
+                uid,
+                gid,
+                sha256: common::hash::sha256_hex(&bytes),
+                copy,
+            });
         }
         let manifest = Manifest {
             id: id.to_owned(),
@@ -200,7 +228,7 @@ fn restore_one(src: &Path, f: &SavedFile) -> Result<(), String> {
     if common::hash::sha256_hex(&bytes) != f.sha256 {
         return Err(format!("{}: backup copy does not match its recorded SHA-256", src.display()));
     }
-    write_atomic_with_mode(&f.path, &bytes, f.mode).map_err(|e| format!("{}: {e}", f.path.display()))?;
+    write_like(f, &bytes)?;
     let back = std::fs::read(&f.path).map_err(|e| format!("{}: {e}", f.path.display()))?;
     if common::hash::sha256_hex(&back) != f.sha256 {
         return Err(format!("{}: restored bytes differ from the backup", f.path.display()));
@@ -229,8 +257,19 @@ mod tests {
         let loaded = Backup::load(&tmp.path().join("backups"), "x-1").unwrap();
         loaded.restore_files().unwrap();
         assert_eq!(std::fs::read(&a).unwrap(), b"original\r\nbytes\0");
-        assert_eq!(mode_of(&a).unwrap(), 0o640);
+        assert_eq!(mode_of(&a).unwrap().0, 0o640);
         assert!(!created.exists());
+        // Owner and group come back too (cupsd.conf is root:lp); needs root to chown.
+        if rustix::process::geteuid().is_root() {
+            std::os::unix::fs::chown(&a, Some(1234), Some(4321)).unwrap();
+            let b =
+                Backup::create(&tmp.path().join("backups"), "x-2", "cups-localhost", std::slice::from_ref(&a)).unwrap();
+            write_like(&b.manifest.files[0], b"edited").unwrap();
+            assert_eq!(mode_of(&a).unwrap(), (0o640, 1234, 4321));
+            std::os::unix::fs::chown(&a, Some(0), Some(0)).unwrap();
+            b.restore_files().unwrap();
+            assert_eq!(mode_of(&a).unwrap(), (0o640, 1234, 4321));
+        }
         assert!(loaded.manual_steps()[0].starts_with("cp -p "));
     }
 

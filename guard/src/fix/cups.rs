@@ -51,7 +51,10 @@ pub fn plan_conf(text: &str, stamp: &str) -> Option<String> {
         let bad = !t.starts_with('#') && (key == "port" || (key == "listen" && !is_local_listen(arg)));
         if bad {
             changed = true;
-            out.push_str(&format!("# DISABLED by openclaw-guard {stamp}, was: {}\n", line.trim_end_matches(['\n', '\r'])));
+            out.push_str(&format!(
+                "# DISABLED by openclaw-guard {stamp}, was: {}\n",
+                line.trim_end_matches(['\n', '\r'])
+            ));
         } else {
             out.push_str(line);
         }
@@ -76,10 +79,8 @@ pub fn run(env: &FixEnv, mode: Mode, steps: &mut Steps) -> FixOutcome {
         Ok(u) => u,
         Err(e) => return FixOutcome::Refused { why: format!("cannot list systemd units: {e}") },
     };
-    let present: Vec<(String, String)> = UNITS
-        .iter()
-        .filter_map(|u| units.iter().find(|(n, _)| n == u).cloned())
-        .collect();
+    let present: Vec<(String, String)> =
+        UNITS.iter().filter_map(|u| units.iter().find(|(n, _)| n == u).cloned()).collect();
     let mut edits = Vec::new();
     for dir in &env.cups_dirs {
         let path = dir.join("cupsd.conf");
@@ -100,7 +101,8 @@ pub fn run(env: &FixEnv, mode: Mode, steps: &mut Steps) -> FixOutcome {
         Ok(p) => p,
         Err(e) => return FixOutcome::Refused { why: e },
     };
-    let mut changes: Vec<String> = edits.iter().map(|(p, _)| format!("{}: comment out Port and non-loopback Listen lines", p.display())).collect();
+    let mut changes: Vec<String> =
+        edits.iter().map(|(p, _)| format!("{}: comment out Port and non-loopback Listen lines", p.display())).collect();
     changes.extend(to_stop.iter().map(|u| format!("systemctl disable --now {u}; systemctl mask {u}")));
     match mode {
         Mode::Verify => {
@@ -127,9 +129,9 @@ pub fn run(env: &FixEnv, mode: Mode, steps: &mut Steps) -> FixOutcome {
     let kept = Undo::Kept { backup: backup.dir.display().to_string() };
     let mut errors = Vec::new();
     for ((path, text), saved) in edits.iter().zip(&backup.manifest.files) {
-        match common::artifacts::write_atomic_with_mode(path, text.as_bytes(), saved.mode) {
+        match super::backup::write_like(saved, text.as_bytes()) {
             Ok(()) => steps.say(format!("{}: commented out Port and non-loopback Listen lines", path.display())),
-            Err(e) => errors.push(format!("{}: {e}", path.display())),
+            Err(e) => errors.push(e),
         }
     }
     if snap_cups() {
@@ -154,7 +156,10 @@ pub fn run(env: &FixEnv, mode: Mode, steps: &mut Steps) -> FixOutcome {
         errors.push(e);
     }
     if errors.is_empty() {
-        FixOutcome::Applied { backup: backup.dir.display().to_string(), verified: format!("nothing listens on port {PORT} beyond loopback") }
+        FixOutcome::Applied {
+            backup: backup.dir.display().to_string(),
+            verified: format!("nothing listens on port {PORT} beyond loopback"),
+        }
     } else {
         FixOutcome::Failed { why: errors.join("; "), undo: kept }
     }

@@ -54,6 +54,9 @@ impl Mechanism {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "mechanism", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Armed {
+    /// Recorded, not armed yet (the state is written before the dead-man
+    /// starts, so it always finds its rollback pending).
+    Arming,
     /// The transient unit (`<unit>.timer` is stopped on confirm).
     Systemd {
         /// The unit name.

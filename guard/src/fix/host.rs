@@ -47,7 +47,10 @@ pub fn parse_unit_files(text: &str) -> Vec<(String, String)> {
             let mut w = l.split_whitespace();
             let name = w.next()?;
             let state = w.next()?;
-            [".service", ".socket", ".path"].iter().any(|s| name.ends_with(s)).then(|| (name.to_owned(), state.to_owned()))
+            [".service", ".socket", ".path"]
+                .iter()
+                .any(|s| name.ends_with(s))
+                .then(|| (name.to_owned(), state.to_owned()))
         })
         .collect()
 }
@@ -153,7 +156,11 @@ pub fn ssh_banner(addr: SocketAddr, timeout: Duration) -> Result<String, String>
         }
     }
     let line = String::from_utf8_lossy(&buf).trim_end().to_owned();
-    if line.starts_with("SSH-2.0-") { Ok(line) } else { Err(format!("{addr} answered {line:?}, not an SSH-2.0 banner")) }
+    if line.starts_with("SSH-2.0-") {
+        Ok(line)
+    } else {
+        Err(format!("{addr} answered {line:?}, not an SSH-2.0 banner"))
+    }
 }
 
 /// Polls `check` every 250 ms until it succeeds or `limit` passes; the
@@ -187,15 +194,17 @@ mod tests {
 
     #[test]
     fn public_binds_are_all_but_the_tailnet_ip_and_loopback() {
-        let l: Vec<SocketAddr> =
-            ["127.0.0.1:22", "100.64.0.5:22", "[::]:22", "0.0.0.0:80", "10.0.0.1:22"].map(|s| s.parse().unwrap()).into();
+        let l: Vec<SocketAddr> = ["127.0.0.1:22", "100.64.0.5:22", "[::]:22", "0.0.0.0:80", "10.0.0.1:22"]
+            .map(|s| s.parse().unwrap())
+            .into();
         let p = public_binds(&l, Ipv4Addr::new(100, 64, 0, 5), &[22]);
         assert_eq!(p, ["[::]:22".parse::<SocketAddr>().unwrap(), "10.0.0.1:22".parse().unwrap()]);
     }
 
     #[test]
     fn unit_file_rows() {
-        let rows = parse_unit_files("ssh.service enabled enabled\nssh.socket disabled enabled\nssh@.service static -\n\n");
+        let rows =
+            parse_unit_files("ssh.service enabled enabled\nssh.socket disabled enabled\nssh@.service static -\n\n");
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1], ("ssh.socket".into(), "disabled".into()));
     }

@@ -168,5 +168,15 @@ impl Steps {
 /// A fresh backup id: `<remediation>-<UTC stamp>-<pid>`.
 pub fn new_id(r: RemediationId) -> String {
     let t = common::time_fmt::now_utc();
-    format!("{}-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}", r.as_str(), t.year(), u8::from(t.month()), t.day(), t.hour(), t.minute(), t.second(), std::process::id())
+    format!(
+        "{}-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{}",
+        r.as_str(),
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        std::process::id()
+    )
 }

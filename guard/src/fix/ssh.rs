@@ -48,9 +48,7 @@ fn refuse(why: impl Into<String>) -> FixOutcome {
 }
 
 fn text_of(path: &Path) -> Result<Option<String>, String> {
-    read_config(path)?
-        .map(|b| String::from_utf8(b).map_err(|_| format!("{}: not UTF-8", path.display())))
-        .transpose()
+    read_config(path)?.map(|b| String::from_utf8(b).map_err(|_| format!("{}: not UTF-8", path.display()))).transpose()
 }
 
 fn gather(env: &FixEnv, ip: Ipv4Addr, stamp: &str) -> Result<Gathered, FixOutcome> {
@@ -77,9 +75,7 @@ fn gather(env: &FixEnv, ip: Ipv4Addr, stamp: &str) -> Result<Gathered, FixOutcom
         .to_owned();
     let sockets: Vec<(String, String)> = units
         .iter()
-        .filter(|(n, _)| {
-            n == "ssh.socket" || n == "sshd.socket" || (n.starts_with("ssh@") && n.ends_with(".socket"))
-        })
+        .filter(|(n, _)| n == "ssh.socket" || n == "sshd.socket" || (n.starts_with("ssh@") && n.ends_with(".socket")))
         .cloned()
         .collect();
     let mut others = Vec::new();
@@ -106,12 +102,8 @@ fn gather(env: &FixEnv, ip: Ipv4Addr, stamp: &str) -> Result<Gathered, FixOutcom
 /// What must change about the units: the socket units that are not masked
 /// or still active, and whether the service needs enabling.
 fn unit_work(g: &Gathered) -> (Vec<String>, bool) {
-    let sockets = g
-        .sockets
-        .iter()
-        .filter(|(n, state)| state != "masked" || host::is_active(n))
-        .map(|(n, _)| n.clone())
-        .collect();
+    let sockets =
+        g.sockets.iter().filter(|(n, state)| state != "masked" || host::is_active(n)).map(|(n, _)| n.clone()).collect();
     (sockets, g.service_enabled != "enabled")
 }
 
@@ -153,7 +145,11 @@ pub fn run(env: &FixEnv, mode: Mode, ip: Ipv4Addr, journal: &mut dyn Journal, st
         let mut problems: Vec<String> = g.edits.iter().map(|e| format!("{}: {}", e.path.display(), e.why)).collect();
         if !g.effective.is_tailnet_only(ip, &g.ports) {
             let l: Vec<String> = g.effective.listen.iter().map(ToString::to_string).collect();
-            problems.push(format!("sshd -T listens on {} (addressfamily {})", l.join(", "), g.effective.address_family));
+            problems.push(format!(
+                "sshd -T listens on {} (addressfamily {})",
+                l.join(", "),
+                g.effective.address_family
+            ));
         }
         problems.extend(sockets.iter().map(|s| format!("{s} is not masked or is active (socket activation)")));
         if let Err(e) = live(ip, &g.ports, Duration::from_secs(3)) {
@@ -224,18 +220,21 @@ fn apply(
         return restore_files(&backup, format!("{}: {e}", g.dropin_dir.display()));
     }
     for (e, saved) in g.edits.iter().zip(&backup.manifest.files) {
-        if let Err(err) = common::artifacts::write_atomic_with_mode(&e.path, e.text.as_bytes(), saved.mode) {
-            return restore_files(&backup, format!("{}: {err}", e.path.display()));
+        if let Err(err) = super::backup::write_like(saved, e.text.as_bytes()) {
+            return restore_files(&backup, err);
         }
         steps.say(format!("{}: {}", e.path.display(), e.why));
     }
     if let Err(e) = host::sshd_test(&g.main) {
         return restore_files(&backup, format!("sshd -t rejected the new configuration, nothing restarted: {e}"));
     }
-    match host::sshd_effective(&g.main).map_err(|e| e.to_string()).and_then(|t| {
-        sshd_config::parse_effective(&t).map_err(|e| e.to_string())
-    }) {
-        Ok(eff) if eff.is_tailnet_only(ip, &g.ports) => steps.say("sshd -t passes; sshd -T listens on the tailnet only"),
+    match host::sshd_effective(&g.main)
+        .map_err(|e| e.to_string())
+        .and_then(|t| sshd_config::parse_effective(&t).map_err(|e| e.to_string()))
+    {
+        Ok(eff) if eff.is_tailnet_only(ip, &g.ports) => {
+            steps.say("sshd -t passes; sshd -T listens on the tailnet only")
+        }
         Ok(eff) => {
             let l: Vec<String> = eff.listen.iter().map(ToString::to_string).collect();
             return restore_files(
@@ -263,22 +262,32 @@ fn apply(
     }
     let now = common::time_fmt::now_utc().unix_timestamp();
     let deadline = now.saturating_add(env.rollback_after.as_secs() as i64);
-    let armed = match deadman::arm(env.deadman, &env.own_exe, &id, env.rollback_after, &env.deadman_env) {
-        Ok(a) => a,
-        Err(e) => return restore_files(&backup, format!("cannot arm the dead-man rollback, so sshd is not restarted: {e}")),
-    };
-    let pending = PendingRollback {
+    let mut pending = PendingRollback {
         id: id.clone(),
         remediation: RemediationId::SshTailnetOnly.as_str().into(),
         armed_at: now,
         deadline,
-        armed: armed.clone(),
+        armed: Armed::Arming,
     };
-    if let Err(e) = journal.set_pending(Some(pending)) {
-        deadman::disarm(&armed, steps);
-        return restore_files(&backup, format!("cannot record the pending rollback: {e}"));
+    if let Err(e) = journal.set_pending(Some(pending.clone())) {
+        return restore_files(&backup, format!("cannot record the pending rollback, so sshd is not restarted: {e}"));
     }
-    steps.say(format!("dead-man armed ({}): rollback at {} unless confirmed", mechanism_text(&armed), crate::plan::fmt_unix(deadline)));
+    let armed = match deadman::arm(env.deadman, &env.own_exe, &id, env.rollback_after, &env.deadman_env) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = journal.set_pending(None);
+            return restore_files(&backup, format!("cannot arm the dead-man rollback, so sshd is not restarted: {e}"));
+        }
+    };
+    pending.armed = armed.clone();
+    if let Err(e) = journal.set_pending(Some(pending)) {
+        steps.say(format!("could not record how the dead-man was armed ({e}); it is armed all the same"));
+    }
+    steps.say(format!(
+        "dead-man armed ({}): rollback at {} unless confirmed",
+        mechanism_text(&armed),
+        crate::plan::fmt_unix(deadline)
+    ));
     let restarted = restart(g, sockets, enable);
     let verified = restarted.and_then(|()| {
         host::poll(env.verify_for, || live(ip, &g.ports, Duration::from_secs(2)))
@@ -314,6 +323,7 @@ fn mechanism_text(a: &Armed) -> String {
     match a {
         Armed::Systemd { unit } => format!("systemd timer {unit}.timer"),
         Armed::Watchdog { pid } => format!("watchdog pid {pid}"),
+        Armed::Arming => "being armed".into(),
     }
 }
 

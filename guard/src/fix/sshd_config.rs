@@ -190,7 +190,11 @@ pub fn plan_edits(
     let wanted = dropin_text(ip, ports, stamp);
     let current = others.iter().find(|f| f.path == dropin_path).and_then(|f| f.text.as_deref());
     if current.map(active_lines) != Some(active_lines(&wanted)) {
-        edits.push(Edit { path: dropin_path, text: wanted, why: format!("wrote `ListenAddress {ip}` for port(s) {ports:?}") });
+        edits.push(Edit {
+            path: dropin_path,
+            text: wanted,
+            why: format!("wrote `ListenAddress {ip}` for port(s) {ports:?}"),
+        });
     }
     edits
 }

@@ -165,10 +165,8 @@ fn success_while_the_doctor_still_reports_the_finding_is_a_failed_attempt() {
 #[test]
 fn a_rollback_alerts_as_rolled_back_and_the_third_failure_exhausts_once() {
     let r = report(vec![sshd_public()]);
-    let rolled = FixOutcome::Failed {
-        why: "verification failed".into(),
-        undo: Undo::RolledBack { backup: "/b".into() },
-    };
+    let rolled =
+        FixOutcome::Failed { why: "verification failed".into(), undo: Undo::RolledBack { backup: "/b".into() } };
     let mut state = State::default();
     state.findings.insert(
         "listeners/ssh-tailnet-only".into(),

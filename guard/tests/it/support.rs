@@ -91,3 +91,14 @@ impl Host {
         self.path("doctor.ran").exists()
     }
 }
+
+/// Polls `f` every 100 ms for up to 10 s.
+pub(crate) fn wait_for(mut f: impl FnMut() -> bool) -> bool {
+    for _ in 0..100 {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}

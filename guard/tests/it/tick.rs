@@ -71,32 +71,6 @@ fn doctor_fail_exits_1_skips_remediation_notifies_and_resolves_on_recovery() {
 }
 
 #[test]
-fn a_public_cupsd_needs_no_interlock_and_its_fix_is_reported_not_available() {
-    let h = Host::new();
-    let report = std::fs::read_to_string(crate::support::fixture("doctor_fail_sshd.json"))
-        .unwrap()
-        .replace("/usr/sbin/sshd", "/usr/sbin/cupsd")
-        .replace("\"port\": 22", "\"port\": 631");
-    let path = h.path("doctor_cups.json");
-    std::fs::write(&path, report).unwrap();
-    h.doctor_script(&format!("cat '{}'\nexit 1", path.display()));
-    let r = h.run(&["run", "--format", "json"]);
-    assert_eq!(r.code, 1, "{r:?}");
-    let log = h.log();
-    assert!(
-        log.contains(
-            "SKIP REMEDIATION listeners/cups-localhost (cups-localhost): remediation not available in this version"
-        ),
-        "{log}"
-    );
-    assert!(!log.contains("INTERLOCK"), "cups needs no tailnet interlock, so none was gathered: {log}");
-    let j = r.json();
-    assert_eq!(j["tool"], "openclaw-guard");
-    assert_eq!(j["findings"][0]["plan"]["reason"]["code"], "not-available");
-    assert_eq!(j["findings"][0]["remediation"], "cups-localhost");
-}
-
-#[test]
 fn doctor_missing_garbage_hung_or_broken_exits_2_and_notifies_nothing() {
     for (name, script, want) in [
         ("missing", None, "the doctor is missing"),

@@ -8,8 +8,8 @@ fn file(path: &str, text: Option<&str>) -> ConfigFile {
 
 #[test]
 fn effective_listen_addresses_and_ports_come_from_sshd_t() {
-    let e = parse_effective("port 2222\naddressfamily any\nlistenaddress [::]:2222\nlistenaddress 0.0.0.0:2222\n")
-        .unwrap();
+    let e =
+        parse_effective("port 2222\naddressfamily any\nlistenaddress [::]:2222\nlistenaddress 0.0.0.0:2222\n").unwrap();
     assert_eq!(e.ports(), [2222]);
     assert!(!e.is_tailnet_only(IP, &[2222]));
     let e = parse_effective("addressfamily inet\nlistenaddress 100.101.102.103:2222 rdomain x\n").unwrap();
@@ -34,9 +34,12 @@ fn debian_default_gets_only_the_dropin() {
 fn conflicting_lines_anywhere_are_disabled_and_include_added() {
     let main = file(
         "/s/sshd_config",
-        Some("Port 2222\nlistenaddress=0.0.0.0\n  AddressFamily inet6\nAddressFamily INET\nMatch User x\n  PasswordAuthentication no\n"),
+        Some(
+            "Port 2222\nlistenaddress=0.0.0.0\n  AddressFamily inet6\nAddressFamily INET\nMatch User x\n  PasswordAuthentication no\n",
+        ),
     );
-    let other = file("/s/sshd_config.d/10-local.conf", Some("ListenAddress [::]:2222\r\nListenAddress 100.101.102.103:2222\n"));
+    let other =
+        file("/s/sshd_config.d/10-local.conf", Some("ListenAddress [::]:2222\r\nListenAddress 100.101.102.103:2222\n"));
     let edits = plan_edits(&main, &[other], Path::new("/s/sshd_config.d"), IP, &[2222], "T");
     assert_eq!(edits.len(), 3);
     let m = &edits[0].text;
