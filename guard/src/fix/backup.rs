@@ -259,16 +259,16 @@ mod tests {
         assert_eq!(std::fs::read(&a).unwrap(), b"original\r\nbytes\0");
         assert_eq!(mode_of(&a).unwrap().0, 0o640);
         assert!(!created.exists());
-        // Owner and group come back too (cupsd.conf is root:lp); needs root to chown.
+        // Owner and group come back too (cupsd.conf is root:lp); needs root to chgrp.
         if rustix::process::geteuid().is_root() {
-            std::os::unix::fs::chown(&a, Some(1234), Some(4321)).unwrap();
+            std::os::unix::fs::chown(&a, Some(0), Some(4321)).unwrap();
             let b =
                 Backup::create(&tmp.path().join("backups"), "x-2", "cups-localhost", std::slice::from_ref(&a)).unwrap();
             write_like(&b.manifest.files[0], b"edited").unwrap();
-            assert_eq!(mode_of(&a).unwrap(), (0o640, 1234, 4321));
+            assert_eq!(mode_of(&a).unwrap(), (0o640, 0, 4321));
             std::os::unix::fs::chown(&a, Some(0), Some(0)).unwrap();
             b.restore_files().unwrap();
-            assert_eq!(mode_of(&a).unwrap(), (0o640, 1234, 4321));
+            assert_eq!(mode_of(&a).unwrap(), (0o640, 0, 4321));
         }
         assert!(loaded.manual_steps()[0].starts_with("cp -p "));
     }
