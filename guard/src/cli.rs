@@ -37,7 +37,8 @@ use crate::{fixcmd, render, tick};
 /// OPENCLAW_GUARD_LOG, else `[guard] log`, else /var/log/openclaw_guard.log as
 /// root. State: `<state dir>/guard/state.json`; backups under
 /// `<state dir>/guard/backups/`. ssh root: OPENCLAW_SSH_DIR (default /etc/ssh);
-/// CUPS: OPENCLAW_CUPS_DIR (default /etc/cups and the snap's).
+/// CUPS: OPENCLAW_CUPS_DIR (default /etc/cups and the snap's). sysctl files:
+/// under OPENCLAW_SYSCTL_ROOT (default /).
 #[derive(Debug, Parser)]
 #[command(name = "openclaw-guard", version, max_term_width = 100)]
 pub struct Cli {
@@ -124,9 +125,14 @@ impl Settings {
         Store::open(&self.paths.state_dir, self.paths.tool_dir("guard"))
     }
 
+    /// The lock with its typed error (the dead-man waits only while it is busy).
+    pub(crate) fn lock_raw(&self) -> Result<NamedLock, LockError> {
+        NamedLock::acquire(&self.paths.run_dir, "guard", self.guard.lock_wait())
+    }
+
     /// The exclusive lock of ticks and fixes, with the bounded wait.
     pub(crate) fn lock(&self) -> Result<NamedLock, String> {
-        NamedLock::acquire(&self.paths.run_dir, "guard", self.guard.lock_wait()).map_err(|e| match e {
+        self.lock_raw().map_err(|e| match e {
             LockError::Busy { .. } => format!("another guard run or fix is in progress: {e}"),
             other => other.to_string(),
         })
@@ -173,6 +179,7 @@ fn deadman_env(p: &Paths, env: &dyn Fn(&str) -> Option<String>) -> Vec<(String, 
         "OPENCLAW_GUARD_LOG",
         "OPENCLAW_SSH_DIR",
         "OPENCLAW_CUPS_DIR",
+        "OPENCLAW_SYSCTL_ROOT",
         "OPENCLAW_NOTIFY_BIN",
         "OPENCLAW_DOCTOR_BIN",
         "PATH",
@@ -193,8 +200,10 @@ fn settings(cli: &Cli) -> Result<Settings, String> {
     let ssh_dir = settings::dir_from_env("OPENCLAW_SSH_DIR", &["/etc/ssh"], env)?.remove(0);
     let cups_dirs = settings::dir_from_env("OPENCLAW_CUPS_DIR", &["/etc/cups", "/var/snap/cups/common/etc/cups"], env)?;
     let own_exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;
+    let sysctl_root = settings::dir_from_env("OPENCLAW_SYSCTL_ROOT", &["/"], env)?.remove(0);
     let fix = FixEnv {
         ssh_dir,
+        sysctl_root,
         cups_dirs,
         backups: paths.tool_dir("guard").join("backups"),
         rollback_after: std::time::Duration::from_secs(guard.rollback_after_secs),

@@ -8,6 +8,7 @@
 use std::time::{Duration, Instant};
 
 use common::exit::Exit;
+use common::lock::LockError;
 use serde_json::json;
 
 use crate::cli::{Settings, now_unix};
@@ -34,8 +35,11 @@ impl Journal for StateJournal<'_> {
     }
 
     fn set_pending(&mut self, p: Option<PendingRollback>) -> Result<(), String> {
-        self.state.pending_rollback = p;
-        self.store.save(self.state)
+        // Memory follows the disk only once the disk has it.
+        let next = State { pending_rollback: p, ..self.state.clone() };
+        self.store.save(&next)?;
+        *self.state = next;
+        Ok(())
     }
 }
 
@@ -250,17 +254,19 @@ pub(crate) fn rollback(s: &Settings, armed: Option<&str>) -> Result<Exit, String
                 }
                 std::thread::sleep(Duration::from_millis(500).min(Duration::from_secs(left as u64)));
             }
-            // The guard may still hold the lock mid-fix: wait for it while the rollback is pending.
+            // A tick still mid-fix holds the lock: wait for it while the rollback is pending.
             loop {
-                match s.lock() {
+                match s.lock_raw() {
                     Ok(l) => break l,
-                    Err(_) if still(&store, id)?.is_some() => std::thread::sleep(Duration::from_secs(1)),
-                    Err(_) => return nothing(s, id),
+                    Err(LockError::Busy { .. }) if still(&store, id)?.is_some() => {
+                        std::thread::sleep(Duration::from_secs(1))
+                    }
+                    Err(LockError::Busy { .. }) => return nothing(s, id),
+                    Err(e) => return Err(e.to_string()),
                 }
             }
         }
     };
-    let started = Instant::now();
     let mut state = store.load()?;
     let pending = match (&state.pending_rollback, armed) {
         (Some(p), Some(id)) if p.id == id => p.clone(),
@@ -275,7 +281,23 @@ pub(crate) fn rollback(s: &Settings, armed: Option<&str>) -> Result<Exit, String
         Some(_) => "the dead-man's deadline passed without a confirm",
         None => "rolled back by an operator",
     };
-    let mut log = GuardLog::open(&s.log)?;
+    let (exit, rep) = roll_back_pending(s, &store, &mut state, &pending, why, armed.is_some())?;
+    render::action(s.format, &rep)?;
+    Ok(exit)
+}
+
+/// Rolls back `pending` under the lock the caller holds. Restoring comes
+/// first; the log, the alert and the audit record are best effort after it,
+/// so a broken log or audit file never keeps the files from coming back.
+pub(crate) fn roll_back_pending(
+    s: &Settings,
+    store: &Store,
+    state: &mut State,
+    pending: &PendingRollback,
+    why: &str,
+    armed: bool,
+) -> Result<(Exit, ActionReport), String> {
+    let started = Instant::now();
     let mut steps = Steps::default();
     let rem = if pending.remediation == RemediationId::CupsLocalhost.as_str() {
         RemediationId::CupsLocalhost
@@ -293,29 +315,46 @@ pub(crate) fn rollback(s: &Settings, armed: Option<&str>) -> Result<Exit, String
             )],
         },
     };
-    for st in &steps.0 {
-        log.line(&format!("  {st}"))?;
-    }
-    if matches!(undo, Undo::RolledBack { .. }) {
+    let restored = matches!(undo, Undo::RolledBack { .. });
+    if restored {
         state.pending_rollback = None;
         deadman::disarm(&pending.armed, &mut steps);
     }
     state.last_rollback = Some(record(rem, &undo, why));
-    store.save(&state)?;
-    let tok = if matches!(undo, Undo::RolledBack { .. }) { token::ROLLED_BACK } else { token::ROLLBACK_FAILED };
-    log.line(&format!("{tok} {} (backup {}): {why}; {}", pending.remediation, pending.id, undo_text(&undo)))?;
+    let saved = store.save(state);
+    let mut problems: Vec<String> = saved.err().into_iter().collect();
+    let mut log = GuardLog::open(&s.log).unwrap_or_else(|e| {
+        problems.push(e);
+        GuardLog::dry()
+    });
+    let tok = if restored { token::ROLLED_BACK } else { token::ROLLBACK_FAILED };
+    let mut lines: Vec<String> = steps.0.iter().map(|st| format!("  {st}")).collect();
+    lines.push(format!("{tok} {} (backup {}): {why}; {}", pending.remediation, pending.id, undo_text(&undo)));
     if let Undo::RollbackFailed { manual, .. } = &undo {
-        for m in manual {
-            log.line(&format!("  restore by hand: {m}"))?;
+        lines.extend(manual.iter().map(|m| format!("  restore by hand: {m}")));
+    }
+    for l in &lines {
+        if let Err(e) = log.line(l) {
+            problems.push(e);
+            break;
         }
     }
     let notice = Notice::RolledBack { message: format!("{tok} {}: {why}; {}", pending.remediation, undo_text(&undo)) };
-    tick::send_all(s, &[notice], &mut log, false)?;
-    let exit = if matches!(undo, Undo::RolledBack { .. }) { Exit::Clean } else { Exit::Policy };
-    let code = if exit == Exit::Clean { "rolled-back" } else { "rollback-failed" };
-    s.audit("guard.rollback", &json!({"id": pending.id, "outcome": code, "armed": armed.is_some()}), exit, started)?;
-    render::action(s.format, &ActionReport::new("rollback", code, &undo_text(&undo)))?;
-    Ok(exit)
+    if let Err(e) = tick::send_all(s, &[notice], &mut log, false) {
+        problems.push(e);
+    }
+    let exit = if restored { Exit::Clean } else { Exit::Policy };
+    let code = if restored { "rolled-back" } else { "rollback-failed" };
+    if let Err(e) =
+        s.audit("guard.rollback", &json!({"id": pending.id, "outcome": code, "armed": armed}), exit, started)
+    {
+        problems.push(e);
+    }
+    let mut detail = undo_text(&undo);
+    if !problems.is_empty() {
+        detail.push_str(&format!("; also: {}", problems.join("; ")));
+    }
+    Ok((exit, ActionReport::new("rollback", code, &detail)))
 }
 
 fn nothing(s: &Settings, id: &str) -> Result<Exit, String> {

@@ -45,8 +45,10 @@ pub(crate) const INFO: common::cli::ToolInfo =
     common::cli::ToolInfo { name: TOOL, version: env!("CARGO_PKG_VERSION"), schema_version: SCHEMA_VERSION };
 
 /// Entry points for `cargo fuzz` (see `fuzz/`): the guard's readers of the
-/// doctor's report, `tailscale status --json` and `/proc/net/fib_trie`, with
-/// the invariants that keep them fail-closed.
+/// doctor's report, `tailscale status --json`, `/proc/net/fib_trie`, `sshd
+/// -T`, `/proc/net/tcp` and `systemctl list-unit-files`, and the fixes'
+/// planners of sshd and CUPS edits, with the invariants that keep them
+/// fail-closed.
 pub mod fuzzing {
     use std::collections::BTreeSet;
     use std::net::Ipv4Addr;
@@ -81,6 +83,37 @@ pub mod fuzzing {
         for ip in parse_fib_trie(&text) {
             assert!(text.contains(&ip.to_string()));
         }
+        fixes(&text);
+    }
+
+    /// The fixes' pure parts: planning is idempotent (the planned text
+    /// plans nothing more) and leaves no conflicting directive active.
+    fn fixes(text: &str) {
+        use std::path::{Path, PathBuf};
+
+        use crate::fix::sshd_config::{ConfigFile, DROPIN_NAME, parse_effective, plan_edits};
+        if let Ok(e) = parse_effective(text) {
+            assert!(!e.listen.is_empty());
+        }
+        let ip = Ipv4Addr::new(100, 101, 102, 103);
+        let dir = Path::new("/s/sshd_config.d");
+        let main = ConfigFile { path: PathBuf::from("/s/sshd_config"), text: Some(text.to_owned()) };
+        let other = ConfigFile { path: dir.join("10-x.conf"), text: Some(text.to_owned()) };
+        let edits = plan_edits(&main, std::slice::from_ref(&other), dir, ip, &[22, 2222], "T");
+        let after =
+            |f: &ConfigFile| edits.iter().find(|e| e.path == f.path).map_or(f.text.clone(), |e| Some(e.text.clone()));
+        let main2 = ConfigFile { path: main.path.clone(), text: after(&main) };
+        let mut others2 = vec![ConfigFile { path: other.path.clone(), text: after(&other) }];
+        if let Some(d) = edits.iter().find(|e| e.path == dir.join(DROPIN_NAME)) {
+            others2.push(ConfigFile { path: d.path.clone(), text: Some(d.text.clone()) });
+        }
+        assert!(plan_edits(&main2, &others2, dir, ip, &[22, 2222], "T2").is_empty(), "planning is idempotent");
+        if let Some(conf) = crate::fix::cups::plan_conf(text, "T") {
+            assert_eq!(crate::fix::cups::plan_conf(&conf, "T2"), None, "cups planning is idempotent");
+        }
+        let _ = crate::fix::host::parse_proc_tcp(text, true);
+        let _ = crate::fix::host::parse_proc_tcp(text, false);
+        let _ = crate::fix::host::parse_unit_files(text);
     }
 
     #[cfg(test)]

@@ -7,6 +7,7 @@
 
 use std::time::Instant;
 
+use common::audit::AuditLog;
 use common::exit::Exit;
 use common::paths;
 use serde_json::json;
@@ -24,6 +25,9 @@ use crate::registry::{self, Finding, RemediationId};
 use crate::render;
 use crate::report::{AttemptReport, NotifyReport, RunReport};
 use crate::state::{LastRun, RunOutcome, State, Store};
+
+/// How long after its deadline a pending rollback is the tick's to do.
+const OVERDUE_SECS: i64 = 60;
 
 fn run_doctor(s: &Settings) -> Result<DoctorReport, doctor::DoctorError> {
     let own_exe = std::env::current_exe().ok();
@@ -87,6 +91,16 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     let mut state = store.load()?;
     let mut log = if dry_run { GuardLog::dry() } else { GuardLog::open(&s.log)? };
     log.line(&format!("{} (pid {}) ---", token::RUN, std::process::id()))?;
+    // A dead-man that never fired (killed with its host, a lost timer): the
+    // tick holds the lock, so it rolls back itself.
+    if !dry_run
+        && let Some(p) = state.pending_rollback.clone()
+        && now > p.deadline.saturating_add(OVERDUE_SECS)
+    {
+        let why = "the dead-man had not fired a minute after its deadline; the tick rolled back instead";
+        let (_, rep) = fixcmd::roll_back_pending(s, &store, &mut state, &p, why, false)?;
+        log.line(&format!("overdue rollback of {}: {}: {}", p.id, rep.outcome, rep.detail))?;
+    }
     let report = match run_doctor(s) {
         Ok(r) => r,
         Err(e) => {
@@ -110,7 +124,31 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     log_plan(&mut log, &findings, &tick_plan, interlock.as_ref())?;
     let mut attempts = Vec::new();
     let mut attempt_reports = Vec::new();
+    // Every attempt must be recorded: a log or audit log that cannot take a
+    // record stops the tick before anything changes.
+    if !dry_run && !tick_plan.remediations().is_empty() {
+        AuditLog::new(&s.paths.audit_log, &s.paths.audit_checkpoint)
+            .preflight()
+            .map_err(|e| format!("no remediation: the audit log cannot take a record: {e}"))?;
+    }
+    // After a fix ran, a failed log line or audit record no longer stops the
+    // tick: the attempt is still judged, counted, saved and alerted, then
+    // the tick exits 2.
+    let mut deferred: Vec<String> = Vec::new();
+    // The state the attempts are judged against; on disk, each attempt is
+    // first recorded as failed, so a tick killed mid-fix still spends budget
+    // and backs off (the conclusion below replaces it with the real result).
+    let before = state.clone();
     for (key, rem) in tick_plan.remediations() {
+        if !dry_run {
+            let f = state.findings.entry(key.clone()).or_insert_with(|| crate::state::FindingState {
+                first_seen: now,
+                last_seen: now,
+                ..Default::default()
+            });
+            crate::budget::record_attempt(f, now, false, s.budget());
+            store.save(&state)?;
+        }
         let mode = if dry_run { Mode::DryRun } else { Mode::Apply };
         log.line(&format!(
             "{} {key} ({})",
@@ -119,11 +157,15 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
         ))?;
         let fix_started = Instant::now();
         let rep = run_fix(s, rem, mode, interlock.as_ref(), &store, &mut state);
-        fixcmd::log_fix(&mut log, &key, &rep)?;
+        if let Err(e) = fixcmd::log_fix(&mut log, &key, &rep) {
+            deferred.push(e);
+        }
         if !dry_run {
             let params = json!({"remediation": rem.as_str(), "finding": key, "outcome": outcome_code(&rep.outcome)});
             let exit = if rep.outcome.succeeded() { Exit::Clean } else { Exit::Policy };
-            s.audit("guard.fix", &params, exit, fix_started)?;
+            if let Err(e) = s.audit("guard.fix", &params, exit, fix_started) {
+                deferred.push(e);
+            }
             attempts.push(Attempt { key: key.clone(), remediation: rem, fix: rep.outcome.clone() });
         }
         attempt_reports.push(AttemptReport { key, fix: rep, result: None });
@@ -133,12 +175,15 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
         Ok(report.clone())
     } else {
         run_doctor(s).inspect_err(|e| {
-            let _ = log.line(&format!("{}: the doctor could not re-run after remediation: {e}", token::ERROR));
+            if let Err(le) = log.line(&format!("{}: the doctor could not re-run after remediation: {e}", token::ERROR))
+            {
+                deferred.push(le);
+            }
         })
     };
     let after_findings = after.as_ref().ok().map(registry::findings);
     let last = after.as_ref().ok().zip(after_findings.as_deref());
-    let (conclusion, next) = plan::conclude(last, &attempts, &state, now, s.budget());
+    let (conclusion, next) = plan::conclude(last, &attempts, &before, now, s.budget());
     for (r, a) in attempt_reports.iter_mut().zip(&conclusion.attempts) {
         r.result = Some(a.clone());
     }
@@ -171,7 +216,11 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
             ..next
         };
         store.save(&next)?;
-        s.audit("guard.run", &json!({ "outcome": conclusion.outcome.as_str(), "findings": keys }), exit, started)?;
+        if let Err(e) =
+            s.audit("guard.run", &json!({ "outcome": conclusion.outcome.as_str(), "findings": keys }), exit, started)
+        {
+            deferred.push(e);
+        }
     }
     let rep = RunReport {
         started_at: common::time_fmt::rfc3339(start),
@@ -187,6 +236,9 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
         log: (!dry_run).then(|| s.log.display().to_string()),
     };
     render::run(s.format, &rep, log.lines())?;
+    if !deferred.is_empty() {
+        return Err(format!("the tick's record is incomplete: {}", deferred.join("; ")));
+    }
     match conclusion.outcome {
         RunOutcome::Error => Err("the doctor could not re-run after remediation".into()),
         _ => Ok(exit),

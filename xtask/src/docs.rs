@@ -38,9 +38,15 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "ops/openclaw_guard.sh [ARGS]",
-        "thin wrapper: execs openclaw-guard with ARGS unchanged (run, status)",
+        "thin wrapper: execs openclaw-guard with ARGS unchanged (run, status, fix, confirm, rollback)",
         "root",
-        "by hand; a timer will call the binary directly once the guard's units exist",
+        "by hand; the timer calls the binary directly",
+    ),
+    (
+        "ops/openclaw_install_guard.sh",
+        "installs the guard's units, logrotate snippet and sysctl file (`net.ipv4.ip_nonlocal_bind = 1`), applies the sysctl and enables openclaw-guard.timer; idempotent",
+        "root (or `OPENCLAW_GUARD_INSTALL_ROOT=<prefix>`)",
+        "once per host, after the binaries",
     ),
     ("ops/tests/run_all.sh", "every ops self-test (hermetic, PATH stubs)", "anyone", "CI (`cargo xtask ci`)"),
 ];
@@ -57,6 +63,11 @@ const UNITS: &[(&str, &str)] = &[
         "oneshot `openclaw-notify flush`: delivers the outbox, retries receipt cancels; no capabilities, cannot bind a port (exposure 1.5)",
     ),
     ("openclaw-notify-flush.timer", "every five minutes (`OnCalendar=*:0/5`, `Persistent=true`, 30 s jitter)"),
+    (
+        "openclaw-guard.service",
+        "oneshot guard tick (`openclaw-guard run`); hardened root remediator (exposure 3.2), `TimeoutStartSec=480`",
+    ),
+    ("openclaw-guard.timer", "3 min after boot, then every 10 min (`OnUnitActiveSec=10min`, `AccuracySec=10s`)"),
 ];
 
 pub(crate) fn docs(root: &Path, check: bool) -> Result<(), String> {

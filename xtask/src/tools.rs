@@ -37,6 +37,11 @@ pub(crate) const REQUIRED: &[Tool] = &[
     Tool { program: "setpriv", package: "util-linux", why: "tests drop to uid 65534 to prove non-root behaviour" },
     Tool { program: "shellcheck", package: "shellcheck", why: "ops/ scripts must be shellcheck-clean" },
     Tool {
+        program: "logrotate",
+        package: "logrotate",
+        why: "the guard's logrotate snippet is checked with logrotate -d",
+    },
+    Tool {
         program: "systemd-analyze",
         package: "systemd",
         why: "unit files are verified and their exposure scored offline",

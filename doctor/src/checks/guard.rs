@@ -1,7 +1,8 @@
 //! `guard`: the regression loop is alive and has not given up. Reads the
 //! guard's documented `<state>/guard/state.json` (never its log): a last run
-//! older than 30 minutes warns, a pending or past rollback and an exhausted
-//! remediation budget fail, a guard that is not installed is skipped.
+//! older than 30 minutes warns, a pending rollback, a rollback in the last
+//! 24 hours and an exhausted remediation budget fail, a guard that is not
+//! installed is skipped.
 
 use std::path::Path;
 
@@ -12,6 +13,9 @@ use super::{Ctx, Outcome};
 
 /// A tick runs every 10 minutes; three missed ticks is a stopped guard.
 pub(crate) const STALE_SECS: i64 = 30 * 60;
+
+/// A rollback fails the check for a day, or until a successful `fix` clears it.
+pub(crate) const ROLLBACK_SECS: i64 = 24 * 3600;
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let path = ctx.paths.state_dir.join("guard/state.json");
@@ -59,11 +63,27 @@ pub(crate) fn judge(state: &Value, now: i64) -> Outcome {
         .unwrap_or_default();
     let details = json!({
         "last_run": last, "budget_exhausted": exhausted, "pending_rollback": state["pending_rollback"],
+        "last_rollback": state["last_rollback"],
     });
     if !state["pending_rollback"].is_null() {
         return Outcome::fail(
             "the guard has a pending rollback: a remediation was not confirmed",
             "read /var/log/openclaw_guard.log and docs/guard.md (recovery runbook); openclaw-guard status",
+        )
+        .details(details);
+    }
+    let rollback = &state["last_rollback"];
+    if let Some(at) = rollback["at_unix"].as_i64()
+        && now.saturating_sub(at) < ROLLBACK_SECS
+    {
+        return Outcome::fail(
+            format!(
+                "the guard rolled back {} {} min ago{}: sshd may be public again",
+                rollback["remediation"].as_str().unwrap_or("a fix"),
+                now.saturating_sub(at) / 60,
+                if rollback["restored"] == false { " and the rollback did NOT complete" } else { "" }
+            ),
+            "read the guard log and docs/guard.md (recovery runbook); fix the cause, then openclaw-guard fix ssh-tailnet-only (which clears this)",
         )
         .details(details);
     }
@@ -127,6 +147,17 @@ mod tests {
         assert!(exhausted.summary.contains("listeners/ssh-tailnet-only"), "{}", exhausted.summary);
         let rollback = json!({"fix": "ssh-tailnet-only", "deadline_unix": now + 60});
         assert_eq!(judge(&state(now - 60, "pass", false, rollback), now).status, Status::Fail);
+        let mut rolled = state(now - 60, "pass", false, Value::Null);
+        rolled["last_rollback"] = json!({"at_unix": now - 3600, "remediation": "ssh-tailnet-only", "restored": false});
+        let o = judge(&rolled, now);
+        assert_eq!(o.status, Status::Fail);
+        assert!(
+            o.summary.contains("rolled back ssh-tailnet-only 60 min ago and the rollback did NOT complete"),
+            "{}",
+            o.summary
+        );
+        rolled["last_rollback"]["at_unix"] = json!(now - ROLLBACK_SECS - 1);
+        assert_eq!(judge(&rolled, now).status, Status::Pass);
         let mut odd = state(now - 60, "pass", false, Value::Null);
         odd["schema_version"] = json!(2);
         assert_eq!(judge(&odd, now).status, Status::Error);

@@ -87,7 +87,9 @@ pub fn run(env: &FixEnv, mode: Mode, steps: &mut Steps) -> FixOutcome {
         match read_config(&path) {
             Ok(None) => {}
             Ok(Some(bytes)) => {
-                let text = String::from_utf8_lossy(&bytes).into_owned();
+                let Ok(text) = String::from_utf8(bytes) else {
+                    return FixOutcome::Refused { why: format!("{}: not UTF-8; edit it by hand", path.display()) };
+                };
                 if let Some(new) = plan_conf(&text, &stamp) {
                     edits.push((path, new));
                 }

@@ -41,8 +41,12 @@ pub enum Mechanism {
 }
 
 impl Mechanism {
-    /// `auto`: systemd when it is the running init and `systemd-run` is on PATH.
+    /// `auto`: systemd when it is the running init and `systemd-run` is on
+    /// PATH, or when this process runs inside a systemd unit.
     pub fn detect() -> Mechanism {
+        if in_systemd_unit() {
+            return Mechanism::Systemd;
+        }
         let systemd = Path::new("/run/systemd/system").is_dir()
             && std::env::var_os("PATH")
                 .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("systemd-run").is_file()));
@@ -67,6 +71,12 @@ pub enum Armed {
         /// Its pid.
         pid: u32,
     },
+}
+
+/// Whether this process runs in a systemd unit (`INVOCATION_ID` is set):
+/// there a watchdog child would be killed with the unit's cgroup.
+fn in_systemd_unit() -> bool {
+    std::env::var_os("INVOCATION_ID").is_some_and(|v| !v.is_empty())
 }
 
 /// The transient unit's name for backup `id`.
@@ -100,6 +110,11 @@ pub fn arm(
             host::run_ok("systemd-run", &argv, host::CMD_TIMEOUT)?;
             Ok(Armed::Systemd { unit })
         }
+        Mechanism::Watchdog if in_systemd_unit() => {
+            Err("refusing a watchdog dead-man inside a systemd unit: it would be killed with the unit's cgroup; \
+             set [guard] deadman = \"auto\" or \"systemd\""
+                .into())
+        }
         Mechanism::Watchdog => {
             let child = Command::new(&exe)
                 .args(["rollback", "--armed", id])
@@ -128,8 +143,12 @@ pub fn disarm(armed: &Armed, steps: &mut Steps) {
     }
 }
 
-/// Rolls back `backup`: files byte for byte, then the units it changed
-/// (unmasked, re-enabled, restarted as they were), then the service.
+/// Rolls back `backup`: the files byte for byte, then the units to their
+/// recorded state (unmasked, re-enabled or disabled again), then sshd as it
+/// ran before: with socket activation the service is stopped and the
+/// sockets started (the tailnet-only sshd would hold the port), otherwise
+/// the service is restarted. A unit whose earlier state is unknown is left
+/// as it is and named in the errors.
 pub fn roll_back(backup: &Backup, steps: &mut Steps) -> Undo {
     let id = backup.manifest.id.clone();
     let mut errors = Vec::new();
@@ -142,23 +161,37 @@ pub fn roll_back(backup: &Backup, steps: &mut Steps) -> Undo {
             errors.push(e);
         }
     };
-    for u in backup.manifest.units.iter().rev() {
-        if u.enabled != "masked" {
-            call(&["unmask", &u.name], &mut errors);
+    let service = backup.manifest.service.as_deref();
+    let units = &backup.manifest.units;
+    for u in units.iter().rev() {
+        match u.enabled.as_str() {
+            "masked" => {}
+            "unknown" => errors.push(format!("the state of {} before the fix is unknown; left as it is", u.name)),
+            state => {
+                call(&["unmask", &u.name], &mut errors);
+                if state == "enabled" {
+                    call(&["enable", &u.name], &mut errors);
+                } else if Some(u.name.as_str()) == service {
+                    call(&["disable", &u.name], &mut errors);
+                }
+            }
         }
-        if u.enabled == "enabled" {
-            call(&["enable", &u.name], &mut errors);
+    }
+    call(&["daemon-reload"], &mut errors);
+    let sockets: Vec<&str> =
+        units.iter().filter(|u| u.active && u.name.ends_with(".socket")).map(|u| u.name.as_str()).collect();
+    if let Some(svc) = service {
+        if sockets.is_empty() {
+            call(&["restart", svc], &mut errors);
+            steps.say(format!("restarted {svc} with the previous configuration"));
+        } else {
+            // The socket starts sshd on the next connection, with the restored files.
+            call(&["stop", svc], &mut errors);
+            for s in &sockets {
+                call(&["start", s], &mut errors);
+            }
+            steps.say(format!("stopped {svc} and started {} again (socket activation)", sockets.join(", ")));
         }
-    }
-    if !backup.manifest.units.is_empty() {
-        call(&["daemon-reload"], &mut errors);
-    }
-    for u in backup.manifest.units.iter().filter(|u| u.active && !u.name.ends_with(".service")) {
-        call(&["start", &u.name], &mut errors);
-    }
-    if let Some(svc) = &backup.manifest.service {
-        call(&["restart", svc], &mut errors);
-        steps.say(format!("restarted {svc} with the previous configuration"));
     }
     if errors.is_empty() {
         Undo::RolledBack { backup: backup.dir.display().to_string() }

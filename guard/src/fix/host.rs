@@ -78,11 +78,56 @@ pub fn sshd_effective(config: &Path) -> Result<String, String> {
     run_ok("sshd", &["-T", "-f", &config.to_string_lossy()], CMD_TIMEOUT)
 }
 
-/// Whether `net.ipv4.ip_nonlocal_bind` is on in this network namespace.
+/// Whether `net.ipv4.ip_nonlocal_bind` is on in this network namespace now.
 pub fn nonlocal_bind() -> Result<bool, String> {
     let p = "/proc/sys/net/ipv4/ip_nonlocal_bind";
     let t = std::fs::read_to_string(p).map_err(|e| format!("{p}: {e}"))?;
     Ok(t.trim() == "1")
+}
+
+/// The sysctl.d directories, highest priority first (a file name in an
+/// earlier one hides the same name in a later one).
+const SYSCTL_DIRS: &[&str] =
+    &["etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d", "lib/sysctl.d"];
+
+/// Whether `net.ipv4.ip_nonlocal_bind` will be 1 after a reboot, from the
+/// sysctl files under `root` (`/`), as both systemd-sysctl (sysctl.d files
+/// by name) and `sysctl --system` (then `/etc/sysctl.conf`) apply them.
+pub fn nonlocal_bind_at_boot(root: &Path) -> bool {
+    let mut files: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+    for dir in SYSCTL_DIRS.iter().rev() {
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.ends_with(".conf")
+                && let Ok(text) = std::fs::read_to_string(e.path())
+            {
+                files.insert(name, text);
+            }
+        }
+    }
+    let texts: Vec<&str> = files.values().map(String::as_str).collect();
+    let conf = std::fs::read_to_string(root.join("etc/sysctl.conf")).unwrap_or_default();
+    let with_conf: Vec<&str> = texts.iter().copied().chain([conf.as_str()]).collect();
+    boot_value(&texts) == Some(true) && boot_value(&with_conf) == Some(true)
+}
+
+/// The last `net.ipv4.ip_nonlocal_bind` assignment of sysctl files applied
+/// in order. Pure.
+pub fn boot_value(texts: &[&str]) -> Option<bool> {
+    let mut v = None;
+    for line in texts.iter().flat_map(|t| t.lines()) {
+        let l = line.trim().trim_start_matches('-');
+        if l.starts_with(['#', ';']) {
+            continue;
+        }
+        if let Some((k, val)) = l.split_once('=')
+            && k.trim().replace('/', ".") == "net.ipv4.ip_nonlocal_bind"
+        {
+            v = Some(val.trim() == "1");
+        }
+    }
+    v
 }
 
 /// Every TCP listener in this network namespace, from `/proc/net/tcp{,6}`.
@@ -199,6 +244,29 @@ mod tests {
             .into();
         let p = public_binds(&l, Ipv4Addr::new(100, 64, 0, 5), &[22]);
         assert_eq!(p, ["[::]:22".parse::<SocketAddr>().unwrap(), "10.0.0.1:22".parse().unwrap()]);
+    }
+
+    #[test]
+    fn the_boot_value_is_the_last_assignment() {
+        assert_eq!(boot_value(&["net.ipv4.ip_nonlocal_bind = 1\n"]), Some(true));
+        assert_eq!(boot_value(&["net.ipv4.ip_nonlocal_bind=1", "# x\nnet/ipv4/ip_nonlocal_bind = 0"]), Some(false));
+        assert_eq!(boot_value(&["-net.ipv4.ip_nonlocal_bind = 1", "; net.ipv4.ip_nonlocal_bind = 0"]), Some(true));
+        assert_eq!(boot_value(&["vm.swappiness = 1"]), None);
+        let tmp = tempfile::tempdir().unwrap();
+        let w = |rel: &str, text: &str| {
+            let p = tmp.path().join(rel);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        };
+        assert!(!nonlocal_bind_at_boot(tmp.path()));
+        w("etc/sysctl.d/60-openclaw-guard.conf", "net.ipv4.ip_nonlocal_bind = 1\n");
+        assert!(nonlocal_bind_at_boot(tmp.path()));
+        w("usr/lib/sysctl.d/99-vendor.conf", "net.ipv4.ip_nonlocal_bind = 0\n");
+        assert!(!nonlocal_bind_at_boot(tmp.path()), "a later file wins");
+        w("etc/sysctl.d/99-vendor.conf", "# masked\n");
+        assert!(nonlocal_bind_at_boot(tmp.path()), "the same name in /etc hides /usr/lib's");
+        w("etc/sysctl.conf", "net.ipv4.ip_nonlocal_bind = 0\n");
+        assert!(!nonlocal_bind_at_boot(tmp.path()), "sysctl --system applies /etc/sysctl.conf last");
     }
 
     #[test]

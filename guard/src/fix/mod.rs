@@ -42,6 +42,8 @@ pub struct FixEnv {
     pub ssh_dir: PathBuf,
     /// The CUPS configuration directories.
     pub cups_dirs: Vec<PathBuf>,
+    /// Where the sysctl files are read from (`/`; `OPENCLAW_SYSCTL_ROOT`).
+    pub sysctl_root: PathBuf,
     /// `<state dir>/guard/backups`.
     pub backups: PathBuf,
     /// The dead-man's deadline.

@@ -36,6 +36,7 @@ struct Gathered {
     main: PathBuf,
     dropin_dir: PathBuf,
     effective: Effective,
+    effective_text: String,
     ports: Vec<u16>,
     service: String,
     sockets: Vec<(String, String)>,
@@ -58,9 +59,9 @@ fn gather(env: &FixEnv, ip: Ipv4Addr, stamp: &str) -> Result<Gathered, FixOutcom
     if main_text.is_none() {
         return Err(refuse(format!("{} does not exist; nothing to fix safely", main.display())));
     }
-    let effective = host::sshd_effective(&main)
-        .map_err(|e| refuse(format!("cannot read sshd's effective configuration: {e}")))
-        .and_then(|t| sshd_config::parse_effective(&t).map_err(|e| refuse(e.to_string())))?;
+    let effective_text =
+        host::sshd_effective(&main).map_err(|e| refuse(format!("cannot read sshd's effective configuration: {e}")))?;
+    let effective = sshd_config::parse_effective(&effective_text).map_err(|e| refuse(e.to_string()))?;
     let units = host::unit_files().map_err(|e| refuse(format!("cannot list systemd units: {e}")))?;
     let service = ["ssh.service", "sshd.service"]
         .into_iter()
@@ -96,7 +97,7 @@ fn gather(env: &FixEnv, ip: Ipv4Addr, stamp: &str) -> Result<Gathered, FixOutcom
         stamp,
     );
     let service_enabled = host::is_enabled(&service);
-    Ok(Gathered { main, dropin_dir, effective, ports, service, sockets, service_enabled, edits })
+    Ok(Gathered { main, dropin_dir, effective, effective_text, ports, service, sockets, service_enabled, edits })
 }
 
 /// What must change about the units: the socket units that are not masked
@@ -161,17 +162,20 @@ pub fn run(env: &FixEnv, mode: Mode, ip: Ipv4Addr, journal: &mut dyn Journal, st
             FixOutcome::NotCompliant { problems }
         };
     }
-    match host::nonlocal_bind() {
-        Ok(true) => {}
-        Ok(false) => {
-            return refuse(
-                "net.ipv4.ip_nonlocal_bind is 0: after a reboot sshd would start before tailscaled brings the \
-                 tailnet address up, fail to bind it and lock you out; enable it first \
-                 (ops/openclaw_install_guard.sh installs /etc/sysctl.d/60-openclaw-guard.conf; \
-                 or: sysctl -w net.ipv4.ip_nonlocal_bind=1)",
-            );
-        }
-        Err(e) => return refuse(format!("cannot read net.ipv4.ip_nonlocal_bind: {e}")),
+    let now_on = host::nonlocal_bind();
+    let at_boot = host::nonlocal_bind_at_boot(&env.sysctl_root);
+    if now_on != Ok(true) || !at_boot {
+        return refuse(format!(
+            "net.ipv4.ip_nonlocal_bind must be 1 now and after a reboot (now: {}; at boot: {}): sshd bound to the \
+             tailnet address only would start before tailscaled brings the address up, fail to bind and lock you \
+             out; run ops/openclaw_install_guard.sh (it installs /etc/sysctl.d/60-openclaw-guard.conf and applies it)",
+            match &now_on {
+                Ok(true) => "1".to_owned(),
+                Ok(false) => "0".to_owned(),
+                Err(e) => format!("unreadable: {e}"),
+            },
+            if at_boot { "1" } else { "not 1 in the sysctl.d files" }
+        ));
     }
     if config_ok && sockets.is_empty() && !enable && live(ip, &g.ports, Duration::from_secs(3)).is_ok() {
         return FixOutcome::Compliant { detail: format!("sshd already answers on {ip} only, port(s) {:?}", g.ports) };
@@ -205,61 +209,23 @@ fn apply(
     };
     let backup_dir = backup.dir.display().to_string();
     steps.say(format!("backed up {} file(s) to {backup_dir}", paths.len()));
-    let restore_files = |backup: &Backup, why: String| -> FixOutcome {
-        match backup.restore_files() {
-            Ok(()) => FixOutcome::Failed { why, undo: Undo::FilesRestored { backup: backup_dir.clone() } },
-            Err(errors) => FixOutcome::Failed {
-                why,
-                undo: Undo::RollbackFailed { backup: backup_dir.clone(), errors, manual: backup.manual_steps() },
-            },
-        }
-    };
-    if !g.dropin_dir.exists()
-        && let Err(e) = std::fs::create_dir(&g.dropin_dir)
-    {
-        return restore_files(&backup, format!("{}: {e}", g.dropin_dir.display()));
-    }
-    for (e, saved) in g.edits.iter().zip(&backup.manifest.files) {
-        if let Err(err) = super::backup::write_like(saved, e.text.as_bytes()) {
-            return restore_files(&backup, err);
-        }
-        steps.say(format!("{}: {}", e.path.display(), e.why));
-    }
-    if let Err(e) = host::sshd_test(&g.main) {
-        return restore_files(&backup, format!("sshd -t rejected the new configuration, nothing restarted: {e}"));
-    }
-    match host::sshd_effective(&g.main)
-        .map_err(|e| e.to_string())
-        .and_then(|t| sshd_config::parse_effective(&t).map_err(|e| e.to_string()))
-    {
-        Ok(eff) if eff.is_tailnet_only(ip, &g.ports) => {
-            steps.say("sshd -t passes; sshd -T listens on the tailnet only")
-        }
-        Ok(eff) => {
-            let l: Vec<String> = eff.listen.iter().map(ToString::to_string).collect();
-            return restore_files(
-                &backup,
-                format!("after the edit sshd -T still listens on {} (an Include outside the ssh dir?)", l.join(", ")),
-            );
-        }
-        Err(e) => return restore_files(&backup, e),
-    }
-    // Record the units' state, then arm the dead-man before anything restarts.
+    // The units' state goes into the manifest before anything changes, so a
+    // rollback at any point knows what to return them to.
     backup.manifest.units = sockets
         .iter()
         .map(|s| SavedUnit { name: s.clone(), enabled: host::is_enabled(s), active: host::is_active(s) })
         .collect();
-    if enable {
-        backup.manifest.units.push(SavedUnit {
-            name: g.service.clone(),
-            enabled: g.service_enabled.clone(),
-            active: true,
-        });
-    }
+    backup.manifest.units.push(SavedUnit {
+        name: g.service.clone(),
+        enabled: g.service_enabled.clone(),
+        active: host::is_active(&g.service),
+    });
     backup.manifest.service = Some(g.service.clone());
     if let Err(e) = backup.save() {
-        return restore_files(&backup, e);
+        return refuse(format!("cannot write the backup manifest: {e}"));
     }
+    // The dead-man is armed before the first byte changes: a guard killed
+    // anywhere from here on is rolled back.
     let now = common::time_fmt::now_utc().unix_timestamp();
     let deadline = now.saturating_add(env.rollback_after.as_secs() as i64);
     let mut pending = PendingRollback {
@@ -270,13 +236,13 @@ fn apply(
         armed: Armed::Arming,
     };
     if let Err(e) = journal.set_pending(Some(pending.clone())) {
-        return restore_files(&backup, format!("cannot record the pending rollback, so sshd is not restarted: {e}"));
+        return refuse(format!("cannot record the pending rollback, so nothing is changed: {e}"));
     }
     let armed = match deadman::arm(env.deadman, &env.own_exe, &id, env.rollback_after, &env.deadman_env) {
         Ok(a) => a,
         Err(e) => {
             let _ = journal.set_pending(None);
-            return restore_files(&backup, format!("cannot arm the dead-man rollback, so sshd is not restarted: {e}"));
+            return refuse(format!("cannot arm the dead-man rollback, so nothing is changed: {e}"));
         }
     };
     pending.armed = armed.clone();
@@ -288,6 +254,61 @@ fn apply(
         mechanism_text(&armed),
         crate::plan::fmt_unix(deadline)
     ));
+    // Before any restart: a failure restores the files and disarms.
+    let abort = |why: String, journal: &mut dyn Journal, steps: &mut Steps| -> FixOutcome {
+        let undo = match backup.restore_files() {
+            Ok(()) => Undo::FilesRestored { backup: backup_dir.clone() },
+            Err(errors) => {
+                return FixOutcome::Failed {
+                    why,
+                    undo: Undo::RollbackFailed { backup: backup_dir.clone(), errors, manual: backup.manual_steps() },
+                };
+            }
+        };
+        match journal.set_pending(None) {
+            Ok(()) => deadman::disarm(&armed, steps),
+            Err(e) => steps
+                .say(format!("could not clear the pending rollback ({e}); the dead-man will find the files restored")),
+        }
+        FixOutcome::Failed { why, undo }
+    };
+    if !g.dropin_dir.exists()
+        && let Err(e) = std::fs::create_dir(&g.dropin_dir)
+    {
+        return abort(format!("{}: {e}", g.dropin_dir.display()), journal, steps);
+    }
+    for (e, saved) in g.edits.iter().zip(&backup.manifest.files) {
+        if let Err(err) = super::backup::write_like(saved, e.text.as_bytes()) {
+            return abort(err, journal, steps);
+        }
+        steps.say(format!("{}: {}", e.path.display(), e.why));
+    }
+    if let Err(e) = host::sshd_test(&g.main) {
+        return abort(format!("sshd -t rejected the new configuration, nothing restarted: {e}"), journal, steps);
+    }
+    let after = match host::sshd_effective(&g.main) {
+        Ok(t) => t,
+        Err(e) => return abort(e, journal, steps),
+    };
+    match sshd_config::parse_effective(&after) {
+        Ok(eff) if eff.is_tailnet_only(ip, &g.ports) => {}
+        Ok(eff) => {
+            let l: Vec<String> = eff.listen.iter().map(ToString::to_string).collect();
+            let why =
+                format!("after the edit sshd -T still listens on {} (an Include outside the ssh dir?)", l.join(", "));
+            return abort(why, journal, steps);
+        }
+        Err(e) => return abort(e.to_string(), journal, steps),
+    }
+    let others = sshd_config::other_changes(&g.effective_text, &after);
+    if !others.is_empty() {
+        let why = format!(
+            "the edit would change more than where sshd listens (sshd -T: {}), nothing restarted",
+            others.join(", ")
+        );
+        return abort(why, journal, steps);
+    }
+    steps.say("sshd -t passes; sshd -T listens on the tailnet only and nothing else changed");
     let restarted = restart(g, sockets, enable);
     let verified = restarted.and_then(|()| {
         host::poll(env.verify_for, || live(ip, &g.ports, Duration::from_secs(2)))
@@ -309,10 +330,12 @@ fn apply(
         Err(why) => {
             steps.say(format!("{why}; rolling back now"));
             let undo = deadman::roll_back(&backup, steps);
-            if let Err(e) = journal.set_pending(None) {
-                steps.say(format!("could not clear the pending rollback ({e}); the dead-man will find it restored"));
-            } else {
-                deadman::disarm(&armed, steps);
+            if matches!(undo, Undo::RolledBack { .. }) {
+                match journal.set_pending(None) {
+                    Ok(()) => deadman::disarm(&armed, steps),
+                    Err(e) => steps
+                        .say(format!("could not clear the pending rollback ({e}); the dead-man will find it restored")),
+                }
             }
             FixOutcome::Failed { why, undo }
         }

@@ -4,10 +4,13 @@
 //! sshd reads `keyword args`, keywords case-insensitive, `=` allowed as the
 //! separator, `#` starting a comment. `ListenAddress` and `Port` accumulate;
 //! `AddressFamily` is first-wins. So the fix:
-//! - makes sure `sshd_config` includes `<ssh dir>/sshd_config.d/*.conf`
-//!   (prepended, so the drop-in comes first);
+//! - makes sure `sshd_config` reads the fix's drop-in: when it does not
+//!   include `<ssh dir>/sshd_config.d/*.conf` already, it prepends
+//!   `Include <that dir>/99-openclaw-tailnet-only.conf` (only that file, so
+//!   no drop-in nobody was reading is switched on);
 //! - neutralises every other active `ListenAddress` and every `AddressFamily`
-//!   other than `inet` in `sshd_config` and the drop-in directory, replacing
+//!   other than `inet` in `sshd_config` and, when it includes them, the
+//!   drop-in directory's files, replacing
 //!   the line with `# DISABLED by openclaw-guard <stamp>, was: <line>`;
 //! - writes the drop-in `99-openclaw-tailnet-only.conf` with
 //!   `AddressFamily inet` and one `ListenAddress <tailnet ip>:<port>` per
@@ -130,10 +133,39 @@ pub fn dropin_text(ip: Ipv4Addr, ports: &[u16], stamp: &str) -> String {
     t
 }
 
-/// Whether `line` (an active `Include`) includes the drop-in directory.
+/// Whether the arguments of an active `Include` name the drop-in directory's
+/// files (absolute, or relative to `/etc/ssh` as sshd resolves them).
 fn includes(args: &str, dropin_dir: &Path) -> bool {
-    let want = format!("{}/*.conf", dropin_dir.display());
-    args.split_whitespace().any(|a| a == want || a == format!("{}/*", dropin_dir.display()))
+    let dir = dropin_dir.display().to_string();
+    args.split_whitespace().any(|a| {
+        [format!("{dir}/*.conf"), format!("{dir}/*"), "sshd_config.d/*.conf".into(), "sshd_config.d/*".into()]
+            .contains(&a.to_owned())
+    })
+}
+
+/// Whether `sshd_config` includes the drop-in directory's files. Pure.
+pub fn includes_dropins(main: &str, dropin_dir: &Path) -> bool {
+    main.lines().any(|l| matches!(directive(l), Some((k, args)) if k == "include" && includes(args, dropin_dir)))
+}
+
+/// The `sshd -T` lines other than `listenaddress` and `addressfamily` that
+/// differ between `before` and `after`: the fix must change nothing else
+/// (an added `Include` could switch on drop-ins nobody was reading). Pure.
+pub fn other_changes(before: &str, after: &str) -> Vec<String> {
+    let keep = |t: &str| -> Vec<String> {
+        let mut v: Vec<String> = t
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("listenaddress ") && !l.starts_with("addressfamily "))
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    };
+    let (b, a) = (keep(before), keep(after));
+    let mut diff: Vec<String> = b.iter().filter(|l| !a.contains(l)).map(|l| format!("-{l}")).collect();
+    diff.extend(a.iter().filter(|l| !b.contains(l)).map(|l| format!("+{l}")));
+    diff
 }
 
 /// The edits that make sshd listen on `ip:ports` only. `main` is
@@ -158,10 +190,10 @@ pub fn plan_edits(
         let mut out = String::with_capacity(text.len() + 128);
         if add_include {
             out.push_str(&format!(
-                "# Added by openclaw-guard {stamp}: read the drop-ins first.\nInclude {}/*.conf\n",
-                dropin_dir.display()
+                "# Added by openclaw-guard {stamp}: read its drop-in first.\nInclude {}\n",
+                dropin_path.display()
             ));
-            why.push(format!("added `Include {}/*.conf`", dropin_dir.display()));
+            why.push(format!("added `Include {}`", dropin_path.display()));
         }
         for line in text.split_inclusive('\n') {
             let bad = match directive(line) {
@@ -179,12 +211,21 @@ pub fn plan_edits(
         }
         (!why.is_empty()).then(|| Edit { path: f.path.clone(), text: out, why: why.join("; ") })
     };
-    let has_include = main.text.as_deref().is_some_and(|t| {
-        t.lines().any(|l| matches!(directive(l), Some((k, args)) if k == "include" && includes(args, dropin_dir)))
-    });
-    edits.extend(neutralise(main, !has_include));
-    for f in others.iter().filter(|f| f.path != dropin_path) {
-        edits.extend(neutralise(f, false));
+    let has_include = main.text.as_deref().is_some_and(|t| includes_dropins(t, dropin_dir));
+    let reads_ours = has_include
+        || main.text.as_deref().is_some_and(|t| {
+            t.lines().any(|l| {
+                matches!(directive(l), Some((k, args)) if k == "include"
+                    && args.split_whitespace().any(|a| Path::new(a) == dropin_path))
+            })
+        });
+    edits.extend(neutralise(main, !reads_ours));
+    // Drop-ins nobody includes are not read by sshd: left alone (the fix
+    // includes its own file only, so it switches none of them on).
+    if has_include {
+        for f in others.iter().filter(|f| f.path != dropin_path) {
+            edits.extend(neutralise(f, false));
+        }
     }
     // The drop-in: rewritten only when its directives differ.
     let wanted = dropin_text(ip, ports, stamp);

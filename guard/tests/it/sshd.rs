@@ -177,10 +177,18 @@ fn without_nonlocal_bind_the_fix_refuses_and_the_reboot_case_shows_why() {
     let before = lab.config_snapshot();
     let r = lab.guard(&["fix", "ssh-tailnet-only"]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.contains("ip_nonlocal_bind is 0"), "{r:?}");
+    assert!(r.stdout.contains("ip_nonlocal_bind must be 1 now and after a reboot (now: 0; at boot: 1)"), "{r:?}");
     assert_eq!(lab.config_snapshot(), before);
-    // With it on, apply, then "reboot": the tailnet address is gone when sshd starts.
+    // On now but not in the sysctl files (a `sysctl -w` alone): refused too, a reboot would lock out.
     lab.in_ns("echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind");
+    std::fs::write(lab.h.path("sysroot/etc/sysctl.d/60-openclaw-guard.conf"), "# removed\n").unwrap();
+    let r = lab.guard(&["fix", "ssh-tailnet-only"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("(now: 1; at boot: not 1 in the sysctl.d files)"), "{r:?}");
+    assert_eq!(lab.config_snapshot(), before);
+    // With both, apply, then "reboot": the tailnet address is gone when sshd starts.
+    std::fs::write(lab.h.path("sysroot/etc/sysctl.d/60-openclaw-guard.conf"), "net.ipv4.ip_nonlocal_bind = 1\n")
+        .unwrap();
     let r = lab.guard(&["fix", "ssh-tailnet-only"]);
     assert_eq!(r.code, 0, "{r:?}");
     let pid = lab.sshd_pid().unwrap();
@@ -230,4 +238,145 @@ fn the_budget_stops_after_three_failures_with_one_emergency_alert() {
     assert_eq!(alerts("guard.budget_exhausted"), 1);
     assert!(lab.h.log().rsplit("--- guard run").next().unwrap().contains("budget exhausted"), "{}", lab.h.log());
     assert_eq!(alerts("guard.doctor_fail"), 2);
+}
+
+#[test]
+fn the_fix_includes_only_its_own_file_so_unread_dropins_stay_unread() {
+    let Some(lab) = Lab::new(UNITS) else { return };
+    let main = lab.ssh.join("sshd_config");
+    let text = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, text.lines().skip(1).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    std::fs::write(lab.ssh.join("sshd_config.d/10-old.conf"), "AllowUsers nobody\nListenAddress 0.0.0.0\n").unwrap();
+    let r = lab.guard(&["fix", "ssh-tailnet-only"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let (_, eff) = lab.in_ns(&format!("/usr/sbin/sshd -T -f '{}'", main.display()));
+    assert!(!eff.contains("allowusers"), "a leftover drop-in was switched on: {eff}");
+    assert_eq!(
+        std::fs::read_to_string(lab.ssh.join("sshd_config.d/10-old.conf")).unwrap(),
+        "AllowUsers nobody\nListenAddress 0.0.0.0\n"
+    );
+    assert!(std::fs::read_to_string(&main).unwrap().contains("Include "));
+    assert_eq!(lab.binds(), [format!("{TAILNET}:{PORT}")]);
+}
+
+#[test]
+fn a_socket_activated_sshd_is_rolled_back_to_its_socket_and_the_service_disabled_again() {
+    let Some(lab) = Lab::new("ssh.service disabled enabled\nssh.socket enabled enabled\n") else { return };
+    std::fs::write(lab.h.path("active-ssh.socket"), "").unwrap();
+    std::fs::write(lab.h.path("restart-noop-once"), "").unwrap();
+    let r = lab.guard(&["fix", "ssh-tailnet-only"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let calls = lab.systemctl_calls();
+    let changes: Vec<&str> = calls.lines().filter(|l| !l.starts_with("is-") && !l.starts_with("list")).collect();
+    assert_eq!(
+        changes,
+        [
+            "disable --now ssh.socket",
+            "mask ssh.socket",
+            "daemon-reload",
+            "enable ssh.service",
+            "restart ssh.service",
+            // the rollback: units back as they were, then the socket takes the port again
+            "unmask ssh.service",
+            "disable ssh.service",
+            "unmask ssh.socket",
+            "enable ssh.socket",
+            "daemon-reload",
+            "stop ssh.service",
+            "start ssh.socket",
+        ]
+    );
+    assert!(r.stdout.contains("the previous sshd configuration (possibly public) is restored"), "{r:?}");
+}
+
+#[test]
+fn an_audit_log_that_cannot_take_a_record_stops_the_tick_before_any_change() {
+    let Some(lab) = Lab::new(UNITS) else { return };
+    // One tick that changes nothing creates the log and its checkpoint; then the log is cut.
+    lab.h.tailscale("stopped.json", 0);
+    assert_eq!(lab.guard(&["run"]).code, 1);
+    std::fs::write(lab.h.path("audit/audit.jsonl"), "").unwrap();
+    lab.h.tailscale("running.json", 0);
+    let before = lab.config_snapshot();
+    let r = lab.guard(&["run"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("no remediation: the audit log cannot take a record"), "{r:?}");
+    assert_eq!(lab.config_snapshot(), before);
+    assert_eq!(lab.systemctl_calls(), "");
+}
+
+#[test]
+fn a_watchdog_dead_man_is_refused_inside_a_systemd_unit() {
+    let Some(lab) = Lab::new(UNITS) else { return };
+    let before = lab.config_snapshot();
+    let r = test_support::run(lab.guard_command(&["fix", "ssh-tailnet-only"]).env("INVOCATION_ID", "0123abcd"));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("refusing a watchdog dead-man inside a systemd unit"), "{r:?}");
+    assert_eq!(lab.config_snapshot(), before, "nothing changes without a dead-man");
+    assert_eq!(lab.h.state()["pending_rollback"], serde_json::Value::Null);
+}
+
+#[test]
+fn an_overdue_rollback_is_done_by_the_next_tick_and_a_broken_log_never_blocks_it() {
+    let Some(lab) = Lab::new(UNITS) else { return };
+    let before = lab.config_snapshot();
+    std::fs::write(lab.h.path("hang-after-restart"), "").unwrap();
+    let mut child = lab.guard_command(&["fix", "ssh-tailnet-only"]).spawn().unwrap();
+    assert!(crate::support::wait_for(|| lab.h.path("restarted").exists()), "{}", lab.h.log());
+    // The guard and its watchdog both die (a host crash, say) and the deadline passes.
+    let st = lab.h.state();
+    let pid = st["pending_rollback"]["armed"]["pid"].as_u64().expect("watchdog pid");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::process::Command::new("/bin/kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let mut st = lab.h.state();
+    st["pending_rollback"]["deadline"] = serde_json::json!(st["pending_rollback"]["armed_at"].as_i64().unwrap() - 3600);
+    std::fs::write(lab.h.path("state/guard/state.json"), st.to_string()).unwrap();
+    lab.h.tailscale("stopped.json", 0); // so this tick only rolls back, and does not fix again
+    let r = lab.guard(&["run"]);
+    assert_eq!(lab.config_snapshot(), before, "{r:?}\n{}", lab.h.log());
+    assert!(lab.h.log().contains("overdue rollback of ssh-tailnet-only-"), "{}", lab.h.log());
+    assert_eq!(lab.h.state()["last_rollback"]["restored"], true);
+
+    // A dead-man whose guard log turned into a symlink still restores.
+    let Some(lab) = Lab::new(UNITS) else { return };
+    lab.h.write_config(
+        "[guard]\nlock_wait_secs = 2\ndoctor_timeout_secs = 30\ntailscale_timeout_secs = 2\n\
+         rollback_after_secs = 3\nverify_secs = 2\ndeadman = \"watchdog\"\n",
+    );
+    let before = lab.config_snapshot();
+    std::fs::write(lab.h.path("hang-after-restart"), "").unwrap();
+    let mut child = lab.guard_command(&["fix", "ssh-tailnet-only"]).spawn().unwrap();
+    assert!(crate::support::wait_for(|| lab.h.path("restarted").exists()));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    std::fs::remove_file(lab.h.path("guard.log")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", lab.h.path("guard.log")).unwrap();
+    assert!(
+        crate::support::wait_for(|| lab.config_snapshot() == before),
+        "the broken log kept the files from coming back"
+    );
+}
+
+#[test]
+fn a_tick_killed_mid_fix_has_spent_budget_and_backs_off() {
+    let Some(lab) = Lab::new(UNITS) else { return };
+    lab.h.write_config(
+        "[guard]\nlock_wait_secs = 2\ndoctor_timeout_secs = 30\ntailscale_timeout_secs = 2\n\
+         rollback_after_secs = 3\nverify_secs = 2\ndeadman = \"watchdog\"\n",
+    );
+    let before = lab.config_snapshot();
+    std::fs::write(lab.h.path("hang-after-restart"), "").unwrap();
+    let mut child = lab.guard_command(&["run"]).spawn().unwrap();
+    assert!(crate::support::wait_for(|| lab.h.path("restarted").exists()), "{}", lab.h.log());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let f = &lab.h.state()["findings"]["listeners/ssh-tailnet-only"];
+    assert_eq!(f["attempts"].as_array().unwrap().len(), 1, "{f}");
+    assert!(f["backoff_until"].as_i64().is_some(), "{f}");
+    assert!(crate::support::wait_for(|| lab.config_snapshot() == before), "rolled back by the watchdog");
+    // The next tick backs off instead of trying again at once.
+    let r = lab.guard(&["run"]);
+    assert_eq!(r.code, 1);
+    assert!(lab.h.log().rsplit("--- guard run").next().unwrap().contains("backing off"), "{}", lab.h.log());
 }

@@ -76,6 +76,11 @@ impl Lab {
         std::fs::create_dir_all("/run/sshd").unwrap();
         std::fs::write(h.path("units"), units).unwrap();
         h.doctor_script(&format!("exec '{}' --only listeners --format json", doctor.display()));
+        // sshd runs; the boot-time sysctl file is in place (as the installer leaves it).
+        std::fs::write(h.path("active-ssh.service"), "").unwrap();
+        std::fs::create_dir_all(h.path("sysroot/etc/sysctl.d")).unwrap();
+        std::fs::write(h.path("sysroot/etc/sysctl.d/60-openclaw-guard.conf"), "net.ipv4.ip_nonlocal_bind = 1\n")
+            .unwrap();
         let lab = Lab { h, ns, ssh };
         lab.systemctl_stub();
         let ns = &lab.ns;
@@ -97,8 +102,8 @@ impl Lab {
             r#"echo "$*" >> '{log}'
 case "$1" in
   list-unit-files) cat '{units}' ;;
-  is-active) [ -f '{active}' ]; exit $? ;;
-  is-enabled) echo enabled ;;
+  is-active) [ -f '{root}/active-'"$3" ]; exit $? ;;
+  is-enabled) s="$(sed -n "s/^$2 \([a-z-]*\).*/\1/p" '{units}')"; [ -n "$s" ] || exit 1; echo "$s"; [ "$s" = enabled ]; exit $? ;;
   mask) sed -i "s/^$2 [a-z]*/$2 masked/" '{units}' ;;
   restart)
     if [ -f '{fail}' ]; then echo "Job for ssh.service failed" >&2; exit 1; fi
@@ -113,7 +118,7 @@ esac
 exit 0"#,
             log = p("systemctl.log"),
             units = p("units"),
-            active = p("socket-active"),
+            root = self.h.root().display(),
             fail = p("restart-fails"),
             noop = p("restart-noop-once"),
             pid = p("sshd.pid"),
@@ -144,7 +149,11 @@ exit 0"#,
         let env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
             cmd.get_envs().filter_map(|(k, v)| Some((k.to_owned(), v?.to_owned()))).collect();
         let mut c = Command::new("/usr/sbin/ip");
-        c.env_clear().envs(env).env("OPENCLAW_SSH_DIR", &self.ssh).current_dir(self.h.root());
+        c.env_clear()
+            .envs(env)
+            .env("OPENCLAW_SSH_DIR", &self.ssh)
+            .env("OPENCLAW_SYSCTL_ROOT", self.h.path("sysroot"))
+            .current_dir(self.h.root());
         c.args(["netns", "exec", &self.ns, GUARD]).args(args);
         cmd = c;
         cmd

@@ -32,25 +32,33 @@ fn debian_default_gets_only_the_dropin() {
 
 #[test]
 fn conflicting_lines_anywhere_are_disabled_and_include_added() {
-    let main = file(
-        "/s/sshd_config",
-        Some(
-            "Port 2222\nlistenaddress=0.0.0.0\n  AddressFamily inet6\nAddressFamily INET\nMatch User x\n  PasswordAuthentication no\n",
-        ),
-    );
+    let body = "Port 2222\nlistenaddress=0.0.0.0\n  AddressFamily inet6\nAddressFamily INET\nMatch User x\n  PasswordAuthentication no\n";
+    let dir = Path::new("/s/sshd_config.d");
     let other =
         file("/s/sshd_config.d/10-local.conf", Some("ListenAddress [::]:2222\r\nListenAddress 100.101.102.103:2222\n"));
-    let edits = plan_edits(&main, &[other], Path::new("/s/sshd_config.d"), IP, &[2222], "T");
-    assert_eq!(edits.len(), 3);
+    // Without an Include of the directory, only the fix's own file is included; 10-local.conf stays unread.
+    let main = file("/s/sshd_config", Some(body));
+    let edits = plan_edits(&main, std::slice::from_ref(&other), dir, IP, &[2222], "T");
+    assert_eq!(edits.len(), 2);
     let m = &edits[0].text;
     assert!(m.starts_with("# Added by openclaw-guard T"), "{m}");
-    assert!(m.contains("\nInclude /s/sshd_config.d/*.conf\n"));
+    assert!(m.contains("\nInclude /s/sshd_config.d/99-openclaw-tailnet-only.conf\n"), "{m}");
     assert!(m.contains("# DISABLED by openclaw-guard T, was: listenaddress=0.0.0.0\n"));
     assert!(m.contains("# DISABLED by openclaw-guard T, was:   AddressFamily inet6\n"));
     assert!(m.contains("\nAddressFamily INET\n") && m.contains("Port 2222\n") && m.contains("Match User x\n"));
-    let o = &edits[1].text;
-    assert_eq!(o, "# DISABLED by openclaw-guard T, was: ListenAddress [::]:2222\nListenAddress 100.101.102.103:2222\n");
-    assert!(edits[2].text.ends_with("ListenAddress 100.101.102.103:2222\n"));
+    assert!(edits[1].text.ends_with("ListenAddress 100.101.102.103:2222\n"));
+    let again = file("/s/sshd_config", Some(m));
+    let ours = file("/s/sshd_config.d/99-openclaw-tailnet-only.conf", Some(&edits[1].text));
+    assert!(plan_edits(&again, &[other.clone(), ours], dir, IP, &[2222], "T2").is_empty(), "idempotent");
+    // A relative Include of the directory counts, and its files are neutralised too.
+    let main = file("/s/sshd_config", Some(&format!("Include sshd_config.d/*.conf\n{body}")));
+    let edits = plan_edits(&main, &[other], dir, IP, &[2222], "T");
+    assert_eq!(edits.len(), 3);
+    assert!(!edits[0].text.contains("# Added by"), "{}", edits[0].text);
+    assert_eq!(
+        edits[1].text,
+        "# DISABLED by openclaw-guard T, was: ListenAddress [::]:2222\nListenAddress 100.101.102.103:2222\n"
+    );
 }
 
 #[test]
@@ -69,4 +77,16 @@ fn an_applied_fix_plans_nothing_more() {
 fn a_missing_main_file_is_not_invented() {
     let edits = plan_edits(&file("/s/sshd_config", None), &[], Path::new("/s/sshd_config.d"), IP, &[22], "T");
     assert_eq!(edits.len(), 1, "only the drop-in; sshd -t then fails and nothing is restarted");
+}
+
+#[test]
+fn other_changes_ignore_only_listen_and_family() {
+    let before = "port 22\naddressfamily any\nlistenaddress 0.0.0.0:22\npasswordauthentication no\n";
+    let after = "port 22\naddressfamily inet\nlistenaddress 100.101.102.103:22\npasswordauthentication no\n";
+    assert!(other_changes(before, after).is_empty());
+    let after = "port 22\naddressfamily inet\nlistenaddress 100.101.102.103:22\npasswordauthentication yes\nallowusers nobody\n";
+    assert_eq!(
+        other_changes(before, after),
+        ["-passwordauthentication no", "+allowusers nobody", "+passwordauthentication yes"]
+    );
 }
