@@ -29,7 +29,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$tmp/bin" "$tmp/ssh/sshd_config.d" /run/sshd
+mkdir -p "$tmp/bin" "$tmp/ssh/sshd_config.d" "$tmp/sysroot/etc/sysctl.d" /run/sshd
+echo 'net.ipv4.ip_nonlocal_bind = 1' >"$tmp/sysroot/etc/sysctl.d/60-openclaw-guard.conf"
 ssh-keygen -q -t ed25519 -N '' -f "$tmp/ssh/ssh_host_ed25519_key"
 cat >"$tmp/ssh/sshd_config" <<EOF
 Include $tmp/ssh/sshd_config.d/*.conf
@@ -90,7 +91,7 @@ g() {
   ip netns exec "$ns" env -i PATH="$tmp/bin:/usr/sbin:/usr/bin:/bin" HOME="$tmp" \
     OPENCLAW_CONFIG="$tmp/openclaw.toml" OPENCLAW_STATE_DIR="$tmp/state" OPENCLAW_RUN_DIR="$tmp/run" \
     OPENCLAW_ARTIFACTS_ROOT="$tmp/artifacts" OPENCLAW_AUDIT_LOG="$tmp/audit/audit.jsonl" \
-    OPENCLAW_SECRETS_DIR="$tmp/secrets" OPENCLAW_GUARD_LOG="$tmp/guard.log" OPENCLAW_SSH_DIR="$tmp/ssh" \
+    OPENCLAW_SECRETS_DIR="$tmp/secrets" OPENCLAW_GUARD_LOG="$tmp/guard.log" OPENCLAW_SSH_DIR="$tmp/ssh" OPENCLAW_SYSCTL_ROOT="$tmp/sysroot" \
     OPENCLAW_DOCTOR_BIN="$tmp/bin/doctor" OPENCLAW_NOTIFY_BIN="$tmp/bin/notify" "$guard" "$@"
 }
 ms() { date +%s%3N; }
@@ -99,14 +100,16 @@ last_duration() { grep "\"action\":\"$1\"" "$tmp/audit/audit.jsonl" | tail -n 1 
 # 1. A tick with a full remediation, five times from a public sshd.
 for i in 1 2 3 4 5; do
   start_public_sshd
-  t0=$(ms); g run >/dev/null; t1=$(ms)
+  rm -rf "$tmp/state" # a fresh budget each time
+  t0=$(ms); rc=0; g run >"$tmp/out" || rc=$?; t1=$(ms)
+  [[ $rc -eq 0 ]] || { cat "$tmp/out" "$tmp/guard.log" >&2; echo "remediation tick exited $rc" >&2; exit 1; }
   printf 'remediation tick %d: %d ms wall (guard.run %s ms; guard.fix, backup to verified, %s ms)\n' \
     "$i" $((t1 - t0)) "$(last_duration guard.run)" "$(last_duration guard.fix)"
 done
 
 # 2. Ticks when everything passes.
 for i in 1 2 3 4 5; do
-  t0=$(ms); g run >/dev/null; t1=$(ms)
+  t0=$(ms); g run >"$tmp/out" || { cat "$tmp/out" >&2; exit 1; }; t1=$(ms)
   printf 'passing tick %d: %d ms wall (guard.run %s ms)\n' "$i" $((t1 - t0)) "$(last_duration guard.run)"
 done
 t0=$(ms); ip netns exec "$ns" "$doctor" --only listeners --format json >/dev/null || true; t1=$(ms)
@@ -116,6 +119,7 @@ printf 'of which the doctor alone (--only listeners): %d ms\n' $((t1 - t0))
 for after in 5 10; do
   config "$after"
   start_public_sshd
+  rm -rf "$tmp/state"
   rm -f "$tmp/restarted"; touch "$tmp/hang"
   g fix ssh-tailnet-only >/dev/null &
   pid=$!

@@ -79,6 +79,7 @@ pub fn record_attempt(f: &mut FindingState, now: i64, succeeded: bool, b: Budget
 pub fn refresh(f: &mut FindingState, now: i64, b: Budget) {
     f.attempts.retain(|&t| t > now - WINDOW_SECS);
     f.budget_exhausted = gate(f, now, b) == Gate::Exhausted;
+    f.exhaustion_alerted &= f.budget_exhausted;
 }
 
 #[cfg(test)]

@@ -279,7 +279,6 @@ pub fn conclude(
             last_seen: now,
             ..FindingState::default()
         });
-        let was_exhausted = f.budget_exhausted;
         budget::record_attempt(f, now, r.succeeded, b);
         if !r.succeeded {
             let msg = format!("{} for {}: {}", a.remediation.as_str(), a.key, r.detail);
@@ -288,16 +287,6 @@ pub fn conclude(
                     Notice::RolledBack { message: format!("ROLLED BACK {msg}; {}", undo_text(undo)) }
                 }
                 _ => Notice::RemediationFailed { message: format!("REMEDIATION FAILED {msg}") },
-            });
-        }
-        if f.budget_exhausted && !was_exhausted {
-            notices.push(Notice::BudgetExhausted {
-                message: format!(
-                    "remediation exhausted: {} for {} failed {} time(s) in 24 h; the guard stops trying and keeps reporting",
-                    a.remediation.as_str(),
-                    a.key,
-                    budget::attempts_in_window(f, now)
-                ),
             });
         }
     }
@@ -313,6 +302,22 @@ pub fn conclude(
         budget::refresh(f, now, b);
         findings.iter().any(|x| &x.key == key) || !f.attempts.is_empty()
     });
+    // One alert when the guard stops trying a finding that is still there
+    // (a spent budget whose last attempt cleared its finding is no news).
+    for fnd in findings {
+        let (Some(rem), Some(f)) = (fnd.remediation, next.findings.get_mut(&fnd.key)) else { continue };
+        if f.budget_exhausted && !f.exhaustion_alerted {
+            f.exhaustion_alerted = true;
+            notices.push(Notice::BudgetExhausted {
+                message: format!(
+                    "remediation exhausted: {} for {}: {} attempt(s) in 24 h and it is still reported; the guard stops trying and keeps reporting",
+                    rem.as_str(),
+                    fnd.key,
+                    budget::attempts_in_window(f, now)
+                ),
+            });
+        }
+    }
     let outcome = match last {
         None => RunOutcome::Error,
         Some((_, [])) => RunOutcome::Pass,

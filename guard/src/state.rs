@@ -116,6 +116,8 @@ pub struct FindingState {
     pub backoff_until: Option<i64>,
     /// The budget for the window is spent.
     pub budget_exhausted: bool,
+    /// The `guard.budget_exhausted` alert went out for this exhaustion.
+    pub exhaustion_alerted: bool,
 }
 
 /// An armed dead-man rollback.

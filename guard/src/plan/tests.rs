@@ -177,6 +177,16 @@ fn a_rollback_alerts_as_rolled_back_and_the_third_failure_exhausts_once() {
     assert!(matches!(&c.notices[1], Notice::BudgetExhausted { message } if message.contains("remediation exhausted")));
     assert!(matches!(c.notices[2], Notice::DoctorFail { .. }));
     assert!(next.findings["listeners/ssh-tailnet-only"].budget_exhausted);
+    // The next tick: still exhausted, no second alert.
+    let (c, _) = conclude_with(&r, &[], &next);
+    assert!(!c.notices.iter().any(|n| matches!(n, Notice::BudgetExhausted { .. })), "{c:?}");
+    // A third attempt that cleared its finding spends the budget without an alert;
+    // the alert comes when the finding returns and the guard will not try.
+    let (c, next) = conclude_with(&report(vec![]), &[attempt(applied())], &state);
+    assert!(c.notices.is_empty(), "{c:?}");
+    assert!(next.findings["listeners/ssh-tailnet-only"].budget_exhausted);
+    let (c, _) = conclude_with(&r, &[], &next);
+    assert!(matches!(&c.notices[0], Notice::BudgetExhausted { message } if message.contains("still reported")));
     // The doctor could not re-run: the tick errors and the attempt failed.
     let (c, _) = conclude(None, &[attempt(applied())], &State::default(), NOW, B);
     assert_eq!(c.outcome, RunOutcome::Error);
