@@ -77,7 +77,7 @@ for l in tailscale0 ts-peer eth0 eth-peer; do ip -n "$ns" link set "$l" up; done
 ip netns exec "$ns" sh -c 'echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind'
 
 config() {
-  printf '[guard]\nrollback_after_secs = %s\nverify_secs = 5\ndeadman = "watchdog"\n' "$1" >"$tmp/openclaw.toml"
+  printf '[guard]\nrollback_after_secs = %s\nverify_secs = 2\ndeadman = "watchdog"\n' "$1" >"$tmp/openclaw.toml"
 }
 config 120
 start_public_sshd() {
@@ -88,13 +88,23 @@ start_public_sshd() {
   sleep 0.3
 }
 g() {
-  ip netns exec "$ns" env -i PATH="$tmp/bin:/usr/sbin:/usr/bin:/bin" HOME="$tmp" \
+  exec_g "$@" &
+  wait $!
+}
+# exec: in `exec_g … &` the background job *is* the guard, so $! is its pid.
+exec_g() {
+  exec ip netns exec "$ns" env -i PATH="$tmp/bin:/usr/sbin:/usr/bin:/bin" HOME="$tmp" \
     OPENCLAW_CONFIG="$tmp/openclaw.toml" OPENCLAW_STATE_DIR="$tmp/state" OPENCLAW_RUN_DIR="$tmp/run" \
     OPENCLAW_ARTIFACTS_ROOT="$tmp/artifacts" OPENCLAW_AUDIT_LOG="$tmp/audit/audit.jsonl" \
     OPENCLAW_SECRETS_DIR="$tmp/secrets" OPENCLAW_GUARD_LOG="$tmp/guard.log" OPENCLAW_SSH_DIR="$tmp/ssh" OPENCLAW_SYSCTL_ROOT="$tmp/sysroot" \
     OPENCLAW_DOCTOR_BIN="$tmp/bin/doctor" OPENCLAW_NOTIFY_BIN="$tmp/bin/notify" "$guard" "$@"
 }
 ms() { date +%s%3N; }
+exec_doctor() {
+  ip netns exec "$ns" env -i PATH="$tmp/bin:/usr/sbin:/usr/bin:/bin" HOME="$tmp" OPENCLAW_CONFIG="$tmp/openclaw.toml" \
+    OPENCLAW_STATE_DIR="$tmp/state" OPENCLAW_RUN_DIR="$tmp/run" OPENCLAW_ARTIFACTS_ROOT="$tmp/artifacts" \
+    OPENCLAW_AUDIT_LOG="$tmp/audit/audit.jsonl" OPENCLAW_SECRETS_DIR="$tmp/secrets" "$doctor" --only listeners --format json
+}
 last_duration() { grep "\"action\":\"$1\"" "$tmp/audit/audit.jsonl" | tail -n 1 | sed 's/.*"duration_ms":\([0-9]*\).*/\1/'; }
 
 # 1. A tick with a full remediation, five times from a public sshd.
@@ -112,7 +122,7 @@ for i in 1 2 3 4 5; do
   t0=$(ms); g run >"$tmp/out" || { cat "$tmp/out" >&2; exit 1; }; t1=$(ms)
   printf 'passing tick %d: %d ms wall (guard.run %s ms)\n' "$i" $((t1 - t0)) "$(last_duration guard.run)"
 done
-t0=$(ms); ip netns exec "$ns" "$doctor" --only listeners --format json >/dev/null || true; t1=$(ms)
+t0=$(ms); exec_doctor >/dev/null || true; t1=$(ms)
 printf 'of which the doctor alone (--only listeners): %d ms\n' $((t1 - t0))
 
 # 3. SIGKILL between restart and confirm, then the watchdog's rollback.
@@ -121,9 +131,12 @@ for after in 5 10; do
   start_public_sshd
   rm -rf "$tmp/state"
   rm -f "$tmp/restarted"; touch "$tmp/hang"
-  g fix ssh-tailnet-only >/dev/null &
+  exec_g fix ssh-tailnet-only >/dev/null &
   pid=$!
-  while [[ ! -f "$tmp/restarted" ]]; do sleep 0.05; done
+  while [[ ! -f "$tmp/restarted" ]]; do
+    kill -0 "$pid" 2>/dev/null || { echo "the fix ended before the restart" >&2; tail "$tmp/guard.log" >&2; exit 1; }
+    sleep 0.05
+  done
   armed=$(sed -n 's/.*"armed_at": \([0-9]*\).*/\1/p' "$tmp/state/guard/state.json")
   kill -9 "$pid"; t_kill=$(ms); wait "$pid" 2>/dev/null || true
   until grep -q '"pending_rollback": null' "$tmp/state/guard/state.json" && cmp -s "$tmp/sshd_config.orig" "$tmp/ssh/sshd_config"; do sleep 0.05; done
