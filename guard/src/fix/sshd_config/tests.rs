@@ -1,3 +1,5 @@
+//! The sshd edit planner over hand-written configurations: neutralised lines, the added Include, idempotence, `sshd -T` readings.
+
 use super::*;
 
 const IP: Ipv4Addr = Ipv4Addr::new(100, 101, 102, 103);
