@@ -111,7 +111,12 @@ pub(crate) fn fix(s: &Settings, rem: RemediationId, mode: Mode) -> Result<Exit, 
     let started = Instant::now();
     let mut steps = Steps::default();
     if mode != Mode::Apply {
-        let pending = s.store().ok().and_then(|st| st.load().ok()).and_then(|st| st.pending_rollback);
+        // Read-only: an existing state dir is read, none is created.
+        let pending = Store::existing(s.paths.tool_dir("guard"))
+            .ok()
+            .flatten()
+            .and_then(|st| st.load().ok())
+            .and_then(|st| st.pending_rollback);
         let outcome = match rem {
             RemediationId::SshTailnetOnly => match interlock_ip(s) {
                 Ok(ip) => fix::ssh::run(&s.fix, mode, ip, &mut ReadOnly(pending), &mut steps),

@@ -4,7 +4,7 @@
 //! SHA-256, and the units changed with their previous state) and
 //! `files/<n>`, a byte-for-byte copy of each file.
 //!
-//! [`Backup::restore`] puts every file back byte for byte (mode kept,
+//! [`Backup::restore_files`] puts every file back byte for byte (mode kept,
 //! written atomically, checked against the recorded SHA-256), removes the
 //! files the fix created, and on any failure leaves the backup in place and
 //! returns the exact commands that restore it by hand.

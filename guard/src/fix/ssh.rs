@@ -156,6 +156,13 @@ pub fn run(env: &FixEnv, mode: Mode, ip: Ipv4Addr, journal: &mut dyn Journal, st
         if let Err(e) = live(ip, &g.ports, Duration::from_secs(3)) {
             problems.push(e);
         }
+        if !host::nonlocal_bind_at_boot(&env.sysctl_root) {
+            problems.push(
+                "net.ipv4.ip_nonlocal_bind is not 1 in the sysctl.d files: after a reboot sshd could not bind the \
+                 tailnet address (run ops/openclaw_install_guard.sh)"
+                    .into(),
+            );
+        }
         return if problems.is_empty() {
             FixOutcome::Compliant { detail: format!("sshd answers on {ip} only, port(s) {:?}", g.ports) }
         } else {

@@ -41,6 +41,11 @@ fn public_sshd_answers_only_on_the_tailnet_address_after_a_tick() {
     assert!(lab.h.log().matches("restart ssh.service").count() <= 1);
     let v = lab.guard(&["fix", "ssh-tailnet-only", "--verify"]);
     assert_eq!(v.code, 0, "{v:?}");
+    // Compliant now, but not after a reboot once the sysctl file is gone.
+    std::fs::remove_file(lab.h.path("sysroot/etc/sysctl.d/60-openclaw-guard.conf")).unwrap();
+    let v = lab.guard(&["fix", "ssh-tailnet-only", "--verify"]);
+    assert_eq!(v.code, 1, "{v:?}");
+    assert!(v.stdout.contains("after a reboot sshd could not bind"), "{v:?}");
 }
 
 #[test]
