@@ -197,15 +197,14 @@ impl AuditLog {
                 private_path::check_dir(dir, Class::Private)?;
             }
         }
-        let bytes = match read_regular(&self.path) {
-            Ok(bytes) => bytes,
-            Err(AuditError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(e),
-        };
         let local = self.read_checkpoint()?;
         let mut checkpoints: Vec<Checkpoint> = local.iter().cloned().collect();
         checkpoints.extend_from_slice(extra);
-        let mut report = verify_bytes(&bytes, &checkpoints);
+        // Streamed: constant memory whatever the log's size.
+        let mut report = match private_path::open_file(&self.path, OpenSpec::read(Class::Private))? {
+            Some(file) => verify_reader(file, &checkpoints).map_err(|e| self.io(e))?,
+            None => verify_bytes(b"", &checkpoints),
+        };
         if local.is_none() && report.records > 0 {
             report.problems.push(Problem::CheckpointMissing);
         }
@@ -240,20 +239,38 @@ impl AuditLog {
     /// than a line may be, or not starting as every record does).
     pub fn recover(&self, tool: &str, actor: &str, extra: &[Checkpoint]) -> Result<RecoverOutcome, AuditError> {
         let mut file = self.open_locked()?;
-        let bytes = self.read_all(&mut file)?;
-        let complete_len = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-        let torn = &bytes[complete_len..];
+        let checkpoint = self.read_checkpoint()?;
+        let mut checkpoints: Vec<Checkpoint> = checkpoint.iter().cloned().collect();
+        checkpoints.extend_from_slice(extra);
+        // Streamed, like verify; only the torn tail (at most one line) is read into memory.
+        file.seek(SeekFrom::Start(0)).map_err(|e| self.io(e))?;
+        let mut report = verify_reader(&mut file, &checkpoints).map_err(|e| self.io(e))?;
+        let (complete_len, torn_len) = match report.problems.first() {
+            Some(Problem::TornTail { offset, bytes }) => (*offset, *bytes),
+            _ => (file.metadata().map_err(|e| self.io(e))?.len(), 0),
+        };
+        if torn_len > 0 {
+            report.problems.remove(0);
+        }
         let damaged = |problem| Err(AuditError::Damaged { path: self.path.clone(), problem });
-        if !torn.is_empty() && (torn.len() > MAX_LINE || !torn.starts_with(&b"{\"action\":\""[..torn.len().min(11)])) {
+        let mut torn = Vec::new();
+        if torn_len > MAX_LINE as u64 {
+            return damaged(Problem::Malformed {
+                line: 0,
+                error: format!("the {torn_len} bytes after the last newline are not the start of one record"),
+            });
+        }
+        if torn_len > 0 {
+            file.seek(SeekFrom::Start(complete_len)).map_err(|e| self.io(e))?;
+            (&mut file).take(torn_len).read_to_end(&mut torn).map_err(|e| self.io(e))?;
+        }
+        let torn = torn.as_slice();
+        if !torn.is_empty() && !torn.starts_with(&b"{\"action\":\""[..torn.len().min(11)]) {
             return damaged(Problem::Malformed {
                 line: 0,
                 error: format!("the {} bytes after the last newline are not the start of one record", torn.len()),
             });
         }
-        let checkpoint = self.read_checkpoint()?;
-        let mut checkpoints: Vec<Checkpoint> = checkpoint.iter().cloned().collect();
-        checkpoints.extend_from_slice(extra);
-        let report = verify_bytes(&bytes[..complete_len], &checkpoints);
         if let Some(problem) = report.problems.first() {
             return damaged(problem.clone());
         }
@@ -270,7 +287,7 @@ impl AuditLog {
             });
         }
         if !torn.is_empty() {
-            file.set_len(complete_len as u64).map_err(|e| self.io(e))?;
+            file.set_len(complete_len).map_err(|e| self.io(e))?;
             file.sync_all().map_err(|e| self.io(e))?;
         }
         let params = serde_json::json!({
@@ -308,8 +325,8 @@ impl AuditLog {
                 }
             }
             (Some(cp), _) => {
-                let bytes = self.read_all(file)?;
-                match verify_bytes(&bytes, &[cp]).problems.into_iter().next() {
+                file.seek(SeekFrom::Start(0)).map_err(|e| self.io(e))?;
+                match verify_reader(&mut *file, &[cp]).map_err(|e| self.io(e))?.problems.into_iter().next() {
                     None => Ok(()),
                     Some(problem) => damaged(problem),
                 }
@@ -428,13 +445,6 @@ impl AuditLog {
         Ok(Some((rec.seq, rec.hash)))
     }
 
-    fn read_all(&self, file: &mut File) -> Result<Vec<u8>, AuditError> {
-        let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(0)).map_err(|e| self.io(e))?;
-        file.read_to_end(&mut bytes).map_err(|e| self.io(e))?;
-        Ok(bytes)
-    }
-
     fn io(&self, source: io::Error) -> AuditError {
         AuditError::Io { path: self.path.clone(), source }
     }
@@ -451,6 +461,7 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, AuditError> {
     Ok(bytes)
 }
 
+mod fast;
 mod record;
 mod verify;
 
@@ -460,7 +471,12 @@ use record::is_user_name;
 pub use record::{
     Checkpoint, CheckpointError, Record, RecordError, canonical_json, params_hash, process_actor, validate_action,
 };
-pub use verify::{Problem, VerifyReport, verify_bytes};
+pub use verify::{MAX_PROBLEMS, Problem, Verifier, VerifyReport, verify_bytes, verify_reader};
+
+/// Entry points for `cargo fuzz` (see `fuzz/`).
+pub mod fuzzing {
+    pub use super::fast::agrees as fast_path_agrees;
+}
 
 #[cfg(test)]
 mod tests;

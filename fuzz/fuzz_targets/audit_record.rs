@@ -1,6 +1,8 @@
 //! Fuzzes everything that reads audit-log bytes: whole-log verification,
-//! single-line record parsing, and checkpoint lines. None may panic, and a
-//! record that parses must round-trip through its canonical line.
+//! single-line record parsing, and checkpoint lines. None may panic, a
+//! record that parses must round-trip through its canonical line, and the
+//! verifier's fast path may only accept what `Record::parse_line` accepts,
+//! with the same fields and hash verdict.
 #![no_main]
 
 use common::audit::{Checkpoint, Record, verify_bytes};
@@ -17,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
     assert!(report.records as usize <= data.len());
     if let Ok(text) = std::str::from_utf8(data) {
         for line in text.lines() {
+            common::audit::fuzzing::fast_path_agrees(line.as_bytes());
             if let Ok(rec) = Record::parse_line(line) {
                 let again = Record::parse_line(&rec.to_line()).expect("canonical line must parse");
                 assert_eq!(again, rec);

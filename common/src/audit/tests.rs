@@ -520,3 +520,71 @@ fn only_a_real_user_name_from_sudo_becomes_the_actor() {
         assert!(!is_user_name(bad), "{bad}");
     }
 }
+
+/// A reader that hands out one byte at a time: every line crosses buffer ends.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let Some((&b, rest)) = self.0.split_first() else { return Ok(0) };
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        buf[0] = b;
+        self.0 = rest;
+        Ok(1)
+    }
+}
+
+#[test]
+fn streaming_in_any_chunks_gives_the_same_report() {
+    let f = filled(6);
+    let good = fs::read(f.log.path()).unwrap();
+    let mut cases: Vec<Vec<u8>> = vec![good.clone(), Vec::new(), b"\n\n".to_vec()];
+    let mut torn = good.clone();
+    torn.extend_from_slice(b"{\"action\":\"x");
+    cases.push(torn);
+    let mut edited = good.clone();
+    let at = edited.iter().position(|&b| b == b'7').unwrap_or(10);
+    edited[at] = b'8';
+    cases.push(edited);
+    let mut long = good[..good.len() / 2].to_vec();
+    long.extend(std::iter::repeat_n(b'x', MAX_LINE + 5));
+    long.push(b'\n');
+    long.extend_from_slice(&good);
+    cases.push(long);
+    let cp = f.log.read_checkpoint().unwrap().unwrap();
+    for bytes in &cases {
+        let whole = verify_bytes(bytes, std::slice::from_ref(&cp));
+        let trickled = verify_reader(Trickle(bytes), std::slice::from_ref(&cp)).unwrap();
+        assert_eq!(whole, trickled);
+    }
+    // The over-long line is one Malformed problem at its own line number, not an allocation.
+    let long = &cases[5];
+    let r = verify_bytes(long, &[]);
+    assert!(r.problems.iter().any(|p| matches!(p, Problem::Malformed { error, .. } if error.contains("longer than"))));
+}
+
+#[test]
+fn a_flood_of_bad_lines_lists_the_first_problems_and_counts_the_rest() {
+    let bytes = "garbage\n".repeat(MAX_PROBLEMS + 250);
+    let r = verify_bytes(bytes.as_bytes(), &[]);
+    assert_eq!(r.problems.len(), MAX_PROBLEMS);
+    assert_eq!(r.problems_omitted, 250);
+    assert!(!r.is_intact());
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["problems_omitted"], 250);
+    assert!(serde_json::to_value(verify_bytes(b"", &[])).unwrap().get("problems_omitted").is_none());
+}
+
+#[test]
+fn a_large_log_verifies_through_the_file_and_recover_streams_it_too() {
+    let f = filled(3);
+    let mut bytes = fs::read(f.log.path()).unwrap();
+    bytes.extend_from_slice(b"{\"action\":\"torn");
+    fs::write(f.log.path(), &bytes).unwrap();
+    let out = f.log.recover("openclaw-test", "root", &[]).unwrap();
+    assert_eq!(out.truncated_bytes, 15);
+    assert!(f.log.verify(&[]).unwrap().is_intact());
+    assert_eq!(lines(&f.log).len(), 4);
+}

@@ -1,9 +1,19 @@
-//! Verification of a whole log against checkpoints. Pure: no IO; tampering
-//! is reported as [`Problem`]s in a [`VerifyReport`], never as an error.
+//! Verification of a whole log against checkpoints, streamed: the log is
+//! read through a fixed buffer one line at a time, lines longer than
+//! [`MAX_LINE`] are reported without being held, and only the checkpoints'
+//! seqs are remembered, so memory stays constant whatever the log's size.
+//! Records take the allocation-free [`fast`](super::fast) path when they
+//! can. Tampering is reported as [`Problem`]s in a [`VerifyReport`] (at most
+//! [`MAX_PROBLEMS`] listed, the rest counted), never as an error.
+
+use std::io::{self, Read};
 
 use serde::Serialize;
 
-use super::{Checkpoint, GENESIS, Record};
+use super::{Checkpoint, GENESIS, MAX_LINE, Record, fast};
+
+/// Most problems listed in a report; the rest are only counted.
+pub const MAX_PROBLEMS: usize = 1000;
 
 /// A problem found while verifying a log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -104,15 +114,190 @@ pub struct VerifyReport {
     pub head: Option<(u64, String)>,
     /// Number of checkpoints compared against the log.
     pub checkpoints_checked: usize,
-    /// Everything wrong, in file order; empty when intact.
+    /// Everything wrong, in file order (the first [`MAX_PROBLEMS`]); empty when intact.
     pub problems: Vec<Problem>,
+    /// Problems found beyond the first [`MAX_PROBLEMS`].
+    #[serde(skip_serializing_if = "is_zero")]
+    pub problems_omitted: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl VerifyReport {
     /// True when the chain is intact and reaches every checkpoint.
     pub fn is_intact(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.is_empty() && self.problems_omitted == 0
     }
+
+    /// Adds a problem, counting it once the list is full.
+    pub fn push(&mut self, p: Problem) {
+        if self.problems.len() < MAX_PROBLEMS {
+            self.problems.push(p);
+        } else {
+            self.problems_omitted = self.problems_omitted.saturating_add(1);
+        }
+    }
+}
+
+/// Verifies one line at a time. Pure: the caller reads.
+pub struct Verifier {
+    report: VerifyReport,
+    prev_hash: String,
+    expected_seq: u64,
+    line_no: u64,
+    /// Each checkpoint and the hash of the first record seen at its seq.
+    checkpoints: Vec<(Checkpoint, Option<String>)>,
+}
+
+impl Verifier {
+    /// A verifier that will compare the log against `checkpoints`.
+    pub fn new(checkpoints: &[Checkpoint]) -> Verifier {
+        Verifier {
+            report: VerifyReport {
+                records: 0,
+                head: None,
+                checkpoints_checked: checkpoints.len(),
+                problems: Vec::new(),
+                problems_omitted: 0,
+            },
+            prev_hash: GENESIS.to_owned(),
+            expected_seq: 1,
+            line_no: 0,
+            checkpoints: checkpoints.iter().map(|c| (c.clone(), None)).collect(),
+        }
+    }
+
+    /// The next complete line, without its newline.
+    pub fn line(&mut self, raw: &[u8]) {
+        self.line_no += 1;
+        let line_no = self.line_no;
+        let (seq, prev_ok, hash_ok, hash) = match fast::parse(raw) {
+            Some(f) => (f.seq, f.prev == self.prev_hash, f.hash_ok, f.hash),
+            None => {
+                let rec = match std::str::from_utf8(raw)
+                    .map_err(|e| e.to_string())
+                    .and_then(|l| Record::parse_line(l).map_err(|e| e.to_string()))
+                {
+                    Ok(rec) => rec,
+                    Err(error) => return self.report.push(Problem::Malformed { line: line_no, error }),
+                };
+                let ok = rec.compute_hash() == rec.hash;
+                return self.accept(line_no, rec.seq, rec.prev == self.prev_hash, ok, &rec.hash);
+            }
+        };
+        self.accept(line_no, seq, prev_ok, hash_ok, hash);
+    }
+
+    fn accept(&mut self, line: u64, seq: u64, prev_ok: bool, hash_ok: bool, hash: &str) {
+        if seq != self.expected_seq {
+            self.report.push(Problem::SeqGap { line, expected: self.expected_seq, found: seq });
+        }
+        if !prev_ok {
+            self.report.push(Problem::BrokenLink { line, seq });
+        }
+        if !hash_ok {
+            self.report.push(Problem::BadHash { line, seq });
+        }
+        self.expected_seq = seq.saturating_add(1);
+        hash.clone_into(&mut self.prev_hash);
+        self.report.records += 1;
+        for (cp, seen) in &mut self.checkpoints {
+            if cp.seq == seq && seen.is_none() {
+                *seen = Some(hash.to_owned());
+            }
+        }
+        match &mut self.report.head {
+            Some((s, h)) => {
+                *s = seq;
+                hash.clone_into(h);
+            }
+            None => self.report.head = Some((seq, hash.to_owned())),
+        }
+    }
+
+    /// A line longer than [`MAX_LINE`] (not held in memory).
+    pub fn too_long(&mut self) {
+        self.line_no += 1;
+        let line = self.line_no;
+        self.report.push(Problem::Malformed { line, error: format!("line longer than {MAX_LINE} bytes") });
+    }
+
+    /// Ends the log: `torn` is the offset and length of bytes after the last
+    /// newline, if any.
+    pub fn finish(mut self, torn: Option<(u64, u64)>) -> VerifyReport {
+        if let Some((offset, bytes)) = torn {
+            // Reported first, as a whole-file problem.
+            let p = Problem::TornTail { offset, bytes };
+            if self.report.problems.len() < MAX_PROBLEMS {
+                self.report.problems.insert(0, p);
+            } else {
+                self.report.problems_omitted += 1;
+            }
+        }
+        let last_seq = self.report.head.as_ref().map_or(0, |(seq, _)| *seq);
+        for (cp, seen) in std::mem::take(&mut self.checkpoints) {
+            match seen {
+                Some(hash) if hash == cp.hash => {}
+                Some(_) => self.report.push(Problem::CheckpointMismatch { seq: cp.seq }),
+                None => self.report.push(Problem::Truncated { checkpoint_seq: cp.seq, last_seq }),
+            }
+        }
+        self.report
+    }
+}
+
+/// Verifies a log read from `r` in constant memory: a 256 KiB buffer and
+/// one line of at most [`MAX_LINE`] bytes.
+pub fn verify_reader(mut r: impl Read, checkpoints: &[Checkpoint]) -> io::Result<VerifyReport> {
+    let mut v = Verifier::new(checkpoints);
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut line: Vec<u8> = Vec::with_capacity(1024);
+    let mut too_long = false;
+    let mut offset: u64 = 0; // bytes consumed before the current line
+    let mut line_start: u64 = 0;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut chunk = &buf[..n];
+        while !chunk.is_empty() {
+            match chunk.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    let part = &chunk[..i];
+                    if too_long || line.len() + part.len() > MAX_LINE {
+                        v.too_long();
+                    } else if line.is_empty() {
+                        v.line(part); // the whole line is in the buffer: no copy
+                    } else {
+                        line.extend_from_slice(part);
+                        v.line(&line);
+                    }
+                    line.clear();
+                    too_long = false;
+                    offset += i as u64 + 1;
+                    line_start = offset;
+                    chunk = &chunk[i + 1..];
+                }
+                None => {
+                    if !too_long && line.len() + chunk.len() <= MAX_LINE {
+                        line.extend_from_slice(chunk);
+                    } else {
+                        too_long = true;
+                        line.clear();
+                    }
+                    offset += chunk.len() as u64;
+                    chunk = &[];
+                }
+            }
+        }
+    }
+    let torn = (offset > line_start).then(|| (line_start, offset - line_start));
+    Ok(v.finish(torn))
 }
 
 /// Verifies a log's bytes against zero or more checkpoints. Pure: no IO.
@@ -120,55 +305,5 @@ impl VerifyReport {
 /// Without a checkpoint a log cut at a record boundary still verifies; that
 /// is the reason checkpoints exist.
 pub fn verify_bytes(bytes: &[u8], checkpoints: &[Checkpoint]) -> VerifyReport {
-    let mut report =
-        VerifyReport { records: 0, head: None, checkpoints_checked: checkpoints.len(), problems: Vec::new() };
-    let complete_len = match bytes.iter().rposition(|&b| b == b'\n') {
-        Some(idx) => idx + 1,
-        None => 0,
-    };
-    if complete_len < bytes.len() {
-        report
-            .problems
-            .push(Problem::TornTail { offset: complete_len as u64, bytes: (bytes.len() - complete_len) as u64 });
-    }
-    let mut prev_hash = GENESIS.to_owned();
-    let mut expected_seq = 1;
-    let mut hashes: Vec<(u64, String)> = Vec::new();
-    for (idx, raw) in bytes[..complete_len].split_inclusive(|&b| b == b'\n').enumerate() {
-        let raw = &raw[..raw.len() - 1];
-        let line_no = idx as u64 + 1;
-        let rec = match std::str::from_utf8(raw)
-            .map_err(|e| e.to_string())
-            .and_then(|l| Record::parse_line(l).map_err(|e| e.to_string()))
-        {
-            Ok(rec) => rec,
-            Err(error) => {
-                report.problems.push(Problem::Malformed { line: line_no, error });
-                continue;
-            }
-        };
-        if rec.seq != expected_seq {
-            report.problems.push(Problem::SeqGap { line: line_no, expected: expected_seq, found: rec.seq });
-        }
-        if rec.prev != prev_hash {
-            report.problems.push(Problem::BrokenLink { line: line_no, seq: rec.seq });
-        }
-        if rec.compute_hash() != rec.hash {
-            report.problems.push(Problem::BadHash { line: line_no, seq: rec.seq });
-        }
-        expected_seq = rec.seq.saturating_add(1);
-        prev_hash = rec.hash.clone();
-        report.records += 1;
-        hashes.push((rec.seq, rec.hash.clone()));
-        report.head = Some((rec.seq, rec.hash));
-    }
-    let last_seq = report.head.as_ref().map_or(0, |(seq, _)| *seq);
-    for cp in checkpoints {
-        match hashes.iter().find(|(seq, _)| *seq == cp.seq) {
-            Some((_, hash)) if *hash == cp.hash => {}
-            Some(_) => report.problems.push(Problem::CheckpointMismatch { seq: cp.seq }),
-            None => report.problems.push(Problem::Truncated { checkpoint_seq: cp.seq, last_seq }),
-        }
-    }
-    report
+    verify_reader(bytes, checkpoints).expect("reading a slice cannot fail")
 }
