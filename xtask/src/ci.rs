@@ -63,13 +63,14 @@ pub(crate) fn bench(root: &Path, name: Option<&str>) -> Result<(), String> {
     match name {
         Some("doctor") => crate::bench::doctor(root),
         Some("keyctl") => crate::bench::keyctl(root),
+        Some("audit") => crate::bench_audit::audit(root),
         None => {
             eprintln!(
-                "benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale); keyctl (status startup)"
+                "benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale); keyctl (status startup); audit (verify-audit vs sha256sum, time and peak RSS)"
             );
             Ok(())
         }
-        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor, keyctl")),
+        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor, keyctl, audit")),
     }
 }
 

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "xtask's main module owns its output")]
 
 mod bench;
+mod bench_audit;
 mod ci;
 mod deps;
 mod docs;
