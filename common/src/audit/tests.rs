@@ -524,8 +524,8 @@ fn only_a_real_user_name_from_sudo_becomes_the_actor() {
 /// A reader that hands out one byte at a time: every line crosses buffer ends.
 struct Trickle<'a>(&'a [u8]);
 
-impl std::io::Read for Trickle<'_> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+impl Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let Some((&b, rest)) = self.0.split_first() else { return Ok(0) };
         if buf.is_empty() {
             return Ok(0);
