@@ -73,12 +73,22 @@ pub enum CmdError {
 
 /// Runs `program args…`, killing it (and its process group) after `timeout`.
 pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput, CmdError> {
+    run_inner(program, args, None, timeout)
+}
+
+/// [`run`] with `input` written to the command's stdin (then closed), for
+/// data that must never be in argv: a message to verify, a request body.
+pub fn run_with_input(program: &str, args: &[&str], input: &[u8], timeout: Duration) -> Result<CmdOutput, CmdError> {
+    run_inner(program, args, Some(input.to_vec()), timeout)
+}
+
+fn run_inner(program: &str, args: &[&str], input: Option<Vec<u8>>, timeout: Duration) -> Result<CmdOutput, CmdError> {
     let started = Instant::now();
     let io_err = |source| CmdError::Io { program: program.to_owned(), source };
     let mut child = match Command::new(program)
         .args(args)
         .env("LC_ALL", "C")
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -88,6 +98,14 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CmdError::NotFound(program.to_owned())),
         Err(e) => return Err(io_err(e)),
     };
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A child that never reads must not block us: the write has its own thread,
+        // and a closed pipe (the child exited) is not an error here.
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let _ = stdin.write_all(&input);
+        });
+    }
     let (tx, rx) = mpsc::channel();
     for (idx, pipe) in [
         child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
@@ -177,6 +195,19 @@ mod tests {
         assert_eq!(exact.stdout.len(), MAX_OUTPUT);
         let err = run("sh", &["-c", "sleep 5 & echo started"], Duration::from_millis(300)).unwrap_err();
         assert!(matches!(err, CmdError::Incomplete { .. }), "{err}");
+    }
+
+    #[test]
+    fn input_reaches_stdin_and_a_child_that_never_reads_does_not_hang_us() {
+        let big = vec![b'x'; 1 << 20];
+        let out = run_with_input("wc", &["-c"], &big, Duration::from_secs(5)).unwrap();
+        assert_eq!(out.stdout_text().trim(), "1048576");
+        let out = run_with_input("sh", &["-c", "exit 0"], &big, Duration::from_secs(5)).unwrap();
+        assert!(out.status.success());
+        assert!(matches!(
+            run_with_input("sleep", &["30"], b"x", Duration::from_millis(300)),
+            Err(CmdError::TimedOut { .. })
+        ));
     }
 
     #[test]
