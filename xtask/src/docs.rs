@@ -14,7 +14,8 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Tool binaries documented in the index, in order.
-const TOOLS: &[&str] = &["openclaw-doctor", "openclaw-guard", "openclaw-keyctl", "openclaw-notify"];
+const TOOLS: &[&str] =
+    &["openclaw-doctor", "openclaw-guard", "openclaw-keyctl", "openclaw-notify", "openclaw-reviewgate"];
 
 /// The ops/ entry points: (script, what it does, run as, when).
 const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[

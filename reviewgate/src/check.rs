@@ -1,0 +1,170 @@
+//! The verdict rules, pure: from the facts gathered about one commit (the
+//! verdict and signature files read from the commit itself, the signature
+//! check, the paths by which the commit's tree differs from the verdict's
+//! tree, the time) to a [`Judgement`]. Each rule is one [`Refusal`] variant
+//! and each has a test that breaks it alone.
+
+use serde::Serialize;
+
+use crate::verdict::{self, Decision, SCHEMA, SIG_PATH, VERDICT_PATH, Verdict, VerdictError};
+
+/// What `ssh-keygen -Y` said about the signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigCheck {
+    /// Good signature by this principal of `allowed_signers`, in our namespace.
+    Valid {
+        /// The principal.
+        principal: String,
+    },
+    /// Not a good signature by an allowed signer (the text says why).
+    Invalid(String),
+}
+
+/// The facts about one commit.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The verdict file's bytes in the commit, `None` when absent.
+    pub verdict: Option<Vec<u8>>,
+    /// Whether the signature file is in the commit.
+    pub sig_present: bool,
+    /// The signature check (only meaningful when both files are present).
+    pub sig: SigCheck,
+    /// Paths by which the commit's tree differs from the verdict's `tree`;
+    /// `None` when the verdict's tree is not in the repository.
+    pub tree_diff: Option<Vec<String>>,
+    /// Now, Unix seconds.
+    pub now: i64,
+    /// The oldest a verdict may be, in seconds.
+    pub max_age_secs: i64,
+}
+
+/// Why a commit carries no valid verdict.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(tag = "rule", rename_all = "kebab-case")]
+pub enum Refusal {
+    /// The commit has no verdict file.
+    #[error("the commit carries no {VERDICT_PATH}")]
+    NoVerdict,
+    /// The commit has no signature file.
+    #[error("the commit carries no {SIG_PATH}")]
+    NoSignature,
+    /// The file is not a canonical verdict.
+    #[error("{VERDICT_PATH} is not a valid verdict: {reason}")]
+    NotAVerdict {
+        /// Why.
+        reason: String,
+    },
+    /// Rule 1: the signature does not verify against `allowed_signers`.
+    #[error("the signature does not verify against allowed_signers for namespace openclaw-review-verdict: {reason}")]
+    BadSignature {
+        /// Why.
+        reason: String,
+    },
+    /// Rule 2: an unknown schema.
+    #[error("unknown verdict schema `{schema}` (this version accepts {SCHEMA})")]
+    UnknownSchema {
+        /// The schema found (untrusted text: escaped when shown).
+        schema: String,
+    },
+    /// Rule 2: a simulated verdict.
+    #[error("the verdict is simulated (`--simulate`), never valid for a gate")]
+    Simulated,
+    /// Rule 2: not approved.
+    #[error("the verdict is BLOCKED, not APPROVED")]
+    NotApproved,
+    /// Rule 3: the verdict's tree is not in the repository.
+    #[error("the verdict's tree {tree} is not in this repository (a verdict for other content)")]
+    UnknownTree {
+        /// The tree id.
+        tree: String,
+    },
+    /// Rule 3: the commit's content differs from what was reviewed.
+    #[error("the commit differs from the reviewed tree beyond the two verdict files: {}", paths.join(", "))]
+    TreeMismatch {
+        /// The differing paths (the first 20; untrusted text).
+        paths: Vec<String>,
+    },
+    /// Rule 4: too old.
+    #[error("the verdict is {age_days} day(s) old; the maximum is {max_days}")]
+    TooOld {
+        /// Its age.
+        age_days: i64,
+        /// The maximum.
+        max_days: i64,
+    },
+    /// Rule 4: dated in the future (beyond five minutes of clock skew).
+    #[error("the verdict is dated {secs} s in the future")]
+    FromTheFuture {
+        /// How far.
+        secs: i64,
+    },
+}
+
+/// The outcome for one commit.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Judgement {
+    /// A valid verdict.
+    Valid {
+        /// The verdict.
+        verdict: Box<Verdict>,
+        /// Who signed it.
+        principal: String,
+    },
+    /// No valid verdict.
+    Invalid(Refusal),
+}
+
+/// Clock skew tolerated for `created_at`.
+pub const SKEW_SECS: i64 = 300;
+
+/// Judges the facts. Pure.
+pub fn judge(f: &Facts) -> Judgement {
+    match judge_inner(f) {
+        Ok((verdict, principal)) => Judgement::Valid { verdict: Box::new(verdict), principal },
+        Err(r) => Judgement::Invalid(r),
+    }
+}
+
+fn judge_inner(f: &Facts) -> Result<(Verdict, String), Refusal> {
+    let bytes = f.verdict.as_deref().ok_or(Refusal::NoVerdict)?;
+    if !f.sig_present {
+        return Err(Refusal::NoSignature);
+    }
+    let principal = match &f.sig {
+        SigCheck::Valid { principal } => principal.clone(),
+        SigCheck::Invalid(reason) => return Err(Refusal::BadSignature { reason: reason.clone() }),
+    };
+    // Only signed bytes are parsed further (and what is signed must be canonical).
+    let v = Verdict::parse(bytes).map_err(|e: VerdictError| Refusal::NotAVerdict { reason: e.to_string() })?;
+    if v.schema != SCHEMA {
+        return Err(Refusal::UnknownSchema { schema: v.schema.clone() });
+    }
+    if v.simulated {
+        return Err(Refusal::Simulated);
+    }
+    if v.verdict != Decision::Approved {
+        return Err(Refusal::NotApproved);
+    }
+    let allowed = [VERDICT_PATH, SIG_PATH];
+    match &f.tree_diff {
+        None => return Err(Refusal::UnknownTree { tree: v.tree.clone() }),
+        Some(paths) => {
+            let other: Vec<String> =
+                paths.iter().filter(|p| !allowed.contains(&p.as_str())).take(20).cloned().collect();
+            if !other.is_empty() {
+                return Err(Refusal::TreeMismatch { paths: other });
+            }
+        }
+    }
+    let created = verdict::created_at(&v).ok_or(Refusal::NotAVerdict { reason: "bad created_at".into() })?;
+    if created > f.now + SKEW_SECS {
+        return Err(Refusal::FromTheFuture { secs: created - f.now });
+    }
+    if f.now - created > f.max_age_secs {
+        return Err(Refusal::TooOld { age_days: (f.now - created) / 86_400, max_days: f.max_age_secs / 86_400 });
+    }
+    Ok((v, principal))
+}
+
+#[cfg(test)]
+mod tests;

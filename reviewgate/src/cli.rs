@@ -1,0 +1,99 @@
+//! The command line: arguments, settings (flag > environment > file >
+//! default) and dispatch. This version carries the gate's checking side,
+//! `verify`; `bundle`, `review`, `hook pre-push` and `install-hook` are not
+//! built yet (docs/reviewgate.md).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use common::audit::{AuditLog, Entry};
+use common::config::Config;
+use common::exit::Exit;
+use common::output::Format;
+use common::paths::{PathFlags, Paths};
+
+use crate::settings::GateSettings;
+
+/// Checks review verdicts that are bound to the reviewed tree and signed in
+/// OpenSSH's SSHSIG format (namespace openclaw-review-verdict).
+///
+/// Exit codes: 0 the commit carries a valid verdict; 1 it does not (the
+/// message names the rule); 2 the gate could not decide (unknown revision,
+/// git or ssh-keygen missing, allowed_signers missing, hostile or inside the
+/// repository).
+///
+/// allowed_signers: --allowed-signers, else OPENCLAW_ALLOWED_SIGNERS, else
+/// `[reviewgate] allowed_signers`, else /etc/openclaw/allowed_signers; a copy
+/// inside the repository being verified is never used.
+#[derive(Debug, Parser)]
+#[command(name = "openclaw-reviewgate", version, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    paths: PathFlags,
+    /// Output format.
+    #[arg(long, value_name = "human|json", default_value = "human", global = true)]
+    format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Whether commit REV itself carries a valid, signed verdict for its own content (read from the commit, never the working tree).
+    Verify {
+        /// The revision to check (a commit, branch or tag).
+        #[arg(long, value_name = "REV")]
+        rev: String,
+        /// The public keys whose verdicts count (see above for the default).
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+        /// The repository (default: the current directory).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+/// Parses `args` (including the program name) and runs the gate.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> Exit {
+    common::cli::main_with_args(crate::INFO, common::cli::UsageErrors::Echo, args, run)
+}
+
+/// Everything a command needs, resolved once.
+pub struct Settings {
+    /// The shared paths.
+    pub paths: Paths,
+    /// The `[reviewgate]` table.
+    pub gate: GateSettings,
+    /// Output format.
+    pub format: Format,
+}
+
+impl Settings {
+    /// Appends one record to the shared audit log (only a hash of `params`).
+    pub fn audit(&self, action: &str, params: &serde_json::Value, exit: Exit, started: Instant) -> Result<(), String> {
+        AuditLog::new(&self.paths.audit_log, &self.paths.audit_checkpoint)
+            .append(&Entry {
+                tool: crate::TOOL,
+                actor: &common::audit::process_actor(),
+                action,
+                params,
+                exit_code: i32::from(exit.code()),
+                duration_ms: started.elapsed().as_millis() as u64,
+            })
+            .map(|_| ())
+            .map_err(|e| format!("audit log: {e}"))
+    }
+}
+
+fn run(cli: Cli) -> Result<Exit, String> {
+    let (config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
+    let gate = GateSettings::from_config(&config).map_err(|e| format!("config: {e}"))?;
+    let s = Settings { paths, gate, format: cli.format };
+    match cli.command {
+        Command::Verify { rev, allowed_signers, repo } => {
+            crate::verify::verify(&s, &rev, &repo, allowed_signers.as_deref())
+        }
+    }
+}

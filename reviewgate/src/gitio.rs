@@ -1,0 +1,116 @@
+//! What the gate reads from git, each call bounded by a timeout and run with
+//! `git -C <repo>`: a revision's commit and tree ids, a file as stored in a
+//! commit (`git cat-file blob REV:path`, never the working tree), the paths
+//! by which two trees differ, and the repository's top level.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::process::{self, CmdError};
+
+/// Longest one git call may take.
+pub const GIT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why git could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// git itself failed (not installed, timed out, not a repository…).
+    #[error("git: {0}")]
+    Failed(String),
+    /// The revision does not name a commit.
+    #[error("`{0}` is not a commit in this repository")]
+    UnknownRev(String),
+}
+
+/// A repository to read.
+#[derive(Debug, Clone)]
+pub struct Repo {
+    dir: PathBuf,
+}
+
+fn is_object_id(s: &str) -> bool {
+    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl Repo {
+    /// The repository at (or above) `dir`.
+    pub fn new(dir: &Path) -> Repo {
+        Repo { dir: dir.to_owned() }
+    }
+
+    fn git(&self, args: &[&str]) -> Result<process::CmdOutput, GitError> {
+        let dir = self.dir.to_string_lossy();
+        // No hook, fsmonitor or pager of the repository runs: only plumbing on objects.
+        let mut argv = vec!["-C", &dir, "-c", "core.quotepath=off", "-c", "core.fsmonitor=false", "--no-pager"];
+        argv.extend_from_slice(args);
+        process::run("git", &argv, GIT_TIMEOUT).map_err(|e| match e {
+            CmdError::NotFound(_) => GitError::Failed("git is not installed".into()),
+            other => GitError::Failed(other.to_string()),
+        })
+    }
+
+    /// The top-level directory of the working copy, if any.
+    pub fn toplevel(&self) -> Option<PathBuf> {
+        let out = self.git(&["rev-parse", "--show-toplevel"]).ok()?;
+        out.status.success().then(|| PathBuf::from(out.stdout_text().trim_end_matches('\n')))
+    }
+
+    /// The full id of the commit `rev` names.
+    pub fn commit(&self, rev: &str) -> Result<String, GitError> {
+        let spec = format!("{rev}^{{commit}}");
+        let out = self.git(&["rev-parse", "--verify", "--quiet", "--end-of-options", &spec])?;
+        let id = out.stdout_text().trim().to_owned();
+        if out.status.success() && is_object_id(&id) { Ok(id) } else { Err(GitError::UnknownRev(rev.to_owned())) }
+    }
+
+    /// The tree id of commit `commit`.
+    pub fn tree(&self, commit: &str) -> Result<String, GitError> {
+        let out = self.git(&["rev-parse", "--verify", "--end-of-options", &format!("{commit}^{{tree}}")])?;
+        let id = out.stdout_text().trim().to_owned();
+        if out.status.success() && is_object_id(&id) {
+            Ok(id)
+        } else {
+            Err(GitError::Failed(format!("no tree for {commit}: {}", out.stderr_line())))
+        }
+    }
+
+    /// The bytes of `path` as stored in `commit`; `None` when the commit has
+    /// no such file. At most `max` bytes are accepted.
+    pub fn file_at(&self, commit: &str, path: &str, max: usize) -> Result<Option<Vec<u8>>, GitError> {
+        let spec = format!("{commit}:{path}");
+        let exists = self.git(&["cat-file", "-e", &spec])?;
+        if !exists.status.success() {
+            return Ok(None);
+        }
+        let size = self.git(&["cat-file", "-s", &spec])?;
+        let n: usize = size.stdout_text().trim().parse().map_err(|_| GitError::Failed(format!("size of {spec}")))?;
+        if n > max {
+            return Err(GitError::Failed(format!("{path} in {commit} is {n} bytes, more than {max}")));
+        }
+        let out = self.git(&["cat-file", "blob", &spec])?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("cannot read {spec}: {}", out.stderr_line())));
+        }
+        Ok(Some(out.stdout))
+    }
+
+    /// Whether `tree` is a tree object here.
+    pub fn has_tree(&self, tree: &str) -> Result<bool, GitError> {
+        let out = self.git(&["cat-file", "-t", "--end-of-options", tree])?;
+        Ok(out.status.success() && out.stdout_text().trim() == "tree")
+    }
+
+    /// The paths by which trees `a` and `b` differ (recursively, every kind of change).
+    pub fn diff_paths(&self, a: &str, b: &str) -> Result<Vec<String>, GitError> {
+        let out = self.git(&["diff-tree", "-r", "-z", "--name-only", "--no-renames", a, b])?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("diff-tree {a} {b}: {}", out.stderr_line())));
+        }
+        Ok(out
+            .stdout
+            .split(|&b| b == 0)
+            .filter(|p| !p.is_empty())
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .collect())
+    }
+}

@@ -1,0 +1,30 @@
+//! `openclaw-reviewgate`: review verdicts bound to the reviewed code,
+//! signed in OpenSSH's SSHSIG format, checked at push, CI and deploy
+//! (contract §6, §8).
+//!
+//! This version carries the checking side: `verify --rev REV` reads the
+//! verdict and its signature from the commit itself, checks the signature
+//! with stock `ssh-keygen -Y` against an `allowed_signers` outside the
+//! repository, and binds the verdict to the commit's content by diffing
+//! trees. Producing verdicts (`bundle`, `review`, the engines and the
+//! policy) and the push hook are the next steps (docs/reviewgate.md).
+//!
+//! Shape: `cli` (arguments, settings) → `verify` (the flow, exit codes) →
+//! `gitio`/`sshsig` gather facts through `common::process` → the pure
+//! `check::judge` and `verdict` decide → `render` writes.
+
+pub mod check;
+mod cli;
+pub mod gitio;
+mod render;
+pub mod settings;
+pub mod sshsig;
+pub mod verdict;
+pub mod verify;
+
+pub use cli::{Cli, Settings, main_with_args};
+
+pub(crate) const TOOL: &str = "openclaw-reviewgate";
+pub(crate) const SCHEMA_VERSION: u32 = 1;
+pub(crate) const INFO: common::cli::ToolInfo =
+    common::cli::ToolInfo { name: TOOL, version: env!("CARGO_PKG_VERSION"), schema_version: SCHEMA_VERSION };

@@ -1,0 +1,6 @@
+//! Black-box tests of the real `openclaw-reviewgate` against real git
+//! repositories, keys made by real `ssh-keygen`, and signatures made by
+//! `ssh-keygen -Y sign` (the reference implementation of SSHSIG).
+
+mod support;
+mod verify;

@@ -1,0 +1,110 @@
+//! A temp host with a real git repository, an Ed25519 reviewer key, a
+//! second key that is not allowed, and an `allowed_signers` outside the
+//! repository.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub(crate) const GATE: &str = env!("CARGO_BIN_EXE_openclaw-reviewgate");
+
+pub(crate) struct Lab {
+    pub(crate) host: test_support::TempHost,
+    pub(crate) repo: PathBuf,
+}
+
+pub(crate) fn sh(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+impl Lab {
+    pub(crate) fn new() -> Lab {
+        let host = test_support::TempHost::new();
+        let repo = host.path("repo");
+        std::fs::create_dir(&repo).unwrap();
+        sh(&repo, "git", &["init", "-q", "-b", "main"]);
+        std::fs::write(repo.join("app.py"), "print('hello')\n").unwrap();
+        sh(&repo, "git", &["add", "."]);
+        sh(&repo, "git", &["commit", "-q", "-m", "genesis"]);
+        for key in ["reviewer", "intruder"] {
+            let path = host.path(key);
+            sh(host.root(), "ssh-keygen", &["-q", "-t", "ed25519", "-N", "", "-C", key, "-f", &path.to_string_lossy()]);
+        }
+        let public = std::fs::read_to_string(host.path("reviewer.pub")).unwrap();
+        let key = public.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+        std::fs::write(
+            host.path("allowed_signers"),
+            format!("reviewer@openclaw namespaces=\"openclaw-review-verdict\" {key}\n"),
+        )
+        .unwrap();
+        Lab { host, repo }
+    }
+
+    pub(crate) fn git(&self, args: &[&str]) -> String {
+        sh(&self.repo, "git", args)
+    }
+
+    /// Commits a code change and returns the new head and its tree.
+    pub(crate) fn change(&self, file: &str, text: &str) -> (String, String) {
+        std::fs::write(self.repo.join(file), text).unwrap();
+        self.git(&["add", "."]);
+        self.git(&["commit", "-q", "-m", &format!("change {file}")]);
+        (self.git(&["rev-parse", "HEAD"]), self.git(&["rev-parse", "HEAD^{tree}"]))
+    }
+
+    /// A canonical verdict for `head`/`tree` with `edit` applied to its JSON value.
+    pub(crate) fn verdict(&self, head: &str, tree: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+        let base = self.git(&["rev-parse", "HEAD~1"]);
+        let mut v = serde_json::json!({
+            "schema": "openclaw-review-verdict/v1", "repo": "origin", "base": base, "head": head, "tree": tree,
+            "verdict": "APPROVED",
+            "policy": {"id": "openclaw-default/v1", "min_confidence": 0.6, "max_priority_allowed": 2},
+            "engine": {"name": "codex", "version": "0.63.0", "model": "gpt-5-codex"},
+            "bundle_sha256": "d".repeat(64), "findings_summary": "0 findings",
+            "created_at": common::time_fmt::rfc3339(common::time_fmt::now_utc()), "simulated": false,
+        });
+        edit(&mut v);
+        common::audit::canonical_json(&v).into_bytes()
+    }
+
+    /// Writes the verdict into the working tree and signs it with `key` (real ssh-keygen).
+    pub(crate) fn write_signed(&self, verdict: &[u8], key: &str) {
+        let docs = self.repo.join("docs");
+        std::fs::create_dir_all(&docs).unwrap();
+        let file = docs.join("LAST_APPROVED_VERDICT.json");
+        std::fs::write(&file, verdict).unwrap();
+        let _ = std::fs::remove_file(docs.join("LAST_APPROVED_VERDICT.json.sig"));
+        let keyfile = self.host.path(key);
+        sh(
+            &docs,
+            "ssh-keygen",
+            &["-Y", "sign", "-f", &keyfile.to_string_lossy(), "-n", "openclaw-review-verdict", &file.to_string_lossy()],
+        );
+    }
+
+    /// Commits the verdict files alone.
+    pub(crate) fn commit_verdict(&self) -> String {
+        self.git(&["add", "docs"]);
+        self.git(&["commit", "-q", "-m", "review verdict"]);
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// `openclaw-reviewgate verify --rev REV` with the lab's allowed_signers.
+    pub(crate) fn verify(&self, rev: &str, extra: &[&str]) -> test_support::Run {
+        let mut cmd = self.host.command(GATE);
+        cmd.current_dir(&self.repo).env("OPENCLAW_ALLOWED_SIGNERS", self.host.path("allowed_signers"));
+        cmd.args(["verify", "--rev", rev]).args(extra);
+        test_support::run(&mut cmd)
+    }
+}
