@@ -1,7 +1,7 @@
 //! The command line: arguments, settings (flag > environment > file >
-//! default) and dispatch. This version carries the gate's checking side,
-//! `verify`; `bundle`, `review`, `hook pre-push` and `install-hook` are not
-//! built yet (docs/reviewgate.md).
+//! default) and dispatch. This version carries the gate's checking side:
+//! `verify`, `hook pre-push` and `install-hook`; `bundle` and `review` are
+//! not built yet (docs/reviewgate.md).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -53,6 +53,28 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         repo: PathBuf,
     },
+    /// Git hooks: `hook pre-push REMOTE URL` reads git's pre-push input and blocks unreviewed updates of protected branches.
+    Hook {
+        #[command(subcommand)]
+        hook: HookCommand,
+    },
+    /// Install the pre-push hook in a working copy (an existing hook is kept and runs first).
+    InstallHook {
+        /// The repository (default: the current directory).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum HookCommand {
+    /// Run as git's pre-push hook (stdin: `<local ref> <local oid> <remote ref> <remote oid>` per line).
+    PrePush {
+        /// The remote's name.
+        remote: String,
+        /// The remote's URL.
+        url: String,
+    },
 }
 
 /// Parses `args` (including the program name) and runs the gate.
@@ -94,6 +116,17 @@ fn run(cli: Cli) -> Result<Exit, String> {
     match cli.command {
         Command::Verify { rev, allowed_signers, repo } => {
             crate::verify::verify(&s, &rev, &repo, allowed_signers.as_deref())
+        }
+        Command::Hook { hook: HookCommand::PrePush { .. } } => {
+            let mut input = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), 1 << 20 | 1), &mut input)
+                .map_err(|e| format!("stdin: {e}"))?;
+            crate::hook::pre_push(&s, &input)
+        }
+        Command::InstallHook { repo } => {
+            let (exit, path) = crate::hook::install(&repo)?;
+            common::cli::write_result(&format!("installed {}\n", path.display())).map_err(|e| e.to_string())?;
+            Ok(exit)
         }
     }
 }

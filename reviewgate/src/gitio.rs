@@ -94,6 +94,32 @@ impl Repo {
         Ok(Some(out.stdout))
     }
 
+    /// Whether commit `a` is an ancestor of (or equal to) commit `b`; an
+    /// object this repository does not have is an error.
+    pub fn is_ancestor(&self, a: &str, b: &str) -> Result<bool, GitError> {
+        for oid in [a, b] {
+            let out = self.git(&["cat-file", "-e", &format!("{oid}^{{commit}}")])?;
+            if !out.status.success() {
+                return Err(GitError::UnknownRev(oid.to_owned()));
+            }
+        }
+        let out = self.git(&["merge-base", "--is-ancestor", a, b])?;
+        match out.status.code() {
+            Some(0) => Ok(true),
+            Some(1) => Ok(false),
+            _ => Err(GitError::Failed(format!("merge-base {a} {b}: {}", out.stderr_line()))),
+        }
+    }
+
+    /// Where hook `name` lives (honours `core.hooksPath`), absolute.
+    pub fn hook_path(&self, name: &str) -> Result<PathBuf, GitError> {
+        let out = self.git(&["rev-parse", "--path-format=absolute", "--git-path", &format!("hooks/{name}")])?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("not a git repository: {}", out.stderr_line())));
+        }
+        Ok(PathBuf::from(out.stdout_text().trim_end_matches('\n')))
+    }
+
     /// Whether `tree` is a tree object here.
     pub fn has_tree(&self, tree: &str) -> Result<bool, GitError> {
         let out = self.git(&["cat-file", "-t", "--end-of-options", tree])?;

@@ -16,6 +16,7 @@
 pub mod check;
 mod cli;
 pub mod gitio;
+pub mod hook;
 mod render;
 pub mod settings;
 pub mod sshsig;

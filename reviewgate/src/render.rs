@@ -28,3 +28,9 @@ pub(crate) fn verify(format: Format, rep: &VerifyReport) -> Result<(), String> {
     };
     common::cli::write_result(&text).map_err(|e| e.to_string())
 }
+
+/// Lines of text (the hook's per-ref decisions, already free of control characters).
+pub(crate) fn lines(lines: &[String]) -> Result<(), String> {
+    let text: String = lines.iter().map(|l| format!("{}\n", sanitize(l))).collect();
+    common::cli::write_result(&text).map_err(|e| e.to_string())
+}

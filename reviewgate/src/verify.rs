@@ -4,7 +4,7 @@
 //! commit's tree against the verdict's, then [`check::judge`]s. Exit 0
 //! valid, 1 invalid (the refusal says which rule), 2 cannot decide.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use common::exit::Exit;
@@ -77,16 +77,27 @@ fn gather(repo: &Repo, commit: &str, signers: &Path, now: i64, max_age_secs: i64
     Ok(Facts { verdict, sig_present: sig.is_some(), sig: sig_check, tree_diff, now, max_age_secs })
 }
 
+/// Resolves `allowed_signers` and refuses one that is hostile or inside the repository.
+pub(crate) fn signers(s: &Settings, repo: &Repo, flag: Option<&Path>) -> Result<PathBuf, String> {
+    let path = settings::allowed_signers(flag, &common::paths::process_env, s.gate.allowed_signers.as_deref())?;
+    check_signers(&path, repo)?;
+    Ok(path)
+}
+
+/// Judges whether `commit` carries a valid verdict.
+pub(crate) fn judge_commit(s: &Settings, repo: &Repo, commit: &str, signers: &Path) -> Result<Judgement, String> {
+    let now = common::time_fmt::now_utc().unix_timestamp();
+    let facts = gather(repo, commit, signers, now, i64::from(s.gate.max_age_days) * 86_400)?;
+    Ok(check::judge(&facts))
+}
+
 /// Runs `verify`.
 pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>) -> Result<Exit, String> {
     let started = Instant::now();
     let repo = Repo::new(repo_dir);
     let commit = repo.commit(rev).map_err(|e| e.to_string())?;
-    let signers = settings::allowed_signers(flag, &common::paths::process_env, s.gate.allowed_signers.as_deref())?;
-    check_signers(&signers, &repo)?;
-    let now = common::time_fmt::now_utc().unix_timestamp();
-    let facts = gather(&repo, &commit, &signers, now, i64::from(s.gate.max_age_days) * 86_400)?;
-    let judgement = check::judge(&facts);
+    let signers = signers(s, &repo, flag)?;
+    let judgement = judge_commit(s, &repo, &commit, &signers)?;
     let rep = match judgement {
         Judgement::Valid { verdict, principal } => VerifyReport {
             rev: rev.to_owned(),
@@ -109,9 +120,14 @@ pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>) -> 
     };
     let exit = if rep.valid { Exit::Clean } else { Exit::Policy };
     if !rep.valid {
-        let rule = rep.refusal.as_ref().map(|r| serde_json::to_value(r).unwrap_or_default()["rule"].clone());
+        let rule = rep.refusal.as_ref().map(rule_of);
         s.audit("review.refuse", &serde_json::json!({"rev": rep.commit, "rule": rule}), exit, started)?;
     }
     render::verify(s.format, &rep)?;
     Ok(exit)
+}
+
+/// A refusal's rule id, as in the JSON.
+pub(crate) fn rule_of(r: &Refusal) -> String {
+    serde_json::to_value(r).ok().and_then(|v| v["rule"].as_str().map(str::to_owned)).unwrap_or_default()
 }

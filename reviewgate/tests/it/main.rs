@@ -2,5 +2,6 @@
 //! repositories, keys made by real `ssh-keygen`, and signatures made by
 //! `ssh-keygen -Y sign` (the reference implementation of SSHSIG).
 
+mod hook;
 mod support;
 mod verify;
