@@ -53,6 +53,24 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         repo: PathBuf,
     },
+    /// Write the review bundle for BASE..HEAD: instructions, range, files, the diff fenced as untrusted data (deterministic; split into packets above --max-bytes).
+    Bundle {
+        /// The approved base.
+        #[arg(long, value_name = "REV")]
+        base: String,
+        /// The head to review.
+        #[arg(long, value_name = "REV", default_value = "HEAD")]
+        head: String,
+        /// The largest packet, in bytes.
+        #[arg(long, value_name = "N", default_value_t = crate::bundle::DEFAULT_MAX_BYTES)]
+        max_bytes: usize,
+        /// Write here (packets beyond the first as FILE.2, FILE.3, …) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// The repository (default: the current directory).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+    },
     /// Git hooks: `hook pre-push REMOTE URL` reads git's pre-push input and blocks unreviewed updates of protected branches.
     Hook {
         #[command(subcommand)]
@@ -116,6 +134,9 @@ fn run(cli: Cli) -> Result<Exit, String> {
     match cli.command {
         Command::Verify { rev, allowed_signers, repo } => {
             crate::verify::verify(&s, &rev, &repo, allowed_signers.as_deref())
+        }
+        Command::Bundle { base, head, max_bytes, out, repo } => {
+            crate::bundle_cmd::bundle(&repo, &base, &head, max_bytes, out.as_deref())
         }
         Command::Hook { hook: HookCommand::PrePush { .. } } => {
             let mut input = Vec::new();

@@ -120,6 +120,69 @@ impl Repo {
         Ok(PathBuf::from(out.stdout_text().trim_end_matches('\n')))
     }
 
+    /// The files changed from `base` to `head` with their diffs, from one
+    /// `git diff` that runs no external diff or textconv and does not follow
+    /// the repository's diff settings.
+    pub fn changes(&self, base: &str, head: &str) -> Result<Vec<crate::bundle::Change>, GitError> {
+        let names = self.git(&["diff", "--name-status", "-z", "--no-renames", base, head, "--"])?;
+        if !names.status.success() {
+            return Err(GitError::Failed(format!("diff {base} {head}: {}", names.stderr_line())));
+        }
+        let fields: Vec<&[u8]> = names.stdout.split(|&b| b == 0).filter(|f| !f.is_empty()).collect();
+        let listed: Vec<(char, String)> = fields
+            .chunks(2)
+            .filter_map(|c| match c {
+                [st, path] => Some((char::from(st[0]), String::from_utf8_lossy(path).into_owned())),
+                _ => None,
+            })
+            .collect();
+        let out = self.git(&[
+            "-c",
+            "diff.suppressBlankEmpty=false",
+            "-c",
+            "diff.relative=false",
+            "diff",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--no-renames",
+            "--full-index",
+            "--unified=3",
+            "--inter-hunk-context=0",
+            "--diff-algorithm=myers",
+            "--src-prefix=a/",
+            "--dst-prefix=b/",
+            base,
+            head,
+            "--",
+        ])?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("diff {base} {head}: {}", out.stderr_line())));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut diffs: Vec<String> = Vec::new();
+        for line in text.split_inclusive('\n') {
+            if line.starts_with("diff --git ") || diffs.is_empty() {
+                diffs.push(String::new());
+            }
+            if let Some(d) = diffs.last_mut() {
+                d.push_str(line);
+            }
+        }
+        if diffs.len() != listed.len() {
+            return Err(GitError::Failed(format!(
+                "diff {base} {head}: {} file(s) listed but {} diff(s) read",
+                listed.len(),
+                diffs.len()
+            )));
+        }
+        Ok(listed
+            .into_iter()
+            .zip(diffs)
+            .map(|((status, path), diff)| crate::bundle::Change { status, path, diff })
+            .collect())
+    }
+
     /// Whether `tree` is a tree object here.
     pub fn has_tree(&self, tree: &str) -> Result<bool, GitError> {
         let out = self.git(&["cat-file", "-t", "--end-of-options", tree])?;

@@ -209,7 +209,8 @@ mod tests {
     #[test]
     fn only_the_listed_branches_are_protected() {
         let b = vec!["main".to_owned(), "release".to_owned()];
-        let u = |r: &str| Update { local_ref: r.into(), local_oid: A.into(), remote_ref: r.into(), remote_oid: Z.into() };
+        let u =
+            |r: &str| Update { local_ref: r.into(), local_oid: A.into(), remote_ref: r.into(), remote_oid: Z.into() };
         assert_eq!(protected(&u("refs/heads/main"), &b), Some("main"));
         assert_eq!(protected(&u("refs/heads/release"), &b), Some("release"));
         assert_eq!(protected(&u("refs/heads/mainline"), &b), None);

@@ -13,6 +13,8 @@
 //! `gitio`/`sshsig` gather facts through `common::process` → the pure
 //! `check::judge` and `verdict` decide → `render` writes.
 
+pub mod bundle;
+mod bundle_cmd;
 pub mod check;
 mod cli;
 pub mod gitio;

@@ -38,11 +38,12 @@ impl GateSettings {
         if !(1..=3650).contains(&g.max_age_days) {
             return Err(config.invalid_at(Some(span), "reviewgate.max_age_days must be between 1 and 3650".into()));
         }
-        if g.protected_branches.iter().any(|b| b.is_empty() || b.starts_with("refs/") || b.contains(char::is_whitespace)) {
-            return Err(config.invalid_at(
-                Some(span),
-                "reviewgate.protected_branches takes branch names such as \"main\"".into(),
-            ));
+        if g.protected_branches
+            .iter()
+            .any(|b| b.is_empty() || b.starts_with("refs/") || b.contains(char::is_whitespace))
+        {
+            return Err(config
+                .invalid_at(Some(span), "reviewgate.protected_branches takes branch names such as \"main\"".into()));
         }
         if g.allowed_signers.as_deref().is_some_and(|p| !p.is_absolute()) {
             return Err(config.invalid_at(Some(span), "reviewgate.allowed_signers must be an absolute path".into()));
