@@ -35,7 +35,11 @@ pub(crate) fn bundle(repo_dir: &Path, base: &str, head: &str, max: usize, out: O
         Some(file) => {
             let mut written = Vec::new();
             for (i, p) in packets.iter().enumerate() {
-                let path = if i == 0 { file.to_owned() } else { std::path::PathBuf::from(format!("{}.{}", file.display(), i + 1)) };
+                let path = if i == 0 {
+                    file.to_owned()
+                } else {
+                    std::path::PathBuf::from(format!("{}.{}", file.display(), i + 1))
+                };
                 common::artifacts::write_atomic_with_mode(&path, p.as_bytes(), 0o644)
                     .map_err(|e| format!("{}: {e}", path.display()))?;
                 written.push(format!("{} ({} bytes)", path.display(), p.len()));

@@ -19,6 +19,8 @@ pub mod check;
 mod cli;
 pub mod gitio;
 pub mod hook;
+pub mod output;
+pub mod policy;
 mod render;
 pub mod settings;
 pub mod sshsig;
