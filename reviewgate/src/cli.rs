@@ -1,7 +1,6 @@
 //! The command line: arguments, settings (flag > environment > file >
-//! default) and dispatch. This version carries the gate's checking side:
-//! `verify`, `hook pre-push` and `install-hook`; `bundle` and `review` are
-//! not built yet (docs/reviewgate.md).
+//! default) and dispatch: `verify`, `bundle`, `review` (engine `codex`),
+//! `hook pre-push`, `install-hook` (docs/reviewgate.md).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -71,6 +70,30 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         repo: PathBuf,
     },
+    /// Review BASE..HEAD with a reviewer, apply the policy, write review_packets/<stamp>/, and when approved sign docs/LAST_APPROVED_VERDICT.json.
+    Review {
+        /// The base; refused unless it is the approved base (the newest ancestor with a valid verdict, else genesis), which is the default.
+        #[arg(long, value_name = "REV")]
+        base: Option<String>,
+        /// The head to review.
+        #[arg(long, value_name = "REV", default_value = "HEAD")]
+        head: String,
+        /// The reviewer.
+        #[arg(long, value_name = "codex", default_value = "codex")]
+        engine: EngineArg,
+        /// Commit exactly the two verdict files on top of the reviewed head (HEAD must be it).
+        #[arg(long)]
+        commit: bool,
+        /// No reviewer: write a verdict marked simulated under review_packets/ only, never signed.
+        #[arg(long, conflicts_with = "commit")]
+        simulate: bool,
+        /// The largest packet, in bytes.
+        #[arg(long, value_name = "N", default_value_t = crate::bundle::DEFAULT_MAX_BYTES)]
+        max_bytes: usize,
+        /// The repository (default: the current directory).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+    },
     /// Git hooks: `hook pre-push REMOTE URL` reads git's pre-push input and blocks unreviewed updates of protected branches.
     Hook {
         #[command(subcommand)]
@@ -82,6 +105,13 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         repo: PathBuf,
     },
+}
+
+/// The reviewers.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum EngineArg {
+    /// `codex exec` with Codex's review output schema.
+    Codex,
 }
 
 #[derive(Debug, Subcommand)]
@@ -137,6 +167,20 @@ fn run(cli: Cli) -> Result<Exit, String> {
         }
         Command::Bundle { base, head, max_bytes, out, repo } => {
             crate::bundle_cmd::bundle(&repo, &base, &head, max_bytes, out.as_deref())
+        }
+        Command::Review { base, head, engine: EngineArg::Codex, commit, simulate, max_bytes, repo } => {
+            if max_bytes < 4096 {
+                return Err("--max-bytes must be at least 4096".into());
+            }
+            let a = crate::review::ReviewArgs {
+                base: base.as_deref(),
+                head: &head,
+                commit,
+                simulate,
+                max_bytes,
+                repo: &repo,
+            };
+            crate::review::review(&s, &a)
         }
         Command::Hook { hook: HookCommand::PrePush { .. } } => {
             let mut input = Vec::new();

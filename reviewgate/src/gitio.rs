@@ -183,6 +183,32 @@ impl Repo {
             .collect())
     }
 
+    /// The ancestors of `head` (itself included) that changed `path`, newest first.
+    pub fn commits_touching(&self, head: &str, path: &str) -> Result<Vec<String>, GitError> {
+        let out = self.git(&["log", "--format=%H", "--no-renames", head, "--", path])?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("log {head} -- {path}: {}", out.stderr_line())));
+        }
+        Ok(out.stdout_text().lines().map(str::to_owned).filter(|l| is_object_id(l)).collect())
+    }
+
+    /// Commits `paths` (and nothing else staged) with `message`; the new commit's id.
+    pub fn commit_only(&self, paths: &[&str], message: &str) -> Result<String, GitError> {
+        let mut add = vec!["add", "--"];
+        add.extend_from_slice(paths);
+        let out = self.git(&add)?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("add: {}", out.stderr_line())));
+        }
+        let mut args = vec!["commit", "--quiet", "--no-verify", "-m", message, "--only", "--"];
+        args.extend_from_slice(paths);
+        let out = self.git(&args)?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("commit: {}", out.stderr_line())));
+        }
+        self.commit("HEAD")
+    }
+
     /// Whether `tree` is a tree object here.
     pub fn has_tree(&self, tree: &str) -> Result<bool, GitError> {
         let out = self.git(&["cat-file", "-t", "--end-of-options", tree])?;

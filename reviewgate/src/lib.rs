@@ -15,14 +15,18 @@
 
 pub mod bundle;
 mod bundle_cmd;
+pub mod chain;
 pub mod check;
 mod cli;
+pub mod engine;
 pub mod gitio;
 pub mod hook;
 pub mod output;
 pub mod policy;
 mod render;
+mod review;
 pub mod settings;
+pub mod signing;
 pub mod sshsig;
 pub mod verdict;
 pub mod verify;

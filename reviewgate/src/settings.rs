@@ -12,7 +12,7 @@ use serde::Deserialize;
 pub const DEFAULT_ALLOWED_SIGNERS: &str = "/etc/openclaw/allowed_signers";
 
 /// The `[reviewgate]` table; every key has a default.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct GateSettings {
     /// The public keys whose verdicts count.
@@ -21,11 +21,33 @@ pub struct GateSettings {
     pub max_age_days: u32,
     /// The branches the push hook protects.
     pub protected_branches: Vec<String>,
+    /// The first commit trusted without a review (`OPENCLAW_REVIEW_GENESIS` wins).
+    pub genesis: Option<String>,
+    /// The lowest reviewer confidence that may approve.
+    pub min_confidence: f64,
+    /// The reviewer's model (empty: the engine's default).
+    pub model: String,
+    /// One reviewer attempt's timeout.
+    pub review_timeout_secs: u64,
+    /// The whole review's time budget.
+    pub review_budget_secs: u64,
+    /// Attempts per packet.
+    pub review_attempts: u32,
 }
 
 impl Default for GateSettings {
     fn default() -> GateSettings {
-        GateSettings { allowed_signers: None, max_age_days: 30, protected_branches: vec!["main".into()] }
+        GateSettings {
+            allowed_signers: None,
+            max_age_days: 30,
+            protected_branches: vec!["main".into()],
+            genesis: None,
+            min_confidence: 0.6,
+            model: String::new(),
+            review_timeout_secs: 600,
+            review_budget_secs: 1800,
+            review_attempts: 3,
+        }
     }
 }
 
@@ -44,6 +66,18 @@ impl GateSettings {
         {
             return Err(config
                 .invalid_at(Some(span), "reviewgate.protected_branches takes branch names such as \"main\"".into()));
+        }
+        if !(0.0..=1.0).contains(&g.min_confidence) {
+            return Err(config.invalid_at(Some(span), "reviewgate.min_confidence must be between 0 and 1".into()));
+        }
+        if !(1..=3600).contains(&g.review_timeout_secs)
+            || !(1..=14_400).contains(&g.review_budget_secs)
+            || !(1..=5).contains(&g.review_attempts)
+        {
+            return Err(config.invalid_at(
+                Some(span),
+                "reviewgate.review_timeout_secs (1–3600), review_budget_secs (1–14400), review_attempts (1–5)".into(),
+            ));
         }
         if g.allowed_signers.as_deref().is_some_and(|p| !p.is_absolute()) {
             return Err(config.invalid_at(Some(span), "reviewgate.allowed_signers must be an absolute path".into()));

@@ -4,5 +4,6 @@
 
 mod bundle;
 mod hook;
+mod review;
 mod support;
 mod verify;

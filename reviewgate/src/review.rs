@@ -1,0 +1,182 @@
+//! `review --base REV [--head REV] [--engine codex] [--commit] [--simulate]`:
+//! bundle the range, have every packet reviewed, apply the policy, write
+//! `review_packets/<stamp>/` (the bundle, each packet's raw answer,
+//! `CODEX_VERDICT.json`, `META.json`), and when approved and not simulated
+//! write and sign `docs/LAST_APPROVED_VERDICT.json` (+ `.sig`), committing
+//! exactly those two files with `--commit`. Exit 0 approved, 1 blocked, 2
+//! could not review (no approved base, engine or key missing; then no
+//! verdict is written). A simulated run never calls a reviewer, is never
+//! signed, and is written only under `review_packets/`.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::exit::Exit;
+use serde_json::json;
+
+use crate::bundle::{self, BundleError, Range};
+use crate::chain::{self, BaseKind};
+use crate::cli::Settings;
+use crate::engine::{self, EngineSettings};
+use crate::gitio::Repo;
+use crate::policy::{self, Decision};
+use crate::signing::SigningKey;
+use crate::verdict::{self, Engine, SCHEMA, SIG_PATH, VERDICT_PATH, Verdict};
+use crate::verify::signers;
+
+/// What `review` was asked.
+pub(crate) struct ReviewArgs<'a> {
+    /// `--base` (must be the approved base when given).
+    pub(crate) base: Option<&'a str>,
+    /// `--head`.
+    pub(crate) head: &'a str,
+    /// `--commit`.
+    pub(crate) commit: bool,
+    /// `--simulate`.
+    pub(crate) simulate: bool,
+    /// `--max-bytes`.
+    pub(crate) max_bytes: usize,
+    /// The repository.
+    pub(crate) repo: &'a Path,
+}
+
+/// Runs `review`.
+pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
+    let started = Instant::now();
+    let repo = Repo::new(a.repo);
+    let head = repo.commit(a.head).map_err(|e| e.to_string())?;
+    let tree = repo.tree(&head).map_err(|e| e.to_string())?;
+    let signers = signers(s, &repo, None)?;
+    let genesis = common::paths::process_env("OPENCLAW_REVIEW_GENESIS").or_else(|| s.gate.genesis.clone());
+    let (base, kind) = chain::approved_base(s, &repo, &head, &signers, genesis.as_deref())?;
+    if let Some(asked) = a.base {
+        let asked_id = repo.commit(asked).map_err(|e| e.to_string())?;
+        if asked_id != base {
+            return Err(format!(
+                "refusing --base {asked}: the range must start at approved code, here {base} ({}); \
+                 a review of a later base would sign commits nobody reviewed",
+                match kind {
+                    BaseKind::Approved => "the newest ancestor carrying a valid verdict",
+                    BaseKind::Genesis => "the configured genesis",
+                }
+            ));
+        }
+    }
+    if a.commit && repo.commit("HEAD").map_err(|e| e.to_string())? != head {
+        return Err(format!("--commit needs HEAD to be the reviewed head {head}"));
+    }
+    // Fail before any review when nothing could be signed.
+    let key = if a.simulate {
+        None
+    } else {
+        let keychain = common::secrets::platform_keychain();
+        let resolver = common::secrets::Resolver::for_process(keychain.as_ref(), s.paths.secrets_dir.clone());
+        Some(SigningKey::resolve(&resolver).map_err(|e| e.to_string())?)
+    };
+    let changes = repo.changes(&base, &head).map_err(|e| e.to_string())?;
+    let name =
+        repo.toplevel().and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
+    let range = Range { repo: name, base: base.clone(), head: head.clone() };
+    let pol = policy::default_policy(s.gate.min_confidence);
+    let (packets, results, decision, engine_info) = match bundle::packets(&range, &changes, a.max_bytes) {
+        Err(e @ BundleError::Empty) => return Err(format!("{base}..{head}: {e}")),
+        Err(e @ BundleError::FileTooLarge { .. }) => {
+            (Vec::new(), Vec::new(), Decision::Blocked { reasons: vec![e.to_string()] }, engine_stub(s, a.simulate))
+        }
+        Ok(packets) if a.simulate => {
+            let d = Decision::Approved { summary: "simulated: no reviewer ran".into() };
+            (packets, Vec::new(), d, engine_stub(s, true))
+        }
+        Ok(packets) => {
+            let version = engine::codex_version()?;
+            let es = EngineSettings {
+                model: s.gate.model.clone(),
+                timeout: Duration::from_secs(s.gate.review_timeout_secs),
+                attempts: s.gate.review_attempts,
+                budget: Duration::from_secs(s.gate.review_budget_secs),
+            };
+            let results = engine::review_packets(&packets, &es, started)?;
+            let reviews: Vec<_> = results.iter().map(|r| r.review.clone()).collect();
+            let d = policy::decide(&reviews, &pol);
+            (packets, results, d, Engine { name: "codex".into(), version, model: s.gate.model.clone() })
+        }
+    };
+    let bundle_text = packets.concat();
+    let v = Verdict {
+        schema: SCHEMA.into(),
+        repo: range.repo.clone(),
+        base: base.clone(),
+        head: head.clone(),
+        tree,
+        verdict: match decision {
+            Decision::Approved { .. } => verdict::Decision::Approved,
+            Decision::Blocked { .. } => verdict::Decision::Blocked,
+        },
+        policy: pol,
+        engine: engine_info,
+        bundle_sha256: common::hash::sha256_hex(bundle_text.as_bytes()),
+        findings_summary: match &decision {
+            Decision::Approved { summary } => summary.clone(),
+            Decision::Blocked { reasons } => reasons.join("; "),
+        },
+        created_at: common::time_fmt::rfc3339(common::time_fmt::now_utc()),
+        simulated: a.simulate,
+    };
+    let canonical = v.canonical();
+    // The packet directory: everything about this run, signed or not.
+    let dir =
+        common::artifacts::new_run_dir(&s.paths.artifacts_root, "review_packets", None, common::time_fmt::now_utc())
+            .map_err(|e| format!("review_packets: {e}"))?;
+    let write = |name: &str, bytes: &[u8]| {
+        common::artifacts::write_atomic(&dir.join(name), bytes)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
+    write("bundle.md", bundle_text.as_bytes())?;
+    for (i, r) in results.iter().enumerate() {
+        write(&format!("engine-output-{}.json", i + 1), &r.raw)?;
+    }
+    write("CODEX_VERDICT.json", &canonical)?;
+    let meta = json!({
+        "base": base, "head": head, "base_kind": format!("{kind:?}").to_lowercase(), "packets": packets.len(),
+        "decision": decision, "simulated": a.simulate, "duration_ms": started.elapsed().as_millis() as u64,
+        "packet_results": results.iter().map(|r| r.review.as_ref().err().cloned()).collect::<Vec<_>>(),
+    });
+    write("META.json", format!("{meta:#}\n").as_bytes())?;
+    let approved = matches!(decision, Decision::Approved { .. });
+    let mut committed = None;
+    if approved && !a.simulate {
+        let key = key.as_ref().ok_or("no signing key")?;
+        let sig = key.sign(&canonical).map_err(|e| e.to_string())?;
+        let top = repo.toplevel().ok_or("--commit and verdict files need a working copy")?;
+        let docs = top.join("docs");
+        std::fs::create_dir_all(&docs).map_err(|e| format!("{}: {e}", docs.display()))?;
+        common::artifacts::write_atomic_with_mode(&top.join(VERDICT_PATH), &canonical, 0o644)
+            .map_err(|e| format!("{VERDICT_PATH}: {e}"))?;
+        common::artifacts::write_atomic_with_mode(&top.join(SIG_PATH), &sig, 0o644)
+            .map_err(|e| format!("{SIG_PATH}: {e}"))?;
+        if a.commit {
+            let msg = format!("review: APPROVED {}..{}", &base[..12], &head[..12]);
+            committed = Some(repo.commit_only(&[VERDICT_PATH, SIG_PATH], &msg).map_err(|e| e.to_string())?);
+        }
+    }
+    let exit = if approved { Exit::Clean } else { Exit::Policy };
+    s.audit(
+        "review.run",
+        &json!({"base": base, "head": head, "verdict": v.verdict, "engine": v.engine.name, "simulated": a.simulate}),
+        exit,
+        started,
+    )?;
+    crate::render::review(
+        s.format,
+        &crate::render::ReviewReport { verdict: v, decision, packets: dir.display().to_string(), committed },
+    )?;
+    Ok(exit)
+}
+
+fn engine_stub(s: &Settings, simulated: bool) -> Engine {
+    Engine {
+        name: if simulated { "simulated" } else { "codex" }.into(),
+        version: String::new(),
+        model: s.gate.model.clone(),
+    }
+}

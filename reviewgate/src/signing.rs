@@ -1,0 +1,91 @@
+//! Signing a verdict: the Ed25519 key `OPENCLAW_REVIEW_SIGNING_KEY`,
+//! resolved through `common::secrets` (environment, keychain, systemd
+//! credential, 0600 file), and stock `ssh-keygen -Y sign -n
+//! openclaw-review-verdict` with the verdict on stdin and the signature on
+//! stdout. ssh-keygen reads a key from a path: a key from a file or a
+//! credential is used in place; one from the environment or the keychain is
+//! written to a 0600 file in a fresh 0700 directory, removed when signing
+//! ends. The key is never in argv or output.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::process::{self, CmdError};
+use common::secrets::{Resolver, SecretError, Source};
+use secrecy::ExposeSecret;
+
+use crate::sshsig::NAMESPACE;
+
+/// The managed name of the signing key.
+pub const KEY_NAME: &str = "OPENCLAW_REVIEW_SIGNING_KEY";
+
+/// Why nothing could be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The key could not be resolved.
+    #[error("the signing key {KEY_NAME}: {0}")]
+    Key(#[from] SecretError),
+    /// ssh-keygen failed.
+    #[error("ssh-keygen -Y sign: {0}")]
+    Tool(String),
+}
+
+/// A resolved signing key, ready for ssh-keygen.
+pub struct SigningKey {
+    path: PathBuf,
+    // Holds the temporary copy (if any) until signing is done.
+    _dir: Option<tempfile::TempDir>,
+    /// Where it came from (for the report; never the value).
+    pub source: String,
+}
+
+impl SigningKey {
+    /// Resolves the key (before any review runs, so a missing key writes nothing).
+    pub fn resolve(resolver: &Resolver<'_>) -> Result<SigningKey, SignError> {
+        let found = resolver.resolve(KEY_NAME)?.winner;
+        let source = found.source.to_string();
+        match found.source {
+            Source::File { path } | Source::Credential { path } => Ok(SigningKey { path, _dir: None, source }),
+            Source::Env | Source::Keychain => {
+                let dir = tempfile::Builder::new()
+                    .prefix("openclaw-reviewgate-key.")
+                    .tempdir()
+                    .map_err(|e| SignError::Tool(format!("temporary directory: {e}")))?;
+                let path = dir.path().join("key");
+                let mut value = found.value.expose_secret().to_owned();
+                if !value.ends_with('\n') {
+                    value.push('\n');
+                }
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .and_then(|mut f| f.write_all(value.as_bytes()))
+                    .map_err(|e| SignError::Tool(format!("temporary key file: {e}")))?;
+                Ok(SigningKey { path, _dir: Some(dir), source })
+            }
+        }
+    }
+
+    /// The SSHSIG over `message` (the armoured text ssh-keygen prints).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        let key = self.path.to_string_lossy();
+        let out = process::run_with_input(
+            "ssh-keygen",
+            &["-Y", "sign", "-f", &key, "-n", NAMESPACE],
+            message,
+            Duration::from_secs(30),
+        )
+        .map_err(|e| match e {
+            CmdError::NotFound(_) => SignError::Tool("ssh-keygen is not installed (openssh-client)".into()),
+            other => SignError::Tool(other.to_string()),
+        })?;
+        if !out.status.success() || !out.stdout.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
+            return Err(SignError::Tool(format!("exited {:?}: {}", out.status.code(), out.stderr_line())));
+        }
+        Ok(out.stdout)
+    }
+}
