@@ -18,6 +18,7 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod hash;
+pub mod locate;
 pub mod lock;
 pub mod output;
 pub mod paths;

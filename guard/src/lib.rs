@@ -26,7 +26,6 @@ pub mod doctor;
 pub mod fix;
 mod fixcmd;
 pub mod interlock;
-mod locate;
 mod log;
 pub mod notify;
 pub mod plan;

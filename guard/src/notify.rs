@@ -9,8 +9,8 @@ use std::time::Duration;
 use common::process;
 use serde::Serialize;
 
-use crate::locate::Located;
 use crate::plan::Notice;
+use common::locate::Located;
 
 /// What became of an alert.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -17,7 +17,6 @@ use crate::doctor::{self, DoctorReport};
 use crate::fix::{self, FixOutcome, FixReport, Mode};
 use crate::fixcmd::{self, StateJournal};
 use crate::interlock::{self, Verdict};
-use crate::locate::{Located, locate};
 use crate::log::{GuardLog, token};
 use crate::notify::{self, NotifyOutcome};
 use crate::plan::{self, Attempt, Notice, Plan, TickPlan};
@@ -25,6 +24,7 @@ use crate::registry::{self, Finding, RemediationId};
 use crate::render;
 use crate::report::{AttemptReport, NotifyReport, RunReport};
 use crate::state::{LastRun, RunOutcome, State, Store};
+use common::locate::{Located, locate};
 
 /// How long after its deadline a pending rollback is the tick's to do.
 const OVERDUE_SECS: i64 = 60;

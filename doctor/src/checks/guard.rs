@@ -42,13 +42,13 @@ fn read(path: &Path) -> Result<Option<String>, String> {
     read.map(|bytes| String::from_utf8(bytes).map_err(|_| format!("{}: not UTF-8", path.display()))).transpose()
 }
 
-/// Beside the doctor (how the package installs it) or on PATH.
+/// Beside the doctor (how the package installs it) or on PATH
+/// (`OPENCLAW_GUARD_BIN` overrides), by the one sibling-tool rule.
 fn guard_installed() -> bool {
-    let beside = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join("openclaw-guard")));
-    let on_path = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join("openclaw-guard").is_file()))
-        .unwrap_or(false);
-    beside.is_some_and(|p| p.is_file()) || on_path
+    let own = std::env::current_exe().ok();
+    let found =
+        common::locate::locate("openclaw-guard", "OPENCLAW_GUARD_BIN", &common::paths::process_env, own.as_deref());
+    matches!(found, common::locate::Located::Found(_))
 }
 
 /// Pure: the verdict on the guard's state at `now` (Unix seconds).

@@ -1,14 +1,16 @@
-//! Where the guard finds the tools it runs: `OPENCLAW_DOCTOR_BIN` /
-//! `OPENCLAW_NOTIFY_BIN` (absolute; a named file that is missing is an
-//! error, never a fallback), else beside the guard's own executable, else
+//! Where a tool finds a sibling tool it runs (the guard the doctor and the
+//! notifier, the doctor the guard): an override variable such as
+//! `OPENCLAW_DOCTOR_BIN` (absolute; a named file that is missing is an
+//! error, never a fallback), else beside the caller's own executable, else
 //! on PATH. Installed side by side, the tools are always the same release.
+//! Tools talk to each other only through these binaries' CLIs and JSON.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// How a tool was (not) found.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Located {
+pub enum Located {
     /// The executable to run.
     Found(PathBuf),
     /// Not found; the text says where it was looked for.
@@ -21,7 +23,7 @@ fn is_executable(p: &Path) -> bool {
 
 /// Finds `name` with the override variable `var`, the directory of `own_exe`
 /// and the `path` variable, in that order.
-pub(crate) fn locate(name: &str, var: &str, env: &dyn Fn(&str) -> Option<String>, own_exe: Option<&Path>) -> Located {
+pub fn locate(name: &str, var: &str, env: &dyn Fn(&str) -> Option<String>, own_exe: Option<&Path>) -> Located {
     if let Some(v) = env(var).filter(|v| !v.is_empty()) {
         let p = PathBuf::from(&v);
         if !p.is_absolute() {
@@ -45,7 +47,8 @@ pub(crate) fn locate(name: &str, var: &str, env: &dyn Fn(&str) -> Option<String>
             return Located::Found(p);
         }
     }
-    Located::Missing(format!("`{name}` is neither beside openclaw-guard nor on PATH (or set {var})"))
+    let me = own_exe.and_then(Path::file_name).map_or("this tool".into(), |n| n.to_string_lossy().into_owned());
+    Located::Missing(format!("`{name}` is neither beside {me} nor on PATH (or set {var})"))
 }
 
 #[cfg(test)]
