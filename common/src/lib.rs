@@ -12,6 +12,7 @@
 //! the calling tool decides what to show.
 #![deny(missing_docs)]
 
+pub mod api_base;
 pub mod artifacts;
 pub mod audit;
 pub mod cli;

@@ -1,15 +1,17 @@
-//! The Pushover API over HTTPS: the base-URL rule, the client, and the one
+//! The Pushover API over HTTPS: the client (the base-URL and proxy rules are
+//! `common::api_base`'s), and the one
 //! pure function that turns a response into a [`Reply`] (fuzzed).
 //!
 //! Keys travel only in form bodies. The client never follows a redirect
 //! (which could carry the body elsewhere), reads error bodies instead of
 //! turning statuses into errors, and has explicit timeouts.
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
+
+pub use common::api_base::{ApiBase, parse_api_base};
 
 /// Connect timeout (the 5 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -19,66 +21,6 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_BODY: u64 = 64 * 1024;
 /// At most this many API error strings are kept, each cut to 300 characters.
 const MAX_ERRORS: usize = 10;
-
-/// Where the API lives: `https://host[:port][/prefix]`, or plain `http://`
-/// to a loopback IP address (a test server); nothing else.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiBase {
-    /// The base without a trailing slash.
-    pub url: String,
-    /// The host, without IPv6 brackets.
-    pub host: String,
-    /// Plain HTTP to loopback (no proxy, no TLS).
-    pub loopback_http: bool,
-}
-
-/// Parses and checks an API base URL.
-pub fn parse_api_base(s: &str) -> Result<ApiBase, String> {
-    // A value with `@` may carry a password: it is not repeated.
-    let shown = if s.contains('@') { "(not shown: it contains @)".into() } else { common::output::sanitize(s) };
-    let bad = |why: &str| Err(format!("--api-base `{shown}`: {why}"));
-    let Some((scheme, rest)) = s.split_once("://") else {
-        return bad("not a URL (expected https://host[:port][/path])");
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], &rest[i..]),
-        None => (rest, ""),
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return bad("needs a host and no user:password@");
-    }
-    if path.contains(['?', '#']) || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return bad("no query, fragment or whitespace allowed");
-    }
-    let host = if let Some(v6) = authority.strip_prefix('[') {
-        match v6.split_once(']') {
-            Some((h, port)) if port.is_empty() || port.strip_prefix(':').is_some_and(valid_port) => h,
-            _ => return bad("bad [IPv6]:port"),
-        }
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, port)) if valid_port(port) => h,
-            Some(_) => return bad("bad port"),
-            None => authority,
-        }
-    };
-    if host.is_empty() {
-        return bad("needs a host");
-    }
-    let loopback_ip = host.parse::<IpAddr>().is_ok_and(|ip| ip.to_canonical().is_loopback());
-    let loopback_http = match scheme {
-        "https" => false,
-        "http" if loopback_ip => true,
-        "http" => return bad("plain http is accepted only for a loopback IP address; use https"),
-        _ => return bad("the scheme must be https"),
-    };
-    let url = format!("{scheme}://{authority}{}", path.trim_end_matches('/'));
-    Ok(ApiBase { url, host: host.to_owned(), loopback_http })
-}
-
-fn valid_port(p: &str) -> bool {
-    !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n > 0)
-}
 
 /// The app's monthly quota as the API last reported it (`X-Limit-App-*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -278,15 +220,10 @@ fn transport_error(e: &ureq::Error) -> String {
     }
 }
 
-/// The proxy for an HTTPS request to `host`, from the environment.
+/// The proxy for an HTTPS request to `host`, by the shared rule
+/// (`common::api_base::proxy_url`).
 fn proxy_for(host: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<ureq::Proxy>, String> {
-    let get = |names: &[&str]| names.iter().find_map(|n| env(n).filter(|v| !v.trim().is_empty()));
-    if let Some(no_proxy) = get(&["no_proxy", "NO_PROXY"])
-        && no_proxy.split(',').map(str::trim).any(|entry| no_proxy_matches(entry, host))
-    {
-        return Ok(None);
-    }
-    match get(&["https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"]) {
+    match common::api_base::proxy_url(host, env) {
         None => Ok(None),
         // The proxy URL may hold credentials: it is never repeated.
         Some(p) => ureq::Proxy::new(p.trim()).map(Some).map_err(|_| {
@@ -295,42 +232,9 @@ fn proxy_for(host: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<
     }
 }
 
-fn no_proxy_matches(entry: &str, host: &str) -> bool {
-    let entry = entry.trim_start_matches('.').trim_start_matches("*.");
-    entry == "*" || (!entry.is_empty() && (host == entry || host.ends_with(&format!(".{entry}"))))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn api_base_requires_https_except_for_loopback_ips() {
-        let b = parse_api_base("https://api.pushover.net/").unwrap();
-        assert_eq!(
-            (b.url.as_str(), b.host.as_str(), b.loopback_http),
-            ("https://api.pushover.net", "api.pushover.net", false)
-        );
-        assert!(parse_api_base("http://127.0.0.1:8080").unwrap().loopback_http);
-        assert!(parse_api_base("http://[::1]:8080/prefix").unwrap().loopback_http);
-        assert_eq!(parse_api_base("http://[::1]:8080/prefix/").unwrap().url, "http://[::1]:8080/prefix");
-        for bad in [
-            "http://api.pushover.net",
-            "http://localhost:8080",
-            "http://10.0.0.1",
-            "http://[::ffff:8.8.8.8]",
-            "ftp://127.0.0.1",
-            "https://user:pw@api.pushover.net",
-            "https://api.pushover.net/?x=1",
-            "https://:443",
-            "https://h:99999",
-            "api.pushover.net",
-            "https://h ost",
-        ] {
-            assert!(parse_api_base(bad).is_err(), "{bad}");
-        }
-        assert!(parse_api_base("http://[::ffff:127.0.0.1]:1").unwrap().loopback_http);
-    }
 
     fn h<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
         move |n| pairs.iter().find(|(k, _)| k.eq_ignore_ascii_case(n)).map(|(_, v)| (*v).to_owned())
@@ -392,7 +296,5 @@ mod tests {
         assert!(proxy_for("pushover.network", &np).unwrap().is_some());
         let err = proxy_for("h", &env(&[("HTTPS_PROXY", "http://user:secretpw@[bad")])).unwrap_err();
         assert!(err.contains("not a usable proxy URL") && !err.contains("secretpw"), "{err}");
-        let err = parse_api_base("https://user:secretpw@api.pushover.net").unwrap_err();
-        assert!(!err.contains("secretpw"), "{err}");
     }
 }
