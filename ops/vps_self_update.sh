@@ -104,6 +104,7 @@ g rev-parse --is-inside-work-tree >/dev/null 2>&1 || cannot "$repo is not a git 
 previous="$(g rev-parse --verify --quiet 'HEAD^{commit}')" || cannot "$repo has no HEAD commit"
 on="$(g symbolic-ref --quiet --short HEAD)" || on="(detached)"
 [[ "$on" == "$branch" ]] || cannot "$repo is on $on, not $branch"
+[[ -d "$compose_dir" ]] || cannot "compose directory $compose_dir does not exist"
 
 # 1. Fetch.
 g fetch --quiet origin || cannot "git fetch origin failed"
