@@ -5,8 +5,9 @@
 //! (`list-checks --format json`) and the full `--help` of every tool and
 //! subcommand. Hand-written here: the `ops/` script and systemd unit tables
 //! and the developer commands; for those, `docs` fails unless every script in
-//! `ops/` and every unit in `ops/systemd/` is listed and every listed one
-//! exists. CI runs `--check`, which fails when the committed file differs.
+//! `ops/`, every workflow in `ops/ci/` and every unit in `ops/systemd/` is
+//! listed and every listed one exists. CI runs `--check`, which fails when
+//! the committed file differs.
 
 use std::path::Path;
 use std::process::Command;
@@ -48,6 +49,24 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
         "installs the guard's units, logrotate snippet and sysctl file (`net.ipv4.ip_nonlocal_bind = 1`), applies the sysctl and enables openclaw-guard.timer; idempotent",
         "root (or `OPENCLAW_GUARD_INSTALL_ROOT=<prefix>`)",
         "once per host, after the binaries",
+    ),
+    (
+        "ops/openclaw_review.sh [ARGS]",
+        "thin wrapper: execs openclaw-reviewgate with ARGS and stdin unchanged (review, bundle, verify, hook pre-push, install-hook)",
+        "the reviewer or pusher",
+        "by hand",
+    ),
+    (
+        "ops/vps_self_update.sh",
+        "the one deploy path: lock, fetch, `openclaw-reviewgate verify` on origin's commit, fast-forward only, `docker compose up -d --build`, health probe, rollback to the previous commit; refusals and failures notified (`deploy.refused`, `deploy.failed`)",
+        "the checkout's owner (runs git and docker)",
+        "on the VPS, by hand or from a timer",
+    ),
+    (
+        "ops/ci/verdict-gate.yml",
+        "GitHub Actions workflow: `openclaw-reviewgate verify` on the pushed or pull-request head, allowed_signers from the repository's settings (never the checkout)",
+        "GitHub Actions",
+        "copied to .github/workflows/; push to main, pull requests",
     ),
     ("ops/tests/run_all.sh", "every ops self-test (hermetic, PATH stubs)", "anyone", "CI (`cargo xtask ci`)"),
 ];
@@ -112,15 +131,20 @@ fn subcommands(help: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every script and unit shipped under ops/ must be in the hand-written tables, and no more.
+/// Every script, CI workflow and unit shipped under ops/ must be in the hand-written tables, and no more.
 fn check_ops_tables(root: &Path) -> Result<(), String> {
     let listed_scripts: Vec<&str> =
         OPS_SCRIPTS.iter().map(|(s, ..)| s.split_whitespace().next().unwrap_or_default()).collect();
     let mut found = Vec::new();
-    for (dir, prefix) in [("ops", "ops/"), ("ops/tests", "ops/tests/")] {
+    for (dir, prefix) in [("ops", "ops/"), ("ops/tests", "ops/tests/"), ("ops/ci", "ops/ci/")] {
         for e in std::fs::read_dir(root.join(dir)).map_err(|e| format!("{dir}: {e}"))? {
             let name = e.map_err(|e| e.to_string())?.file_name().to_string_lossy().into_owned();
-            if name.ends_with(".sh") && (dir == "ops" || name == "run_all.sh") {
+            let listed = match dir {
+                "ops" => name.ends_with(".sh"),
+                "ops/tests" => name == "run_all.sh",
+                _ => name.ends_with(".yml") || name.ends_with(".yaml"),
+            };
+            if listed {
                 found.push(format!("{prefix}{name}"));
             }
         }
