@@ -79,8 +79,11 @@ enum Command {
         #[arg(long, value_name = "REV", default_value = "HEAD")]
         head: String,
         /// The reviewer.
-        #[arg(long, value_name = "codex", default_value = "codex")]
+        #[arg(long, value_name = "codex|openai", default_value = "codex")]
         engine: EngineArg,
+        /// The OpenAI API's base URL (https, or http to a loopback IP for a test server).
+        #[arg(long, value_name = "URL", default_value = "https://api.openai.com")]
+        api_base: String,
         /// Commit exactly the two verdict files on top of the reviewed head (HEAD must be it).
         #[arg(long)]
         commit: bool,
@@ -112,6 +115,8 @@ enum Command {
 enum EngineArg {
     /// `codex exec` with Codex's review output schema.
     Codex,
+    /// The OpenAI Responses API with the same schema, strict.
+    Openai,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,11 +173,16 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Command::Bundle { base, head, max_bytes, out, repo } => {
             crate::bundle_cmd::bundle(&repo, &base, &head, max_bytes, out.as_deref())
         }
-        Command::Review { base, head, engine: EngineArg::Codex, commit, simulate, max_bytes, repo } => {
+        Command::Review { base, head, engine, api_base, commit, simulate, max_bytes, repo } => {
             if max_bytes < 4096 {
                 return Err("--max-bytes must be at least 4096".into());
             }
+            let engine = match engine {
+                EngineArg::Codex => crate::review::EngineChoice::Codex,
+                EngineArg::Openai => crate::review::EngineChoice::OpenAi { api_base },
+            };
             let a = crate::review::ReviewArgs {
+                engine,
                 base: base.as_deref(),
                 head: &head,
                 commit,

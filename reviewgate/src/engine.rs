@@ -88,9 +88,24 @@ fn attempt(dir: &Path, packet: &str, s: &EngineSettings, timeout: Duration) -> (
     (raw, review)
 }
 
+/// One attempt at one packet, with at most this timeout.
+pub type Attempt<'a> = dyn Fn(&str, Duration) -> (Vec<u8>, Result<Review, String>) + 'a;
+
+/// The `codex` engine's attempt (the schema and answer files live in `dir`).
+pub fn codex_attempt<'a>(
+    dir: &'a Path,
+    s: &'a EngineSettings,
+) -> impl Fn(&str, Duration) -> (Vec<u8>, Result<Review, String>) + 'a {
+    move |packet, timeout| attempt(dir, packet, s, timeout)
+}
+
 /// Reviews each packet, in order, within the budget that started at `started`.
-pub fn review_packets(packets: &[String], s: &EngineSettings, started: Instant) -> Result<Vec<PacketResult>, String> {
-    let dir = tempfile::Builder::new().prefix("openclaw-review.").tempdir().map_err(|e| e.to_string())?;
+pub fn review_packets(
+    packets: &[String],
+    s: &EngineSettings,
+    started: Instant,
+    attempt: &Attempt<'_>,
+) -> Vec<PacketResult> {
     let mut res = Vec::new();
     for packet in packets {
         let mut last = PacketResult { raw: Vec::new(), review: Err("not attempted: the time budget was spent".into()) };
@@ -102,8 +117,7 @@ pub fn review_packets(packets: &[String], s: &EngineSettings, started: Instant) 
             if n > 0 {
                 std::thread::sleep(Duration::from_secs(1 << n.min(5)).min(left));
             }
-            let (raw, review) =
-                attempt(dir.path(), packet, s, s.timeout.min(s.budget.saturating_sub(started.elapsed())));
+            let (raw, review) = attempt(packet, s.timeout.min(s.budget.saturating_sub(started.elapsed())));
             let ok = review.is_ok();
             last = PacketResult { raw, review: review.map_err(|e| format!("attempt {}: {e}", n + 1)) };
             if ok {
@@ -112,5 +126,5 @@ pub fn review_packets(packets: &[String], s: &EngineSettings, started: Instant) 
         }
         res.push(last);
     }
-    Ok(res)
+    res
 }

@@ -21,6 +21,7 @@ mod cli;
 pub mod engine;
 pub mod gitio;
 pub mod hook;
+pub mod openai;
 pub mod output;
 pub mod policy;
 mod render;

@@ -24,8 +24,21 @@ use crate::signing::SigningKey;
 use crate::verdict::{self, Engine, SCHEMA, SIG_PATH, VERDICT_PATH, Verdict};
 use crate::verify::signers;
 
+/// The reviewer.
+pub(crate) enum EngineChoice {
+    /// `codex exec`.
+    Codex,
+    /// The OpenAI Responses API at this base URL.
+    OpenAi {
+        /// `--api-base`.
+        api_base: String,
+    },
+}
+
 /// What `review` was asked.
 pub(crate) struct ReviewArgs<'a> {
+    /// The reviewer.
+    pub(crate) engine: EngineChoice,
     /// `--base` (must be the approved base when given).
     pub(crate) base: Option<&'a str>,
     /// `--head`.
@@ -73,6 +86,8 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
         let resolver = common::secrets::Resolver::for_process(keychain.as_ref(), s.paths.secrets_dir.clone());
         Some(SigningKey::resolve(&resolver).map_err(|e| e.to_string())?)
     };
+    // And when nothing could review: the engine is checked before anything is written.
+    let reviewer = if a.simulate { None } else { Some(reviewer(s, &a.engine)?) };
     let changes = repo.changes(&base, &head).map_err(|e| e.to_string())?;
     let name =
         repo.toplevel().and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
@@ -88,17 +103,32 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
             (packets, Vec::new(), d, engine_stub(s, true))
         }
         Ok(packets) => {
-            let version = engine::codex_version()?;
             let es = EngineSettings {
                 model: s.gate.model.clone(),
                 timeout: Duration::from_secs(s.gate.review_timeout_secs),
                 attempts: s.gate.review_attempts,
                 budget: Duration::from_secs(s.gate.review_budget_secs),
             };
-            let results = engine::review_packets(&packets, &es, started)?;
+            let (results, info) = match reviewer.as_ref().ok_or("no reviewer")? {
+                Reviewer::Codex { version } => {
+                    let dir =
+                        tempfile::Builder::new().prefix("openclaw-review.").tempdir().map_err(|e| e.to_string())?;
+                    let attempt = engine::codex_attempt(dir.path(), &es);
+                    let results = engine::review_packets(&packets, &es, started, &attempt);
+                    (results, Engine { name: "codex".into(), version: version.clone(), model: s.gate.model.clone() })
+                }
+                Reviewer::OpenAi(client) => {
+                    let attempt = |p: &str, t: Duration| client.attempt(p, t);
+                    let results = engine::review_packets(&packets, &es, started, &attempt);
+                    (
+                        results,
+                        Engine { name: "openai".into(), version: "responses-api".into(), model: client.model.clone() },
+                    )
+                }
+            };
             let reviews: Vec<_> = results.iter().map(|r| r.review.clone()).collect();
             let d = policy::decide(&reviews, &pol);
-            (packets, results, d, Engine { name: "codex".into(), version, model: s.gate.model.clone() })
+            (packets, results, d, info)
         }
     };
     let bundle_text = packets.concat();
@@ -173,9 +203,33 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
     Ok(exit)
 }
 
+/// A ready reviewer.
+enum Reviewer {
+    Codex { version: String },
+    OpenAi(Box<crate::openai::OpenAi>),
+}
+
+fn reviewer(s: &Settings, choice: &EngineChoice) -> Result<Reviewer, String> {
+    match choice {
+        EngineChoice::Codex => Ok(Reviewer::Codex { version: engine::codex_version()? }),
+        EngineChoice::OpenAi { api_base } => {
+            let base = common::api_base::parse_api_base(api_base)?;
+            let keychain = common::secrets::platform_keychain();
+            let resolver = common::secrets::Resolver::for_process(keychain.as_ref(), s.paths.secrets_dir.clone());
+            let key = resolver
+                .resolve("OPENAI_API_KEY")
+                .map_err(|e| format!("the openai engine needs OPENAI_API_KEY: {e}"))?;
+            let model =
+                if s.gate.model.is_empty() { crate::openai::DEFAULT_MODEL.to_owned() } else { s.gate.model.clone() };
+            let client = crate::openai::OpenAi::new(base, key.winner.value, model, &common::paths::process_env)?;
+            Ok(Reviewer::OpenAi(Box::new(client)))
+        }
+    }
+}
+
 fn engine_stub(s: &Settings, simulated: bool) -> Engine {
     Engine {
-        name: if simulated { "simulated" } else { "codex" }.into(),
+        name: if simulated { "simulated" } else { "none" }.into(),
         version: String::new(),
         model: s.gate.model.clone(),
     }

@@ -4,6 +4,7 @@
 
 mod bundle;
 mod hook;
+mod openai;
 mod review;
 mod support;
 mod verify;
