@@ -27,7 +27,11 @@
 #      was deployed before this run, never an unverified one), rebuild,
 #      notify `deploy.failed` (emergency), exit 1.
 # The checkout must be on <branch> with no tracked changes (a modified tree
-# is not the verified one): otherwise refused.
+# is not the verified one): otherwise refused. Every deploy, refusal and
+# rollback is a record in the shared audit log (`openclaw-reviewgate
+# record-deploy --outcome complete|refuse|rollback`, as deploy.complete,
+# deploy.refuse, deploy.rollback); a record that cannot be written makes the
+# run exit 2 once everything else is done.
 #
 # Exit codes: 0 deployed, or already up to date; 1 refused (verify said
 # invalid, not a fast-forward, modified checkout) or rolled back (build or
@@ -67,10 +71,25 @@ notify() {
   if ((rc != 0)); then err "openclaw-notify exited $rc: the $1 alert may not have been sent"; fi
 }
 
-# refuse CODE MESSAGE: nothing was changed; notify deploy.refused and exit CODE.
+# record OUTCOME REV DETAIL: the decision in the shared audit log
+# (`openclaw-reviewgate record-deploy`); a failed record makes the run exit 2
+# at its end, after everything else was done.
+audit_failed=0
+record() {
+  local rc=0
+  openclaw-reviewgate record-deploy --outcome "$1" --rev "$2" --detail "$3" >/dev/null || rc=$?
+  if ((rc != 0)); then
+    err "the audit record deploy.$1 failed (exit $rc)"
+    audit_failed=1
+  fi
+}
+
+# refuse CODE MESSAGE: nothing was changed; audit, notify deploy.refused and exit CODE.
 refuse() {
   err "REFUSED: $2"
+  record refuse "${target:-unknown}" "$2"
   notify deploy.refused high "OpenClaw deploy refused" "$(hostname 2>/dev/null || echo vps): $2"
+  ((audit_failed == 0)) || exit 2
   exit "$1"
 }
 
@@ -168,7 +187,9 @@ rollback() {
     how="reset to $previous but the rebuild FAILED: the service may be down"
   fi
   err "$how"
+  record rollback "$target" "$why; $how"
   notify deploy.failed emergency "OpenClaw deploy failed" "$(hostname 2>/dev/null || echo vps): deploy of $target: $why; $how"
+  ((audit_failed == 0)) || exit 2
   exit 1
 }
 
@@ -177,4 +198,6 @@ log "docker compose up -d --build in $compose_dir"
 build || rollback "docker compose up -d --build failed"
 # 5. Health.
 probe || rollback "health probe failed"
+record complete "$target" "from $previous"
 log "deployed $target"
+((audit_failed == 0)) || exit 2

@@ -34,6 +34,7 @@ export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid GIT_COMMITTER_NAME=t
 cat >"$tmp/bin/openclaw-reviewgate" <<STUB
 #!$bash_bin
 printf '%s\n' "\$*" >>"\$STUB_LOG/reviewgate"
+if [[ "\$1" == record-deploy ]]; then exit "\${RECORD_EXIT:-0}"; fi
 exit "\${VERIFY_EXIT:-0}"
 STUB
 cat >"$tmp/bin/docker" <<STUB
@@ -98,6 +99,8 @@ deploy_run() {
 
 head_of() { git -C "$deploy" rev-parse HEAD; }
 calls() { if [[ -f "$logs/$1" ]]; then wc -l <"$logs/$1"; else echo 0; fi; }
+verifies() { if [[ -f "$logs/reviewgate" ]]; then grep -c '^verify ' "$logs/reviewgate" || true; else echo 0; fi; }
+records() { grep -o -- '^record-deploy --outcome [a-z]*' "$logs/reviewgate" 2>/dev/null | awk '{print $3}' | paste -sd, - || true; }
 log_of() { cat "$logs/$1" 2>/dev/null || true; }
 
 # check NAME CONDITION...: each condition is a string evaluated in order; the
@@ -123,7 +126,8 @@ check "verified update: fast-forwarded, rebuilt, exit 0" \
   '[[ $rc -eq 0 ]]' '[[ "$(head_of)" == "$second" ]]' '[[ "$(calls docker)" == 1 ]]' \
   '[[ "$(log_of docker)" == "compose up -d --build | $deploy | $second" ]]' '[[ "$(calls notify)" == 0 ]]'
 check "verify is given the exact commit, the repo, and no --allowed-signers when unset" \
-  '[[ "$(log_of reviewgate)" == "verify --rev $second --repo $deploy" ]]'
+  '[[ "$(grep "^verify " "$logs/reviewgate")" == "verify --rev $second --repo $deploy" ]]'
+check "the deploy is recorded in the audit log (record-deploy --outcome complete)" '[[ "$(records)" == complete ]]'
 check "every line printed starts with a UTC timestamp" \
   '[[ -n "$out" ]]' '! grep -vqE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z vps_self_update: " <<<"$out"' \
   'grep -q "health probe skipped" <<<"$out"'
@@ -134,7 +138,7 @@ mkdir -p "$base/compose"
 deploy_run OPENCLAW_ALLOWED_SIGNERS="$base/allowed signers" OPENCLAW_DEPLOY_COMPOSE_DIR="$base/compose" \
   OPENCLAW_DEPLOY_HEALTH_URL=http://127.0.0.1:9/healthz
 check "OPENCLAW_ALLOWED_SIGNERS, the compose dir and the health URL are used" \
-  '[[ $rc -eq 0 ]]' '[[ "$(log_of reviewgate)" == "verify --rev $second --repo $deploy --allowed-signers $base/allowed signers" ]]' \
+  '[[ $rc -eq 0 ]]' '[[ "$(grep "^verify " "$logs/reviewgate")" == "verify --rev $second --repo $deploy --allowed-signers $base/allowed signers" ]]' \
   '[[ "$(log_of docker)" == "compose up -d --build | $base/compose | " ]]' \
   '[[ "$(log_of curl)" == "-fsS --max-time 5 http://127.0.0.1:9/healthz" ]]'
 
@@ -144,7 +148,7 @@ fresh uptodate
 deploy_run
 check "already up to date: exit 0, no verify, no docker, HEAD unchanged" \
   '[[ $rc -eq 0 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
-  '[[ "$(calls reviewgate)" == 0 ]]' 'grep -q "up to date" <<<"$out"'
+  '[[ "$(verifies)" == 0 ]]' 'grep -q "up to date" <<<"$out"'
 
 # --- refusals ---------------------------------------------------------------
 
@@ -153,7 +157,8 @@ advance
 deploy_run VERIFY_EXIT=1
 check "verify exit 1: refused (exit 1), HEAD unchanged, no docker, deploy.refused notified high" \
   '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
-  'grep -q "^send --check-id deploy.refused --priority high .* -- " "$logs/notify"' 'grep -q REFUSED <<<"$out"'
+  'grep -q "^send --check-id deploy.refused --priority high .* -- " "$logs/notify"' 'grep -q REFUSED <<<"$out"' \
+  '[[ "$(records)" == refuse ]]'
 
 fresh undecided
 advance
@@ -179,7 +184,7 @@ printf 'local edit\n' >>"$deploy/compose.yaml"
 deploy_run
 check "modified tracked files in the checkout: refused (exit 1), nothing run" \
   '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
-  '[[ "$(calls reviewgate)" == 0 ]]' 'grep -q "^send --check-id deploy.refused" "$logs/notify"'
+  '[[ "$(verifies)" == 0 ]]' 'grep -q "^send --check-id deploy.refused" "$logs/notify"'
 
 # --- rollbacks --------------------------------------------------------------
 
@@ -190,7 +195,13 @@ check "build failure: reset to the previous commit, rebuilt there, deploy.failed
   '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 2 ]]' \
   '[[ "$(sed -n 1p "$logs/docker")" == "compose up -d --build | $deploy | $second" ]]' \
   '[[ "$(sed -n 2p "$logs/docker")" == "compose up -d --build | $deploy | $first" ]]' \
-  'grep -q "^send --check-id deploy.failed --priority emergency" "$logs/notify"'
+  'grep -q "^send --check-id deploy.failed --priority emergency" "$logs/notify"' '[[ "$(records)" == rollback ]]'
+
+fresh auditfail
+advance
+deploy_run RECORD_EXIT=1
+check "an audit record that fails: the deploy still completes, then exit 2" \
+  '[[ $rc -eq 2 ]]' '[[ "$(head_of)" == "$second" ]]' 'grep -q "audit record deploy.complete failed" <<<"$out"'
 
 fresh unhealthy
 advance
@@ -221,7 +232,7 @@ deploy_run
 exec 8>&-
 check "lock held by another deploy: exit 2, nothing run" \
   '[[ $rc -eq 2 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
-  '[[ "$(calls reviewgate)" == 0 ]]' 'grep -q "another deploy holds" <<<"$out"'
+  '[[ "$(verifies)" == 0 ]]' 'grep -q "another deploy holds" <<<"$out"'
 
 deploy_run
 check "the lock released: the same deploy then goes through" '[[ $rc -eq 0 ]]' '[[ "$(head_of)" == "$second" ]]'

@@ -102,12 +102,35 @@ enum Command {
         #[command(subcommand)]
         hook: HookCommand,
     },
+    /// Append a deploy decision to the shared audit log (for ops/vps_self_update.sh): deploy.complete, deploy.refuse or deploy.rollback.
+    RecordDeploy {
+        /// What happened.
+        #[arg(long, value_enum)]
+        outcome: DeployOutcome,
+        /// The commit concerned (the one deployed, refused or rolled back from).
+        #[arg(long, value_name = "REV")]
+        rev: String,
+        /// One line of detail (stored only as part of the hashed parameters).
+        #[arg(long, value_name = "TEXT", default_value = "")]
+        detail: String,
+    },
     /// Install the pre-push hook in a working copy (an existing hook is kept and runs first).
     InstallHook {
         /// The repository (default: the current directory).
         #[arg(long, value_name = "DIR", default_value = ".")]
         repo: PathBuf,
     },
+}
+
+/// Deploy outcomes, as audit actions `deploy.<outcome>`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum DeployOutcome {
+    /// Deployed and healthy.
+    Complete,
+    /// Refused before any change.
+    Refuse,
+    /// Built or probed, failed, and rolled back.
+    Rollback,
 }
 
 /// The reviewers.
@@ -197,6 +220,16 @@ fn run(cli: Cli) -> Result<Exit, String> {
             std::io::Read::read_to_end(&mut std::io::Read::take(std::io::stdin(), 1 << 20 | 1), &mut input)
                 .map_err(|e| format!("stdin: {e}"))?;
             crate::hook::pre_push(&s, &input)
+        }
+        Command::RecordDeploy { outcome, rev, detail } => {
+            let (action, exit) = match outcome {
+                DeployOutcome::Complete => ("deploy.complete", Exit::Clean),
+                DeployOutcome::Refuse => ("deploy.refuse", Exit::Policy),
+                DeployOutcome::Rollback => ("deploy.rollback", Exit::Policy),
+            };
+            s.audit(action, &serde_json::json!({"rev": rev, "detail": detail}), exit, Instant::now())?;
+            common::cli::write_result(&format!("recorded {action}\n")).map_err(|e| e.to_string())?;
+            Ok(Exit::Clean)
         }
         Command::InstallHook { repo } => {
             let (exit, path) = crate::hook::install(&repo)?;

@@ -170,3 +170,23 @@ fn an_unknown_revision_cannot_be_decided_and_refusals_are_audited() {
     let log = std::fs::read_to_string(lab.host.path("audit/audit.jsonl")).unwrap();
     assert!(log.contains("\"action\":\"review.refuse\"") && log.contains("openclaw-reviewgate"), "{log}");
 }
+
+#[test]
+fn deploy_decisions_are_audit_records() {
+    let lab = Lab::new();
+    for (outcome, action) in
+        [("complete", "deploy.complete"), ("refuse", "deploy.refuse"), ("rollback", "deploy.rollback")]
+    {
+        let mut cmd = lab.host.command(crate::support::GATE);
+        cmd.args(["record-deploy", "--outcome", outcome, "--rev", &"a".repeat(40), "--detail", "from the test"]);
+        let r = test_support::run(&mut cmd);
+        assert_eq!(r.code, 0, "{r:?}");
+        let log = std::fs::read_to_string(lab.host.path("audit/audit.jsonl")).unwrap();
+        assert!(log.contains(&format!("\"action\":\"{action}\"")) && !log.contains("from the test"), "{log}");
+    }
+    // An audit log that cannot take the record: exit 2.
+    std::fs::write(lab.host.path("audit/audit.jsonl"), "garbage\n").unwrap();
+    let mut cmd = lab.host.command(crate::support::GATE);
+    cmd.args(["record-deploy", "--outcome", "complete", "--rev", "x"]);
+    assert_eq!(test_support::run(&mut cmd).code, 2);
+}
