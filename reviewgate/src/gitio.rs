@@ -40,8 +40,18 @@ impl Repo {
 
     fn git(&self, args: &[&str]) -> Result<process::CmdOutput, GitError> {
         let dir = self.dir.to_string_lossy();
-        // No hook, fsmonitor or pager of the repository runs: only plumbing on objects.
-        let mut argv = vec!["-C", &dir, "-c", "core.quotepath=off", "-c", "core.fsmonitor=false", "--no-pager"];
+        // No hook, fsmonitor or pager of the repository runs, and `refs/replace/*`
+        // cannot substitute other objects for the ones named: only plumbing on objects.
+        let mut argv = vec![
+            "-C",
+            &dir,
+            "--no-replace-objects",
+            "-c",
+            "core.quotepath=off",
+            "-c",
+            "core.fsmonitor=false",
+            "--no-pager",
+        ];
         argv.extend_from_slice(args);
         process::run("git", &argv, GIT_TIMEOUT).map_err(|e| match e {
             CmdError::NotFound(_) => GitError::Failed("git is not installed".into()),

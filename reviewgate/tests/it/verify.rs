@@ -190,3 +190,16 @@ fn deploy_decisions_are_audit_records() {
     cmd.args(["record-deploy", "--outcome", "complete", "--rev", "x"]);
     assert_eq!(test_support::run(&mut cmd).code, 2);
 }
+
+#[test]
+fn replace_refs_cannot_substitute_the_reviewed_content() {
+    // A reviewed verdict commit V; an unreviewed commit X; `git replace X V` makes
+    // plumbing that honours replace refs read V's content when asked for X.
+    let (lab, verdict_commit, _) = approved();
+    lab.git(&["checkout", "-q", "-b", "evil", "HEAD~2"]);
+    lab.change("app.py", "print('evil')\n");
+    let evil = lab.git(&["rev-parse", "HEAD"]);
+    lab.git(&["replace", &evil, &verdict_commit]);
+    let r = lab.verify(&evil, &[]);
+    assert_eq!(r.code, 1, "a replace ref made unreviewed content pass: {r:?}");
+}
