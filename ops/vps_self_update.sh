@@ -134,8 +134,11 @@ if [[ "$target" == "$previous" ]]; then
   log "up to date: nothing to do"
   exit 0
 fi
-[[ -z "$(g status --porcelain --untracked-files=no)" ]] ||
+[[ -z "$(g status --porcelain --untracked-files=no --ignore-submodules=none)" ]] ||
   refuse 1 "$repo has modified tracked files: the checkout is not a verified tree (HEAD $previous)"
+# Files git was told not to look at (assume-unchanged: lowercase tag; skip-worktree: S) can differ unseen.
+[[ -z "$(g ls-files -v | grep -E '^([a-z]|S) ' || true)" ]] ||
+  refuse 1 "$repo has files marked assume-unchanged or skip-worktree: git status cannot vouch for them (HEAD $previous)"
 
 # 2. Verify the exact commit that would be deployed.
 verify=(openclaw-reviewgate verify --rev "$target" --repo "$repo")

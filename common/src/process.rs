@@ -73,19 +73,37 @@ pub enum CmdError {
 
 /// Runs `program args…`, killing it (and its process group) after `timeout`.
 pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput, CmdError> {
-    run_inner(program, args, None, timeout)
+    run_opts(program, args, &RunOpts::default(), timeout)
 }
 
 /// [`run`] with `input` written to the command's stdin (then closed), for
 /// data that must never be in argv: a message to verify, a request body.
 pub fn run_with_input(program: &str, args: &[&str], input: &[u8], timeout: Duration) -> Result<CmdOutput, CmdError> {
-    run_inner(program, args, Some(input.to_vec()), timeout)
+    run_opts(program, args, &RunOpts { input: Some(input), ..RunOpts::default() }, timeout)
 }
 
-fn run_inner(program: &str, args: &[&str], input: Option<Vec<u8>>, timeout: Duration) -> Result<CmdOutput, CmdError> {
+/// How [`run_opts`] runs a command beyond its arguments.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOpts<'a> {
+    /// Written to stdin, then closed (stdin is `/dev/null` otherwise).
+    pub input: Option<&'a [u8]>,
+    /// Variables set for the command.
+    pub env: &'a [(&'a str, &'a str)],
+    /// Variables the command must not inherit (a secret this process holds).
+    pub env_remove: &'a [&'a str],
+}
+
+/// [`run`] with [`RunOpts`].
+pub fn run_opts(program: &str, args: &[&str], opts: &RunOpts<'_>, timeout: Duration) -> Result<CmdOutput, CmdError> {
     let started = Instant::now();
     let io_err = |source| CmdError::Io { program: program.to_owned(), source };
-    let mut child = match Command::new(program)
+    let input = opts.input.map(<[u8]>::to_vec);
+    let mut cmd = Command::new(program);
+    for k in opts.env_remove {
+        cmd.env_remove(k);
+    }
+    cmd.envs(opts.env.iter().copied());
+    let mut child = match cmd
         .args(args)
         .env("LC_ALL", "C")
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -208,6 +226,15 @@ mod tests {
             run_with_input("sleep", &["30"], b"x", Duration::from_millis(300)),
             Err(CmdError::TimedOut { .. })
         ));
+    }
+
+    #[test]
+    fn a_removed_variable_never_reaches_the_child() {
+        let opts =
+            RunOpts { env: &[("SHOWN", "yes")], env_remove: &["PATH_SECRET_TEST", "HOME"], ..RunOpts::default() };
+        let out = run_opts("/usr/bin/env", &[], &opts, Duration::from_secs(5)).unwrap();
+        let text = out.stdout_text();
+        assert!(text.contains("SHOWN=yes") && !text.lines().any(|l| l.starts_with("HOME=")), "{text}");
     }
 
     #[test]

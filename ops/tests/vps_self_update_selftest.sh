@@ -186,6 +186,14 @@ check "modified tracked files in the checkout: refused (exit 1), nothing run" \
   '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
   '[[ "$(verifies)" == 0 ]]' 'grep -q "^send --check-id deploy.refused" "$logs/notify"'
 
+fresh hidden
+advance
+git -C "$deploy" update-index --assume-unchanged compose.yaml
+printf '# local edit\n' >>"$deploy/compose.yaml"
+deploy_run
+check "a file marked assume-unchanged: refused (exit 1), nothing run" \
+  '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' 'grep -q "assume-unchanged" <<<"$out"'
+
 # --- rollbacks --------------------------------------------------------------
 
 fresh buildfail

@@ -24,7 +24,7 @@ pub(crate) fn bundle(repo_dir: &Path, base: &str, head: &str, max: usize, out: O
     let range = Range { repo: name, base: base_id, head: head_id };
     let packets = match bundle::packets(&range, &changes, max) {
         Ok(p) => p,
-        Err(e @ BundleError::FileTooLarge { .. }) => {
+        Err(e @ (BundleError::FileTooLarge { .. } | BundleError::Unreviewable { .. })) => {
             crate::INFO.error(&e.to_string());
             return Ok(Exit::Policy);
         }

@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::process::{self, CmdError};
+use common::process::CmdError;
+
+use crate::child;
 
 use crate::output::{MAX_OUTPUT, Review};
 
@@ -49,7 +51,7 @@ pub struct PacketResult {
 
 /// `codex --version`'s first line, or why it cannot run (then nothing can be reviewed).
 pub fn codex_version() -> Result<String, String> {
-    match process::run("codex", &["--version"], Duration::from_secs(20)) {
+    match child::run("codex", &["--version"], None, &[], Duration::from_secs(20)) {
         Ok(out) if out.status.success() => Ok(out.stdout_text().lines().next().unwrap_or("").trim().to_owned()),
         Ok(out) => Err(format!("`codex --version` exited {:?}: {}", out.status.code(), out.stderr_line())),
         Err(CmdError::NotFound(_)) => Err("codex is not installed (the engine `codex` needs the Codex CLI)".into()),
@@ -71,7 +73,7 @@ fn attempt(dir: &Path, packet: &str, s: &EngineSettings, timeout: Duration) -> (
         args.extend(["--model", &s.model]);
     }
     args.push("-");
-    match process::run_with_input("codex", &args, packet.as_bytes(), timeout) {
+    match child::run("codex", &args, Some(packet.as_bytes()), &[], timeout) {
         Ok(out) if out.status.success() => {}
         Ok(out) => return (Vec::new(), Err(format!("codex exited {:?}: {}", out.status.code(), out.stderr_line()))),
         Err(e) => return (Vec::new(), Err(e.to_string())),

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use common::process::{self, CmdError};
 
+use crate::child;
+
 /// Longest one git call may take.
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -40,8 +42,10 @@ impl Repo {
 
     fn git(&self, args: &[&str]) -> Result<process::CmdOutput, GitError> {
         let dir = self.dir.to_string_lossy();
-        // No hook, fsmonitor or pager of the repository runs, and `refs/replace/*`
-        // cannot substitute other objects for the ones named: only plumbing on objects.
+        // No hook, fsmonitor or pager of the repository runs, `refs/replace/*`
+        // cannot substitute other objects for the ones named, and no
+        // attribute file (the repository's, the user's or the system's) can
+        // hide content: only plumbing on the objects themselves.
         let mut argv = vec![
             "-C",
             &dir,
@@ -50,13 +54,32 @@ impl Repo {
             "core.quotepath=off",
             "-c",
             "core.fsmonitor=false",
+            "-c",
+            "core.attributesFile=/dev/null",
+            "-c",
+            "core.hooksPath=/dev/null",
             "--no-pager",
         ];
         argv.extend_from_slice(args);
-        process::run("git", &argv, GIT_TIMEOUT).map_err(|e| match e {
+        let env = [("GIT_ATTR_NOSYSTEM", "1"), ("GIT_NO_REPLACE_OBJECTS", "1")];
+        child::run("git", &argv, None, &env, GIT_TIMEOUT).map_err(|e| match e {
             CmdError::NotFound(_) => GitError::Failed("git is not installed".into()),
             other => GitError::Failed(other.to_string()),
         })
+    }
+
+    /// Refuses a repository whose history can be rewritten locally without
+    /// changing any object id: a grafts file (replace refs are ignored).
+    pub fn check_history_is_plain(&self) -> Result<(), GitError> {
+        let out = self.git(&["rev-parse", "--path-format=absolute", "--git-path", "info/grafts"])?;
+        let grafts = PathBuf::from(out.stdout_text().trim_end_matches('\n'));
+        if out.status.success() && grafts.exists() {
+            return Err(GitError::Failed(format!(
+                "{} exists: grafts rewrite history without changing object ids; remove it",
+                grafts.display()
+            )));
+        }
+        Ok(())
     }
 
     /// The top-level directory of the working copy, if any.
@@ -121,9 +144,12 @@ impl Repo {
         }
     }
 
-    /// Where hook `name` lives (honours `core.hooksPath`), absolute.
+    /// Where hook `name` lives (honours the repository's `core.hooksPath`), absolute.
     pub fn hook_path(&self, name: &str) -> Result<PathBuf, GitError> {
-        let out = self.git(&["rev-parse", "--path-format=absolute", "--git-path", &format!("hooks/{name}")])?;
+        let dir = self.dir.to_string_lossy();
+        let hook = format!("hooks/{name}");
+        let args = ["-C", &dir, "rev-parse", "--path-format=absolute", "--git-path", &hook];
+        let out = child::run("git", &args, None, &[], GIT_TIMEOUT).map_err(|e| GitError::Failed(e.to_string()))?;
         if !out.status.success() {
             return Err(GitError::Failed(format!("not a git repository: {}", out.stderr_line())));
         }
@@ -131,31 +157,39 @@ impl Repo {
     }
 
     /// The files changed from `base` to `head` with their diffs, from one
-    /// `git diff` that runs no external diff or textconv and does not follow
-    /// the repository's diff settings.
+    /// `git diff --text` that runs no external diff or textconv, reads no
+    /// attributes and hides no submodule. A gitlink, or a file whose diff is
+    /// not UTF-8 or holds a NUL byte, is marked unreviewable: its content
+    /// cannot be shown to a reviewer as it is.
     pub fn changes(&self, base: &str, head: &str) -> Result<Vec<crate::bundle::Change>, GitError> {
-        let names = self.git(&["diff", "--name-status", "-z", "--no-renames", base, head, "--"])?;
-        if !names.status.success() {
-            return Err(GitError::Failed(format!("diff {base} {head}: {}", names.stderr_line())));
+        let raw = self.git(&["diff", "--raw", "-z", "--no-renames", "--ignore-submodules=none", base, head, "--"])?;
+        if !raw.status.success() {
+            return Err(GitError::Failed(format!("diff {base} {head}: {}", raw.stderr_line())));
         }
-        let fields: Vec<&[u8]> = names.stdout.split(|&b| b == 0).filter(|f| !f.is_empty()).collect();
-        let listed: Vec<(char, String)> = fields
-            .chunks(2)
-            .filter_map(|c| match c {
-                [st, path] => Some((char::from(st[0]), String::from_utf8_lossy(path).into_owned())),
-                _ => None,
-            })
-            .collect();
+        // `:<old mode> <new mode> <old oid> <new oid> <status>\0<path>\0` per file.
+        let fields: Vec<&[u8]> = raw.stdout.split(|&b| b == 0).filter(|f| !f.is_empty()).collect();
+        let mut listed: Vec<(char, String, bool)> = Vec::new();
+        for pair in fields.chunks(2) {
+            let [meta, path] = pair else { return Err(GitError::Failed("diff --raw: odd output".into())) };
+            let meta = String::from_utf8_lossy(meta);
+            let mut w = meta.trim_start_matches(':').split(' ');
+            let (old_mode, new_mode) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
+            let status = w.nth(2).and_then(|s| s.chars().next()).unwrap_or('?');
+            let gitlink = old_mode == "160000" || new_mode == "160000";
+            listed.push((status, String::from_utf8_lossy(path).into_owned(), gitlink));
+        }
         let out = self.git(&[
             "-c",
             "diff.suppressBlankEmpty=false",
             "-c",
             "diff.relative=false",
             "diff",
+            "--text",
             "--no-color",
             "--no-ext-diff",
             "--no-textconv",
             "--no-renames",
+            "--ignore-submodules=none",
             "--full-index",
             "--unified=3",
             "--inter-hunk-context=0",
@@ -169,27 +203,36 @@ impl Repo {
         if !out.status.success() {
             return Err(GitError::Failed(format!("diff {base} {head}: {}", out.stderr_line())));
         }
-        let text = String::from_utf8_lossy(&out.stdout);
-        let mut diffs: Vec<String> = Vec::new();
-        for line in text.split_inclusive('\n') {
-            if line.starts_with("diff --git ") || diffs.is_empty() {
-                diffs.push(String::new());
+        let mut chunks: Vec<Vec<u8>> = Vec::new();
+        for line in out.stdout.split_inclusive(|&b| b == b'\n') {
+            if line.starts_with(b"diff --git ") || chunks.is_empty() {
+                chunks.push(Vec::new());
             }
-            if let Some(d) = diffs.last_mut() {
-                d.push_str(line);
+            if let Some(c) = chunks.last_mut() {
+                c.extend_from_slice(line);
             }
         }
-        if diffs.len() != listed.len() {
+        if chunks.len() != listed.len() {
             return Err(GitError::Failed(format!(
                 "diff {base} {head}: {} file(s) listed but {} diff(s) read",
                 listed.len(),
-                diffs.len()
+                chunks.len()
             )));
         }
         Ok(listed
             .into_iter()
-            .zip(diffs)
-            .map(|((status, path), diff)| crate::bundle::Change { status, path, diff })
+            .zip(chunks)
+            .map(|((status, path, gitlink), bytes)| {
+                let unreviewable = if gitlink {
+                    Some("a submodule (gitlink): its content is not in this repository".to_owned())
+                } else if bytes.contains(&0) || std::str::from_utf8(&bytes).is_err() {
+                    Some("binary or not UTF-8: its content cannot be shown to a reviewer as it is".to_owned())
+                } else {
+                    None
+                };
+                let diff = String::from_utf8(bytes).unwrap_or_default();
+                crate::bundle::Change { status, path, diff, unreviewable }
+            })
             .collect())
     }
 
@@ -225,17 +268,27 @@ impl Repo {
         Ok(out.status.success() && out.stdout_text().trim() == "tree")
     }
 
-    /// The paths by which trees `a` and `b` differ (recursively, every kind of change).
+    /// The paths by which trees `a` and `b` differ: every entry (mode,
+    /// type, object id) of `git ls-tree -r -z --full-tree`, compared here, so
+    /// no diff setting (submodule `ignore`, attributes) can hide one.
     pub fn diff_paths(&self, a: &str, b: &str) -> Result<Vec<String>, GitError> {
-        let out = self.git(&["diff-tree", "-r", "-z", "--name-only", "--no-renames", a, b])?;
+        let (ta, tb) = (self.tree_entries(a)?, self.tree_entries(b)?);
+        let mut diff: Vec<String> = ta.iter().filter(|(p, e)| tb.get(*p) != Some(e)).map(|(p, _)| p.clone()).collect();
+        diff.extend(tb.keys().filter(|p| !ta.contains_key(*p)).cloned());
+        diff.sort();
+        Ok(diff)
+    }
+
+    fn tree_entries(&self, tree: &str) -> Result<std::collections::BTreeMap<String, Vec<u8>>, GitError> {
+        let out = self.git(&["ls-tree", "-r", "-z", "--full-tree", "--end-of-options", tree])?;
         if !out.status.success() {
-            return Err(GitError::Failed(format!("diff-tree {a} {b}: {}", out.stderr_line())));
+            return Err(GitError::Failed(format!("ls-tree {tree}: {}", out.stderr_line())));
         }
-        Ok(out
-            .stdout
-            .split(|&b| b == 0)
-            .filter(|p| !p.is_empty())
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .collect())
+        let mut res = std::collections::BTreeMap::new();
+        for rec in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+            let tab = rec.iter().position(|&b| b == b'\t').ok_or_else(|| GitError::Failed("ls-tree: no tab".into()))?;
+            res.insert(String::from_utf8_lossy(&rec[tab + 1..]).into_owned(), rec[..tab].to_vec());
+        }
+        Ok(res)
     }
 }

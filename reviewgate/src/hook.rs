@@ -93,6 +93,7 @@ pub fn pre_push(s: &Settings, input: &[u8]) -> Result<Exit, String> {
     let text = std::str::from_utf8(input).map_err(|_| "pre-push input is not UTF-8".to_owned())?;
     let updates = parse(text)?;
     let repo = Repo::new(Path::new("."));
+    repo.check_history_is_plain().map_err(|e| e.to_string())?;
     let mut blocked = false;
     let mut lines = Vec::new();
     for u in &updates {

@@ -17,6 +17,7 @@ pub mod bundle;
 mod bundle_cmd;
 pub mod chain;
 pub mod check;
+mod child;
 mod cli;
 pub mod engine;
 pub mod gitio;

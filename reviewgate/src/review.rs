@@ -57,6 +57,7 @@ pub(crate) struct ReviewArgs<'a> {
 pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
     let started = Instant::now();
     let repo = Repo::new(a.repo);
+    repo.check_history_is_plain().map_err(|e| e.to_string())?;
     let head = repo.commit(a.head).map_err(|e| e.to_string())?;
     let tree = repo.tree(&head).map_err(|e| e.to_string())?;
     let signers = signers(s, &repo, None)?;
@@ -95,7 +96,7 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
     let pol = policy::default_policy(s.gate.min_confidence);
     let (packets, results, decision, engine_info) = match bundle::packets(&range, &changes, a.max_bytes) {
         Err(e @ BundleError::Empty) => return Err(format!("{base}..{head}: {e}")),
-        Err(e @ BundleError::FileTooLarge { .. }) => {
+        Err(e @ (BundleError::FileTooLarge { .. } | BundleError::Unreviewable { .. })) => {
             (Vec::new(), Vec::new(), Decision::Blocked { reasons: vec![e.to_string()] }, engine_stub(s, a.simulate))
         }
         Ok(packets) if a.simulate => {

@@ -4,17 +4,18 @@
 //! openclaw-review-verdict` with the verdict on stdin and the signature on
 //! stdout. ssh-keygen reads a key from a path: a key from a file or a
 //! credential is used in place; one from the environment or the keychain is
-//! written to a 0600 file in a fresh 0700 directory, removed when signing
-//! ends. The key is never in argv or output.
+//! written to a 0600 file in a fresh 0700 directory only for the moment of
+//! signing (after the review), and removed. The key is never in argv or
+//! output, and no child process inherits the variable (`child`).
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::process::{self, CmdError};
+use common::process::CmdError;
 use common::secrets::{Resolver, SecretError, Source};
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::sshsig::NAMESPACE;
 
@@ -32,60 +33,79 @@ pub enum SignError {
     Tool(String),
 }
 
-/// A resolved signing key, ready for ssh-keygen.
+/// A resolved signing key.
 pub struct SigningKey {
-    path: PathBuf,
-    // Holds the temporary copy (if any) until signing is done.
-    _dir: Option<tempfile::TempDir>,
+    place: Place,
     /// Where it came from (for the report; never the value).
     pub source: String,
 }
 
+enum Place {
+    /// A file ssh-keygen can read in place (the secrets directory, a credential).
+    File(PathBuf),
+    /// A value from the environment or the keychain, written to a private
+    /// file only for the moment of signing.
+    Value(SecretString),
+}
+
 impl SigningKey {
-    /// Resolves the key (before any review runs, so a missing key writes nothing).
+    /// Resolves the key (before any review runs, so a missing key writes
+    /// nothing). Nothing is written here.
     pub fn resolve(resolver: &Resolver<'_>) -> Result<SigningKey, SignError> {
         let found = resolver.resolve(KEY_NAME)?.winner;
         let source = found.source.to_string();
-        match found.source {
-            Source::File { path } | Source::Credential { path } => Ok(SigningKey { path, _dir: None, source }),
-            Source::Env | Source::Keychain => {
+        let place = match found.source {
+            Source::File { path } | Source::Credential { path } => Place::File(path),
+            Source::Env | Source::Keychain => Place::Value(found.value),
+        };
+        Ok(SigningKey { place, source })
+    }
+
+    /// The SSHSIG over `message` (the armoured text ssh-keygen prints).
+    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        match &self.place {
+            Place::File(path) => sign_with(path, message),
+            Place::Value(value) => {
+                // A 0700 directory and a 0600 file, removed when this returns.
                 let dir = tempfile::Builder::new()
                     .prefix("openclaw-reviewgate-key.")
                     .tempdir()
                     .map_err(|e| SignError::Tool(format!("temporary directory: {e}")))?;
+                std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                    .map_err(|e| SignError::Tool(format!("temporary directory: {e}")))?;
                 let path = dir.path().join("key");
-                let mut value = found.value.expose_secret().to_owned();
-                if !value.ends_with('\n') {
-                    value.push('\n');
+                let mut text = value.expose_secret().to_owned();
+                if !text.ends_with('\n') {
+                    text.push('\n');
                 }
                 std::fs::OpenOptions::new()
                     .write(true)
                     .create_new(true)
                     .mode(0o600)
                     .open(&path)
-                    .and_then(|mut f| f.write_all(value.as_bytes()))
+                    .and_then(|mut f| f.write_all(text.as_bytes()))
                     .map_err(|e| SignError::Tool(format!("temporary key file: {e}")))?;
-                Ok(SigningKey { path, _dir: Some(dir), source })
+                sign_with(&path, message)
             }
         }
     }
+}
 
-    /// The SSHSIG over `message` (the armoured text ssh-keygen prints).
-    pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-        let key = self.path.to_string_lossy();
-        let out = process::run_with_input(
-            "ssh-keygen",
-            &["-Y", "sign", "-f", &key, "-n", NAMESPACE],
-            message,
-            Duration::from_secs(30),
-        )
-        .map_err(|e| match e {
-            CmdError::NotFound(_) => SignError::Tool("ssh-keygen is not installed (openssh-client)".into()),
-            other => SignError::Tool(other.to_string()),
-        })?;
-        if !out.status.success() || !out.stdout.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
-            return Err(SignError::Tool(format!("exited {:?}: {}", out.status.code(), out.stderr_line())));
-        }
-        Ok(out.stdout)
+fn sign_with(key: &std::path::Path, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    let key = key.to_string_lossy();
+    let out = crate::child::run(
+        "ssh-keygen",
+        &["-Y", "sign", "-f", &key, "-n", NAMESPACE],
+        Some(message),
+        &[],
+        Duration::from_secs(30),
+    )
+    .map_err(|e| match e {
+        CmdError::NotFound(_) => SignError::Tool("ssh-keygen is not installed (openssh-client)".into()),
+        other => SignError::Tool(other.to_string()),
+    })?;
+    if !out.status.success() || !out.stdout.starts_with(b"-----BEGIN SSH SIGNATURE-----") {
+        return Err(SignError::Tool(format!("exited {:?}: {}", out.status.code(), out.stderr_line())));
     }
+    Ok(out.stdout)
 }

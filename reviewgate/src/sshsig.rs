@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use common::process::{self, CmdError};
 
+use crate::child;
+
 use crate::check::SigCheck;
 
 /// The signature namespace of verdicts.
@@ -28,7 +30,7 @@ pub enum SigError {
 }
 
 fn keygen(args: &[&str], input: &[u8]) -> Result<process::CmdOutput, SigError> {
-    process::run_with_input("ssh-keygen", args, input, TIMEOUT).map_err(|e| match e {
+    child::run("ssh-keygen", args, Some(input), &[], TIMEOUT).map_err(|e| match e {
         CmdError::NotFound(_) => SigError::Tool("ssh-keygen is not installed (openssh-client)".into()),
         other => SigError::Tool(other.to_string()),
     })

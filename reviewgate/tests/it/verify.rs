@@ -203,3 +203,33 @@ fn replace_refs_cannot_substitute_the_reviewed_content() {
     let r = lab.verify(&evil, &[]);
     assert_eq!(r.code, 1, "a replace ref made unreviewed content pass: {r:?}");
 }
+
+#[test]
+fn a_submodule_pointer_moved_after_review_is_seen_whatever_gitmodules_says() {
+    let lab = Lab::new();
+    std::fs::write(
+        lab.repo.join(".gitmodules"),
+        "[submodule \"lib\"]\n\tpath = lib\n\turl = https://example.invalid/lib\n\tignore = all\n",
+    )
+    .unwrap();
+    lab.git(&["update-index", "--add", "--cacheinfo", &format!("160000,{},lib", "1".repeat(40))]);
+    lab.git(&["add", ".gitmodules"]);
+    lab.git(&["commit", "-q", "-m", "add lib"]);
+    let (head, tree) = (lab.git(&["rev-parse", "HEAD"]), lab.git(&["rev-parse", "HEAD^{tree}"]));
+    lab.write_signed(&lab.verdict(&head, &tree, |_| {}), "reviewer");
+    lab.commit_verdict();
+    assert_eq!(lab.verify("HEAD", &[]).code, 0);
+    lab.git(&["update-index", "--cacheinfo", &format!("160000,{},lib", "2".repeat(40))]);
+    lab.git(&["commit", "-q", "-m", "bump lib (unreviewed)"]);
+    let msg = refused(&lab, "HEAD", "tree-mismatch");
+    assert!(msg.contains("lib"), "{msg}");
+}
+
+#[test]
+fn a_grafted_history_is_not_judged() {
+    let (lab, _, _) = approved();
+    std::fs::write(lab.repo.join(".git/info/grafts"), "").unwrap();
+    let r = lab.verify("HEAD", &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("grafts"), "{r:?}");
+}
