@@ -30,12 +30,22 @@ const SCALES: [(usize, usize); 3] = [(1_000, 11), (10_000, 11), (100_000, 5)];
 const PORTS_PER_ADDR: usize = 50_000;
 
 pub(crate) fn doctor(root: &Path) -> Result<(), String> {
-    let status =
-        Command::new("cargo").current_dir(root).args(["build", "--release", "--locked", "-p", "doctor"]).status();
-    if !status.is_ok_and(|s| s.success()) {
-        return Err("cargo build --release -p doctor failed".into());
-    }
-    let doctor = root.join("target/release/openclaw-doctor");
+    // OPENCLAW_BENCH_DOCTOR names a prebuilt binary (e.g. an older tree's) to
+    // measure instead of this tree's: before/after figures from one bench.
+    let doctor = match std::env::var_os("OPENCLAW_BENCH_DOCTOR") {
+        Some(path) => std::path::PathBuf::from(path),
+        None => {
+            let status = Command::new("cargo")
+                .current_dir(root)
+                .args(["build", "--release", "--locked", "-p", "doctor"])
+                .status();
+            if !status.is_ok_and(|s| s.success()) {
+                return Err("cargo build --release -p doctor failed".into());
+            }
+            root.join("target/release/openclaw-doctor")
+        }
+    };
+    eprintln!("bench: measuring {}", doctor.display());
     listeners_vs_ss(&doctor)?;
     full_run(root, &doctor)
 }
@@ -257,6 +267,12 @@ fn full_run(root: &Path, doctor: &Path) -> Result<(), String> {
     )
     .map_err(|e| e.to_string())?;
     Command::new("chmod").arg("600").arg(&guard_state).status().map_err(|e| e.to_string())?;
+    // Every key the keys check looks for, stored as a private file.
+    for key in ["openai_api_key", "openclaw_console_token", "pushover_app_token", "pushover_user_key"] {
+        let p = tmp.join("secrets").join(key);
+        std::fs::write(&p, "bench-value-0000000000000000\n").map_err(|e| e.to_string())?;
+        Command::new("chmod").arg("600").arg(&p).status().map_err(|e| e.to_string())?;
+    }
     let fixtures = root.join("doctor/tests/fixtures");
     let stub = |name: &str, body: &str| -> Result<(), String> {
         let p = bin.join(name);
@@ -265,19 +281,20 @@ fn full_run(root: &Path, doctor: &Path) -> Result<(), String> {
         Ok(())
     };
     let fx = |f: &str| fixtures.join(f).display().to_string();
-    stub("tailscale", &format!("cat '{}'", fx("tailscale_status_running.json")))?;
-    stub("docker", &format!("case \"$1\" in ps) cat '{}';; *) exit 1;; esac", fx("docker_ps_clean.jsonl")))?;
-    stub("ufw", &format!("cat '{}'", fx("ufw_status_verbose_good.txt")))?;
-    stub("nft", &format!("cat '{}'", fx("nft_ruleset_drop.json")))?;
+    // Recorded outputs replayed with `exec cat`: one process per stub call, not a shell plus a child.
+    stub("tailscale", &format!("exec cat '{}'", fx("tailscale_status_running.json")))?;
+    stub("docker", &format!("case \"$1\" in ps) exec cat '{}';; *) exit 1;; esac", fx("docker_ps_clean.jsonl")))?;
+    stub("ufw", &format!("exec cat '{}'", fx("ufw_status_verbose_good.txt")))?;
+    stub("nft", &format!("exec cat '{}'", fx("nft_ruleset_drop.json")))?;
     // No iptables-legacy rules and no xt matches on this recorded host: the save tools print nothing.
     for tool in ["iptables-nft-save", "ip6tables-nft-save", "iptables-legacy-save", "ip6tables-legacy-save"] {
         stub(tool, "exit 0")?;
     }
-    stub("sshd", &format!("cat '{}'", fx("sshd_T_tailnet.txt")))?;
+    stub("sshd", &format!("exec cat '{}'", fx("sshd_T_tailnet.txt")))?;
     stub(
         "systemctl",
         &format!(
-            "case \"$1\" in list-units) cat '{}';; is-active) echo active;; esac",
+            "case \"$1\" in list-units) exec cat '{}';; is-active) echo active;; esac",
             fx("systemctl_failed_none.txt")
         ),
     )?;
@@ -332,6 +349,9 @@ fn full_run(root: &Path, doctor: &Path) -> Result<(), String> {
     eprintln!("bench full run: {} checks: {}", checks.len(), listed.join(", "));
     let full = time_runs(RUNS, || command(&[]))?;
     eprintln!("bench full run: all checks with inputs present, median {} over {RUNS} runs (goal ≤ 20 ms)", ms(full));
+    // The sshd check runs `sshd -T -C` once per (login user, source, listen address): one process each.
+    let no_sshd = time_runs(RUNS, || command(&["--skip", "sshd"]))?;
+    eprintln!("bench full run without the sshd probes (--skip sshd): median {} over {RUNS} runs", ms(no_sshd));
     stub("tailscale", "sleep 60")?;
     let mut hung = Vec::new();
     for _ in 0..3 {
