@@ -108,7 +108,7 @@ fn peak_rss_kib(cmd: &Command) -> Option<u64> {
     let mut c = Command::new("/usr/bin/time");
     c.args(["-f", "%M", "-o", "/dev/stderr", "--"]).arg(cmd.get_program()).args(cmd.get_args());
     let out = c.stdout(Stdio::null()).stderr(Stdio::piped()).output().ok()?;
-    String::from_utf8_lossy(&out.stderr).lines().filter_map(|l| l.trim().parse().ok()).last()
+    String::from_utf8_lossy(&out.stderr).lines().filter_map(|l| l.trim().parse().ok()).next_back()
 }
 
 fn mib(kib: Option<u64>) -> String {
@@ -226,16 +226,18 @@ fn listeners_vs_ss(doctor: &Path) -> Result<(), String> {
             ratios.iter().map(|r| format!("{r:.2}")).collect::<Vec<_>>().join(", ")
         );
     }
-    eprintln!("bench scaling (median time of interleaved pairs; peak RSS of one run):");
-    eprintln!("  sockets | doctor time | doctor peak RSS | ss time | ss peak RSS | ratio");
+    eprintln!("bench scaling (median time of interleaved pairs; peak RSS and JSON output size of one run):");
+    eprintln!("  sockets | doctor time | doctor peak RSS | doctor output | ss time | ss peak RSS | ratio");
     for (target, n) in SCALES {
         match farm(target) {
             Ok((_farm, n_sockets)) => {
                 let (d, s, ratio) = pairs(n, &doc, &ss_cmd)?;
+                let output = doc().stderr(Stdio::null()).output().map_err(|e| e.to_string())?.stdout.len();
                 eprintln!(
-                    "  {n_sockets:>7} | {:>11} | {:>15} | {:>7} | {:>11} | {ratio:.2}",
+                    "  {n_sockets:>7} | {:>11} | {:>15} | {:>13} | {:>7} | {:>11} | {ratio:.2}",
                     ms(d),
                     mib(peak_rss_kib(&doc())),
+                    mib(Some(output as u64 / 1024)),
                     ms(s),
                     mib(peak_rss_kib(&ss_cmd()))
                 );
