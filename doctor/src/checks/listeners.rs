@@ -417,4 +417,51 @@ mod tests {
         assert_eq!(v.len(), 3, "{v:?}");
         assert!(v[2].as_str().unwrap().contains("carrier-grade NAT"), "{v:?}");
     }
+
+    #[test]
+    fn the_inventory_serialises_as_the_json_object_it_replaced() {
+        let mut t = table(&[(Proto::Tcp, "0.0.0.0:22"), (Proto::Udp, "127.0.0.1:53"), (Proto::Tcp, "[::1]:8000")]);
+        let owner = |pid: u32, exe: Option<&str>, privilege: Privilege| {
+            Arc::new(OwnerInfo {
+                pid,
+                exe: exe.map(std::path::PathBuf::from),
+                unit: Some("ssh.service".into()).filter(|_| pid == 1),
+                privilege,
+            })
+        };
+        t.sockets[0].owners = vec![owner(1, Some("/usr/sbin/sshd"), Privilege::InitialRoot)];
+        t.sockets[1].owners = vec![
+            owner(2, None, Privilege::Other("uids unreadable".into())),
+            owner(3, Some("/bin/x"), Privilege::InitialRoot),
+        ];
+        let policy = ListenerPolicy::default();
+        let out = judge(&t, &policy, true);
+        // The object the check built before the inventory was serialised directly.
+        let entries: Vec<Value> = t
+            .sockets
+            .iter()
+            .map(|s| {
+                let d = decide(&policy, s, &t.net);
+                let owners: Vec<Value> = s
+                    .owners
+                    .iter()
+                    .map(|o| {
+                        json!({
+                            "pid": o.pid, "exe": o.exe.as_ref().map(|e| e.display().to_string()), "unit": o.unit,
+                            "initial_root": o.privilege == Privilege::InitialRoot,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "proto": s.proto, "addr": d.addr.to_string(), "port": s.local.port(), "classification": d.class,
+                    "verdict": d.verdict, "reason": d.reason, "owners": owners,
+                })
+            })
+            .collect();
+        let mut expected = out.details.to_value();
+        expected["sockets"] = Value::Array(entries);
+        assert_eq!(serde_json::to_string(&out.details).unwrap(), serde_json::to_string(&expected).unwrap());
+        assert_eq!(out.details["sockets"].as_array().map(Vec::len), Some(3));
+        assert_eq!(out.details["sockets"][1]["owners"][1]["exe"], "/bin/x");
+    }
 }
