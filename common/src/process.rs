@@ -143,6 +143,8 @@ pub fn run_opts(program: &str, args: &[&str], opts: &RunOpts<'_>, timeout: Durat
         });
     }
     drop(tx);
+    let mut out = [Vec::new(), Vec::new()];
+    let mut received = 0;
     let mut sleep = Duration::from_micros(200);
     let status = loop {
         if let Some(status) = child.try_wait().map_err(io_err)? {
@@ -158,13 +160,24 @@ pub fn run_opts(program: &str, args: &[&str], opts: &RunOpts<'_>, timeout: Durat
                 waited_ms: started.elapsed().as_millis() as u64,
             });
         }
-        std::thread::sleep(sleep.min(timeout.saturating_sub(started.elapsed())));
+        let nap = sleep.min(timeout.saturating_sub(started.elapsed()));
+        // The end of the child's output usually means it is exiting: wake on
+        // that instead of sleeping through it, then look again soon.
+        if received < 2 {
+            if let Ok((idx, buf)) = rx.recv_timeout(nap) {
+                out[idx] = buf;
+                received += 1;
+                sleep = Duration::from_micros(50);
+                continue;
+            }
+        } else {
+            std::thread::sleep(nap);
+        }
         sleep = (sleep * 2).min(Duration::from_millis(5));
     };
     // A daemonised grandchild could hold the pipes open: wait for them only briefly.
-    let mut out = [Vec::new(), Vec::new()];
     let pipe_deadline = Instant::now() + Duration::from_millis(200).max(timeout.saturating_sub(started.elapsed()));
-    for _ in 0..2 {
+    for _ in received..2 {
         match rx.recv_timeout(pipe_deadline.saturating_duration_since(Instant::now())) {
             Ok((idx, buf)) => out[idx] = buf,
             Err(_) => {

@@ -171,7 +171,7 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
 
     let written = match args.format {
         Format::Human => output::stdout(&report.to_human(Style::for_stdout())),
-        Format::Json => output::stdout(&report.to_json()),
+        Format::Json => output::stdout_json(&report),
         Format::Prometheus => output::stdout(&report.to_prometheus()),
     };
     if written.is_err() {

@@ -35,7 +35,7 @@ pub(crate) fn write(
 ) -> std::io::Result<PathBuf> {
     let dir = new_run_dir(root, "evidence", Some(&report.host), now)?;
     let details = |id: &str| {
-        report.checks.iter().find(|c| c.id == id).map(|c| c.details.clone()).unwrap_or(serde_json::Value::Null)
+        report.checks.iter().find(|c| c.id == id).map(|c| c.details.to_value()).unwrap_or(serde_json::Value::Null)
     };
     let pretty = |v: &serde_json::Value| format!("{}\n", serde_json::to_string_pretty(v).unwrap_or_default());
     write_atomic(&dir.join("doctor.json"), report.to_json().as_bytes())?;

@@ -78,6 +78,16 @@ impl Report {
         INFO.envelope(self)
     }
 
+    /// The document of [`Report::to_json`] as compact JSON on one line (the
+    /// machine output on stdout), serialised straight to `w`: a report of
+    /// 10,000 sockets is megabytes, so no string in between.
+    pub(crate) fn write_json(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let envelope =
+            common::output::Envelope { schema_version: SCHEMA_VERSION, tool: TOOL, tool_version: VERSION, body: self };
+        serde_json::to_writer(&mut *w, &envelope)?;
+        w.write_all(b"\n")
+    }
+
     pub(crate) fn to_human(&self, style: Style) -> String {
         let mut res = String::new();
         let _ = writeln!(

@@ -11,7 +11,6 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::checks::{CheckDef, Ctx, Outcome, Status};
 
@@ -22,7 +21,7 @@ pub(crate) struct CheckResult {
     pub(crate) title: &'static str,
     pub(crate) status: Status,
     pub(crate) summary: String,
-    pub(crate) details: Value,
+    pub(crate) details: crate::checks::Details,
     pub(crate) remediation: Option<crate::checks::Remedy>,
     pub(crate) duration_ms: u64,
 }

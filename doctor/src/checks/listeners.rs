@@ -6,14 +6,17 @@ use common::policy::{
     self, BindAddr, Class, Decision, ListenerPolicy, NetFacts, Owner, Privilege, Proto, Socket, Verdict,
     route_localnet_sysctl,
 };
+use std::sync::{Arc, OnceLock};
+
+use serde::ser::{Serialize, SerializeMap};
 use serde_json::{Value, json};
 
-use super::{Ctx, Outcome};
-use crate::sockets::{Coverage, ListenSocket, SocketTable};
+use super::{Ctx, Details, Outcome};
+use crate::sockets::{Coverage, ListenSocket, OwnerInfo, SocketTable};
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
     match ctx.sockets() {
-        Ok(table) => judge(&table, &ctx.config.listeners, ctx.is_root),
+        Ok(table) => judge_shared(table, &ctx.config.listeners, ctx.is_root),
         Err(e) => Outcome::error(format!("cannot read the kernel socket tables: {e}")),
     }
 }
@@ -22,6 +25,109 @@ pub(crate) fn console_bind(ctx: &Ctx) -> Outcome {
     match ctx.sockets() {
         Ok(table) => judge_console(&table, ctx.settings.console_port),
         Err(e) => Outcome::error(format!("cannot read the kernel socket tables: {e}")),
+    }
+}
+
+/// The `listeners` check's details: the socket inventory (one entry per
+/// socket, serialised straight from the shared socket table and each
+/// socket's decision, with no per-socket JSON tree) and the other fields as a
+/// small JSON object. Serialises exactly as the object with `sockets` in
+/// its sorted place.
+#[derive(Debug)]
+pub(crate) struct Inventory {
+    table: Arc<SocketTable>,
+    /// One decision per socket of `table`, in the same order.
+    decisions: Vec<Decision>,
+    /// Every other field of the details.
+    rest: serde_json::Map<String, Value>,
+    /// The whole details as a value, built only if someone asks for it.
+    value: OnceLock<Value>,
+}
+
+const SOCKETS_KEY: &str = "sockets";
+
+impl Inventory {
+    pub(crate) fn value(&self) -> &Value {
+        self.value.get_or_init(|| serde_json::to_value(self).unwrap_or(Value::Null))
+    }
+}
+
+impl Serialize for Inventory {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(self.rest.len() + 1))?;
+        let mut sockets_done = false;
+        for (k, v) in &self.rest {
+            if !sockets_done && k.as_str() > SOCKETS_KEY {
+                map.serialize_entry(SOCKETS_KEY, &SocketEntries(self))?;
+                sockets_done = true;
+            }
+            map.serialize_entry(k, v)?;
+        }
+        if !sockets_done {
+            map.serialize_entry(SOCKETS_KEY, &SocketEntries(self))?;
+        }
+        map.end()
+    }
+}
+
+struct SocketEntries<'a>(&'a Inventory);
+
+impl Serialize for SocketEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let inv = self.0;
+        s.collect_seq(inv.table.sockets.iter().zip(&inv.decisions).map(|(s, d)| SocketEntry { s, d }))
+    }
+}
+
+/// One socket, keys in sorted order (as a `serde_json::Map` would give them).
+struct SocketEntry<'a> {
+    s: &'a ListenSocket,
+    d: &'a Decision,
+}
+
+impl Serialize for SocketEntry<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        let (s, d) = (self.s, self.d);
+        let mut map = ser.serialize_map(Some(7))?;
+        map.serialize_entry("addr", &Display(&d.addr))?;
+        map.serialize_entry("classification", &d.class)?;
+        map.serialize_entry("owners", &OwnerEntries(&s.owners))?;
+        map.serialize_entry("port", &s.local.port())?;
+        map.serialize_entry("proto", &s.proto)?;
+        map.serialize_entry("reason", &d.reason)?;
+        map.serialize_entry("verdict", &d.verdict)?;
+        map.end()
+    }
+}
+
+struct OwnerEntries<'a>(&'a [Arc<OwnerInfo>]);
+
+impl Serialize for OwnerEntries<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|o| OwnerEntry(o)))
+    }
+}
+
+struct OwnerEntry<'a>(&'a OwnerInfo);
+
+impl Serialize for OwnerEntry<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let o = self.0;
+        let mut map = s.serialize_map(Some(4))?;
+        map.serialize_entry("exe", &o.exe.as_ref().map(|e| Display(e.display())))?;
+        map.serialize_entry("initial_root", &(o.privilege == Privilege::InitialRoot))?;
+        map.serialize_entry("pid", &o.pid)?;
+        map.serialize_entry("unit", &o.unit)?;
+        map.end()
+    }
+}
+
+/// Serialises through `Display`, without an intermediate `String`.
+struct Display<T>(T);
+
+impl<T: std::fmt::Display> Serialize for Display<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
     }
 }
 
@@ -48,8 +154,13 @@ fn decide(policy: &ListenerPolicy, s: &ListenSocket, net: &NetFacts) -> Decision
         .expect("at least one owner")
 }
 
+#[cfg(test)]
 pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool) -> Outcome {
-    let mut entries = Vec::new();
+    judge_shared(Arc::new(table.clone()), policy, is_root)
+}
+
+pub(crate) fn judge_shared(table: Arc<SocketTable>, policy: &ListenerPolicy, is_root: bool) -> Outcome {
+    let mut decisions = Vec::with_capacity(table.sockets.len());
     let mut violations = Vec::new();
     let mut fixes = Vec::new();
     let mut n_warn = 0;
@@ -59,29 +170,16 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
         if s.owners.is_empty() {
             n_unknown += 1;
         }
-        let owners: Vec<Value> = s
-            .owners
-            .iter()
-            .map(|o| {
-                json!({
-                    "pid": o.pid, "exe": o.exe.as_ref().map(|e| e.display().to_string()), "unit": o.unit,
-                    "initial_root": o.privilege == Privilege::InitialRoot,
-                })
-            })
-            .collect();
-        let who = owner_label(s);
         match d.verdict {
             Verdict::Violation => {
+                let who = owner_label(s);
                 violations.push(format!("{} {}:{} ({who}): {}", s.proto, d.addr, s.local.port(), d.reason));
                 fixes.push(fix_for(s, &d));
             }
             Verdict::Warn => n_warn += 1,
             Verdict::Allowed => {}
         }
-        entries.push(json!({
-            "proto": s.proto, "addr": d.addr.to_string(), "port": s.local.port(), "classification": d.class,
-            "verdict": d.verdict, "reason": d.reason, "owners": owners,
-        }));
+        decisions.push(d);
     }
     // route_localnet is a violation by itself: any 127.0.0.0/8 listener, now or later, is reachable.
     let sysctls: Vec<String> = table.net.route_localnet.iter().map(|i| route_localnet_sysctl(i)).collect();
@@ -145,13 +243,21 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
         ));
     }
     let kinds: Vec<Value> = table.kinds.iter().map(|(p, c)| json!({"kind": p, "coverage": c})).collect();
-    let details = json!({
-        "sockets": entries, "violations": violations, "owner_unknown": n_unknown,
-        "unreadable_processes": table.unreadable_processes, "root": is_root, "kinds": kinds,
-        "limitations": limitations, "route_localnet": sysctls,
-        "tailscale_interfaces": policy.tailscale_interfaces,
-        "other_network_namespaces": others.count, "other_network_namespaces_unreadable_processes": others.unreadable,
-    });
+    let mut rest = serde_json::Map::new();
+    for (key, value) in [
+        ("violations", json!(violations)),
+        ("owner_unknown", json!(n_unknown)),
+        ("unreadable_processes", json!(table.unreadable_processes)),
+        ("root", json!(is_root)),
+        ("kinds", Value::Array(kinds)),
+        ("limitations", json!(limitations)),
+        ("route_localnet", json!(sysctls)),
+        ("tailscale_interfaces", json!(policy.tailscale_interfaces)),
+        ("other_network_namespaces", json!(others.count)),
+        ("other_network_namespaces_unreadable_processes", json!(others.unreadable)),
+    ] {
+        rest.insert(key.to_owned(), value);
+    }
     let outcome = if !violations.is_empty() {
         fixes.dedup();
         Outcome::fail(summary, fixes)
@@ -165,7 +271,7 @@ pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool)
     } else {
         Outcome::pass(summary)
     };
-    outcome.details(details)
+    outcome.details(Details::Listeners(Arc::new(Inventory { table, decisions, rest, value: OnceLock::new() })))
 }
 
 fn owner_label(s: &ListenSocket) -> String {
@@ -310,5 +416,52 @@ mod tests {
         let v = out.details["violations"].as_array().unwrap();
         assert_eq!(v.len(), 3, "{v:?}");
         assert!(v[2].as_str().unwrap().contains("carrier-grade NAT"), "{v:?}");
+    }
+
+    #[test]
+    fn the_inventory_serialises_as_the_json_object_it_replaced() {
+        let mut t = table(&[(Proto::Tcp, "0.0.0.0:22"), (Proto::Udp, "127.0.0.1:53"), (Proto::Tcp, "[::1]:8000")]);
+        let owner = |pid: u32, exe: Option<&str>, privilege: Privilege| {
+            Arc::new(OwnerInfo {
+                pid,
+                exe: exe.map(std::path::PathBuf::from),
+                unit: Some("ssh.service".into()).filter(|_| pid == 1),
+                privilege,
+            })
+        };
+        t.sockets[0].owners = vec![owner(1, Some("/usr/sbin/sshd"), Privilege::InitialRoot)];
+        t.sockets[1].owners = vec![
+            owner(2, None, Privilege::Other("uids unreadable".into())),
+            owner(3, Some("/bin/x"), Privilege::InitialRoot),
+        ];
+        let policy = ListenerPolicy::default();
+        let out = judge(&t, &policy, true);
+        // The object the check built before the inventory was serialised directly.
+        let entries: Vec<Value> = t
+            .sockets
+            .iter()
+            .map(|s| {
+                let d = decide(&policy, s, &t.net);
+                let owners: Vec<Value> = s
+                    .owners
+                    .iter()
+                    .map(|o| {
+                        json!({
+                            "pid": o.pid, "exe": o.exe.as_ref().map(|e| e.display().to_string()), "unit": o.unit,
+                            "initial_root": o.privilege == Privilege::InitialRoot,
+                        })
+                    })
+                    .collect();
+                json!({
+                    "proto": s.proto, "addr": d.addr.to_string(), "port": s.local.port(), "classification": d.class,
+                    "verdict": d.verdict, "reason": d.reason, "owners": owners,
+                })
+            })
+            .collect();
+        let mut expected = out.details.to_value();
+        expected["sockets"] = Value::Array(entries);
+        assert_eq!(serde_json::to_string(&out.details).unwrap(), serde_json::to_string(&expected).unwrap());
+        assert_eq!(out.details["sockets"].as_array().map(Vec::len), Some(3));
+        assert_eq!(out.details["sockets"][1]["owners"][1]["exe"], "/bin/x");
     }
 }

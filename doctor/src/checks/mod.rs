@@ -93,13 +93,63 @@ impl Serialize for Remedy {
 pub(crate) struct Outcome {
     pub(crate) status: Status,
     pub(crate) summary: String,
-    pub(crate) details: Value,
+    pub(crate) details: Details,
     pub(crate) remediation: Option<Remedy>,
+}
+
+/// A check's details: a JSON value, or a typed body that serialises itself
+/// straight to the report's writer (the listener inventory: one entry per
+/// socket, too many to build as a `Value` tree first).
+#[derive(Debug, Clone)]
+pub(crate) enum Details {
+    Value(Value),
+    Listeners(Arc<listeners::Inventory>),
+}
+
+impl Details {
+    /// The details as a JSON value (built on demand for a typed body).
+    pub(crate) fn to_value(&self) -> Value {
+        match self {
+            Details::Value(v) => v.clone(),
+            Details::Listeners(inv) => inv.value().clone(),
+        }
+    }
+}
+
+impl From<Value> for Details {
+    fn from(v: Value) -> Details {
+        Details::Value(v)
+    }
+}
+
+impl Serialize for Details {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Details::Value(v) => v.serialize(s),
+            Details::Listeners(inv) => inv.serialize(s),
+        }
+    }
+}
+
+impl PartialEq for Details {
+    fn eq(&self, other: &Details) -> bool {
+        self.to_value() == other.to_value()
+    }
+}
+
+impl std::ops::Index<&str> for Details {
+    type Output = Value;
+    fn index(&self, key: &str) -> &Value {
+        match self {
+            Details::Value(v) => &v[key],
+            Details::Listeners(inv) => &inv.value()[key],
+        }
+    }
 }
 
 impl Outcome {
     fn new(status: Status, summary: impl Into<String>) -> Outcome {
-        Outcome { status, summary: summary.into(), details: Value::Null, remediation: None }
+        Outcome { status, summary: summary.into(), details: Details::Value(Value::Null), remediation: None }
     }
     pub(crate) fn pass(summary: impl Into<String>) -> Outcome {
         Outcome::new(Status::Pass, summary)
@@ -121,8 +171,8 @@ impl Outcome {
         self.remediation = Some(fix.into());
         self
     }
-    pub(crate) fn details(mut self, details: Value) -> Outcome {
-        self.details = details;
+    pub(crate) fn details(mut self, details: impl Into<Details>) -> Outcome {
+        self.details = details.into();
         self
     }
     /// A command that produced nothing to judge: timeouts and start failures are errors.

@@ -221,7 +221,7 @@ pub(crate) fn judge_all(global: &str, probes: &[(Probe, String)], policy: &Liste
     if outcome.status == Status::Fail {
         summary = format!("{}; {summary}", outcome.summary);
     }
-    let mut details = outcome.details.clone();
+    let mut details = outcome.details.to_value();
     details["combinations"] = Value::Array(listed);
     Outcome::fail(summary, FIX).details(details)
 }

@@ -21,9 +21,10 @@ mod procnet;
 pub(crate) use netfacts::OtherNamespaces;
 pub(crate) use procnet::Coverage;
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use common::policy::{NetFacts, Privilege, Proto};
 use procfs::ProcError;
@@ -49,7 +50,7 @@ pub(crate) struct ListenSocket {
     pub(crate) local: SocketAddr,
     pub(crate) inode: u64,
     /// Every process holding it (forked servers share sockets); empty when unknown.
-    pub(crate) owners: Vec<OwnerInfo>,
+    pub(crate) owners: Vec<Arc<OwnerInfo>>,
 }
 
 /// What the kernel says is listening.
@@ -88,14 +89,14 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
         scan.join().map_err(|_| "the /proc scan crashed".to_owned())??;
     let other_netns = netfacts::other_namespaces(netns, netns_unreadable);
     let wanted: HashSet<u64> = sockets.iter().map(|(_, _, inode)| *inode).collect();
-    let mut owners: BTreeMap<u64, Vec<OwnerInfo>> = BTreeMap::new();
-    let mut infos: BTreeMap<u32, OwnerInfo> = BTreeMap::new();
+    let mut owners: HashMap<u64, Vec<Arc<OwnerInfo>>> = HashMap::with_capacity(wanted.len());
+    let mut infos: BTreeMap<u32, Arc<OwnerInfo>> = BTreeMap::new();
     let initial_userns = owner::initial_userns();
     for (inode, pid) in held.into_iter().filter(|(inode, _)| wanted.contains(inode)) {
-        let info = infos.entry(pid).or_insert_with(|| owner::read(pid, &initial_userns));
+        let info = infos.entry(pid).or_insert_with(|| Arc::new(owner::read(pid, &initial_userns)));
         let list = owners.entry(inode).or_default();
         if !list.iter().any(|o| o.pid == pid) {
-            list.push(info.clone());
+            list.push(Arc::clone(info));
         }
     }
     let mut res: Vec<ListenSocket> = sockets

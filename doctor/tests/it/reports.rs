@@ -81,11 +81,13 @@ fn json_report() {
     let host = stubbed_host();
     let run = stubbed_run(&host, "json");
     // The snapshot's keys are sorted; the envelope's documented order is checked here.
+    // Machine output is compact JSON on one line.
     assert!(
-        run.stdout.starts_with("{\n  \"schema_version\": 1,\n  \"tool\": \"openclaw-doctor\",\n  \"tool_version\": "),
+        run.stdout.starts_with("{\"schema_version\":1,\"tool\":\"openclaw-doctor\",\"tool_version\":"),
         "{}",
         run.stdout
     );
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
     let report: serde_json::Value = serde_json::from_str(&host.scrub(&run.stdout)).unwrap();
     insta::assert_json_snapshot!(report, {
         ".tool_version" => redact::version(),
