@@ -40,6 +40,10 @@ pub(crate) struct DoctorSettings {
     /// The sshd configuration file the `sshd` check asks about (`sshd -T -f`);
     /// `None` is sshd's own default, `/etc/ssh/sshd_config`.
     pub(crate) sshd_config: Option<PathBuf>,
+    /// The deployed checkout whose HEAD must carry a valid review verdict.
+    pub(crate) review_repo: Option<PathBuf>,
+    /// Working copies that must have the pre-push review hook.
+    pub(crate) review_workcopies: Vec<PathBuf>,
 }
 
 impl Default for DoctorSettings {
@@ -59,6 +63,8 @@ impl Default for DoctorSettings {
             check_timeout_ms: 3000,
             budget_ms: 10_000,
             sshd_config: None,
+            review_repo: None,
+            review_workcopies: Vec::new(),
         }
     }
 }
@@ -83,8 +89,16 @@ impl DoctorSettings {
             Some("doctor.log_warn_mb must be ≤ doctor.log_fail_mb")
         } else if self.check_timeout_ms == 0 || self.budget_ms == 0 {
             Some("doctor.check_timeout_ms and doctor.budget_ms must be positive")
-        } else if self.disk_paths.iter().chain([&self.log_dir]).chain(&self.sshd_config).any(|p| !p.is_absolute()) {
-            Some("doctor.disk_paths, doctor.log_dir and doctor.sshd_config must be absolute paths")
+        } else if self
+            .disk_paths
+            .iter()
+            .chain([&self.log_dir])
+            .chain(&self.sshd_config)
+            .chain(&self.review_repo)
+            .chain(&self.review_workcopies)
+            .any(|p| !p.is_absolute())
+        {
+            Some("doctor.disk_paths, log_dir, sshd_config, review_repo and review_workcopies must be absolute paths")
         } else {
             None
         }

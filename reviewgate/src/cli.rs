@@ -51,6 +51,9 @@ enum Command {
         /// The repository (default: the current directory).
         #[arg(long, value_name = "DIR", default_value = ".")]
         repo: PathBuf,
+        /// Record no refusal in the audit log (for read-only callers such as the doctor's review-gate check).
+        #[arg(long)]
+        no_audit: bool,
     },
     /// Write the review bundle for BASE..HEAD: instructions, range, files, the diff fenced as untrusted data (deterministic; split into packets above --max-bytes).
     Bundle {
@@ -190,8 +193,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
     let gate = GateSettings::from_config(&config).map_err(|e| format!("config: {e}"))?;
     let s = Settings { paths, gate, format: cli.format };
     match cli.command {
-        Command::Verify { rev, allowed_signers, repo } => {
-            crate::verify::verify(&s, &rev, &repo, allowed_signers.as_deref())
+        Command::Verify { rev, allowed_signers, repo, no_audit } => {
+            crate::verify::verify(&s, &rev, &repo, allowed_signers.as_deref(), !no_audit)
         }
         Command::Bundle { base, head, max_bytes, out, repo } => {
             crate::bundle_cmd::bundle(&repo, &base, &head, max_bytes, out.as_deref())

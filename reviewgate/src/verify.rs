@@ -92,7 +92,7 @@ pub(crate) fn judge_commit(s: &Settings, repo: &Repo, commit: &str, signers: &Pa
 }
 
 /// Runs `verify`.
-pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>) -> Result<Exit, String> {
+pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>, audit: bool) -> Result<Exit, String> {
     let started = Instant::now();
     let repo = Repo::new(repo_dir);
     repo.check_history_is_plain().map_err(|e| e.to_string())?;
@@ -120,7 +120,7 @@ pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>) -> 
         },
     };
     let exit = if rep.valid { Exit::Clean } else { Exit::Policy };
-    if !rep.valid {
+    if !rep.valid && audit {
         let rule = rep.refusal.as_ref().map(rule_of);
         s.audit("review.refuse", &serde_json::json!({"rev": rep.commit, "rule": rule}), exit, started)?;
     }

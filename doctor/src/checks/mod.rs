@@ -13,6 +13,7 @@ mod guard;
 pub(crate) mod http_health;
 mod keys;
 mod listeners;
+mod review_gate;
 mod secret_files;
 pub(crate) mod sshd;
 pub(crate) mod systemd;
@@ -311,6 +312,15 @@ pub(crate) const CHECKS: &[CheckDef] = &[
         run: guard::check,
     },
     CheckDef {
+        id: "review-gate",
+        title: "Deployed code carries a valid review verdict",
+        rules: "Runs `openclaw-reviewgate verify --rev HEAD --repo <doctor.review_repo> --format json --no-audit` \
+                (beside the doctor, then PATH; OPENCLAW_REVIEWGATE_BIN overrides): refused fails, no answer errors. \
+                Each doctor.review_workcopies entry without the pre-push hook install-hook writes warns. Nothing \
+                configured: skip.",
+        run: review_gate::check,
+    },
+    CheckDef {
         id: "audit-log",
         title: "Audit log intact",
         rules: "Verifies the shared audit log's hash chain and that it reaches its checkpoint and the head the doctor \
@@ -387,6 +397,7 @@ mod tests {
                 "keys",
                 "systemd",
                 "guard",
+                "review-gate",
                 "audit-log"
             ],
             "renaming a check id breaks operators' alerts: add a new id instead"

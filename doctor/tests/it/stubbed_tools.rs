@@ -351,3 +351,52 @@ fn systemd_failed_tracked_unit_fails_untracked_warns() {
     );
     assert_eq!(status(&host.check("systemd").1), "skip");
 }
+
+/// The review gate as `openclaw-reviewgate verify --format json` documents it
+/// (a stub named by OPENCLAW_REVIEWGATE_BIN), and real git working copies.
+#[test]
+fn review_gate_fails_an_unreviewed_deploy_and_warns_about_a_missing_hook() {
+    let mut h = Host::new();
+    let (repo, wc) = (h.path("deployed"), h.path("workcopy"));
+    for d in [&repo, &wc] {
+        std::fs::create_dir_all(d).unwrap();
+        assert!(std::process::Command::new("git").args(["init", "-q"]).arg(d).status().unwrap().success());
+    }
+    let git = std::process::Command::new("sh").args(["-c", "command -v git"]).output().unwrap();
+    let git = String::from_utf8_lossy(&git.stdout).trim().to_owned();
+    std::os::unix::fs::symlink(&git, h.path("bin/git")).unwrap();
+    let base = h.config_text();
+    h.config(&format!("{base}review_repo = \"{}\"\nreview_workcopies = [\"{}\"]\n", repo.display(), wc.display()));
+    let args = h.path("reviewgate.args");
+    let refused = r#"{"schema_version":1,"tool":"openclaw-reviewgate","rev":"HEAD","commit":"abc123","valid":false,"principal":null,"verdict":null,"refusal":{"rule":"no-verdict"},"allowed_signers":"/etc/openclaw/allowed_signers"}"#;
+    h.stub("reviewgate-stub", &format!("echo \"$@\" > '{}'\necho '{refused}'\nexit 1", args.display()));
+    let run = |h: &Host| {
+        let mut cmd = h.command();
+        cmd.env("OPENCLAW_REVIEWGATE_BIN", h.path("bin/reviewgate-stub")).args([
+            "--only",
+            "review-gate",
+            "--format",
+            "json",
+            "--no-artifacts",
+        ]);
+        test_support::run(&mut cmd)
+    };
+    let r = run(&h);
+    let c = &r.json()["checks"][0];
+    assert_eq!(c["status"], "fail", "{r:?}");
+    assert!(c["summary"].as_str().unwrap().contains("abc123") && c["summary"].as_str().unwrap().contains("no-verdict"));
+    let asked = std::fs::read_to_string(&args).unwrap();
+    assert!(asked.contains("verify --rev HEAD --repo") && asked.contains("--no-audit"), "{asked}");
+    // A valid deploy, and the working copy without the hook: warn; with it: pass.
+    let valid = r#"{"schema_version":1,"tool":"openclaw-reviewgate","rev":"HEAD","commit":"abc123","valid":true,"principal":"reviewer@openclaw","verdict":{},"refusal":null,"allowed_signers":"x"}"#;
+    h.stub("reviewgate-stub", &format!("echo '{valid}'\nexit 0"));
+    let r = run(&h);
+    assert_eq!(r.json()["checks"][0]["status"], "warn", "{r:?}");
+    std::fs::write(wc.join(".git/hooks/pre-push"), "#!/bin/sh\n# Installed by openclaw-reviewgate install-hook.\n")
+        .unwrap();
+    let r = run(&h);
+    assert_eq!(r.json()["checks"][0]["status"], "pass", "{r:?}");
+    // No answer (exit 2): error, never pass.
+    h.stub("reviewgate-stub", "echo 'git is not installed' >&2\nexit 2");
+    assert_eq!(run(&h).json()["checks"][0]["status"], "error");
+}

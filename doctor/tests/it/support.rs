@@ -39,10 +39,20 @@ impl Host {
         Host { host, config }
     }
 
+    /// The config file's text as it will be written.
+    pub(crate) fn config_text(&self) -> String {
+        self.config.clone()
+    }
+
     /// Replaces the config file's text.
     pub(crate) fn config(&mut self, text: &str) -> &mut Host {
         self.config = text.to_owned();
         self
+    }
+
+    /// `rel` under the temp host.
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+        self.host.path(rel)
     }
 
     /// A stub tool: a shell script body (`$@` are its arguments).
