@@ -225,3 +225,31 @@ fn submodules_and_binary_content_cannot_be_reviewed_and_attributes_hide_nothing(
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("vendor/lib") && r.stdout.contains("submodule"), "{r:?}");
 }
+
+#[test]
+fn the_verdict_commit_from_review_pushes_through_the_hook() {
+    let (lab, env) = lab_with(GOOD);
+    let origin = lab.host.path("origin.git");
+    crate::support::sh(lab.host.root(), "git", &["init", "-q", "--bare", "-b", "main", &origin.to_string_lossy()]);
+    lab.git(&["remote", "add", "origin", &origin.to_string_lossy()]);
+    lab.git(&["push", "-q", "origin", "main"]);
+    let mut cmd = lab.host.command(GATE);
+    cmd.current_dir(&lab.repo).arg("install-hook");
+    assert_eq!(test_support::run(&mut cmd).code, 0);
+    lab.change("app.py", "print('to be pushed')\n");
+    let push = |lab: &Lab| {
+        let mut cmd = lab.host.command("git");
+        cmd.current_dir(&lab.repo).env("OPENCLAW_ALLOWED_SIGNERS", lab.host.path("allowed_signers"));
+        cmd.args(["push", "origin", "main"]);
+        test_support::run(&mut cmd)
+    };
+    assert_ne!(push(&lab).code, 0, "unreviewed: blocked");
+    assert_eq!(review(&lab, &env, &["--commit"]).code, 0);
+    let r = push(&lab);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(
+        crate::support::sh(&origin, "git", &["rev-parse", "main"]),
+        lab.git(&["rev-parse", "HEAD"]),
+        "origin has the verdict commit"
+    );
+}
