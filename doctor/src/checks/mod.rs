@@ -16,6 +16,7 @@ mod listeners;
 mod review_gate;
 mod secret_files;
 pub(crate) mod sshd;
+mod sshd_match;
 pub(crate) mod systemd;
 pub(crate) mod tailscale;
 

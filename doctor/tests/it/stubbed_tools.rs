@@ -400,3 +400,38 @@ fn review_gate_fails_an_unreviewed_deploy_and_warns_about_a_missing_hook() {
     h.stub("reviewgate-stub", "echo 'git is not installed' >&2\nexit 2");
     assert_eq!(run(&h).json()["checks"][0]["status"], "error");
 }
+
+/// Without a `Match` block in the configuration (followed through its
+/// `Include`s), one confirming probe stands for every login; with one, every
+/// login is probed as before.
+#[test]
+fn sshd_probes_every_login_only_when_a_match_block_exists() {
+    let mut h = Host::new();
+    let conf = h.path("ssh/sshd_config");
+    std::fs::create_dir_all(h.path("ssh/sshd_config.d")).unwrap();
+    std::fs::write(
+        &conf,
+        format!("Include {}/*.conf\nPasswordAuthentication no\n", h.path("ssh/sshd_config.d").display()),
+    )
+    .unwrap();
+    std::fs::write(h.path("ssh/sshd_config.d/10-a.conf"), "PermitRootLogin no\n").unwrap();
+    let base = h.config_text();
+    h.config(&format!("{base}sshd_config = \"{}\"\n", conf.display()));
+    let calls = h.path("sshd.calls");
+    h.stub("sshd", &format!("echo x >> '{}'\ncat '{}'", calls.display(), fixture("sshd_T_tailnet.txt").display()));
+    let count = || std::fs::read_to_string(&calls).map(|t| t.lines().count()).unwrap_or(0);
+    let mut cmd = h.command();
+    cmd.args(["--only", "sshd", "--format", "json", "--no-artifacts"]);
+    let r = test_support::run(&mut cmd);
+    // (It fails for the fixture's CGNAT listen address off tailscale0, the same way on both paths.)
+    let first = r.json()["checks"][0]["summary"].clone();
+    assert_eq!(count(), 2, "the global sshd -T and one confirming probe");
+    // A Match block in an included file: every login is probed again.
+    std::fs::write(h.path("ssh/sshd_config.d/20-b.conf"), "Match User deploy\n  PasswordAuthentication yes\n").unwrap();
+    std::fs::remove_file(&calls).unwrap();
+    let mut cmd = h.command();
+    cmd.args(["--only", "sshd", "--format", "json", "--no-artifacts"]);
+    let r = test_support::run(&mut cmd);
+    assert!(count() > 2, "{} sshd runs", count());
+    assert_eq!(r.json()["checks"][0]["summary"], first, "the same verdict either way");
+}
