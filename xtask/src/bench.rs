@@ -311,12 +311,28 @@ fn full_run(root: &Path, doctor: &Path) -> Result<(), String> {
             let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
         }
     });
+    // The bench's own sshd configuration (not this host's): no Match block, and a drop-in directory
+    // that later gets one, so both ways the sshd check can go are measured.
+    let sshd_conf = tmp.join("sshd_config");
+    std::fs::create_dir_all(tmp.join("sshd_config.d")).map_err(|e| e.to_string())?;
+    std::fs::write(
+        &sshd_conf,
+        format!("Include {}/*.conf\nPasswordAuthentication no\n", tmp.join("sshd_config.d").display()),
+    )
+    .map_err(|e| e.to_string())?;
+    // The review gate's documented answer for a deployed checkout that carries a valid verdict.
+    stub(
+        "openclaw-reviewgate",
+        r#"echo '{"schema_version":1,"tool":"openclaw-reviewgate","rev":"HEAD","commit":"c","valid":true,"principal":"reviewer@openclaw","verdict":{},"refusal":null,"allowed_signers":"/etc/openclaw/allowed_signers"}'"#,
+    )?;
     let config = tmp.join("openclaw.toml");
     std::fs::write(
         &config,
         format!(
-            "[doctor]\nhttp_health = [\"http://127.0.0.1:{port}/healthz\"]\ntracked_units = [\"openclaw-doctor.timer\"]\nlog_dir = \"{}\"\n",
-            tmp.join("logs").display()
+            "[doctor]\nhttp_health = [\"http://127.0.0.1:{port}/healthz\"]\ntracked_units = [\"openclaw-doctor.timer\"]\nlog_dir = \"{}\"\nsshd_config = \"{}\"\nreview_repo = \"{}\"\n",
+            tmp.join("logs").display(),
+            sshd_conf.display(),
+            tmp.display()
         ),
     )
     .map_err(|e| e.to_string())?;
@@ -327,6 +343,7 @@ fn full_run(root: &Path, doctor: &Path) -> Result<(), String> {
             .args(extra)
             .env("PATH", &path)
             .env("OPENCLAW_CONFIG", &config)
+            .env("OPENCLAW_REVIEWGATE_BIN", bin.join("openclaw-reviewgate"))
             .env("OPENCLAW_SECRETS_DIR", tmp.join("secrets"))
             .env("OPENCLAW_ARTIFACTS_ROOT", tmp.join("artifacts"))
             .env("OPENCLAW_AUDIT_LOG", tmp.join("audit.jsonl"))
@@ -351,9 +368,19 @@ fn full_run(root: &Path, doctor: &Path) -> Result<(), String> {
     eprintln!("bench full run: {} checks: {}", checks.len(), listed.join(", "));
     let full = time_runs(RUNS, || command(&[]))?;
     eprintln!("bench full run: all checks with inputs present, median {} over {RUNS} runs (goal ≤ 20 ms)", ms(full));
-    // The sshd check runs `sshd -T -C` once per (login user, source, listen address): one process each.
+    // Without a Match block the sshd check runs two sshd processes; with one, one per
+    // (login user, source, listen address).
     let no_sshd = time_runs(RUNS, || command(&["--skip", "sshd"]))?;
-    eprintln!("bench full run without the sshd probes (--skip sshd): median {} over {RUNS} runs", ms(no_sshd));
+    eprintln!("bench full run without the sshd check (--skip sshd): median {} over {RUNS} runs", ms(no_sshd));
+    // With a Match block in the configuration every login is probed: one sshd per probe.
+    std::fs::write(tmp.join("sshd_config.d/50-match.conf"), "Match User deploy\n  PasswordAuthentication no\n")
+        .map_err(|e| e.to_string())?;
+    let with_match = time_runs(RUNS, || command(&[]))?;
+    eprintln!(
+        "bench full run when sshd_config has a Match block (every login probed): median {} over {RUNS} runs",
+        ms(with_match)
+    );
+    let _ = std::fs::remove_file(tmp.join("sshd_config.d/50-match.conf"));
     stub("tailscale", "sleep 60")?;
     let mut hung = Vec::new();
     for _ in 0..3 {
