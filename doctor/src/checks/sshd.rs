@@ -167,8 +167,13 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let probes = probes(&users, &listen);
     // Without a Match block every login gets the global settings: one real
     // probe confirms that sshd agrees, instead of one sshd per probe.
+    // The file scanned must be the one sshd reads: `doctor.sshd_config` is
+    // passed with -f; otherwise /etc/ssh/sshd_config must give sshd's own answer.
     let main = ctx.settings.sshd_config.clone().unwrap_or_else(|| "/etc/ssh/sshd_config".into());
-    if super::sshd_match::scan_files(&main) == super::sshd_match::Matches::None
+    let same_file =
+        ctx.settings.sshd_config.is_some() || run(&["-f", "/etc/ssh/sshd_config"]).is_ok_and(|t| t == global);
+    if same_file
+        && super::sshd_match::scan_files(&main) == super::sshd_match::Matches::None
         && let Some(first) = probes.first()
         && run(&["-C", &first.spec()]).is_ok_and(|t| t == global)
     {
