@@ -435,3 +435,25 @@ fn sshd_probes_every_login_only_when_a_match_block_exists() {
     assert!(count() > 2, "{} sshd runs", count());
     assert_eq!(r.json()["checks"][0]["summary"], first, "the same verdict either way");
 }
+
+/// Without `doctor.sshd_config`, the shortcut needs /etc/ssh/sshd_config to be
+/// the file sshd reads: when `sshd -T -f /etc/ssh/sshd_config` answers
+/// differently from `sshd -T`, every login is probed.
+#[test]
+fn sshd_probes_every_login_when_its_config_file_is_not_the_scanned_one() {
+    let h = Host::new();
+    let calls = h.path("sshd.calls");
+    h.stub(
+        "sshd",
+        &format!(
+            "echo \"$*\" >> '{c}'\ncase \"$*\" in\n  *'-f /etc/ssh/sshd_config'*) echo 'port 2222' ;;\n  *) cat '{f}' ;;\nesac",
+            c = calls.display(),
+            f = fixture("sshd_T_tailnet.txt").display()
+        ),
+    );
+    let mut cmd = h.command();
+    cmd.args(["--only", "sshd", "--format", "json", "--no-artifacts"]);
+    test_support::run(&mut cmd);
+    let n = std::fs::read_to_string(&calls).map(|t| t.lines().count()).unwrap_or(0);
+    assert!(n > 3, "{n} sshd runs: the shortcut was taken for a file sshd does not read");
+}
