@@ -76,16 +76,11 @@ pub fn run(program: &str, args: &[&str], timeout: Duration) -> Result<CmdOutput,
     run_opts(program, args, &RunOpts::default(), timeout)
 }
 
-/// [`run`] with `input` written to the command's stdin (then closed), for
-/// data that must never be in argv: a message to verify, a request body.
-pub fn run_with_input(program: &str, args: &[&str], input: &[u8], timeout: Duration) -> Result<CmdOutput, CmdError> {
-    run_opts(program, args, &RunOpts { input: Some(input), ..RunOpts::default() }, timeout)
-}
-
 /// How [`run_opts`] runs a command beyond its arguments.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct RunOpts<'a> {
-    /// Written to stdin, then closed (stdin is `/dev/null` otherwise).
+    /// Written to stdin, then closed (stdin is `/dev/null` otherwise): for
+    /// data that must never be in argv, a message to verify, a request body.
     pub input: Option<&'a [u8]>,
     /// Variables set for the command.
     pub env: &'a [(&'a str, &'a str)],
@@ -228,15 +223,19 @@ mod tests {
         assert!(matches!(err, CmdError::Incomplete { .. }), "{err}");
     }
 
+    fn with(input: &[u8]) -> RunOpts<'_> {
+        RunOpts { input: Some(input), ..RunOpts::default() }
+    }
+
     #[test]
     fn input_reaches_stdin_and_a_child_that_never_reads_does_not_hang_us() {
         let big = vec![b'x'; 1 << 20];
-        let out = run_with_input("wc", &["-c"], &big, Duration::from_secs(5)).unwrap();
+        let out = run_opts("wc", &["-c"], &with(&big), Duration::from_secs(5)).unwrap();
         assert_eq!(out.stdout_text().trim(), "1048576");
-        let out = run_with_input("sh", &["-c", "exit 0"], &big, Duration::from_secs(5)).unwrap();
+        let out = run_opts("sh", &["-c", "exit 0"], &with(&big), Duration::from_secs(5)).unwrap();
         assert!(out.status.success());
         assert!(matches!(
-            run_with_input("sleep", &["30"], b"x", Duration::from_millis(300)),
+            run_opts("sleep", &["30"], &with(b"x"), Duration::from_millis(300)),
             Err(CmdError::TimedOut { .. })
         ));
     }
