@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::process::{self, CmdError};
 
 use crate::child;
+use crate::verdict::is_object_id;
 
 /// Longest one git call may take.
 pub const GIT_TIMEOUT: Duration = Duration::from_secs(60);
@@ -28,10 +29,6 @@ pub enum GitError {
 #[derive(Debug, Clone)]
 pub struct Repo {
     dir: PathBuf,
-}
-
-fn is_object_id(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 impl Repo {

@@ -18,6 +18,7 @@ use serde::Serialize;
 use crate::check::{Judgement, Refusal};
 use crate::cli::Settings;
 use crate::gitio::Repo;
+use crate::verdict::is_object_id;
 use crate::verify::{judge_commit, rule_of, signers};
 
 /// Largest pre-push input read (git sends one short line per ref).
@@ -40,10 +41,6 @@ fn is_zero(oid: &str) -> bool {
     !oid.is_empty() && oid.bytes().all(|b| b == b'0')
 }
 
-fn is_oid(s: &str) -> bool {
-    (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// Parses the pre-push input. Pure. A line that is not four fields with
 /// object ids is an error: the gate cannot judge what it cannot read.
 pub fn parse(input: &str) -> Result<Vec<Update>, String> {
@@ -51,7 +48,7 @@ pub fn parse(input: &str) -> Result<Vec<Update>, String> {
     for (i, line) in input.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split(' ').collect();
         match f.as_slice() {
-            [lr, lo, rr, ro] if is_oid(lo) && is_oid(ro) => res.push(Update {
+            [lr, lo, rr, ro] if is_object_id(lo) && is_object_id(ro) => res.push(Update {
                 local_ref: (*lr).to_owned(),
                 local_oid: (*lo).to_owned(),
                 remote_ref: (*rr).to_owned(),

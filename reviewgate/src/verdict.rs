@@ -107,7 +107,8 @@ pub enum VerdictError {
     BadTime,
 }
 
-fn is_object_id(s: &str) -> bool {
+/// A full git object id: 40 (SHA-1) or 64 (SHA-256) lowercase hex characters.
+pub fn is_object_id(s: &str) -> bool {
     (s.len() == 40 || s.len() == 64) && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
@@ -149,7 +150,7 @@ pub fn created_at(v: &Verdict) -> Option<i64> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Verdict {

@@ -1,25 +1,11 @@
 //! Each verification rule broken alone, over hand-built facts.
 
 use super::*;
-use crate::verdict::{Engine, Policy};
 
 const NOW: i64 = 1_795_860_000; // 2026-11-28T10:00:00Z, the verdict's created_at
 
 fn verdict() -> Verdict {
-    Verdict {
-        schema: SCHEMA.into(),
-        repo: "origin".into(),
-        base: "a".repeat(40),
-        head: "b".repeat(40),
-        tree: "c".repeat(40),
-        verdict: Decision::Approved,
-        policy: Policy { id: "openclaw-default/v1".into(), min_confidence: 0.6, max_priority_allowed: 2 },
-        engine: Engine { name: "codex".into(), version: "1".into(), model: "m".into() },
-        bundle_sha256: "d".repeat(64),
-        findings_summary: "0 findings".into(),
-        created_at: "2026-11-28T10:00:00Z".into(),
-        simulated: false,
-    }
+    verdict::tests::sample()
 }
 
 fn facts(v: &Verdict) -> Facts {
