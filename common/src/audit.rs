@@ -157,6 +157,21 @@ impl AuditLog {
         &self.checkpoint
     }
 
+    /// Appends the record of an action this process took: the actor is
+    /// [`process_actor`], the duration runs from `started` to now.
+    pub fn append_for_process(
+        &self,
+        tool: &str,
+        action: &str,
+        params: &Value,
+        exit_code: i32,
+        started: Instant,
+    ) -> Result<Record, AuditError> {
+        let actor = process_actor();
+        let duration_ms = started.elapsed().as_millis() as u64;
+        self.append(&Entry { tool, actor: &actor, action, params, exit_code, duration_ms })
+    }
+
     /// Appends one record and returns it once it is on disk.
     pub fn append(&self, entry: &Entry<'_>) -> Result<Record, AuditError> {
         for (name, value) in [("tool", entry.tool), ("actor", entry.actor), ("action", entry.action)] {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use common::audit::{AuditLog, Entry};
+use common::audit::AuditLog;
 use common::config::Config;
 use common::exit::Exit;
 use common::lock::{LockError, NamedLock};
@@ -147,14 +147,7 @@ impl Settings {
         started: Instant,
     ) -> Result<(), String> {
         AuditLog::new(&self.paths.audit_log, &self.paths.audit_checkpoint)
-            .append(&Entry {
-                tool: crate::TOOL,
-                actor: &common::audit::process_actor(),
-                action,
-                params,
-                exit_code: i32::from(exit.code()),
-                duration_ms: started.elapsed().as_millis() as u64,
-            })
+            .append_for_process(crate::TOOL, action, params, i32::from(exit.code()), started)
             .map(|_| ())
             .map_err(|e| e.to_string())
     }

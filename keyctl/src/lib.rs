@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use common::audit::{AuditLog, Entry};
+use common::audit::AuditLog;
 use common::config::Config;
 use common::exit::Exit;
 use common::paths::{PathFlags, Paths};
@@ -133,16 +133,8 @@ impl Ctx {
 
     /// Appends to the audit log; a failure fails the command.
     fn audit(&self, action: &str, params: &Value, exit_code: i32, started: Instant) -> Result<(), String> {
-        let actor = common::audit::process_actor();
         AuditLog::new(&self.paths.audit_log, &self.paths.audit_checkpoint)
-            .append(&Entry {
-                tool: TOOL,
-                actor: &actor,
-                action,
-                params,
-                exit_code,
-                duration_ms: started.elapsed().as_millis() as u64,
-            })
+            .append_for_process(TOOL, action, params, exit_code, started)
             .map(|_| ())
             .map_err(|e| format!("{e} (the change was made but could not be audited)"))
     }

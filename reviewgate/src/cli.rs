@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use common::audit::{AuditLog, Entry};
+use common::audit::AuditLog;
 use common::config::Config;
 use common::exit::Exit;
 use common::output::Format;
@@ -175,14 +175,7 @@ impl Settings {
     /// Appends one record to the shared audit log (only a hash of `params`).
     pub fn audit(&self, action: &str, params: &serde_json::Value, exit: Exit, started: Instant) -> Result<(), String> {
         AuditLog::new(&self.paths.audit_log, &self.paths.audit_checkpoint)
-            .append(&Entry {
-                tool: crate::TOOL,
-                actor: &common::audit::process_actor(),
-                action,
-                params,
-                exit_code: i32::from(exit.code()),
-                duration_ms: started.elapsed().as_millis() as u64,
-            })
+            .append_for_process(crate::TOOL, action, params, i32::from(exit.code()), started)
             .map(|_| ())
             .map_err(|e| format!("audit log: {e}"))
     }
