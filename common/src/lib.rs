@@ -27,4 +27,5 @@ pub mod policy;
 pub mod private_path;
 pub mod process;
 pub mod secrets;
+pub mod sshd_syntax;
 pub mod time_fmt;

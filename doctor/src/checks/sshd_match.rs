@@ -11,6 +11,8 @@
 
 use std::path::{Path, PathBuf};
 
+use common::sshd_syntax::directive;
+
 /// How deep `Include`s may nest before the answer is "unknown".
 const MAX_DEPTH: usize = 16;
 
@@ -23,17 +25,6 @@ pub(crate) enum Matches {
     Some,
     /// Could not tell for certain.
     Unknown,
-}
-
-/// The keyword (lower-cased) and the rest of an active line.
-fn directive(line: &str) -> Option<(String, &str)> {
-    let t = line.trim_start();
-    if t.is_empty() || t.starts_with('#') {
-        return None;
-    }
-    let end = t.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(t.len());
-    let (k, rest) = t.split_at(end);
-    Some((k.to_ascii_lowercase(), rest.trim_start().strip_prefix('=').unwrap_or(rest).trim()))
 }
 
 /// Whether `name` matches a glob of `*` and `?`. Pure.

@@ -21,6 +21,8 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use common::sshd_syntax::directive;
+
 /// The drop-in's file name (sorted last, so an operator's own drop-ins are
 /// still read, and neutralised where they conflict).
 pub const DROPIN_NAME: &str = "99-openclaw-tailnet-only.conf";
@@ -104,19 +106,6 @@ pub struct Edit {
     pub text: String,
     /// What changed, for the log.
     pub why: String,
-}
-
-/// The keyword (lower-cased) and arguments of an active line, `None` for a
-/// blank line or a comment.
-fn directive(line: &str) -> Option<(String, &str)> {
-    let t = line.trim_start();
-    if t.is_empty() || t.starts_with('#') {
-        return None;
-    }
-    let end = t.find(|c: char| c.is_whitespace() || c == '=').unwrap_or(t.len());
-    let (key, rest) = t.split_at(end);
-    let rest = rest.trim_start().strip_prefix('=').unwrap_or(rest).trim();
-    Some((key.to_ascii_lowercase(), rest))
 }
 
 /// The drop-in's text.
