@@ -109,7 +109,6 @@ fn interlock_ip(s: &Settings) -> Result<std::net::Ipv4Addr, String> {
 /// `openclaw-guard fix <remediation> [--verify|--dry-run]`.
 pub(crate) fn fix(s: &Settings, rem: RemediationId, mode: Mode) -> Result<Exit, String> {
     let started = Instant::now();
-    let mut steps = Steps::default();
     if mode != Mode::Apply {
         // Read-only: an existing state dir is read, none is created.
         let pending = Store::existing(s.paths.tool_dir("guard"))
@@ -117,15 +116,7 @@ pub(crate) fn fix(s: &Settings, rem: RemediationId, mode: Mode) -> Result<Exit, 
             .flatten()
             .and_then(|st| st.load().ok())
             .and_then(|st| st.pending_rollback);
-        let outcome = match rem {
-            RemediationId::SshTailnetOnly => match interlock_ip(s) {
-                Ok(ip) => fix::ssh::run(&s.fix, mode, ip, &mut ReadOnly(pending), &mut steps),
-                Err(why) if mode == Mode::Verify => FixOutcome::NotCompliant { problems: vec![why] },
-                Err(why) => FixOutcome::Refused { why },
-            },
-            RemediationId::CupsLocalhost => fix::cups::run(&s.fix, mode, &mut steps),
-        };
-        let rep = FixReport { remediation: rem, outcome, steps: steps.0 };
+        let rep = fix::run(&s.fix, rem, mode, || interlock_ip(s), &mut ReadOnly(pending));
         render::fix(s.format, &rep)?;
         return Ok(fix_exit(&rep.outcome));
     }
@@ -135,17 +126,7 @@ pub(crate) fn fix(s: &Settings, rem: RemediationId, mode: Mode) -> Result<Exit, 
     let mut log = GuardLog::open(&s.log)?;
     log.line(&format!("--- guard fix {} (pid {}) ---", rem.as_str(), std::process::id()))?;
     log.line(&format!("{} {} (operator)", token::REMEDIATING, rem.as_str()))?;
-    let outcome = match rem {
-        RemediationId::SshTailnetOnly => match interlock_ip(s) {
-            Ok(ip) => {
-                let mut j = StateJournal { store: &store, state: &mut state };
-                fix::ssh::run(&s.fix, mode, ip, &mut j, &mut steps)
-            }
-            Err(why) => FixOutcome::Refused { why },
-        },
-        RemediationId::CupsLocalhost => fix::cups::run(&s.fix, mode, &mut steps),
-    };
-    let rep = FixReport { remediation: rem, outcome, steps: steps.0 };
+    let rep = fix::run(&s.fix, rem, mode, || interlock_ip(s), &mut StateJournal { store: &store, state: &mut state });
     log_fix(&mut log, "operator", &rep)?;
     let exit = fix_exit(&rep.outcome);
     let mut notices = Vec::new();

@@ -254,18 +254,11 @@ fn run_fix(
     store: &Store,
     state: &mut State,
 ) -> FixReport {
-    let mut steps = fix::Steps::default();
-    let outcome = match rem {
-        RemediationId::SshTailnetOnly => match interlock {
-            Some(Verdict::Open { tailnet_ip }) => {
-                let mut j = StateJournal { store, state };
-                fix::ssh::run(&s.fix, mode, *tailnet_ip, &mut j, &mut steps)
-            }
-            _ => FixOutcome::Refused { why: "the Tailscale interlock is not open".into() },
-        },
-        RemediationId::CupsLocalhost => fix::cups::run(&s.fix, mode, &mut steps),
+    let tailnet = || match interlock {
+        Some(Verdict::Open { tailnet_ip }) => Ok(*tailnet_ip),
+        _ => Err("the Tailscale interlock is not open".to_owned()),
     };
-    FixReport { remediation: rem, outcome, steps: steps.0 }
+    fix::run(&s.fix, rem, mode, tailnet, &mut StateJournal { store, state })
 }
 
 /// The audit code of an outcome.

@@ -17,6 +17,7 @@ pub mod host;
 pub mod ssh;
 pub mod sshd_config;
 
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -165,6 +166,28 @@ impl Steps {
     pub fn say(&mut self, s: impl Into<String>) {
         self.0.push(s.into());
     }
+}
+
+/// Runs remediation `rem`. `tailnet` is asked only by the fixes that need
+/// the Tailscale interlock: the tailnet address, or why the interlock is
+/// closed (then the fix is refused, or for `--verify` not compliant).
+pub fn run(
+    env: &FixEnv,
+    rem: RemediationId,
+    mode: Mode,
+    tailnet: impl FnOnce() -> Result<Ipv4Addr, String>,
+    journal: &mut dyn ssh::Journal,
+) -> FixReport {
+    let mut steps = Steps::default();
+    let outcome = match rem {
+        RemediationId::SshTailnetOnly => match tailnet() {
+            Ok(ip) => ssh::run(env, mode, ip, journal, &mut steps),
+            Err(why) if mode == Mode::Verify => FixOutcome::NotCompliant { problems: vec![why] },
+            Err(why) => FixOutcome::Refused { why },
+        },
+        RemediationId::CupsLocalhost => cups::run(env, mode, &mut steps),
+    };
+    FixReport { remediation: rem, outcome, steps: steps.0 }
 }
 
 /// A fresh backup id: `<remediation>-<UTC stamp>-<pid>`.
