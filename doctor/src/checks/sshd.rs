@@ -166,40 +166,35 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     );
     let probes = probes(&users, &listen);
     // Without a Match block every login gets the global settings: one real
-    // probe confirms that sshd agrees, instead of one sshd per probe.
-    // The file scanned must be the one sshd reads: `doctor.sshd_config` is
-    // passed with -f; otherwise /etc/ssh/sshd_config must give sshd's own answer.
+    // probe confirms that sshd agrees, instead of one sshd per probe. The
+    // file scanned must be the one sshd reads: `doctor.sshd_config` is passed
+    // with -f; otherwise /etc/ssh/sshd_config must give sshd's own answer.
+    // Cheapest first: the scan reads files, the other two start sshd.
     let main = ctx.settings.sshd_config.clone().unwrap_or_else(|| "/etc/ssh/sshd_config".into());
-    let same_file =
-        ctx.settings.sshd_config.is_some() || run(&["-f", "/etc/ssh/sshd_config"]).is_ok_and(|t| t == global);
-    if same_file
-        && super::sshd_match::scan_files(&main) == super::sshd_match::Matches::None
-        && let Some(first) = probes.first()
-        && run(&["-C", &first.spec()]).is_ok_and(|t| t == global)
-    {
-        let texts: Vec<(Probe, String)> = probes.into_iter().map(|p| (p, global.clone())).collect();
-        let net = match ctx.sockets() {
-            Ok(table) => table.net.clone(),
-            Err(e) => NetFacts { addresses: Err(e), route_localnet: Vec::new() },
-        };
-        return judge_all(&global, &texts, &ctx.config.listeners, &net);
-    }
-    // A few at a time: each is a whole sshd process.
-    let answers: Vec<Result<String, Outcome>> = std::thread::scope(|scope| {
-        let chunks: Vec<&[Probe]> = probes.chunks(probes.len().div_ceil(4).max(1)).collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| scope.spawn(|| chunk.iter().map(|p| run(&["-C", &p.spec()])).collect::<Vec<_>>()))
-            .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
-    });
-    let mut texts = Vec::new();
-    for (probe, answer) in probes.into_iter().zip(answers) {
-        match answer {
-            Ok(text) => texts.push((probe, text)),
-            Err(outcome) => return outcome,
+    let shortcut = super::sshd_match::scan_files(&main) == super::sshd_match::Matches::None
+        && (ctx.settings.sshd_config.is_some() || run(&["-f", "/etc/ssh/sshd_config"]).is_ok_and(|t| t == global))
+        && probes.first().is_some_and(|first| run(&["-C", &first.spec()]).is_ok_and(|t| t == global));
+    let texts: Vec<(Probe, String)> = if shortcut {
+        probes.into_iter().map(|p| (p, global.clone())).collect()
+    } else {
+        // A few at a time: each is a whole sshd process.
+        let answers: Vec<Result<String, Outcome>> = std::thread::scope(|scope| {
+            let chunks: Vec<&[Probe]> = probes.chunks(probes.len().div_ceil(4).max(1)).collect();
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| scope.spawn(|| chunk.iter().map(|p| run(&["-C", &p.spec()])).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+        });
+        let mut texts = Vec::new();
+        for (probe, answer) in probes.into_iter().zip(answers) {
+            match answer {
+                Ok(text) => texts.push((probe, text)),
+                Err(outcome) => return outcome,
+            }
         }
-    }
+        texts
+    };
     // ListenAddress is judged like a listener, with this host's interface facts.
     let net = match ctx.sockets() {
         Ok(table) => table.net.clone(),
