@@ -130,10 +130,7 @@ fn failed_verification_rolls_back_to_the_original_files_and_a_live_sshd() {
 #[test]
 fn a_guard_killed_between_restart_and_confirm_is_rolled_back_by_the_watchdog() {
     let Some(lab) = Lab::new(UNITS) else { return };
-    lab.h.write_config(
-        "[guard]\nlock_wait_secs = 2\ndoctor_timeout_secs = 30\ntailscale_timeout_secs = 2\n\
-         rollback_after_secs = 4\nverify_secs = 2\ndeadman = \"watchdog\"\n",
-    );
+    lab.deadline(4, 2);
     let before = lab.config_snapshot();
     std::fs::write(lab.h.path("hang-after-restart"), "").unwrap();
     let mut child = lab.guard_command(&["fix", "ssh-tailnet-only"]).spawn().unwrap();
@@ -345,10 +342,7 @@ fn an_overdue_rollback_is_done_by_the_next_tick_and_a_broken_log_never_blocks_it
 
     // A dead-man whose guard log turned into a symlink still restores.
     let Some(lab) = Lab::new(UNITS) else { return };
-    lab.h.write_config(
-        "[guard]\nlock_wait_secs = 2\ndoctor_timeout_secs = 30\ntailscale_timeout_secs = 2\n\
-         rollback_after_secs = 3\nverify_secs = 2\ndeadman = \"watchdog\"\n",
-    );
+    lab.deadline(3, 2);
     let before = lab.config_snapshot();
     std::fs::write(lab.h.path("hang-after-restart"), "").unwrap();
     let mut child = lab.guard_command(&["fix", "ssh-tailnet-only"]).spawn().unwrap();
@@ -366,10 +360,7 @@ fn an_overdue_rollback_is_done_by_the_next_tick_and_a_broken_log_never_blocks_it
 #[test]
 fn a_tick_killed_mid_fix_has_spent_budget_and_backs_off() {
     let Some(lab) = Lab::new(UNITS) else { return };
-    lab.h.write_config(
-        "[guard]\nlock_wait_secs = 2\ndoctor_timeout_secs = 30\ntailscale_timeout_secs = 2\n\
-         rollback_after_secs = 3\nverify_secs = 2\ndeadman = \"watchdog\"\n",
-    );
+    lab.deadline(3, 2);
     let before = lab.config_snapshot();
     std::fs::write(lab.h.path("hang-after-restart"), "").unwrap();
     let mut child = lab.guard_command(&["run"]).spawn().unwrap();

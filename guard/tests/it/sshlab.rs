@@ -28,7 +28,20 @@ fn sh(cmd: &str) {
     assert!(out.status.success(), "{cmd}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// The lab's `[guard]` table: short waits, the watchdog dead-man, and this deadline.
+fn write_guard_config(h: &Host, rollback_after_secs: u32, verify_secs: u32) {
+    h.write_config(&format!(
+        "[guard]\nlock_wait_secs = 2\ndoctor_timeout_secs = 30\ntailscale_timeout_secs = 2\n\
+         rollback_after_secs = {rollback_after_secs}\nverify_secs = {verify_secs}\ndeadman = \"watchdog\"\n"
+    ));
+}
+
 impl Lab {
+    /// A shorter dead-man deadline (and verification window) for this lab.
+    pub(crate) fn deadline(&self, rollback_after_secs: u32, verify_secs: u32) {
+        write_guard_config(&self.h, rollback_after_secs, verify_secs);
+    }
+
     /// `None` (with a skip line) when not root or sshd/ip are missing.
     pub(crate) fn new(units: &str) -> Option<Lab> {
         if !test_support::is_root() {
@@ -53,10 +66,7 @@ impl Lab {
             }
         }
         std::os::unix::fs::symlink("/usr/sbin/sshd", h.bin_dir().join("sshd")).unwrap();
-        h.write_config(
-            "[guard]\nlock_wait_secs = 2\ndoctor_timeout_secs = 30\ntailscale_timeout_secs = 2\n\
-             rollback_after_secs = 20\nverify_secs = 5\ndeadman = \"watchdog\"\n",
-        );
+        write_guard_config(&h, 20, 5);
         h.tailscale("running.json", 0);
         let ssh = h.path("ssh");
         std::fs::create_dir_all(ssh.join("sshd_config.d")).unwrap();
