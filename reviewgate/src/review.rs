@@ -79,16 +79,16 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
     if a.commit && repo.commit("HEAD").map_err(|e| e.to_string())? != head {
         return Err(format!("--commit needs HEAD to be the reviewed head {head}"));
     }
-    // Fail before any review when nothing could be signed.
-    let key = if a.simulate {
-        None
+    // Fail before any review when nothing could be signed, or nothing could
+    // review: the key and the engine are checked before anything is written.
+    let keychain = common::secrets::platform_keychain();
+    let resolver = common::secrets::Resolver::for_process(keychain.as_ref(), s.paths.secrets_dir.clone());
+    let (key, reviewer) = if a.simulate {
+        (None, None)
     } else {
-        let keychain = common::secrets::platform_keychain();
-        let resolver = common::secrets::Resolver::for_process(keychain.as_ref(), s.paths.secrets_dir.clone());
-        Some(SigningKey::resolve(&resolver).map_err(|e| e.to_string())?)
+        let key = SigningKey::resolve(&resolver).map_err(|e| e.to_string())?;
+        (Some(key), Some(reviewer(s, &a.engine, &resolver)?))
     };
-    // And when nothing could review: the engine is checked before anything is written.
-    let reviewer = if a.simulate { None } else { Some(reviewer(s, &a.engine)?) };
     let changes = repo.changes(&base, &head).map_err(|e| e.to_string())?;
     let name =
         repo.toplevel().and_then(|t| t.file_name().map(|n| n.to_string_lossy().into_owned())).unwrap_or_default();
@@ -210,13 +210,11 @@ enum Reviewer {
     OpenAi(Box<crate::openai::OpenAi>),
 }
 
-fn reviewer(s: &Settings, choice: &EngineChoice) -> Result<Reviewer, String> {
+fn reviewer(s: &Settings, choice: &EngineChoice, resolver: &common::secrets::Resolver<'_>) -> Result<Reviewer, String> {
     match choice {
         EngineChoice::Codex => Ok(Reviewer::Codex { version: engine::codex_version()? }),
         EngineChoice::OpenAi { api_base } => {
             let base = common::api_base::parse_api_base(api_base)?;
-            let keychain = common::secrets::platform_keychain();
-            let resolver = common::secrets::Resolver::for_process(keychain.as_ref(), s.paths.secrets_dir.clone());
             let key = resolver
                 .resolve("OPENAI_API_KEY")
                 .map_err(|e| format!("the openai engine needs OPENAI_API_KEY: {e}"))?;
