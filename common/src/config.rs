@@ -17,7 +17,7 @@ use toml::Spanned;
 
 use crate::paths::PathSettings;
 use crate::policy::{Exemption, ListenerPolicy, Proto, parse_bind_addr};
-use crate::private_path::{self, Class, OpenSpec};
+use crate::private_path;
 
 /// Largest config file we read; anything bigger is not a config file.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -148,30 +148,10 @@ impl Config {
     /// Loads `path`. A missing file means built-in defaults unless the file
     /// was named explicitly (`OPENCLAW_CONFIG`), in which case it is an error.
     pub fn load(path: &Path, explicit: bool) -> Result<Config, ConfigError> {
-        let io_err = |source| ConfigError::Io { path: path.to_owned(), source };
-        let read =
-            private_path::read_file(path, OpenSpec::read(Class::Private), MAX_CONFIG_BYTES).map_err(|e| match e {
-                private_path::UnsafePath::Io { source, .. } => io_err(source),
-                private_path::UnsafePath::TooLarge { .. } => ConfigError::Invalid {
-                    path: path.to_owned(),
-                    line: 1,
-                    column: 1,
-                    message: format!("file larger than {MAX_CONFIG_BYTES} bytes"),
-                },
-                refused => unsafe_path(&refused),
-            })?;
-        let bytes = match read {
-            Some(b) => b,
-            None if !explicit => return Ok(Config::default()),
-            None => return Err(io_err(std::io::ErrorKind::NotFound.into())),
-        };
-        // Whoever can write the directory can swap the file: judge it and its parents too.
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            private_path::check_dir(dir, Class::Private).map_err(|e| unsafe_path(&e))?;
+        match Document::load(path, explicit)? {
+            Some(doc) => Config::parse(doc.text(), path),
+            None => Ok(Config::default()),
         }
-        let text =
-            String::from_utf8(bytes).map_err(|e| io_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
-        Config::parse(&text, path)
     }
 
     /// The running tool's configuration and locations: the config file from
@@ -296,7 +276,9 @@ pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+mod document;
 mod section;
+pub use document::Document;
 pub use section::TOOL_TABLES;
 
 #[cfg(test)]

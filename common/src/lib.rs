@@ -22,6 +22,7 @@ pub mod hash;
 pub mod locate;
 pub mod lock;
 pub mod output;
+pub mod params;
 pub mod paths;
 pub mod policy;
 pub mod private_path;

@@ -47,6 +47,13 @@ pub enum LockError {
 impl NamedLock {
     /// Takes the lock `name` in `dir`, waiting at most `wait` (zero: try once).
     pub fn acquire(dir: &Path, name: &str, wait: Duration) -> Result<NamedLock, LockError> {
+        NamedLock::acquire_noting(dir, name, wait, "")
+    }
+
+    /// Like [`NamedLock::acquire`], and writes `note` (one line, e.g. the
+    /// holder's run id) after the pid, for whoever finds the lock busy
+    /// ([`read_note`]).
+    pub fn acquire_noting(dir: &Path, name: &str, wait: Duration, note: &str) -> Result<NamedLock, LockError> {
         let valid = !name.is_empty()
             && name.len() <= 64
             && !name.starts_with('.')
@@ -90,7 +97,7 @@ impl NamedLock {
                     let _ = file.read_to_string(&mut text);
                     return Err(LockError::Busy {
                         path: path.clone(),
-                        holder: text.trim().parse().ok(),
+                        holder: text.lines().next().and_then(|l| l.trim().parse().ok()),
                         waited_ms: started.elapsed().as_millis() as u64,
                     });
                 }
@@ -99,7 +106,8 @@ impl NamedLock {
         }
         file.set_len(0).map_err(io_err)?;
         file.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        file.write_all(format!("{}\n", std::process::id()).as_bytes()).map_err(io_err)?;
+        let note = note.replace(['\n', '\r'], " ");
+        file.write_all(format!("{}\n{note}\n", std::process::id()).as_bytes()).map_err(io_err)?;
         Ok(NamedLock { _file: file, path })
     }
 
@@ -107,6 +115,20 @@ impl NamedLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// The note a holder of lock `name` in `dir` wrote, if it is readable and
+/// not empty (the lock file is opened without following links).
+pub fn read_note(dir: &Path, name: &str) -> Option<String> {
+    let path = dir.join(format!("{name}.lock"));
+    let bytes = crate::private_path::read_file(
+        &path,
+        crate::private_path::OpenSpec::read(crate::private_path::Class::Private),
+        4096,
+    )
+    .ok()??;
+    let text = String::from_utf8(bytes).ok()?;
+    text.lines().nth(1).map(str::to_owned).filter(|n| !n.trim().is_empty())
 }
 
 #[cfg(test)]
@@ -129,6 +151,20 @@ mod tests {
         let _other = NamedLock::acquire(tmp.path(), "doctor", Duration::ZERO).unwrap();
         drop(first);
         NamedLock::acquire(tmp.path(), "guard-fix", Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn a_note_is_readable_by_whoever_finds_the_lock_busy() {
+        let tmp = tempfile::tempdir().unwrap();
+        let held = NamedLock::acquire_noting(tmp.path(), "doctor", Duration::ZERO, "run 42\nforged").unwrap();
+        assert_eq!(read_note(tmp.path(), "doctor").as_deref(), Some("run 42 forged"));
+        match NamedLock::acquire(tmp.path(), "doctor", Duration::ZERO).unwrap_err() {
+            LockError::Busy { holder, .. } => assert_eq!(holder, Some(std::process::id())),
+            other => panic!("{other}"),
+        }
+        drop(held);
+        let _plain = NamedLock::acquire(tmp.path(), "doctor", Duration::ZERO).unwrap();
+        assert_eq!(read_note(tmp.path(), "doctor"), None, "the next holder's empty note replaces it");
     }
 
     #[test]

@@ -332,6 +332,31 @@ pub fn check_entry(path: &Path, want: Kind, class: Class, max_file_mode: Option<
     Ok(true)
 }
 
+/// Whether `path` may be run as an allowlisted action's or job's program:
+/// absolute, and (after resolving links) a regular executable file that
+/// only root or the caller owns, not writable by group or others, in
+/// directories nobody else can swap it out of. Returns the real path.
+pub fn check_executable(path: &Path) -> Result<PathBuf, UnsafePath> {
+    use std::os::unix::fs::PermissionsExt;
+    let not = |what: &str| UnsafePath::Io {
+        path: path.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()),
+    };
+    if !path.is_absolute() {
+        return Err(not("not an absolute path"));
+    }
+    let real = std::fs::canonicalize(path).map_err(io_err(path))?;
+    let meta = std::fs::metadata(&real).map_err(io_err(&real))?;
+    judge(Facts::from_metadata(&meta), Kind::File, Class::Private, euid(), None)
+        .map_err(|p| refused(&real, p, Class::Private, Kind::File, false))?;
+    if meta.permissions().mode() & 0o111 == 0 {
+        return Err(not("not executable"));
+    }
+    check_ancestors(&real, Class::Private, euid())?;
+    check_ancestors(path, Class::Private, euid())?;
+    Ok(real)
+}
+
 /// How to open a file.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenSpec {

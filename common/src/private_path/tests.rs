@@ -183,3 +183,34 @@ fn read_file_refuses_more_than_its_limit() {
     assert_eq!(err.to_string(), format!("{}: larger than 9 bytes", path.display()));
     assert!(read_file(&tmp.path().join("nope"), OpenSpec::read(Class::Private), 9).unwrap().is_none());
 }
+
+#[test]
+fn an_executable_must_be_absolute_real_executable_and_not_writable_by_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let prog = tmp.path().join("prog");
+    fs::write(&prog, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(check_executable(&prog).unwrap(), fs::canonicalize(&prog).unwrap());
+    assert!(check_executable(Path::new("prog")).unwrap_err().to_string().contains("not an absolute path"));
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o775)).unwrap();
+    assert!(check_executable(&prog).unwrap_err().to_string().contains("writable by group or others"));
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(check_executable(&prog).unwrap_err().to_string().contains("not executable"));
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o755)).unwrap();
+    // Through a link, the real file is judged.
+    let link = tmp.path().join("link");
+    symlink(&prog, &link).unwrap();
+    assert!(check_executable(&link).is_ok());
+    fs::set_permissions(&prog, fs::Permissions::from_mode(0o757)).unwrap();
+    assert!(check_executable(&link).is_err());
+    // A directory others can write lets them swap the program.
+    let open = tmp.path().join("open");
+    fs::create_dir(&open).unwrap();
+    let inner = open.join("prog");
+    fs::write(&inner, "#!/bin/sh\n").unwrap();
+    fs::set_permissions(&inner, fs::Permissions::from_mode(0o755)).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    assert!(check_executable(&inner).unwrap_err().to_string().contains("a parent directory"));
+    assert!(check_executable(&tmp.path().join("missing")).is_err());
+    assert!(check_executable(tmp.path()).is_err(), "a directory is not a program");
+}

@@ -1,0 +1,322 @@
+//! `POST /api/exec`: after the gate, in order: body shape (400), action
+//! (400), parameters (400), the run cap (429) and the action's lock (409),
+//! each refusal audited before it is answered; then the run directory, the
+//! `console.start` record (its failure is a 500 and nothing runs), and the
+//! child on its own supervisor thread, which holds the lock until the
+//! child's group is gone, writes the artifacts and the `console.finish`
+//! record, and only then answers (200/502) or, for a long-running action,
+//! after a 202, lets the client poll.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, PoisonError};
+use std::time::Instant;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::app::{Actor, AppState, read_body};
+use crate::audit::{Facts, Kind};
+use crate::exec::{Ending, Spec};
+use crate::locks::{Holder, LockOutcome};
+use crate::refusal::Refusal;
+use crate::registry::Action;
+use crate::runs::{RunRecord, RunStatus, new_run_id};
+
+fn request_id() -> String {
+    let mut rnd = [0u8; 8];
+    let _ = rustix::rand::getrandom(&mut rnd, rustix::rand::GetRandomFlags::empty());
+    common::hash::to_hex(&rnd)
+}
+
+fn with_request_id(mut resp: Response, id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+fn refusal_with_id(r: &Refusal, id: &str) -> Response {
+    let mut body = r.body();
+    body["request_id"] = id.into();
+    with_request_id((r.status(), Json(body)).into_response(), id)
+}
+
+/// What is known of the request once it reached action resolution.
+struct Asked {
+    request_id: String,
+    actor: String,
+    action: String,
+    origin: Option<String>,
+}
+
+/// Appends a record off the reactor; `Err` when it could not be written.
+async fn record(
+    st: &Arc<AppState>,
+    kind: Kind,
+    asked: &Asked,
+    params: Value,
+    lock: &str,
+    run_id: Option<&str>,
+    class: Option<&str>,
+    exit: i32,
+) -> Result<String, ()> {
+    let (st, request_id, actor, action, origin) =
+        (Arc::clone(st), asked.request_id.clone(), asked.actor.clone(), asked.action.clone(), asked.origin.clone());
+    let (lock, run_id, class) = (lock.to_owned(), run_id.map(str::to_owned), class.map(str::to_owned));
+    let res = tokio::task::spawn_blocking(move || {
+        let facts = Facts {
+            request_id: &request_id,
+            action: &action,
+            params: &params,
+            origin: origin.as_deref(),
+            lock: &lock,
+            run_id: run_id.as_deref(),
+            error_class: class.as_deref(),
+        };
+        crate::audit::append(&st.audit, kind, &actor, &facts, exit, 0)
+    })
+    .await;
+    match res {
+        Ok(Ok(rec)) => Ok(rec.params_hash),
+        Ok(Err(e)) => {
+            crate::INFO.error(&format!("audit log: {e}; the request was refused"));
+            Err(())
+        }
+        Err(_) => Err(()),
+    }
+}
+
+/// Audits a refusal at action resolution, then answers it.
+async fn refuse(st: &Arc<AppState>, asked: &Asked, kind: Kind, lock: &str, r: Refusal) -> Response {
+    match record(st, kind, asked, json!({}), lock, None, Some(r.class()), 2).await {
+        Ok(_) => refusal_with_id(&r, &asked.request_id),
+        Err(()) => refusal_with_id(&Refusal::AuditUnavailable, &asked.request_id),
+    }
+}
+
+/// The handler.
+pub(crate) async fn exec(
+    State(st): State<Arc<AppState>>,
+    Extension(Actor(actor)): Extension<Actor>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let request_id = request_id();
+    let bytes = match read_body(&st, body).await {
+        Ok(b) => b,
+        Err(r) => return refusal_with_id(&r, &request_id),
+    };
+    let parsed = match crate::request::parse_exec(&bytes) {
+        Ok(p) => p,
+        Err(r) => return refusal_with_id(&r, &request_id),
+    };
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let asked = Asked { request_id, actor, action: parsed.action.clone(), origin };
+    let Some(action) = st.registry.get(&parsed.action).cloned() else {
+        return refuse(&st, &asked, Kind::Refuse, "none", Refusal::UnknownAction).await;
+    };
+    let checked = match common::params::check_object(&action.params, &parsed.params) {
+        Ok(c) => c,
+        Err(e) => return refuse(&st, &asked, Kind::Refuse, "none", Refusal::InvalidParams(e)).await,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let run_id = new_run_id(now);
+    let started_at = common::time_fmt::rfc3339(now);
+    // The run cap and the lock, both before anything is written or started.
+    let full = {
+        let mut running = st.running.lock().unwrap_or_else(PoisonError::into_inner);
+        let full = running.len() >= st.max_running;
+        if !full {
+            running.insert(run_id.clone(), action.id.clone());
+        }
+        full
+    };
+    if full {
+        return refuse(&st, &asked, Kind::Busy, "none", Refusal::TooManyRuns).await;
+    }
+    let forget = |st: &AppState, id: &str| {
+        st.running.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
+        st.run_ended.notify_waiters();
+    };
+    let holder = Holder { run_id: run_id.clone(), started_at: started_at.clone() };
+    let lock = if action.concurrent {
+        LockOutcome::NotNeeded
+    } else {
+        let (locks, id, h) = (Arc::clone(&st.locks), action.id.clone(), holder.clone());
+        match tokio::task::spawn_blocking(move || locks.try_take(&id, &h)).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => {
+                crate::INFO.error(&e.to_string());
+                forget(&st, &run_id);
+                return refusal_with_id(&Refusal::Internal, &asked.request_id);
+            }
+            Err(_) => {
+                forget(&st, &run_id);
+                return refusal_with_id(&Refusal::Internal, &asked.request_id);
+            }
+        }
+    };
+    if let LockOutcome::Busy(h) = &lock {
+        forget(&st, &run_id);
+        let h = h.clone().unwrap_or_else(crate::locks::unknown);
+        let r = Refusal::AlreadyRunning {
+            action: action.id.clone(),
+            active_run_id: h.run_id,
+            started_at: (!h.started_at.is_empty()).then_some(h.started_at),
+        };
+        return refuse(&st, &asked, Kind::Busy, "busy", r).await;
+    }
+    let lock_name = lock.name();
+    let params_value = serde_json::to_value(&checked).unwrap_or_default();
+    let store = st.runs.clone();
+    let prepared = {
+        let (run_id, params_text) = (run_id.clone(), serde_json::to_vec_pretty(&params_value).unwrap_or_default());
+        tokio::task::spawn_blocking(move || {
+            store.create(&run_id)?;
+            store.write(&run_id, "params.json", &params_text)
+        })
+        .await
+    };
+    if !matches!(prepared, Ok(Ok(()))) {
+        crate::INFO.error(&format!("cannot create the run directory under {}", st.runs.root().display()));
+        forget(&st, &run_id);
+        return refusal_with_id(&Refusal::Internal, &asked.request_id);
+    }
+    let Ok(params_hash) =
+        record(&st, Kind::Start, &asked, params_value.clone(), lock_name, Some(&run_id), None, 0).await
+    else {
+        forget(&st, &run_id);
+        return refusal_with_id(&Refusal::AuditUnavailable, &asked.request_id);
+    };
+    let rec = RunRecord {
+        run_id: run_id.clone(),
+        action: action.id.clone(),
+        request_id: asked.request_id.clone(),
+        actor: asked.actor.clone(),
+        status: RunStatus::Running,
+        started_at,
+        finished_at: None,
+        duration_ms: None,
+        exit_code: None,
+        truncated: false,
+        params_hash,
+        error: None,
+    };
+    let _ = st.runs.write_record(&rec);
+    let mut env = vec![("LANG".to_owned(), st.lang.clone()), ("OPENCLAW_RUN_ID".to_owned(), run_id.clone())];
+    env.extend(common::params::env_vars(&action.params, &checked));
+    let spec = Spec { argv: action.argv.clone(), env, cwd: st.runs.dir(&run_id), timeout: action.timeout };
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let request_id = asked.request_id.clone();
+    let sup =
+        Supervisor { st: Arc::clone(&st), action: action.clone(), asked, rec, params: params_value, lock_name, spec };
+    std::thread::spawn(move || {
+        // The lock lives on this thread until the child's group is gone.
+        let _lock = lock;
+        let answer = sup.run();
+        let _ = tx.send(answer);
+    });
+    if action.long_running {
+        let body = json!({
+            "ok": true,
+            "action": action.id,
+            "run_id": run_id,
+            "request_id": request_id,
+            "status": "running",
+            "message": format!("Poll GET /api/runs/{run_id}"),
+        });
+        return with_request_id((StatusCode::ACCEPTED, Json(body)).into_response(), &request_id);
+    }
+    match rx.await {
+        Ok(resp) => resp,
+        Err(_) => Refusal::Internal.into_response(),
+    }
+}
+
+/// One run's supervisor (runs on its own thread).
+struct Supervisor {
+    st: Arc<AppState>,
+    action: Action,
+    asked: Asked,
+    rec: RunRecord,
+    params: Value,
+    lock_name: &'static str,
+    spec: Spec,
+}
+
+impl Supervisor {
+    fn run(self) -> Response {
+        let Supervisor { st, action, asked, mut rec, params, lock_name, spec } = self;
+        let started = Instant::now();
+        let stop: &AtomicBool = &st.stop;
+        let out = crate::exec::run(&spec, stop);
+        let store = &st.runs;
+        let _ = store.write(&rec.run_id, "stdout.txt", &out.stdout);
+        let _ = store.write(&rec.run_id, "stderr.txt", &out.stderr);
+        let (status, class) = match &out.ending {
+            Ending::Exited(0) => (RunStatus::Success, None),
+            Ending::Exited(_) | Ending::Signalled(_) => (RunStatus::Failure, Some("ACTION_FAILED")),
+            Ending::TimedOut => (RunStatus::Timeout, Some("ACTION_TIMEOUT")),
+            Ending::Killed => (RunStatus::Killed, Some("ACTION_KILLED")),
+            Ending::SpawnFailed(_) => (RunStatus::Error, Some("SPAWN_FAILED")),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        rec.status = status;
+        rec.finished_at = Some(common::time_fmt::rfc3339(now));
+        rec.duration_ms = Some(out.duration.as_millis() as u64);
+        rec.exit_code = Some(out.ending.code());
+        rec.truncated = out.truncated;
+        if let Ending::SpawnFailed(why) = &out.ending {
+            crate::INFO.error(&format!("run {}: {why}", rec.run_id));
+            rec.error = Some("the program could not be started; see the console's log".into());
+        }
+        let _ = store.write_record(&rec);
+        let facts = Facts {
+            request_id: &asked.request_id,
+            action: &action.id,
+            params: &params,
+            origin: asked.origin.as_deref(),
+            lock: lock_name,
+            run_id: Some(&rec.run_id),
+            error_class: class,
+        };
+        let audited = crate::audit::append(
+            &st.audit,
+            Kind::Finish,
+            &asked.actor,
+            &facts,
+            out.ending.code(),
+            started.elapsed().as_millis() as u64,
+        );
+        st.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&rec.run_id);
+        st.run_ended.notify_waiters();
+        if let Err(e) = audited {
+            crate::INFO.error(&format!("audit log: {e}; run {} finished unrecorded", rec.run_id));
+            return refusal_with_id(&Refusal::AuditUnavailable, &asked.request_id);
+        }
+        let ok = status == RunStatus::Success;
+        let mut body = json!({
+            "ok": ok,
+            "action": action.id,
+            "run_id": rec.run_id,
+            "request_id": asked.request_id,
+            "status": status,
+            "stdout": String::from_utf8_lossy(&out.stdout),
+            "stderr": String::from_utf8_lossy(&out.stderr),
+            "exitCode": out.ending.code(),
+            "durationMs": rec.duration_ms,
+            "truncated": out.truncated,
+            "artifact_dir": store.dir(&rec.run_id).display().to_string(),
+        });
+        if let Some(class) = class {
+            body["error_class"] = class.into();
+        }
+        let code = if ok { StatusCode::OK } else { StatusCode::BAD_GATEWAY };
+        with_request_id((code, Json(body)).into_response(), &asked.request_id)
+    }
+}
