@@ -54,19 +54,21 @@ struct Asked {
     origin: Option<String>,
 }
 
-/// Appends a record off the reactor; `Err` when it could not be written.
-async fn record(
-    st: &Arc<AppState>,
+/// The parts of a record that vary by outcome.
+struct Outcome<'a> {
     kind: Kind,
-    asked: &Asked,
     params: Value,
-    lock: &str,
-    run_id: Option<&str>,
-    class: Option<&str>,
+    lock: &'a str,
+    run_id: Option<&'a str>,
+    class: Option<&'a str>,
     exit: i32,
-) -> Result<String, ()> {
+}
+
+/// Appends a record off the reactor; `Err` when it could not be written.
+async fn record(st: &Arc<AppState>, asked: &Asked, o: Outcome<'_>) -> Result<String, ()> {
     let (st, request_id, actor, action, origin) =
         (Arc::clone(st), asked.request_id.clone(), asked.actor.clone(), asked.action.clone(), asked.origin.clone());
+    let Outcome { kind, params, lock, run_id, class, exit } = o;
     let (lock, run_id, class) = (lock.to_owned(), run_id.map(str::to_owned), class.map(str::to_owned));
     let res = tokio::task::spawn_blocking(move || {
         let facts = Facts {
@@ -93,7 +95,8 @@ async fn record(
 
 /// Audits a refusal at action resolution, then answers it.
 async fn refuse(st: &Arc<AppState>, asked: &Asked, kind: Kind, lock: &str, r: Refusal) -> Response {
-    match record(st, kind, asked, json!({}), lock, None, Some(r.class()), 2).await {
+    let outcome = Outcome { kind, params: json!({}), lock, run_id: None, class: Some(r.class()), exit: 2 };
+    match record(st, asked, outcome).await {
         Ok(_) => refusal_with_id(&r, &asked.request_id),
         Err(()) => refusal_with_id(&Refusal::AuditUnavailable, &asked.request_id),
     }
@@ -187,9 +190,15 @@ pub(crate) async fn exec(
         forget(&st, &run_id);
         return refusal_with_id(&Refusal::Internal, &asked.request_id);
     }
-    let Ok(params_hash) =
-        record(&st, Kind::Start, &asked, params_value.clone(), lock_name, Some(&run_id), None, 0).await
-    else {
+    let start = Outcome {
+        kind: Kind::Start,
+        params: params_value.clone(),
+        lock: lock_name,
+        run_id: Some(&run_id),
+        class: None,
+        exit: 0,
+    };
+    let Ok(params_hash) = record(&st, &asked, start).await else {
         forget(&st, &run_id);
         return refusal_with_id(&Refusal::AuditUnavailable, &asked.request_id);
     };

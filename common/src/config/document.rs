@@ -37,7 +37,12 @@ impl Document {
         let bytes = match read {
             Some(b) => b,
             None if !explicit => return Ok(None),
-            None => return Err(io_err(std::io::ErrorKind::NotFound.into())),
+            None => {
+                return Err(io_err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file (it was named explicitly, so there is no fallback)",
+                )));
+            }
         };
         // Whoever can write the directory can swap the file: judge it and its parents too.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {

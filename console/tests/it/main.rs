@@ -1,0 +1,15 @@
+//! Black-box tests of the real `openclaw-console` binary over real HTTP on
+//! loopback, with real child processes: attack cases, the action lock,
+//! the child's environment, limits, the audit chain, slow clients, token
+//! rotation and the canary.
+
+mod attacks;
+mod audit;
+mod env;
+mod limits;
+mod lock;
+mod malformed;
+mod rotation;
+mod slow;
+mod startup;
+mod support;
