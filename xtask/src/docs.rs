@@ -15,11 +15,23 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Tool binaries documented in the index, in order.
-const TOOLS: &[&str] =
-    &["openclaw-doctor", "openclaw-guard", "openclaw-keyctl", "openclaw-notify", "openclaw-reviewgate"];
+const TOOLS: &[&str] = &[
+    "openclaw-console",
+    "openclaw-doctor",
+    "openclaw-guard",
+    "openclaw-keyctl",
+    "openclaw-notify",
+    "openclaw-reviewgate",
+];
 
 /// The ops/ entry points: (script, what it does, run as, when).
 const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
+    (
+        "ops/openclaw_console.sh [ARGS]",
+        "thin wrapper: execs openclaw-console with ARGS unchanged (serve, check-registry); the token is never an argument",
+        "the console's user (the unit runs the binary directly, as a dynamic user)",
+        "by hand: `check-registry` after editing the registry, `serve` for a foreground console",
+    ),
     (
         "ops/openclaw_doctor.sh [ARGS]",
         "thin wrapper: execs openclaw-doctor with ARGS unchanged",
@@ -73,6 +85,10 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
 
 /// systemd units shipped under ops/systemd/.
 const UNITS: &[(&str, &str)] = &[
+    (
+        "openclaw-console.service",
+        "`Type=notify` `openclaw-console serve` as a dynamic user, token via `LoadCredential=`, IP to localhost only, `KillMode=mixed` with `TimeoutStopSec=45` above the shutdown grace; installed, not enabled (create the token, then `systemctl enable --now`) (exposure 0.9)",
+    ),
     (
         "openclaw-doctor.service",
         "oneshot doctor run; writes the report and the node_exporter textfile; hardened (exposure 2.5)",
