@@ -10,6 +10,7 @@ mod disk;
 pub(crate) mod docker;
 pub(crate) mod firewall;
 mod guard;
+pub(crate) mod http;
 pub(crate) mod http_health;
 mod keys;
 mod listeners;
