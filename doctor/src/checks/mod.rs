@@ -6,6 +6,7 @@
 //! call directly.
 
 mod audit_log;
+pub(crate) mod console_auth;
 mod disk;
 pub(crate) mod docker;
 pub(crate) mod firewall;
@@ -330,6 +331,18 @@ pub(crate) const CHECKS: &[CheckDef] = &[
                 deleted log included; an unsafe heads file fails; unreadable: error.",
         run: audit_log::check,
     },
+    CheckDef {
+        id: "console-auth",
+        title: "Console refuses unauthenticated and cross-site requests",
+        rules: "Over HTTP only, at doctor.console_url (http://127.0.0.1:8787; loopback IP, port, no path), each probe \
+                within 1 s: GET /api/actions without a token must be 401; GET /healthz with Host: evil.example must be \
+                403; POST /api/exec with the console token (resolved through common::secrets, sent as X-OpenClaw-Token, \
+                never shown) and Origin: https://evil.example must be 403. No answer may carry an \
+                Access-Control-Allow-* header. Connection refused on the first probe: skip (console not running). A \
+                wrong status, a CORS header, a timeout or any other transport error: fail. Token not resolvable: the \
+                Origin probe is not sent and the check warns.",
+        run: console_auth::check,
+    },
 ];
 
 /// Looks up a check by id.
@@ -400,7 +413,8 @@ mod tests {
                 "systemd",
                 "guard",
                 "review-gate",
-                "audit-log"
+                "audit-log",
+                "console-auth"
             ],
             "renaming a check id breaks operators' alerts: add a new id instead"
         );
