@@ -46,6 +46,8 @@ pub(crate) struct DoctorSettings {
     pub(crate) review_workcopies: Vec<PathBuf>,
     /// Where `console-auth` probes the console: `http://<loopback IP>:<port>`.
     pub(crate) console_url: String,
+    /// Days after its last rotation that the console token warns (`token-age`).
+    pub(crate) token_max_age_days: u32,
 }
 
 impl Default for DoctorSettings {
@@ -68,6 +70,7 @@ impl Default for DoctorSettings {
             review_repo: None,
             review_workcopies: Vec::new(),
             console_url: "http://127.0.0.1:8787".into(),
+            token_max_age_days: 30,
         }
     }
 }
@@ -106,6 +109,8 @@ impl DoctorSettings {
             Some(
                 "doctor.console_url must be http://<loopback IP>:<port> with no path (the console listens on loopback only)",
             )
+        } else if self.token_max_age_days == 0 {
+            Some("doctor.token_max_age_days must be positive")
         } else {
             None
         }
@@ -143,7 +148,10 @@ mod tests {
             let err = parse(&format!("[doctor]\nconsole_url = \"{bad}\"\n")).unwrap_err().to_string();
             assert!(err.contains("doctor.console_url must be http://<loopback IP>:<port>"), "{bad}: {err}");
         }
-        assert_eq!(parse("[doctor]\nconsole_url = \"http://[::1]:9000\"\n").unwrap().console_url, "http://[::1]:9000");
+        let err = parse("[doctor]\ntoken_max_age_days = 0\n").unwrap_err().to_string();
+        assert!(err.contains("doctor.token_max_age_days must be positive"), "{err}");
+        let d = parse("[doctor]\nconsole_url = \"http://[::1]:9000\"\ntoken_max_age_days = 7\n").unwrap();
+        assert_eq!((d.console_url.as_str(), d.token_max_age_days), ("http://[::1]:9000", 7));
     }
 
     #[test]

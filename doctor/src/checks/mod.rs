@@ -21,6 +21,7 @@ pub(crate) mod sshd;
 mod sshd_match;
 pub(crate) mod systemd;
 pub(crate) mod tailscale;
+mod token_age;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -343,6 +344,16 @@ pub(crate) const CHECKS: &[CheckDef] = &[
                 Origin probe is not sent and the check warns.",
         run: console_auth::check,
     },
+    CheckDef {
+        id: "token-age",
+        title: "Console token rotated recently",
+        rules: "Resolves OPENCLAW_CONSOLE_TOKEN through common::secrets (value never shown). From the secrets \
+                directory: its age is the file's modification time (keyctl set/rotate replace it atomically), opened \
+                by the private-path rule; older than doctor.token_max_age_days (30): warn. From the environment, \
+                keychain or a systemd credential (no rotation time): warn. Not configured: skip. Refused, \
+                unreadable or modified in the future: error.",
+        run: token_age::check,
+    },
 ];
 
 /// Looks up a check by id.
@@ -414,7 +425,8 @@ mod tests {
                 "guard",
                 "review-gate",
                 "audit-log",
-                "console-auth"
+                "console-auth",
+                "token-age"
             ],
             "renaming a check id breaks operators' alerts: add a new id instead"
         );

@@ -1,4 +1,4 @@
-//! `console-auth` against real loopback HTTP: a fake
+//! `console-auth` and `token-age` against real loopback HTTP: a fake
 //! console in a thread of the test (std `TcpListener` on 127.0.0.1:0) that
 //! behaves like a correct console or breaks one rule, nothing listening, and
 //! a server that never answers. The console token is a canary planted in
@@ -8,7 +8,7 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::support::{Host, status};
 
@@ -161,13 +161,13 @@ fn console_auth_a_correct_console_passes_and_the_token_never_leaves_the_secrets_
     let console = FakeConsole::start(Fake::Correct);
     let host = host_for(&console.url(), "");
     plant_token(&host);
-    let run = host.run(&["--only", "console-auth", "--format", "json"]);
+    let run = host.run(&["--only", "console-auth", "--only", "token-age", "--format", "json"]);
     let checks = run.json()["checks"].clone();
     assert_eq!(status(&checks[0]), "pass", "{}", checks[0]);
     assert_eq!(checks[0]["details"]["probes"][0]["error_class"], "HQ_TOKEN_MISSING", "{}", checks[0]);
-    run.assert_no_leak(CANARY, "console-auth, JSON");
-    let run = host.run(&["--only", "console-auth"]);
-    run.assert_no_leak(CANARY, "console-auth, human");
+    run.assert_no_leak(CANARY, "console-auth and token-age, JSON");
+    let run = host.run(&["--only", "console-auth", "--only", "token-age"]);
+    run.assert_no_leak(CANARY, "console-auth and token-age, human");
     host.assert_not_persisted(CANARY, &["secrets"]);
 
     let seen = console.seen();
@@ -279,6 +279,58 @@ fn console_url_must_be_loopback_http() {
     let run = host.run(&["--only", "console-auth"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(run.stderr.contains("doctor.console_url must be http://<loopback IP>:<port>"), "{}", run.stderr);
+}
+
+/// Sets the file's modification time to `days_ago` days and an hour before now.
+fn set_mtime(path: &std::path::Path, days_ago: u64) {
+    let when = SystemTime::now() - Duration::from_secs(days_ago * 86_400 + 3600);
+    std::fs::File::options().write(true).open(path).unwrap().set_modified(when).unwrap();
+}
+
+#[test]
+fn token_age_fresh_passes_old_warns_with_rotate_and_none_skips() {
+    let mut host = Host::new();
+    let (_, check) = host.check("token-age");
+    assert_eq!(status(&check), "skip", "{check}");
+
+    let file = plant_token(&host);
+    let (run, check) = host.check("token-age");
+    assert_eq!((status(&check), run.code), ("pass", 0), "{check}");
+    assert_eq!(check["details"]["age_days"], 0, "{check}");
+
+    set_mtime(&file, 45);
+    let (run, check) = host.check("token-age");
+    assert_eq!((status(&check), run.code), ("warn", 0), "{check}");
+    assert!(summary(&check).contains("45 day(s) ago, more than 30"), "{check}");
+    assert!(check["remediation"].as_str().unwrap().contains("openclaw-keyctl rotate OPENCLAW_CONSOLE_TOKEN"));
+    run.assert_no_leak(CANARY, "token-age");
+
+    let config = format!("{}token_max_age_days = 60\n", host.config_text());
+    host.config(&config);
+    assert_eq!(status(&host.check("token-age").1), "pass");
+}
+
+#[test]
+fn token_age_an_unsafe_file_errors_and_a_token_from_the_environment_warns() {
+    let host = Host::new();
+    let file = plant_token(&host);
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (run, check) = host.check("token-age");
+    assert_eq!((status(&check), run.code), ("error", 1), "{check}");
+    assert!(summary(&check).contains("chmod 600"), "{check}");
+    std::fs::remove_file(&file).unwrap();
+
+    let out = host
+        .command()
+        .env("OPENCLAW_CONSOLE_TOKEN", CANARY)
+        .args(["--only", "token-age", "--format", "json", "--no-artifacts"])
+        .output()
+        .unwrap();
+    let run = test_support::Run::from(out);
+    let check = run.json()["checks"][0].clone();
+    assert_eq!(status(&check), "warn", "{check}");
+    assert!(summary(&check).contains("comes from the environment"), "{check}");
+    run.assert_no_leak(CANARY, "token from the environment");
 }
 
 /// The real `openclaw-console` beside the doctor (`cargo build -p console`),
