@@ -28,7 +28,7 @@ pub use cli::Cli;
 /// them fail closed. Not a stable API.
 #[doc(hidden)]
 pub mod fuzzing {
-    use crate::checks::{Status, docker, firewall, http_health, sshd, systemd, tailscale};
+    use crate::checks::{Status, docker, firewall, http, http_health, sshd, systemd, tailscale};
     use common::policy::{Class, classify};
 
     /// Judges `text` as `nft -j list ruleset` output, and as the rules of an
@@ -55,6 +55,10 @@ pub mod fuzzing {
             && tailscale::judge(&status).status == Status::Pass
         {
             assert_eq!(status["BackendState"], "Running", "a non-running tailnet passed");
+        }
+        if let Ok(Some(head)) = http::parse_head(text.as_bytes()) {
+            assert!((100..600).contains(&head.status), "status {} accepted", head.status);
+            assert!(head.len <= text.len(), "head longer than the input");
         }
         if let Ok(ep) = http_health::parse_endpoint(text) {
             let class = classify(ep.addr.ip());

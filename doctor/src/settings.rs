@@ -44,6 +44,10 @@ pub(crate) struct DoctorSettings {
     pub(crate) review_repo: Option<PathBuf>,
     /// Working copies that must have the pre-push review hook.
     pub(crate) review_workcopies: Vec<PathBuf>,
+    /// Where `console-auth` probes the console: `http://<loopback IP>:<port>`.
+    pub(crate) console_url: String,
+    /// Days after its last rotation that the console token warns (`token-age`).
+    pub(crate) token_max_age_days: u32,
 }
 
 impl Default for DoctorSettings {
@@ -65,6 +69,8 @@ impl Default for DoctorSettings {
             sshd_config: None,
             review_repo: None,
             review_workcopies: Vec::new(),
+            console_url: "http://127.0.0.1:8787".into(),
+            token_max_age_days: 30,
         }
     }
 }
@@ -99,6 +105,12 @@ impl DoctorSettings {
             .any(|p| !p.is_absolute())
         {
             Some("doctor.disk_paths, log_dir, sshd_config, review_repo and review_workcopies must be absolute paths")
+        } else if crate::checks::console_auth::endpoint(&self.console_url).is_err() {
+            Some(
+                "doctor.console_url must be http://<loopback IP>:<port> with no path (the console listens on loopback only)",
+            )
+        } else if self.token_max_age_days == 0 {
+            Some("doctor.token_max_age_days must be positive")
         } else {
             None
         }
@@ -132,6 +144,14 @@ mod tests {
         assert!(err.contains("doctor.disk_warn_percent must be"), "{err}");
         let err = parse("[doctor]\nlog_dir = \"relative\"\n").unwrap_err().to_string();
         assert!(err.contains("must be absolute paths"), "{err}");
+        for bad in ["https://127.0.0.1:8787", "http://localhost:8787", "http://10.0.0.1:8787", "http://127.0.0.1"] {
+            let err = parse(&format!("[doctor]\nconsole_url = \"{bad}\"\n")).unwrap_err().to_string();
+            assert!(err.contains("doctor.console_url must be http://<loopback IP>:<port>"), "{bad}: {err}");
+        }
+        let err = parse("[doctor]\ntoken_max_age_days = 0\n").unwrap_err().to_string();
+        assert!(err.contains("doctor.token_max_age_days must be positive"), "{err}");
+        let d = parse("[doctor]\nconsole_url = \"http://[::1]:9000\"\ntoken_max_age_days = 7\n").unwrap();
+        assert_eq!((d.console_url.as_str(), d.token_max_age_days), ("http://[::1]:9000", 7));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Fuzzes the doctor's parsers of tool output (docker `Ports`, nft JSON,
-//! `sshd -T`, systemctl, `tailscale status --json`, health URLs) with their
-//! fail-closed invariants: nothing inactive, open or unparsed may pass.
+//! `sshd -T`, systemctl, `tailscale status --json`, health URLs, HTTP
+//! response heads) with their fail-closed invariants: nothing inactive,
+//! open or unparsed may pass.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

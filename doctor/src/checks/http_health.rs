@@ -3,14 +3,13 @@
 //! The doctor never talks to the internet: an endpoint whose host is not a
 //! loopback or tailnet IP literal (or `localhost`) is refused, not probed.
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::policy::{Class, classify, parse_bind_addr};
 use serde_json::json;
 
-use super::{Ctx, Outcome};
+use super::{Ctx, Outcome, http};
 
 /// A parsed `http://host:port/path`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,32 +45,17 @@ pub(crate) fn parse_endpoint(url: &str) -> Result<Endpoint, String> {
     Ok(Endpoint { addr: SocketAddr::new(ip, port), host_header: authority.to_owned(), path: path.to_owned() })
 }
 
-/// One GET; returns the status code.
+/// One GET through the doctor's HTTP client; returns the status code.
 fn get(ep: &Endpoint, timeout: Duration) -> Result<u16, String> {
-    let mut stream = TcpStream::connect_timeout(&ep.addr, timeout).map_err(|e| format!("connect: {e}"))?;
-    stream.set_read_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    stream.set_write_timeout(Some(timeout)).map_err(|e| e.to_string())?;
-    let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: openclaw-doctor\r\nConnection: close\r\n\r\n",
-        ep.path, ep.host_header
-    );
-    stream.write_all(req.as_bytes()).map_err(|e| format!("send: {e}"))?;
-    let mut head = [0u8; 64];
-    let mut n = 0;
-    while n < 12 {
-        let got = stream.read(&mut head[n..]).map_err(|e| format!("read: {e}"))?;
-        if got == 0 {
-            break;
-        }
-        n += got;
-    }
-    let line = String::from_utf8_lossy(&head[..n]);
-    let code = line
-        .strip_prefix("HTTP/1.")
-        .and_then(|r| r.get(2..5))
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or_else(|| format!("not an HTTP response: {:?}", line))?;
-    Ok(code)
+    let req = http::Request {
+        method: "GET",
+        path: &ep.path,
+        host: &ep.host_header,
+        headers: &[],
+        body: None,
+        read_body: false,
+    };
+    http::send(ep.addr, &req, timeout).map(|r| r.status).map_err(|e| e.to_string())
 }
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {

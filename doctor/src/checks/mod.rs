@@ -6,10 +6,12 @@
 //! call directly.
 
 mod audit_log;
+pub(crate) mod console_auth;
 mod disk;
 pub(crate) mod docker;
 pub(crate) mod firewall;
 mod guard;
+pub(crate) mod http;
 pub(crate) mod http_health;
 mod keys;
 mod listeners;
@@ -19,6 +21,7 @@ pub(crate) mod sshd;
 mod sshd_match;
 pub(crate) mod systemd;
 pub(crate) mod tailscale;
+mod token_age;
 
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -329,6 +332,28 @@ pub(crate) const CHECKS: &[CheckDef] = &[
                 deleted log included; an unsafe heads file fails; unreadable: error.",
         run: audit_log::check,
     },
+    CheckDef {
+        id: "console-auth",
+        title: "Console refuses unauthenticated and cross-site requests",
+        rules: "Over HTTP only, at doctor.console_url (http://127.0.0.1:8787; loopback IP, port, no path), each probe \
+                within 1 s: GET /api/actions without a token must be 401; GET /healthz with Host: evil.example must be \
+                403; POST /api/exec with the console token (resolved through common::secrets, sent as X-OpenClaw-Token, \
+                never shown) and Origin: https://evil.example must be 403. No answer may carry an \
+                Access-Control-Allow-* header. Connection refused on the first probe: skip (console not running). A \
+                wrong status, a CORS header, a timeout or any other transport error: fail. Token not resolvable: the \
+                Origin probe is not sent and the check warns.",
+        run: console_auth::check,
+    },
+    CheckDef {
+        id: "token-age",
+        title: "Console token rotated recently",
+        rules: "Resolves OPENCLAW_CONSOLE_TOKEN through common::secrets (value never shown). From the secrets \
+                directory: its age is the file's modification time (keyctl set/rotate replace it atomically), opened \
+                by the private-path rule; older than doctor.token_max_age_days (30): warn. From the environment, \
+                keychain or a systemd credential (no rotation time): warn. Not configured: skip. Refused, \
+                unreadable or modified in the future: error.",
+        run: token_age::check,
+    },
 ];
 
 /// Looks up a check by id.
@@ -399,7 +424,9 @@ mod tests {
                 "systemd",
                 "guard",
                 "review-gate",
-                "audit-log"
+                "audit-log",
+                "console-auth",
+                "token-age"
             ],
             "renaming a check id breaks operators' alerts: add a new id instead"
         );

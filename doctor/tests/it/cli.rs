@@ -19,7 +19,7 @@ fn a_full_run_reports_every_registered_check_once_in_registry_order() {
         doc["checks"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()).collect()
     };
     assert_eq!(ids(&v), ids(&listed), "{v}");
-    assert_eq!(ids(&v).len(), 16);
+    assert_eq!(ids(&v).len(), 18);
     let mut counted = std::collections::BTreeMap::<&str, u64>::new();
     for c in v["checks"].as_array().unwrap() {
         *counted.entry(status(c)).or_default() += 1;

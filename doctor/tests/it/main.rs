@@ -5,6 +5,7 @@ mod support;
 
 mod audit;
 mod cli;
+mod console_auth;
 mod escaping;
 mod firewall_netns;
 mod listeners_kinds;
