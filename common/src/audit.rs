@@ -55,6 +55,16 @@ pub struct Entry<'a> {
     pub duration_ms: u64,
 }
 
+/// One record about to be written (its `params` already hashed).
+struct Pending<'a> {
+    tool: &'a str,
+    actor: &'a str,
+    action: &'a str,
+    params_hash: String,
+    exit_code: i32,
+    duration_ms: u64,
+}
+
 /// Errors from using the audit log. Tampering found by verification is a
 /// [`VerifyReport`], not an error; these are the reasons an operation could
 /// not be carried out.
@@ -174,23 +184,39 @@ impl AuditLog {
 
     /// Appends one record and returns it once it is on disk.
     pub fn append(&self, entry: &Entry<'_>) -> Result<Record, AuditError> {
-        for (name, value) in [("tool", entry.tool), ("actor", entry.actor), ("action", entry.action)] {
-            check_field(name, value)?;
+        let mut recs = self.append_batch(std::slice::from_ref(entry))?;
+        recs.pop().ok_or_else(|| self.io(io::Error::other("no record was written")))
+    }
+
+    /// Appends several records under one lock, one write and one `fsync`
+    /// (group commit), in order, and returns them once they are all on disk.
+    /// Either every entry is checked and written, or an error is returned; a
+    /// crash mid-write leaves at most a torn last line for `audit-recover`.
+    pub fn append_batch(&self, entries: &[Entry<'_>]) -> Result<Vec<Record>, AuditError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
         }
-        validate_action(entry.action)?;
+        for entry in entries {
+            for (name, value) in [("tool", entry.tool), ("actor", entry.actor), ("action", entry.action)] {
+                check_field(name, value)?;
+            }
+            validate_action(entry.action)?;
+        }
         let mut file = self.open_locked()?;
         let head = self.read_head(&mut file)?;
         self.check_against_checkpoint(&mut file, head.as_ref())?;
-        self.write_record(
-            &mut file,
-            head,
-            entry.tool,
-            entry.actor,
-            entry.action,
-            params_hash(entry.params),
-            entry.exit_code,
-            entry.duration_ms,
-        )
+        let pending: Vec<Pending<'_>> = entries
+            .iter()
+            .map(|e| Pending {
+                tool: e.tool,
+                actor: e.actor,
+                action: e.action,
+                params_hash: params_hash(e.params),
+                exit_code: e.exit_code,
+                duration_ms: e.duration_ms,
+            })
+            .collect();
+        self.write_records(&mut file, head, &pending)
     }
 
     /// Checks, without writing, that an append would be accepted now: the log
@@ -310,13 +336,20 @@ impl AuditLog {
             "torn_sha256": sha256_hex(torn),
             "checkpoint_rebuilt": checkpoint_rebuilt,
         });
-        let record =
-            self.write_record(&mut file, report.head, tool, actor, "audit.recover", params_hash(&params), 0, 0)?;
+        let pending = Pending {
+            tool,
+            actor,
+            action: "audit.recover",
+            params_hash: params_hash(&params),
+            exit_code: 0,
+            duration_ms: 0,
+        };
+        let record = self.write_records(&mut file, report.head, &[pending])?.pop();
         Ok(RecoverOutcome {
             truncated_bytes: torn.len() as u64,
             torn_sha256: sha256_hex(torn),
             checkpoint_rebuilt,
-            record: Some(record),
+            record,
         })
     }
 
@@ -349,44 +382,46 @@ impl AuditLog {
         }
     }
 
-    #[expect(clippy::too_many_arguments, reason = "private helper mirroring the record's fields")]
-    fn write_record(
+    fn write_records(
         &self,
         file: &mut File,
         head: Option<(u64, String)>,
-        tool: &str,
-        actor: &str,
-        action: &str,
-        params_hash: String,
-        exit_code: i32,
-        duration_ms: u64,
-    ) -> Result<Record, AuditError> {
-        let (last_seq, prev) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
-        let seq = last_seq.checked_add(1).ok_or_else(|| AuditError::SeqOverflow(self.path.clone()))?;
-        let mut rec = Record {
-            seq,
-            ts: time_fmt::rfc3339(time_fmt::now_utc()),
-            tool: tool.to_owned(),
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            params_hash,
-            exit_code,
-            duration_ms,
-            prev,
-            hash: String::new(),
-        };
-        rec.hash = rec.compute_hash();
-        let mut line = rec.to_line();
-        line.push('\n');
-        file.write_all(line.as_bytes()).map_err(|e| self.io(e))?;
+        pending: &[Pending<'_>],
+    ) -> Result<Vec<Record>, AuditError> {
+        let (mut last_seq, mut prev) = head.unwrap_or_else(|| (0, GENESIS.to_owned()));
+        let ts = time_fmt::rfc3339(time_fmt::now_utc());
+        let mut recs = Vec::with_capacity(pending.len());
+        let mut lines = String::new();
+        for p in pending {
+            let seq = last_seq.checked_add(1).ok_or_else(|| AuditError::SeqOverflow(self.path.clone()))?;
+            let mut rec = Record {
+                seq,
+                ts: ts.clone(),
+                tool: p.tool.to_owned(),
+                actor: p.actor.to_owned(),
+                action: p.action.to_owned(),
+                params_hash: p.params_hash.clone(),
+                exit_code: p.exit_code,
+                duration_ms: p.duration_ms,
+                prev,
+                hash: String::new(),
+            };
+            rec.hash = rec.compute_hash();
+            lines.push_str(&rec.to_line());
+            lines.push('\n');
+            (last_seq, prev) = (seq, rec.hash.clone());
+            recs.push(rec);
+        }
+        file.write_all(lines.as_bytes()).map_err(|e| self.io(e))?;
         file.sync_data().map_err(|e| self.io(e))?;
-        let cp = Checkpoint { seq: rec.seq, hash: rec.hash.clone(), ts: rec.ts.clone() };
+        let last = recs.last().ok_or_else(|| self.io(io::Error::other("empty batch")))?;
+        let cp = Checkpoint { seq: last.seq, hash: last.hash.clone(), ts: last.ts.clone() };
         if let Some(dir) = self.checkpoint.parent().filter(|d| !d.as_os_str().is_empty()) {
             private_path::ensure_dir(dir, Class::Private)?;
         }
         artifacts::write_atomic(&self.checkpoint, format!("{}\n", cp.to_line()).as_bytes())
             .map_err(|e| AuditError::Io { path: self.checkpoint.clone(), source: e })?;
-        Ok(rec)
+        Ok(recs)
     }
 
     fn open_locked(&self) -> Result<File, AuditError> {

@@ -14,7 +14,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use common::audit::AuditLog;
 
 use crate::gate::Gate;
 use crate::locks::ActionLocks;
@@ -41,8 +40,8 @@ pub(crate) struct AppState {
     pub(crate) gate: Gate,
     /// The token.
     pub(crate) token: TokenCell,
-    /// The shared audit log.
-    pub(crate) audit: AuditLog,
+    /// The shared audit log's writer.
+    pub(crate) audit: crate::audit::Writer,
     /// Action locks.
     pub(crate) locks: Arc<ActionLocks>,
     /// Run artifacts.

@@ -6,9 +6,19 @@
 //! code and the duration; the request id, action id, checked parameters,
 //! Origin, lock outcome and run id are the hashed parameters, kept in the
 //! run's `result.json` or recomputable from the request (docs/console.md).
+//!
+//! One writer thread owns the log and commits in groups: every record that
+//! arrives while a write is in flight goes into the next write, under one
+//! lock and one `fsync` (`AuditLog::append_batch`), and each caller is
+//! answered only once its record is on disk.
 
-use common::audit::{AuditError, AuditLog, Entry, Record};
+use std::sync::mpsc;
+
+use common::audit::{AuditLog, Entry, Record};
 use serde_json::{Value, json};
+
+/// Most records committed in one write.
+const MAX_BATCH: usize = 512;
 
 /// What a record says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,15 +79,105 @@ impl Facts<'_> {
     }
 }
 
-/// Appends one record. Blocking (file lock and fsync): call it off the reactor.
-pub(crate) fn append(
-    log: &AuditLog,
+/// A record to write, owned (it crosses to the writer thread).
+struct Job {
     kind: Kind,
-    actor: &str,
-    facts: &Facts<'_>,
+    actor: String,
+    params: Value,
     exit_code: i32,
     duration_ms: u64,
-) -> Result<Record, AuditError> {
-    let params = facts.to_value();
-    log.append(&Entry { tool: crate::TOOL, actor, action: kind.action(), params: &params, exit_code, duration_ms })
+    reply: tokio::sync::oneshot::Sender<Result<Record, String>>,
+}
+
+/// The handle to the writer thread.
+#[derive(Debug, Clone)]
+pub(crate) struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `log`; it ends when every handle is gone.
+    pub(crate) fn start(log: AuditLog) -> Writer {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut jobs = vec![first];
+                while jobs.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let entries: Vec<Entry<'_>> = jobs
+                    .iter()
+                    .map(|j| Entry {
+                        tool: crate::TOOL,
+                        actor: &j.actor,
+                        action: j.kind.action(),
+                        params: &j.params,
+                        exit_code: j.exit_code,
+                        duration_ms: j.duration_ms,
+                    })
+                    .collect();
+                let result = log.append_batch(&entries).map_err(|e| e.to_string());
+                drop(entries);
+                match result {
+                    Ok(recs) => {
+                        for (job, rec) in jobs.into_iter().zip(recs) {
+                            let _ = job.reply.send(Ok(rec));
+                        }
+                    }
+                    Err(e) => {
+                        for job in jobs {
+                            let _ = job.reply.send(Err(e.clone()));
+                        }
+                    }
+                }
+            }
+        });
+        Writer { tx }
+    }
+
+    fn submit(
+        &self,
+        kind: Kind,
+        actor: &str,
+        facts: &Facts<'_>,
+        exit_code: i32,
+        duration_ms: u64,
+    ) -> tokio::sync::oneshot::Receiver<Result<Record, String>> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let job = Job { kind, actor: actor.to_owned(), params: facts.to_value(), exit_code, duration_ms, reply };
+        // A writer that is gone drops the job, and the receiver reports it.
+        let _ = self.tx.send(job);
+        rx
+    }
+
+    /// Appends one record; resolves once it is on disk.
+    pub(crate) async fn append(
+        &self,
+        kind: Kind,
+        actor: &str,
+        facts: &Facts<'_>,
+        exit_code: i32,
+        duration_ms: u64,
+    ) -> Result<Record, String> {
+        self.submit(kind, actor, facts, exit_code, duration_ms)
+            .await
+            .unwrap_or_else(|_| Err("the audit writer is gone".into()))
+    }
+
+    /// The same, from a plain thread.
+    pub(crate) fn append_blocking(
+        &self,
+        kind: Kind,
+        actor: &str,
+        facts: &Facts<'_>,
+        exit_code: i32,
+        duration_ms: u64,
+    ) -> Result<Record, String> {
+        self.submit(kind, actor, facts, exit_code, duration_ms)
+            .blocking_recv()
+            .unwrap_or_else(|_| Err("the audit writer is gone".into()))
+    }
 }

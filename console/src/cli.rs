@@ -163,7 +163,7 @@ fn serve(settings: ConsoleSettings, registry: Option<PathBuf>, paths: &Paths) ->
         registry,
         gate: Gate::new(listen, &settings.public_hostnames),
         token,
-        audit,
+        audit: crate::audit::Writer::start(audit),
         locks: ActionLocks::new(lock_dir),
         runs: RunStore::new(runs_dir),
         running: Mutex::default(),

@@ -66,30 +66,22 @@ struct Outcome<'a> {
 
 /// Appends a record off the reactor; `Err` when it could not be written.
 async fn record(st: &Arc<AppState>, asked: &Asked, o: Outcome<'_>) -> Result<String, ()> {
-    let (st, request_id, actor, action, origin) =
-        (Arc::clone(st), asked.request_id.clone(), asked.actor.clone(), asked.action.clone(), asked.origin.clone());
     let Outcome { kind, params, lock, run_id, class, exit } = o;
-    let (lock, run_id, class) = (lock.to_owned(), run_id.map(str::to_owned), class.map(str::to_owned));
-    let res = tokio::task::spawn_blocking(move || {
-        let facts = Facts {
-            request_id: &request_id,
-            action: &action,
-            params: &params,
-            origin: origin.as_deref(),
-            lock: &lock,
-            run_id: run_id.as_deref(),
-            error_class: class.as_deref(),
-        };
-        crate::audit::append(&st.audit, kind, &actor, &facts, exit, 0)
-    })
-    .await;
-    match res {
-        Ok(Ok(rec)) => Ok(rec.params_hash),
-        Ok(Err(e)) => {
+    let facts = Facts {
+        request_id: &asked.request_id,
+        action: &asked.action,
+        params: &params,
+        origin: asked.origin.as_deref(),
+        lock,
+        run_id,
+        error_class: class,
+    };
+    match st.audit.append(kind, &asked.actor, &facts, exit, 0).await {
+        Ok(rec) => Ok(rec.params_hash),
+        Err(e) => {
             crate::INFO.error(&format!("audit log: {e}; the request was refused"));
             Err(())
         }
-        Err(_) => Err(()),
     }
 }
 
@@ -294,8 +286,7 @@ impl Supervisor {
             run_id: Some(&rec.run_id),
             error_class: class,
         };
-        let audited = crate::audit::append(
-            &st.audit,
+        let audited = st.audit.append_blocking(
             Kind::Finish,
             &asked.actor,
             &facts,

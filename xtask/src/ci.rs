@@ -64,13 +64,14 @@ pub(crate) fn bench(root: &Path, name: Option<&str>) -> Result<(), String> {
         Some("doctor") => crate::bench::doctor(root),
         Some("keyctl") => crate::bench::keyctl(root),
         Some("audit") => crate::bench_audit::audit(root),
+        Some("console") => crate::bench_console::console(root),
         None => {
             eprintln!(
-                "benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale); keyctl (status startup); audit (verify-audit vs sha256sum, time and peak RSS)"
+                "benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale); keyctl (status startup); audit (verify-audit vs sha256sum, time and peak RSS); console (refusals and runs under wrk, RSS)"
             );
             Ok(())
         }
-        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor, keyctl, audit")),
+        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor, keyctl, audit, console")),
     }
 }
 

@@ -9,6 +9,7 @@
 
 mod bench;
 mod bench_audit;
+mod bench_console;
 mod ci;
 mod deps;
 mod docs;
