@@ -221,7 +221,7 @@ if [[ -x "$real_bin" ]]; then
     not_ok "real binary: a wildcard listen address is refused (exit 2), the token never printed" "rc=$rc" "stderr: $(cat "$tmp/err")"
   fi
 else
-  skip "real binary cases (no target/debug/openclaw-console; cargo build -p console)"
+  skip "real binary cases (no target/debug/openclaw-console; cargo build -p openclaw-console)"
 fi
 
 summary

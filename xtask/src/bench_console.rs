@@ -117,10 +117,12 @@ pub(crate) fn console(root: &Path) -> Result<(), String> {
         package: "wrk",
         why: "the console's load generator",
     }])?;
-    let status =
-        Command::new("cargo").current_dir(root).args(["build", "--release", "--locked", "-p", "console"]).status();
+    let status = Command::new("cargo")
+        .current_dir(root)
+        .args(["build", "--release", "--locked", "-p", "openclaw-console"])
+        .status();
     if !status.is_ok_and(|s| s.success()) {
-        return Err("cargo build --release -p console failed".into());
+        return Err("cargo build --release -p openclaw-console failed".into());
     }
     let bin = root.join("target/release/openclaw-console");
     let tmp = std::env::temp_dir().join(format!("oc-bench-console-{}", std::process::id()));

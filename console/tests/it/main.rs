@@ -9,6 +9,7 @@ mod env;
 mod limits;
 mod lock;
 mod malformed;
+mod render;
 mod rotation;
 mod slow;
 mod startup;
