@@ -148,11 +148,11 @@ pub(crate) async fn exec(
             Ok(Err(e)) => {
                 crate::INFO.error(&e.to_string());
                 forget(&st, &run_id);
-                return refusal_with_id(&Refusal::Internal, &asked.request_id);
+                return refuse(&st, &asked, Kind::Refuse, "none", Refusal::Internal).await;
             }
             Err(_) => {
                 forget(&st, &run_id);
-                return refusal_with_id(&Refusal::Internal, &asked.request_id);
+                return refuse(&st, &asked, Kind::Refuse, "none", Refusal::Internal).await;
             }
         }
     };
@@ -179,8 +179,9 @@ pub(crate) async fn exec(
     };
     if !matches!(prepared, Ok(Ok(()))) {
         crate::INFO.error(&format!("cannot create the run directory under {}", st.runs.root().display()));
+        drop(lock);
         forget(&st, &run_id);
-        return refusal_with_id(&Refusal::Internal, &asked.request_id);
+        return refuse(&st, &asked, Kind::Refuse, lock_name, Refusal::Internal).await;
     }
     let start = Outcome {
         kind: Kind::Start,

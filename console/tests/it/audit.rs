@@ -64,3 +64,27 @@ fn an_audit_log_that_cannot_be_written_refuses_the_run() {
     assert_eq!((a.status, a.class()), (500, "AUDIT_UNAVAILABLE".to_owned()), "refusals are durable or nothing too");
     assert!(c.stderr().contains("audit log"));
 }
+
+#[test]
+fn an_unsafe_run_store_or_lock_refuses_the_run() {
+    let c = Console::start(|h| marker_action(h, "hello", "echo hi", ""));
+    // Someone else can now write the run store: refuse to put a run there.
+    let runs = c.host.path("artifacts/console");
+    std::fs::set_permissions(&runs, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let a = c.exec(r#"{"action":"hello"}"#);
+    assert_eq!((a.status, a.class()), (500, "INTERNAL".to_owned()));
+    assert!(!ran(&c.host, "hello"));
+    std::fs::set_permissions(&runs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // A lock file replaced by a link is never followed.
+    let lock = c.host.path("run/console/locks/hello.lock");
+    let _ = std::fs::remove_file(&lock);
+    std::os::unix::fs::symlink(c.host.path("elsewhere"), &lock).unwrap();
+    let a = c.exec(r#"{"action":"hello"}"#);
+    assert_eq!((a.status, a.class()), (500, "INTERNAL".to_owned()));
+    assert!(!ran(&c.host, "hello"));
+    assert!(!c.host.path("elsewhere").exists());
+    std::fs::remove_file(&lock).unwrap();
+    let refusals = c.audit().iter().filter(|r| r["action"] == "console.refuse").count();
+    assert_eq!(refusals, 2, "each internal refusal after resolution is audited too");
+    assert_eq!(c.exec(r#"{"action":"hello"}"#).status, 200, "recovers once the store is safe again");
+}
