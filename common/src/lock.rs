@@ -115,6 +115,35 @@ impl NamedLock {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether a program started now inherits the lock's descriptor (it is
+    /// close-on-exec by default). A child that inherits it holds the lock
+    /// too: the kernel releases it only when every holder has closed it, so
+    /// a lock handed to a child outlives a crash of its parent. Set it only
+    /// around one spawn, under a mutex no other spawn can pass.
+    pub fn set_inheritable(&self, inherit: bool) -> io::Result<()> {
+        let flags = if inherit { rustix::io::FdFlags::empty() } else { rustix::io::FdFlags::CLOEXEC };
+        Ok(rustix::io::fcntl_setfd(&self._file, flags)?)
+    }
+}
+
+/// Whether someone holds lock `name` in `dir` right now, without taking it
+/// for longer than the test or writing to it (a missing file is not held).
+/// The file is opened without following links and judged like the lock.
+pub fn is_held(dir: &Path, name: &str) -> Result<bool, LockError> {
+    let path = dir.join(format!("{name}.lock"));
+    let io_err = |source| LockError::Io { path: path.clone(), source };
+    let spec = crate::private_path::OpenSpec::read(crate::private_path::Class::Private);
+    let file = match crate::private_path::open_file(&path, spec) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(false),
+        Err(e) => return Err(io_err(io::Error::new(io::ErrorKind::PermissionDenied, e.to_string()))),
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(false),
+        Err(TryLockError::WouldBlock) => Ok(true),
+        Err(TryLockError::Error(e)) => Err(io_err(e)),
+    }
 }
 
 /// The note a holder of lock `name` in `dir` wrote, if it is readable and
@@ -162,7 +191,14 @@ mod tests {
             LockError::Busy { holder, .. } => assert_eq!(holder, Some(std::process::id())),
             other => panic!("{other}"),
         }
+        assert!(is_held(tmp.path(), "doctor").unwrap());
+        assert!(!is_held(tmp.path(), "other").unwrap(), "a missing lock file is not held");
+        assert!(
+            matches!(NamedLock::acquire(tmp.path(), "doctor", Duration::ZERO), Err(LockError::Busy { .. })),
+            "probing took nothing"
+        );
         drop(held);
+        assert!(!is_held(tmp.path(), "doctor").unwrap());
         let _plain = NamedLock::acquire(tmp.path(), "doctor", Duration::ZERO).unwrap();
         assert_eq!(read_note(tmp.path(), "doctor"), None, "the next holder's empty note replaces it");
     }

@@ -313,9 +313,19 @@ impl ParamSpec {
     }
 }
 
-/// Compiles `pattern` so that it must match the whole value.
-fn compile_anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    regex::RegexBuilder::new(&format!("^(?:{pattern})$")).size_limit(1 << 20).dfa_size_limit(1 << 20).build()
+/// Compiles `pattern` so that it must match the whole value. The pattern
+/// must compile on its own first, so it is one balanced expression that the
+/// anchors wrap whole (`a)|(.*` cannot close our group and escape them), and
+/// it may hold no control character (no `(?x)` comment can swallow the end).
+fn compile_anchored(pattern: &str) -> Result<Regex, String> {
+    if pattern.chars().any(char::is_control) {
+        return Err("control characters are not allowed in a pattern".to_owned());
+    }
+    let build = |p: &str| {
+        regex::RegexBuilder::new(p).size_limit(1 << 20).dfa_size_limit(1 << 20).build().map_err(|e| e.to_string())
+    };
+    build(pattern)?;
+    build(&format!("^(?:{pattern})$"))
 }
 
 /// Checked values, by name, in their canonical text.

@@ -357,6 +357,40 @@ pub fn check_executable(path: &Path) -> Result<PathBuf, UnsafePath> {
     Ok(real)
 }
 
+/// Whether an absolute path an allowlisted command names as an argument (a
+/// script given to an interpreter, a config file) can be trusted: if it
+/// exists, it is (after resolving links) a regular file or directory only
+/// root or the caller owns, not writable by group or others, in directories
+/// nobody else can write; if it does not exist, nobody else can create it
+/// (its directory passes [`check_dir`]).
+pub fn check_trusted_path(path: &Path) -> Result<(), UnsafePath> {
+    let not = |what: &str| UnsafePath::Io {
+        path: path.to_owned(),
+        source: io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()),
+    };
+    if !path.is_absolute() {
+        return Err(not("not an absolute path"));
+    }
+    match std::fs::canonicalize(path) {
+        Ok(real) => {
+            let meta = std::fs::metadata(&real).map_err(io_err(&real))?;
+            let want = if meta.is_dir() { Kind::Dir } else { Kind::File };
+            judge(Facts::from_metadata(&meta), want, Class::Private, euid(), None)
+                .map_err(|p| refused(&real, p, Class::Private, want, false))?;
+            check_ancestors(&real, Class::Private, euid())?;
+            check_ancestors(path, Class::Private, euid())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let parent = path.parent().ok_or_else(|| not("no parent directory"))?;
+            match check_dir(parent, Class::Private)? {
+                true => Ok(()),
+                false => Err(not("neither it nor its directory exists")),
+            }
+        }
+        Err(e) => Err(io_err(path)(e)),
+    }
+}
+
 /// How to open a file.
 #[derive(Debug, Clone, Copy)]
 pub struct OpenSpec {

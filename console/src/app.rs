@@ -58,6 +58,8 @@ pub(crate) struct AppState {
     pub(crate) body_timeout: Duration,
     /// `LANG` for children.
     pub(crate) lang: String,
+    /// Spawns children and sweeps the orphans they leave.
+    pub(crate) reaper: Arc<crate::reaper::Reaper>,
     /// The security-event limiter.
     pub(crate) events: Mutex<Limiter>,
 }

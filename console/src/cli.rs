@@ -142,7 +142,36 @@ fn raise_fd_limit() {
     }
 }
 
+/// Descriptors above stderr this process holds without close-on-exec: its
+/// launcher's, which every child would inherit. Closing them needs `unsafe`
+/// (forbidden here), so they are named instead.
+fn inherited_fds() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
+    let mut fds: Vec<u32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|fd| *fd > 2)
+        .filter(|fd| {
+            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap_or_default();
+            info.lines()
+                .find_map(|l| l.strip_prefix("flags:"))
+                .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+                .is_some_and(|flags| flags & 0o2_000_000 == 0)
+        })
+        .collect();
+    fds.sort_unstable();
+    fds
+}
+
 fn serve(settings: ConsoleSettings, registry: Option<PathBuf>, paths: &Paths) -> Result<Exit, String> {
+    let leaked = inherited_fds();
+    if !leaked.is_empty() {
+        let list: Vec<String> = leaked.iter().map(u32::to_string).collect();
+        INFO.error(&format!(
+            "warning: inherited file descriptors {} are open without close-on-exec and every action would inherit them; start the console with only stdin, stdout and stderr open (systemd does)",
+            list.join(", ")
+        ));
+    }
     let listen = check_listen(&settings.listen)?;
     let registry = load_registry(registry, &settings, paths)?;
     let token = TokenCell::new(TokenSource { secrets_dir: paths.secrets_dir.clone(), state_dir: paths.state_dir.clone() })
@@ -173,6 +202,7 @@ fn serve(settings: ConsoleSettings, registry: Option<PathBuf>, paths: &Paths) ->
         body_timeout: Duration::from_secs(settings.body_timeout_secs),
         lang: lang(),
         events: Mutex::new(Limiter::new(Instant::now())),
+        reaper: Arc::new(crate::reaper::Reaper::install()),
     });
     let limits = Limits {
         max_connections: settings.max_connections,
@@ -198,10 +228,12 @@ fn serve(settings: ConsoleSettings, registry: Option<PathBuf>, paths: &Paths) ->
         let flusher = {
             let st = Arc::clone(&state);
             tokio::spawn(async move {
-                let mut every = tokio::time::interval(Duration::from_secs(15));
+                let mut every = tokio::time::interval(Duration::from_secs(5));
                 loop {
                     every.tick().await;
                     st.flush_events();
+                    let reaper = Arc::clone(&st.reaper);
+                    let _ = tokio::task::spawn_blocking(move || reaper.reap_zombies()).await;
                 }
             })
         };

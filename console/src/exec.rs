@@ -14,6 +14,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::reaper::Reaper;
+
 /// The only `PATH` a child sees.
 pub(crate) const CHILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -30,6 +32,8 @@ const PIPE_GRACE: Duration = Duration::from_secs(2);
 /// What to run.
 #[derive(Debug, Clone)]
 pub(crate) struct Spec {
+    /// The run id (also `OPENCLAW_RUN_ID` in `env`), to find its orphans.
+    pub(crate) run_id: String,
     /// Program (absolute) and arguments, exactly as registered.
     pub(crate) argv: Vec<String>,
     /// The variables the child gets besides `PATH`.
@@ -105,8 +109,11 @@ fn kill_group(pid: u32) {
     }
 }
 
-/// Runs `spec` to its end. `stop` asks for the group to be killed (shutdown).
-pub(crate) fn run(spec: &Spec, stop: &AtomicBool) -> Outcome {
+/// Runs `spec` to its end. `stop` asks for the group to be killed
+/// (shutdown); `reaper` spawns the child and sweeps its orphans; `around`
+/// runs just before and after the spawn (it hands the action's lock to the
+/// child: the kernel then releases it only when every holder is gone).
+pub(crate) fn run(spec: &Spec, stop: &AtomicBool, reaper: &Arc<Reaper>, around: &dyn Fn(bool)) -> Outcome {
     let started = Instant::now();
     let failed = |why: String| Outcome {
         ending: Ending::SpawnFailed(why),
@@ -126,7 +133,7 @@ pub(crate) fn run(spec: &Spec, stop: &AtomicBool) -> Outcome {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = match cmd.spawn() {
+    let mut child = match reaper.spawn(&mut cmd, around) {
         Ok(c) => c,
         Err(e) => return failed(format!("cannot start {program}: {e}")),
     };
@@ -143,8 +150,11 @@ pub(crate) fn run(spec: &Spec, stop: &AtomicBool) -> Outcome {
     }
     drop(done_tx);
     let (status_tx, status_rx) = mpsc::channel();
+    let waiter = Arc::clone(reaper);
     std::thread::spawn(move || {
-        let _ = status_tx.send(child.wait());
+        let status = child.wait();
+        waiter.waited(pid);
+        let _ = status_tx.send(status);
     });
     let deadline = started + spec.timeout;
     let mut ours: Option<Ending> = None;
@@ -163,8 +173,10 @@ pub(crate) fn run(spec: &Spec, stop: &AtomicBool) -> Outcome {
             kill_group(pid);
         }
     };
-    // Whatever the child left behind in its group goes with it.
+    // Whatever the child left behind goes with it: its group, then every
+    // descendant that left the group and was re-parented to us.
     kill_group(pid);
+    reaper.sweep(&spec.run_id);
     let pipes_deadline = Instant::now() + PIPE_GRACE;
     for _ in 0..2 {
         if done_rx.recv_timeout(pipes_deadline.saturating_duration_since(Instant::now())).is_err() {

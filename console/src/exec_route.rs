@@ -19,7 +19,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use crate::app::{Actor, AppState, read_body};
+use crate::app::{Actor, AppState, Remote, read_body};
 use crate::audit::{Facts, Kind};
 use crate::exec::{Ending, Spec};
 use crate::locks::{Holder, LockOutcome};
@@ -43,7 +43,7 @@ fn with_request_id(mut resp: Response, id: &str) -> Response {
 fn refusal_with_id(r: &Refusal, id: &str) -> Response {
     let mut body = r.body();
     body["request_id"] = id.into();
-    with_request_id((r.status(), Json(body)).into_response(), id)
+    crate::refusal::close(with_request_id((r.status(), Json(body)).into_response(), id))
 }
 
 /// What is known of the request once it reached action resolution.
@@ -98,13 +98,19 @@ async fn refuse(st: &Arc<AppState>, asked: &Asked, kind: Kind, lock: &str, r: Re
 pub(crate) async fn exec(
     State(st): State<Arc<AppState>>,
     Extension(Actor(actor)): Extension<Actor>,
+    remote: Option<Extension<Remote>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
     let request_id = request_id();
     let bytes = match read_body(&st, body).await {
         Ok(b) => b,
-        Err(r) => return refusal_with_id(&r, &request_id),
+        Err(r) => {
+            if r.is_security_event() {
+                st.security_event(&r, &axum::http::Method::POST, "/api/exec", remote.map(|r| r.0.0));
+            }
+            return refusal_with_id(&r, &request_id);
+        }
     };
     let parsed = match crate::request::parse_exec(&bytes) {
         Ok(p) => p,
@@ -209,18 +215,30 @@ pub(crate) async fn exec(
         params_hash,
         error: None,
     };
-    let _ = st.runs.write_record(&rec);
+    if st.runs.write_record(&rec).is_err() {
+        crate::INFO.error(&format!("run {run_id}: cannot write result.json; not started"));
+        drop(lock);
+        forget(&st, &run_id);
+        return refuse(&st, &asked, Kind::Refuse, lock_name, Refusal::Internal).await;
+    }
     let mut env = vec![("LANG".to_owned(), st.lang.clone()), ("OPENCLAW_RUN_ID".to_owned(), run_id.clone())];
     env.extend(common::params::env_vars(&action.params, &checked));
-    let spec = Spec { argv: action.argv.clone(), env, cwd: st.runs.dir(&run_id), timeout: action.timeout };
+    let spec = Spec {
+        run_id: run_id.clone(),
+        argv: action.argv.clone(),
+        env,
+        cwd: st.runs.dir(&run_id),
+        timeout: action.timeout,
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let request_id = asked.request_id.clone();
     let sup =
         Supervisor { st: Arc::clone(&st), action: action.clone(), asked, rec, params: params_value, lock_name, spec };
     std::thread::spawn(move || {
-        // The lock lives on this thread until the child's group is gone.
-        let _lock = lock;
-        let answer = sup.run();
+        // The lock lives on this thread (and in the child) until the child's
+        // group and every orphan it left are gone.
+        let answer = sup.run(&lock);
+        drop(lock);
         let _ = tx.send(answer);
     });
     if action.long_running {
@@ -252,11 +270,16 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn run(self) -> Response {
+    fn run(self, lock: &LockOutcome) -> Response {
         let Supervisor { st, action, asked, mut rec, params, lock_name, spec } = self;
         let started = Instant::now();
         let stop: &AtomicBool = &st.stop;
-        let out = crate::exec::run(&spec, stop);
+        let hand_over = |on: bool| {
+            if let LockOutcome::Acquired(held) = lock {
+                held.set_inheritable(on);
+            }
+        };
+        let out = crate::exec::run(&spec, stop, &st.reaper, &hand_over);
         let store = &st.runs;
         let _ = store.write(&rec.run_id, "stdout.txt", &out.stdout);
         let _ = store.write(&rec.run_id, "stderr.txt", &out.stderr);

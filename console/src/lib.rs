@@ -18,6 +18,7 @@ mod exec;
 mod exec_route;
 pub mod gate;
 mod locks;
+mod reaper;
 pub mod refusal;
 pub mod registry;
 mod render;

@@ -27,7 +27,7 @@ pub(crate) struct Holder {
 #[derive(Debug)]
 pub(crate) enum LockOutcome {
     /// Taken; released when the value is dropped.
-    Acquired(#[expect(dead_code, reason = "held for its Drop: the lock lasts as long as the run's supervisor")] Held),
+    Acquired(Held),
     /// The action is `concurrent`: no lock is taken.
     NotNeeded,
     /// Someone holds it.
@@ -58,6 +58,16 @@ pub(crate) struct Held {
     locks: Arc<ActionLocks>,
     action: String,
     lock: Option<NamedLock>,
+}
+
+impl Held {
+    /// Lets the next spawned child inherit the lock (see
+    /// `NamedLock::set_inheritable`); a failure leaves it close-on-exec.
+    pub(crate) fn set_inheritable(&self, on: bool) {
+        if let Some(lock) = &self.lock {
+            let _ = lock.set_inheritable(on);
+        }
+    }
 }
 
 impl Drop for Held {
@@ -97,12 +107,17 @@ impl ActionLocks {
     }
 
     /// Who holds `action`'s lock, if anyone (`GET /api/exec?check=lock`).
+    /// Read-only: it never enters the table or writes the lock file, so a
+    /// probe cannot make a concurrent run fail.
     pub(crate) fn holder(self: &Arc<Self>, action: &str) -> Result<Option<Holder>, LockIoError> {
-        let probe = Holder { run_id: "(check)".into(), started_at: String::new() };
-        match self.try_take(action, &probe)? {
-            LockOutcome::Acquired(_) | LockOutcome::NotNeeded => Ok(None),
-            LockOutcome::Busy(h) => Ok(Some(h.unwrap_or_else(unknown))),
+        let active = self.active.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(h) = active.get(action) {
+            return Ok(Some(h.clone()));
         }
+        if common::lock::is_held(&self.dir, action)? {
+            return Ok(Some(self.note(action).unwrap_or_else(unknown)));
+        }
+        Ok(None)
     }
 
     fn note(&self, action: &str) -> Option<Holder> {

@@ -36,6 +36,8 @@ pub enum Refusal {
     InvalidAction,
     /// Keys other than `action` and `params`, or `params` not an object.
     UnexpectedFields,
+    /// A key given twice (at the top or in `params`).
+    DuplicateKeys,
     /// No such action in the registry.
     UnknownAction,
     /// A parameter failed its declaration.
@@ -76,6 +78,7 @@ impl Refusal {
             | Refusal::NotAnObject
             | Refusal::InvalidAction
             | Refusal::UnexpectedFields
+            | Refusal::DuplicateKeys
             | Refusal::UnknownAction
             | Refusal::InvalidParams(_)
             | Refusal::BadQuery => StatusCode::BAD_REQUEST,
@@ -100,6 +103,7 @@ impl Refusal {
             Refusal::NotAnObject => "NOT_AN_OBJECT",
             Refusal::InvalidAction => "INVALID_ACTION",
             Refusal::UnexpectedFields => "UNEXPECTED_FIELDS",
+            Refusal::DuplicateKeys => "DUPLICATE_KEYS",
             Refusal::UnknownAction => "UNKNOWN_ACTION",
             Refusal::InvalidParams(_) => "INVALID_PARAMS",
             Refusal::AlreadyRunning { .. } => "ALREADY_RUNNING",
@@ -124,6 +128,7 @@ impl Refusal {
             Refusal::NotAnObject => "The body must be a JSON object.".into(),
             Refusal::InvalidAction => "Missing or invalid action: it must be a string.".into(),
             Refusal::UnexpectedFields => "Unexpected fields; allowed fields: action, params (an object).".into(),
+            Refusal::DuplicateKeys => "A key is given more than once.".into(),
             Refusal::UnknownAction => "Unknown action; GET /api/actions lists them.".into(),
             Refusal::InvalidParams(e) => format!("Invalid params: {e}."),
             Refusal::AlreadyRunning { .. } => "The action is already running.".into(),
@@ -178,6 +183,13 @@ impl Refusal {
 
 impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
-        (self.status(), axum::Json(self.body())).into_response()
+        close((self.status(), axum::Json(self.body())).into_response())
     }
+}
+
+/// Marks a response as the connection's last: a refused client must
+/// reconnect (and pass the connection cap again) to try anything else.
+pub(crate) fn close(mut resp: Response) -> Response {
+    resp.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+    resp
 }

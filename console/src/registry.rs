@@ -100,10 +100,13 @@ fn plain_text(s: &str, max: usize) -> bool {
 }
 
 impl Registry {
-    /// Parses and checks a registry document. `program_ok` judges each
-    /// argv[0] (the real check is [`common::private_path::check_executable`];
-    /// the fuzz target passes one that accepts everything).
-    pub fn parse(doc: &Document, program_ok: &dyn Fn(&Path) -> Result<(), String>) -> Result<Registry, ConfigError> {
+    /// Parses and checks a registry document. `trust` judges each argv[0]
+    /// (`true`: [`common::private_path::check_executable`]) and every later
+    /// argument that is an absolute path (`false`:
+    /// [`common::private_path::check_trusted_path`]: a script handed to an
+    /// interpreter is as much the program as the interpreter). The fuzz
+    /// target passes one that accepts everything.
+    pub fn parse(doc: &Document, trust: &dyn Fn(&Path, bool) -> Result<(), String>) -> Result<Registry, ConfigError> {
         let raw: RawRegistry = doc.parse()?;
         if raw.action.is_empty() {
             return Err(doc.invalid_at(None, "the registry holds no [[action]]".to_owned()));
@@ -149,8 +152,21 @@ impl Registry {
                     at("argv[0] must be an absolute path (there is no shell and no PATH search)"),
                 ));
             }
-            if let Err(why) = program_ok(Path::new(&argv[0])) {
+            if let Err(why) = trust(Path::new(&argv[0]), true) {
                 return Err(bad(a.argv.span(), at(&format!("argv[0] cannot be trusted: {why}"))));
+            }
+            for (i, arg) in argv.iter().enumerate().skip(1) {
+                if arg.starts_with("../") || arg.contains("/../") || arg == ".." {
+                    return Err(bad(a.argv.span(), at(&format!("argv[{i}] leaves the run directory with `..`"))));
+                }
+                if arg.starts_with('/')
+                    && let Err(why) = trust(Path::new(arg), false)
+                {
+                    return Err(bad(
+                        a.argv.span(),
+                        at(&format!("argv[{i}] names a path that cannot be trusted: {why}")),
+                    ));
+                }
             }
             if !(1..=MAX_TIMEOUT_SEC).contains(a.timeout_sec.get_ref()) {
                 return Err(bad(a.timeout_sec.span(), at(&format!("timeout_sec must be 1 to {MAX_TIMEOUT_SEC}"))));
@@ -181,7 +197,14 @@ impl Registry {
     /// Loads the registry at `path`. A missing file at the default location
     /// (`explicit` false) means the built-in set; a named one must exist.
     pub fn load(path: &Path, explicit: bool, builtin: impl FnOnce() -> Registry) -> Result<Registry, ConfigError> {
-        let trust = |p: &Path| common::private_path::check_executable(p).map(|_| ()).map_err(|e| e.to_string());
+        let trust = |p: &Path, program: bool| {
+            let res = if program {
+                common::private_path::check_executable(p).map(|_| ())
+            } else {
+                common::private_path::check_trusted_path(p)
+            };
+            res.map_err(|e| e.to_string())
+        };
         match Document::load(path, explicit)? {
             Some(doc) => Registry::parse(&doc, &trust),
             None => Ok(builtin()),

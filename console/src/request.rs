@@ -3,6 +3,10 @@
 //! action and its parameters are checked against the registry by the
 //! caller, in that order.
 
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use crate::refusal::Refusal;
@@ -26,6 +30,12 @@ pub fn parse_exec(bytes: &[u8]) -> Result<ExecBody, Refusal> {
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|_| Refusal::InvalidJson)?;
     let Value::Object(mut obj) = value else { return Err(Refusal::NotAnObject) };
+    // `Value` keeps the last of duplicate keys; a body that says two things is refused.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let top = Dups { nested: true };
+    if top.deserialize(&mut de).unwrap_or(true) {
+        return Err(Refusal::DuplicateKeys);
+    }
     let action = match obj.remove("action") {
         Some(Value::String(s)) => s,
         _ => return Err(Refusal::InvalidAction),
@@ -39,6 +49,77 @@ pub fn parse_exec(bytes: &[u8]) -> Result<ExecBody, Refusal> {
         return Err(Refusal::UnexpectedFields);
     }
     Ok(ExecBody { action, params })
+}
+
+/// Finds a key repeated in the top-level object or in its `params`.
+#[derive(Clone, Copy)]
+struct Dups {
+    nested: bool,
+}
+
+impl Dups {
+    fn deserialize<'de, D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> de::DeserializeSeed<'de> for Dups {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Dups {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        let mut seen = HashSet::new();
+        let mut dup = false;
+        while let Some(key) = map.next_key::<String>()? {
+            if self.nested && key == "params" {
+                dup |= map.next_value_seed(Dups { nested: false })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+            dup |= !seen.insert(key);
+        }
+        Ok(dup)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<bool, E> {
+        Ok(false)
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<bool, E> {
+        Ok(false)
+    }
 }
 
 #[cfg(test)]
@@ -69,6 +150,9 @@ mod tests {
             (br#"{"action":"doctor","extra":1}"#, Refusal::UnexpectedFields),
             (br#"{"action":"doctor","params":[]}"#, Refusal::UnexpectedFields),
             (br#"{"action":"doctor","params":"x"}"#, Refusal::UnexpectedFields),
+            (br#"{"action":"nope","action":"doctor"}"#, Refusal::DuplicateKeys),
+            (br#"{"action":"doctor","params":{"a":1,"a":2}}"#, Refusal::DuplicateKeys),
+            (br#"{"params":{},"action":"doctor","params":{}}"#, Refusal::DuplicateKeys),
         ] {
             assert_eq!(parse_exec(body), Err(want.clone()), "{}", String::from_utf8_lossy(body));
         }

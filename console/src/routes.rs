@@ -29,8 +29,9 @@ pub(crate) fn router(st: Arc<AppState>) -> Router {
         .with_state(st)
 }
 
-async fn healthz() -> Json<Value> {
-    Json(json!({"ok": true}))
+async fn healthz() -> Response {
+    // Unauthenticated: it may not keep a connection (and a slot) open.
+    crate::refusal::close(Json(json!({"ok": true})).into_response())
 }
 
 async fn actions(State(st): State<Arc<AppState>>) -> Json<Value> {

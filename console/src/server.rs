@@ -31,6 +31,9 @@ pub(crate) struct Limits {
     pub(crate) idle_timeout: Duration,
 }
 
+/// How long a connection with nothing in flight may stay when slots run short.
+const PRESSED_IDLE: Duration = Duration::from_secs(1);
+
 /// Largest request head (request line and headers) accepted.
 pub(crate) const MAX_HEAD: usize = 32 * 1024;
 
@@ -59,10 +62,11 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, limits: Limits,
             }
         };
         let _ = stream.set_nodelay(true);
-        let (router, closing, open) = (router.clone(), closing_rx.clone(), Arc::clone(&open));
+        let (router, closing, open, slots) =
+            (router.clone(), closing_rx.clone(), Arc::clone(&open), Arc::clone(&slots));
         open.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(async move {
-            connection(stream, remote, router, limits, closing).await;
+            connection(stream, remote, router, limits, closing, &slots).await;
             open.fetch_sub(1, Ordering::SeqCst);
             drop(permit);
         });
@@ -82,6 +86,7 @@ async fn connection(
     router: Router,
     limits: Limits,
     mut closing: watch::Receiver<bool>,
+    slots: &Semaphore,
 ) {
     let epoch = Instant::now();
     let in_flight = Arc::new(AtomicUsize::new(0));
@@ -108,7 +113,7 @@ async fn connection(
         .max_headers(64)
         .serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
     tokio::pin!(conn);
-    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
     let mut shutting = false;
     loop {
         tokio::select! {
@@ -121,7 +126,11 @@ async fn connection(
             }
             _ = tick.tick(), if !shutting => {
                 let idle_for = epoch.elapsed().saturating_sub(Duration::from_millis(last_done_ms.load(Ordering::SeqCst)));
-                if in_flight.load(Ordering::SeqCst) == 0 && idle_for >= limits.idle_timeout {
+                // Under pressure (under a tenth of the slots free), a connection
+                // with no request in flight gets one second, not the idle timeout.
+                let pressed = slots.available_permits() < limits.max_connections / 10;
+                let allowed = if pressed { PRESSED_IDLE } else { limits.idle_timeout };
+                if in_flight.load(Ordering::SeqCst) == 0 && idle_for >= allowed {
                     shutting = true;
                     conn.as_mut().graceful_shutdown();
                 }

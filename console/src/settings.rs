@@ -41,7 +41,7 @@ impl Default for ConsoleSettings {
             listen: DEFAULT_LISTEN.to_owned(),
             registry: None,
             public_hostnames: Vec::new(),
-            max_connections: 512,
+            max_connections: 1024,
             max_running: 16,
             header_timeout_secs: 5,
             body_timeout_secs: 10,

@@ -43,7 +43,7 @@ fuzz_target!(|data: &[u8]| {
         0 => {
             let Ok(text) = std::str::from_utf8(rest) else { return };
             let doc = Document::from_text(Path::new("/fuzz.toml"), text);
-            if let Ok(reg) = Registry::parse(&doc, &|_| Ok(())) {
+            if let Ok(reg) = Registry::parse(&doc, &|_, _| Ok(())) {
                 for a in &reg.actions {
                     assert!(console::registry::valid_id(&a.id));
                     assert!(a.argv[0].starts_with('/'));
@@ -54,7 +54,7 @@ fuzz_target!(|data: &[u8]| {
         }
         1 => {
             let doc = Document::from_text(Path::new("/specs.toml"), SPECS);
-            let reg = Registry::parse(&doc, &|_| Ok(())).expect("the fixed registry loads");
+            let reg = Registry::parse(&doc, &|_, _| Ok(())).expect("the fixed registry loads");
             let specs = &reg.actions[0].params;
             if let Ok(body) = parse_exec(rest) {
                 if let Ok(checked) = check_object(specs, &body.params) {

@@ -80,6 +80,12 @@ fn a_pattern_matches_the_whole_value_and_nothing_escapes_it() {
     let alt = specs("[params.p]\ntype = \"string\"\nmax_len = 64\npattern = \"a|.*\"\n").unwrap();
     assert!(alt[0].check_text("anything goes").is_ok(), "the operator's own pattern allows it");
     let strict = specs("[params.p]\ntype = \"string\"\nmax_len = 64\npattern = \"a|b\"\n").unwrap();
+    // An unbalanced pattern would close our group and escape the anchors: refused.
+    for bad in [r"[a-z]+)|(.*", r"a)(", r"(?x)a#\n)|(.*"] {
+        let text = format!("[params.p]\ntype = \"string\"\nmax_len = 64\npattern = '''{bad}'''\n");
+        let err = specs(&text).unwrap_err();
+        assert!(err.message.contains("pattern"), "{bad}: {}", err.message);
+    }
     assert!(strict[0].check_text("ab").is_err());
     assert!(strict[0].check_text("xa").is_err());
 }

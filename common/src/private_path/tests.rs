@@ -214,3 +214,22 @@ fn an_executable_must_be_absolute_real_executable_and_not_writable_by_others() {
     assert!(check_executable(&tmp.path().join("missing")).is_err());
     assert!(check_executable(tmp.path()).is_err(), "a directory is not a program");
 }
+
+#[test]
+fn a_path_argument_must_be_one_nobody_else_can_change_or_create() {
+    let tmp = tempfile::tempdir().unwrap();
+    let script = tmp.path().join("x.sh");
+    fs::write(&script, "echo hi\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o644)).unwrap();
+    check_trusted_path(&script).unwrap();
+    check_trusted_path(tmp.path()).unwrap();
+    check_trusted_path(&tmp.path().join("not-yet")).unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(check_trusted_path(&script).unwrap_err().to_string().contains("writable by group or others"));
+    let open = tmp.path().join("open");
+    fs::create_dir(&open).unwrap();
+    fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+    assert!(check_trusted_path(&open.join("later.sh")).is_err(), "others could create it");
+    assert!(check_trusted_path(Path::new("/nonexistent-dir/x")).is_err());
+    assert!(check_trusted_path(Path::new("rel/x")).is_err());
+}

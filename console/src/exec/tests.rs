@@ -4,8 +4,18 @@
 
 use super::*;
 
+fn reaper() -> Arc<Reaper> {
+    static R: std::sync::OnceLock<Arc<Reaper>> = std::sync::OnceLock::new();
+    Arc::clone(R.get_or_init(|| Arc::new(Reaper::install())))
+}
+
+fn run(spec: &Spec, stop: &AtomicBool) -> Outcome {
+    super::run(spec, stop, &reaper(), &|_| {})
+}
+
 fn spec(script: &str, timeout: Duration) -> Spec {
     Spec {
+        run_id: "r1".into(),
         argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
         env: vec![("OPENCLAW_RUN_ID".into(), "r1".into())],
         cwd: std::env::temp_dir(),

@@ -7,7 +7,7 @@ use super::*;
 
 fn parse(text: &str) -> Result<Registry, ConfigError> {
     let doc = Document::from_text(Path::new("/etc/openclaw/console-actions.toml"), text);
-    Registry::parse(&doc, &|p: &Path| if p == Path::new("/untrusted") { Err("mode 0777".into()) } else { Ok(()) })
+    Registry::parse(&doc, &|p: &Path, _| if p.starts_with("/untrusted") { Err("mode 0777".into()) } else { Ok(()) })
 }
 
 const GOOD: &str = r#"
@@ -80,6 +80,18 @@ fn bad_actions_are_refused_with_file_line_and_reason() {
             "timeout_sec must be",
         ),
         (action(&format!("id = \"x\"\n{base}\nshell = true")), "unknown field `shell`"),
+        (
+            action(
+                "id = \"x\"\nlabel = \"l\"\ndescription = \"d\"\nargv = [\"/bin/sh\", \"/untrusted/x.sh\"]\ntimeout_sec = 5",
+            ),
+            "argv[1] names a path that cannot be trusted",
+        ),
+        (
+            action(
+                "id = \"x\"\nlabel = \"l\"\ndescription = \"d\"\nargv = [\"/bin/sh\", \"../../tmp/x.sh\"]\ntimeout_sec = 5",
+            ),
+            "argv[1] leaves the run directory",
+        ),
         (action(&format!("id = \"x\"\n{base}\n[action.params.p]\ntype = \"string\"\nmax_len = 5")), "needs `pattern`"),
         (action(&format!("id = \"x\"\n{base}\n[action.params.P]\ntype = \"bool\"")), "parameter names"),
         ("".to_owned(), "holds no [[action]]"),

@@ -10,6 +10,7 @@ mod limits;
 mod lock;
 mod malformed;
 mod render;
+mod review;
 mod rotation;
 mod slow;
 mod startup;

@@ -1,0 +1,148 @@
+//! Descendants that try to outlive their run. The console makes itself the
+//! child subreaper (`PR_SET_CHILD_SUBREAPER`), so a grandchild that
+//! `setsid()`s out of its process group and loses its parent is re-parented
+//! to the console instead of to init. When a run ends, its supervisor
+//! sweeps: every such orphan that carries the run's `OPENCLAW_RUN_ID` (or
+//! hides its environment) is killed and reaped, repeatedly, until none is
+//! left; only then is the action's lock released. Zombie orphans are reaped
+//! periodically. Spawns and sweeps share one mutex, so a direct child (whose
+//! status belongs to its own waiter) is never mistaken for an orphan.
+
+use std::collections::HashSet;
+use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rustix::process::{Pid, Signal, WaitOptions, getpid, kill_process, set_child_subreaper, waitpid};
+
+/// The console's reaper.
+#[derive(Debug)]
+pub(crate) struct Reaper {
+    me: u32,
+    /// Children spawned and not yet waited for by their own waiter thread.
+    direct: Mutex<HashSet<u32>>,
+    /// Whether this process is the subreaper (false: sweeping finds nothing).
+    active: bool,
+}
+
+/// One process seen in /proc.
+struct Proc {
+    pid: u32,
+    ppid: u32,
+    zombie: bool,
+}
+
+fn stat(pid: u32) -> Option<Proc> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: parse after the last `)`.
+    let rest = text.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    Some(Proc { pid, ppid, zombie: state == "Z" || state == "X" })
+}
+
+/// Whether `pid`'s environment names `run_id`, or cannot be read (a process
+/// that hides its environment is not given the benefit of the doubt).
+fn belongs_to(pid: u32, run_id: &str) -> bool {
+    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { return true };
+    let want = format!("OPENCLAW_RUN_ID={run_id}");
+    let mut has_id = false;
+    for var in env.split(|b| *b == 0) {
+        if var == want.as_bytes() {
+            return true;
+        }
+        has_id |= var.starts_with(b"OPENCLAW_RUN_ID=");
+    }
+    // Another run's id: not ours. No id at all: it cleared its environment to hide.
+    !has_id
+}
+
+impl Reaper {
+    /// Makes this process the subreaper. If the kernel refuses, the console
+    /// still runs; group kills then remain the only cleanup.
+    pub(crate) fn install() -> Reaper {
+        let active = set_child_subreaper(Some(getpid())).is_ok();
+        Reaper { me: getpid().as_raw_nonzero().get() as u32, direct: Mutex::default(), active }
+    }
+
+    fn guard(&self) -> MutexGuard<'_, HashSet<u32>> {
+        self.direct.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Spawns `cmd` and remembers it as a direct child; `around` runs just
+    /// before and after the spawn, under the same mutex (used to hand the
+    /// action's lock to this child and to no other).
+    pub(crate) fn spawn(&self, cmd: &mut Command, around: &dyn Fn(bool)) -> std::io::Result<Child> {
+        let mut direct = self.guard();
+        around(true);
+        let res = cmd.spawn();
+        around(false);
+        let child = res?;
+        direct.insert(child.id());
+        Ok(child)
+    }
+
+    /// Forgets a direct child once its waiter has its status.
+    pub(crate) fn waited(&self, pid: u32) {
+        self.guard().remove(&pid);
+    }
+
+    fn orphans(&self, direct: &HashSet<u32>) -> Vec<Proc> {
+        let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+        entries
+            .filter_map(Result::ok)
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter_map(stat)
+            .filter(|p| p.ppid == self.me && !direct.contains(&p.pid))
+            .collect()
+    }
+
+    /// Kills and reaps every orphan of run `run_id` until none is left (each
+    /// kill may re-parent that orphan's own children to us). Returns how
+    /// many were killed.
+    pub(crate) fn sweep(&self, run_id: &str) -> usize {
+        if !self.active {
+            return 0;
+        }
+        let mut killed = 0;
+        for _ in 0..100 {
+            let direct = self.guard();
+            let found: Vec<Proc> =
+                self.orphans(&direct).into_iter().filter(|p| p.zombie || belongs_to(p.pid, run_id)).collect();
+            if found.is_empty() {
+                break;
+            }
+            let pids: Vec<Pid> = found.iter().filter_map(|p| Pid::from_raw(p.pid as i32)).collect();
+            for (p, pid) in found.iter().zip(&pids) {
+                if !p.zombie {
+                    let _ = kill_process(*pid, Signal::KILL);
+                    killed += 1;
+                }
+            }
+            // Ours to reap: none is a direct child, and we hold the mutex. A
+            // process stuck in the kernel is left to `reap_zombies` later.
+            for pid in pids {
+                for _ in 0..100 {
+                    if !matches!(waitpid(Some(pid), WaitOptions::NOHANG), Ok(None)) {
+                        break;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+            }
+        }
+        killed
+    }
+
+    /// Reaps orphans that have already exited.
+    pub(crate) fn reap_zombies(&self) {
+        if !self.active {
+            return;
+        }
+        let direct = self.guard();
+        for p in self.orphans(&direct).into_iter().filter(|p| p.zombie) {
+            if let Some(pid) = Pid::from_raw(p.pid as i32) {
+                let _ = waitpid(Some(pid), WaitOptions::NOHANG);
+            }
+        }
+    }
+}
