@@ -529,4 +529,6 @@ pub mod fuzzing {
 }
 
 #[cfg(test)]
+mod batch_tests;
+#[cfg(test)]
 mod tests;

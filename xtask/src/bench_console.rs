@@ -11,7 +11,7 @@
 //! Each is run with 1 wrk thread and 32 connections for 10 s; requests/s,
 //! p50 and p99 latency are printed, with the console's RSS at idle and its
 //! peak under load (`VmHWM`). The token reaches wrk in a 0600 Lua script,
-//! never in argv. Goal (issue 14): refusals ≥ 20,000 rps with p99 < 5 ms on
+//! never in argv. Goal: refusals at 20,000 rps or more with p99 under 5 ms on
 //! 2 cores. Prints figures; asserts nothing.
 
 use std::io::{Read, Write};

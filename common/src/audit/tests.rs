@@ -588,22 +588,3 @@ fn a_large_log_verifies_through_the_file_and_recover_streams_it_too() {
     assert!(f.log.verify(&[]).unwrap().is_intact());
     assert_eq!(lines(&f.log).len(), 4);
 }
-
-#[test]
-fn a_batch_is_one_chained_write_or_nothing() {
-    let f = filled(2);
-    let p = serde_json::json!({"k": 1});
-    let entry =
-        |action| Entry { tool: "openclaw-test", actor: "token:abcd", action, params: &p, exit_code: 0, duration_ms: 0 };
-    let recs = f.log.append_batch(&[entry("console.refuse"), entry("console.start"), entry("console.finish")]).unwrap();
-    assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
-    assert_eq!(recs[1].prev, recs[0].hash);
-    assert!(problems(&f.log).is_empty());
-    assert_eq!(f.log.read_checkpoint().unwrap().unwrap().seq, 5, "one checkpoint, at the batch's last record");
-    // One bad entry refuses the whole batch before anything is written.
-    let err = f.log.append_batch(&[entry("console.start"), entry("Not An Action")]).unwrap_err();
-    assert!(matches!(err, AuditError::BadAction { .. }), "{err}");
-    assert_eq!(lines(&f.log).len(), 5);
-    assert!(f.log.append_batch(&[]).unwrap().is_empty());
-    assert_eq!(append(&f.log, "action.after").seq, 6);
-}
