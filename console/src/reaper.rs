@@ -14,6 +14,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use rustix::process::{Pid, Signal, WaitOptions, getpid, kill_process, set_child_subreaper, waitpid};
 
+/// Longest one sweep may take (it holds the spawn mutex meanwhile).
+const SWEEP_BUDGET: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The console's reaper.
 #[derive(Debug)]
 pub(crate) struct Reaper {
@@ -104,29 +107,38 @@ impl Reaper {
         if !self.active {
             return 0;
         }
+        let deadline = std::time::Instant::now() + SWEEP_BUDGET;
         let mut killed = 0;
-        for _ in 0..100 {
+        // Orphans we may not signal (a setuid program's): left alone, never retried.
+        let mut stubborn: HashSet<u32> = HashSet::new();
+        while std::time::Instant::now() < deadline {
             let direct = self.guard();
-            let found: Vec<Proc> =
-                self.orphans(&direct).into_iter().filter(|p| p.zombie || belongs_to(p.pid, run_id)).collect();
+            let found: Vec<Proc> = self
+                .orphans(&direct)
+                .into_iter()
+                .filter(|p| !stubborn.contains(&p.pid) && (p.zombie || belongs_to(p.pid, run_id)))
+                .collect();
             if found.is_empty() {
                 break;
             }
-            let pids: Vec<Pid> = found.iter().filter_map(|p| Pid::from_raw(p.pid as i32)).collect();
-            for (p, pid) in found.iter().zip(&pids) {
-                if !p.zombie {
-                    let _ = kill_process(*pid, Signal::KILL);
-                    killed += 1;
+            let mut reap = Vec::new();
+            for p in &found {
+                let Some(pid) = Pid::from_raw(p.pid as i32) else { continue };
+                if p.zombie || kill_process(pid, Signal::KILL).is_ok() {
+                    killed += usize::from(!p.zombie);
+                    reap.push(pid);
+                } else {
+                    stubborn.insert(p.pid);
                 }
             }
             // Ours to reap: none is a direct child, and we hold the mutex. A
             // process stuck in the kernel is left to `reap_zombies` later.
-            for pid in pids {
-                for _ in 0..100 {
+            for pid in reap {
+                while std::time::Instant::now() < deadline {
                     if !matches!(waitpid(Some(pid), WaitOptions::NOHANG), Ok(None)) {
                         break;
                     }
-                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    std::thread::sleep(std::time::Duration::from_millis(5));
                 }
             }
         }
