@@ -100,7 +100,7 @@ fn plain_text(s: &str, max: usize) -> bool {
 }
 
 impl Registry {
-    /// Parses and checks a registry document. `trust` judges each argv[0]
+    /// Parses and checks a registry document. `trust` judges each `argv[0]`
     /// (`true`: [`common::private_path::check_executable`]) and every later
     /// argument that is an absolute path (`false`:
     /// [`common::private_path::check_trusted_path`]: a script handed to an
