@@ -18,6 +18,7 @@ mod exec;
 mod exec_route;
 pub mod gate;
 mod locks;
+mod page;
 mod reaper;
 pub mod refusal;
 pub mod registry;

@@ -18,6 +18,8 @@ use crate::refusal::Refusal;
 /// The router, with the gate in front of every route and the fallbacks.
 pub(crate) fn router(st: Arc<AppState>) -> Router {
     Router::new()
+        .route("/", get(crate::page::index))
+        .route("/assets/{name}", get(crate::page::asset))
         .route("/healthz", get(healthz))
         .route("/api/actions", get(actions))
         .route("/api/exec", get(exec_check).post(crate::exec_route::exec))

@@ -75,6 +75,33 @@ pub(crate) fn bench(root: &Path, name: Option<&str>) -> Result<(), String> {
     }
 }
 
+/// Runs the console's browser tests with their screenshots going to
+/// `docs/img/`, then prints the page's figures (the same tests CI runs;
+/// screenshots are otherwise written under `target/`).
+pub(crate) fn console_screenshots(root: &Path) -> Result<(), String> {
+    tools::ensure(&[
+        tools::Tool { program: "chromium", package: "chromium", why: "the console page's browser tests" },
+        tools::Tool { program: "chromedriver", package: "chromium-driver", why: "drives chromium for those tests" },
+    ])?;
+    let dir = root.join("docs/img");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    run(Command::new(cargo).current_dir(root).env("OPENCLAW_SCREENSHOTS_TO", &dir).args([
+        "nextest",
+        "run",
+        "-p",
+        "openclaw-console",
+        "--locked",
+        "browser::",
+    ]))?;
+    let figures = dir.join("figures.json");
+    let text = std::fs::read_to_string(&figures).map_err(|e| format!("{}: {e}", figures.display()))?;
+    let _ = std::fs::remove_file(&figures);
+    eprintln!("console page figures: {text}");
+    eprintln!("screenshots: docs/img/console-1280x800.png, docs/img/console-360x780.png");
+    Ok(())
+}
+
 /// Runs each fuzz target for `--seconds N` (default 60) with cargo-fuzz on nightly.
 pub(crate) fn fuzz(root: &Path, args: &[String]) -> Result<(), String> {
     let seconds = crate::flag_value(args, "--seconds").unwrap_or("60");

@@ -234,6 +234,7 @@ fn render(root: &Path) -> Result<String, String> {
          | `cargo xtask check-deps [--manifest-path PATH]` | tool crates depend on `common` only (and on `test-support` as a dev-dependency only) |\n\
          | `cargo xtask bench [NAME]` | benchmarks against named baselines |\n\
          | `cargo xtask fuzz [--seconds N] [TARGET]` | cargo-fuzz targets on nightly |\n\
+         | `cargo xtask console-screenshots` | refresh docs/img/console-*.png (and print the page's figures) from the browser tests |\n\
          | `python3 docs/verify_audit.py LOG [--checkpoint F] [--checkpoint-line L]` | independent audit-log verifier |\n",
     );
     for (name, help) in helps {

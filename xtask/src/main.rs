@@ -5,6 +5,7 @@
 //! - `cargo xtask check-deps [--manifest-path PATH]`: the dependency-direction invariant alone.
 //! - `cargo xtask bench [NAME]`: benchmarks (whole-process timings against named baselines).
 //! - `cargo xtask fuzz [--seconds N] [TARGET]`: run the cargo-fuzz targets (needs nightly).
+//! - `cargo xtask console-screenshots`: refresh docs/img/console-*.png from the browser tests.
 #![allow(clippy::print_stdout, clippy::print_stderr, reason = "xtask's main module owns its output")]
 
 mod bench;
@@ -30,6 +31,7 @@ fn main() -> ExitCode {
         Some("docs") => docs::docs(&root, args.iter().any(|a| a == "--check")),
         Some("bench") => ci::bench(&root, args.get(1).map(String::as_str)),
         Some("fuzz") => ci::fuzz(&root, &args[1..]),
+        Some("console-screenshots") => ci::console_screenshots(&root),
         Some("help" | "--help" | "-h") | None => {
             println!("{}", USAGE);
             Ok(())
@@ -45,8 +47,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str =
-    "usage: cargo xtask <ci | check-deps [--manifest-path PATH] | bench [NAME] | fuzz [--seconds N] [TARGET]>";
+const USAGE: &str = "usage: cargo xtask <ci | check-deps [--manifest-path PATH] | bench [NAME] | fuzz [--seconds N] [TARGET] | console-screenshots>";
 
 fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str)

@@ -41,6 +41,12 @@ pub(crate) const REQUIRED: &[Tool] = &[
         package: "logrotate",
         why: "the guard's logrotate snippet is checked with logrotate -d",
     },
+    Tool { program: "chromium", package: "chromium", why: "the console page is tested in a real headless browser" },
+    Tool {
+        program: "chromedriver",
+        package: "chromium-driver",
+        why: "the browser tests drive chromium over WebDriver",
+    },
     Tool {
         program: "systemd-analyze",
         package: "systemd",

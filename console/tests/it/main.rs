@@ -5,6 +5,7 @@
 
 mod attacks;
 mod audit;
+mod browser;
 mod env;
 mod limits;
 mod lock;
@@ -15,3 +16,4 @@ mod rotation;
 mod slow;
 mod startup;
 mod support;
+mod webdriver;
