@@ -56,6 +56,13 @@ pub(crate) async fn index() -> Response {
     with_headers(built().html.as_str(), "text/html; charset=utf-8", "no-store")
 }
 
+/// `GET /favicon.ico`: browsers ask for it; there is none (204, not a 404 in their log).
+pub(crate) async fn favicon() -> Response {
+    let mut resp = with_headers("", "image/x-icon", "public, max-age=86400");
+    *resp.status_mut() = StatusCode::NO_CONTENT;
+    resp
+}
+
 /// `GET /assets/<name>`: only the two current hashed names exist.
 pub(crate) async fn asset(Path(name): Path<String>) -> Response {
     let b = built();

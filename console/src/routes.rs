@@ -20,6 +20,7 @@ pub(crate) fn router(st: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(crate::page::index))
         .route("/assets/{name}", get(crate::page::asset))
+        .route("/favicon.ico", get(crate::page::favicon))
         .route("/healthz", get(healthz))
         .route("/api/actions", get(actions))
         .route("/api/exec", get(exec_check).post(crate::exec_route::exec))

@@ -171,6 +171,7 @@ fn the_page_runs_actions_safely_in_a_real_browser() {
     // No CSP violation, no request to any other origin.
     let log = b.console_log();
     assert!(!log.iter().any(|l| l.contains("Content Security Policy") || l.contains("Refused to")), "{log:?}");
+    assert!(!log.iter().any(|l| l.contains("favicon")), "{log:?}");
     let foreign = b.js(
         "return performance.getEntriesByType('resource').map(e => e.name).filter(n => !n.startsWith(location.origin + '/'))",
         json!([]),
