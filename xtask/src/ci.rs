@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{deps, docs, tools};
+use crate::{coverage, deps, docs, tools};
 
 /// Every check CI runs. The nextest run is last, so its `Summary … tests run`
 /// line is the final line of test output.
@@ -28,6 +28,8 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     step("shellcheck", || shellcheck(root))?;
     step("ops self-tests", || run(Command::new("bash").arg(root.join("ops/tests/run_all.sh")).current_dir(root)))?;
     step("build tests", || cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-run"]))?;
+    // After `build tests`, so listing the tests builds nothing.
+    step("contract coverage", || coverage::coverage(root))?;
     step("docs drift", || docs::docs(root, true))?;
     eprintln!(
         "==> ci: all steps before the test run passed in {:.1}s; running tests last",
