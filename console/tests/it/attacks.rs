@@ -202,3 +202,28 @@ fn options_and_unknown_routes_are_refused_without_cors() {
     assert_eq!(a.json(), serde_json::json!({"ok": true}));
     no_cors(&a);
 }
+
+#[test]
+fn every_api_route_needs_the_token() {
+    let c = console();
+    let ok = c.exec(r#"{"action":"hello"}"#);
+    let run_id = ok.json()["run_id"].as_str().unwrap().to_owned();
+    for (method, path) in [
+        ("GET", "/api/actions".to_owned()),
+        ("GET", "/api/exec?check=lock&action=hello".to_owned()),
+        ("POST", "/api/exec".to_owned()),
+        ("GET", "/api/runs".to_owned()),
+        ("GET", "/api/runs?limit=5".to_owned()),
+        ("GET", format!("/api/runs?id={run_id}")),
+        ("GET", format!("/api/runs/{run_id}")),
+        ("GET", "/api/nope".to_owned()),
+        ("GET", "/api".to_owned()),
+    ] {
+        let o = c.origin();
+        let a = c.request(method, &path, &[("Origin", &o)], br#"{"action":"hello"}"#);
+        assert_eq!((a.status, a.class()), (401, "HQ_TOKEN_MISSING".to_owned()), "{method} {path}");
+        assert!(!String::from_utf8_lossy(&a.body).contains(&run_id), "{method} {path} leaked the run");
+    }
+    // With the token the same run is readable.
+    assert_eq!(c.get(&format!("/api/runs/{run_id}")).status, 200);
+}
