@@ -169,17 +169,19 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
     let report = Report::new(hostname(), started_at, started.elapsed().as_millis() as u64, args.strict, results);
     let mut exit = if report.passed() { Exit::Clean } else { Exit::Policy };
 
+    let metrics = (args.format == Format::Prometheus || args.textfile.is_some())
+        .then(|| report.to_prometheus(outbox_backlog(&ctx.paths)));
     let written = match args.format {
         Format::Human => output::stdout(&report.to_human(Style::for_stdout())),
         Format::Json => output::stdout_json(&report),
-        Format::Prometheus => output::stdout(&report.to_prometheus()),
+        Format::Prometheus => output::stdout(metrics.as_deref().unwrap_or_default()),
     };
     if written.is_err() {
         exit = Exit::Undecided;
     }
-    if let Some(path) = &args.textfile
+    if let (Some(path), Some(metrics)) = (&args.textfile, &metrics)
         // 0644: node_exporter runs as its own user and must read it; it holds no secrets.
-        && let Err(e) = write_textfile(path, &report.to_prometheus())
+        && let Err(e) = write_textfile(path, metrics)
     {
         output::error(&format!("cannot write textfile {}: {e}", path.display()));
         exit = Exit::Undecided;
@@ -210,6 +212,15 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
     // (built on a check thread's malloc arena) cost ~8% of the listener audit.
     std::mem::forget(report);
     exit
+}
+
+/// The notifier's outbox backlog for the metrics. When it cannot be read the
+/// series are left out (the `OpenClawNotifierOutboxUnmeasured` alert fires on
+/// that) and the reason goes to stderr; the run's verdict is the checks'.
+fn outbox_backlog(paths: &Paths) -> Option<crate::outbox::Backlog> {
+    crate::outbox::backlog(&paths.tool_dir("notifier"), std::time::SystemTime::now())
+        .map_err(|e| output::error(&format!("notifier outbox not measured: {e}")))
+        .ok()
 }
 
 /// Replaces `path` with the metrics, but only a regular file or nothing: the

@@ -10,6 +10,7 @@ mod checks;
 mod cli;
 mod evidence;
 mod heads;
+mod outbox;
 mod output;
 mod recover;
 mod report;

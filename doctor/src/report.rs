@@ -7,6 +7,7 @@ use common::output::{Style, sanitize};
 use serde::Serialize;
 
 use crate::checks::Status;
+use crate::outbox::Backlog;
 use crate::runner::CheckResult;
 
 /// Bumped on any incompatible change to the JSON report (documented in docs/doctor.md).
@@ -132,8 +133,9 @@ impl Report {
         res
     }
 
-    /// Prometheus text exposition format 0.0.4.
-    pub(crate) fn to_prometheus(&self) -> String {
+    /// Prometheus text exposition format 0.0.4, with the notifier's outbox
+    /// backlog when it could be read (left out, not zeroed, when it could not).
+    pub(crate) fn to_prometheus(&self, outbox: Option<Backlog>) -> String {
         let mut res = String::new();
         res.push_str("# HELP openclaw_doctor_check_status 1 for the status each check has now, 0 for the others.\n");
         res.push_str("# TYPE openclaw_doctor_check_status gauge\n");
@@ -167,6 +169,16 @@ impl Report {
         res.push_str("# HELP openclaw_doctor_run_duration_seconds How long the whole run took.\n");
         res.push_str("# TYPE openclaw_doctor_run_duration_seconds gauge\n");
         let _ = writeln!(res, "openclaw_doctor_run_duration_seconds {:.3}", self.duration_ms as f64 / 1000.0);
+        if let Some(outbox) = outbox {
+            res.push_str("# HELP openclaw_notifier_outbox_entries Alerts waiting in the notifier's outbox.\n");
+            res.push_str("# TYPE openclaw_notifier_outbox_entries gauge\n");
+            let _ = writeln!(res, "openclaw_notifier_outbox_entries {}", outbox.entries);
+            res.push_str(
+                "# HELP openclaw_notifier_outbox_oldest_age_seconds Age of the oldest alert in the outbox (0 when empty).\n",
+            );
+            res.push_str("# TYPE openclaw_notifier_outbox_oldest_age_seconds gauge\n");
+            let _ = writeln!(res, "openclaw_notifier_outbox_oldest_age_seconds {}", outbox.oldest_age_secs);
+        }
         res
     }
 }

@@ -5,8 +5,8 @@
 //! (`list-checks --format json`) and the full `--help` of every tool and
 //! subcommand. Hand-written here: the `ops/` script and systemd unit tables
 //! and the developer commands; for those, `docs` fails unless every script in
-//! `ops/`, every workflow in `ops/ci/` and every unit in `ops/systemd/` is
-//! listed and every listed one exists. CI runs `--check`, which fails when
+//! `ops/`, every workflow in `ops/ci/`, every rules file in `ops/prometheus/`
+//! and every unit in `ops/systemd/` is listed and every listed one exists. CI runs `--check`, which fails when
 //! the committed file differs.
 
 use std::path::Path;
@@ -80,6 +80,12 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
         "GitHub Actions",
         "copied to .github/workflows/; push to main, pull requests",
     ),
+    (
+        "ops/prometheus/openclaw.rules.yml",
+        "Prometheus alerting rules over the doctor's textfile metrics: a check failing, the doctor not run for 2 h or its metrics missing, a guard rollback, a notifier outbox backlog (docs/doctor.md, \"Prometheus alerting\"); unit tests beside it (`promtool test rules`)",
+        "Prometheus",
+        "listed in Prometheus's `rule_files`",
+    ),
     ("ops/tests/run_all.sh", "every ops self-test (hermetic, PATH stubs)", "anyone", "CI (`cargo xtask ci`)"),
 ];
 
@@ -147,17 +153,20 @@ fn subcommands(help: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Every script, CI workflow and unit shipped under ops/ must be in the hand-written tables, and no more.
+/// Every script, CI workflow, rules file and unit shipped under ops/ must be in the hand-written tables, and no more.
 fn check_ops_tables(root: &Path) -> Result<(), String> {
     let listed_scripts: Vec<&str> =
         OPS_SCRIPTS.iter().map(|(s, ..)| s.split_whitespace().next().unwrap_or_default()).collect();
     let mut found = Vec::new();
-    for (dir, prefix) in [("ops", "ops/"), ("ops/tests", "ops/tests/"), ("ops/ci", "ops/ci/")] {
+    let dirs =
+        [("ops", "ops/"), ("ops/tests", "ops/tests/"), ("ops/ci", "ops/ci/"), ("ops/prometheus", "ops/prometheus/")];
+    for (dir, prefix) in dirs {
         for e in std::fs::read_dir(root.join(dir)).map_err(|e| format!("{dir}: {e}"))? {
             let name = e.map_err(|e| e.to_string())?.file_name().to_string_lossy().into_owned();
             let listed = match dir {
                 "ops" => name.ends_with(".sh"),
                 "ops/tests" => name == "run_all.sh",
+                "ops/prometheus" => name.ends_with(".rules.yml"),
                 _ => name.ends_with(".yml") || name.ends_with(".yaml"),
             };
             if listed {

@@ -48,6 +48,11 @@ pub(crate) const REQUIRED: &[Tool] = &[
         why: "the browser tests drive chromium over WebDriver",
     },
     Tool {
+        program: "promtool",
+        package: "prometheus",
+        why: "the Prometheus alert rules are unit-tested and the doctor's metrics linted with promtool",
+    },
+    Tool {
         program: "systemd-analyze",
         package: "systemd",
         why: "unit files are verified and their exposure scored offline",

@@ -12,6 +12,7 @@ mod listeners_kinds;
 mod listeners_netns;
 mod local;
 mod netns;
+mod prometheus;
 mod reports;
 mod sshd_real;
 mod stubbed_tools;

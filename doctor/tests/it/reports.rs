@@ -11,7 +11,7 @@ use crate::support::{Host, Run, fixture, hostname, redact};
 /// pass, docker-ports fails, docker-health errors, systemd warns (failed
 /// units, none of them tracked), http-health and log-dir skip. Not sshd: its
 /// error text adds a hint when not root, and its probes read /etc/passwd.
-const SELECTION: &[&str] = &[
+pub(crate) const SELECTION: &[&str] = &[
     "--only",
     "tailscale",
     "--only",
@@ -29,7 +29,7 @@ const SELECTION: &[&str] = &[
     "--no-artifacts",
 ];
 
-fn stubbed_host() -> Host {
+pub(crate) fn stubbed_host() -> Host {
     let host = Host::new();
     host.stub_fixture("tailscale", "tailscale_status_running.json", 0);
     // `docker ps` (docker-ports) answers; `docker ps -a` (docker-health) is refused.
