@@ -77,18 +77,19 @@ fn new_job_id() -> Result<String, String> {
     Ok(common::hash::to_hex(&bytes))
 }
 
-/// The caller's values that passed their syntax check (never the others).
-fn echo(req: &Request) -> (Value, Value, Value) {
-    let name = |s: &str| if valid_name(s) { json!(s) } else { Value::Null };
+/// The caller's values that name an allowlisted job or repo, or are a
+/// well-formed SHA (never the others).
+fn echo(cfg: &RunnerConfig, req: &Request) -> (Value, Value, Value) {
+    let known = |s: &str, found: bool| if valid_name(s) && found { json!(s) } else { Value::Null };
     (
-        name(&req.job),
-        req.repo.as_deref().map_or(Value::Null, name),
+        known(&req.job, cfg.job(&req.job).is_some()),
+        req.repo.as_deref().map_or(Value::Null, |r| known(r, cfg.repo(r).is_some())),
         req.sha.as_deref().filter(|s| valid_sha(s)).map_or(Value::Null, |s| json!(s)),
     )
 }
 
 fn refuse(ctx: &Ctx<'_>, req: &Request, refusal: &Refusal, timings: BTreeMap<&str, u64>) -> Result<Report, String> {
-    let (job, repo, sha) = echo(req);
+    let (job, repo, sha) = echo(ctx.cfg, req);
     let verdict =
         Verdict { status: Status::Refused, error_class: Some(ErrorClass::Refused), reason: refusal.to_string() };
     let artifact = json!({

@@ -148,7 +148,7 @@ pub fn run(spec: &Spec) -> Outcome {
     let mut timed_out = false;
     let mut nap = Duration::from_micros(500);
     loop {
-        match rustix::process::waitpid(None, WaitOptions::NOHANG) {
+        match rustix::process::wait(WaitOptions::NOHANG) {
             Ok(Some((reaped, status))) => {
                 if reaped == pid {
                     main = Some(match (status.exit_status(), status.terminating_signal()) {
@@ -206,7 +206,7 @@ fn kill_all(group: Pid) -> usize {
             }
         }
         loop {
-            match rustix::process::waitpid(None, WaitOptions::NOHANG) {
+            match rustix::process::wait(WaitOptions::NOHANG) {
                 Ok(Some(_)) => continue,
                 Ok(None) => break,
                 Err(_) => return killed.len(),

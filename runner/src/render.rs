@@ -19,12 +19,12 @@ fn s(v: &Value) -> String {
 
 /// Prints one run's artifact.
 pub(crate) fn run(a: &Value, as_json: bool) -> Result<(), StdoutError> {
-    if as_json {
-        return INFO.write_json(a);
-    }
     let status = s(&a["status"]);
     if status == "refused" || status == "error" {
         INFO.error(&format!("{status}: {}", a["reason"].as_str().unwrap_or("")));
+    }
+    if as_json {
+        return INFO.write_json(a);
     }
     let mut out = format!("job {}: {status} ({})\n", s(&a["job_id"]), s(&a["reason"]));
     out.push_str(&format!(

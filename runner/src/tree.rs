@@ -140,10 +140,10 @@ pub fn allow_passage(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// The first ancestor of `path` (itself included) that others cannot
+/// The first ancestor of `path` (not itself) that others cannot
 /// search, if any: the job's uid could not reach its HOME through it.
 pub fn unreachable_ancestor(path: &Path) -> Option<PathBuf> {
-    path.ancestors().find(|a| std::fs::metadata(a).is_ok_and(|m| m.mode() & 0o001 == 0)).map(Path::to_owned)
+    path.ancestors().skip(1).find(|a| std::fs::metadata(a).is_ok_and(|m| m.mode() & 0o001 == 0)).map(Path::to_owned)
 }
 
 /// Removes job directories under `jobs` that no running job holds (their

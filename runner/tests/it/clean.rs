@@ -1,0 +1,124 @@
+//! A clean job succeeds as nobody, with exactly the documented
+//! environment (no runner variable, no canary), private writable dirs,
+//! artifacts, one audit record, and `show`/`list` reading it back.
+
+use crate::support::{Lab, need_root};
+
+const CANARY: &str = "runner-canary-secret-5d1f0a9e7c3b2a4d6e8f";
+
+#[test]
+fn a_clean_job_succeeds_as_nobody_with_only_the_documented_environment() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job(
+        "probe",
+        r#"set -e
+id -u > "$ARTIFACT_DIR/uid"
+env | sort > "$ARTIFACT_DIR/env"
+echo x > "$HOME/h" && echo y > "$TMPDIR/t"
+cat README
+test "$(pwd)" = "${HOME%/home}/tree"
+echo "ran $*""#,
+        "[job.params.target]\ntype = \"enum\"\nvalues = [\"unit\", \"e2e\"]\n",
+    );
+    lab.write_config();
+    let mut cmd = lab.command(&[
+        "run",
+        "--job",
+        "probe",
+        "--repo",
+        "app",
+        "--sha",
+        &lab.sha,
+        "--param",
+        "target=unit",
+        "--format",
+        "json",
+    ]);
+    cmd.env("OPENCLAW_RUNNER_SECRET", CANARY).env("DATABASE_URL", CANARY);
+    let run = test_support::run(&mut cmd);
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    run.assert_no_leak(CANARY, "run");
+    let v = run.json();
+    assert_eq!(v["status"], "success");
+    assert_eq!(v["invariants"]["clean_tree_ok"], true);
+    assert_eq!(v["invariants"]["read_only_ok"], true);
+    assert_eq!(v["exit_code"], 0);
+    assert_eq!(v["branch"], "main");
+    assert_eq!(v["run_as"]["uid"], 65534);
+    for key in [
+        "job_id",
+        "repo",
+        "sha",
+        "job_type",
+        "argv",
+        "timeout_sec",
+        "started_at",
+        "finished_at",
+        "duration_ms",
+        "exit_code",
+        "status",
+        "input_hash",
+        "allowlist_hash",
+        "invariants",
+    ] {
+        assert!(!v[key].is_null(), "{key} missing");
+    }
+    let id = v["job_id"].as_str().unwrap();
+    let dir = lab.artifacts(id);
+    assert_eq!(std::fs::read_to_string(dir.join("outputs/uid")).unwrap().trim(), "65534");
+    let env = std::fs::read_to_string(dir.join("outputs/env")).unwrap();
+    let names: Vec<&str> = env.lines().map(|l| l.split('=').next().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["ARTIFACT_DIR", "HOME", "LANG", "OPENCLAW_JOB_ID", "OPENCLAW_PARAM_TARGET", "PATH", "PWD", "TMPDIR"],
+        "{env}"
+    );
+    assert!(env.contains("OPENCLAW_PARAM_TARGET=unit"));
+    assert!(std::fs::read_to_string(dir.join("stdout.log")).unwrap().contains("hello"));
+    assert!(!dir.join("error.json").exists());
+    lab.host.assert_not_persisted(CANARY, &[]);
+    // The worktree and the job's dirs are gone; the mirror's worktree list is pruned.
+    assert!(lab.job_dirs().is_empty(), "{:?}", lab.job_dirs());
+    let mirror = lab.host.path("state/runner/mirrors/app.git");
+    let list = crate::support::sh(&mirror, "git", &["worktree", "list", "--porcelain"]);
+    assert_eq!(list.matches("worktree ").count(), 1, "{list}");
+    // One audit record.
+    let log = std::fs::read_to_string(lab.host.path("audit/audit.jsonl")).unwrap();
+    assert_eq!(log.lines().filter(|l| l.contains("\"runner.run\"")).count(), 1, "{log}");
+    // show and list read it back.
+    let show = test_support::run(&mut lab.command(&["show", id, "--format", "json"]));
+    assert_eq!(show.code, 0, "{}", show.stderr);
+    assert_eq!(show.json()["job_id"], id);
+    let list = test_support::run(&mut lab.command(&["list", "--limit", "5"]));
+    assert!(list.stdout.contains(id), "{}", list.stdout);
+    let bad = test_support::run(&mut lab.command(&["show", "../../etc"]));
+    assert_eq!(bad.code, 2);
+}
+
+#[test]
+fn a_failing_job_exits_1_with_its_error_class() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("fails", "echo oops >&2; exit 3", "");
+    lab.write_config();
+    let run = lab.run("fails", &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!((v["status"].as_str(), v["exit_code"].as_i64()), (Some("failure"), Some(3)));
+    assert_eq!(v["invariants"]["clean_tree_ok"], true);
+    let dir = lab.artifacts(v["job_id"].as_str().unwrap());
+    let err: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("error.json")).unwrap()).unwrap();
+    assert_eq!(err["error_class"], "job_nonzero_exit");
+    assert!(std::fs::read_to_string(dir.join("stderr.log")).unwrap().contains("oops"));
+    use std::os::unix::fs::PermissionsExt;
+    for f in ["artifact.json", "error.json", "stdout.log"] {
+        assert_eq!(std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+}
