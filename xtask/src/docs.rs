@@ -22,6 +22,7 @@ const TOOLS: &[&str] = &[
     "openclaw-keyctl",
     "openclaw-notify",
     "openclaw-reviewgate",
+    "openclaw-runner",
 ];
 
 /// The ops/ entry points: (script, what it does, run as, when).
@@ -31,6 +32,12 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
         "thin wrapper: execs openclaw-console with ARGS unchanged (serve, check-registry); the token is never an argument",
         "the console's user (the unit runs the binary directly, as a dynamic user)",
         "by hand: `check-registry` after editing the registry, `serve` for a foreground console",
+    ),
+    (
+        "ops/openclaw_runner.sh [ARGS]",
+        "thin wrapper: execs openclaw-runner with ARGS unchanged (run, show, list, check-config); jobs never see its environment",
+        "root (jobs run as the allowlist's unprivileged `run_as`)",
+        "by hand or from the console's registry (`openclaw-runner run …` as an action); `check-config` after editing runner.toml",
     ),
     (
         "ops/openclaw_doctor.sh [ARGS]",
