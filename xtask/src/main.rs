@@ -10,6 +10,7 @@
 mod bench;
 mod bench_audit;
 mod bench_console;
+mod bench_runner;
 mod ci;
 mod deps;
 mod docs;
