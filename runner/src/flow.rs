@@ -296,7 +296,8 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     let verdict = outcome::decide(&ending, &check);
     // The job's outputs are copied out before its directories go.
     let dir = ctx.store.create(&ctx.job_id).map_err(|e| format!("cannot create the run's artifacts: {e}"))?;
-    let outputs = store::keep_outputs(&jobdir.out(), &dir).unwrap_or_else(|e| vec![json!({"error": e.to_string()})]);
+    let outputs = store::keep_outputs(&jobdir.out(), &dir, job.run_as.uid)
+        .unwrap_or_else(|e| vec![json!({"error": e.to_string()})]);
     let t = Instant::now();
     let cleanup = jobdir.remove().map_err(|e| e.to_string());
     if valid.target.is_some() {

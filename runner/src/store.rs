@@ -103,8 +103,11 @@ pub fn write_json(dir: &Path, name: &str, value: &Value) -> io::Result<()> {
 /// Copies the regular files at the top of the job's `out` into
 /// `dir/outputs/` (at most [`MAX_OUTPUTS`], each at most
 /// [`MAX_OUTPUT_BYTES`], never following a link) and returns their names,
-/// escaped, with what was skipped.
-pub fn keep_outputs(out: &Path, dir: &Path) -> io::Result<Vec<Value>> {
+/// escaped, with what was skipped. Only files the job's uid owns with a
+/// single link are kept: a hard link to someone else's file (possible
+/// where `fs.protected_hardlinks` is off) is not copied.
+pub fn keep_outputs(out: &Path, dir: &Path, job_uid: u32) -> io::Result<Vec<Value>> {
+    use std::os::unix::fs::MetadataExt;
     let mut res = Vec::new();
     let Ok(entries) = std::fs::read_dir(out) else { return Ok(res) };
     let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
@@ -121,6 +124,8 @@ pub fn keep_outputs(out: &Path, dir: &Path) -> io::Result<Vec<Value>> {
             && !escaped.starts_with('.');
         let why = if !meta.file_type().is_file() {
             Some("not a regular file")
+        } else if meta.uid() != job_uid || meta.nlink() != 1 {
+            Some("not a file of the job's own (owner or link count)")
         } else if meta.len() > MAX_OUTPUT_BYTES {
             Some("larger than 16 MiB")
         } else if !plain {

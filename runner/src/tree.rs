@@ -160,6 +160,8 @@ pub fn clean_orphans(jobs: &Path, locks: &Path, mirrors: &Path) -> Vec<String> {
         // A running job holds its lock for its whole life; a free lock is a dead runner.
         let Ok(_held) = common::lock::NamedLock::acquire(locks, &name, std::time::Duration::ZERO) else { continue };
         if JobDir::new(jobs, &name).remove().is_ok() {
+            // Still holding the lock: nobody else can be using this id.
+            let _ = std::fs::remove_file(locks.join(format!("{name}.lock")));
             removed.push(name);
         }
     }
