@@ -223,6 +223,7 @@ if [[ -x "$real_bin" ]]; then
   chmod 0600 "$tmp/etc/runner.toml"
   printf 'surprise = 1\n' >>"$tmp/etc/runner.toml"
   run "${real_env[@]}" -- check-config
+  # shellcheck disable=SC2016 # the backticks are part of the binary's message
   if [[ $rc -eq 2 ]] && grep -q 'runner.toml:6:1: unknown field `surprise`' "$tmp/err"; then
     ok "real binary: an unknown key is refused with file:line:column (exit 2)"
   else
