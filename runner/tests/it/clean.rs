@@ -38,7 +38,7 @@ echo "ran $*""#,
         "json",
     ]);
     cmd.env("OPENCLAW_RUNNER_SECRET", CANARY).env("DATABASE_URL", CANARY);
-    let run = test_support::run(&mut cmd);
+    let run = test_support::run_watched(&mut cmd, "", CANARY);
     assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
     run.assert_no_leak(CANARY, "run");
     let v = run.json();
@@ -121,4 +121,45 @@ fn a_failing_job_exits_1_with_its_error_class() {
         assert_eq!(std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600);
     }
     assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+}
+
+#[test]
+fn a_job_without_a_repo_runs_in_its_home_and_refuses_a_target() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("report", "pwd > \"$ARTIFACT_DIR/pwd\"; id -u", "requires_repo = false");
+    lab.write_config();
+    let run = test_support::run(&mut lab.command(&["run", "--job", "report", "--format", "json"]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["status"], "success");
+    assert!(v["invariants"]["clean_tree_ok"].is_null() && v["repo"].is_null());
+    let pwd = std::fs::read_to_string(lab.artifacts(v["job_id"].as_str().unwrap()).join("outputs/pwd")).unwrap();
+    assert!(pwd.trim().ends_with("/home"), "{pwd}");
+    assert!(!lab.cloned());
+    let run = lab.run("report", &[]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("does not run on a repo"), "{}", run.stderr);
+}
+
+#[test]
+fn a_runner_failure_is_a_job_exception_with_exit_2_and_nothing_runs() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("probe", "touch \"$ARTIFACT_DIR/ran\"", "");
+    lab.write_config();
+    std::fs::rename(lab.host.path("origin.git"), lab.host.path("gone.git")).unwrap();
+    let run = lab.run("probe", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["status"], "error");
+    assert!(v["reason"].as_str().unwrap().contains("git fetch failed"), "{v}");
+    assert!(v["outputs"].as_array().unwrap().is_empty(), "{v}");
+    let err = std::fs::read_to_string(lab.artifacts(v["job_id"].as_str().unwrap()).join("error.json")).unwrap();
+    assert!(err.contains("\"job_exception\""), "{err}");
+    assert!(lab.job_dirs().is_empty(), "{:?}", lab.job_dirs());
 }
