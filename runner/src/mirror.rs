@@ -68,7 +68,12 @@ impl Mirror {
                 return Err(MirrorError::Unusable { path: self.dir.clone(), why: "not a directory".into() });
             }
             Err(_) => {
-                git::run(parent, gitargs!["init", "--bare", "--quiet", "--", self.dir], LOCAL_TIMEOUT)?;
+                // The mirror must use the origin's object format (SHA-1 or
+                // SHA-256): read it from the length of the ids the origin lists.
+                let listed = git::run(parent, gitargs!["ls-remote", "--", repo.url], FETCH_TIMEOUT)?;
+                let sha256 = listed.text().split('\t').next().is_some_and(|id| id.len() == 64);
+                let format = if sha256 { "--object-format=sha256" } else { "--object-format=sha1" };
+                git::run(parent, gitargs!["init", "--bare", "--quiet", format, "--", self.dir], LOCAL_TIMEOUT)?;
             }
         }
         common::private_path::check_dir(&self.dir, common::private_path::Class::Private)

@@ -157,9 +157,35 @@ fn a_runner_failure_is_a_job_exception_with_exit_2_and_nothing_runs() {
     assert_eq!(run.code, 2, "{}", run.stderr);
     let v = run.json();
     assert_eq!(v["status"], "error");
-    assert!(v["reason"].as_str().unwrap().contains("git fetch failed"), "{v}");
+    assert!(v["reason"].as_str().unwrap().contains("does not appear to be a git repository"), "{v}");
     assert!(v["outputs"].as_array().unwrap().is_empty(), "{v}");
     let err = std::fs::read_to_string(lab.artifacts(v["job_id"].as_str().unwrap()).join("error.json")).unwrap();
     assert!(err.contains("\"job_exception\""), "{err}");
     assert!(lab.job_dirs().is_empty(), "{:?}", lab.job_dirs());
+}
+
+#[test]
+fn a_sha256_repository_runs_with_its_64_hex_commit_id() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let work = lab.host.path("work256");
+    std::fs::create_dir(&work).unwrap();
+    crate::support::sh(&work, "git", &["init", "-q", "--object-format=sha256", "-b", "main"]);
+    std::fs::write(work.join("f"), "x\n").unwrap();
+    crate::support::sh(&work, "git", &["add", "."]);
+    crate::support::sh(&work, "git", &["commit", "-q", "-m", "one"]);
+    let sha = crate::support::sh(&work, "git", &["rev-parse", "HEAD"]);
+    assert_eq!(sha.len(), 64);
+    crate::support::sh(lab.host.root(), "git", &["clone", "-q", "--bare", "work256", "origin256.git"]);
+    lab.job("noop", "test -f f", "");
+    lab.write_config();
+    let text = std::fs::read_to_string(lab.config_path()).unwrap().replace("origin.git", "origin256.git");
+    std::fs::write(lab.config_path(), text).unwrap();
+    let run = test_support::run(
+        &mut lab.command(&["run", "--job", "noop", "--repo", "app", "--sha", &sha, "--format", "json"]),
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["invariants"]["clean_tree_ok"], true);
 }
