@@ -89,9 +89,15 @@ fn echo(cfg: &RunnerConfig, req: &Request) -> (Value, Value, Value) {
 }
 
 fn refuse(ctx: &Ctx<'_>, req: &Request, refusal: &Refusal, timings: BTreeMap<&str, u64>) -> Result<Report, String> {
-    let (job, repo, sha) = echo(ctx.cfg, req);
     let verdict =
         Verdict { status: Status::Refused, error_class: Some(ErrorClass::Refused), reason: refusal.to_string() };
+    stopped(ctx, req, &verdict, timings)
+}
+
+/// The artifacts and record of a run that stopped before its job directory
+/// existed: refused, or the runner's own directories unusable.
+fn stopped(ctx: &Ctx<'_>, req: &Request, verdict: &Verdict, timings: BTreeMap<&str, u64>) -> Result<Report, String> {
+    let (job, repo, sha) = echo(ctx.cfg, req);
     let artifact = json!({
         "job_id": ctx.job_id,
         "repo": repo,
@@ -107,7 +113,7 @@ fn refuse(ctx: &Ctx<'_>, req: &Request, refusal: &Refusal, timings: BTreeMap<&st
         "invariants": {"read_only_ok": Value::Null, "clean_tree_ok": Value::Null},
         "timings_ms": timings,
     });
-    finish(ctx, artifact, &verdict, None, None)
+    finish(ctx, artifact, verdict, None, None)
 }
 
 /// Writes the artifacts and the audit record.
@@ -211,7 +217,17 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         }
         NamedLock::acquire(&job_locks, &ctx.job_id, Duration::ZERO).map_err(|e| e.to_string())
     };
-    let job_lock = setup().map_err(|e| format!("refusing to run: {e}"))?;
+    let job_lock = match setup() {
+        Ok(lock) => lock,
+        Err(why) => {
+            let verdict = Verdict {
+                status: Status::Error,
+                error_class: Some(ErrorClass::JobException),
+                reason: format!("the runner's directories cannot be used: {why}"),
+            };
+            return stopped(ctx, req, &verdict, timings);
+        }
+    };
     let t = Instant::now();
     tree::clean_orphans(&jobs_dir, &job_locks, &mirrors);
     timings.insert("orphans", ms(t));

@@ -189,3 +189,32 @@ fn a_sha256_repository_runs_with_its_64_hex_commit_id() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(run.json()["invariants"]["clean_tree_ok"], true);
 }
+
+#[test]
+fn concurrent_runs_on_one_repo_each_get_their_own_clean_tree() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("sleepy", "sleep 1; test -f README", "");
+    lab.write_config();
+    let children: Vec<_> = (0..3)
+        .map(|_| {
+            let mut cmd =
+                lab.command(&["run", "--job", "sleepy", "--repo", "app", "--sha", &lab.sha, "--format", "json"]);
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["invariants"]["clean_tree_ok"], true);
+        ids.push(v["job_id"].as_str().unwrap().to_owned());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    assert!(lab.job_dirs().is_empty(), "{:?}", lab.job_dirs());
+}

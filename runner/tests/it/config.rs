@@ -53,3 +53,21 @@ fn the_allowlist_is_found_by_flag_then_variable() {
     let run = test_support::run(&mut cmd);
     assert_eq!(run.code, 2, "the flag wins over the variable");
 }
+
+#[test]
+fn an_unsafe_run_directory_stops_the_run_with_a_job_exception() {
+    let mut lab = Lab::new();
+    lab.job("probe", "touch \"$ARTIFACT_DIR/ran\"", "");
+    lab.write_config();
+    let run_dir = lab.host.path("run");
+    std::fs::create_dir(&run_dir).unwrap();
+    std::fs::set_permissions(&run_dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let run = lab.run("probe", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let v = run.json();
+    assert_eq!(v["status"], "error");
+    assert!(v["reason"].as_str().unwrap().contains("directories cannot be used"), "{v}");
+    let err = std::fs::read_to_string(lab.artifacts(v["job_id"].as_str().unwrap()).join("error.json")).unwrap();
+    assert!(err.contains("\"job_exception\""), "{err}");
+    assert!(!lab.cloned());
+}
