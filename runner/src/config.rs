@@ -111,7 +111,7 @@ fn yes() -> bool {
 pub struct Host<'a> {
     /// Looks a user up by name.
     pub user: &'a dyn Fn(&str) -> Option<User>,
-    /// Judges argv[0] (the real check is `common::private_path::check_executable`).
+    /// Judges `argv[0]` (the real check is `common::private_path::check_executable`).
     pub program_ok: &'a dyn Fn(&Path) -> Result<(), String>,
     /// The runner's effective uid: the owner of every worktree.
     pub euid: u32,
