@@ -110,6 +110,10 @@ pub fn run(spec: &Spec) -> Outcome {
         killed: 0,
         duration: started.elapsed(),
     };
+    // The uid switch is only as trustworthy as the program that makes it.
+    if let Err(e) = common::private_path::check_executable(std::path::Path::new(SETPRIV)) {
+        return failed(format!("{SETPRIV} cannot be trusted: {e}"));
+    }
     if let Err(e) = become_subreaper() {
         return failed(format!("cannot become the child subreaper: {e}"));
     }
