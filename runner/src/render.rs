@@ -41,7 +41,12 @@ pub(crate) fn run(a: &Value, as_json: bool) -> Result<(), StdoutError> {
         Some(false) => {
             out.push_str(&format!("  tree: {} ({} changed path(s))\n", s(&inv["reason"]), s(&inv["changed_total"])));
             for c in inv["changed_paths"].as_array().into_iter().flatten() {
-                out.push_str(&format!("    {}  {}\n", s(&c["path"]), s(&json!(c["changes"]))));
+                // Paths are stored escaped to printable ASCII (`\xNN`); escape again only what is not.
+                let path = c["path"].as_str().unwrap_or("");
+                let path =
+                    if path.bytes().all(|b| (0x20..0x7f).contains(&b)) { path.to_owned() } else { s(&c["path"]) };
+                let changes: Vec<String> = c["changes"].as_array().into_iter().flatten().map(|w| s(w)).collect();
+                out.push_str(&format!("    {path}  ({})\n", changes.join(", ")));
             }
         }
         None => {}

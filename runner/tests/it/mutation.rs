@@ -122,3 +122,17 @@ fn a_push_from_the_worktree_fails_and_the_origin_is_unchanged() {
     );
     assert_eq!(url, "openclaw-push-disabled::/");
 }
+
+#[test]
+fn a_hostile_file_name_is_reported_escaped_and_inert() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("ansi", "echo x > \"$(printf 'x\\033[31my\\nz')\"", "run_as = \"root\"");
+    lab.write_config();
+    let run = test_support::run(&mut lab.command(&["run", "--job", "ansi", "--repo", "app", "--sha", &lab.sha]));
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stdout.contains("x\\x1b[31my\\x0az  (added)"), "{}", run.stdout);
+    assert!(!run.stdout.contains('\u{1b}'), "raw escape in {:?}", run.stdout);
+}
