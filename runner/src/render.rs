@@ -45,7 +45,7 @@ pub(crate) fn run(a: &Value, as_json: bool) -> Result<(), StdoutError> {
                 let path = c["path"].as_str().unwrap_or("");
                 let path =
                     if path.bytes().all(|b| (0x20..0x7f).contains(&b)) { path.to_owned() } else { s(&c["path"]) };
-                let changes: Vec<String> = c["changes"].as_array().into_iter().flatten().map(|w| s(w)).collect();
+                let changes: Vec<String> = c["changes"].as_array().into_iter().flatten().map(s).collect();
                 out.push_str(&format!("    {path}  ({})\n", changes.join(", ")));
             }
         }
