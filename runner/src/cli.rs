@@ -53,6 +53,10 @@ enum Command {
         /// A declared parameter (repeatable); reaches the job only as OPENCLAW_PARAM_<KEY>.
         #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true)]
         param: Vec<String>,
+        /// Started by the console: take the SHA from OPENCLAW_PARAM_SHA (when --sha is absent)
+        /// and every other OPENCLAW_PARAM_<KEY> as --param key=VALUE; all checked as usual.
+        #[arg(long)]
+        from_console: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "human")]
         format: FormatArg,
@@ -105,13 +109,31 @@ fn load_config(flag: Option<PathBuf>) -> Result<RunnerConfig, String> {
     RunnerConfig::load(&path, &host).map_err(|e| format!("refusing the allowlist: {e}"))
 }
 
+/// The console hands a registry action's checked params to its child only
+/// as `OPENCLAW_PARAM_<NAME>`; with `--from-console` they become the SHA
+/// and the job's params, to be checked like any caller's.
+fn console_params(req: &mut Request) {
+    for (name, value) in std::env::vars_os() {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else { continue };
+        let Some(key) = name.strip_prefix("OPENCLAW_PARAM_") else { continue };
+        if key == "SHA" && req.sha.is_none() {
+            req.sha = Some(value.to_owned());
+        } else if key != "SHA" {
+            req.params.push(format!("{}={value}", key.to_ascii_lowercase()));
+        }
+    }
+}
+
 fn run(cli: Cli) -> Result<Exit, String> {
     let (_config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let json = |f: FormatArg| matches!(f, FormatArg::Json);
     match cli.command {
-        Command::Run { job, repo, sha, param, format } => {
+        Command::Run { job, repo, sha, param, from_console, format } => {
             let cfg = load_config(cli.config)?;
-            let req = Request { job, repo, sha, params: param };
+            let mut req = Request { job, repo, sha, params: param };
+            if from_console {
+                console_params(&mut req);
+            }
             let report = crate::flow::run(&cfg, &paths, &req)?;
             crate::render::run(&report.artifact, json(format)).map_err(|e| e.to_string())?;
             Ok(match report.status {

@@ -218,3 +218,29 @@ fn concurrent_runs_on_one_repo_each_get_their_own_clean_tree() {
     assert_eq!(ids.len(), 3);
     assert!(lab.job_dirs().is_empty(), "{:?}", lab.job_dirs());
 }
+
+#[test]
+fn from_console_takes_the_sha_and_params_from_the_consoles_variables() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job(
+        "probe",
+        "test \"$OPENCLAW_PARAM_TARGET\" = e2e",
+        "[job.params.target]\ntype = \"enum\"\nvalues = [\"unit\", \"e2e\"]\n",
+    );
+    lab.write_config();
+    let args = ["run", "--job", "probe", "--repo", "app", "--from-console", "--format", "json"];
+    let mut cmd = lab.command(&args);
+    cmd.env("OPENCLAW_PARAM_SHA", &lab.sha).env("OPENCLAW_PARAM_TARGET", "e2e").env("OPENCLAW_RUN_ID", "x");
+    let run = test_support::run(&mut cmd);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json()["params"]["target"], "e2e");
+    let mut cmd = lab.command(&args);
+    cmd.env("OPENCLAW_PARAM_SHA", "--upload-pack=x").env("OPENCLAW_PARAM_TARGET", "e2e");
+    assert_eq!(test_support::run(&mut cmd).code, 2);
+    let mut cmd = lab.command(&args);
+    cmd.env("OPENCLAW_PARAM_SHA", &lab.sha).env("OPENCLAW_PARAM_EVIL", "1");
+    assert_eq!(test_support::run(&mut cmd).code, 2);
+}
