@@ -1,6 +1,7 @@
 //! The `run` flow, in order: audit log usable → request valid → job lock
 //! and orphan cleanup → (repo lock: mirror, fetch, push proven to fail,
-//! SHA on an allowed branch, worktree) → read-only tree → manifest → job
+//! SHA on an allowed branch, job directories, worktree) → read-only tree
+//! → manifest → job
 //! → manifest again and diff, whatever happened → cleanup → artifacts →
 //! one audit record. Every step after validation ends in artifacts and a
 //! record, including refusals and runner failures.
@@ -235,15 +236,21 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     let job = valid.job;
     let mut read_only_ok = None;
     let mut before: Option<Manifest> = None;
-    let prep = (|| -> Result<Prep, String> {
+    let make_dirs = || -> Result<(), String> {
         jobdir.create(&job.run_as).map_err(|e| format!("cannot create the job's directories: {e}"))?;
-        if let Some(bad) = tree::unreachable_ancestor(&jobdir.home()) {
-            return Err(format!(
+        match tree::unreachable_ancestor(&jobdir.home()) {
+            Some(bad) => Err(format!(
                 "{} is not searchable by others, so the job's uid cannot reach its HOME; make it 0711 or 0755",
                 bad.display()
-            ));
+            )),
+            None => Ok(()),
         }
-        let Some((repo, sha)) = &valid.target else { return Ok(Prep::Ready { branch: None }) };
+    };
+    let prep = (|| -> Result<Prep, String> {
+        let Some((repo, sha)) = &valid.target else {
+            make_dirs()?;
+            return Ok(Prep::Ready { branch: None });
+        };
         let mirror = Mirror::of(&mirrors, repo);
         let t = Instant::now();
         let lock = NamedLock::acquire(&repo_locks, &repo.name, REPO_LOCK_WAIT).map_err(|e| e.to_string())?;
@@ -260,6 +267,8 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
                 branches: repo.allowed_branches.join(", "),
             }));
         };
+        // Only now, with a commit worth running, does anything of the job's exist.
+        make_dirs()?;
         let t = Instant::now();
         jobdir.checkout(&mirror, sha).map_err(|e| e.to_string())?;
         drop(lock);
