@@ -115,7 +115,10 @@ const UNITS: &[(&str, &str)] = &[
         "openclaw-runner@.service",
         "oneshot `openclaw-runner run --job %i` for a job with `requires_repo = false`; root narrowed to setuid/setgid/chown/dac_override/fowner/kill, the job inside the unit's sandbox and cgroup (`TasksMax=512`, `MemoryMax=4G`, `CPUQuota=150%`) (exposure 2.7)",
     ),
-    ("openclaw-runner@.timer", "per job instance, daily by default (`OnCalendar=daily`, `Persistent=true`, 5 min jitter); enable `openclaw-runner@JOB.timer`"),
+    (
+        "openclaw-runner@.timer",
+        "per job instance, daily by default (`OnCalendar=daily`, `Persistent=true`, 5 min jitter); enable `openclaw-runner@JOB.timer`",
+    ),
 ];
 
 pub(crate) fn docs(root: &Path, check: bool) -> Result<(), String> {
