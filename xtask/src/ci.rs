@@ -67,13 +67,14 @@ pub(crate) fn bench(root: &Path, name: Option<&str>) -> Result<(), String> {
         Some("keyctl") => crate::bench::keyctl(root),
         Some("audit") => crate::bench_audit::audit(root),
         Some("console") => crate::bench_console::console(root),
+        Some("runner") => crate::bench_runner::runner(root),
         None => {
             eprintln!(
-                "benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale); keyctl (status startup); audit (verify-audit vs sha256sum, time and peak RSS); console (refusals and runs under wrk, RSS)"
+                "benchmarks: doctor (listener audit vs `ss -tulnp`, full run, hung tailscale); keyctl (status startup); audit (verify-audit vs sha256sum, time and peak RSS); console (refusals and runs under wrk, RSS); runner (phases of a no-op job on 1k/10k/100k-file repos)"
             );
             Ok(())
         }
-        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor, keyctl, audit, console")),
+        Some(other) => Err(format!("unknown benchmark `{other}`; known: doctor, keyctl, audit, console, runner")),
     }
 }
 

@@ -22,6 +22,7 @@ const TOOLS: &[&str] = &[
     "openclaw-keyctl",
     "openclaw-notify",
     "openclaw-reviewgate",
+    "openclaw-runner",
 ];
 
 /// The ops/ entry points: (script, what it does, run as, when).
@@ -31,6 +32,12 @@ const OPS_SCRIPTS: &[(&str, &str, &str, &str)] = &[
         "thin wrapper: execs openclaw-console with ARGS unchanged (serve, check-registry); the token is never an argument",
         "the console's user (the unit runs the binary directly, as a dynamic user)",
         "by hand: `check-registry` after editing the registry, `serve` for a foreground console",
+    ),
+    (
+        "ops/openclaw_runner.sh [ARGS]",
+        "thin wrapper: execs openclaw-runner with ARGS unchanged (run, show, list, check-config); jobs never see its environment",
+        "root (jobs run as the allowlist's unprivileged `run_as`)",
+        "by hand or from the console's registry (`openclaw-runner run …` as an action); `check-config` after editing runner.toml",
     ),
     (
         "ops/openclaw_doctor.sh [ARGS]",
@@ -110,6 +117,14 @@ const UNITS: &[(&str, &str)] = &[
         "oneshot guard tick (`openclaw-guard run`); hardened root remediator (exposure 3.2), `TimeoutStartSec=480`",
     ),
     ("openclaw-guard.timer", "3 min after boot, then every 10 min (`OnUnitActiveSec=10min`, `AccuracySec=10s`)"),
+    (
+        "openclaw-runner@.service",
+        "oneshot `openclaw-runner run --job %i` for a job with `requires_repo = false`; root narrowed to setuid/setgid/chown/dac_override/fowner/kill, the job inside the unit's sandbox and cgroup (`TasksMax=512`, `MemoryMax=4G`, `CPUQuota=150%`) (exposure 2.7)",
+    ),
+    (
+        "openclaw-runner@.timer",
+        "per job instance, daily by default (`OnCalendar=daily`, `Persistent=true`, 5 min jitter); enable `openclaw-runner@JOB.timer`",
+    ),
 ];
 
 pub(crate) fn docs(root: &Path, check: bool) -> Result<(), String> {

@@ -12,6 +12,7 @@
 mod bench;
 mod bench_audit;
 mod bench_console;
+mod bench_runner;
 mod ci;
 mod coverage;
 mod deps;

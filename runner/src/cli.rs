@@ -1,0 +1,161 @@
+//! The command line and the flow of each subcommand; the only place exit
+//! codes are chosen: 0 the job succeeded on a clean tree, 1 it failed,
+//! timed out or MUTATION_DETECTED, 2 refused before running or the runner
+//! itself failed (`show`/`list`: 0 found, 2 not found or unreadable).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use common::cli::UsageErrors;
+use common::config::Config;
+use common::exit::Exit;
+use common::paths::PathFlags;
+
+use crate::INFO;
+use crate::config::{CONFIG_ENV, DEFAULT_CONFIG, Host, RunnerConfig};
+use crate::outcome::Status;
+use crate::request::Request;
+use crate::store::Store;
+
+/// Runs allowlisted jobs on a pinned, read-only worktree as an unprivileged
+/// uid, and fails any job that changed the tree (MUTATION_DETECTED).
+///
+/// Exit codes (run): 0 the job succeeded and the tree is clean; 1 the job
+/// failed, timed out or MUTATION_DETECTED; 2 refused before running
+/// (unknown job or repo, bad SHA, param not allowed, hostile config) or the
+/// runner itself failed.
+#[derive(Debug, Parser)]
+#[command(name = "openclaw-runner", version)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    paths: PathFlags,
+    /// The allowlist (else OPENCLAW_RUNNER_CONFIG, else /etc/openclaw/runner.toml).
+    #[arg(long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one allowlisted job on a commit of an allowlisted repo.
+    Run {
+        /// The job's name in the allowlist.
+        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+        job: String,
+        /// The repo's name in the allowlist (the URL comes only from the allowlist).
+        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+        repo: Option<String>,
+        /// The full commit id (40 or 64 lowercase hex), reachable from an allowed branch.
+        #[arg(long, value_name = "SHA", allow_hyphen_values = true)]
+        sha: Option<String>,
+        /// A declared parameter (repeatable); reaches the job only as OPENCLAW_PARAM_<KEY>.
+        #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true)]
+        param: Vec<String>,
+        /// Started by the console: take the SHA from OPENCLAW_PARAM_SHA (when --sha is absent)
+        /// and every other OPENCLAW_PARAM_<KEY> as --param key=VALUE; all checked as usual.
+        #[arg(long)]
+        from_console: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: FormatArg,
+    },
+    /// Show one run's artifact.json.
+    Show {
+        /// The job id (32 lowercase hex).
+        job_id: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: FormatArg,
+    },
+    /// List recent runs, newest first.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: FormatArg,
+    },
+    /// Load and check the allowlist as `run` would, and list its jobs and repos.
+    CheckConfig {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: FormatArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Human,
+    Json,
+}
+
+/// Parses `args` and runs the runner; the exit code follows the contract.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> Exit {
+    common::cli::main_with_args(INFO, UsageErrors::Echo, args, run)
+}
+
+fn load_config(flag: Option<PathBuf>) -> Result<RunnerConfig, String> {
+    let path = flag
+        .or_else(|| common::paths::process_env(CONFIG_ENV).filter(|p| !p.is_empty()).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let users = crate::passwd::load(std::path::Path::new(crate::passwd::PASSWD)).map_err(|e| e.to_string())?;
+    let user = |name: &str| users.iter().find(|u| u.name == name).cloned();
+    let program_ok =
+        |p: &std::path::Path| common::private_path::check_executable(p).map(|_| ()).map_err(|e| e.to_string());
+    let host = Host { user: &user, program_ok: &program_ok, euid: rustix::process::geteuid().as_raw() };
+    RunnerConfig::load(&path, &host).map_err(|e| format!("refusing the allowlist: {e}"))
+}
+
+/// The console hands a registry action's checked params to its child only
+/// as `OPENCLAW_PARAM_<NAME>`; with `--from-console` they become the SHA
+/// and the job's params, to be checked like any caller's.
+fn console_params(req: &mut Request) {
+    for (name, value) in std::env::vars_os() {
+        let (Some(name), Some(value)) = (name.to_str(), value.to_str()) else { continue };
+        let Some(key) = name.strip_prefix("OPENCLAW_PARAM_") else { continue };
+        if key == "SHA" && req.sha.is_none() {
+            req.sha = Some(value.to_owned());
+        } else if key != "SHA" {
+            req.params.push(format!("{}={value}", key.to_ascii_lowercase()));
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<Exit, String> {
+    let (_config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
+    let json = |f: FormatArg| matches!(f, FormatArg::Json);
+    match cli.command {
+        Command::Run { job, repo, sha, param, from_console, format } => {
+            let cfg = load_config(cli.config)?;
+            let mut req = Request { job, repo, sha, params: param };
+            if from_console {
+                console_params(&mut req);
+            }
+            let report = crate::flow::run(&cfg, &paths, &req)?;
+            crate::render::run(&report.artifact, json(format)).map_err(|e| e.to_string())?;
+            Ok(match report.status {
+                Status::Success => Exit::Clean,
+                Status::Failure | Status::Timeout => Exit::Policy,
+                Status::Error | Status::Refused => Exit::Undecided,
+            })
+        }
+        Command::Show { job_id, format } => {
+            let v = Store::new(&paths.artifacts_root).read(&job_id).map_err(|e| format!("show: {e}"))?;
+            crate::render::run(&v, json(format)).map_err(|e| e.to_string())?;
+            Ok(Exit::Clean)
+        }
+        Command::List { limit, format } => {
+            let runs = Store::new(&paths.artifacts_root).list(limit).map_err(|e| format!("list: {e}"))?;
+            crate::render::list(&runs, json(format)).map_err(|e| e.to_string())?;
+            Ok(Exit::Clean)
+        }
+        Command::CheckConfig { format } => {
+            let cfg = load_config(cli.config)?;
+            crate::render::config(&cfg, json(format)).map_err(|e| e.to_string())?;
+            Ok(Exit::Clean)
+        }
+    }
+}

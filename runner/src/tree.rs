@@ -1,0 +1,181 @@
+//! The per-job directory `<run>/runner/<job_id>/`: the detached worktree
+//! `tree/` (owned by the runner's uid, directories 0555, files 0444 with
+//! execute bits kept) and the job's own writable `home/`, `tmp/` and
+//! `out/` (0700, owned by the job's uid). Removal restores write bits,
+//! removes everything and prunes the mirror's worktree list; a job
+//! directory left by a crash is found and removed by the next run.
+
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::gitargs;
+use crate::mirror::{LOCAL_TIMEOUT, Mirror};
+use crate::passwd::User;
+
+/// One job's directories.
+#[derive(Debug, Clone)]
+pub struct JobDir {
+    /// `<run>/runner/<job_id>`.
+    pub root: PathBuf,
+}
+
+impl JobDir {
+    /// The directory of `job_id` under `jobs` (`<run>/runner`).
+    pub fn new(jobs: &Path, job_id: &str) -> JobDir {
+        JobDir { root: jobs.join(job_id) }
+    }
+
+    /// The worktree.
+    pub fn tree(&self) -> PathBuf {
+        self.root.join("tree")
+    }
+
+    /// The job's HOME.
+    pub fn home(&self) -> PathBuf {
+        self.root.join("home")
+    }
+
+    /// The job's TMPDIR.
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// The job's ARTIFACT_DIR.
+    pub fn out(&self) -> PathBuf {
+        self.root.join("out")
+    }
+
+    /// Creates the job directory (0711: the job may pass through, not list)
+    /// and its private writable directories, owned by `user`.
+    pub fn create(&self, user: &User) -> io::Result<()> {
+        std::fs::create_dir(&self.root)?;
+        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o711))?;
+        for dir in [self.home(), self.tmp(), self.out()] {
+            std::fs::create_dir(&dir)?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+            rustix::fs::chown(
+                &dir,
+                Some(rustix::fs::Uid::from_raw(user.uid)),
+                Some(rustix::fs::Gid::from_raw(user.gid)),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Checks out `sha` from `mirror` as a detached worktree. The caller
+    /// holds the repo's lock (the worktree list lives in the mirror).
+    pub fn checkout(&self, mirror: &Mirror, sha: &str) -> Result<(), crate::git::GitError> {
+        crate::git::run(
+            &mirror.dir,
+            gitargs!["worktree", "add", "--detach", "--quiet", "--", self.tree(), sha],
+            LOCAL_TIMEOUT,
+        )?;
+        Ok(())
+    }
+
+    /// Removes everything, restoring write bits first (the job's own
+    /// directories may hold anything the job left, including 0000 dirs).
+    pub fn remove(&self) -> io::Result<()> {
+        if std::fs::symlink_metadata(&self.root).is_err() {
+            return Ok(());
+        }
+        make_writable(&self.root)?;
+        std::fs::remove_dir_all(&self.root)
+    }
+}
+
+/// Makes the tree read-only: directories 0555, files 0444 plus 0111 when
+/// any execute bit was set, links untouched. Returns how many paths it set.
+pub fn lock_down(root: &Path) -> io::Result<usize> {
+    let mut n = 0;
+    walk(root, &mut |path, meta| {
+        let ft = meta.file_type();
+        let mode = if ft.is_dir() {
+            0o555
+        } else if ft.is_file() {
+            if meta.mode() & 0o111 != 0 { 0o555 } else { 0o444 }
+        } else {
+            return Ok(());
+        };
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+        n += 1;
+        Ok(())
+    })?;
+    Ok(n)
+}
+
+fn make_writable(root: &Path) -> io::Result<()> {
+    walk(root, &mut |path, meta| {
+        if meta.file_type().is_dir() {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o700))?;
+        }
+        Ok(())
+    })
+}
+
+/// Visits `root` and everything below it, parents before children, never
+/// following links.
+fn walk(root: &Path, visit: &mut dyn FnMut(&Path, &std::fs::Metadata) -> io::Result<()>) -> io::Result<()> {
+    let mut stack = vec![root.to_owned()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        visit(&path, &meta)?;
+        if meta.file_type().is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Makes `dir` searchable by others (0711 at least) when this process owns
+/// it; the job's uid must pass through to reach its directories.
+pub fn allow_passage(dir: &Path) -> io::Result<()> {
+    let meta = std::fs::symlink_metadata(dir)?;
+    if meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & 0o011 != 0o011 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o011))?;
+    }
+    Ok(())
+}
+
+/// The first ancestor of `path` (not itself) that others cannot
+/// search, if any: the job's uid could not reach its HOME through it.
+pub fn unreachable_ancestor(path: &Path) -> Option<PathBuf> {
+    path.ancestors().skip(1).find(|a| std::fs::metadata(a).is_ok_and(|m| m.mode() & 0o001 == 0)).map(Path::to_owned)
+}
+
+/// Removes job directories under `jobs` that no running job holds (their
+/// runner crashed), then prunes every mirror's worktree list. Returns the
+/// ids removed.
+pub fn clean_orphans(jobs: &Path, locks: &Path, mirrors: &Path) -> Vec<String> {
+    let mut removed = Vec::new();
+    let Ok(entries) = std::fs::read_dir(jobs) else { return removed };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !crate::validate::valid_job_id(&name) {
+            continue;
+        }
+        // A running job holds its lock for its whole life; a free lock is a dead runner.
+        let Ok(_held) = common::lock::NamedLock::acquire(locks, &name, std::time::Duration::ZERO) else { continue };
+        if JobDir::new(jobs, &name).remove().is_ok() {
+            // Still holding the lock: nobody else can be using this id.
+            let _ = std::fs::remove_file(locks.join(format!("{name}.lock")));
+            removed.push(name);
+        }
+    }
+    if !removed.is_empty() {
+        prune_all(mirrors);
+    }
+    removed
+}
+
+/// `git worktree prune` in every mirror (best effort: a stale entry only
+/// costs a line in the mirror's metadata, and the next run prunes again).
+pub fn prune_all(mirrors: &Path) {
+    let Ok(entries) = std::fs::read_dir(mirrors) else { return };
+    for entry in entries.flatten() {
+        let _ = crate::git::run(&entry.path(), gitargs!["worktree", "prune"], LOCAL_TIMEOUT);
+    }
+}

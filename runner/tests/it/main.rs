@@ -1,0 +1,12 @@
+//! Black-box tests of the real `openclaw-runner` binary with real git
+//! (bare origins on `file://` URLs, real fetches and worktrees) and real
+//! uids (jobs run as nobody, 65534; the mutation cases as root, the only
+//! user that can write the tree). Tests that need root print `SKIPPED`.
+
+mod clean;
+mod cleanup;
+mod config;
+mod mutation;
+mod refusals;
+mod stragglers;
+mod support;

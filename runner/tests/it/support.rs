@@ -1,0 +1,144 @@
+//! The lab: a temp host (made searchable so the job's uid can reach its
+//! directories), a bare origin with a `main` branch and a `side` branch
+//! whose tip is on no allowed branch, job scripts, the allowlist, and the
+//! real runner.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub(crate) use test_support::TempHost;
+
+pub(crate) const RUNNER: &str = env!("CARGO_BIN_EXE_openclaw-runner");
+
+pub(crate) struct Lab {
+    pub(crate) host: TempHost,
+    /// The tip of `main`.
+    pub(crate) sha: String,
+    /// A commit only on `side`.
+    pub(crate) side: String,
+    jobs: String,
+}
+
+pub(crate) fn sh(dir: &Path, program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Root-only tests call this first; `false` means skip.
+pub(crate) fn need_root() -> bool {
+    if test_support::is_root() {
+        return true;
+    }
+    test_support::skip("jobs run as another uid (setpriv), which needs root");
+    false
+}
+
+impl Lab {
+    pub(crate) fn new() -> Lab {
+        let host = TempHost::new();
+        chmod(host.root(), 0o755);
+        let work = host.path("work");
+        std::fs::create_dir(&work).unwrap();
+        sh(&work, "git", &["init", "-q", "-b", "main"]);
+        std::fs::write(work.join("README"), "hello\n").unwrap();
+        std::fs::write(work.join(".gitignore"), "build/\n").unwrap();
+        std::fs::create_dir(work.join("src")).unwrap();
+        std::fs::write(work.join("src/app.sh"), "#!/bin/sh\necho app\n").unwrap();
+        chmod(&work.join("src/app.sh"), 0o755);
+        std::fs::write(work.join("data.txt"), "data\n").unwrap();
+        sh(&work, "git", &["add", "."]);
+        sh(&work, "git", &["commit", "-q", "-m", "genesis"]);
+        sh(&work, "git", &["checkout", "-q", "-b", "side"]);
+        std::fs::write(work.join("side.txt"), "side\n").unwrap();
+        sh(&work, "git", &["add", "."]);
+        sh(&work, "git", &["commit", "-q", "-m", "side"]);
+        let side = sh(&work, "git", &["rev-parse", "HEAD"]);
+        sh(&work, "git", &["checkout", "-q", "main"]);
+        let sha = sh(&work, "git", &["rev-parse", "HEAD"]);
+        sh(host.root(), "git", &["clone", "-q", "--bare", "work", "origin.git"]);
+        let etc = host.path("etc");
+        std::fs::create_dir(&etc).unwrap();
+        chmod(&etc, 0o700);
+        std::fs::create_dir(host.path("bin")).unwrap();
+        chmod(&host.path("bin"), 0o755);
+        Lab { host, sha, side, jobs: String::new() }
+    }
+
+    /// Adds a job whose script is `body` (`#!/bin/sh`, cwd the worktree).
+    pub(crate) fn job(&mut self, name: &str, body: &str, extra: &str) -> &mut Lab {
+        let path = self.host.path(&format!("bin/{name}.sh"));
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+        chmod(&path, 0o755);
+        let timeout = if extra.contains("timeout_sec") { "" } else { "timeout_sec = 20\n" };
+        self.jobs.push_str(&format!("[[job]]\nname = \"{name}\"\nargv = [\"{}\"]\n{timeout}{extra}\n", path.display()));
+        self
+    }
+
+    pub(crate) fn config_path(&self) -> PathBuf {
+        self.host.path("etc/runner.toml")
+    }
+
+    /// Writes the allowlist: `run_as = "nobody"`, repo `app`, the jobs.
+    pub(crate) fn write_config(&self) {
+        let text = format!(
+            "run_as = \"nobody\"\n\n[[repo]]\nname = \"app\"\nurl = \"file://{}\"\nallowed_branches = [\"main\"]\n\n{}",
+            self.host.path("origin.git").display(),
+            self.jobs
+        );
+        std::fs::write(self.config_path(), text).unwrap();
+        chmod(&self.config_path(), 0o600);
+    }
+
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.host.command(RUNNER);
+        cmd.arg("--config").arg(self.config_path()).args(args);
+        cmd
+    }
+
+    /// `run --job NAME --repo app --sha <main> --format json` plus `extra`.
+    pub(crate) fn run(&self, job: &str, extra: &[&str]) -> test_support::Run {
+        let mut args = vec!["run", "--job", job, "--repo", "app", "--sha", &self.sha, "--format", "json"];
+        args.extend_from_slice(extra);
+        test_support::run(&mut self.command(&args))
+    }
+
+    /// The stored artifacts directory of a run.
+    pub(crate) fn artifacts(&self, job_id: &str) -> PathBuf {
+        self.host.path("artifacts/runner").join(job_id)
+    }
+
+    /// Whether any mirror was ever made.
+    pub(crate) fn cloned(&self) -> bool {
+        self.host.path("state/runner/mirrors/app.git").exists()
+    }
+
+    /// The job directories left under the run dir.
+    pub(crate) fn job_dirs(&self) -> Vec<String> {
+        let Ok(rd) = std::fs::read_dir(self.host.path("run/runner")) else { return Vec::new() };
+        rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != "locks").collect()
+    }
+}
+
+/// The changed paths of a run's JSON, as `path` strings.
+pub(crate) fn changed(v: &serde_json::Value) -> Vec<String> {
+    v["invariants"]["changed_paths"]
+        .as_array()
+        .map(|a| a.iter().map(|c| c["path"].as_str().unwrap_or("").to_owned()).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,152 @@
+//! `cargo xtask bench runner`: the release `openclaw-runner` on a no-op job
+//! (`/bin/true` as nobody) over repos of 1k, 10k and 100k files, each run
+//! 7 times after a warm-up (the warm-up fetches; the timed runs fetch an
+//! unchanged origin). Prints the medians of the runner's own phases from
+//! `timings_ms` (checkout, read-only chmod, manifest, check, cleanup), the
+//! whole run, and `/bin/true` run directly, so the overhead is the
+//! difference. Needs root (the job switches uid).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Instant;
+
+const RUNS: usize = 7;
+
+fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "b")
+        .env("GIT_AUTHOR_EMAIL", "b@example.invalid")
+        .env("GIT_COMMITTER_NAME", "b")
+        .env("GIT_COMMITTER_EMAIL", "b@example.invalid")
+        .output()
+        .map_err(|e| format!("git: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("git {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn median(mut v: Vec<u64>) -> u64 {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+pub(crate) fn runner(root: &Path) -> Result<(), String> {
+    if !std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|ids| ids.split_whitespace().nth(1)) == Some("0")
+    }) {
+        return Err("bench runner needs root (jobs run as nobody through setpriv)".into());
+    }
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--locked", "-p", "openclaw-runner"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !status.success() {
+        return Err("cargo build --release -p openclaw-runner failed".into());
+    }
+    let bin = root.join("target/release/openclaw-runner");
+    let tmp = std::env::temp_dir().join(format!("oc-bench-runner-{}", std::process::id()));
+    std::fs::create_dir_all(tmp.join("etc")).map_err(|e| e.to_string())?;
+    let chmod = |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m));
+    chmod(&tmp, 0o755).map_err(|e| e.to_string())?;
+    chmod(&tmp.join("etc"), 0o700).map_err(|e| e.to_string())?;
+    std::fs::write(tmp.join("openclaw.toml"), "").map_err(|e| e.to_string())?;
+    let direct: Vec<u64> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = Command::new("/bin/true").status();
+            t.elapsed().as_micros() as u64
+        })
+        .collect();
+    eprintln!("bench runner: /bin/true run directly: median {} µs", median(direct));
+    eprintln!(
+        "bench runner: files | fetch(warm-up) | checkout | read-only | manifest | check | cleanup | job | whole run (ms, medians of {RUNS})"
+    );
+    for n in [1_000usize, 10_000, 100_000] {
+        let work = tmp.join(format!("work{n}"));
+        std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
+        git(&work, &["init", "-q", "-b", "main"])?;
+        for i in 0..n {
+            let dir = work.join(format!("d{:04}", i / 100));
+            if i % 100 == 0 {
+                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            }
+            std::fs::write(dir.join(format!("f{i}.txt")), format!("file {i}\n")).map_err(|e| e.to_string())?;
+        }
+        git(&work, &["add", "."])?;
+        git(&work, &["commit", "-q", "-m", "files"])?;
+        let sha = git(&work, &["rev-parse", "HEAD"])?;
+        let origin = tmp.join(format!("origin{n}.git"));
+        git(&tmp, &["clone", "-q", "--bare", &work.to_string_lossy(), &origin.to_string_lossy()])?;
+        let cfg = tmp.join("etc/runner.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "[[repo]]\nname = \"r{n}\"\nurl = \"file://{}\"\nallowed_branches = [\"main\"]\n\n[[job]]\nname = \"noop\"\nargv = [\"/bin/true\"]\ntimeout_sec = 600\n",
+                origin.display()
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        chmod(&cfg, 0o600).map_err(|e| e.to_string())?;
+        let mut phases: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
+        let mut warm_fetch = 0;
+        for round in 0..=RUNS {
+            let t = Instant::now();
+            let out = Command::new(&bin)
+                .args([
+                    "--config",
+                    &cfg.to_string_lossy(),
+                    "run",
+                    "--job",
+                    "noop",
+                    "--repo",
+                    &format!("r{n}"),
+                    "--sha",
+                    &sha,
+                    "--format",
+                    "json",
+                ])
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("OPENCLAW_CONFIG", tmp.join("openclaw.toml"))
+                .env("OPENCLAW_STATE_DIR", tmp.join("state"))
+                .env("OPENCLAW_ARTIFACTS_ROOT", tmp.join("artifacts"))
+                .env("OPENCLAW_AUDIT_LOG", tmp.join("audit/audit.jsonl"))
+                .env("OPENCLAW_RUN_DIR", tmp.join("run"))
+                .output()
+                .map_err(|e| e.to_string())?;
+            let wall = t.elapsed();
+            if !out.status.success() {
+                return Err(format!("run failed: {}", String::from_utf8_lossy(&out.stderr)));
+            }
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|e| e.to_string())?;
+            let t = &v["timings_ms"];
+            if round == 0 {
+                warm_fetch = t["fetch"].as_u64().unwrap_or(0);
+                continue;
+            }
+            for key in ["checkout", "read_only", "manifest", "check", "cleanup", "job"] {
+                phases.entry(key).or_default().push(t[key].as_u64().unwrap_or(0));
+            }
+            phases.entry("whole").or_default().push(wall.as_millis() as u64);
+        }
+        let m = |k: &str| median(phases.get(k).cloned().unwrap_or_else(|| vec![0]));
+        eprintln!(
+            "bench runner: {n:>7} | {warm_fetch:>6} | {:>6} | {:>6} | {:>6} | {:>6} | {:>6} | {:>4} | {:>6}",
+            m("checkout"),
+            m("read_only"),
+            m("manifest"),
+            m("check"),
+            m("cleanup"),
+            m("job"),
+            m("whole")
+        );
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
