@@ -16,13 +16,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 units="$here/../systemd"
 service="$units/openclaw-runner@.service"
 timer="$units/openclaw-runner@.timer"
+bridge="$units/openclaw-runner-bridge.service"
 
 # shellcheck source=ops/tests/lib.sh
 source "$here/lib.sh"
 # shellcheck source=ops/tests/units_lib.sh
 source "$here/units_lib.sh"
 
-make_roots "$service" "$timer" openclaw-runner
+make_roots "$service" "$timer" "$bridge" openclaw-runner
 
 # --- timer ------------------------------------------------------------------
 
@@ -74,6 +75,23 @@ if ((${#bad[@]} == 0)); then ok "$name"; else not_ok "$name" "${bad[@]}"; fi
 name="writable: only /var/lib/openclaw (mirrors, artifacts), /var/log/openclaw (audit), /run/openclaw (jobs)"
 rw="$(ini_values "$service" Service ReadWritePaths | words | tr '\n' ' ')"
 if [[ "$rw" == "/run/openclaw /var/lib/openclaw /var/log/openclaw " ]]; then ok "$name"; else not_ok "$name" "ReadWritePaths is '$rw'"; fi
+
+# --- bridge ----------------------------------------------------------------
+
+verify_case "bridge passes systemd-analyze verify with no warnings" openclaw-runner-bridge.service
+security_case openclaw-runner-bridge.service "$max_exposure"
+
+name="bridge: serves its socket to the openclaw-runner group only, in its own runtime directory"
+bad=()
+exec_start="$(ini_values "$bridge" Service ExecStart | tail -n 1)"
+[[ "$exec_start" == "/usr/local/bin/openclaw-runner serve --socket /run/openclaw-runner/runner.sock --group openclaw-runner" ]] \
+  || bad+=("ExecStart=$exec_start")
+[[ "$(ini_values "$bridge" Service RuntimeDirectory | words | tr '\n' ' ')" == "openclaw openclaw-runner " ]] \
+  || bad+=("RuntimeDirectory is not openclaw-runner openclaw")
+[[ "$(ini_values "$bridge" Service KillMode | tail -n 1)" == control-group ]] || bad+=("KillMode is not control-group")
+[[ "$(ini_values "$bridge" Service CapabilityBoundingSet | words | tr '\n' ' ')" \
+  == "$(ini_values "$service" Service CapabilityBoundingSet | words | tr '\n' ' ')" ]] || bad+=("capabilities differ from the job unit's")
+if ((${#bad[@]} == 0)); then ok "$name"; else not_ok "$name" "${bad[@]}"; fi
 
 summary
 [[ $failed -eq 0 ]]

@@ -78,6 +78,40 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: FormatArg,
     },
+    /// Serve `run` to one group over a Unix socket (root only): the bridge an
+    /// unprivileged caller such as the console uses. Runs until killed.
+    Serve {
+        /// The socket (its directory must be owned by root and writable by no one else).
+        #[arg(long, value_name = "PATH", default_value = crate::bridge::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        /// The group that may connect (mode 0660); without it, root only (0600).
+        #[arg(long, value_name = "NAME")]
+        group: Option<String>,
+    },
+    /// Ask the bridge (`serve`) to run a job: the same flags and exit codes as `run`.
+    Submit {
+        /// The bridge's socket.
+        #[arg(long, value_name = "PATH", default_value = crate::bridge::DEFAULT_SOCKET)]
+        socket: PathBuf,
+        /// The job's name in the allowlist.
+        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+        job: String,
+        /// The repo's name in the allowlist.
+        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+        repo: Option<String>,
+        /// The full commit id.
+        #[arg(long, value_name = "SHA", allow_hyphen_values = true)]
+        sha: Option<String>,
+        /// A declared parameter (repeatable).
+        #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true)]
+        param: Vec<String>,
+        /// Started by the console: the SHA and params from its OPENCLAW_PARAM_* variables.
+        #[arg(long)]
+        from_console: bool,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "human")]
+        format: FormatArg,
+    },
     /// Load and check the allowlist as `run` would, and list its jobs and repos.
     CheckConfig {
         /// Output format.
@@ -124,10 +158,66 @@ fn console_params(req: &mut Request) {
     }
 }
 
+fn exit_of(status: Status) -> Exit {
+    match status {
+        Status::Success => Exit::Clean,
+        Status::Failure | Status::Timeout => Exit::Policy,
+        Status::Error | Status::Refused => Exit::Undecided,
+    }
+}
+
+fn serve(config: Option<PathBuf>, socket: PathBuf, group: Option<String>) -> Result<Exit, String> {
+    if !rustix::process::geteuid().is_root() {
+        return Err(
+            "serve runs as root (it switches each job's uid); run it from openclaw-runner-bridge.service".into()
+        );
+    }
+    let gid = match group {
+        Some(name) => {
+            let text = std::fs::read_to_string("/etc/group").map_err(|e| format!("/etc/group: {e}"))?;
+            Some(crate::bridge::group_gid(&text, &name)?)
+        }
+        None => None,
+    };
+    // The allowlist is checked at start (a bad one refuses to serve); each run reads it again.
+    load_config(config.clone())?;
+    let listener = crate::bridge::bind(&socket, gid)?;
+    INFO.error(&format!("serving runs on {}", socket.display()));
+    // Each request is its own `run` process: a run reaps every descendant
+    // (`wait(-1)` as the child subreaper), which must never see another run's.
+    let own = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let handle = move |req: crate::bridge::WireRequest, who: &str| {
+        INFO.error(&format!("run of job `{}` asked by {who}", common::output::sanitize(&req.job)));
+        crate::bridge::run_child(&own, config.as_deref(), &req)
+    };
+    crate::bridge::serve(listener, std::sync::Arc::new(handle))?;
+    Ok(Exit::Undecided)
+}
+
 fn run(cli: Cli) -> Result<Exit, String> {
     let (_config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let json = |f: FormatArg| matches!(f, FormatArg::Json);
     match cli.command {
+        Command::Serve { socket, group } => serve(cli.config, socket, group),
+        Command::Submit { socket, job, repo, sha, param, from_console, format } => {
+            let mut req = Request { job, repo, sha, params: param };
+            if from_console {
+                console_params(&mut req);
+            }
+            let wire = crate::bridge::WireRequest { job: req.job, repo: req.repo, sha: req.sha, params: req.params };
+            let answer = crate::bridge::submit(&socket, &wire)?;
+            if let Some(artifact) = &answer.artifact {
+                crate::render::run(artifact, json(format)).map_err(|e| e.to_string())?;
+            }
+            if let Some(error) = &answer.error {
+                INFO.error(error);
+            }
+            Ok(match answer.exit_code {
+                0 => Exit::Clean,
+                1 => Exit::Policy,
+                _ => Exit::Undecided,
+            })
+        }
         Command::Run { job, repo, sha, param, from_console, format } => {
             let cfg = load_config(cli.config)?;
             let mut req = Request { job, repo, sha, params: param };
@@ -136,11 +226,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
             }
             let report = crate::flow::run(&cfg, &paths, &req)?;
             crate::render::run(&report.artifact, json(format)).map_err(|e| e.to_string())?;
-            Ok(match report.status {
-                Status::Success => Exit::Clean,
-                Status::Failure | Status::Timeout => Exit::Policy,
-                Status::Error | Status::Refused => Exit::Undecided,
-            })
+            Ok(exit_of(report.status))
         }
         Command::Show { job_id, format } => {
             let v = Store::new(&paths.artifacts_root).read(&job_id).map_err(|e| format!("show: {e}"))?;

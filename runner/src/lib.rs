@@ -11,6 +11,7 @@
 //! output; `cli` the flow of each subcommand and the only place exit codes
 //! are chosen.
 
+pub mod bridge;
 mod cli;
 pub mod config;
 mod flow;

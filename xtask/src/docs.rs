@@ -118,6 +118,10 @@ const UNITS: &[(&str, &str)] = &[
     ),
     ("openclaw-guard.timer", "3 min after boot, then every 10 min (`OnUnitActiveSec=10min`, `AccuracySec=10s`)"),
     (
+        "openclaw-runner-bridge.service",
+        "`openclaw-runner serve`: the socket the console's group may ask runs on (`/run/openclaw-runner/runner.sock`, 0660 root:openclaw-runner); root narrowed like the job unit, every job in its cgroup; not enabled by default",
+    ),
+    (
         "openclaw-runner@.service",
         "oneshot `openclaw-runner run --job %i` for a job with `requires_repo = false`; root narrowed to setuid/setgid/chown/dac_override/fowner/kill, the job inside the unit's sandbox and cgroup (`TasksMax=512`, `MemoryMax=4G`, `CPUQuota=150%`) (exposure 2.7)",
     ),

@@ -3,6 +3,7 @@
 //! uids (jobs run as nobody, 65534; the mutation cases as root, the only
 //! user that can write the tree). Tests that need root print `SKIPPED`.
 
+mod bridge;
 mod clean;
 mod cleanup;
 mod config;
