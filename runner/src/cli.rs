@@ -219,7 +219,21 @@ fn run(cli: Cli) -> Result<Exit, String> {
             })
         }
         Command::Run { job, repo, sha, param, from_console, format } => {
-            let cfg = load_config(cli.config)?;
+            let started = std::time::Instant::now();
+            let cfg = match load_config(cli.config) {
+                Ok(c) => c,
+                Err(why) => {
+                    // A refusal is audited like every other end of a run; there is
+                    // no job id yet, so no artifact directory.
+                    let log = common::audit::AuditLog::new(&paths.audit_log, &paths.audit_checkpoint);
+                    let params = serde_json::json!({"job": job, "repo": repo, "sha": sha, "status": "refused", "reason": "allowlist"});
+                    if let Err(e) = log.append_for_process(crate::TOOL, crate::flow::AUDIT_ACTION, &params, 2, started)
+                    {
+                        return Err(format!("{why}; and its audit record could not be written: {e}"));
+                    }
+                    return Err(why);
+                }
+            };
             let mut req = Request { job, repo, sha, params: param };
             if from_console {
                 console_params(&mut req);

@@ -120,7 +120,11 @@ pub fn run(spec: &Spec) -> Outcome {
     let mut cmd = Command::new(SETPRIV);
     cmd.arg(format!("--reuid={}", spec.uid))
         .arg(format!("--regid={}", spec.gid))
-        .args(["--clear-groups", "--no-new-privs", "--pdeathsig=KILL", "--"])
+        .args(["--clear-groups", "--no-new-privs", "--pdeathsig=KILL"])
+        // An unprivileged job keeps no capability even in its bounding set;
+        // a `run_as = "root"` job is root by the operator's choice.
+        .args(if spec.uid == 0 { &[][..] } else { &["--inh-caps=-all", "--bounding-set=-all"][..] })
+        .arg("--")
         .args(&spec.argv)
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -78,6 +78,8 @@ impl Mirror {
         }
         common::private_path::check_dir(&self.dir, common::private_path::Class::Private)
             .map_err(|e| MirrorError::Unusable { path: self.dir.clone(), why: e.to_string() })?;
+        self.refuse_foreign_files()?;
+        self.rewrite_config()?;
         for (key, value) in [
             ("remote.origin.url", repo.url.as_str()),
             ("remote.origin.pushurl", PUSH_DISABLED),
@@ -92,9 +94,92 @@ impl Mirror {
         Ok(())
     }
 
+    /// Files git would obey that only someone other than the runner could
+    /// have put in a mirror: borrowed object stores, attribute files (which
+    /// name filters a checkout runs), a redirected common directory, a
+    /// per-worktree config. A mirror holding one is refused, never repaired
+    /// silently: remove it and the next run re-creates it.
+    fn refuse_foreign_files(&self) -> Result<(), MirrorError> {
+        for rel in [
+            "objects/info/alternates",
+            "objects/info/http-alternates",
+            "info/attributes",
+            "commondir",
+            "config.worktree",
+        ] {
+            if std::fs::symlink_metadata(self.dir.join(rel)).is_ok() {
+                return Err(MirrorError::Unusable {
+                    path: self.dir.clone(),
+                    why: format!(
+                        "holds {rel}, which the runner never writes; remove the mirror (rm -rf {}) and the next run re-creates it",
+                        self.dir.display()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the whole config with the runner's own before any git call
+    /// reads it, so no key a job (run as root) could have added survives:
+    /// `remote.*.uploadpack`, `url.*.insteadOf`, `filter.*`, `include.*`,
+    /// `core.sshCommand`, `credential.*`. Only the object format is kept.
+    fn rewrite_config(&self) -> Result<(), MirrorError> {
+        let path = self.dir.join("config");
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| MirrorError::Unusable { path: self.dir.clone(), why: format!("config: {e}") })?;
+        let sha256 = text.lines().any(|l| {
+            let l = l.trim().to_ascii_lowercase().replace(' ', "");
+            l == "objectformat=sha256"
+        });
+        let fresh = if sha256 {
+            "[core]\n\trepositoryformatversion = 1\n\tfilemode = true\n\tbare = true\n[extensions]\n\tobjectformat = sha256\n"
+        } else {
+            "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = true\n"
+        };
+        common::artifacts::write_atomic(&path, fresh.as_bytes())
+            .map_err(|e| MirrorError::Unusable { path: self.dir.clone(), why: format!("config: {e}") })
+    }
+
+    /// Re-hashes every object in the mirror (`git fsck --strict`): a stored
+    /// object whose content does not match its id is refused before any
+    /// checkout uses it. Only a job that runs as root can write a mirror,
+    /// so the caller asks for this when the allowlist has such a job.
+    pub fn verify_objects(&self) -> Result<(), MirrorError> {
+        let out = git::run_any(
+            &self.dir,
+            gitargs!["fsck", "--strict", "--no-dangling", "--no-progress", "--full"],
+            FETCH_TIMEOUT,
+        )?;
+        if out.code != 0 {
+            let first = String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .chain(String::from_utf8_lossy(&out.stdout).lines())
+                .next()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>();
+            return Err(MirrorError::Unusable {
+                path: self.dir.clone(),
+                why: format!(
+                    "an object does not match its id ({}); remove the mirror (rm -rf {}) and the next run re-creates it",
+                    common::output::sanitize(&first),
+                    self.dir.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Fetches every branch of the allowlisted URL (pruning).
     pub fn fetch(&self) -> Result<(), MirrorError> {
-        git::run(&self.dir, gitargs!["fetch", "--prune", "--no-tags", "--quiet", "--", "origin"], FETCH_TIMEOUT)?;
+        // The remote-side program is named here, never taken from any config.
+        git::run(
+            &self.dir,
+            gitargs!["fetch", "--upload-pack=git-upload-pack", "--prune", "--no-tags", "--quiet", "--", "origin"],
+            FETCH_TIMEOUT,
+        )?;
         Ok(())
     }
 

@@ -9,5 +9,6 @@ mod cleanup;
 mod config;
 mod mutation;
 mod refusals;
+mod review;
 mod stragglers;
 mod support;

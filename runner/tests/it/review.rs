@@ -1,0 +1,184 @@
+//! Cases from the adversarial review of the runner: a root job cannot
+//! poison the shared mirror for later runs (config or objects), a nobody
+//! job reaches none of the runner's state, an xattr change is caught, a
+//! tree moved away is MUTATION_DETECTED, and a refused allowlist is audited.
+//! The review's open findings keep their failing tests on branch
+//! `wt-rreview` until they are fixed.
+
+use crate::support::{Lab, need_root};
+
+fn read(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_default()
+}
+
+#[test]
+fn review_root_job_cannot_poison_mirror_config_for_later_runs() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let marker = lab.host.path("pwned-by-uploadpack");
+    let evil = lab.host.path("evil-upload-pack.sh");
+    std::fs::write(&evil, format!("#!/bin/sh\nid > {}\nexec git upload-pack \"$@\"\n", marker.display())).unwrap();
+    std::fs::set_permissions(&evil, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    lab.job(
+        "poison-config",
+        &format!(
+            "m=$(sed -n 's/^gitdir: //p' .git); m=${{m%/worktrees/*}}\n\
+             git config -f \"$m/config\" remote.origin.uploadpack {}\nexit 0",
+            evil.display()
+        ),
+        "run_as = \"root\"",
+    );
+    lab.job("noop", "exit 0", "");
+    lab.write_config();
+    let first = lab.run("poison-config", &[]);
+    let v1 = first.json();
+    let second = lab.run("noop", &[]);
+    let v2 = second.json();
+    assert!(
+        !marker.exists(),
+        "the next run executed a program planted in the mirror by an earlier job, as {}.\nfirst: status={} clean_tree_ok={}\nsecond: status={}",
+        read(&marker).trim(),
+        v1["status"],
+        v1["invariants"]["clean_tree_ok"],
+        v2["status"]
+    );
+}
+
+#[test]
+fn review_root_job_cannot_poison_mirror_objects_for_later_checkouts() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job(
+        "poison-object",
+        "set -e\nm=$(sed -n 's/^gitdir: //p' .git); m=${m%/worktrees/*}\n\
+         id=$(git rev-parse HEAD:README)\n\
+         t=$(mktemp -d); git init -q --bare \"$t/r\"; printf 'poisoned\\n' > \"$t/f\"\n\
+         n=$(git --git-dir=\"$t/r\" hash-object -w \"$t/f\")\n\
+         o=\"$m/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)\"\n\
+         test -f \"$o\"\n\
+         chmod u+w \"$o\"; cp \"$t/r/objects/$(echo $n | cut -c1-2)/$(echo $n | cut -c3-)\" \"$o\"\nexit 0",
+        "run_as = \"root\"",
+    );
+    lab.job("reader", "cat README > \"$ARTIFACT_DIR/readme.txt\"", "");
+    lab.write_config();
+    let first = lab.run("poison-object", &[]);
+    let v1 = first.json();
+    assert_eq!(v1["exit_code"], 0, "the PoC job itself failed: {v1}\n{}", first.stderr);
+    let second = lab.run("reader", &[]);
+    let v2 = second.json();
+    // Secure: the planted object is found before any checkout uses it, and the run refused.
+    assert_eq!(second.code, 2, "{v2}");
+    assert_eq!(v2["status"], "error");
+    assert!(v2["reason"].as_str().unwrap_or("").contains("does not match its id"), "{v2}");
+    let out = lab.artifacts(v2["job_id"].as_str().unwrap()).join("outputs/readme.txt");
+    assert!(!out.exists() || read(&out) != "poisoned\n", "a later job read planted content; first run: {v1}");
+}
+
+#[test]
+fn review_xattr_change_by_root_job_is_detected() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job(
+        "xattr",
+        "chmod u+w README; /usr/bin/python3 -c 'import os; os.setxattr(\"README\", \"user.evil\", b\"1\")' || exit 7\nchmod u-w README\nexit 0",
+        "run_as = \"root\"",
+    );
+    lab.write_config();
+    let run = lab.run("xattr", &[]);
+    let v = run.json();
+    if v["exit_code"] == 7 {
+        test_support::skip("user xattrs not supported here");
+        return;
+    }
+    assert_eq!(v["invariants"]["reason"], "MUTATION_DETECTED", "{v}");
+}
+
+#[test]
+fn review_nobody_job_reaches_no_runner_state() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let h = lab.host.root().display().to_string();
+    lab.job(
+        "snoop",
+        &format!(
+            "t() {{ if (eval \"$1\") >/dev/null 2>&1; then echo \"$1\" >> \"$ARTIFACT_DIR/reached\"; fi; }}\n\
+             m=$(sed -n 's/^gitdir: //p' .git); m=${{m%/worktrees/*}}\n\
+             t 'ls \"$m\"'\nt 'cat \"$m/config\"'\nt 'touch \"$m/x\"'\n\
+             t 'cat {h}/audit/audit.jsonl'\nt 'ls {h}/artifacts/runner'\nt 'ls {h}/state/runner'\n\
+             t 'cat {h}/etc/runner.toml'\nt 'ls {h}/run/runner'\n\
+             t 'cat /proc/$PPID/environ'\nt 'ls /proc/$PPID/fd'\nt 'kill -0 $PPID'\nexit 0"
+        ),
+        "",
+    );
+    lab.write_config();
+    let run = lab.run("snoop", &[]);
+    let v = run.json();
+    assert_eq!(v["status"], "success", "{v}");
+    let reached = read(&lab.artifacts(v["job_id"].as_str().unwrap()).join("outputs/reached"));
+    assert!(reached.is_empty(), "a nobody job reached: {reached}");
+}
+
+#[test]
+fn review_deleting_the_whole_tree_is_mutation_detected() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("vanish", "cd .. && mv tree gone && exit 0", "run_as = \"root\"");
+    lab.write_config();
+    let run = lab.run("vanish", &[]);
+    let v = run.json();
+    assert_eq!(
+        (run.code, v["invariants"]["reason"].as_str()),
+        (1, Some("MUTATION_DETECTED")),
+        "status={} reason={} invariants={}",
+        v["status"],
+        v["reason"],
+        v["invariants"]
+    );
+}
+
+#[test]
+fn review_hostile_config_refusal_is_audited() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("noop", "exit 0", "");
+    lab.write_config();
+    std::fs::set_permissions(lab.config_path(), std::os::unix::fs::PermissionsExt::from_mode(0o660)).unwrap();
+    let run = lab.run("noop", &[]);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let audit = read(&lab.host.path("audit/audit.jsonl"));
+    assert!(
+        audit.contains("\"action\":\"runner.run\"") && audit.contains("\"exit_code\":2"),
+        "refused (hostile config) with no audit record: {}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_unprivileged_job_has_no_capability_even_in_its_bounding_set() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("caps", "grep -E '^Cap(Inh|Prm|Eff|Bnd|Amb):' /proc/self/status > \"$ARTIFACT_DIR/caps\"", "");
+    lab.write_config();
+    let run = lab.run("caps", &[]);
+    let v = run.json();
+    assert_eq!(v["status"], "success", "{v}");
+    let caps = read(&lab.artifacts(v["job_id"].as_str().unwrap()).join("outputs/caps"));
+    assert_eq!(caps.lines().count(), 5, "{caps}");
+    for line in caps.lines() {
+        assert!(line.ends_with("0000000000000000"), "{line}");
+    }
+}
