@@ -133,8 +133,35 @@ pub fn listed(changes: &[Change]) -> Vec<serde_json::Value> {
     changes.iter().take(MAX_LISTED).map(|c| serde_json::json!({"path": escape(&c.path), "changes": c.what})).collect()
 }
 
+/// Largest changed file the after-job walk re-hashes; a bigger one is
+/// recorded as changed without reading it (it is a mutation either way).
+pub const MAX_REHASH: u64 = 16 * 1024 * 1024;
+
 /// Walks `root` without following links and records every path.
 pub fn take(root: &Path) -> io::Result<Manifest> {
+    walk(root, None)
+}
+
+/// The after-job walk: a regular file whose mode, owner, size, inode, mtime
+/// and ctime all equal its entry in `before` keeps that entry's hash
+/// without being read (no write can leave ctime unchanged); a new file is
+/// not read at all (it is `added` whatever it holds); a changed file is
+/// re-hashed only up to [`MAX_REHASH`]. So the check costs at most what
+/// the first walk did, and a job cannot stall it with a huge sparse file.
+pub fn take_after(root: &Path, before: &Manifest) -> io::Result<Manifest> {
+    walk(root, Some(before))
+}
+
+fn same_facts(a: &Entry, meta: &std::fs::Metadata) -> bool {
+    a.mode == meta.mode() & 0o7777
+        && a.owner == (meta.uid(), meta.gid())
+        && a.size == meta.size()
+        && a.ino == meta.ino()
+        && a.mtime == (meta.mtime(), meta.mtime_nsec())
+        && a.ctime == (meta.ctime(), meta.ctime_nsec())
+}
+
+fn walk(root: &Path, before: Option<&Manifest>) -> io::Result<Manifest> {
     let mut res = Manifest::new();
     let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
     while let Some(rel) = stack.pop() {
@@ -155,7 +182,16 @@ pub fn take(root: &Path) -> io::Result<Manifest> {
         } else if ft.is_symlink() {
             Kind::Symlink { target: std::fs::read_link(&full)?.into_os_string().as_bytes().to_vec() }
         } else if ft.is_file() {
-            Kind::File { sha256: hash_file(&full)? }
+            match before.map(|b| b.get(&rel)) {
+                None => Kind::File { sha256: hash_file(&full)? },
+                Some(Some(prev @ Entry { kind: Kind::File { sha256 }, .. })) if same_facts(prev, &meta) => {
+                    Kind::File { sha256: sha256.clone() }
+                }
+                Some(Some(Entry { kind: Kind::File { .. }, .. })) if meta.size() <= MAX_REHASH => {
+                    Kind::File { sha256: hash_file(&full)? }
+                }
+                Some(_) => Kind::File { sha256: format!("not read: {} bytes", meta.size()) },
+            }
         } else if ft.is_fifo() {
             Kind::Other("fifo")
         } else if ft.is_socket() {

@@ -107,3 +107,26 @@ fn a_real_walk_sees_ignored_untracked_and_links() {
     let changes = diff(&before, &after);
     assert!(changes.iter().any(|c| c.path == b"d/ignored.o" && c.what == ["added"]));
 }
+
+#[test]
+fn the_after_walk_reuses_unchanged_hashes_and_never_reads_what_cannot_matter() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("same"), "same\n").unwrap();
+    std::fs::write(dir.path().join("edited"), "old\n").unwrap();
+    std::fs::write(dir.path().join("grown"), "small\n").unwrap();
+    let before = take(dir.path()).unwrap();
+    assert!(diff(&before, &take_after(dir.path(), &before).unwrap()).is_empty(), "an untouched tree is clean");
+    std::fs::write(dir.path().join("edited"), "new\n").unwrap();
+    // A file grown past the re-hash cap, and a huge new one: both sparse.
+    std::fs::OpenOptions::new().write(true).open(dir.path().join("grown")).unwrap().set_len(8 << 30).unwrap();
+    std::fs::File::create(dir.path().join("huge")).unwrap().set_len(1 << 40).unwrap();
+    let after = take_after(dir.path(), &before).unwrap();
+    assert_eq!(after[&b"same"[..]].kind, before[&b"same"[..]].kind);
+    assert!(matches!(&after[&b"grown"[..]].kind, Kind::File { sha256 } if sha256.starts_with("not read")));
+    let changes = diff(&before, &after);
+    let what = |p: &[u8]| changes.iter().find(|c| c.path == p).map(|c| c.what.clone());
+    assert!(what(b"edited").unwrap().contains(&"content"));
+    assert!(what(b"grown").unwrap().contains(&"size"));
+    assert_eq!(what(b"huge").unwrap(), ["added"]);
+    assert_eq!(what(b"same"), None);
+}

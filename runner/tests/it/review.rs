@@ -182,3 +182,21 @@ fn an_unprivileged_job_has_no_capability_even_in_its_bounding_set() {
         assert!(line.ends_with("0000000000000000"), "{line}");
     }
 }
+
+#[test]
+fn a_huge_sparse_file_left_by_a_job_is_a_mutation_and_is_never_read() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("sparse", "truncate -s 1T big.bin\ntruncate -s 64G data.txt\nexit 0", "run_as = \"root\"");
+    lab.write_config();
+    let run = lab.run("sparse", &[]);
+    let v = run.json();
+    assert_eq!((run.code, v["invariants"]["reason"].as_str()), (1, Some("MUTATION_DETECTED")), "{v}");
+    let changed = crate::support::changed(&v);
+    assert!(
+        changed.iter().any(|c| c.contains("big.bin")) && changed.iter().any(|c| c.contains("data.txt")),
+        "{changed:?}"
+    );
+}
