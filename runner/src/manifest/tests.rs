@@ -118,7 +118,7 @@ fn the_after_walk_reuses_unchanged_hashes_and_never_reads_what_cannot_matter() {
     assert!(diff(&before, &take_after(dir.path(), &before).unwrap()).is_empty(), "an untouched tree is clean");
     std::fs::write(dir.path().join("edited"), "new\n").unwrap();
     // A file grown past the re-hash cap, and a huge new one: both sparse.
-    std::fs::OpenOptions::new().write(true).open(dir.path().join("grown")).unwrap().set_len(8 << 30).unwrap();
+    OpenOptions::new().write(true).open(dir.path().join("grown")).unwrap().set_len(8 << 30).unwrap();
     std::fs::File::create(dir.path().join("huge")).unwrap().set_len(1 << 40).unwrap();
     let after = take_after(dir.path(), &before).unwrap();
     assert_eq!(after[&b"same"[..]].kind, before[&b"same"[..]].kind);
