@@ -230,7 +230,15 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         }
     };
     let t = Instant::now();
-    tree::clean_orphans(&jobs_dir, &job_locks, &mirrors);
+    // A job directory whose lock is free belonged to a runner that died
+    // mid-run: its run never reached its own record, so it gets one here.
+    for orphan in tree::clean_orphans(&jobs_dir, &job_locks, &mirrors) {
+        let params = serde_json::json!({"job_id": orphan, "status": "crashed", "reason": "the runner died before the run ended; its directory was removed"});
+        let audit = AuditLog::new(&paths.audit_log, &paths.audit_checkpoint);
+        if let Err(e) = audit.append_for_process(crate::TOOL, AUDIT_ACTION, &params, -1, ctx.started) {
+            crate::INFO.error(&format!("run {orphan} died earlier and could not be recorded: {e}"));
+        }
+    }
     timings.insert("orphans", ms(t));
     let jobdir = JobDir::new(&jobs_dir, &ctx.job_id);
     let job = valid.job;

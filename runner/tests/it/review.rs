@@ -200,3 +200,28 @@ fn a_huge_sparse_file_left_by_a_job_is_a_mutation_and_is_never_read() {
         "{changed:?}"
     );
 }
+
+#[test]
+fn a_run_whose_runner_died_is_audited_by_the_next_run() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("dies", "echo evil >> README\nkill -9 $PPID\nsleep 5", "run_as = \"root\"");
+    lab.job("noop", "exit 0", "");
+    lab.write_config();
+    let killed = lab.run("dies", &[]);
+    assert_ne!(killed.code, 0, "the runner was killed by its own job");
+    let dirs = lab.job_dirs();
+    assert_eq!(dirs.len(), 1, "the dead run's directory is left: {dirs:?}");
+    let next = lab.run("noop", &[]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    assert!(lab.job_dirs().is_empty(), "the next run removed it");
+    let audit: Vec<serde_json::Value> =
+        read(&lab.host.path("audit/audit.jsonl")).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let params = serde_json::json!({"job_id": dirs[0], "status": "crashed", "reason": "the runner died before the run ended; its directory was removed"});
+    let want = common::audit::params_hash(&params);
+    let crashed: Vec<&serde_json::Value> = audit.iter().filter(|r| r["params_hash"] == want.as_str()).collect();
+    assert_eq!(crashed.len(), 1, "{audit:?}");
+    assert_eq!((crashed[0]["action"].as_str(), crashed[0]["exit_code"].as_i64()), (Some("runner.run"), Some(-1)));
+}
