@@ -159,7 +159,9 @@ pub fn clean_orphans(jobs: &Path, locks: &Path, mirrors: &Path) -> Vec<String> {
         }
         // A running job holds its lock for its whole life; a free lock is a dead runner.
         let Ok(_held) = common::lock::NamedLock::acquire(locks, &name, std::time::Duration::ZERO) else { continue };
-        if JobDir::new(jobs, &name).remove().is_ok() {
+        let dir = JobDir::new(jobs, &name);
+        kill_leftovers(&name, &dir.root);
+        if dir.remove().is_ok() {
             // Still holding the lock: nobody else can be using this id.
             let _ = std::fs::remove_file(locks.join(format!("{name}.lock")));
             removed.push(name);
@@ -169,6 +171,46 @@ pub fn clean_orphans(jobs: &Path, locks: &Path, mirrors: &Path) -> Vec<String> {
         prune_all(mirrors);
     }
     removed
+}
+
+/// Kills what a dead runner's job left running: every process whose
+/// environment names the job (`OPENCLAW_JOB_ID`) or whose working
+/// directory is inside its directory, repeatedly, since a process killed
+/// here may have had children. A job that cleared its environment and left
+/// its directories is not found (docs/runner.md, Limits).
+pub fn kill_leftovers(job_id: &str, root: &Path) -> usize {
+    use std::os::unix::ffi::OsStrExt;
+    let want = format!("OPENCLAW_JOB_ID={job_id}");
+    let me = std::process::id();
+    let mut killed = 0;
+    for _ in 0..20 {
+        let Ok(entries) = std::fs::read_dir("/proc") else { return killed };
+        let mut found = 0;
+        for e in entries.flatten() {
+            let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+            if pid == me {
+                continue;
+            }
+            let proc_dir = e.path();
+            let by_env = std::fs::read(proc_dir.join("environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == want.as_bytes()));
+            let by_cwd = std::fs::read_link(proc_dir.join("cwd")).is_ok_and(|cwd| {
+                cwd.starts_with(root) || cwd.as_os_str().as_bytes().starts_with(root.as_os_str().as_bytes())
+            });
+            if (by_env || by_cwd)
+                && let Some(p) = rustix::process::Pid::from_raw(pid as i32)
+                && rustix::process::kill_process(p, rustix::process::Signal::KILL).is_ok()
+            {
+                found += 1;
+            }
+        }
+        killed += found;
+        if found == 0 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    killed
 }
 
 /// `git worktree prune` in every mirror (best effort: a stale entry only

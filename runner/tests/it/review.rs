@@ -225,3 +225,47 @@ fn a_run_whose_runner_died_is_audited_by_the_next_run() {
     assert_eq!(crashed.len(), 1, "{audit:?}");
     assert_eq!((crashed[0]["action"].as_str(), crashed[0]["exit_code"].as_i64()), (Some("runner.run"), Some(-1)));
 }
+
+#[test]
+fn what_a_dead_runners_job_left_running_is_killed_by_the_next_run() {
+    if !need_root() {
+        return;
+    }
+    let marker = format!("{}", 7000 + std::process::id() % 1000);
+    let mut lab = Lab::new();
+    lab.job(
+        "orphan",
+        &format!("setsid sh -c '(sleep {marker}) & exit 0' </dev/null >/dev/null 2>&1 &\nsleep 30\nexit 0"),
+        "timeout_sec = 60",
+    );
+    lab.job("noop", "exit 0", "");
+    lab.write_config();
+    let mut runner = lab.command(&["run", "--job", "orphan", "--repo", "app", "--sha", &lab.sha, "--format", "json"]);
+    let mut child = runner.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::KILL);
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // The next run "cleans orphans".
+    let next = lab.run("noop", &[]);
+    assert_eq!(next.code, 0, "{}", next.stderr);
+    let needle = format!("sleep {marker}");
+    let mut left = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let line = String::from_utf8_lossy(&c).replace('\0', " ");
+            if line.trim_end() == needle {
+                let status = read(&e.path().join("status"));
+                let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("").to_owned();
+                let ppid = status.lines().find(|l| l.starts_with("PPid:")).unwrap_or("").to_owned();
+                left.push(format!("pid {pid} `{line}` {uid} {ppid}"));
+                // Our own PoC survivor: killed by its pid only.
+                if let Some(p) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                }
+            }
+        }
+    }
+    assert!(left.is_empty(), "job processes survived the runner's death and the next run's orphan cleanup: {left:?}");
+}
