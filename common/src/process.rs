@@ -12,6 +12,20 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// The only `PATH` a child whose environment is cleared gets (a console
+/// action, a runner job, the runner's git): fixed, never the caller's.
+pub const CHILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The `LANG` a child whose environment is cleared gets: this process's
+/// own when it is a plain locale name, else `C.UTF-8`.
+pub fn child_lang() -> String {
+    crate::paths::process_env("LANG")
+        .filter(|l| {
+            !l.is_empty() && l.len() < 64 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
+        })
+        .unwrap_or_else(|| "C.UTF-8".to_owned())
+}
+
 /// Most bytes kept from each of stdout and stderr.
 pub const MAX_OUTPUT: usize = 8 * 1024 * 1024;
 

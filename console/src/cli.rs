@@ -122,14 +122,6 @@ fn load_registry(flag: Option<PathBuf>, settings: &ConsoleSettings, paths: &Path
     Ok(reg)
 }
 
-fn lang() -> String {
-    common::paths::process_env("LANG")
-        .filter(|l| {
-            !l.is_empty() && l.len() < 64 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
-        })
-        .unwrap_or_else(|| "C.UTF-8".to_owned())
-}
-
 fn raise_fd_limit() {
     use rustix::process::{Resource, getrlimit, setrlimit};
     let mut lim = getrlimit(Resource::Nofile);
@@ -200,7 +192,7 @@ fn serve(settings: ConsoleSettings, registry: Option<PathBuf>, paths: &Paths) ->
         max_running: settings.max_running,
         stop: Arc::new(AtomicBool::new(false)),
         body_timeout: Duration::from_secs(settings.body_timeout_secs),
-        lang: lang(),
+        lang: common::process::child_lang(),
         events: Mutex::new(Limiter::new(Instant::now())),
         reaper: Arc::new(crate::reaper::Reaper::install()),
     });

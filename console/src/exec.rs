@@ -16,9 +16,6 @@ use std::time::{Duration, Instant};
 
 use crate::reaper::Reaper;
 
-/// The only `PATH` a child sees.
-pub(crate) const CHILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Most stdout kept.
 pub(crate) const STDOUT_CAP: usize = 2 * 1024 * 1024;
 
@@ -126,7 +123,7 @@ pub(crate) fn run(spec: &Spec, stop: &AtomicBool, reaper: &Arc<Reaper>, around: 
     let mut cmd = Command::new(program);
     cmd.args(args)
         .env_clear()
-        .env("PATH", CHILD_PATH)
+        .env("PATH", common::process::CHILD_PATH)
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&spec.cwd)
         .stdin(Stdio::null())

@@ -189,14 +189,6 @@ fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
-fn lang() -> String {
-    common::paths::process_env("LANG")
-        .filter(|l| {
-            !l.is_empty() && l.len() < 64 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.@-".contains(&b))
-        })
-        .unwrap_or_else(|| "C.UTF-8".to_owned())
-}
-
 enum Prep {
     Ready { branch: Option<String> },
     Refused(Refusal),
@@ -404,8 +396,8 @@ fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, jobdir: &JobDir) -> job::Spec {
     let job = valid.job;
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
     let mut env = vec![
-        ("PATH".to_owned(), crate::git::CHILD_PATH.to_owned()),
-        ("LANG".to_owned(), lang()),
+        ("PATH".to_owned(), common::process::CHILD_PATH.to_owned()),
+        ("LANG".to_owned(), common::process::child_lang()),
         ("HOME".to_owned(), path(jobdir.home())),
         ("TMPDIR".to_owned(), path(jobdir.tmp())),
         ("ARTIFACT_DIR".to_owned(), path(jobdir.out())),

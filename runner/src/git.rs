@@ -11,9 +11,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The only `PATH` git (and a job) sees.
-pub const CHILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 /// Most output kept from one git call.
 const MAX_OUTPUT: u64 = 4 * 1024 * 1024;
 
@@ -97,7 +94,7 @@ pub fn run_any(dir: &Path, args: &[&OsStr], timeout: Duration) -> Result<GitOutp
         ])
         .args(args)
         .env_clear()
-        .env("PATH", CHILD_PATH)
+        .env("PATH", common::process::CHILD_PATH)
         .env("LC_ALL", "C")
         .env("HOME", "/nonexistent")
         .env("GIT_CONFIG_NOSYSTEM", "1")
