@@ -338,22 +338,10 @@ pub fn check_entry(path: &Path, want: Kind, class: Class, max_file_mode: Option<
 /// directories nobody else can swap it out of. Returns the real path.
 pub fn check_executable(path: &Path) -> Result<PathBuf, UnsafePath> {
     use std::os::unix::fs::PermissionsExt;
-    let not = |what: &str| UnsafePath::Io {
-        path: path.to_owned(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()),
-    };
-    if !path.is_absolute() {
-        return Err(not("not an absolute path"));
-    }
-    let real = std::fs::canonicalize(path).map_err(io_err(path))?;
-    let meta = std::fs::metadata(&real).map_err(io_err(&real))?;
-    judge(Facts::from_metadata(&meta), Kind::File, Class::Private, euid(), None)
-        .map_err(|p| refused(&real, p, Class::Private, Kind::File, false))?;
+    let (real, meta) = trusted_existing(path, Some(Kind::File))?;
     if meta.permissions().mode() & 0o111 == 0 {
-        return Err(not("not executable"));
+        return Err(invalid(path, "not executable"));
     }
-    check_ancestors(&real, Class::Private, euid())?;
-    check_ancestors(path, Class::Private, euid())?;
     Ok(real)
 }
 
@@ -364,31 +352,39 @@ pub fn check_executable(path: &Path) -> Result<PathBuf, UnsafePath> {
 /// nobody else can write; if it does not exist, nobody else can create it
 /// (its directory passes [`check_dir`]).
 pub fn check_trusted_path(path: &Path) -> Result<(), UnsafePath> {
-    let not = |what: &str| UnsafePath::Io {
-        path: path.to_owned(),
-        source: io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()),
-    };
-    if !path.is_absolute() {
-        return Err(not("not an absolute path"));
-    }
-    match std::fs::canonicalize(path) {
-        Ok(real) => {
-            let meta = std::fs::metadata(&real).map_err(io_err(&real))?;
-            let want = if meta.is_dir() { Kind::Dir } else { Kind::File };
-            judge(Facts::from_metadata(&meta), want, Class::Private, euid(), None)
-                .map_err(|p| refused(&real, p, Class::Private, want, false))?;
-            check_ancestors(&real, Class::Private, euid())?;
-            check_ancestors(path, Class::Private, euid())
-        }
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let parent = path.parent().ok_or_else(|| not("no parent directory"))?;
+    match trusted_existing(path, None) {
+        Ok(_) => Ok(()),
+        Err(UnsafePath::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            let parent = path.parent().ok_or_else(|| invalid(path, "no parent directory"))?;
             match check_dir(parent, Class::Private)? {
                 true => Ok(()),
-                false => Err(not("neither it nor its directory exists")),
+                false => Err(invalid(path, "neither it nor its directory exists")),
             }
         }
-        Err(e) => Err(io_err(path)(e)),
+        Err(e) => Err(e),
     }
+}
+
+fn invalid(path: &Path, what: &str) -> UnsafePath {
+    UnsafePath::Io { path: path.to_owned(), source: io::Error::new(io::ErrorKind::InvalidInput, what.to_owned()) }
+}
+
+/// The one rule both checks above share: `path` is absolute and, after
+/// resolving links, an entry of kind `want` (a file or a directory when
+/// `None`) judged [`Class::Private`], with its real and written parents
+/// safe. Returns the real path and its metadata.
+fn trusted_existing(path: &Path, want: Option<Kind>) -> Result<(PathBuf, std::fs::Metadata), UnsafePath> {
+    if !path.is_absolute() {
+        return Err(invalid(path, "not an absolute path"));
+    }
+    let real = std::fs::canonicalize(path).map_err(io_err(path))?;
+    let meta = std::fs::metadata(&real).map_err(io_err(&real))?;
+    let want = want.unwrap_or(if meta.is_dir() { Kind::Dir } else { Kind::File });
+    judge(Facts::from_metadata(&meta), want, Class::Private, euid(), None)
+        .map_err(|p| refused(&real, p, Class::Private, want, false))?;
+    check_ancestors(&real, Class::Private, euid())?;
+    check_ancestors(path, Class::Private, euid())?;
+    Ok((real, meta))
 }
 
 /// How to open a file.
