@@ -40,27 +40,7 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run one allowlisted job on a commit of an allowlisted repo.
-    Run {
-        /// The job's name in the allowlist.
-        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
-        job: String,
-        /// The repo's name in the allowlist (the URL comes only from the allowlist).
-        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
-        repo: Option<String>,
-        /// The full commit id (40 or 64 lowercase hex), reachable from an allowed branch.
-        #[arg(long, value_name = "SHA", allow_hyphen_values = true)]
-        sha: Option<String>,
-        /// A declared parameter (repeatable); reaches the job only as OPENCLAW_PARAM_<KEY>.
-        #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true)]
-        param: Vec<String>,
-        /// Started by the console: take the SHA from OPENCLAW_PARAM_SHA (when --sha is absent)
-        /// and every other OPENCLAW_PARAM_<KEY> as --param key=VALUE; all checked as usual.
-        #[arg(long)]
-        from_console: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "human")]
-        format: FormatArg,
-    },
+    Run(JobArgs),
     /// Show one run's artifact.json.
     Show {
         /// The job id (32 lowercase hex).
@@ -93,24 +73,8 @@ enum Command {
         /// The bridge's socket.
         #[arg(long, value_name = "PATH", default_value = crate::bridge::DEFAULT_SOCKET)]
         socket: PathBuf,
-        /// The job's name in the allowlist.
-        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
-        job: String,
-        /// The repo's name in the allowlist.
-        #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
-        repo: Option<String>,
-        /// The full commit id.
-        #[arg(long, value_name = "SHA", allow_hyphen_values = true)]
-        sha: Option<String>,
-        /// A declared parameter (repeatable).
-        #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true)]
-        param: Vec<String>,
-        /// Started by the console: the SHA and params from its OPENCLAW_PARAM_* variables.
-        #[arg(long)]
-        from_console: bool,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "human")]
-        format: FormatArg,
+        #[command(flatten)]
+        job: JobArgs,
     },
     /// Load and check the allowlist as `run` would, and list its jobs and repos.
     CheckConfig {
@@ -118,6 +82,41 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: FormatArg,
     },
+}
+
+/// What to run: `run`'s flags, which `submit` takes too.
+#[derive(Debug, clap::Args)]
+struct JobArgs {
+    /// The job's name in the allowlist.
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    job: String,
+    /// The repo's name in the allowlist (the URL comes only from the allowlist).
+    #[arg(long, value_name = "NAME", allow_hyphen_values = true)]
+    repo: Option<String>,
+    /// The full commit id (40 or 64 lowercase hex), reachable from an allowed branch.
+    #[arg(long, value_name = "SHA", allow_hyphen_values = true)]
+    sha: Option<String>,
+    /// A declared parameter (repeatable); reaches the job only as OPENCLAW_PARAM_<KEY>.
+    #[arg(long, value_name = "KEY=VALUE", allow_hyphen_values = true)]
+    param: Vec<String>,
+    /// Started by the console: take the SHA from OPENCLAW_PARAM_SHA (when --sha is absent)
+    /// and every other OPENCLAW_PARAM_<KEY> as --param key=VALUE; all checked as usual.
+    #[arg(long)]
+    from_console: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    format: FormatArg,
+}
+
+impl JobArgs {
+    /// The request these flags make (with the console's variables when asked).
+    fn request(self) -> (Request, FormatArg) {
+        let mut req = Request { job: self.job, repo: self.repo, sha: self.sha, params: self.param };
+        if self.from_console {
+            console_params(&mut req);
+        }
+        (req, self.format)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -199,11 +198,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
     let json = |f: FormatArg| matches!(f, FormatArg::Json);
     match cli.command {
         Command::Serve { socket, group } => serve(cli.config, socket, group),
-        Command::Submit { socket, job, repo, sha, param, from_console, format } => {
-            let mut req = Request { job, repo, sha, params: param };
-            if from_console {
-                console_params(&mut req);
-            }
+        Command::Submit { socket, job } => {
+            let (req, format) = job.request();
             let wire = crate::bridge::WireRequest { job: req.job, repo: req.repo, sha: req.sha, params: req.params };
             let answer = crate::bridge::submit(&socket, &wire)?;
             if let Some(artifact) = &answer.artifact {
@@ -218,15 +214,16 @@ fn run(cli: Cli) -> Result<Exit, String> {
                 _ => Exit::Undecided,
             })
         }
-        Command::Run { job, repo, sha, param, from_console, format } => {
+        Command::Run(args) => {
             let started = std::time::Instant::now();
+            let (req, format) = args.request();
             let cfg = match load_config(cli.config) {
                 Ok(c) => c,
                 Err(why) => {
                     // A refusal is audited like every other end of a run; there is
                     // no job id yet, so no artifact directory.
                     let log = common::audit::AuditLog::new(&paths.audit_log, &paths.audit_checkpoint);
-                    let params = serde_json::json!({"job": job, "repo": repo, "sha": sha, "status": "refused", "reason": "allowlist"});
+                    let params = serde_json::json!({"job": req.job, "repo": req.repo, "sha": req.sha, "status": "refused", "reason": "allowlist"});
                     if let Err(e) = log.append_for_process(crate::TOOL, crate::flow::AUDIT_ACTION, &params, 2, started)
                     {
                         return Err(format!("{why}; and its audit record could not be written: {e}"));
@@ -234,10 +231,6 @@ fn run(cli: Cli) -> Result<Exit, String> {
                     return Err(why);
                 }
             };
-            let mut req = Request { job, repo, sha, params: param };
-            if from_console {
-                console_params(&mut req);
-            }
             let report = crate::flow::run(&cfg, &paths, &req)?;
             crate::render::run(&report.artifact, json(format)).map_err(|e| e.to_string())?;
             Ok(exit_of(report.status))
