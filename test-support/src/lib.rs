@@ -33,5 +33,21 @@ pub fn skip(reason: &str) {
     eprintln!("SKIPPED: {reason}");
 }
 
+/// Polls `f` every 20 ms until it holds (`true`) or `limit` passes
+/// (`false`). The limit is a bound on waiting for something the test
+/// caused, never a measurement: tests assert what happened, not how fast.
+pub fn wait_until(limit: std::time::Duration, mut f: impl FnMut() -> bool) -> bool {
+    let give_up = std::time::Instant::now() + limit;
+    loop {
+        if f() {
+            return true;
+        }
+        if std::time::Instant::now() >= give_up {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -85,3 +85,14 @@ fn a_canary_on_stdout_or_stderr_is_a_leak() {
     assert!(std::panic::catch_unwind(|| run("", "a CANARY").assert_no_leak("CANARY", "err")).is_err());
     assert_eq!(run("{\"a\":1}", "").json()["a"], 1);
 }
+
+#[test]
+fn wait_until_says_whether_the_condition_came_true() {
+    let mut calls = 0;
+    assert!(crate::wait_until(std::time::Duration::from_secs(5), || {
+        calls += 1;
+        calls == 3
+    }));
+    assert_eq!(calls, 3);
+    assert!(!crate::wait_until(std::time::Duration::ZERO, || false));
+}

@@ -92,13 +92,7 @@ impl Host {
     }
 }
 
-/// Polls `f` every 100 ms for up to 10 s.
-pub(crate) fn wait_for(mut f: impl FnMut() -> bool) -> bool {
-    for _ in 0..100 {
-        if f() {
-            return true;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    false
+/// Polls `f` for up to 10 s.
+pub(crate) fn wait_for(f: impl FnMut() -> bool) -> bool {
+    test_support::wait_until(std::time::Duration::from_secs(10), f)
 }
