@@ -92,14 +92,28 @@ pub fn bind(path: &Path, gid: Option<u32>) -> Result<UnixListener, String> {
         Ok(_) => return Err(format!("{}: exists and is not a socket; refusing to replace it", path.display())),
         Err(_) => {}
     }
-    let listener = UnixListener::bind(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    if let Some(gid) = gid {
-        rustix::fs::chown(path, None, Some(rustix::fs::Gid::from_raw(gid)))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+    // Bound under a private name, given its owner and mode, then renamed
+    // into place: the socket never exists at `path` with the umask's mode,
+    // and it is listening by the time it appears there.
+    let staging = dir.join(format!(
+        ".{}.{}.new",
+        path.file_name().map_or("socket".into(), |n| n.to_string_lossy()),
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&staging);
+    let listener = UnixListener::bind(&staging).map_err(|e| format!("{}: {e}", staging.display()))?;
+    let placed = (|| -> std::io::Result<()> {
+        if let Some(gid) = gid {
+            rustix::fs::chown(&staging, None, Some(rustix::fs::Gid::from_raw(gid)))?;
+        }
+        let mode = if gid.is_some() { 0o660 } else { 0o600 };
+        std::fs::set_permissions(&staging, std::fs::Permissions::from_mode(mode))?;
+        std::fs::rename(&staging, path)
+    })();
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&staging);
+        return Err(format!("{}: {e}", path.display()));
     }
-    let mode = if gid.is_some() { 0o660 } else { 0o600 };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(listener)
 }
 
