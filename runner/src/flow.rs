@@ -298,7 +298,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
             return res;
         }
         Ok(Prep::Ready { branch }) => {
-            let spec = job_spec(ctx, valid, &jobdir);
+            let spec = job_spec(ctx, valid, &jobdir, &state);
             let t = Instant::now();
             let outcome = job::run(&spec);
             timings.insert("job", ms(t));
@@ -392,7 +392,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     res
 }
 
-fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, jobdir: &JobDir) -> job::Spec {
+fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, jobdir: &JobDir, state: &std::path::Path) -> job::Spec {
     let job = valid.job;
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
     let mut env = vec![
@@ -405,7 +405,21 @@ fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, jobdir: &JobDir) -> job::Spec {
     ];
     env.extend(common::params::env_vars(&job.params, &valid.params));
     let cwd = if valid.target.is_some() { jobdir.tree() } else { jobdir.home() };
-    job::Spec { argv: job.argv.clone(), env, cwd, uid: job.run_as.uid, gid: job.run_as.gid, timeout: job.timeout }
+    // The worktree's `.git` names the mirror under `state`: covering a
+    // directory that holds it, the job's own directory or its program
+    // would hide them from the job.
+    let program = std::path::Path::new(&job.argv[0]);
+    let tmpfs = crate::init::masked_dirs(&[&jobdir.root, state, program]);
+    job::Spec {
+        argv: job.argv.clone(),
+        env,
+        cwd,
+        uid: job.run_as.uid,
+        gid: job.run_as.gid,
+        timeout: job.timeout,
+        status: jobdir.status(),
+        tmpfs,
+    }
 }
 
 fn hostname() -> String {

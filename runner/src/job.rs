@@ -1,11 +1,13 @@
-//! Runs one job as its unprivileged uid and waits for every process it
-//! made. The runner is the child subreaper, so a descendant that
-//! `setsid`s and double-forks is reparented to the runner, not to init:
-//! "no descendant remains" is simply `waitpid(-1)` answering ECHILD. The
-//! uid switch is `setpriv` (no `unsafe` here, so no `pre_exec`): real and
-//! effective ids, no supplementary groups, no new privileges, killed if
-//! the runner dies. At the deadline (which covers stragglers too) every
-//! descendant is killed, by process group and one by one.
+//! Runs one job in its own PID and mount namespace, as its unprivileged
+//! uid, and waits for every process it made. The chain is `setpriv
+//! --pdeathsig=KILL -- unshare --pid --mount --fork --kill-child
+//! --mount-proc -- openclaw-runner __job-init … -- ARGV`: the runner's
+//! death kills `unshare`, whose death kills the namespace's init, whose
+//! death kills everything in the namespace. The init (`init`) starts the job
+//! through `setpriv` and reaps every descendant, so "no descendant remains"
+//! is the init exiting. The runner is also the child subreaper, and at the
+//! deadline (which covers stragglers too) every descendant is killed, by
+//! process group and one by one. No `unsafe` here, so no `pre_exec`.
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -18,6 +20,9 @@ use rustix::process::{Pid, Signal, WaitOptions};
 
 /// The uid switcher (util-linux).
 pub const SETPRIV: &str = "/usr/bin/setpriv";
+
+/// The namespace maker (util-linux).
+pub const UNSHARE: &str = "/usr/bin/unshare";
 
 /// Most stdout kept.
 pub const STDOUT_CAP: usize = 4 * 1024 * 1024;
@@ -40,6 +45,11 @@ pub struct Spec {
     pub gid: u32,
     /// Covers the job and every descendant.
     pub timeout: Duration,
+    /// Where the init writes how the job itself ended (a new file in a
+    /// directory only the runner can write).
+    pub status: PathBuf,
+    /// Shared temporary directories the job gets private, empty copies of.
+    pub tmpfs: Vec<PathBuf>,
 }
 
 /// How the job ended.
@@ -110,22 +120,32 @@ pub fn run(spec: &Spec) -> Outcome {
         killed: 0,
         duration: started.elapsed(),
     };
-    // The uid switch is only as trustworthy as the program that makes it.
-    if let Err(e) = common::private_path::check_executable(std::path::Path::new(SETPRIV)) {
-        return failed(format!("{SETPRIV} cannot be trusted: {e}"));
+    // The uid switch and the namespaces are only as trustworthy as the
+    // programs that make them.
+    for tool in [SETPRIV, UNSHARE] {
+        if let Err(e) = common::private_path::check_executable(std::path::Path::new(tool)) {
+            return failed(format!("{tool} cannot be trusted: {e}"));
+        }
     }
+    let me = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return failed(format!("cannot find the runner's own program for the job's init: {e}")),
+    };
     if let Err(e) = become_subreaper() {
         return failed(format!("cannot become the child subreaper: {e}"));
     }
+    let init = crate::init::InitArgs {
+        status: spec.status.clone(),
+        uid: spec.uid,
+        gid: spec.gid,
+        tmpfs: spec.tmpfs.clone(),
+        argv: spec.argv.clone(),
+    };
     let mut cmd = Command::new(SETPRIV);
-    cmd.arg(format!("--reuid={}", spec.uid))
-        .arg(format!("--regid={}", spec.gid))
-        .args(["--clear-groups", "--no-new-privs", "--pdeathsig=KILL"])
-        // An unprivileged job keeps no capability even in its bounding set;
-        // a `run_as = "root"` job is root by the operator's choice.
-        .args(if spec.uid == 0 { &[][..] } else { &["--inh-caps=-all", "--bounding-set=-all"][..] })
+    cmd.args(["--pdeathsig=KILL", "--", UNSHARE, "--pid", "--mount", "--fork", "--kill-child=SIGKILL", "--mount-proc"])
         .arg("--")
-        .args(&spec.argv)
+        .arg(me)
+        .args(crate::init::to_args(&init))
         .env_clear()
         .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&spec.cwd)
@@ -151,7 +171,7 @@ pub fn run(spec: &Spec) -> Outcome {
     // The child is reaped below by waitpid(-1); std's handle is never waited on.
     drop(child);
     let deadline = started + spec.timeout;
-    let mut main: Option<Result<i32, i32>> = None;
+    let mut init_status: Option<(Option<i32>, Option<i32>)> = None;
     let mut killed = 0;
     let mut timed_out = false;
     let mut nap = Duration::from_micros(500);
@@ -159,11 +179,7 @@ pub fn run(spec: &Spec) -> Outcome {
         match rustix::process::wait(WaitOptions::NOHANG) {
             Ok(Some((reaped, status))) => {
                 if reaped == pid {
-                    main = Some(match (status.exit_status(), status.terminating_signal()) {
-                        (Some(c), _) => Ok(c),
-                        (None, Some(s)) => Err(s),
-                        (None, None) => Ok(-1),
-                    });
+                    init_status = Some((status.exit_status(), status.terminating_signal()));
                 }
                 continue;
             }
@@ -188,13 +204,30 @@ pub fn run(spec: &Spec) -> Outcome {
         }
     }
     let [(stdout, t1), (stderr, t2)] = outputs;
-    let ending = match (timed_out, main) {
-        (true, m) => Ending::TimedOut { main: m.and_then(Result::ok) },
-        (false, Some(Ok(c))) => Ending::Exited(c),
-        (false, Some(Err(s))) => Ending::Signalled(s),
-        (false, None) => Ending::SpawnFailed("lost the job's status".into()),
-    };
+    let ending = ending(timed_out, crate::init::read_status(&spec.status), init_status);
     Outcome { ending, stdout, stderr, truncated: t1 || t2, killed, duration: started.elapsed() }
+}
+
+/// How the job ended, from the deadline, the init's status file and how
+/// the init's chain itself ended. A missing status is never a success.
+pub fn ending(
+    timed_out: bool,
+    status: Option<crate::init::JobStatus>,
+    init: Option<(Option<i32>, Option<i32>)>,
+) -> Ending {
+    use crate::init::JobStatus;
+    match (timed_out, status) {
+        (true, Some(JobStatus::Exited(c))) => Ending::TimedOut { main: Some(c) },
+        (true, _) => Ending::TimedOut { main: None },
+        (false, Some(JobStatus::Exited(c))) => Ending::Exited(c),
+        (false, Some(JobStatus::Signalled(s))) => Ending::Signalled(s),
+        (false, Some(JobStatus::Failed(why))) => Ending::SpawnFailed(why),
+        (false, None) => Ending::SpawnFailed(match init {
+            Some((Some(c), _)) => format!("the job's init exited {c} without saying how the job ended"),
+            Some((None, Some(s))) => format!("the job's init was killed by signal {s} before the job ended"),
+            _ => "lost the job's status".into(),
+        }),
+    }
 }
 
 /// Kills the job's group and every descendant of this process, reaping

@@ -6,7 +6,8 @@
 //! (both pure over their inputs); `mirror` and `tree` hold the repository
 //! side (bare mirror, detached worktree, permissions, cleanup) through the
 //! hardened `git` runner; `manifest` records and diffs the tree; `job`
-//! runs the job through `setpriv` as the child subreaper; `outcome` is the
+//! runs the job in its own PID and mount namespace, whose PID 1 is `init`,
+//! as the child subreaper; `outcome` is the
 //! pure decision; `flow` is the run; `store` the artifacts; `render` the
 //! output; `cli` the flow of each subcommand and the only place exit codes
 //! are chosen.
@@ -16,6 +17,7 @@ mod cli;
 pub mod config;
 mod flow;
 pub mod git;
+pub mod init;
 pub mod job;
 pub mod manifest;
 pub mod mirror;

@@ -41,6 +41,11 @@ impl JobDir {
         self.root.join("tmp")
     }
 
+    /// Where the job's init writes how the job itself ended.
+    pub fn status(&self) -> PathBuf {
+        self.root.join("status")
+    }
+
     /// The job's ARTIFACT_DIR.
     pub fn out(&self) -> PathBuf {
         self.root.join("out")

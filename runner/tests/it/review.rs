@@ -201,17 +201,41 @@ fn a_huge_sparse_file_left_by_a_job_is_a_mutation_and_is_never_read() {
     );
 }
 
+/// Starts `job` in the background, waits until its `out/started` exists
+/// (the job writes it), then SIGKILLs the runner, as the OOM killer would.
+fn kill_runner_mid_job(lab: &Lab, job: &str) {
+    let mut runner = lab.command(&["run", "--job", job, "--repo", "app", "--sha", &lab.sha, "--format", "json"]);
+    let mut child = runner.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
+    let started = || lab.job_dirs().iter().any(|d| lab.host.path(&format!("run/runner/{d}/out/started")).exists());
+    assert!(test_support::wait_until(std::time::Duration::from_secs(30), started), "the job never started");
+    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::KILL);
+    let _ = child.wait();
+}
+
+/// The pids of every process whose argv is exactly `needle`.
+fn processes(needle: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        if let Ok(c) = std::fs::read(e.path().join("cmdline"))
+            && String::from_utf8_lossy(&c).replace('\0', " ").trim_end() == needle
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
+
 #[test]
 fn a_run_whose_runner_died_is_audited_by_the_next_run() {
     if !need_root() {
         return;
     }
     let mut lab = Lab::new();
-    lab.job("dies", "echo evil >> README\nkill -9 $PPID\nsleep 5", "run_as = \"root\"");
+    lab.job("dies", "echo evil >> README\ntouch \"$ARTIFACT_DIR/started\"\nsleep 30", "run_as = \"root\"");
     lab.job("noop", "exit 0", "");
     lab.write_config();
-    let killed = lab.run("dies", &[]);
-    assert_ne!(killed.code, 0, "the runner was killed by its own job");
+    kill_runner_mid_job(&lab, "dies");
     let dirs = lab.job_dirs();
     assert_eq!(dirs.len(), 1, "the dead run's directory is left: {dirs:?}");
     let next = lab.run("noop", &[]);
@@ -227,7 +251,7 @@ fn a_run_whose_runner_died_is_audited_by_the_next_run() {
 }
 
 #[test]
-fn what_a_dead_runners_job_left_running_is_killed_by_the_next_run() {
+fn the_runners_death_ends_every_job_process_at_once() {
     if !need_root() {
         return;
     }
@@ -235,37 +259,25 @@ fn what_a_dead_runners_job_left_running_is_killed_by_the_next_run() {
     let mut lab = Lab::new();
     lab.job(
         "orphan",
-        &format!("setsid sh -c '(sleep {marker}) & exit 0' </dev/null >/dev/null 2>&1 &\nsleep 30\nexit 0"),
+        &format!(
+            "setsid sh -c '(sleep {marker}) & exit 0' </dev/null >/dev/null 2>&1 &\n\
+             touch \"$ARTIFACT_DIR/started\"\nsleep 30\nexit 0"
+        ),
         "timeout_sec = 60",
     );
     lab.job("noop", "exit 0", "");
     lab.write_config();
-    let mut runner = lab.command(&["run", "--job", "orphan", "--repo", "app", "--sha", &lab.sha, "--format", "json"]);
-    let mut child = runner.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null()).spawn().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    let _ = rustix::process::kill_process(rustix::process::Pid::from_child(&child), rustix::process::Signal::KILL);
-    let _ = child.wait();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    // The next run "cleans orphans".
+    kill_runner_mid_job(&lab, "orphan");
+    let needle = format!("sleep {marker}");
+    // No other run is needed: the namespace dies with its init.
+    let gone = test_support::wait_until(std::time::Duration::from_secs(10), || processes(&needle).is_empty());
+    let left = processes(&needle);
+    // A failing test leaves nothing behind either.
+    for pid in left.iter().filter_map(|p| rustix::process::Pid::from_raw(*p)) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+    assert!(gone, "job processes outlived the runner: {left:?}");
     let next = lab.run("noop", &[]);
     assert_eq!(next.code, 0, "{}", next.stderr);
-    let needle = format!("sleep {marker}");
-    let mut left = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
-        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-            let line = String::from_utf8_lossy(&c).replace('\0', " ");
-            if line.trim_end() == needle {
-                let status = read(&e.path().join("status"));
-                let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap_or("").to_owned();
-                let ppid = status.lines().find(|l| l.starts_with("PPid:")).unwrap_or("").to_owned();
-                left.push(format!("pid {pid} `{line}` {uid} {ppid}"));
-                // Our own PoC survivor: killed by its pid only.
-                if let Some(p) = rustix::process::Pid::from_raw(pid) {
-                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                }
-            }
-        }
-    }
-    assert!(left.is_empty(), "job processes survived the runner's death and the next run's orphan cleanup: {left:?}");
+    assert!(lab.job_dirs().is_empty());
 }

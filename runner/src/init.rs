@@ -1,0 +1,264 @@
+//! The job's init: PID 1 of the job's own PID and mount namespace
+//! (`unshare --pid --mount --fork --mount-proc` starts it). It mounts
+//! private tmpfs over the shared temporary directories, caps the job uid's
+//! process count, starts the job through `setpriv`, writes how the job
+//! itself ended to a status file the runner owns, and then reaps every
+//! process left in the namespace until none remains. When it exits, or is
+//! killed (the runner's deadline, or the runner's own death through
+//! `--kill-child`), the kernel kills everything still in the namespace: no
+//! job process can outlive it. From inside, the job sees only its own
+//! processes in `/proc` and cannot signal its init.
+//!
+//! It is started by the runner as `openclaw-runner __job-init …`, never by
+//! hand: it refuses to run unless it is PID 1.
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use rustix::process::WaitOptions;
+
+/// The hidden first argument that selects the init.
+pub const ARG: &str = "__job-init";
+
+/// The shared temporary directories a job gets private, empty copies of.
+pub const SHARED_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+
+/// Size of each private tmpfs.
+pub const TMPFS_SIZE: &str = "512m";
+
+/// Most processes an unprivileged job uid may have (RLIMIT_NPROC): a fork
+/// bomb stops here. Root jobs are not limited by it.
+pub const NPROC_LIMIT: u64 = 2048;
+
+/// The exit code of an init that could not start the job.
+const INIT_FAILED: u8 = 125;
+
+/// What the init is asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitArgs {
+    /// Where the job's own ending is written.
+    pub status: PathBuf,
+    /// The job's uid.
+    pub uid: u32,
+    /// The job's gid.
+    pub gid: u32,
+    /// Directories to cover with a private tmpfs.
+    pub tmpfs: Vec<PathBuf>,
+    /// The `setpriv` argv prefix is built here; this is the job's argv.
+    pub argv: Vec<String>,
+}
+
+/// How the job's own process ended, as the status file says it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobStatus {
+    /// It exited with this code.
+    Exited(i32),
+    /// A signal ended it.
+    Signalled(i32),
+    /// The init could not start it.
+    Failed(String),
+}
+
+impl JobStatus {
+    /// The one-line text written to the status file.
+    pub fn render(&self) -> String {
+        match self {
+            JobStatus::Exited(c) => format!("exited {c}\n"),
+            JobStatus::Signalled(s) => format!("signalled {s}\n"),
+            JobStatus::Failed(why) => format!("failed {}\n", why.replace(['\n', '\r'], " ")),
+        }
+    }
+
+    /// Reads the status file's text back; `None` when it is not one.
+    pub fn parse(text: &str) -> Option<JobStatus> {
+        let line = text.strip_suffix('\n')?;
+        let (kind, rest) = line.split_once(' ')?;
+        match kind {
+            "exited" => rest.parse().ok().map(JobStatus::Exited),
+            "signalled" => rest.parse().ok().map(JobStatus::Signalled),
+            "failed" => Some(JobStatus::Failed(rest.to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// The shared temporary directories to cover: each one, unless a path the
+/// job needs (its directory, its program, the mirror its worktree points
+/// at) lies inside it, since covering it would hide that path.
+pub fn masked_dirs(needed: &[&Path]) -> Vec<PathBuf> {
+    SHARED_TMP
+        .iter()
+        .map(Path::new)
+        .filter(|dir| !needed.iter().any(|p| p.starts_with(dir)))
+        .map(Path::to_owned)
+        .collect()
+}
+
+/// The init's command line after [`ARG`]: `--status FILE --uid N --gid N
+/// [--tmpfs DIR]... -- ARGV...`.
+pub fn to_args(a: &InitArgs) -> Vec<OsString> {
+    let mut v: Vec<OsString> = vec![ARG.into(), "--status".into(), a.status.clone().into()];
+    v.extend(["--uid".into(), a.uid.to_string().into(), "--gid".into(), a.gid.to_string().into()]);
+    for d in &a.tmpfs {
+        v.extend(["--tmpfs".into(), d.clone().into()]);
+    }
+    v.push("--".into());
+    v.extend(a.argv.iter().map(OsString::from));
+    v
+}
+
+/// Parses what [`to_args`] wrote (without the program name and [`ARG`]).
+pub fn parse_args(args: &[OsString]) -> Result<InitArgs, String> {
+    let mut it = args.iter();
+    let (mut status, mut uid, mut gid, mut tmpfs) = (None, None, None, Vec::new());
+    loop {
+        let flag = it.next().ok_or("no `--` before the job's argv")?;
+        let flag = flag.to_str().ok_or("a flag is not UTF-8")?;
+        if flag == "--" {
+            break;
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let text = || value.to_str().ok_or_else(|| format!("{flag}'s value is not UTF-8"));
+        match flag {
+            "--status" => status = Some(PathBuf::from(value)),
+            "--uid" => uid = Some(text()?.parse::<u32>().map_err(|e| format!("--uid: {e}"))?),
+            "--gid" => gid = Some(text()?.parse::<u32>().map_err(|e| format!("--gid: {e}"))?),
+            "--tmpfs" => tmpfs.push(PathBuf::from(value)),
+            other => return Err(format!("unknown flag {other}")),
+        }
+    }
+    let argv: Vec<String> =
+        it.map(|a| a.to_str().map(str::to_owned).ok_or("the job's argv is not UTF-8")).collect::<Result<_, _>>()?;
+    if argv.is_empty() {
+        return Err("no job argv".into());
+    }
+    Ok(InitArgs {
+        status: status.ok_or("--status is required")?,
+        uid: uid.ok_or("--uid is required")?,
+        gid: gid.ok_or("--gid is required")?,
+        tmpfs,
+        argv,
+    })
+}
+
+/// The `setpriv` command that becomes the job: real and effective ids, no
+/// supplementary groups, no new privileges; an unprivileged job keeps no
+/// capability even in its bounding set (a `run_as = "root"` job is root by
+/// the operator's choice).
+pub fn setpriv_args(uid: u32, gid: u32, argv: &[String]) -> Vec<String> {
+    let mut v = vec![
+        format!("--reuid={uid}"),
+        format!("--regid={gid}"),
+        "--clear-groups".into(),
+        "--no-new-privs".into(),
+        "--pdeathsig=KILL".into(),
+    ];
+    if uid != 0 {
+        v.extend(["--inh-caps=-all".into(), "--bounding-set=-all".into()]);
+    }
+    v.push("--".into());
+    v.extend(argv.iter().cloned());
+    v
+}
+
+/// Runs the init; `args` follow [`ARG`].
+pub fn main(args: &[OsString]) -> ExitCode {
+    if rustix::process::getpid().as_raw_nonzero().get() != 1 {
+        crate::INFO.error(&format!("{ARG} is the job's init, started by `openclaw-runner run`; it runs only as PID 1"));
+        return ExitCode::from(2);
+    }
+    let a = match parse_args(args) {
+        Ok(a) => a,
+        Err(why) => {
+            crate::INFO.error(&format!("{ARG}: {why}"));
+            return ExitCode::from(2);
+        }
+    };
+    match start(&a) {
+        Ok(job) => {
+            reap(&a.status, job);
+            ExitCode::SUCCESS
+        }
+        Err(why) => {
+            let _ = write_status(&a.status, &JobStatus::Failed(why));
+            ExitCode::from(INIT_FAILED)
+        }
+    }
+}
+
+/// Prepares the namespace and starts the job; returns its pid.
+fn start(a: &InitArgs) -> Result<i32, String> {
+    // Backs up unshare's --kill-child: this init never outlives its parent.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
+    for dir in &a.tmpfs {
+        let flags = rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV;
+        let data = std::ffi::CString::new(format!("mode=1777,size={TMPFS_SIZE}")).map_err(|e| e.to_string())?;
+        rustix::mount::mount("tmpfs", dir, "tmpfs", flags, Some(data.as_c_str()))
+            .map_err(|e| format!("cannot mount a private tmpfs on {}: {e}", dir.display()))?;
+    }
+    if a.uid != 0 {
+        let lim = rustix::process::Rlimit { current: Some(NPROC_LIMIT), maximum: Some(NPROC_LIMIT) };
+        rustix::process::setrlimit(rustix::process::Resource::Nproc, lim)
+            .map_err(|e| format!("cannot limit the job's processes: {e}"))?;
+    }
+    let child = Command::new(crate::job::SETPRIV)
+        .args(setpriv_args(a.uid, a.gid, &a.argv))
+        .stdin(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", crate::job::SETPRIV))?;
+    Ok(child.id() as i32)
+}
+
+/// Waits for every process in the namespace; writes the job's own ending
+/// as soon as it is known.
+fn reap(status: &Path, job: i32) {
+    loop {
+        match rustix::process::wait(WaitOptions::empty()) {
+            Ok(Some((pid, st))) if pid.as_raw_nonzero().get() == job => {
+                let ended = match (st.exit_status(), st.terminating_signal()) {
+                    (Some(c), _) => JobStatus::Exited(c),
+                    (None, Some(s)) => JobStatus::Signalled(s),
+                    (None, None) => JobStatus::Failed("the job's status could not be read".into()),
+                };
+                // Nothing to do about a failure here: the runner reads a
+                // missing status as a lost one, never as success.
+                let _ = write_status(status, &ended);
+            }
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            // ECHILD: nothing is left in the namespace.
+            Err(_) => return,
+        }
+    }
+}
+
+/// Writes the status file once, new, 0600, never through a link.
+fn write_status(path: &Path, status: &JobStatus) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)?;
+    f.write_all(status.render().as_bytes())?;
+    f.sync_all()
+}
+
+/// Reads the status file the init wrote; `None` when there is none or it
+/// is not one (the runner then treats the job's ending as lost).
+pub fn read_status(path: &Path) -> Option<JobStatus> {
+    let text = common::private_path::read_file(
+        path,
+        common::private_path::OpenSpec::read(common::private_path::Class::Private),
+        4096,
+    )
+    .ok()??;
+    JobStatus::parse(&String::from_utf8(text).ok()?)
+}
+
+#[cfg(test)]
+mod tests;
