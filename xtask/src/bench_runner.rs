@@ -66,7 +66,15 @@ pub(crate) fn runner(root: &Path) -> Result<(), String> {
     eprintln!(
         "bench runner: files | fetch(warm-up) | checkout | read-only | manifest | check | cleanup | job | whole run (ms, medians of {RUNS})"
     );
-    for n in [1_000usize, 10_000, 100_000] {
+    // OPENCLAW_BENCH_SIZES=1000,10000 measures fewer sizes (the 100k round takes minutes).
+    let sizes: Vec<usize> = match std::env::var("OPENCLAW_BENCH_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| n.trim().parse().map_err(|e| format!("OPENCLAW_BENCH_SIZES: {e}")))
+            .collect::<Result<_, _>>()?,
+        Err(_) => vec![1_000, 10_000, 100_000],
+    };
+    for n in sizes {
         let work = tmp.join(format!("work{n}"));
         std::fs::create_dir_all(&work).map_err(|e| e.to_string())?;
         git(&work, &["init", "-q", "-b", "main"])?;
