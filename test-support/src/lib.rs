@@ -33,6 +33,25 @@ pub fn skip(reason: &str) {
     eprintln!("SKIPPED: {reason}");
 }
 
+/// Runs `program` with `args` in `dir` (a fixed git identity, no system
+/// git config, `HOME` = `dir`), asserts that it succeeded and returns its
+/// stdout, trimmed: the setup step of a test, which must not fail quietly.
+pub fn run_ok(dir: &std::path::Path, program: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Polls `f` every 20 ms until it holds (`true`) or `limit` passes
 /// (`false`). The limit is a bound on waiting for something the test
 /// caused, never a measurement: tests assert what happened, not how fast.

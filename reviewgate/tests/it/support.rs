@@ -2,8 +2,7 @@
 //! second key that is not allowed, and an `allowed_signers` outside the
 //! repository.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 pub(crate) const GATE: &str = env!("CARGO_BIN_EXE_openclaw-reviewgate");
 
@@ -12,21 +11,7 @@ pub(crate) struct Lab {
     pub(crate) repo: PathBuf,
 }
 
-pub(crate) fn sh(dir: &Path, program: &str, args: &[&str]) -> String {
-    let out = Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.invalid")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("HOME", dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
+pub(crate) use test_support::run_ok as sh;
 
 impl Lab {
     pub(crate) fn new() -> Lab {

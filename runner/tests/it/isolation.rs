@@ -6,11 +6,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{Lab, need_root};
-
-fn read(path: &std::path::Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
+use crate::support::{Lab, need_root, read};
 
 #[test]
 fn a_concurrent_job_of_the_same_uid_cannot_find_or_forge_another_jobs_outputs() {

@@ -5,11 +5,7 @@
 //! The review's open findings keep their failing tests on branch
 //! `wt-rreview` until they are fixed.
 
-use crate::support::{Lab, need_root};
-
-fn read(path: &std::path::Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_default()
-}
+use crate::support::{Lab, need_root, read};
 
 #[test]
 fn review_root_job_cannot_poison_mirror_config_for_later_runs() {
