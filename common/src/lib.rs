@@ -19,6 +19,7 @@ pub mod cli;
 pub mod config;
 pub mod exit;
 pub mod hash;
+pub mod host_net;
 pub mod locate;
 pub mod lock;
 pub mod output;

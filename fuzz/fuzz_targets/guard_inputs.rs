@@ -1,6 +1,6 @@
 //! Fuzzes the guard's readers of untrusted tool output: the doctor's JSON
 //! report (and the registry's findings from it), `tailscale status --json`
-//! through the interlock judge, and `/proc/net/fib_trie`, with the
+//! through the interlock judge, and the fixes' planners, with the
 //! invariants that keep the interlock fail-closed: it opens only for a
 //! 100.64.0.0/10 address that is configured locally.
 #![no_main]

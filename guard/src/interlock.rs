@@ -5,9 +5,9 @@
 //! interface at this moment according to the kernel (not to tailscale).
 //!
 //! [`gather`] collects the facts (IO: the command under a timeout, and the
-//! kernel's local-address table `/proc/net/fib_trie`, whose `/32 host LOCAL`
-//! leaves are exactly the IPv4 addresses configured in this network
-//! namespace); [`judge`] is pure. Every way to fail is a [`Blocked`]
+//! IPv4 addresses of this network namespace's interfaces from the kernel
+//! over netlink, `common::host_net::local_v4`, which the doctor reads the
+//! same way); [`judge`] is pure. Every way to fail is a [`Blocked`]
 //! variant with its reason text.
 
 use std::collections::BTreeSet;
@@ -186,34 +186,6 @@ fn judge_inner(facts: &Facts) -> Result<Ipv4Addr, Blocked> {
     Ok(ip)
 }
 
-/// The IPv4 addresses configured in this network namespace, from the text
-/// of `/proc/net/fib_trie`: each leaf `|-- a.b.c.d` followed by a
-/// `/32 host LOCAL` line. Pure.
-pub fn parse_fib_trie(text: &str) -> BTreeSet<Ipv4Addr> {
-    let mut res = BTreeSet::new();
-    let mut leaf: Option<Ipv4Addr> = None;
-    for line in text.lines() {
-        let t = line.trim();
-        if let Some(rest) = t.strip_prefix("|-- ") {
-            leaf = rest.trim().parse().ok();
-        } else if t.starts_with("/32 host LOCAL")
-            && let Some(ip) = leaf
-        {
-            res.insert(ip);
-        }
-    }
-    res
-}
-
-fn local_v4() -> Result<BTreeSet<Ipv4Addr>, String> {
-    let text = std::fs::read_to_string("/proc/net/fib_trie").map_err(|e| format!("/proc/net/fib_trie: {e}"))?;
-    let set = parse_fib_trie(&text);
-    if set.is_empty() {
-        return Err("/proc/net/fib_trie lists no local address (not even loopback)".into());
-    }
-    Ok(set)
-}
-
 /// Gathers the facts: `tailscale status --json` (from PATH) under `timeout`,
 /// then the kernel's local addresses.
 pub fn gather(timeout: Duration) -> Facts {
@@ -224,7 +196,7 @@ pub fn gather(timeout: Duration) -> Facts {
         Err(CmdError::TimedOut { waited_ms, .. }) => TailscaleAnswer::TimedOut(waited_ms),
         Err(e) => TailscaleAnswer::Broken(e.to_string()),
     };
-    Facts { tailscale, local_v4: local_v4() }
+    Facts { tailscale, local_v4: common::host_net::local_v4().map_err(|e| format!("the local addresses: {e}")) }
 }
 
 #[cfg(test)]

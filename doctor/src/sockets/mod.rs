@@ -8,13 +8,11 @@
 //! never dropped, and the number of processes we could not inspect is
 //! counted so the report can say that root gives full attribution.
 //!
-//! The tables are read over netlink `sock_diag` ([`diag`]) and, if that is
-//! unavailable (a seccomp filter, an old kernel), from `/proc/net/*`; a test
-//! checks that both sources agree.
+//! The TCP and UDP tables come from `common::host_net` (netlink
+//! `sock_diag`, or `/proc/net/*` when that is refused), the other kinds from
+//! `/proc/net/*` ([`procnet`]).
 
-mod diag;
 mod netfacts;
-mod netlink;
 mod owner;
 mod procnet;
 
@@ -27,8 +25,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use common::policy::{NetFacts, Privilege, Proto};
-use procfs::ProcError;
-use procfs::net::{TcpState, UdpState};
 use serde::Serialize;
 
 /// A process holding a socket.
@@ -76,10 +72,8 @@ pub(crate) struct SocketTable {
 /// this thread reads the socket tables; the two halves are joined by inode.
 pub(crate) fn gather() -> Result<SocketTable, String> {
     let scan = std::thread::spawn(scan_socket_fds);
-    let (mut sockets, source) = match diag::listening() {
-        Ok(found) => (found, "netlink sock_diag"),
-        Err(_) => (read_tables()?, "/proc/net/{tcp,tcp6,udp,udp6}"),
-    };
+    let (mut sockets, source) = common::host_net::listening().map_err(|e| e.to_string())?;
+    let source = source.describe();
     let mut kinds = vec![(Proto::Tcp, Coverage::Read(source.into())), (Proto::Udp, Coverage::Read(source.into()))];
     for proto in [Proto::UdpLite, Proto::Sctp, Proto::Raw, Proto::Icmp] {
         kinds.push((proto, procnet::read_kind(proto, &mut sockets)));
@@ -113,30 +107,7 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
     Ok(SocketTable { sockets: res, unreadable_processes, kinds, net, limitations, other_netns })
 }
 
-pub(crate) type RawSocket = (Proto, SocketAddr, u64);
-
-fn read_tables() -> Result<Vec<RawSocket>, String> {
-    let mut sockets = Vec::new();
-    let table_err = |name: &str, e: ProcError| format!("/proc/net/{name}: {e}");
-    for (name, table) in [("tcp", procfs::net::tcp()), ("tcp6", optional_v6(procfs::net::tcp6()))] {
-        let listening = table.map_err(|e| table_err(name, e))?.into_iter().filter(|e| e.state == TcpState::Listen);
-        sockets.extend(listening.map(|e| (Proto::Tcp, e.local_address, e.inode)));
-    }
-    // A bound but unconnected UDP socket is in state CLOSE; a connected client is ESTABLISHED.
-    for (name, table) in [("udp", procfs::net::udp()), ("udp6", optional_v6(procfs::net::udp6()))] {
-        let bound = table.map_err(|e| table_err(name, e))?.into_iter().filter(|e| e.state == UdpState::Close);
-        sockets.extend(bound.map(|e| (Proto::Udp, e.local_address, e.inode)));
-    }
-    Ok(sockets)
-}
-
-/// A kernel built without IPv6 has no tcp6/udp6 file: that is an empty table.
-fn optional_v6<T>(res: Result<Vec<T>, ProcError>) -> Result<Vec<T>, ProcError> {
-    match res {
-        Err(ProcError::NotFound(_)) => Ok(Vec::new()),
-        other => other,
-    }
-}
+pub(crate) use common::host_net::RawSocket;
 
 /// Every (socket inode, pid) pair on the host, and how many processes we
 /// were not allowed to inspect.
@@ -235,25 +206,6 @@ pub(crate) fn socket_inode(link: &[u8]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn netlink_and_proc_net_agree_on_the_listening_sockets() {
-        // Other tests bind sockets concurrently, so compare the ones we own.
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let tcp6 = std::net::TcpListener::bind("[::1]:0").ok();
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let mut ours = vec![(Proto::Tcp, tcp.local_addr().unwrap()), (Proto::Udp, udp.local_addr().unwrap())];
-        ours.extend(tcp6.as_ref().map(|l| (Proto::Tcp, l.local_addr().unwrap())));
-        let from_netlink = diag::listening().unwrap();
-        let from_proc = read_tables().unwrap();
-        for (proto, addr) in ours {
-            let find =
-                |v: &[RawSocket]| v.iter().find(|(p, a, _)| *p == proto && *a == addr).map(|(_, _, inode)| *inode);
-            let (n, p) = (find(&from_netlink), find(&from_proc));
-            assert!(n.is_some() && n == p, "{proto} {addr}: netlink {n:?}, /proc/net {p:?}");
-        }
-        assert!(from_netlink.iter().all(|(_, _, inode)| *inode != 0));
-    }
 
     #[test]
     fn socket_links_are_parsed_and_others_ignored() {

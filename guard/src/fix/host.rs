@@ -1,11 +1,11 @@
 //! What the fixes read from and do to the host, each bounded by a timeout:
 //! `systemctl` (from PATH), `sshd -t`/`sshd -T` (from PATH, always with
 //! `-f <ssh dir>/sshd_config`), the kernel's TCP listeners
-//! (`/proc/net/tcp`, `/proc/net/tcp6`), the non-local-bind sysctl, and a
+//! (`common::host_net`, as the doctor reads them), the non-local-bind sysctl, and a
 //! TCP connect that reads sshd's banner.
 
 use std::io::Read;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -130,51 +130,10 @@ pub fn boot_value(texts: &[&str]) -> Option<bool> {
     v
 }
 
-/// Every TCP listener in this network namespace, from `/proc/net/tcp{,6}`.
+/// Every TCP listener in this network namespace, read the way the doctor
+/// reads it (`common::host_net`: netlink `sock_diag`, else `/proc/net/tcp{,6}`).
 pub fn tcp_listeners() -> Result<Vec<SocketAddr>, String> {
-    let mut res = Vec::new();
-    for (file, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
-        match std::fs::read_to_string(file) {
-            Ok(t) => res.extend(parse_proc_tcp(&t, v6)),
-            Err(e) if v6 && e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("{file}: {e}")),
-        }
-    }
-    Ok(res)
-}
-
-/// The listening (state `0A`) local addresses of a `/proc/net/tcp` table. Pure.
-pub fn parse_proc_tcp(text: &str, v6: bool) -> Vec<SocketAddr> {
-    text.lines()
-        .skip(1)
-        .filter_map(|l| {
-            let mut w = l.split_whitespace();
-            let local = w.nth(1)?;
-            let state = w.nth(1)?;
-            if state != "0A" {
-                return None;
-            }
-            let (ip, port) = local.split_once(':')?;
-            let port = u16::from_str_radix(port, 16).ok()?;
-            let ip = if v6 { IpAddr::V6(hex_v6(ip)?) } else { IpAddr::V4(hex_v4(ip)?) };
-            Some(SocketAddr::new(ip, port))
-        })
-        .collect()
-}
-
-fn hex_v4(h: &str) -> Option<Ipv4Addr> {
-    (h.len() == 8).then_some(())?;
-    Some(Ipv4Addr::from(u32::from_str_radix(h, 16).ok()?.to_le_bytes()))
-}
-
-fn hex_v6(h: &str) -> Option<Ipv6Addr> {
-    (h.len() == 32).then_some(())?;
-    let mut b = [0u8; 16];
-    for (i, chunk) in b.chunks_mut(4).enumerate() {
-        let word = u32::from_str_radix(h.get(i * 8..i * 8 + 8)?, 16).ok()?;
-        chunk.copy_from_slice(&word.to_le_bytes());
-    }
-    Some(Ipv6Addr::from(b))
+    common::host_net::tcp_listeners().map_err(|e| format!("the TCP listeners: {e}"))
 }
 
 /// The listeners on `ports` that are anywhere but `ip` or loopback.
@@ -224,18 +183,6 @@ pub fn poll<T>(limit: Duration, mut check: impl FnMut() -> Result<T, String>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn proc_net_tcp_rows_give_listening_addresses() {
-        let v4 = "  sl  local_address rem_address   st\n   0: 0100007F:0016 00000000:0000 0A 0\n   1: 05004064:08AE 00000000:0000 0A 0\n   2: 05004064:08AE 0A000001:D431 01 0\n";
-        assert_eq!(
-            parse_proc_tcp(v4, false),
-            ["127.0.0.1:22".parse::<SocketAddr>().unwrap(), "100.64.0.5:2222".parse().unwrap()]
-        );
-        let v6 = "sl local\n 0: 00000000000000000000000000000000:0016 00000000000000000000000000000000:0000 0A x\n";
-        assert_eq!(parse_proc_tcp(v6, true), ["[::]:22".parse::<SocketAddr>().unwrap()]);
-        assert!(parse_proc_tcp("h\n 0: zz:0016 0:0 0A\n", false).is_empty());
-    }
 
     #[test]
     fn public_binds_are_all_but_the_tailnet_ip_and_loopback() {

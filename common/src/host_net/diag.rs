@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use common::policy::Proto;
+use crate::policy::Proto;
 
 use super::{RawSocket, netlink};
 
@@ -76,7 +76,7 @@ fn record(kind: u16, body: &[u8], found: &mut impl FnMut(SocketAddr, u64)) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sockets::netlink::HEADER;
+    use crate::host_net::netlink::HEADER;
 
     const NLMSG_ERROR: u16 = 2;
     const NLMSG_DONE: u16 = 3;
