@@ -15,6 +15,10 @@ use crate::validate::valid_job_id;
 /// Most output files kept, and most bytes of each.
 pub const MAX_OUTPUTS: usize = 64;
 
+/// Most entries of `ARTIFACT_DIR` whose names are read (and sorted) before
+/// the first [`MAX_OUTPUTS`] are taken; beyond it entries are only counted.
+const MAX_SCANNED: usize = 4096;
+
 /// Largest output file kept.
 pub const MAX_OUTPUT_BYTES: u64 = 16 * 1024 * 1024;
 
@@ -110,14 +114,24 @@ pub fn keep_outputs(out: &Path, dir: &Path, job_uid: u32) -> io::Result<Vec<Valu
     use std::os::unix::fs::MetadataExt;
     let mut res = Vec::new();
     let Ok(entries) = std::fs::read_dir(out) else { return Ok(res) };
-    let mut names: Vec<_> = entries.flatten().map(|e| e.file_name()).collect();
+    // A job can leave any number of entries: at most MAX_SCANNED names are
+    // held (and sorted), MAX_OUTPUTS listed, the rest only counted.
+    let mut names = Vec::new();
+    let mut unlisted = 0usize;
+    for e in entries.flatten() {
+        if names.len() < MAX_SCANNED {
+            names.push(e.file_name());
+        } else {
+            unlisted += 1;
+        }
+    }
     names.sort();
+    if names.len() > MAX_OUTPUTS {
+        unlisted += names.len() - MAX_OUTPUTS;
+        names.truncate(MAX_OUTPUTS);
+    }
     for name in names {
         let escaped = crate::manifest::escape(std::os::unix::ffi::OsStrExt::as_bytes(name.as_os_str()));
-        if res.len() >= MAX_OUTPUTS {
-            res.push(serde_json::json!({"name": escaped, "kept": false, "why": "too many outputs"}));
-            continue;
-        }
         let src = out.join(&name);
         let meta = std::fs::symlink_metadata(&src)?;
         let plain = escaped.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
@@ -151,6 +165,11 @@ pub fn keep_outputs(out: &Path, dir: &Path, job_uid: u32) -> io::Result<Vec<Valu
         }
         common::artifacts::write_atomic(&outputs.join(&name), &bytes)?;
         res.push(serde_json::json!({"name": escaped, "kept": true, "bytes": bytes.len(), "sha256": common::hash::sha256_hex(&bytes)}));
+    }
+    if unlisted > 0 {
+        res.push(
+            serde_json::json!({"name": null, "kept": false, "why": format!("{unlisted} more entries, not listed")}),
+        );
     }
     Ok(res)
 }
