@@ -56,6 +56,9 @@ pub struct Job {
     pub run_as: User,
     /// Its typed parameters.
     pub params: Vec<ParamSpec>,
+    /// Whether it shares the host's network; by default it gets a network
+    /// namespace of its own with loopback only.
+    pub network: bool,
 }
 
 /// The checked allowlist.
@@ -101,6 +104,8 @@ struct RawJob {
     run_as: Option<Spanned<String>>,
     #[serde(default)]
     params: BTreeMap<String, RawParam>,
+    #[serde(default)]
+    network: bool,
 }
 
 fn yes() -> bool {
@@ -216,6 +221,7 @@ impl RunnerConfig {
                 requires_repo: j.requires_repo,
                 run_as,
                 params,
+                network: j.network,
             });
         }
         let hash = common::hash::sha256_hex(doc.text().as_bytes());

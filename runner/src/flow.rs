@@ -419,6 +419,7 @@ fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, jobdir: &JobDir, state: &std::path
         timeout: job.timeout,
         status: jobdir.status(),
         tmpfs,
+        network: job.network,
     }
 }
 

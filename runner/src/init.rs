@@ -1,6 +1,8 @@
-//! The job's init: PID 1 of the job's own PID and mount namespace
-//! (`unshare --pid --mount --fork --mount-proc` starts it). It mounts
-//! private tmpfs over the shared temporary directories, caps the job uid's
+//! The job's init: PID 1 of the job's own PID, mount, IPC and (unless the
+//! job asks for the host's network) network namespace (`unshare --pid
+//! --mount --ipc [--net] --fork` starts it). It detaches every `/proc` it
+//! inherited and mounts its own, mounts private tmpfs over the shared
+//! world-writable directories, brings its loopback up, caps the job uid's
 //! process count, starts the job through `setpriv`, writes how the job
 //! itself ended to a status file the runner owns, and then reaps every
 //! process left in the namespace until none remains. When it exits, or is
@@ -23,8 +25,9 @@ use rustix::process::WaitOptions;
 /// The hidden first argument that selects the init.
 pub const ARG: &str = "__job-init";
 
-/// The shared temporary directories a job gets private, empty copies of.
-pub const SHARED_TMP: [&str; 3] = ["/tmp", "/var/tmp", "/dev/shm"];
+/// The shared world-writable directories a job gets private, empty copies
+/// of (each one that exists as a directory).
+pub const SHARED_TMP: [&str; 5] = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"];
 
 /// Size of each private tmpfs.
 pub const TMPFS_SIZE: &str = "512m";
@@ -47,6 +50,8 @@ pub struct InitArgs {
     pub gid: u32,
     /// Directories to cover with a private tmpfs.
     pub tmpfs: Vec<PathBuf>,
+    /// Bring up the loopback of a network namespace of the job's own.
+    pub lo_up: bool,
     /// The `setpriv` argv prefix is built here; this is the job's argv.
     pub argv: Vec<String>,
 }
@@ -98,12 +103,15 @@ pub fn masked_dirs(needed: &[&Path]) -> Vec<PathBuf> {
 }
 
 /// The init's command line after [`ARG`]: `--status FILE --uid N --gid N
-/// [--tmpfs DIR]... -- ARGV...`.
+/// [--tmpfs DIR]... [--lo-up] -- ARGV...`.
 pub fn to_args(a: &InitArgs) -> Vec<OsString> {
     let mut v: Vec<OsString> = vec![ARG.into(), "--status".into(), a.status.clone().into()];
     v.extend(["--uid".into(), a.uid.to_string().into(), "--gid".into(), a.gid.to_string().into()]);
     for d in &a.tmpfs {
         v.extend(["--tmpfs".into(), d.clone().into()]);
+    }
+    if a.lo_up {
+        v.push("--lo-up".into());
     }
     v.push("--".into());
     v.extend(a.argv.iter().map(OsString::from));
@@ -113,12 +121,16 @@ pub fn to_args(a: &InitArgs) -> Vec<OsString> {
 /// Parses what [`to_args`] wrote (without the program name and [`ARG`]).
 pub fn parse_args(args: &[OsString]) -> Result<InitArgs, String> {
     let mut it = args.iter();
-    let (mut status, mut uid, mut gid, mut tmpfs) = (None, None, None, Vec::new());
+    let (mut status, mut uid, mut gid, mut tmpfs, mut lo_up) = (None, None, None, Vec::new(), false);
     loop {
         let flag = it.next().ok_or("no `--` before the job's argv")?;
         let flag = flag.to_str().ok_or("a flag is not UTF-8")?;
         if flag == "--" {
             break;
+        }
+        if flag == "--lo-up" {
+            lo_up = true;
+            continue;
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         let text = || value.to_str().ok_or_else(|| format!("{flag}'s value is not UTF-8"));
@@ -140,6 +152,7 @@ pub fn parse_args(args: &[OsString]) -> Result<InitArgs, String> {
         uid: uid.ok_or("--uid is required")?,
         gid: gid.ok_or("--gid is required")?,
         tmpfs,
+        lo_up,
         argv,
     })
 }
@@ -194,11 +207,19 @@ fn start(a: &InitArgs) -> Result<i32, String> {
     // Backs up unshare's --kill-child: this init never outlives its parent.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
+    own_proc()?;
     for dir in &a.tmpfs {
+        // Only a real directory is covered; a link or a missing path stays as it is.
+        if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
         let flags = rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV;
         let data = std::ffi::CString::new(format!("mode=1777,size={TMPFS_SIZE}")).map_err(|e| e.to_string())?;
         rustix::mount::mount("tmpfs", dir, "tmpfs", flags, Some(data.as_c_str()))
             .map_err(|e| format!("cannot mount a private tmpfs on {}: {e}", dir.display()))?;
+    }
+    if a.lo_up {
+        crate::netns::loopback_up().map_err(|e| format!("cannot bring up the job's loopback: {e}"))?;
     }
     if a.uid != 0 {
         let lim = rustix::process::Rlimit { current: Some(NPROC_LIMIT), maximum: Some(NPROC_LIMIT) };
@@ -211,6 +232,27 @@ fn start(a: &InitArgs) -> Result<i32, String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", crate::job::SETPRIV))?;
     Ok(child.id() as i32)
+}
+
+/// Detaches every `/proc` this mount namespace inherited (the host's, and
+/// anything stacked on it), then mounts one for this PID namespace: a
+/// root job that unmounts it finds an empty directory, not the host's
+/// processes. The namespace's mounts are private (`--propagation
+/// private`), so nothing here reaches the host.
+fn own_proc() -> Result<(), String> {
+    let proc_dir = Path::new("/proc");
+    for _ in 0..64 {
+        match rustix::mount::unmount(proc_dir, rustix::mount::UnmountFlags::DETACH) {
+            Ok(()) => {}
+            // EINVAL: nothing is mounted there any more.
+            Err(rustix::io::Errno::INVAL) => break,
+            Err(e) => return Err(format!("cannot detach the inherited /proc: {e}")),
+        }
+    }
+    let flags =
+        rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV | rustix::mount::MountFlags::NOEXEC;
+    rustix::mount::mount("proc", proc_dir, "proc", flags, None)
+        .map_err(|e| format!("cannot mount the job's /proc: {e}"))
 }
 
 /// Waits for every process in the namespace; writes the job's own ending

@@ -1,7 +1,8 @@
-//! Runs one job in its own PID and mount namespace, as its unprivileged
-//! uid, and waits for every process it made. The chain is `setpriv
-//! --pdeathsig=KILL -- unshare --pid --mount --fork --kill-child
-//! --mount-proc -- openclaw-runner __job-init … -- ARGV`: the runner's
+//! Runs one job in its own PID, mount, IPC and (unless it asks for the
+//! host's) network namespace, as its unprivileged uid, and waits for every
+//! process it made. The chain is `setpriv --pdeathsig=KILL -- unshare --pid
+//! --mount --ipc [--net] --fork --kill-child --propagation=private --
+//! openclaw-runner __job-init … -- ARGV`: the runner's
 //! death kills `unshare`, whose death kills the namespace's init, whose
 //! death kills everything in the namespace. The init (`init`) starts the job
 //! through `setpriv` and reaps every descendant, so "no descendant remains"
@@ -50,6 +51,9 @@ pub struct Spec {
     pub status: PathBuf,
     /// Shared temporary directories the job gets private, empty copies of.
     pub tmpfs: Vec<PathBuf>,
+    /// Whether the job shares the host's network (else its own namespace,
+    /// loopback only).
+    pub network: bool,
 }
 
 /// How the job ended.
@@ -127,10 +131,22 @@ pub fn run(spec: &Spec) -> Outcome {
             return failed(format!("{tool} cannot be trusted: {e}"));
         }
     }
+    // The init runs as root: it is this very program, found again by path,
+    // so that path must be one nobody else can rewrite (and not a binary
+    // deleted, or replaced, since this run started).
     let me = match std::env::current_exe() {
+        Ok(p) if p.to_string_lossy().ends_with(" (deleted)") => {
+            return failed(format!(
+                "the runner's own program was removed while it ran ({}); run it again",
+                p.display()
+            ));
+        }
         Ok(p) => p,
         Err(e) => return failed(format!("cannot find the runner's own program for the job's init: {e}")),
     };
+    if let Err(e) = common::private_path::check_executable(&me) {
+        return failed(format!("the runner's own program cannot be trusted as the job's init: {e}"));
+    }
     if let Err(e) = become_subreaper() {
         return failed(format!("cannot become the child subreaper: {e}"));
     }
@@ -139,10 +155,13 @@ pub fn run(spec: &Spec) -> Outcome {
         uid: spec.uid,
         gid: spec.gid,
         tmpfs: spec.tmpfs.clone(),
+        lo_up: !spec.network,
         argv: spec.argv.clone(),
     };
     let mut cmd = Command::new(SETPRIV);
-    cmd.args(["--pdeathsig=KILL", "--", UNSHARE, "--pid", "--mount", "--fork", "--kill-child=SIGKILL", "--mount-proc"])
+    cmd.args(["--pdeathsig=KILL", "--", UNSHARE, "--pid", "--mount", "--ipc"])
+        .args(if spec.network { &[][..] } else { &["--net"][..] })
+        .args(["--fork", "--kill-child=SIGKILL", "--propagation=private"])
         .arg("--")
         .arg(me)
         .args(crate::init::to_args(&init))

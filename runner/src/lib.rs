@@ -21,6 +21,7 @@ pub mod init;
 pub mod job;
 pub mod manifest;
 pub mod mirror;
+mod netns;
 pub mod outcome;
 pub mod passwd;
 mod render;

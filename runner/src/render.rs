@@ -89,6 +89,7 @@ pub(crate) fn config(cfg: &RunnerConfig, as_json: bool) -> Result<(), StdoutErro
                 "timeout_sec": j.timeout.as_secs(),
                 "requires_repo": j.requires_repo,
                 "run_as": j.run_as.name,
+                "network": j.network,
                 "params": j.params.iter().map(common::params::ParamSpec::schema).collect::<Vec<_>>(),
             })
         })
@@ -113,10 +114,11 @@ pub(crate) fn config(cfg: &RunnerConfig, as_json: bool) -> Result<(), StdoutErro
     }
     for j in &cfg.jobs {
         out.push_str(&format!(
-            "job  {:<20} {:>5} s  as {}  {}\n",
+            "job  {:<20} {:>5} s  as {}{}  {}\n",
             j.name,
             j.timeout.as_secs(),
             sanitize(&j.run_as.name),
+            if j.network { "  network" } else { "" },
             sanitize(&j.argv.join(" "))
         ));
     }

@@ -123,7 +123,7 @@ const UNITS: &[(&str, &str)] = &[
     ),
     (
         "openclaw-runner@.service",
-        "oneshot `openclaw-runner run --job %i` for a job with `requires_repo = false`; root narrowed to setuid/setgid/chown/dac_override/fowner/kill/sys_admin (the job namespaces), the job in its own PID and mount namespace inside the unit's sandbox and cgroup (`TasksMax=512`, `MemoryMax=4G`, `CPUQuota=150%`) (exposure 3.3)",
+        "oneshot `openclaw-runner run --job %i` for a job with `requires_repo = false`; root narrowed to setuid/setgid/chown/dac_override/fowner/kill/sys_admin/net_admin (the job namespaces), the job in its own PID, mount, IPC and network namespace inside the unit's sandbox and cgroup (`TasksMax=512`, `MemoryMax=4G`, `CPUQuota=150%`) (exposure 3.7)",
     ),
     (
         "openclaw-runner@.timer",

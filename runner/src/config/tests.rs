@@ -55,6 +55,15 @@ fn the_binding_shape_parses() {
     assert_eq!(cfg.repo("app").unwrap().allowed_branches, ["main"]);
     assert!(cfg.repo("App").is_none() && cfg.job("selftest ").is_none());
     assert_eq!(cfg.hash.len(), 64);
+    assert!(!job.network, "a job is off the host's network unless it asks");
+}
+
+#[test]
+fn network_is_a_per_job_boolean() {
+    let job = "[[job]]\nname = \"j\"\nargv = [\"/bin/true\"]\ntimeout_sec = 5\n";
+    assert!(parse(&format!("{job}network = true\n")).unwrap().job("j").unwrap().network);
+    assert!(!parse(&format!("{job}network = false\n")).unwrap().job("j").unwrap().network);
+    assert!(err(&format!("{job}network = \"yes\"\n")).contains("invalid type"));
 }
 
 fn err(text: &str) -> String {

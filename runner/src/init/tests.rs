@@ -14,6 +14,7 @@ fn sample() -> InitArgs {
         uid: 65534,
         gid: 65534,
         tmpfs: vec![PathBuf::from("/tmp"), PathBuf::from("/dev/shm")],
+        lo_up: true,
         argv: vec!["/usr/bin/make".into(), "--".into(), "-x".into()],
     }
 }
@@ -23,7 +24,9 @@ fn the_command_line_round_trips_and_a_dash_led_job_argument_stays_an_argument() 
     let a = sample();
     let line = to_args(&a);
     assert_eq!(line[0], ARG);
-    assert_eq!(parse_args(&line[1..]), Ok(a));
+    assert_eq!(parse_args(&line[1..]), Ok(a.clone()));
+    let shared = InitArgs { lo_up: false, tmpfs: Vec::new(), ..a };
+    assert_eq!(parse_args(&to_args(&shared)[1..]), Ok(shared));
 }
 
 #[test]
@@ -64,7 +67,7 @@ fn a_shared_temporary_directory_holding_what_the_job_needs_is_not_covered() {
     assert_eq!(masked_dirs(&[p("/var/lib/openclaw/run/runner/x"), p("/usr/bin/make")]), SHARED_TMP.map(PathBuf::from));
     assert_eq!(
         masked_dirs(&[p("/tmp/lab/run/runner/x"), p("/usr/bin/make")]),
-        vec![PathBuf::from("/var/tmp"), PathBuf::from("/dev/shm")]
+        ["/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"].map(PathBuf::from)
     );
     // A sibling whose name only starts the same is not inside.
     assert_eq!(masked_dirs(&[p("/tmpx/job"), p("/var/tmpfoo/make")]), SHARED_TMP.map(PathBuf::from));

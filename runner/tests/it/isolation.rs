@@ -112,3 +112,39 @@ fn an_unprivileged_job_has_a_process_cap_and_a_root_job_runs_as_root() {
     assert_eq!(v["status"], "success", "{v}");
     assert_eq!(read(&lab.artifacts(v["job_id"].as_str().unwrap()).join("outputs/uid")), "0\n");
 }
+
+/// A python3 one-liner for a job: `host` is whether 127.0.0.1:`port` (the
+/// test's own listener) answers, `own` whether a listener the job makes on
+/// its loopback does.
+fn probe_script(port: u16) -> String {
+    format!(
+        "/usr/bin/python3 -c '\n\
+         import socket\n\
+         def reach(p):\n\
+         \x20   try:\n\
+         \x20       socket.create_connection((\"127.0.0.1\", p), 2).close(); return \"yes\"\n\
+         \x20   except OSError: return \"no\"\n\
+         s = socket.socket(); s.bind((\"127.0.0.1\", 0)); s.listen()\n\
+         print(\"host\", reach({port}), \"own\", reach(s.getsockname()[1]))\n\
+         ' > \"$ARTIFACT_DIR/net\""
+    )
+}
+
+#[test]
+fn a_job_gets_its_own_loopback_and_the_hosts_network_only_when_it_asks() {
+    if !need_root() {
+        return;
+    }
+    let host = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = host.local_addr().unwrap().port();
+    let mut lab = Lab::new();
+    lab.job("isolated", &probe_script(port), "");
+    lab.job("networked", &probe_script(port), "network = true");
+    lab.write_config();
+    for (job, want) in [("isolated", "host no own yes"), ("networked", "host yes own yes")] {
+        let v = lab.run(job, &[]).json();
+        assert_eq!(v["status"], "success", "{v}");
+        let got = read(&lab.artifacts(v["job_id"].as_str().unwrap()).join("outputs/net"));
+        assert_eq!(got.trim(), want, "{job}");
+    }
+}

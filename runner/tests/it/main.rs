@@ -7,6 +7,7 @@ mod bridge;
 mod clean;
 mod cleanup;
 mod config;
+mod escapes;
 mod isolation;
 mod mutation;
 mod refusals;
