@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{coverage, deps, docs, tools};
+use crate::{coverage, deps, dist, docs, tools};
 
 /// Every check CI runs. The nextest run is last, so its `Summary … tests run`
 /// line is the final line of test output.
@@ -31,6 +31,8 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     // After `build tests`, so listing the tests builds nothing.
     step("contract coverage", || coverage::coverage(root))?;
     step("docs drift", || docs::docs(root, true))?;
+    // Here rather than after the test run: nextest's summary must stay the last line.
+    step("package install", || dist::check(root))?;
     eprintln!(
         "==> ci: all steps before the test run passed in {:.1}s; running tests last",
         started.elapsed().as_secs_f64()
