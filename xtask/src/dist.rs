@@ -39,7 +39,7 @@ pub(crate) struct Release {
 pub(crate) fn dist(root: &Path) -> Result<Built, String> {
     let rel = release(root)?;
     eprintln!("dist: openclaw {} for {} ({}), SOURCE_DATE_EPOCH={}", rel.version, rel.arch, rel.target, rel.epoch);
-    build_release(root, rel.epoch)?;
+    build_release(root)?;
     let out = root.join("target/dist");
     let stage = out.join("stage");
     let gen_dir = out.join("gen");
@@ -169,7 +169,7 @@ fn release(root: &Path) -> Result<Release, String> {
 
 /// `cargo build --release --locked` of the tool binaries, with every path
 /// that would be embedded (the checkout, the registry sources) remapped.
-fn build_release(root: &Path, epoch: u64) -> Result<(), String> {
+fn build_release(root: &Path) -> Result<(), String> {
     let cargo_home = std::env::var("CARGO_HOME")
         .ok()
         .filter(|v| !v.is_empty())
@@ -181,7 +181,9 @@ fn build_release(root: &Path, epoch: u64) -> Result<(), String> {
     cmd.current_dir(root)
         .env("RUSTFLAGS", rustflags)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env("SOURCE_DATE_EPOCH", epoch.to_string())
+        // Nothing in the binaries reads it, but some build scripts rerun when
+        // it changes: unset, a new commit does not rebuild the dependencies.
+        .env_remove("SOURCE_DATE_EPOCH")
         .args(["build", "--release", "--locked", "--bins"]);
     for p in TOOL_PACKAGES {
         cmd.args(["-p", p]);
