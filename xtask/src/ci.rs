@@ -43,7 +43,8 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
         .map_err(|e| format!("step `test` failed: {e}"))
 }
 
-/// shellcheck over every shell script under ops/ and .ci/.
+/// shellcheck over every shell script under ops/ and .ci/, and the package's
+/// maintainer scripts in ops/debian/.
 fn shellcheck(root: &Path) -> Result<(), String> {
     let mut scripts = Vec::new();
     let mut stack = vec![root.join("ops"), root.join(".ci")];
@@ -59,7 +60,11 @@ fn shellcheck(root: &Path) -> Result<(), String> {
     }
     scripts.sort();
     eprintln!("shellcheck: {} scripts", scripts.len());
-    run(Command::new("shellcheck").args(["--shell=bash", "--severity=style"]).args(&scripts))
+    run(Command::new("shellcheck").args(["--shell=bash", "--severity=style"]).args(&scripts))?;
+    // The package's maintainer scripts are POSIX sh (dpkg runs them with /bin/sh).
+    let maintainer: Vec<_> = ["postinst", "prerm", "postrm"].iter().map(|s| root.join("ops/debian").join(s)).collect();
+    eprintln!("shellcheck: {} maintainer scripts (sh)", maintainer.len());
+    run(Command::new("shellcheck").args(["--shell=sh", "--severity=style"]).args(&maintainer))
 }
 
 /// Runs a named benchmark, or lists them.
