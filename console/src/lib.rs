@@ -44,3 +44,9 @@ pub mod fuzzing {
     pub use crate::registry::Registry;
     pub use crate::request::parse_exec;
 }
+
+/// The command-line definition, for generating man pages and shell
+/// completions (the package build); parsing goes through `main_with_args`.
+pub fn command() -> clap::Command {
+    <cli::Cli as clap::CommandFactory>::command()
+}

@@ -76,3 +76,9 @@ pub mod fuzzing {
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> Exit {
     common::cli::main_with_args(report::INFO, common::cli::UsageErrors::Echo, args, |cli: Cli| Ok(cli::run(cli)))
 }
+
+/// The command-line definition, for generating man pages and shell
+/// completions (the package build); parsing goes through `main_with_args`.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -126,3 +126,9 @@ pub mod fuzzing {
         }
     }
 }
+
+/// The command-line definition, for generating man pages and shell
+/// completions (the package build); parsing goes through `main_with_args`.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -398,3 +398,9 @@ fn get(ctx: &Ctx, name: &str) -> Result<Exit, String> {
     output::raw_stdout(r.winner.value.expose_secret().as_bytes()).map_err(|e| format!("stdout: {e}"))?;
     Ok(Exit::Clean)
 }
+
+/// The command-line definition, for generating man pages and shell
+/// completions (the package build); parsing goes through `main_with_args`.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -65,3 +65,9 @@ pub mod fuzzing {
         let _ = serde_json::from_slice::<crate::message::Alert>(body);
     }
 }
+
+/// The command-line definition, for generating man pages and shell
+/// completions (the package build); parsing goes through `main_with_args`.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -39,3 +39,9 @@ pub(crate) const TOOL: &str = "openclaw-reviewgate";
 pub(crate) const SCHEMA_VERSION: u32 = 1;
 pub(crate) const INFO: common::cli::ToolInfo =
     common::cli::ToolInfo { name: TOOL, version: env!("CARGO_PKG_VERSION"), schema_version: SCHEMA_VERSION };
+
+/// The command-line definition, for generating man pages and shell
+/// completions (the package build); parsing goes through `main_with_args`.
+pub fn command() -> clap::Command {
+    <Cli as clap::CommandFactory>::command()
+}

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{coverage, deps, docs, tools};
+use crate::{coverage, deps, dist, docs, tools};
 
 /// Every check CI runs. The nextest run is last, so its `Summary … tests run`
 /// line is the final line of test output.
@@ -31,6 +31,8 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     // After `build tests`, so listing the tests builds nothing.
     step("contract coverage", || coverage::coverage(root))?;
     step("docs drift", || docs::docs(root, true))?;
+    // Here rather than after the test run: nextest's summary must stay the last line.
+    step("package install", || dist::check(root))?;
     eprintln!(
         "==> ci: all steps before the test run passed in {:.1}s; running tests last",
         started.elapsed().as_secs_f64()
@@ -41,7 +43,8 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
         .map_err(|e| format!("step `test` failed: {e}"))
 }
 
-/// shellcheck over every shell script under ops/ and .ci/.
+/// shellcheck over every shell script under ops/ and .ci/, and the package's
+/// maintainer scripts in ops/debian/.
 fn shellcheck(root: &Path) -> Result<(), String> {
     let mut scripts = Vec::new();
     let mut stack = vec![root.join("ops"), root.join(".ci")];
@@ -57,7 +60,11 @@ fn shellcheck(root: &Path) -> Result<(), String> {
     }
     scripts.sort();
     eprintln!("shellcheck: {} scripts", scripts.len());
-    run(Command::new("shellcheck").args(["--shell=bash", "--severity=style"]).args(&scripts))
+    run(Command::new("shellcheck").args(["--shell=bash", "--severity=style"]).args(&scripts))?;
+    // The package's maintainer scripts are POSIX sh (dpkg runs them with /bin/sh).
+    let maintainer: Vec<_> = ["postinst", "prerm", "postrm"].iter().map(|s| root.join("ops/debian").join(s)).collect();
+    eprintln!("shellcheck: {} maintainer scripts (sh)", maintainer.len());
+    run(Command::new("shellcheck").args(["--shell=sh", "--severity=style"]).args(&maintainer))
 }
 
 /// Runs a named benchmark, or lists them.

@@ -2,7 +2,10 @@
 //! `common`, and on `test-support` only as a dev-dependency, never on each
 //! other; `common` depends on no workspace crate; `test-support` is nobody's
 //! normal or build dependency and depends on no tool; nothing depends on
-//! `xtask`. Checked from `cargo metadata`, never by reading manifests as text.
+//! `xtask`. One exception: `dist-gen`, the package build's man page and
+//! completion generator, links the tool crates to read their clap
+//! definitions, and nothing may depend on it. Checked from `cargo metadata`,
+//! never by reading manifests as text.
 
 use std::path::Path;
 use std::process::Command;
@@ -74,6 +77,7 @@ fn violations(edges: &[(String, Vec<Dep>)]) -> Vec<String> {
         for Dep { name: dep, kind } in deps {
             let why = match (krate.as_str(), dep.as_str(), kind.as_str()) {
                 (_, "xtask", _) => "nothing may depend on xtask",
+                (_, "dist-gen", _) => "nothing may depend on dist-gen (it links every tool)",
                 ("common", _, _) => "common must not depend on any workspace crate",
                 (_, "test-support", "dev") => continue,
                 (_, "test-support", _) => {
@@ -83,6 +87,10 @@ fn violations(edges: &[(String, Vec<Dep>)]) -> Vec<String> {
                     continue;
                 }
                 ("xtask", _, _) => continue,
+                ("dist-gen", "common" | "doctor" | "guard" | "notifier" | "keyctl" | "reviewgate", "normal") => {
+                    continue;
+                }
+                ("dist-gen", "openclaw-console" | "openclaw-runner", "normal") => continue,
                 (_, "common", _) => continue,
                 ("test-support", _, _) => "test-support must not depend on a tool crate",
                 _ => "tools talk through their CLIs and JSON, never by linking each other",
@@ -131,6 +139,38 @@ mod tests {
             ("xtask", &["test-support:dev"]),
         ]));
         assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn dist_gen_may_link_the_tools() {
+        let v = violations(&edges(&[
+            ("common", &[]),
+            ("doctor", &["common"]),
+            ("dist-gen", &["doctor", "guard", "openclaw-console", "openclaw-runner"]),
+        ]));
+        assert!(v.is_empty(), "{v:?}");
+    }
+
+    #[test]
+    fn the_dist_gen_exception_is_no_wider_than_dist_gen() {
+        let v = violations(&edges(&[
+            ("doctor", &["dist-gen"]),
+            ("xtask", &["dist-gen"]),
+            ("dist-gen", &["test-support", "xtask"]),
+            ("guard", &["doctor"]),
+            ("dist-gen", &["doctor:build"]),
+        ]));
+        assert_eq!(
+            v,
+            vec![
+                "doctor depends on dist-gen: nothing may depend on dist-gen (it links every tool)",
+                "xtask depends on dist-gen: nothing may depend on dist-gen (it links every tool)",
+                "dist-gen depends on test-support as a normal dependency: test-support is a dev-dependency only",
+                "dist-gen depends on xtask: nothing may depend on xtask",
+                "guard depends on doctor: tools talk through their CLIs and JSON, never by linking each other",
+                "dist-gen depends on doctor: tools talk through their CLIs and JSON, never by linking each other",
+            ]
+        );
     }
 
     #[test]

@@ -257,10 +257,11 @@ fn render(root: &Path) -> Result<String, String> {
     }
     res.push_str(
         "\n## Developer commands\n\n| command | what it does |\n| --- | --- |\n\
-         | `cargo xtask ci` | everything CI runs: tool check, fmt, clippy, rustdoc with -D warnings, the fuzz targets compiling on stable, dependency invariant, shellcheck, ops self-tests, contract coverage, docs drift, nextest (tidy rules and snapshots run as tests) |\n\
+         | `cargo xtask ci` | everything CI runs: tool check, fmt, clippy, rustdoc with -D warnings, the fuzz targets compiling on stable, dependency invariant, shellcheck, ops self-tests, contract coverage, docs drift, the package (two builds byte-compared, lintian, install/remove/purge test as root), nextest (tidy rules and snapshots run as tests) |\n\
          | `cargo xtask docs [--check]` | regenerate (or check) this file from the CLIs |\n\
+         | `cargo xtask dist [--install-test]` | the Debian package, a tarball of the same tree and SHA256SUMS under target/dist/, reproducible from a commit (docs/install.md); `--install-test` is CI's package step alone: two builds compared, lintian, install/remove/purge on this machine (root) |\n\
          | `cargo xtask coverage` | every clause of docs/CONTRACT_COVERAGE.md names tests that exist (`cargo nextest list`) or says `not yet: issue N` |\n\
-         | `cargo xtask check-deps [--manifest-path PATH]` | tool crates depend on `common` only (and on `test-support` as a dev-dependency only) |\n\
+         | `cargo xtask check-deps [--manifest-path PATH]` | tool crates depend on `common` only (and on `test-support` as a dev-dependency only); only `dist-gen` links the tools, and nothing links it |\n\
          | `cargo xtask bench [NAME]` | benchmarks against named baselines |\n\
          | `cargo xtask fuzz [--seconds N] [TARGET]` | cargo-fuzz targets on nightly |\n\
          | `cargo xtask console-screenshots` | refresh docs/img/console-*.png (and print the page's figures) from the browser tests |\n\

@@ -3,6 +3,8 @@
 //! - `cargo xtask ci`: every check CI runs, in order, each step named and timed.
 //! - `cargo xtask docs [--check]`: generate docs/OPS_INDEX.md from the CLIs (or check it).
 //! - `cargo xtask coverage`: check docs/CONTRACT_COVERAGE.md against the tests that exist.
+//! - `cargo xtask dist [--install-test]`: the Debian package, a tarball and SHA256SUMS under target/dist/
+//!   (reproducible); with `--install-test`, CI's package step alone (as root: installs it here).
 //! - `cargo xtask check-deps [--manifest-path PATH]`: the dependency-direction invariant alone.
 //! - `cargo xtask bench [NAME]`: benchmarks (whole-process timings against named baselines).
 //! - `cargo xtask fuzz [--seconds N] [TARGET]`: run the cargo-fuzz targets (needs nightly).
@@ -16,6 +18,8 @@ mod bench_runner;
 mod ci;
 mod coverage;
 mod deps;
+mod dist;
+mod dist_stage;
 mod docs;
 mod tools;
 
@@ -33,6 +37,8 @@ fn main() -> ExitCode {
         }
         Some("docs") => docs::docs(&root, args.iter().any(|a| a == "--check")),
         Some("coverage") => coverage::coverage(&root),
+        Some("dist") if args.iter().any(|a| a == "--install-test") => dist::check(&root),
+        Some("dist") => dist::dist(&root).map(|_| ()),
         Some("bench") => ci::bench(&root, args.get(1).map(String::as_str)),
         Some("fuzz") => ci::fuzz(&root, &args[1..]),
         Some("console-screenshots") => ci::console_screenshots(&root),
@@ -51,7 +57,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <ci | docs [--check] | coverage | check-deps [--manifest-path PATH] | bench [NAME] | fuzz [--seconds N] [TARGET] | console-screenshots>";
+const USAGE: &str = "usage: cargo xtask <ci | docs [--check] | coverage | dist [--install-test] | check-deps [--manifest-path PATH] | bench [NAME] | fuzz [--seconds N] [TARGET] | console-screenshots>";
 
 fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str)

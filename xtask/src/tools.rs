@@ -53,6 +53,17 @@ pub(crate) const REQUIRED: &[Tool] = &[
         why: "the Prometheus alert rules are unit-tested and the doctor's metrics linted with promtool",
     },
     Tool {
+        program: "dpkg-shlibdeps",
+        package: "dpkg-dev",
+        why: "`xtask dist` computes the package's shared-library Depends with dpkg-shlibdeps",
+    },
+    Tool {
+        program: "lintian",
+        package: "lintian",
+        why: "the .deb that `xtask dist` builds must have no lintian errors",
+    },
+    Tool { program: "man", package: "man-db", why: "the install test finds every installed man page with man -w" },
+    Tool {
         program: "systemd-analyze",
         package: "systemd",
         why: "unit files are verified and their exposure scored offline",
