@@ -3,10 +3,10 @@
 //! the guard's interlock and post-fix checks read the same tables the same
 //! way, so they cannot disagree about what is listening or what is local.
 //!
-//! Listening sockets come over netlink `sock_diag` ([`diag`], as `ss` reads
+//! Listening sockets come over netlink `sock_diag` (as `ss` reads
 //! them), or from `/proc/net/{tcp,tcp6,udp,udp6}` when netlink is refused
 //! (a seccomp filter, an old kernel); a test checks that both agree.
-//! Interface addresses come over `NETLINK_ROUTE` ([`addrs`], as `ip addr`
+//! Interface addresses come over `NETLINK_ROUTE` (as `ip addr`
 //! reads them). Neither is ever guessed: a table that cannot be read is an
 //! error, never an empty list.
 
