@@ -3,7 +3,9 @@
 //! --mount --ipc [--net] --fork` starts it). It detaches every `/proc` it
 //! inherited and mounts its own, mounts private tmpfs over the shared
 //! world-writable directories, brings its loopback up, caps the job uid's
-//! process count, starts the job through `setpriv`, writes how the job
+//! process count and (for an unprivileged job) installs the system-call
+//! filter against user namespaces (`seccomp`), starts the job through
+//! `setpriv`, writes how the job
 //! itself ended to a status file the runner owns, and then reaps every
 //! process left in the namespace until none remains. When it exits, or is
 //! killed (the runner's deadline, or the runner's own death through
@@ -225,6 +227,8 @@ fn start(a: &InitArgs) -> Result<i32, String> {
         let lim = rustix::process::Rlimit { current: Some(NPROC_LIMIT), maximum: Some(NPROC_LIMIT) };
         rustix::process::setrlimit(rustix::process::Resource::Nproc, lim)
             .map_err(|e| format!("cannot limit the job's processes: {e}"))?;
+        // Last: from here on no process of this namespace can make a user namespace.
+        crate::seccomp::install()?;
     }
     let child = Command::new(crate::job::SETPRIV)
         .args(setpriv_args(a.uid, a.gid, &a.argv))

@@ -26,6 +26,7 @@ pub mod outcome;
 pub mod passwd;
 mod render;
 pub mod request;
+mod seccomp;
 pub mod store;
 pub mod tree;
 pub mod validate;

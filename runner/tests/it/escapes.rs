@@ -390,3 +390,32 @@ fn the_jobs_init_is_not_taken_from_a_path_others_can_rewrite() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// `--no-new-privs` and an empty bounding set do not stop a `nobody` job
+/// from making a user namespace and holding every capability inside it
+/// (kernel attack surface); the init's system-call filter does, while
+/// threads (`clone3`, which the C library then retries as `clone`) and
+/// plain forks still work.
+#[test]
+fn an_unprivileged_job_cannot_make_a_user_namespace_but_can_still_thread_and_fork() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job(
+        "userns",
+        "unshare --user --map-root-user --net --mount sh -c 'grep CapEff /proc/self/status; mount -t tmpfs none /mnt && echo mounted' \
+         > \"$ARTIFACT_DIR/inside\" 2>&1\n\
+         /usr/bin/python3 -c 'import threading, os; t = threading.Thread(target=print, args=(\"thread\",)); t.start(); t.join(); print(\"fork\" if os.fork() else \"\", end=\"\")' \
+         > \"$ARTIFACT_DIR/threads\" 2>&1\nexit 0",
+        "",
+    );
+    lab.write_config();
+    let v = lab.run("userns", &[]).json();
+    assert_eq!(v["status"], "success", "{v}");
+    let inside = read(&outputs(&lab, &v).join("inside"));
+    assert!(!inside.contains("mounted") && !inside.contains("CapEff"), "a nobody job made a user namespace:\n{inside}");
+    assert!(inside.contains("Operation not permitted"), "{inside}");
+    let threads = read(&outputs(&lab, &v).join("threads"));
+    assert!(threads.contains("thread") && threads.contains("fork"), "{threads}");
+}
