@@ -26,8 +26,11 @@ if [[ "$(id -u)" != 0 ]] || ! command -v dpkg >/dev/null; then
   printf 'package_install_test.sh: needs root and dpkg\n' >&2
   exit 2
 fi
-if dpkg-query -W -f='${Status}' openclaw 2>/dev/null | grep -q installed; then
-  printf 'package_install_test.sh: an openclaw package is already installed; not touching it\n' >&2
+# Only a package dpkg has never heard of, or one fully purged, may be
+# touched: a removed one keeps its configuration, which the trap would purge.
+status="$(dpkg-query -W -f='${db:Status-Abbrev}' openclaw 2>/dev/null || true)"
+if [[ -n "$status" && "$status" != un* && "$status" != pn* ]]; then
+  printf 'package_install_test.sh: an openclaw package is known to dpkg (%s); not touching it\n' "$status" >&2
   exit 2
 fi
 
@@ -57,6 +60,8 @@ cleanup() {
   # What this test made: the log directory (the doctor's writes), the empty
   # config directory; the secrets directory only if still empty (rmdir).
   ((logs_existed)) || rm -rf "$logs"
+  # The guard backups a purge keeps, in a state directory this test made.
+  [[ " ${moved[*]} " == *" $state "* ]] || rm -rf "$state"
   ((etc_openclaw_existed)) || rmdir /etc/openclaw 2>/dev/null || true
   ((secrets_existed)) || rmdir "$secrets" 2>/dev/null || true
   ((ai_ops_existed)) || rmdir /etc/ai-ops-runner 2>/dev/null || true
@@ -89,6 +94,21 @@ mode_owner() {
 }
 
 version="$(dpkg-deb -f "$deb" Version)"
+if ((logs_existed)); then
+  printf '# skip - a symbolic link at %s (the directory exists already)\n' "$logs"
+else
+  # A link planted where a private directory goes stops the install, and
+  # its target keeps its mode.
+  bait="$(mktemp -d)"
+  chmod 0755 "$bait"
+  ln -s "$bait" "$logs"
+  out="$(dpkg -i "$deb" 2>&1)" && rc=0 || rc=$?
+  if ((rc != 0)) && grep -q "$logs is a symbolic link" <<<"$out"; then ok "a link at $logs stops the install"; else not_ok "a link at $logs stops the install" "exit $rc" "$out"; fi
+  check "the link's target kept its mode" test "$(stat -c %a "$bait")" = 755
+  rm -f "$logs"
+  rmdir "$bait"
+  check "with the link gone the install completes (dpkg --configure)" dpkg --configure openclaw
+fi
 printf '# installing %s (version %s)\n' "$deb" "$version"
 check "dpkg -i installs the package" dpkg -i "$deb"
 
@@ -161,17 +181,36 @@ rc=0
 openclaw-doctor >/dev/null 2>&1 || rc=$?
 if ((rc <= 1)); then ok "openclaw-doctor runs (exit $rc)"; else not_ok "openclaw-doctor runs" "exit $rc"; fi
 
+# An administrator's own mode on /etc/openclaw survives a reinstall.
+chmod 0750 /etc/openclaw
+check "dpkg -i of the same version again succeeds" dpkg -i "$deb"
+check "a reinstall kept /etc/openclaw at the administrator's 0750" test "$(stat -c %a /etc/openclaw)" = 750
+chmod 0755 /etc/openclaw
+
 marker="$state/package-install-test"
 : >"$marker"
+backup="$state/guard/backups/package-test-1"
+mkdir -p "$backup"
+echo "sshd_config before the guard" >"$backup/sshd_config"
 check "dpkg --remove succeeds" dpkg --remove openclaw
 check "remove took the binaries" test ! -e /usr/bin/openclaw-doctor
 check "remove kept the state" test -f "$marker"
 check "remove kept the secrets dir" test -d "$secrets"
+check "dpkg -i after a remove succeeds" dpkg -i "$deb"
+check "after remove and reinstall the guard timer is not masked" test ! -L "$wants/openclaw-guard.timer"
+check "after remove and reinstall the guard timer is not enabled" test ! -e "$wants/timers.target.wants/openclaw-guard.timer"
+check "the guard timer can be enabled by hand" systemctl enable openclaw-guard.timer
+check "... and is then enabled" test -L "$wants/timers.target.wants/openclaw-guard.timer"
 out="$(dpkg --purge openclaw 2>&1)" && rc=0 || rc=$?
 if ((rc == 0)); then ok "dpkg --purge succeeds"; else not_ok "dpkg --purge succeeds" "$out"; fi
-check "purge removed the state" test ! -e "$state"
+check "purge removed the state" test ! -e "$marker"
+check "purge kept the guard's backups" test -f "$backup/sshd_config"
+check "purge said it kept the guard's backups" grep -q "kept $state/guard/backups" <<<"$out"
 check "purge kept the secrets dir" test -d "$secrets"
 check "purge said it kept the secrets dir" grep -q "kept $secrets" <<<"$out"
+check "purge removed the administrator's enablement of the guard" test ! -e "$wants/timers.target.wants/openclaw-guard.timer"
+check "dpkg -i after a purge succeeds" dpkg -i "$deb"
+check "after purge and reinstall the guard timer is not enabled" test ! -e "$wants/timers.target.wants/openclaw-guard.timer"
 
 summary
 ((failed == 0))

@@ -37,9 +37,15 @@ pub(crate) struct Release {
 }
 
 pub(crate) fn dist(root: &Path) -> Result<Built, String> {
+    dist_in(root, &root.join("target"))
+}
+
+/// `dist` with the binaries compiled in `target_dir` (a fresh one proves
+/// the compiled binaries, not only the packaging, are reproducible).
+fn dist_in(root: &Path, target_dir: &Path) -> Result<Built, String> {
     let rel = release(root)?;
     eprintln!("dist: openclaw {} for {} ({}), SOURCE_DATE_EPOCH={}", rel.version, rel.arch, rel.target, rel.epoch);
-    build_release(root)?;
+    build_release(root, target_dir)?;
     let out = root.join("target/dist");
     let stage = out.join("stage");
     let gen_dir = out.join("gen");
@@ -52,7 +58,7 @@ pub(crate) fn dist(root: &Path) -> Result<Built, String> {
         .current_dir(root)
         .args(["run", "--quiet", "--locked", "-p", "dist-gen", "--"])
         .arg(&gen_dir))?;
-    dist_stage::stage(root, &rel, &gen_dir, &stage)?;
+    dist_stage::stage(root, &target_dir.join("release"), &rel, &gen_dir, &stage)?;
     clamp_mtimes(&stage, rel.epoch)?;
 
     let deb = out.join(format!("openclaw_{}_{}.deb", rel.version, rel.arch));
@@ -104,8 +110,14 @@ pub(crate) fn check(root: &Path) -> Result<(), String> {
     }
     eprintln!("package install: lintian {}", first.deb.display());
     run(Command::new("lintian").args(["--fail-on", "error", "--info", "--no-tag-display-limit"]).arg(&first.deb))?;
-    eprintln!("package install: second build, to compare");
-    let second = dist(root)?;
+    // The second build compiles everything again in a target directory of
+    // its own, so the binaries themselves are compared, not just the packing.
+    let rebuild = root.join("target/dist-rebuild");
+    if rebuild.exists() {
+        std::fs::remove_dir_all(&rebuild).map_err(|e| format!("{}: {e}", rebuild.display()))?;
+    }
+    eprintln!("package install: second build from scratch in {}, to compare", rebuild.display());
+    let second = dist_in(root, &rebuild)?;
     for (a, b) in kept.iter().zip([&second.deb, &second.tarball, &second.sums]) {
         let same = std::fs::read(a).map_err(|e| e.to_string())? == std::fs::read(b).map_err(|e| e.to_string())?;
         if !same {
@@ -169,7 +181,7 @@ fn release(root: &Path) -> Result<Release, String> {
 
 /// `cargo build --release --locked` of the tool binaries, with every path
 /// that would be embedded (the checkout, the registry sources) remapped.
-fn build_release(root: &Path) -> Result<(), String> {
+fn build_release(root: &Path, target_dir: &Path) -> Result<(), String> {
     let cargo_home = std::env::var("CARGO_HOME")
         .ok()
         .filter(|v| !v.is_empty())
@@ -179,6 +191,7 @@ fn build_release(root: &Path) -> Result<(), String> {
         format!("--remap-path-prefix={}=/build/openclaw --remap-path-prefix={cargo_home}=/cargo", root.display());
     let mut cmd = Command::new(cargo());
     cmd.current_dir(root)
+        .env("CARGO_TARGET_DIR", target_dir)
         .env("RUSTFLAGS", rustflags)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         // Nothing in the binaries reads it, but some build scripts rerun when

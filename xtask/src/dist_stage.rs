@@ -28,10 +28,10 @@ const EXAMPLES: &[(&str, &str)] =
     &[("docs/openclaw.example.toml", "openclaw.toml"), ("docs/runner.example.toml", "runner.toml")];
 
 /// Writes the whole tree (DEBIAN/ included) under `stage`.
-pub(crate) fn stage(root: &Path, rel: &Release, gen_dir: &Path, stage: &Path) -> Result<(), String> {
+pub(crate) fn stage(root: &Path, bins: &Path, rel: &Release, gen_dir: &Path, stage: &Path) -> Result<(), String> {
     let s = |p: &str| stage.join(p);
     for bin in &rel.bins {
-        copy(&root.join("target/release").join(bin), &s(&format!("usr/bin/{bin}")), 0o755)?;
+        copy(&bins.join(bin), &s(&format!("usr/bin/{bin}")), 0o755)?;
     }
     for script in OPS_SCRIPTS {
         copy(&root.join("ops").join(script), &s(&format!("usr/lib/openclaw/ops/{script}")), 0o755)?;
@@ -93,11 +93,11 @@ pub(crate) fn stage(root: &Path, rel: &Release, gen_dir: &Path, stage: &Path) ->
 
 /// The repo's units name /usr/local/bin (where `cargo install` and
 /// ops/openclaw_install_guard.sh put the binaries); the package's binaries
-/// are in /usr/bin.
+/// are in /usr/bin, in the Exec lines and in the comments' examples alike.
 pub(crate) fn unit_for_package(text: &str) -> String {
     text.lines()
         .map(|l| {
-            if l.starts_with("Exec") {
+            if l.starts_with("Exec") || l.starts_with('#') {
                 l.replace("/usr/local/bin/openclaw-", "/usr/bin/openclaw-")
             } else {
                 l.to_owned()
@@ -260,13 +260,13 @@ mod tests {
     use super::unit_for_package;
 
     #[test]
-    fn units_run_the_packaged_binaries_and_keep_everything_else() {
+    fn units_run_and_name_the_packaged_binaries_and_keep_everything_else() {
         let unit = "# built with cargo install to /usr/local/bin/openclaw-doctor\n[Service]\n\
                     ExecStart=/usr/local/bin/openclaw-doctor --format human\n\
                     ExecStartPre=/usr/local/bin/openclaw-keyctl status\nReadWritePaths=/usr/local/bin/x";
         assert_eq!(
             unit_for_package(unit),
-            "# built with cargo install to /usr/local/bin/openclaw-doctor\n[Service]\n\
+            "# built with cargo install to /usr/bin/openclaw-doctor\n[Service]\n\
              ExecStart=/usr/bin/openclaw-doctor --format human\n\
              ExecStartPre=/usr/bin/openclaw-keyctl status\nReadWritePaths=/usr/local/bin/x\n"
         );
