@@ -21,94 +21,13 @@ real_bin="$here/../../target/debug/openclaw-runner"
 # shellcheck source=ops/tests/lib.sh
 source "$here/lib.sh"
 
-tmp="$(mktemp -d "${TMPDIR:-/tmp}/openclaw_runner_selftest.XXXXXX")"
-trap 'rm -rf "$tmp"' EXIT
-
-bash_path="$(type -P bash)"
-sysbin="$tmp/sysbin"
-mkdir -p "$sysbin" "$tmp/home" "$tmp/cwd" "$tmp/rec" "$tmp/empty"
-ln -s "$bash_path" "$sysbin/bash"
-: >"$tmp/cwd/a-file"
-missing="$tmp/does-not-exist/openclaw-runner"
-canary="selftest-runner-secret-$$-do-not-leak-0123456789"
-
-# make_stub DIR ID: DIR/openclaw-runner records its id and pid, argc, argv
-# (NUL-separated), the canary variable of its environment, then prints a
-# line on stdout and stderr and exits $STUB_EXIT (default 0). Builtins only.
-# (The "token" file records a canary variable, which the wrapper must leave
-# in the environment and never turn into an argument.)
-make_stub() {
-  local dir="$1" id="$2"
-  mkdir -p "$dir"
-  {
-    printf '#!%s\n' "$bash_path"
-    printf 'rec=%q\n' "$tmp/rec"
-    printf 'id=%q\n' "$id"
-    cat <<'STUB'
-printf '%s %s\n' "$id" "$$" >"$rec/ran"
-printf '%s\n' "$#" >"$rec/argc"
-: >"$rec/argv"
-if (($#)); then printf '%s\0' "$@" >"$rec/argv"; fi
-printf '%s' "${OPENCLAW_RUNNER_SECRET-<unset>}" >"$rec/token"
-printf 'stub %s stdout\n' "$id"
-printf 'stub %s stderr\n' "$id" >&2
-exit "${STUB_EXIT:-0}"
-STUB
-  } >"$dir/openclaw-runner"
-  chmod 0755 "$dir/openclaw-runner"
-}
-
-make_stub "$tmp/explicit" explicit
-make_stub "$tmp/onpath" onpath
-explicit="$tmp/explicit/openclaw-runner"
-
-# run [VAR=value ...] -- [ARG ...]: the wrapper from $tmp/cwd with a scrubbed
-# environment plus the assignments. Sets rc; output in $tmp/out, $tmp/err.
-rc=0
-run() {
-  local -a assigns=()
-  while [[ "$1" != -- ]]; do
-    assigns+=("$1")
-    shift
-  done
-  shift
-  rm -f "$tmp/rec/"*
-  rc=0
-  (
-    cd "$tmp/cwd"
-    exec env -i PATH="$sysbin" HOME="$tmp/home" OPENCLAW_RUNNER_FALLBACK="$missing" "${assigns[@]}" \
-      "$wrapper" "$@"
-  ) </dev/null >"$tmp/out" 2>"$tmp/err" || rc=$?
-}
-ran_id() { [[ -f "$tmp/rec/ran" ]] && read -r id _ <"$tmp/rec/ran" && printf '%s' "$id"; }
-argv_is() {
-  local -a got=()
-  [[ -f "$tmp/rec/argv" ]] && mapfile -d '' -t got <"$tmp/rec/argv"
-  [[ "$(cat "$tmp/rec/argc" 2>/dev/null)" == "$#" && ${#got[@]} -eq $# ]] || return 1
-  local i=0 a
-  for a in "$@"; do
-    [[ "${got[i]}" == "$a" ]] || return 1
-    i=$((i + 1))
-  done
-}
+# shellcheck source=ops/tests/wrapper_lib.sh
+source "$here/wrapper_lib.sh"
+wrapper_setup openclaw-runner OPENCLAW_RUNNER OPENCLAW_RUNNER_SECRET
 
 # --- exit codes and output ----------------------------------------------------
 
-for code in 0 1 2 143; do
-  run STUB_EXIT="$code" OPENCLAW_RUNNER_BIN="$explicit" -- list
-  if [[ $rc -eq $code && "$(ran_id)" == explicit ]]; then
-    ok "exit code $code passes through"
-  else
-    not_ok "exit code $code passes through" "rc=$rc ran=$(ran_id)" "stderr: $(cat "$tmp/err")"
-  fi
-done
-
-run STUB_EXIT=2 OPENCLAW_RUNNER_BIN="$explicit" -- show x
-if [[ "$(cat "$tmp/out")" == "stub explicit stdout" && "$(cat "$tmp/err")" == "stub explicit stderr" ]]; then
-  ok "stdout and stderr are the binary's own, with nothing added"
-else
-  not_ok "stdout and stderr are the binary's own, with nothing added" "stdout: $(cat "$tmp/out")" "stderr: $(cat "$tmp/err")"
-fi
+wrapper_exit_cases list
 
 # --- argv passthrough ---------------------------------------------------------
 
@@ -146,55 +65,9 @@ else
   not_ok "a secret in the environment reaches the binary there (which clears it for jobs), never in argv or the output" "rc=$rc"
 fi
 
-# --- lookup ----------------------------------------------------------------------
+# --- lookup, and exec in the same process (so a SIGTERM reaches the binary) ----
 
-run OPENCLAW_RUNNER_BIN="$explicit" PATH="$tmp/onpath:$sysbin" --
-if [[ $rc -eq 0 && "$(ran_id)" == explicit ]]; then
-  ok "OPENCLAW_RUNNER_BIN wins over PATH"
-else
-  not_ok "OPENCLAW_RUNNER_BIN wins over PATH" "rc=$rc ran=$(ran_id)"
-fi
-
-run PATH="$tmp/onpath:$sysbin" --
-if [[ $rc -eq 0 && "$(ran_id)" == onpath ]]; then
-  ok "without OPENCLAW_RUNNER_BIN, the binary on PATH runs"
-else
-  not_ok "without OPENCLAW_RUNNER_BIN, the binary on PATH runs" "rc=$rc ran=$(ran_id)"
-fi
-
-run OPENCLAW_RUNNER_BIN="$missing" PATH="$tmp/onpath:$sysbin" --
-if [[ $rc -eq 0 && "$(ran_id)" == onpath ]] && grep -q 'OPENCLAW_RUNNER_BIN=.*is not an executable file' "$tmp/err"; then
-  ok "an unusable OPENCLAW_RUNNER_BIN is reported, then PATH is used"
-else
-  not_ok "an unusable OPENCLAW_RUNNER_BIN is reported, then PATH is used" "rc=$rc" "stderr: $(cat "$tmp/err")"
-fi
-
-run -- list
-if [[ $rc -eq 2 && ! -s "$tmp/out" && ! -e "$tmp/rec/ran" ]] \
-  && [[ "$(cat "$tmp/err")" == 'openclaw_runner.sh: openclaw-runner not found (set OPENCLAW_RUNNER_BIN or install it to /usr/local/bin)' ]]; then
-  ok "no binary anywhere: exit 2, one line on stderr, nothing on stdout"
-else
-  not_ok "no binary anywhere: exit 2, one line on stderr, nothing on stdout" "rc=$rc" "stderr: $(cat "$tmp/err")"
-fi
-
-# --- exec: same process, so systemd's or a terminal's SIGTERM reaches it --------
-
-rm -f "$tmp/rec/"*
-(
-  cd "$tmp/cwd"
-  exec env -i PATH="$sysbin" HOME="$tmp/home" OPENCLAW_RUNNER_FALLBACK="$missing" \
-    OPENCLAW_RUNNER_BIN="$explicit" "$wrapper" list
-) </dev/null >/dev/null 2>&1 &
-pid=$!
-rc=0
-wait "$pid" || rc=$?
-stub_pid=""
-[[ -f "$tmp/rec/ran" ]] && read -r _ stub_pid <"$tmp/rec/ran"
-if [[ $rc -eq 0 && "$stub_pid" == "$pid" ]]; then
-  ok "the wrapper execs the binary (same process)"
-else
-  not_ok "the wrapper execs the binary (same process)" "wrapper pid=$pid, binary pid=${stub_pid:-none}"
-fi
+wrapper_lookup_cases list
 
 # --- the real binary's refusals, through the wrapper ---------------------------
 
