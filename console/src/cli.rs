@@ -9,11 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use common::audit::AuditLog;
 use common::cli::UsageErrors;
 use common::config::Config;
 use common::exit::Exit;
+use common::output::Format;
 use common::paths::{PathFlags, Paths};
 use common::private_path::{self, Class};
 
@@ -61,15 +62,9 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         registry: Option<PathBuf>,
         /// Output format.
-        #[arg(long, value_enum, default_value = "human")]
-        format: FormatArg,
+        #[arg(long, value_name = "human|json", default_value = "human")]
+        format: Format,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Human,
-    Json,
 }
 
 /// Parses `args` and runs the console; the exit code follows the contract.
@@ -83,7 +78,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
     match cli.command {
         Command::CheckRegistry { registry, format } => {
             let reg = load_registry(registry, &settings, &paths)?;
-            crate::render::registry(&reg, matches!(format, FormatArg::Json)).map_err(|e| e.to_string())?;
+            crate::render::registry(&reg, matches!(format, Format::Json)).map_err(|e| e.to_string())?;
             Ok(Exit::Clean)
         }
         Command::Serve { listen, registry, public_hostname } => {

@@ -6,10 +6,11 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use common::cli::UsageErrors;
 use common::config::Config;
 use common::exit::Exit;
+use common::output::Format;
 use common::paths::PathFlags;
 
 use crate::INFO;
@@ -46,8 +47,8 @@ enum Command {
         /// The job id (32 lowercase hex).
         job_id: String,
         /// Output format.
-        #[arg(long, value_enum, default_value = "human")]
-        format: FormatArg,
+        #[arg(long, value_name = "human|json", default_value = "human")]
+        format: Format,
     },
     /// List recent runs, newest first.
     List {
@@ -55,8 +56,8 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
         /// Output format.
-        #[arg(long, value_enum, default_value = "human")]
-        format: FormatArg,
+        #[arg(long, value_name = "human|json", default_value = "human")]
+        format: Format,
     },
     /// Serve `run` to one group over a Unix socket (root only): the bridge an
     /// unprivileged caller such as the console uses. Runs until killed.
@@ -79,8 +80,8 @@ enum Command {
     /// Load and check the allowlist as `run` would, and list its jobs and repos.
     CheckConfig {
         /// Output format.
-        #[arg(long, value_enum, default_value = "human")]
-        format: FormatArg,
+        #[arg(long, value_name = "human|json", default_value = "human")]
+        format: Format,
     },
 }
 
@@ -104,25 +105,19 @@ struct JobArgs {
     #[arg(long)]
     from_console: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value = "human")]
-    format: FormatArg,
+    #[arg(long, value_name = "human|json", default_value = "human")]
+    format: Format,
 }
 
 impl JobArgs {
     /// The request these flags make (with the console's variables when asked).
-    fn request(self) -> (Request, FormatArg) {
+    fn request(self) -> (Request, Format) {
         let mut req = Request { job: self.job, repo: self.repo, sha: self.sha, params: self.param };
         if self.from_console {
             console_params(&mut req);
         }
         (req, self.format)
     }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Human,
-    Json,
 }
 
 /// Parses `args` and runs the runner; the exit code follows the contract.
@@ -195,7 +190,7 @@ fn serve(config: Option<PathBuf>, socket: PathBuf, group: Option<String>) -> Res
 
 fn run(cli: Cli) -> Result<Exit, String> {
     let (_config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
-    let json = |f: FormatArg| matches!(f, FormatArg::Json);
+    let json = |f: Format| matches!(f, Format::Json);
     match cli.command {
         Command::Serve { socket, group } => serve(cli.config, socket, group),
         Command::Submit { socket, job } => {
