@@ -136,6 +136,12 @@ pub enum PathError {
 
 impl Paths {
     /// Resolves every location for a process running as root or not.
+    ///
+    /// A non-root process's defaults for the artifacts root, the audit log
+    /// and (without `XDG_RUNTIME_DIR`) the run directory live under its
+    /// resolved state directory, so a state directory given by flag,
+    /// environment or file is enough: a systemd `DynamicUser` child with a
+    /// cleared environment and no HOME needs nothing else.
     pub fn resolve(
         flags: &PathFlags,
         file: &PathSettings,
@@ -186,11 +192,7 @@ impl Paths {
             "OPENCLAW_ARTIFACTS_ROOT",
             &file.artifacts_root,
             &|| {
-                if is_root {
-                    Ok(PathBuf::from("/var/lib/openclaw/artifacts"))
-                } else {
-                    Ok(user_state()?.join("artifacts"))
-                }
+                if is_root { Ok(PathBuf::from("/var/lib/openclaw/artifacts")) } else { Ok(state_dir.join("artifacts")) }
             },
         )?;
         let audit_log =
@@ -198,7 +200,7 @@ impl Paths {
                 if is_root {
                     Ok(PathBuf::from("/var/log/openclaw/audit.jsonl"))
                 } else {
-                    Ok(user_state()?.join("audit.jsonl"))
+                    Ok(state_dir.join("audit.jsonl"))
                 }
             })?;
         let audit_checkpoint =
@@ -209,7 +211,7 @@ impl Paths {
             }
             match env("XDG_RUNTIME_DIR").filter(|p| Path::new(p).is_absolute()) {
                 Some(dir) => Ok(Path::new(&dir).join("openclaw")),
-                None => Ok(user_state()?.join("run")),
+                None => Ok(state_dir.join("run")),
             }
         })?;
         Ok(Paths { secrets_dir, state_dir, artifacts_root, audit_log, audit_checkpoint, run_dir })
@@ -303,6 +305,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(p.state_dir, Path::new("/var/lib/openclaw"));
+    }
+
+    #[test]
+    fn a_given_state_dir_is_enough_without_home() {
+        // A systemd DynamicUser's child: a cleared environment (no HOME, no
+        // XDG_*), the locations given as flags. Nothing may need HOME then.
+        let flags = PathFlags { state_dir: Some("/var/lib/private/c".into()), ..Default::default() };
+        let p = Paths::resolve(&flags, &PathSettings::default(), &env_of(&[]), false).unwrap();
+        assert_eq!(p.state_dir, Path::new("/var/lib/private/c"));
+        assert_eq!(p.artifacts_root, Path::new("/var/lib/private/c/artifacts"));
+        assert_eq!(p.audit_log, Path::new("/var/lib/private/c/audit.jsonl"));
+        assert_eq!(p.run_dir, Path::new("/var/lib/private/c/run"));
+        // The same from the environment and from the config file.
+        let p = Paths::resolve(
+            &PathFlags::default(),
+            &PathSettings::default(),
+            &env_of(&[("OPENCLAW_STATE_DIR", "/s")]),
+            false,
+        )
+        .unwrap();
+        assert_eq!(p.run_dir, Path::new("/s/run"));
+        let file = PathSettings { state_dir: Some("/f".into()), ..Default::default() };
+        assert_eq!(
+            Paths::resolve(&PathFlags::default(), &file, &env_of(&[]), false).unwrap().run_dir,
+            Path::new("/f/run")
+        );
+        // XDG_RUNTIME_DIR still wins for the run directory when it is set.
+        let p = Paths::resolve(&flags, &PathSettings::default(), &env_of(&[("XDG_RUNTIME_DIR", "/run/user/7")]), false)
+            .unwrap();
+        assert_eq!(p.run_dir, Path::new("/run/user/7/openclaw"));
     }
 
     #[test]

@@ -189,7 +189,7 @@ fn settings(cli: &Cli) -> Result<Settings, String> {
     let (config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let guard = GuardSettings::from_config(&config).map_err(|e| format!("config: {e}"))?;
     let env = &paths::process_env;
-    let log = settings::guard_log(guard.log.as_deref(), env, paths::is_root())?;
+    let log = settings::guard_log(guard.log.as_deref(), env, paths::is_root(), &paths.state_dir)?;
     let ssh_dir = settings::dir_from_env("OPENCLAW_SSH_DIR", &["/etc/ssh"], env)?.remove(0);
     let cups_dirs = settings::dir_from_env("OPENCLAW_CUPS_DIR", &["/etc/cups", "/var/snap/cups/common/etc/cups"], env)?;
     let own_exe = std::env::current_exe().map_err(|e| format!("cannot find my own executable: {e}"))?;

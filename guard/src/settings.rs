@@ -140,12 +140,14 @@ pub(crate) fn dir_from_env(
 }
 
 /// The guard log: `OPENCLAW_GUARD_LOG` > `[guard] log` > the default
-/// (`/var/log/openclaw_guard.log` as root, `$XDG_STATE_HOME/openclaw/guard.log`
-/// otherwise), the precedence every path of the shared table follows.
+/// (`/var/log/openclaw_guard.log` as root, `<state dir>/guard.log`
+/// otherwise, i.e. `$XDG_STATE_HOME/openclaw/guard.log` unless the state
+/// directory is given), the precedence every path of the shared table follows.
 pub(crate) fn guard_log(
     table: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
     root: bool,
+    state_dir: &Path,
 ) -> Result<PathBuf, String> {
     if let Some(v) = env("OPENCLAW_GUARD_LOG").filter(|v| !v.is_empty()) {
         let p = PathBuf::from(&v);
@@ -161,12 +163,7 @@ pub(crate) fn guard_log(
     if root {
         return Ok(PathBuf::from("/var/log/openclaw_guard.log"));
     }
-    let state_home = env("XDG_STATE_HOME")
-        .filter(|v| Path::new(v).is_absolute())
-        .map(PathBuf::from)
-        .or_else(|| env("HOME").filter(|v| Path::new(v).is_absolute()).map(|h| Path::new(&h).join(".local/state")))
-        .ok_or("cannot choose a default for the guard log: set HOME, XDG_STATE_HOME or OPENCLAW_GUARD_LOG")?;
-    Ok(state_home.join("openclaw/guard.log"))
+    Ok(state_dir.join("guard.log"))
 }
 
 #[cfg(test)]
@@ -195,18 +192,31 @@ mod tests {
             move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| (*v).to_owned())
         };
         let file = Some(Path::new("/etc/x.log"));
-        assert_eq!(guard_log(file, &env(&[("OPENCLAW_GUARD_LOG", "/e.log")]), true).unwrap(), Path::new("/e.log"));
-        assert_eq!(guard_log(file, &env(&[]), true).unwrap(), Path::new("/etc/x.log"));
-        assert_eq!(guard_log(None, &env(&[]), true).unwrap(), Path::new("/var/log/openclaw_guard.log"));
+        let state = Path::new("/home/u/.local/state/openclaw");
         assert_eq!(
-            guard_log(None, &env(&[("HOME", "/home/u")]), false).unwrap(),
+            guard_log(file, &env(&[("OPENCLAW_GUARD_LOG", "/e.log")]), true, state).unwrap(),
+            Path::new("/e.log")
+        );
+        assert_eq!(guard_log(file, &env(&[]), true, state).unwrap(), Path::new("/etc/x.log"));
+        assert_eq!(guard_log(None, &env(&[]), true, state).unwrap(), Path::new("/var/log/openclaw_guard.log"));
+        assert_eq!(
+            guard_log(None, &env(&[]), false, state).unwrap(),
             Path::new("/home/u/.local/state/openclaw/guard.log")
         );
+        assert!(guard_log(None, &env(&[("OPENCLAW_GUARD_LOG", "rel")]), true, state).is_err());
+    }
+
+    #[test]
+    fn a_given_state_dir_names_the_guard_log_without_home() {
+        // `guard status` as a systemd DynamicUser child: no HOME, the state
+        // directory given as a flag.
         assert_eq!(
-            guard_log(None, &env(&[("XDG_STATE_HOME", "/x"), ("HOME", "/h")]), false).unwrap(),
-            Path::new("/x/openclaw/guard.log")
+            guard_log(None, &|_| None, false, Path::new("/var/lib/private/c")).unwrap(),
+            Path::new("/var/lib/private/c/guard.log")
         );
-        assert!(guard_log(None, &env(&[("OPENCLAW_GUARD_LOG", "rel")]), true).is_err());
-        assert!(guard_log(None, &env(&[]), false).is_err());
+        assert_eq!(
+            guard_log(None, &|_| None, true, Path::new("/var/lib/openclaw")).unwrap(),
+            Path::new("/var/log/openclaw_guard.log")
+        );
     }
 }
