@@ -72,6 +72,10 @@ struct RunArgs {
     /// Also write Prometheus metrics atomically to this file (node_exporter textfile collector).
     #[arg(long, value_name = "PATH", global = true)]
     textfile: Option<PathBuf>,
+    /// With --textfile: when the file's directory does not exist (node_exporter is not installed), skip the textfile
+    /// with a note instead of failing the run (exit 2). The packaged timer uses it.
+    #[arg(long, global = true, requires = "textfile")]
+    textfile_optional: bool,
     #[command(flatten)]
     paths: PathFlags,
 }
@@ -179,12 +183,15 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
     if written.is_err() {
         exit = Exit::Undecided;
     }
-    if let (Some(path), Some(metrics)) = (&args.textfile, &metrics)
+    if let (Some(path), Some(metrics)) = (&args.textfile, &metrics) {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+        if args.textfile_optional && !dir.is_dir() {
+            output::note(&format!("textfile skipped: {} does not exist (no node_exporter)", dir.display()));
         // 0644: node_exporter runs as its own user and must read it; it holds no secrets.
-        && let Err(e) = write_textfile(path, metrics)
-    {
-        output::error(&format!("cannot write textfile {}: {e}", path.display()));
-        exit = Exit::Undecided;
+        } else if let Err(e) = write_textfile(path, metrics) {
+            output::error(&format!("cannot write textfile {}: {e}", path.display()));
+            exit = Exit::Undecided;
+        }
     }
     if !args.no_artifacts {
         let written = common::artifacts::new_run_dir(&artifacts_root, "doctor", None, started_at).and_then(|dir| {

@@ -248,3 +248,30 @@ fn a_textfile_path_that_is_not_a_regular_file_is_never_replaced() {
     assert!(run.stderr.contains("not a regular file"), "{}", run.stderr);
     assert!(std::fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "still the FIFO");
 }
+
+#[test]
+fn an_optional_textfile_without_its_directory_is_skipped_with_a_note() {
+    // The packaged timer names node_exporter's directory; on a host without
+    // node_exporter the run must still end on its checks, not on exit 2.
+    let host = Host::new();
+    let textfile = host.path("node-exporter/openclaw_doctor.prom");
+    let args = ["--only", "disk", "--no-artifacts", "--textfile", textfile.to_str().unwrap()];
+    let run = host.run(&[&args[..], &["--textfile-optional"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(run.stderr.contains("textfile skipped"), "{}", run.stderr);
+    assert!(!textfile.exists());
+    // Without the flag a missing directory is still an error.
+    let run = host.run(&args);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(run.stderr.contains("cannot write textfile"), "{}", run.stderr);
+    // With the directory there, the optional textfile is written.
+    std::fs::create_dir(host.path("node-exporter")).unwrap();
+    let run = host.run(&[&args[..], &["--textfile-optional"]].concat());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(std::fs::read_to_string(&textfile).unwrap().contains("openclaw_doctor_success 1"));
+    // Only a missing directory is skipped: a textfile that is not a regular file still fails.
+    std::fs::remove_file(&textfile).unwrap();
+    rustix::fs::mkfifoat(rustix::fs::CWD, &textfile, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
+    let run = host.run(&[&args[..], &["--textfile-optional"]].concat());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+}
