@@ -4,6 +4,12 @@
 //! own resolved locations as flags (the child's environment is cleared, so
 //! flags are how it learns them). An action whose program is missing or
 //! untrusted is left out and named at startup.
+//!
+//! The actions that report root-only state (the guard's state and log, the
+//! secrets, the notifier's state) are offered only to a console running as
+//! root. The packaged console is a `DynamicUser`: run there they would read
+//! the console's own empty directories and report "the guard never ran",
+//! "no key set", which is false. They are left out, and named, instead.
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +32,8 @@ struct Def {
     timeout: u64,
     concurrent: bool,
     long_running: bool,
+    /// Reads state only root can read (see the module text).
+    root_only: bool,
 }
 
 const DEFS: &[Def] = &[
@@ -39,6 +47,7 @@ const DEFS: &[Def] = &[
         timeout: 120,
         concurrent: false,
         long_running: false,
+        root_only: false,
     },
     Def {
         id: "port_audit",
@@ -50,6 +59,7 @@ const DEFS: &[Def] = &[
         timeout: 60,
         concurrent: false,
         long_running: false,
+        root_only: false,
     },
     Def {
         id: "evidence",
@@ -61,6 +71,7 @@ const DEFS: &[Def] = &[
         timeout: 180,
         concurrent: false,
         long_running: true,
+        root_only: false,
     },
     Def {
         id: "guard_status",
@@ -72,6 +83,7 @@ const DEFS: &[Def] = &[
         timeout: 30,
         concurrent: true,
         long_running: false,
+        root_only: true,
     },
     Def {
         id: "keyctl_status",
@@ -83,6 +95,7 @@ const DEFS: &[Def] = &[
         timeout: 30,
         concurrent: true,
         long_running: false,
+        root_only: true,
     },
     Def {
         id: "notify_status",
@@ -94,6 +107,7 @@ const DEFS: &[Def] = &[
         timeout: 30,
         concurrent: true,
         long_running: false,
+        root_only: true,
     },
     Def {
         id: "verify_audit",
@@ -105,6 +119,7 @@ const DEFS: &[Def] = &[
         timeout: 120,
         concurrent: false,
         long_running: false,
+        root_only: false,
     },
 ];
 
@@ -113,6 +128,7 @@ pub(crate) fn registry(
     paths: &Paths,
     env: &dyn Fn(&str) -> Option<String>,
     own_exe: Option<&Path>,
+    is_root: bool,
 ) -> (Registry, Vec<String>) {
     let mut actions = Vec::new();
     let mut notes = Vec::new();
@@ -126,7 +142,17 @@ pub(crate) fn registry(
         "--audit-log".to_owned(),
         paths.audit_log.display().to_string(),
     ];
+    let not_root = |id: &str| {
+        format!(
+            "built-in action `{id}` left out: it reports root-only state and the console is not root \
+             (the packaged unit's DynamicUser); run it as root, e.g. `sudo openclaw-guard status` (docs/console.md)"
+        )
+    };
     for d in DEFS {
+        if d.root_only && !is_root {
+            notes.push(not_root(d.id));
+            continue;
+        }
         let program = match locate(d.tool, d.var, env, own_exe) {
             Located::Found(p) => p,
             Located::Missing(why) => {
@@ -152,6 +178,10 @@ pub(crate) fn registry(
             params: Vec::new(),
         });
     }
+    if !is_root {
+        notes.push(not_root("tail_guard_log"));
+        return (Registry { source: Source::BuiltIn, actions }, notes);
+    }
     let guard_log = env("OPENCLAW_GUARD_LOG")
         .filter(|p| Path::new(p).is_absolute())
         .unwrap_or_else(|| DEFAULT_GUARD_LOG.to_owned());
@@ -170,4 +200,33 @@ pub(crate) fn registry(
         Err(e) => notes.push(format!("built-in action `tail_guard_log` left out: {e}")),
     }
     (Registry { source: Source::BuiltIn, actions }, notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths() -> Paths {
+        let flags = common::paths::PathFlags { state_dir: Some("/var/lib/private/c".into()), ..Default::default() };
+        Paths::resolve(&flags, &common::paths::PathSettings::default(), &|_| None, false).unwrap()
+    }
+
+    const ROOT_ONLY: [&str; 4] = ["guard_status", "keyctl_status", "notify_status", "tail_guard_log"];
+
+    #[test]
+    fn a_console_that_is_not_root_offers_nothing_over_root_only_state_and_says_so() {
+        let (reg, notes) = registry(&paths(), &|_| None, None, false);
+        for id in ROOT_ONLY {
+            assert!(!reg.actions.iter().any(|a| a.id == id), "{id} offered to a non-root console");
+            assert!(notes.iter().any(|n| n.contains(&format!("`{id}`")) && n.contains("root-only")), "{notes:?}");
+        }
+    }
+
+    #[test]
+    fn a_root_console_is_offered_the_root_only_actions() {
+        let (reg, notes) = registry(&paths(), &|_| None, None, true);
+        assert!(!notes.iter().any(|n| n.contains("root-only")), "{notes:?}");
+        // tail needs no sibling tool, so it is there whenever /usr/bin/tail is.
+        assert!(reg.actions.iter().any(|a| a.id == "tail_guard_log"), "{notes:?}");
+    }
 }

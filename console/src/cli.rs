@@ -103,7 +103,7 @@ fn load_registry(flag: Option<PathBuf>, settings: &ConsoleSettings, paths: &Path
     let own = std::env::current_exe().ok();
     let mut notes = Vec::new();
     let reg = Registry::load(&path, explicit, || {
-        let (reg, n) = builtin::registry(paths, &common::paths::process_env, own.as_deref());
+        let (reg, n) = builtin::registry(paths, &common::paths::process_env, own.as_deref(), common::paths::is_root());
         notes = n;
         reg
     })
