@@ -53,7 +53,7 @@ bad=()
 exec_start="$(ini_values "$service" Service ExecStart | tail -n 1)"
 [[ "$exec_start" == "/usr/local/bin/openclaw-runner run --job %i --format json" ]] || bad+=("ExecStart=$exec_start")
 caps="$(ini_values "$service" Service CapabilityBoundingSet | words | tr '\n' ' ')"
-[[ "$caps" == "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_KILL CAP_NET_ADMIN CAP_SETGID CAP_SETUID CAP_SYS_ADMIN " ]] || bad+=("capabilities: $caps")
+[[ "$caps" == "CAP_CHOWN CAP_DAC_OVERRIDE CAP_FOWNER CAP_KILL CAP_NET_ADMIN CAP_SETGID CAP_SETPCAP CAP_SETUID CAP_SYS_ADMIN " ]] || bad+=("capabilities: $caps")
 ns="$(ini_values "$service" Service RestrictNamespaces | words | tr '\n' ' ')"
 [[ "$ns" == "ipc mnt net pid " ]] || bad+=("namespaces beyond the job's PID, mount, IPC and network ones: $ns")
 [[ "$(row 'User=/DynamicUser=')" == *"runs as root"* ]] || bad+=("not root: setpriv and chown need it")

@@ -224,6 +224,14 @@ fn start(a: &InitArgs) -> Result<i32, String> {
         crate::netns::loopback_up().map_err(|e| format!("cannot bring up the job's loopback: {e}"))?;
     }
     if a.uid != 0 {
+        // setpriv's --bounding-set=-all needs CAP_SETPCAP; without it
+        // libcap-ng only warns and the job would keep this process's
+        // bounding set (a unit whose CapabilityBoundingSet= lacks it).
+        if !has_effective_cap(CAP_SETPCAP)? {
+            return Err("cannot empty the job's bounding set: CAP_SETPCAP is not in the runner's effective set \
+                        (the unit's CapabilityBoundingSet= must include it)"
+                .into());
+        }
         let lim = rustix::process::Rlimit { current: Some(NPROC_LIMIT), maximum: Some(NPROC_LIMIT) };
         rustix::process::setrlimit(rustix::process::Resource::Nproc, lim)
             .map_err(|e| format!("cannot limit the job's processes: {e}"))?;
@@ -236,6 +244,19 @@ fn start(a: &InitArgs) -> Result<i32, String> {
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", crate::job::SETPRIV))?;
     Ok(child.id() as i32)
+}
+
+/// `CAP_SETPCAP`'s bit number (linux/capability.h).
+const CAP_SETPCAP: u32 = 8;
+
+/// Whether capability `bit` is in this process's effective set (`CapEff:`
+/// of /proc/self/status, which `own_proc` has already remounted for this
+/// PID namespace; the process is the same).
+fn has_effective_cap(bit: u32) -> Result<bool, String> {
+    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
+    let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:")).ok_or("/proc/self/status has no CapEff line")?;
+    let eff = u64::from_str_radix(hex.trim(), 16).map_err(|e| format!("CapEff `{}`: {e}", hex.trim()))?;
+    Ok(eff & (1 << bit) != 0)
 }
 
 /// Detaches every `/proc` this mount namespace inherited (the host's, and

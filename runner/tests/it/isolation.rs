@@ -148,3 +148,28 @@ fn a_job_gets_its_own_loopback_and_the_hosts_network_only_when_it_asks() {
         assert_eq!(got.trim(), want, "{job}");
     }
 }
+
+#[test]
+fn a_runner_that_cannot_empty_an_unprivileged_jobs_bounding_set_refuses_to_start_it() {
+    // A unit whose CapabilityBoundingSet= lacks CAP_SETPCAP (found booted, by
+    // `cargo xtask systemd-test`): setpriv could not empty the job's bounding
+    // set and would only warn, so the job must not run. (That a job started
+    // normally has an empty one: review::an_unprivileged_job_has_no_capability_even_in_its_bounding_set.)
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("bounds", "touch \"$ARTIFACT_DIR/ran\"", "");
+    lab.write_config();
+    let sha = lab.sha.clone();
+    let args = ["run", "--job", "bounds", "--repo", "app", "--sha", &sha, "--format", "json"];
+    let mut cmd = std::process::Command::new("setpriv");
+    lab.host.hermetic(&mut cmd);
+    cmd.args(["--bounding-set=-setpcap", "--", crate::support::RUNNER, "--config"]).arg(lab.config_path()).args(args);
+    let run = test_support::run(&mut cmd);
+    assert_ne!(run.code, 0, "{}", run.stderr);
+    let v = run.json();
+    assert_ne!(v["status"], "success", "{v}");
+    assert!(v.to_string().contains("CAP_SETPCAP"), "{v}");
+    assert!(!lab.artifacts(v["job_id"].as_str().unwrap()).join("outputs/ran").exists(), "the job ran");
+}
