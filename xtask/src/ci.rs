@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::{coverage, deps, dist, docs, tools};
+use crate::{coverage, deps, dist, docs, systemd_test, tools};
 
 /// Every check CI runs. The nextest run is last, so its `Summary … tests run`
 /// line is the final line of test output.
@@ -33,6 +33,7 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     step("docs drift", || docs::docs(root, true))?;
     // Here rather than after the test run: nextest's summary must stay the last line.
     step("package install", || dist::check(root))?;
+    step("systemd boot", || systemd_test::systemd_test(root))?;
     eprintln!(
         "==> ci: all steps before the test run passed in {:.1}s; running tests last",
         started.elapsed().as_secs_f64()

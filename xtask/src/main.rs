@@ -5,6 +5,7 @@
 //! - `cargo xtask coverage`: check docs/CONTRACT_COVERAGE.md against the tests that exist.
 //! - `cargo xtask dist [--install-test]`: the Debian package, a tarball and SHA256SUMS under target/dist/
 //!   (reproducible); with `--install-test`, CI's package step alone (as root: installs it here).
+//! - `cargo xtask systemd-test`: the .deb installed into a Debian root booted under a real systemd, every unit checked.
 //! - `cargo xtask check-deps [--manifest-path PATH]`: the dependency-direction invariant alone.
 //! - `cargo xtask bench [NAME]`: benchmarks (whole-process timings against named baselines).
 //! - `cargo xtask fuzz [--seconds N] [TARGET]`: run the cargo-fuzz targets (needs nightly).
@@ -21,6 +22,7 @@ mod deps;
 mod dist;
 mod dist_stage;
 mod docs;
+mod systemd_test;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
         Some("coverage") => coverage::coverage(&root),
         Some("dist") if args.iter().any(|a| a == "--install-test") => dist::check(&root),
         Some("dist") => dist::dist(&root).map(|_| ()),
+        Some("systemd-test") => systemd_test::systemd_test(&root),
         Some("bench") => ci::bench(&root, args.get(1).map(String::as_str)),
         Some("fuzz") => ci::fuzz(&root, &args[1..]),
         Some("console-screenshots") => ci::console_screenshots(&root),
@@ -57,7 +60,7 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask <ci | docs [--check] | coverage | dist [--install-test] | check-deps [--manifest-path PATH] | bench [NAME] | fuzz [--seconds N] [TARGET] | console-screenshots>";
+const USAGE: &str = "usage: cargo xtask <ci | docs [--check] | coverage | dist [--install-test] | systemd-test | check-deps [--manifest-path PATH] | bench [NAME] | fuzz [--seconds N] [TARGET] | console-screenshots>";
 
 fn flag_value<'a>(args: &'a [String], flag: &str) -> Option<&'a str> {
     args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).map(String::as_str)

@@ -12,6 +12,10 @@ pub(crate) struct Tool {
     pub(crate) why: &'static str,
 }
 
+/// Builds the Debian root that `xtask systemd-test` boots.
+pub(crate) const MMDEBSTRAP: Tool =
+    Tool { program: "mmdebstrap", package: "mmdebstrap", why: "`xtask systemd-test` builds the Debian root it boots" };
+
 /// Everything `cargo xtask ci` needs beyond the Rust toolchain.
 pub(crate) const REQUIRED: &[Tool] = &[
     Tool { program: "git", package: "git", why: "tests build real git repositories" },
@@ -63,6 +67,7 @@ pub(crate) const REQUIRED: &[Tool] = &[
         why: "the .deb that `xtask dist` builds must have no lintian errors",
     },
     Tool { program: "man", package: "man-db", why: "the install test finds every installed man page with man -w" },
+    MMDEBSTRAP,
     Tool {
         program: "systemd-analyze",
         package: "systemd",
