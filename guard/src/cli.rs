@@ -75,6 +75,12 @@ enum Command {
     },
     /// Confirm a pending rollback after checking sshd answers on the tailnet (normally done by the guard itself).
     Confirm,
+    /// Create the guard log (0600) if it is missing, else check it as a tick would, changing nothing.
+    ///
+    /// Exit 2 for a link, anything but a regular file, another owner, or a mode group or others can
+    /// write. openclaw-guard.service runs this as root before each sandboxed tick, which can only
+    /// write a log that already exists.
+    PrepareLog,
     /// Roll back the pending fix now: restore its backed-up files and restart sshd.
     Rollback {
         /// Used by the dead-man: wait for this pending rollback's deadline, then roll back if still pending.
@@ -222,6 +228,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
             fixcmd::fix(&s, remediation.into(), mode)
         }
         Command::Confirm => fixcmd::confirm(&s),
+        Command::PrepareLog => crate::log::GuardLog::open(&s.log).map(|_| Exit::Clean),
         Command::Rollback { armed } => fixcmd::rollback(&s, armed.as_deref()),
     }
 }

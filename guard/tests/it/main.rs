@@ -6,6 +6,7 @@
 mod cups;
 mod interlock;
 mod lock;
+mod prepare_log;
 mod sshd;
 mod sshlab;
 mod status;
