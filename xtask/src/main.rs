@@ -22,6 +22,7 @@ mod deps;
 mod dist;
 mod dist_stage;
 mod docs;
+mod systemd_boot;
 mod systemd_test;
 mod tools;
 

@@ -3,29 +3,21 @@
 //! ops/tests/systemd_boot_test.sh inside (every unit started, upgrade,
 //! remove, purge).
 //!
-//! The container, as systemd-nspawn would make it but without a host
-//! systemd (none runs here): new PID, mount, UTS, IPC and network
-//! namespaces (`unshare`), `proc`, a read-only `sysfs`, the host's cgroup
-//! tree, a private `/dev` (a few device nodes and its own devpts: never the
-//! host's console), tmpfs on `/run` and `/tmp`; `pivot_root` (not chroot:
-//! the kernel refuses user namespaces to a chrooted process, and
-//! `PrivateUsers=` fails with 217/USER), `mount --make-rshared /` (without it
-//! `LoadCredential=` leaves an empty credentials directory), then
-//! `/lib/systemd/systemd --system` with `container=other`. Every mount lives
-//! in the private mount namespace; the network namespace has loopback only;
-//! no host unit is touched. The container ends when its PID 1 is killed by
-//! pid from here.
+//! The container (`systemd_boot`) has its own PID, mount, UTS, IPC,
+//! cgroup and network namespaces and its own cgroups: nothing of the host is
+//! started, mounted, written or reached, and it ends with the `unshare`
+//! that made it.
 //!
 //! The root is built once with `mmdebstrap` from the host's apt sources and
 //! cached under /var/cache/openclaw-xtask/, keyed by the suite, the package
 //! list and the sources file.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use crate::dist::{self, run, stdout_of};
+use crate::systemd_boot::Container;
 use crate::tools;
 
 /// The packages the root gets beyond minbase: systemd itself, what the
@@ -47,9 +39,6 @@ const INCLUDE: &[&str] = &[
 ];
 const SUITE: &str = "bookworm";
 const CACHE_DIR: &str = "/var/cache/openclaw-xtask";
-/// Boot and every check together; each wait inside has its own timeout too.
-const CHECKS_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-const BOOT_TIMEOUT_SECS: u64 = 120;
 
 /// Runs the whole step. Skips with a reason when not root or without
 /// namespaces, except under `CI=true`, where that is a failure.
@@ -63,7 +52,9 @@ pub(crate) fn systemd_test(root: &Path) -> Result<(), String> {
         return Ok(());
     }
     tools::ensure(&[tools::MMDEBSTRAP])?;
+    let dist_started = Instant::now();
     let built = dist::dist(root)?;
+    eprintln!("systemd-test: package built in {:.1}s", dist_started.elapsed().as_secs_f64());
     let work = root.join("target/systemd-test");
     if work.exists() {
         std::fs::remove_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
@@ -87,24 +78,17 @@ pub(crate) fn systemd_test(root: &Path) -> Result<(), String> {
     ] {
         std::fs::copy(&from, inside.join(&name)).map_err(|e| format!("{}: {e}", from.display()))?;
     }
-    let keep = std::env::var("OPENCLAW_SYSTEMD_TEST_KEEP").is_ok_and(|v| v == "1");
+    let keep = std::env::var("OPENCLAW_SYSTEMD_TEST_KEEP").is_ok_and(|v| v == "1")
+        && !std::env::var("CI").is_ok_and(|v| v == "true");
+    // The container ends when `c` is dropped, on every path out of here.
     let result = Container::boot(&rootfs, &work.join("console.log")).and_then(|c| {
         let res = c.wait_booted().and_then(|()| c.run_checks());
         if keep {
-            // For a look inside after a failure; never under CI.
-            eprintln!(
-                "systemd-test: kept running: nsenter -t {} -a -r -w bash; end it with kill -KILL {}",
-                c.pid1, c.pid1
-            );
-            std::mem::forget(c);
-            return res;
+            eprintln!("systemd-test: checks: {res:?}");
+            c.keep();
         }
-        c.kill();
         res
     });
-    if keep {
-        return result;
-    }
     if result.is_err() {
         let log = work.join("console.log");
         if let Ok(text) = std::fs::read_to_string(&log) {
@@ -127,7 +111,7 @@ fn preflight() -> Result<(), String> {
     if stdout_of(Command::new("id").arg("-u"))? != "0" {
         return Err("needs root (it makes namespaces, mounts and boots a systemd)".into());
     }
-    for tool in ["unshare", "nsenter", "pivot_root", "dpkg-deb"] {
+    for tool in ["unshare", "nsenter", "pivot_root", "setpriv", "dpkg-deb"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool} || test -x /usr/sbin/{tool} || test -x /sbin/{tool}")])
             .stdout(Stdio::null())
@@ -138,7 +122,7 @@ fn preflight() -> Result<(), String> {
         }
     }
     let ns = Command::new("unshare")
-        .args(["--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "--propagation", "private", "true"])
+        .args(["--pid", "--fork", "--mount", "--uts", "--ipc", "--cgroup", "--net", "--propagation", "private", "true"])
         .stderr(Stdio::piped())
         .output()
         .map_err(|e| format!("cannot run unshare: {e}"))?;
@@ -166,12 +150,13 @@ fn root_tarball() -> Result<PathBuf, String> {
         let out = child.wait_with_output().map_err(|e| e.to_string())?;
         String::from_utf8_lossy(&out.stdout).chars().take(16).collect::<String>()
     };
+    trusted_cache()?;
     let tarball = Path::new(CACHE_DIR).join(format!("root-{SUITE}-{key}.tar"));
     if tarball.exists() {
+        trusted(&tarball, false)?;
         eprintln!("systemd-test: reusing the root {}", tarball.display());
         return Ok(tarball);
     }
-    std::fs::create_dir_all(CACHE_DIR).map_err(|e| format!("{CACHE_DIR}: {e}"))?;
     // mmdebstrap picks the format from the name: it must end in `.tar`.
     let partial = Path::new(CACHE_DIR).join(format!("partial-{SUITE}-{key}.tar"));
     let built = Instant::now();
@@ -183,6 +168,35 @@ fn root_tarball() -> Result<PathBuf, String> {
     std::fs::rename(&partial, &tarball).map_err(|e| format!("{}: {e}", tarball.display()))?;
     eprintln!("systemd-test: root built in {:.1}s", built.elapsed().as_secs_f64());
     Ok(tarball)
+}
+
+/// The cache directory, made 0755 root when missing; an existing one must be
+/// root's and writable by no one else, since the root booted from it runs
+/// as real root on this host.
+fn trusted_cache() -> Result<(), String> {
+    let dir = Path::new(CACHE_DIR);
+    if std::fs::symlink_metadata(dir).is_err() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{CACHE_DIR}: {e}"))?;
+        std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .map_err(|e| format!("{CACHE_DIR}: {e}"))?;
+    }
+    trusted(dir, true)
+}
+
+/// `path` is root's, of the expected kind (not a link), and writable by no
+/// one else.
+fn trusted(path: &Path, dir: bool) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let kind_ok = if dir { m.file_type().is_dir() } else { m.file_type().is_file() };
+    if !kind_ok || m.uid() != 0 || m.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} must be a {} owned by root and writable by no one else; remove it",
+            path.display(),
+            if dir { "directory" } else { "regular file" }
+        ));
+    }
+    Ok(())
 }
 
 /// The same package with its version bumped (`<v>+systemdtest1`): what an
@@ -207,170 +221,4 @@ fn bumped(deb: &Path, dir: &Path) -> Result<PathBuf, String> {
         .arg(&out)
         .stdout(Stdio::null()))?;
     Ok(out)
-}
-
-/// What boots the root: runs as `sh -s ROOT` inside the new namespaces.
-const BOOT: &str = r#"
-set -eu
-r=$1
-mount --bind "$r" "$r"
-mount -t proc proc "$r/proc"
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs "$r/sys"
-mount --rbind /sys/fs/cgroup "$r/sys/fs/cgroup"
-mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs "$r/run"
-mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$r/tmp"
-mount -t tmpfs -o mode=0755,nosuid dev "$r/dev"
-for n in null zero full random urandom tty; do
-    : > "$r/dev/$n"
-    mount --bind "/dev/$n" "$r/dev/$n"
-done
-mkdir -p "$r/dev/pts" "$r/dev/shm" "$r/dev/mqueue"
-mount -t devpts -o newinstance,ptmxmode=0666,mode=0620 devpts "$r/dev/pts"
-ln -s pts/ptmx "$r/dev/ptmx"
-mount -t tmpfs -o mode=1777,nosuid,nodev shm "$r/dev/shm"
-mount -t mqueue mqueue "$r/dev/mqueue"
-ln -s /proc/self/fd "$r/dev/fd"
-ln -s /proc/self/fd/0 "$r/dev/stdin"
-ln -s /proc/self/fd/1 "$r/dev/stdout"
-ln -s /proc/self/fd/2 "$r/dev/stderr"
-cd "$r"
-mkdir -p .oldroot
-pivot_root . .oldroot
-umount -l /.oldroot
-rmdir /.oldroot
-mount --make-rshared /
-exec /usr/bin/env -i container=other PATH=/usr/sbin:/usr/bin:/sbin:/bin /lib/systemd/systemd --system
-"#;
-
-/// A booted root: the `unshare` process and the host pid of its PID 1.
-struct Container {
-    unshare: Child,
-    pid1: u32,
-}
-
-impl Container {
-    fn boot(rootfs: &Path, log: &Path) -> Result<Container, String> {
-        let log_file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
-        let mut unshare = Command::new("unshare")
-            .args(["--pid", "--fork", "--mount", "--uts", "--ipc", "--net", "--propagation", "private", "--"])
-            .args(["sh", "-c", BOOT, "boot"])
-            .arg(rootfs)
-            .env_clear()
-            .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(err_file)
-            .spawn()
-            .map_err(|e| format!("cannot run unshare: {e}"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let children = format!("/proc/{0}/task/{0}/children", unshare.id());
-        loop {
-            let text = std::fs::read_to_string(&children).unwrap_or_default();
-            // Until the boot script execs systemd, PID 1 is a shell still in
-            // the host's root: entering it then would reach the host.
-            let pid = text.split_whitespace().next().and_then(|p| p.parse::<u32>().ok());
-            if let Some(pid) = pid
-                && std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "systemd")
-            {
-                eprintln!("systemd-test: container PID 1 is host pid {pid}");
-                return Ok(Container { unshare, pid1: pid });
-            }
-            if Instant::now() > deadline || unshare.try_wait().is_ok_and(|s| s.is_some()) {
-                let _ = unshare.kill();
-                return Err("the container's PID 1 never appeared (see console.log)".into());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// `nsenter` into every namespace of the container, with a clean environment.
-    fn enter(&self) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.args(["-t", &self.pid1.to_string(), "-a", "-r", "-w", "--"]).args([
-            "/usr/bin/env",
-            "-i",
-            "PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-            "LANG=C.UTF-8",
-            "TERM=dumb",
-        ]);
-        cmd
-    }
-
-    fn wait_booted(&self) -> Result<(), String> {
-        let t = Instant::now();
-        // Nothing, or `offline`: systemd's socket is not there yet; ask again.
-        let state = loop {
-            let out = self
-                .enter()
-                .args(["timeout", &BOOT_TIMEOUT_SECS.to_string(), "systemctl", "is-system-running", "--wait"])
-                .output()
-                .map_err(|e| format!("cannot run nsenter: {e}"))?;
-            let state = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-            if !state.is_empty() && state != "offline" {
-                break state;
-            }
-            if t.elapsed() > Duration::from_secs(BOOT_TIMEOUT_SECS) {
-                let why = String::from_utf8_lossy(&out.stderr);
-                return Err(format!("systemd did not answer within {BOOT_TIMEOUT_SECS}s: {state} {}", why.trim()));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        eprintln!("systemd-test: booted in {:.1}s, system state `{state}`", t.elapsed().as_secs_f64());
-        if state == "running" {
-            return Ok(());
-        }
-        let failed = self.enter().args(["systemctl", "--failed", "--no-pager"]).output().map_err(|e| e.to_string())?;
-        Err(format!(
-            "the container did not reach `running` (state `{state}`):\n{}",
-            String::from_utf8_lossy(&failed.stdout)
-        ))
-    }
-
-    fn run_checks(&self) -> Result<(), String> {
-        let mut child = self
-            .enter()
-            .args(["bash", "/srv/openclaw-test/systemd_boot_test.sh"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run nsenter: {e}"))?;
-        let mut out = child.stdout.take().ok_or("no stdout")?;
-        let reader = std::thread::spawn(move || {
-            let mut all = Vec::new();
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = out.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                eprint!("{}", String::from_utf8_lossy(&buf[..n]));
-                all.extend_from_slice(&buf[..n]);
-            }
-            all
-        });
-        let deadline = Instant::now() + CHECKS_TIMEOUT;
-        let status = loop {
-            if let Some(s) = child.try_wait().map_err(|e| e.to_string())? {
-                break s;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return Err(format!("the checks did not finish within {}s", CHECKS_TIMEOUT.as_secs()));
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        };
-        let _ = reader.join();
-        if status.success() { Ok(()) } else { Err(format!("the checks inside the container failed ({status})")) }
-    }
-
-    /// SIGKILL to the container's PID 1 (by pid): the kernel ends every
-    /// process of the namespace with it, and the mounts go with the last one.
-    fn kill(mut self) {
-        // While `unshare` has not exited, its child (our PID 1) is not reaped,
-        // so the pid still names it.
-        if self.unshare.try_wait().is_ok_and(|s| s.is_none()) {
-            let _ = Command::new("kill").args(["-KILL", &self.pid1.to_string()]).status();
-        }
-        let _ = self.unshare.wait();
-    }
 }
