@@ -91,6 +91,14 @@ if [[ -n "$report" ]]; then
     check "exit 1 comes with a FAIL report" grep -q '"result": *"FAIL"' "$report"
   fi
 fi
+# A doctor that cannot run (an unknown key in its config: exit 2) is a unit
+# failure, not a success.
+printf 'no_such_key = 1\n' >/etc/openclaw/openclaw.toml
+start openclaw-doctor.service 120
+expect "a doctor that cannot run fails the unit (exit 2)" "exit-code 2" \
+  "$(prop openclaw-doctor.service Result) $(prop openclaw-doctor.service ExecMainStatus)"
+rm -f /etc/openclaw/openclaw.toml
+systemctl reset-failed openclaw-doctor.service
 install -d -m 0755 "$prom_dir"
 start openclaw-doctor.service 120
 expect "openclaw-doctor.service with node-exporter's directory: result" success "$(prop openclaw-doctor.service Result)"
@@ -135,10 +143,11 @@ start openclaw-notify-flush.service 300
 expect "openclaw-notify-flush.service with credentials and no network: result" success "$(prop openclaw-notify-flush.service Result)"
 after="$(find "$outbox" -maxdepth 1 -name '*.json' -printf '%f\n' 2>/dev/null | sort)"
 expect "the flush kept the outbox" "$before" "$after"
-if journalctl -q --no-pager 2>/dev/null | grep -q -e "$app_canary" -e "$user_canary"; then
-  not_ok "no test secret in the journal"
-else
+journalctl -q --no-pager >"$tmp/journal" 2>&1
+if [[ -s "$tmp/journal" ]] && ! grep -q -e "$app_canary" -e "$user_canary" "$tmp/journal"; then
   ok "no test secret in the journal"
+else
+  not_ok "no test secret in the journal" "(or no journal to read)"
 fi
 expect "openclaw-notify-flush.timer is active" active "$(systemctl is-active openclaw-notify-flush.timer)"
 
@@ -152,6 +161,26 @@ install -m 0644 /usr/lib/openclaw/sysctl/60-openclaw-guard.conf /etc/sysctl.d/
 check "sysctl -p 60-openclaw-guard.conf" sysctl -q -p /etc/sysctl.d/60-openclaw-guard.conf
 check "systemctl enable --now openclaw-guard.timer" timeout 60 systemctl enable --now openclaw-guard.timer
 check "openclaw-guard.timer has a next elapse" test -n "$(prop openclaw-guard.timer NextElapseUSecMonotonic)$(prop openclaw-guard.timer NextElapseUSecRealtime)"
+# What a group that may write /var/log could plant there: neither the unit's
+# ExecStartPre= (root, outside the sandbox) nor the tick may follow a link,
+# or adopt, chown or chmod a file someone else made.
+rm -f /var/log/openclaw_guard.log
+ln -s /etc/openclaw-planted /var/log/openclaw_guard.log
+start openclaw-guard.service 480
+expect "a link for the guard log: the tick does not start" "exit-code 0" \
+  "$(prop openclaw-guard.service Result) $(prop openclaw-guard.service ExecMainPID)"
+check "nothing was created through the link" test ! -e /etc/openclaw-planted
+rm -f /var/log/openclaw_guard.log
+printf 'FORGED: RESULT: PASS\n' >/var/log/openclaw_guard.log
+chmod 0600 /var/log/openclaw_guard.log
+chown nobody:nogroup /var/log/openclaw_guard.log
+start openclaw-guard.service 480
+expect "a planted guard log: the tick does not start" "exit-code 0" \
+  "$(prop openclaw-guard.service Result) $(prop openclaw-guard.service ExecMainPID)"
+expect "the planted file is never adopted or changed" "nobody 600 FORGED: RESULT: PASS" \
+  "$(stat -c '%U %a' /var/log/openclaw_guard.log) $(cat /var/log/openclaw_guard.log)"
+rm -f /var/log/openclaw_guard.log
+# A log deleted by hand is made again by the next tick.
 start openclaw-guard.service 480
 expect "one guard tick with no Tailscale: exit status 1" 1 "$(prop openclaw-guard.service ExecMainStatus)"
 expect "the tick's unit is failed with result exit-code (docs/guard.md)" exit-code "$(prop openclaw-guard.service Result)"
@@ -177,10 +206,12 @@ expect "GET /api/actions with the token" 200 "$(code -H @"$token_header" "$url/a
 pid="$(prop openclaw-console.service MainPID)"
 uid="$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
 check "the console runs as a dynamic user, not root (uid $uid)" test -n "$uid" -a "$uid" != 0
-if tr '\0' '\n' <"/proc/$pid/environ" | grep -q "$token" || tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q "$token"; then
-  not_ok "the token is in neither the console's environment nor its argv"
-else
+environ="$(tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null)"
+cmdline="$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+if [[ "$pid" -gt 0 && -n "$environ" && -n "$cmdline" && "$environ$cmdline" != *"$token"* ]]; then
   ok "the token is in neither the console's environment nor its argv"
+else
+  not_ok "the token is in neither the console's environment nor its argv" "pid ${pid:-none}"
 fi
 actions="$(grep -o '"id":"[a-z_]*"' "$tmp/body" | cut -d'"' -f4 | sort | tr '\n' ' ')"
 # The DynamicUser console offers what it can see; the actions over root-only
@@ -204,7 +235,11 @@ for action in doctor port_audit verify_audit evidence; do
     http=polled
   fi
   exit_code="$(grep -o '"exit_\{0,1\}[cC]ode":-\{0,1\}[0-9]*' "$tmp/body" | head -n 1 | cut -d: -f2)"
-  if [[ "$exit_code" == 0 || "$exit_code" == 1 ]]; then
+  # The console's own audit log is intact: only 0. The doctor actions find
+  # what this container lacks (Tailscale, a firewall): 0 or 1, never 2.
+  allowed=" 0 1 "
+  [[ "$action" == verify_audit ]] && allowed=" 0 "
+  if [[ -n "$exit_code" && "$allowed" == *" $exit_code "* ]]; then
     ok "built-in action $action runs under the console's user ($http, exit $exit_code)"
   else
     not_ok "built-in action $action runs under the console's user" "HTTP $http, exit ${exit_code:-none}" "$(head -c 600 "$tmp/body")"
@@ -220,12 +255,11 @@ for action in doctor port_audit verify_audit evidence; do
 done
 
 section "runner"
-# The bridge before its allowlist exists: refused once (exit 2), no restart loop.
+# The bridge before its allowlist exists: skipped, not started and failing
+# every 5 s.
 timeout 60 systemctl start openclaw-runner-bridge.service
-sleep 7
-expect "the bridge without /etc/openclaw/runner.toml exits 2" 2 "$(prop openclaw-runner-bridge.service ExecMainStatus)"
-expect "and is not restarted every 5 s" 0 "$(prop openclaw-runner-bridge.service NRestarts)"
-check "its journal says why" grep -q "runner.toml" <(journal openclaw-runner-bridge.service)
+expect "the bridge without /etc/openclaw/runner.toml is skipped (condition)" "no inactive 0" \
+  "$(prop openclaw-runner-bridge.service ConditionResult) $(systemctl is-active openclaw-runner-bridge.service) $(prop openclaw-runner-bridge.service NRestarts)"
 git_env=(env HOME="$tmp" GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t)
 mkdir -p /srv/git
 "${git_env[@]}" git init -q --bare -b main /srv/git/app.git
@@ -305,8 +339,10 @@ for u in openclaw-doctor.timer openclaw-notify-flush.timer openclaw-guard.timer 
 done
 check "the secrets directory survives the remove" test -s /etc/ai-ops-runner/secrets/openclaw_console_token
 check "dpkg --purge openclaw" timeout 300 dpkg --purge openclaw
-for t in openclaw-doctor.timer openclaw-notify-flush.timer; do
+for t in openclaw-doctor.timer openclaw-notify-flush.timer openclaw-guard.timer; do
   check "$t is no longer enabled after the purge" test ! -e "/etc/systemd/system/timers.target.wants/$t"
+  expect "systemd knows $t no more after the purge" "inactive not-found" \
+    "$(systemctl is-active "$t") $(systemctl show -p LoadState --value "$t")"
 done
 check "the secrets directory survives the purge" test -s /etc/ai-ops-runner/secrets/openclaw_console_token
 expect "the secrets directory is still 0700" 700 "$(mode /etc/ai-ops-runner/secrets)"
