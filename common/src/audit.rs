@@ -10,8 +10,11 @@
 //!
 //! Appends hold an exclusive `flock` on the log, write one line with
 //! `O_APPEND`, and `fsync` before returning; any failure is an error for the
-//! caller, never swallowed. A torn final line (a crash mid-write) is reported
-//! by [`verify_bytes`] and blocks appends until [`AuditLog::recover`] removes
+//! caller, never swallowed, and a failed write (a full disk) is cut back to
+//! the length before it, so it leaves nothing behind. Once a record is
+//! durable, a checkpoint that cannot be rewritten only lags: the next append
+//! repairs it. A torn final line (a crash mid-write) is reported by
+//! [`verify_bytes`] and blocks appends until [`AuditLog::recover`] removes
 //! it and records that it did. The record schema and canonical encoding are
 //! documented in `docs/audit-log.md`.
 
@@ -246,7 +249,7 @@ impl AuditLog {
             Some(file) => verify_reader(file, &checkpoints).map_err(|e| self.io(e))?,
             None => verify_bytes(b"", &checkpoints),
         };
-        if local.is_none() && report.records > 0 {
+        if local.is_none() && report.records > 1 {
             report.problems.push(Problem::CheckpointMissing);
         }
         Ok(report)
@@ -315,7 +318,7 @@ impl AuditLog {
         if let Some(problem) = report.problems.first() {
             return damaged(problem.clone());
         }
-        if checkpoint.is_none() && report.records > 0 && extra.is_empty() {
+        if checkpoint.is_none() && report.records > 1 && extra.is_empty() {
             return damaged(Problem::CheckpointMissing);
         }
         let checkpoint_rebuilt = checkpoint.is_none() && report.records > 0;
@@ -363,6 +366,18 @@ impl AuditLog {
         let damaged = |problem| Err(AuditError::Damaged { path: self.path.clone(), problem });
         match (self.read_checkpoint()?, head) {
             (None, None) => Ok(()),
+            // The first record's checkpoint may not have been written (a
+            // crash or a full disk right after it): a log of exactly one
+            // intact record needs none. Any longer log does.
+            (None, Some((1, _))) => {
+                file.seek(SeekFrom::Start(0)).map_err(|e| self.io(e))?;
+                let report = verify_reader(&mut *file, &[]).map_err(|e| self.io(e))?;
+                match report.problems.into_iter().next() {
+                    None if report.records == 1 => Ok(()),
+                    None => damaged(Problem::CheckpointMissing),
+                    Some(problem) => damaged(problem),
+                }
+            }
             (None, Some(_)) => damaged(Problem::CheckpointMissing),
             (Some(cp), _) if cp.seq > last_seq => damaged(Problem::Truncated { checkpoint_seq: cp.seq, last_seq }),
             (Some(cp), Some((seq, hash))) if cp.seq == *seq => {
@@ -412,16 +427,30 @@ impl AuditLog {
             (last_seq, prev) = (seq, rec.hash.clone());
             recs.push(rec);
         }
-        file.write_all(lines.as_bytes()).map_err(|e| self.io(e))?;
-        file.sync_data().map_err(|e| self.io(e))?;
         let last = recs.last().ok_or_else(|| self.io(io::Error::other("empty batch")))?;
         let cp = Checkpoint { seq: last.seq, hash: last.hash.clone(), ts: last.ts.clone() };
+        // Under the lock nobody else appends: this is where our bytes start.
+        let before = file.metadata().map_err(|e| self.io(e))?.len();
+        if let Err(e) = file.write_all(lines.as_bytes()).and_then(|()| file.sync_data()) {
+            // A full disk cuts the line at a page boundary: never leave our
+            // own partial write behind, or every later append is refused.
+            take_back(file, before);
+            return Err(self.io(e));
+        }
+        // The record is durable. A checkpoint that could not be rewritten
+        // lags (or, after the first record, is missing): the next append
+        // repairs it (`check_against_checkpoint`), so it is never a reason to
+        // report failure for what is already recorded.
+        let _lagging = self.write_checkpoint(&cp).is_err();
+        Ok(recs)
+    }
+
+    fn write_checkpoint(&self, cp: &Checkpoint) -> Result<(), AuditError> {
         if let Some(dir) = self.checkpoint.parent().filter(|d| !d.as_os_str().is_empty()) {
             private_path::ensure_dir(dir, Class::Private)?;
         }
         artifacts::write_atomic(&self.checkpoint, format!("{}\n", cp.to_line()).as_bytes())
-            .map_err(|e| AuditError::Io { path: self.checkpoint.clone(), source: e })?;
-        Ok(recs)
+            .map_err(|e| AuditError::Io { path: self.checkpoint.clone(), source: e })
     }
 
     fn open_locked(&self) -> Result<File, AuditError> {
@@ -497,6 +526,14 @@ impl AuditLog {
 
     fn io(&self, source: io::Error) -> AuditError {
         AuditError::Io { path: self.path.clone(), source }
+    }
+}
+
+/// Cuts the log back to `len` bytes and syncs it, after a failed append.
+/// Best effort: if even this fails, the torn tail stays for `audit-recover`.
+fn take_back(file: &File, len: u64) {
+    if file.set_len(len).is_ok() {
+        let _ = file.sync_data();
     }
 }
 

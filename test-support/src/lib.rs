@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 mod canary;
+pub mod disk;
 mod host;
 mod run;
 

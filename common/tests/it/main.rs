@@ -2,4 +2,5 @@
 //! independent verifier. One binary, as the house style asks.
 
 mod audit;
+mod audit_faults;
 mod verifier_corpus;
