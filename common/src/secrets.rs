@@ -16,7 +16,6 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -30,6 +29,11 @@ use crate::private_path::{self, Class, OpenSpec};
 
 /// The keys the contract manages.
 pub const MANAGED: &[&str] = &["OPENAI_API_KEY", "OPENCLAW_CONSOLE_TOKEN", "PUSHOVER_APP_TOKEN", "PUSHOVER_USER_KEY"];
+
+/// Keys other tools keep in the secrets directory besides [`MANAGED`] and
+/// `[keys] extra` (the review gate's signing key): files the doctor's
+/// `secret-files` check expects there.
+pub const OTHER_KEY_FILES: &[&str] = &["OPENCLAW_REVIEW_SIGNING_KEY"];
 
 /// The Keychain service every key is stored under.
 pub const KEYCHAIN_SERVICE: &str = "ai-ops-runner";
@@ -414,16 +418,6 @@ fn read_checked(path: &Path, max_mode: u32) -> Result<Option<SecretString>, Secr
     Ok((!value.trim().is_empty()).then(|| SecretString::from(value)))
 }
 
-/// Writes `value` to `<dir>/<name lowercase>` atomically, mode 0600 from creation.
-pub fn write_secret_file(dir: &Path, name: &str, value: &SecretString) -> Result<PathBuf, SecretError> {
-    validate_name(name)?;
-    private_path::ensure_dir(dir, Class::Secret)?;
-    let path = dir.join(name.to_ascii_lowercase());
-    write_atomic(&path, value.expose_secret().as_bytes())
-        .map_err(|source| SecretError::Io { path: path.clone(), source })?;
-    Ok(path)
-}
-
 /// A masked fingerprint for display: `sk-…abcd` for 16+ characters, else `****`.
 pub fn mask(value: &SecretString) -> String {
     let chars: Vec<char> = value.expose_secret().chars().collect();
@@ -449,53 +443,6 @@ pub fn key_id(value: &SecretString, salt: &[u8]) -> String {
     let inner = Sha256::new().chain_update(pad(0x36)).chain_update(value.expose_secret().as_bytes()).finalize();
     let outer = Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize();
     to_hex(&outer[..4])
-}
-
-/// The per-host salt for [`key_id`]: 32 random bytes kept as hex in
-/// `<state>/keyctl/salt`, read with the same checks as a secret file (a
-/// readable salt would let anyone confirm guessed values against logged ids)
-/// and created without ever overwriting one another process just made.
-pub fn host_salt(state_dir: &Path) -> Result<Vec<u8>, SecretError> {
-    let path = state_dir.join("keyctl/salt");
-    let io = |source| SecretError::Io { path: path.clone(), source };
-    for attempt in 0..50 {
-        if let Some(hex) = read_secret_file(&path)? {
-            return decode_salt(hex.expose_secret()).ok_or_else(|| SecretError::Refused {
-                path: path.clone(),
-                problem: "not 64 hex characters".into(),
-                fix: format!("delete {}; a new salt is created (older key ids stop matching)", path.display()),
-            });
-        }
-        if attempt > 0 {
-            // Another process created it and is still writing.
-            std::thread::sleep(std::time::Duration::from_millis(2));
-            continue;
-        }
-        private_path::ensure_dir(path.parent().unwrap_or(state_dir), Class::Private)?;
-        let mut salt = [0u8; 32];
-        rustix::rand::getrandom(&mut salt[..], rustix::rand::GetRandomFlags::empty()).map_err(|e| io(e.into()))?;
-        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-            Ok(mut f) => {
-                use std::io::Write;
-                f.write_all(to_hex(&salt).as_bytes()).and_then(|()| f.sync_all()).map_err(io)?;
-                return Ok(salt.to_vec());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(io(e)),
-        }
-    }
-    Err(SecretError::Refused {
-        path: path.clone(),
-        problem: "still empty after waiting for its creator".into(),
-        fix: format!("delete {}", path.display()),
-    })
-}
-
-fn decode_salt(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() != 64 {
-        return None;
-    }
-    (0..32).map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()).collect()
 }
 
 /// When a key last worked, by name: `{ts, key_id}`.
@@ -551,6 +498,16 @@ pub fn last_successes(state_dir: &Path) -> Result<Successes, SecretError> {
         fix: "delete it; it is rebuilt on the next success".into(),
     })
 }
+
+mod ledger;
+mod store;
+
+pub use ledger::{Ledger, LedgerEntry, read_ledger, write_ledger};
+
+pub use store::{
+    Replaced, SaltFound, Staged, existing_host_salt, host_salt, host_salt_repairing, is_stale_name, remove_secret_file,
+    stage_secret_file, stale_files, write_secret_file,
+};
 
 #[cfg(test)]
 mod tests;

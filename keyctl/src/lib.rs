@@ -6,6 +6,7 @@
 //! child's environment) and `get` (to a pipe). Status shows masked
 //! fingerprints. Every change appends to the shared audit log.
 
+mod changes;
 mod leaks;
 mod output;
 mod units;
@@ -13,15 +14,13 @@ mod units;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use common::audit::AuditLog;
 use common::config::Config;
 use common::exit::Exit;
 use common::paths::{PathFlags, Paths};
 use common::secrets::{
-    self, ExposeSecret, Keychain, Resolver, SecretError, SecretString, host_salt, key_id, last_successes, mask,
+    self, ExposeSecret, Keychain, Resolver, SecretError, SecretString, key_id, last_successes, mask,
 };
 use serde_json::{Value, json};
 
@@ -119,25 +118,6 @@ impl Ctx {
     fn resolver(&self) -> Resolver<'_> {
         Resolver::for_process(self.keychain.as_ref(), self.paths.secrets_dir.clone())
     }
-
-    fn salt(&self) -> Result<Vec<u8>, String> {
-        host_salt(&self.paths.state_dir).map_err(|e| e.to_string())
-    }
-
-    /// Fails before any change when the audit log would refuse its record.
-    fn audit_ready(&self) -> Result<(), String> {
-        AuditLog::new(&self.paths.audit_log, &self.paths.audit_checkpoint)
-            .preflight()
-            .map_err(|e| format!("{e} (nothing was changed)"))
-    }
-
-    /// Appends to the audit log; a failure fails the command.
-    fn audit(&self, action: &str, params: &Value, exit_code: i32, started: Instant) -> Result<(), String> {
-        AuditLog::new(&self.paths.audit_log, &self.paths.audit_checkpoint)
-            .append_for_process(TOOL, action, params, exit_code, started)
-            .map(|_| ())
-            .map_err(|e| format!("{e} (the change was made but could not be audited)"))
-    }
 }
 
 fn run(cli: Cli) -> Result<Exit, String> {
@@ -161,7 +141,11 @@ fn run(cli: Cli) -> Result<Exit, String> {
 
 fn status(ctx: &Ctx, names: &[String], json: bool) -> Result<Exit, String> {
     let names: Vec<String> = if names.is_empty() { ctx.managed.clone() } else { names.to_vec() };
-    let salt = ctx.salt()?;
+    // Status first makes the log agree with what is in place (issue 30).
+    let mut locked = changes::lock(ctx)?;
+    let reconciled = locked.reconcile()?;
+    let salt = std::mem::take(&mut locked.salt);
+    drop(locked);
     let successes = last_successes(&ctx.paths.state_dir).map_err(|e| e.to_string())?;
     let now = common::time_fmt::now_utc();
     let resolver = ctx.resolver();
@@ -189,7 +173,8 @@ fn status(ctx: &Ctx, names: &[String], json: bool) -> Result<Exit, String> {
         rows.push(row);
     }
     if json {
-        let body = json!({"keys": rows, "keychain": ctx.keychain.describe(), "secrets_dir": ctx.paths.secrets_dir});
+        let body = json!({"keys": rows, "keychain": ctx.keychain.describe(), "secrets_dir": ctx.paths.secrets_dir,
+                          "reconciled": reconciled});
         output::stdout(&INFO.envelope(&body))?;
     } else {
         let mut lines = Vec::new();
@@ -215,6 +200,11 @@ fn status(ctx: &Ctx, names: &[String], json: bool) -> Result<Exit, String> {
                 text.push_str(&format!("{name:<24} REFUSED  {}", r["problem"].as_str().unwrap_or("")));
             }
             lines.push(format!("{}\n", common::output::sanitize(&text)));
+        }
+        for name in &reconciled {
+            lines.push(format!(
+                "reconciled: {name} was changed without a record; key.reconcile now names the key in place\n"
+            ));
         }
         output::stdout(&lines.concat())?;
     }
@@ -293,35 +283,25 @@ impl NoFollow for std::fs::OpenOptions {
     }
 }
 
-/// Stores a value where this platform keeps keys: the Keychain on macOS,
-/// a 0600 file in the secrets directory elsewhere. Then audits it.
-fn store(ctx: &Ctx, name: &str, value: &SecretString, action: &str, started: Instant) -> Result<String, String> {
-    ctx.audit_ready()?;
-    let place = if ctx.keychain.available() {
-        ctx.keychain.set(name, value).map_err(|e| format!("keychain: {e}"))?;
-        ctx.keychain.describe().to_owned()
-    } else {
-        let path = secrets::write_secret_file(&ctx.paths.secrets_dir, name, value).map_err(|e| e.to_string())?;
-        path.display().to_string()
-    };
-    let id = key_id(value, &ctx.salt()?);
-    ctx.audit(action, &json!({"name": name, "key_id": id}), 0, started)?;
+/// Stores a value where this platform keeps keys (the Keychain on macOS,
+/// a 0600 file in the secrets directory elsewhere) and records it; see
+/// [`changes`] for what a kill or a full disk at any instant leaves.
+fn store(ctx: &Ctx, name: &str, value: &SecretString, action: &str) -> Result<String, String> {
+    let (place, id) = changes::lock(ctx)?.store(name, value, action)?;
     Ok(format!("{action}: {name} {} (id {id}) stored in {place}\n", mask(value)))
 }
 
 fn set(ctx: &Ctx, name: &str, from_file: Option<&Path>, no_validate: bool) -> Result<Exit, String> {
-    let started = Instant::now();
     secrets::validate_name(name).map_err(|e| e.to_string())?;
     let value = read_new_value(from_file)?;
     if !no_validate {
         validate_format(name, value.expose_secret())?;
     }
-    output::stdout(&store(ctx, name, &value, "key.set", started)?).map_err(|e| format!("{e} (the key was stored)"))?;
+    output::stdout(&store(ctx, name, &value, "key.set")?).map_err(|e| format!("{e} (the key was stored)"))?;
     Ok(Exit::Clean)
 }
 
 fn rotate(ctx: &Ctx, name: &str) -> Result<Exit, String> {
-    let started = Instant::now();
     secrets::validate_name(name).map_err(|e| e.to_string())?;
     if name != "OPENCLAW_CONSOLE_TOKEN" {
         return Err(format!(
@@ -332,24 +312,15 @@ fn rotate(ctx: &Ctx, name: &str) -> Result<Exit, String> {
     rustix::rand::getrandom(&mut bytes[..], rustix::rand::GetRandomFlags::empty())
         .map_err(|e| format!("getrandom: {e}"))?;
     let value = SecretString::from(common::hash::to_hex(&bytes));
-    let mut text = store(ctx, name, &value, "key.rotate", started)?;
+    let mut text = store(ctx, name, &value, "key.rotate")?;
     text.push_str("every consumer of OPENCLAW_CONSOLE_TOKEN must read it again; give clients the new value with: openclaw-keyctl get OPENCLAW_CONSOLE_TOKEN | <client>\n");
     output::stdout(&text).map_err(|e| format!("{e} (the token was rotated)"))?;
     Ok(Exit::Clean)
 }
 
 fn delete(ctx: &Ctx, name: &str) -> Result<Exit, String> {
-    let started = Instant::now();
     secrets::validate_name(name).map_err(|e| e.to_string())?;
-    let path = ctx.resolver().file_path(name);
-    ctx.audit_ready()?;
-    let removed_file = match std::fs::remove_file(&path) {
-        Ok(()) => true,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let removed_keychain = ctx.keychain.delete(name).map_err(|e| format!("keychain: {e}"))?;
-    ctx.audit("key.delete", &json!({"name": name, "file": removed_file, "keychain": removed_keychain}), 0, started)?;
+    let (removed_file, removed_keychain) = changes::lock(ctx)?.delete(name)?;
     let text = if removed_file || removed_keychain {
         format!("deleted {name}\n")
     } else {

@@ -30,7 +30,12 @@ const REDIRECTED: [(&str, &str); 6] = [
 impl TempHost {
     /// A host whose commands get `PATH=/usr/bin:/bin` and an empty config file.
     pub fn new() -> TempHost {
-        let tmp = tempfile::tempdir().unwrap();
+        TempHost::new_in(&std::env::temp_dir())
+    }
+
+    /// [`TempHost::new`] in a fresh directory under `parent` (a small disk).
+    pub fn new_in(parent: &Path) -> TempHost {
+        let tmp = tempfile::tempdir_in(parent).unwrap();
         std::fs::write(tmp.path().join("openclaw.toml"), "").unwrap();
         TempHost { tmp, path_var: OsString::from("/usr/bin:/bin") }
     }

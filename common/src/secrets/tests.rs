@@ -323,3 +323,67 @@ fn last_success_records_follow_the_private_path_rule() {
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o777)).unwrap();
     assert!(matches!(last_successes(tmp.path()), Err(SecretError::Refused { .. })));
 }
+
+#[test]
+fn stale_names_are_exactly_what_an_interrupted_key_write_leaves() {
+    use std::ffi::OsStr;
+    for stale in [".openclaw_console_token.tmp.4242.0", ".openai_api_key.prev", ".k9.tmp.1.18446744073709551615"] {
+        assert!(is_stale_name(OsStr::new(stale)), "{stale}");
+    }
+    for other in [
+        "openclaw_console_token",
+        ".openclaw_console_token",
+        ".Openai.prev",
+        "..prev",
+        ".k.tmp.x.0",
+        ".k.tmp.1.",
+        ".k.tmp..1",
+        ".k.tmq.1.0",
+        "k.tmp.1.0",
+        ".k.tmp.1.0.0",
+    ] {
+        assert!(!is_stale_name(OsStr::new(other)), "{other}");
+    }
+}
+
+#[test]
+fn a_replacement_is_kept_or_taken_back_and_a_removal_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    write_secret_file(&dir, "OPENCLAW_CONSOLE_TOKEN", &SecretString::from("old".to_owned())).unwrap();
+    let path = dir.join("openclaw_console_token");
+    let staged = stage_secret_file(&dir, "OPENCLAW_CONSOLE_TOKEN", &SecretString::from("new".to_owned())).unwrap();
+    assert_eq!(stale_files(&dir).unwrap().len(), 1, "the staged temporary file");
+    staged.commit().unwrap().undo().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "old");
+    assert!(stale_files(&dir).unwrap().is_empty());
+    let staged = stage_secret_file(&dir, "OPENCLAW_CONSOLE_TOKEN", &SecretString::from("new".to_owned())).unwrap();
+    staged.commit().unwrap().keep();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+    assert!(stale_files(&dir).unwrap().is_empty());
+    drop(stage_secret_file(&dir, "OPENCLAW_CONSOLE_TOKEN", &SecretString::from("dropped".to_owned())).unwrap());
+    assert!(stale_files(&dir).unwrap().is_empty(), "a dropped stage removes its file");
+    remove_secret_file(&dir, "OPENCLAW_CONSOLE_TOKEN").unwrap().unwrap().undo().unwrap();
+    assert_eq!(fs::read_to_string(&path).unwrap(), "new");
+    remove_secret_file(&dir, "OPENCLAW_CONSOLE_TOKEN").unwrap().unwrap().keep();
+    assert!(!path.exists() && stale_files(&dir).unwrap().is_empty());
+    assert!(remove_secret_file(&dir, "OPENCLAW_CONSOLE_TOKEN").unwrap().is_none());
+}
+
+#[test]
+fn an_empty_salt_is_refused_by_readers_and_replaced_by_the_repairer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("keyctl");
+    fs::create_dir(&dir).unwrap();
+    fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
+    let salt = dir.join("salt");
+    fs::File::create(&salt).unwrap();
+    fs::set_permissions(&salt, fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(matches!(host_salt(tmp.path()), Err(SecretError::Refused { .. })));
+    assert_eq!(existing_host_salt(tmp.path()).unwrap(), None);
+    let (s, found) = host_salt_repairing(tmp.path()).unwrap();
+    assert_eq!(found, SaltFound::ReplacedEmpty);
+    assert_eq!(host_salt(tmp.path()).unwrap(), s);
+    assert_eq!(host_salt_repairing(tmp.path()).unwrap(), (s, SaltFound::Existing));
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 1, "no temporary file left");
+}

@@ -46,16 +46,30 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
             }
         }
     }
-    let details = json!({"keys": rows});
-    if !missing.is_empty() || !refused.is_empty() {
+    let unrecorded = match unrecorded(ctx) {
+        Ok(u) => u,
+        Err(e) => return Outcome::error(e),
+    };
+    let details = json!({"keys": rows, "unrecorded": unrecorded});
+    if !missing.is_empty() || !refused.is_empty() || !unrecorded.is_empty() {
         let mut parts = Vec::new();
         if !missing.is_empty() {
             parts.push(format!("missing: {}", missing.join(", ")));
         }
         parts.extend(refused);
+        if !unrecorded.is_empty() {
+            parts.push(format!(
+                "the key in place is not the one the audit log last recorded: {}",
+                unrecorded.join(", ")
+            ));
+        }
         let fix = missing
             .iter()
             .map(|n| format!("openclaw-keyctl set {n} < /path/to/file"))
+            .chain((!unrecorded.is_empty()).then(|| {
+                "openclaw-keyctl status (records the key in place with key.reconcile; then find out who changed it)"
+                    .to_owned()
+            }))
             .chain(["see openclaw-keyctl status".to_owned()]);
         return Outcome::fail(parts.join("; "), fix.collect::<Vec<_>>()).details(details);
     }
@@ -74,4 +88,31 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         .details(details);
     }
     Outcome::pass("every managed key present, safely stored, and recently working").details(details)
+}
+
+/// Managed keys whose file in the secrets directory is not the one keyctl's
+/// ledger (`<state>/keyctl/keys.json`, the newest key record per name) names.
+/// A host where keyctl never ran has no ledger and nothing to compare; once
+/// it has one, every managed key file must agree with it (issue 30).
+fn unrecorded(ctx: &Ctx) -> Result<Vec<String>, String> {
+    let state = &ctx.paths.state_dir;
+    if secrets::platform_keychain().available() || !state.join("keyctl/keys.json").exists() {
+        return Ok(Vec::new());
+    }
+    let ledger = secrets::read_ledger(state).map_err(|e| e.to_string())?;
+    let salt = secrets::existing_host_salt(state).map_err(|e| e.to_string())?;
+    let mut found = Vec::new();
+    for name in ctx.config.managed_keys() {
+        let path = ctx.paths.secrets_dir.join(name.to_ascii_lowercase());
+        let Ok(value) = secrets::read_secret_file(&path) else { continue };
+        let in_place = match (value, &salt) {
+            (Some(v), Some(salt)) => Some(secrets::key_id(&v, salt)),
+            (Some(_), None) => Some(String::new()),
+            (None, _) => None,
+        };
+        if in_place != ledger.get(&name).and_then(|e| e.key_id.clone()) {
+            found.push(name);
+        }
+    }
+    Ok(found)
 }

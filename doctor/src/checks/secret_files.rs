@@ -11,10 +11,15 @@ use serde_json::json;
 use super::{Ctx, Outcome};
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
-    judge(&ctx.paths.secrets_dir)
+    let mut known: Vec<String> = ctx.config.managed_keys();
+    known.extend(common::secrets::OTHER_KEY_FILES.iter().map(|k| (*k).to_owned()));
+    judge(&ctx.paths.secrets_dir, &known)
 }
 
-pub(crate) fn judge(dir: &Path) -> Outcome {
+/// Judges `dir` and its entries; an entry that is not the file of one of
+/// `known` (key names) fails too: a killed writer's temporary file can hold
+/// a whole key (issue 30).
+pub(crate) fn judge(dir: &Path, known: &[String]) -> Outcome {
     let shown = dir.display().to_string();
     let mut problems = Vec::new();
     let mut fixes = Vec::new();
@@ -40,6 +45,18 @@ pub(crate) fn judge(dir: &Path) -> Outcome {
                 Ok(e) => e.path(),
                 Err(e) => return Outcome::error(format!("cannot list {shown}: {e}")),
             };
+            let name = path.file_name().unwrap_or_default();
+            if common::secrets::is_stale_name(name) {
+                problems
+                    .push(format!("{}: left by an interrupted key write (it may hold a whole key)", path.display()));
+                fixes.push("openclaw-keyctl status removes it (audited as key.cleanup)".to_owned());
+            } else if !known.iter().any(|k| k.to_ascii_lowercase().as_bytes() == name.as_encoded_bytes()) {
+                problems.push(format!("{}: not the file of a managed key", path.display()));
+                fixes.push(format!(
+                    "remove {} from the secrets directory, or name its key in [keys] extra",
+                    path.display()
+                ));
+            }
             if let Ok(m) = std::fs::symlink_metadata(&path) {
                 files.push(json!({"path": path.display().to_string(), "mode": format!("{:04o}", m.permissions().mode() & 0o7777), "uid": m.uid()}));
             }

@@ -300,3 +300,63 @@ fn guard_check_skips_only_when_no_guard_is_installed() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(status(&v["checks"][0]), "skip", "{v}");
 }
+
+/// Issue 30, finding 6: a killed writer's temporary file (it can hold a
+/// whole key) and any file of no managed key fail the check.
+#[test]
+fn secret_files_fail_on_a_left_over_temporary_file_and_a_file_of_no_managed_key() {
+    if !is_root() {
+        return skip("a passing secrets directory must be owned by root");
+    }
+    let host = Host::new();
+    let dir = secrets(&host);
+    write_secret(&dir, "openclaw_console_token", 0o600);
+    write_secret(&dir, "openclaw_review_signing_key", 0o600);
+    assert_eq!(status(&host.check("secret-files").1), "pass");
+    let stale = write_secret(&dir, ".openclaw_console_token.tmp.4242.0", 0o600);
+    let (_, check) = host.check("secret-files");
+    assert_eq!(status(&check), "fail", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("interrupted key write"), "{check}");
+    assert!(check["remediation"].as_str().unwrap().contains("openclaw-keyctl status"), "{check}");
+    std::fs::remove_file(stale).unwrap();
+    write_secret(&dir, "notes.txt", 0o600);
+    let (_, check) = host.check("secret-files");
+    assert_eq!(status(&check), "fail", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("not the file of a managed key"), "{check}");
+}
+
+/// Issue 30, finding 3: once keyctl keeps a ledger, a key file that is not
+/// the one its newest record names fails, with the reconcile command.
+#[test]
+fn keys_fail_when_the_key_in_place_is_not_the_one_the_audit_log_last_recorded() {
+    use common::secrets::{SecretString, key_id};
+    let host = Host::new();
+    let dir = secrets(&host);
+    let token = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    std::fs::write(dir.join("openclaw_console_token"), token).unwrap();
+    std::fs::set_permissions(dir.join("openclaw_console_token"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let kdir = host.path("state/keyctl");
+    std::fs::create_dir_all(&kdir).unwrap();
+    for d in [host.path("state"), kdir.clone()] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    let salt_hex = "11".repeat(32);
+    std::fs::write(kdir.join("salt"), &salt_hex).unwrap();
+    std::fs::set_permissions(kdir.join("salt"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let ledger = |id: &str| {
+        let text = serde_json::json!({"OPENCLAW_CONSOLE_TOKEN": {"key_id": id, "seq": 3, "hash": "ab".repeat(32), "action": "key.rotate"}});
+        std::fs::write(kdir.join("keys.json"), text.to_string()).unwrap();
+        std::fs::set_permissions(kdir.join("keys.json"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    };
+    let right = key_id(&SecretString::from(token.to_owned()), &[0x11; 32]);
+    ledger(&right);
+    let (_, check) = host.check("keys");
+    assert!(check["details"]["unrecorded"].as_array().unwrap().is_empty(), "{check}");
+    ledger("deadbeef");
+    let (run, check) = host.check("keys");
+    assert_eq!((status(&check), run.code), ("fail", 1), "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("not the one the audit log last recorded"), "{check}");
+    assert_eq!(check["details"]["unrecorded"], serde_json::json!(["OPENCLAW_CONSOLE_TOKEN"]));
+    assert!(check["remediation"].as_str().unwrap().contains("openclaw-keyctl status"), "{check}");
+    assert!(!run.stdout.contains(token));
+}
