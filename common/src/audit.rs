@@ -13,9 +13,9 @@
 //! caller, never swallowed, and a failed write (a full disk) is cut back to
 //! the length before it, so it leaves nothing behind. Once a record is
 //! durable, a checkpoint that cannot be rewritten only lags: the next append
-//! repairs it. A torn final line (a crash mid-write) is reported by
-//! [`verify_bytes`] and blocks appends until [`AuditLog::recover`] removes
-//! it and records that it did. The record schema and canonical encoding are
+//! repairs it. A torn final line (a writer killed mid-write) is reported by
+//! [`verify_bytes`]; the next append, or [`AuditLog::recover`], removes it
+//! and records that it did. The record schema and canonical encoding are
 //! documented in `docs/audit-log.md`.
 
 use std::fs::File;
@@ -24,11 +24,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::artifacts;
-use crate::hash::sha256_hex;
 use crate::private_path::{self, Class, OpenSpec};
 use crate::time_fmt;
 
@@ -126,19 +124,6 @@ pub enum AuditError {
     },
 }
 
-/// What [`AuditLog::recover`] did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RecoverOutcome {
-    /// Bytes of torn tail removed (0 when none).
-    pub truncated_bytes: u64,
-    /// SHA-256 of the removed bytes (of nothing, when none were removed).
-    pub torn_sha256: String,
-    /// Whether a missing checkpoint was rebuilt from an intact chain.
-    pub checkpoint_rebuilt: bool,
-    /// The record appended to say what was done, if anything was.
-    pub record: Option<Record>,
-}
-
 /// A log file and its checkpoint file.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
@@ -194,7 +179,8 @@ impl AuditLog {
     /// Appends several records under one lock, one write and one `fsync`
     /// (group commit), in order, and returns them once they are all on disk.
     /// Either every entry is checked and written, or an error is returned; a
-    /// crash mid-write leaves at most a torn last line for `audit-recover`.
+    /// crash mid-write leaves at most a torn last line, which the next append
+    /// (or `audit-recover`) cuts.
     pub fn append_batch(&self, entries: &[Entry<'_>]) -> Result<Vec<Record>, AuditError> {
         if entries.is_empty() {
             return Ok(Vec::new());
@@ -206,7 +192,7 @@ impl AuditLog {
             validate_action(entry.action)?;
         }
         let mut file = self.open_locked()?;
-        let head = self.read_head(&mut file)?;
+        let head = self.head_repairing(&mut file, entries[0].tool, entries[0].actor)?;
         self.check_against_checkpoint(&mut file, head.as_ref())?;
         let pending: Vec<Pending<'_>> = entries
             .iter()
@@ -222,14 +208,30 @@ impl AuditLog {
         self.write_records(&mut file, head, &pending)
     }
 
-    /// Checks, without writing, that an append would be accepted now: the log
+    /// Checks, without writing a record, that an append would be accepted now: the log
     /// and its checkpoint are usable, agree, and nobody else holds the lock
     /// past the wait. A tool calls it before a change it must audit, so the
     /// change is not made when its record could not be written.
     pub fn preflight(&self) -> Result<(), AuditError> {
         let mut file = self.open_locked()?;
-        let head = self.read_head(&mut file)?;
+        let head = self.head_repairing(&mut file, "openclaw", &process_actor())?;
         self.check_against_checkpoint(&mut file, head.as_ref())
+    }
+
+    /// The head, after cutting a torn final line if there is one. Under the
+    /// lock a torn line can only be a dead writer's (a SIGKILL can stop a
+    /// `write` at a page boundary), and that writer never reported its record
+    /// done, so the repair loses nothing reported: it is the same repair as
+    /// [`AuditLog::recover`], recorded as `audit.recover` by `tool`/`actor`,
+    /// and it refuses exactly what that refuses.
+    fn head_repairing(&self, file: &mut File, tool: &str, actor: &str) -> Result<Option<(u64, String)>, AuditError> {
+        match self.read_head(file) {
+            Err(AuditError::Damaged { problem: Problem::TornTail { .. }, .. }) => {
+                self.recover_locked(file, tool, actor, &[])?;
+                self.read_head(file)
+            }
+            other => other,
+        }
     }
 
     /// Reads and verifies the whole log against its checkpoint file and any
@@ -272,90 +274,6 @@ impl AuditLog {
         }
     }
 
-    /// Repairs what a crash can leave behind, and records that it did:
-    /// removes a torn final line, and rebuilds a missing checkpoint. Refuses
-    /// (with [`AuditError::Damaged`]) to touch a log whose complete records
-    /// are tampered with or do not reach the checkpoint or any of `extra`
-    /// (an exported checkpoint, a head another tool remembered); refuses a
-    /// log with records but no checkpoint unless `extra` vouches for it,
-    /// because without one a truncation cannot be told from a crash; and
-    /// refuses a "torn" tail that cannot be the start of one record (longer
-    /// than a line may be, or not starting as every record does).
-    pub fn recover(&self, tool: &str, actor: &str, extra: &[Checkpoint]) -> Result<RecoverOutcome, AuditError> {
-        let mut file = self.open_locked()?;
-        let checkpoint = self.read_checkpoint()?;
-        let mut checkpoints: Vec<Checkpoint> = checkpoint.iter().cloned().collect();
-        checkpoints.extend_from_slice(extra);
-        // Streamed, like verify; only the torn tail (at most one line) is read into memory.
-        file.seek(SeekFrom::Start(0)).map_err(|e| self.io(e))?;
-        let mut report = verify_reader(&mut file, &checkpoints).map_err(|e| self.io(e))?;
-        let (complete_len, torn_len) = match report.problems.first() {
-            Some(Problem::TornTail { offset, bytes }) => (*offset, *bytes),
-            _ => (file.metadata().map_err(|e| self.io(e))?.len(), 0),
-        };
-        if torn_len > 0 {
-            report.problems.remove(0);
-        }
-        let damaged = |problem| Err(AuditError::Damaged { path: self.path.clone(), problem });
-        let mut torn = Vec::new();
-        if torn_len > MAX_LINE as u64 {
-            return damaged(Problem::Malformed {
-                line: 0,
-                error: format!("the {torn_len} bytes after the last newline are not the start of one record"),
-            });
-        }
-        if torn_len > 0 {
-            file.seek(SeekFrom::Start(complete_len)).map_err(|e| self.io(e))?;
-            (&mut file).take(torn_len).read_to_end(&mut torn).map_err(|e| self.io(e))?;
-        }
-        let torn = torn.as_slice();
-        if !torn.is_empty() && !torn.starts_with(&b"{\"action\":\""[..torn.len().min(11)]) {
-            return damaged(Problem::Malformed {
-                line: 0,
-                error: format!("the {} bytes after the last newline are not the start of one record", torn.len()),
-            });
-        }
-        if let Some(problem) = report.problems.first() {
-            return damaged(problem.clone());
-        }
-        if checkpoint.is_none() && report.records > 1 && extra.is_empty() {
-            return damaged(Problem::CheckpointMissing);
-        }
-        let checkpoint_rebuilt = checkpoint.is_none() && report.records > 0;
-        if torn.is_empty() && !checkpoint_rebuilt {
-            return Ok(RecoverOutcome {
-                truncated_bytes: 0,
-                torn_sha256: sha256_hex(b""),
-                checkpoint_rebuilt: false,
-                record: None,
-            });
-        }
-        if !torn.is_empty() {
-            file.set_len(complete_len).map_err(|e| self.io(e))?;
-            file.sync_all().map_err(|e| self.io(e))?;
-        }
-        let params = serde_json::json!({
-            "truncated_bytes": torn.len(),
-            "torn_sha256": sha256_hex(torn),
-            "checkpoint_rebuilt": checkpoint_rebuilt,
-        });
-        let pending = Pending {
-            tool,
-            actor,
-            action: "audit.recover",
-            params_hash: params_hash(&params),
-            exit_code: 0,
-            duration_ms: 0,
-        };
-        let record = self.write_records(&mut file, report.head, &[pending])?.pop();
-        Ok(RecoverOutcome {
-            truncated_bytes: torn.len() as u64,
-            torn_sha256: sha256_hex(torn),
-            checkpoint_rebuilt,
-            record,
-        })
-    }
-
     /// The checkpoint must not be ahead of the log, and the log must still
     /// hold the checkpointed record. Normally the checkpoint names the head
     /// and this costs nothing; when it is behind (a crash between the log's
@@ -369,11 +287,17 @@ impl AuditLog {
             // The first record's checkpoint may not have been written (a
             // crash or a full disk right after it): a log of exactly one
             // intact record needs none. Any longer log does.
-            (None, Some((1, _))) => {
+            // The second record is only written once the first has its
+            // checkpoint, so no crash can leave two records without one.
+            (None, Some((1, hash))) => {
                 file.seek(SeekFrom::Start(0)).map_err(|e| self.io(e))?;
                 let report = verify_reader(&mut *file, &[]).map_err(|e| self.io(e))?;
                 match report.problems.into_iter().next() {
-                    None if report.records == 1 => Ok(()),
+                    None if report.records == 1 => self.write_checkpoint(&Checkpoint {
+                        seq: 1,
+                        hash: hash.clone(),
+                        ts: time_fmt::rfc3339(time_fmt::now_utc()),
+                    }),
                     None => damaged(Problem::CheckpointMissing),
                     Some(problem) => damaged(problem),
                 }
@@ -438,10 +362,19 @@ impl AuditLog {
             return Err(self.io(e));
         }
         // The record is durable. A checkpoint that could not be rewritten
-        // lags (or, after the first record, is missing): the next append
+        // lags (or, after a first single record, is missing): the next append
         // repairs it (`check_against_checkpoint`), so it is never a reason to
-        // report failure for what is already recorded.
-        let _lagging = self.write_checkpoint(&cp).is_err();
+        // report failure for what is already recorded. Only with no
+        // checkpoint at all is there nothing to lag behind: a log of more
+        // than one record without one is refused, so such a write is taken
+        // back and reported failed.
+        if let Err(e) = self.write_checkpoint(&cp)
+            && cp.seq > 1
+            && matches!(self.read_checkpoint(), Ok(None))
+        {
+            take_back(file, before);
+            return Err(e);
+        }
         Ok(recs)
     }
 
@@ -550,7 +483,10 @@ fn read_regular(path: &Path) -> Result<Vec<u8>, AuditError> {
 
 mod fast;
 mod record;
+mod recover;
 mod verify;
+
+pub use recover::RecoverOutcome;
 
 use record::check_field;
 #[cfg(test)]

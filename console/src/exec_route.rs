@@ -94,6 +94,12 @@ async fn refuse(st: &Arc<AppState>, asked: &Asked, kind: Kind, lock: &str, r: Re
     }
 }
 
+/// Removes a run that never started, off the reactor.
+async fn discard(st: &Arc<AppState>, run_id: &str) {
+    let (store, id) = (st.runs.clone(), run_id.to_owned());
+    let _ = tokio::task::spawn_blocking(move || store.discard(&id)).await;
+}
+
 /// The handler.
 pub(crate) async fn exec(
     State(st): State<Arc<AppState>>,
@@ -174,32 +180,14 @@ pub(crate) async fn exec(
     }
     let lock_name = lock.name();
     let params_value = serde_json::to_value(&checked).unwrap_or_default();
-    let store = st.runs.clone();
-    let prepared = {
-        let (run_id, params_text) = (run_id.clone(), serde_json::to_vec_pretty(&params_value).unwrap_or_default());
-        tokio::task::spawn_blocking(move || {
-            store.create(&run_id)?;
-            store.write(&run_id, "params.json", &params_text)
-        })
-        .await
-    };
-    if !matches!(prepared, Ok(Ok(()))) {
-        crate::INFO.error(&format!("cannot create the run directory under {}", st.runs.root().display()));
-        drop(lock);
-        forget(&st, &run_id);
-        return refuse(&st, &asked, Kind::Refuse, lock_name, Refusal::Internal).await;
-    }
-    let start = Outcome {
-        kind: Kind::Start,
-        params: params_value.clone(),
+    let start_facts = Facts {
+        request_id: &asked.request_id,
+        action: &asked.action,
+        params: &params_value,
+        origin: asked.origin.as_deref(),
         lock: lock_name,
         run_id: Some(&run_id),
-        class: None,
-        exit: 0,
-    };
-    let Ok(params_hash) = record(&st, &asked, start).await else {
-        forget(&st, &run_id);
-        return refusal_with_id(&Refusal::AuditUnavailable, &asked.request_id);
+        error_class: None,
     };
     let rec = RunRecord {
         run_id: run_id.clone(),
@@ -212,14 +200,52 @@ pub(crate) async fn exec(
         duration_ms: None,
         exit_code: None,
         truncated: false,
-        params_hash,
+        params_hash: common::audit::params_hash(&start_facts.to_value()),
         error: None,
     };
-    if st.runs.write_record(&rec).is_err() {
-        crate::INFO.error(&format!("run {run_id}: cannot write result.json; not started"));
-        drop(lock);
+    // Everything of the run is on disk before its start record: a run that
+    // cannot be prepared is refused (console.refuse alone) and leaves no
+    // directory, and a start record always has a `running` result.json and
+    // a `.supervisor` lock that recovery can find if this process dies.
+    let store = st.runs.clone();
+    let prepared = {
+        let (run_id, rec) = (run_id.clone(), rec.clone());
+        let params_text = serde_json::to_vec_pretty(&params_value).unwrap_or_default();
+        tokio::task::spawn_blocking(move || -> std::io::Result<std::fs::File> {
+            store.create(&run_id)?;
+            store.write(&run_id, "params.json", &params_text)?;
+            let marker = store.supervise(&run_id)?;
+            store.write_record(&rec)?;
+            Ok(marker)
+        })
+        .await
+    };
+    let marker = match prepared {
+        Ok(Ok(marker)) => marker,
+        _ => {
+            crate::INFO.error(&format!(
+                "run {run_id}: cannot prepare its directory under {}; not started",
+                st.runs.root().display()
+            ));
+            discard(&st, &run_id).await;
+            drop(lock);
+            forget(&st, &run_id);
+            return refuse(&st, &asked, Kind::Refuse, lock_name, Refusal::Internal).await;
+        }
+    };
+    let start = Outcome {
+        kind: Kind::Start,
+        params: params_value.clone(),
+        lock: lock_name,
+        run_id: Some(&run_id),
+        class: None,
+        exit: 0,
+    };
+    if record(&st, &asked, start).await.is_err() {
+        drop(marker);
+        discard(&st, &run_id).await;
         forget(&st, &run_id);
-        return refuse(&st, &asked, Kind::Refuse, lock_name, Refusal::Internal).await;
+        return refusal_with_id(&Refusal::AuditUnavailable, &asked.request_id);
     }
     let mut env = vec![("LANG".to_owned(), st.lang.clone()), ("OPENCLAW_RUN_ID".to_owned(), run_id.clone())];
     env.extend(common::params::env_vars(&action.params, &checked));
@@ -232,8 +258,16 @@ pub(crate) async fn exec(
     };
     let (tx, rx) = tokio::sync::oneshot::channel();
     let request_id = asked.request_id.clone();
-    let sup =
-        Supervisor { st: Arc::clone(&st), action: action.clone(), asked, rec, params: params_value, lock_name, spec };
+    let sup = Supervisor {
+        st: Arc::clone(&st),
+        action: action.clone(),
+        asked,
+        rec,
+        params: params_value,
+        lock_name,
+        spec,
+        marker,
+    };
     std::thread::spawn(move || {
         // The lock lives on this thread (and in the child) until the child's
         // group and every orphan it left are gone.
@@ -267,11 +301,13 @@ struct Supervisor {
     params: Value,
     lock_name: &'static str,
     spec: Spec,
+    /// The locked `.supervisor` file: while it is held, recovery leaves the run alone.
+    marker: std::fs::File,
 }
 
 impl Supervisor {
     fn run(self, lock: &LockOutcome) -> Response {
-        let Supervisor { st, action, asked, mut rec, params, lock_name, spec } = self;
+        let Supervisor { st, action, asked, mut rec, params, lock_name, spec, marker } = self;
         let started = Instant::now();
         let stop: &AtomicBool = &st.stop;
         let hand_over = |on: bool| {
@@ -300,7 +336,8 @@ impl Supervisor {
             crate::INFO.error(&format!("run {}: {why}", rec.run_id));
             rec.error = Some("the program could not be started; see the console's log".into());
         }
-        let _ = store.write_record(&rec);
+        let result_written = store.write_record(&rec).is_ok();
+        let class = if result_written { class } else { Some("RESULT_UNWRITABLE") };
         let facts = Facts {
             request_id: &asked.request_id,
             action: &action.id,
@@ -317,6 +354,11 @@ impl Supervisor {
             out.ending.code(),
             started.elapsed().as_millis() as u64,
         );
+        if audited.is_ok() {
+            crate::recovery::finished(store, &rec, result_written);
+        }
+        // Held until now: recovery never finishes a run twice.
+        drop(marker);
         st.running.lock().unwrap_or_else(PoisonError::into_inner).remove(&rec.run_id);
         st.run_ended.notify_waiters();
         if let Err(e) = audited {

@@ -20,6 +20,7 @@ pub mod gate;
 mod locks;
 mod page;
 mod reaper;
+mod recovery;
 pub mod refusal;
 pub mod registry;
 mod render;

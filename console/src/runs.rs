@@ -1,10 +1,15 @@
 //! Run ids and the run store: `<artifacts>/console/<run_id>/` with
 //! `params.json`, `stdout.txt`, `stderr.txt` and `result.json` (0600 files
 //! in 0700 directories, written atomically). `result.json` is written when
-//! the run starts (status `running`) and again when it ends.
+//! the run starts (status `running`) and again when it ends. While a
+//! supervisor owns the run it holds a lock on `.supervisor` in the run's
+//! directory; [`crate::recovery`] finishes runs whose supervisor is gone.
 
+use std::collections::HashMap;
+use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use common::artifacts::{create_private_dir_all, write_atomic};
 use common::private_path::{self, Class, OpenSpec};
@@ -29,8 +34,10 @@ pub(crate) enum RunStatus {
     Timeout,
     /// Killed because the console shut down.
     Killed,
-    /// Could not be started.
+    /// Could not be started, or its final result could not be written.
     Error,
+    /// The console stopped (crashed, was killed) before the run ended.
+    Interrupted,
 }
 
 /// `result.json`.
@@ -90,16 +97,25 @@ pub(crate) fn valid_run_id(s: &str) -> bool {
         })
 }
 
+/// The lock file a live supervisor holds in its run's directory.
+pub(crate) const SUPERVISOR: &str = ".supervisor";
+/// What `.supervisor` becomes once `console.finish` is durable but the final
+/// `result.json` could not be written.
+pub(crate) const FINISH_RECORDED: &str = ".finish-recorded";
+
 /// The store under `<artifacts>/console`.
 #[derive(Debug, Clone)]
 pub(crate) struct RunStore {
     root: PathBuf,
+    /// Final records this process could not write (a full disk), served
+    /// in place of the `running` one on disk.
+    unwritten: Arc<Mutex<HashMap<String, RunRecord>>>,
 }
 
 impl RunStore {
     /// The store at `root`.
     pub(crate) fn new(root: PathBuf) -> RunStore {
-        RunStore { root }
+        RunStore { root, unwritten: Arc::default() }
     }
 
     /// The directory of `run_id`.
@@ -123,7 +139,36 @@ impl RunStore {
     /// Writes `result.json`.
     pub(crate) fn write_record(&self, rec: &RunRecord) -> io::Result<()> {
         let text = serde_json::to_string_pretty(rec).map_err(io::Error::other)?;
-        self.write(&rec.run_id, "result.json", text.as_bytes())
+        self.write(&rec.run_id, "result.json", text.as_bytes())?;
+        self.unwritten.lock().unwrap_or_else(PoisonError::into_inner).remove(&rec.run_id);
+        Ok(())
+    }
+
+    /// Remembers a final record that could not be written, for the API.
+    pub(crate) fn hold_unwritten(&self, rec: RunRecord) {
+        self.unwritten.lock().unwrap_or_else(PoisonError::into_inner).insert(rec.run_id.clone(), rec);
+    }
+
+    /// Creates `.supervisor` in the run's directory (0600, never through a
+    /// link) and locks it; the lock lives as long as the returned file.
+    pub(crate) fn supervise(&self, run_id: &str) -> io::Result<File> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::CLOEXEC;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(flags.bits() as i32)
+            .open(self.dir(run_id).join(SUPERVISOR))?;
+        file.try_lock().map_err(io::Error::other)?;
+        Ok(file)
+    }
+
+    /// Removes a run that never started (its directory and what is in it).
+    pub(crate) fn discard(&self, run_id: &str) {
+        if valid_run_id(run_id) {
+            let _ = std::fs::remove_dir_all(self.dir(run_id));
+        }
     }
 
     fn read(&self, run_id: &str, name: &str, max: u64) -> Option<Vec<u8>> {
@@ -135,6 +180,9 @@ impl RunStore {
     pub(crate) fn record(&self, run_id: &str) -> Option<RunRecord> {
         if !valid_run_id(run_id) {
             return None;
+        }
+        if let Some(rec) = self.unwritten.lock().unwrap_or_else(PoisonError::into_inner).get(run_id) {
+            return Some(rec.clone());
         }
         serde_json::from_slice(&self.read(run_id, "result.json", 64 * 1024)?).ok()
     }

@@ -88,7 +88,7 @@ impl std::fmt::Display for Problem {
             Problem::TornTail { offset, bytes } => {
                 write!(
                     f,
-                    "torn final line at byte {offset} ({bytes} bytes without newline); run `openclaw-doctor audit-recover`"
+                    "torn final line at byte {offset} ({bytes} bytes without newline, a writer that died mid-write); the next append cuts it and records audit.recover, or run `openclaw-doctor audit-recover`"
                 )
             }
             Problem::Truncated { checkpoint_seq, last_seq } => {

@@ -7,6 +7,7 @@ mod attacks;
 mod audit;
 mod browser;
 mod env;
+mod faults;
 mod limits;
 mod lock;
 mod malformed;

@@ -94,7 +94,12 @@ pub(crate) fn store_token(host: &TempHost, token: &str) {
 impl Console {
     /// A host with the token stored and `registry` written; not started.
     pub(crate) fn host_with(registry: impl FnOnce(&TempHost) -> String) -> TempHost {
-        let host = TempHost::new();
+        Console::host_in(&std::env::temp_dir(), registry)
+    }
+
+    /// [`Console::host_with`] in a fresh directory under `parent` (a small disk).
+    pub(crate) fn host_in(parent: &Path, registry: impl FnOnce(&TempHost) -> String) -> TempHost {
+        let host = TempHost::new_in(parent);
         store_token(&host, TOKEN);
         let text = registry(&host);
         write_private(&host.path("registry.toml"), &text);
@@ -201,6 +206,15 @@ impl Console {
             assert!(Instant::now() < until, "console ignored SIGTERM");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// SIGKILLs the console (no shutdown of any kind) and returns its host.
+    pub(crate) fn kill_and_keep_host(mut self) -> TempHost {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        std::mem::replace(&mut self.host, TempHost::new())
     }
 
     pub(crate) fn pid(&self) -> u32 {

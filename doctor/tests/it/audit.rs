@@ -73,16 +73,14 @@ fn entry(params: &serde_json::Value) -> Entry<'_> {
 }
 
 #[test]
-fn audit_recover_repairs_a_torn_tail_so_appends_work_and_the_log_verifies() {
+fn audit_recover_repairs_a_torn_tail_and_the_log_verifies() {
     let host = Host::new();
     let log = log_with(&host, 3);
     let text = std::fs::read_to_string(log.path()).unwrap();
     let torn = "{\"action\":\"key.set\",\"actor\":\"ro";
     std::fs::write(log.path(), format!("{text}{torn}")).unwrap();
-    let params = serde_json::json!({});
-    let err = log.append(&entry(&params)).unwrap_err();
-    assert!(err.to_string().contains("run `openclaw-doctor audit-recover`"), "the message names the command: {err}");
-
+    // (The next append would cut it itself: common::audit's tests. The
+    // operator's command does the same, before any append comes.)
     let run = host.run(&["audit-recover", "--format", "json"]);
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     let v = run.json();

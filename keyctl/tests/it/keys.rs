@@ -155,11 +155,11 @@ fn a_key_pasted_as_the_from_file_path_is_never_echoed() {
 fn nothing_changes_when_the_audit_log_would_refuse_the_record() {
     let host = Host::new();
     set(&host, "OPENAI_API_KEY", CANARY);
-    // A torn tail blocks appends: set, rotate and delete must change nothing.
+    // A tampered last record blocks appends: set, rotate and delete must change nothing.
     let log = host.path("audit/audit.jsonl");
-    let mut bytes = std::fs::read(&log).unwrap();
-    bytes.extend_from_slice(b"{\"action\":\"key.se");
-    std::fs::write(&log, &bytes).unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let at = text.rfind("\"exit_code\":0").unwrap();
+    std::fs::write(&log, format!("{}\"exit_code\":7{}", &text[..at], &text[at + 13..])).unwrap();
     let file = host.path("secrets/openai_api_key");
     let run = host.run(&["set", "OPENAI_API_KEY", "--no-validate"], "sk-another-value-000000000000");
     assert_eq!(run.code, 2, "{}", run.stderr);
