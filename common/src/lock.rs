@@ -104,10 +104,16 @@ impl NamedLock {
                 Err(TryLockError::Error(e)) => return Err(io_err(e)),
             }
         }
-        file.set_len(0).map_err(io_err)?;
-        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        // The note is for diagnostics only: a full disk must not fail the
+        // lock (issue 30), so a note that cannot be written is left empty.
         let note = note.replace(['\n', '\r'], " ");
-        file.write_all(format!("{}\n{note}\n", std::process::id()).as_bytes()).map_err(io_err)?;
+        let written = file
+            .set_len(0)
+            .and_then(|()| file.seek(SeekFrom::Start(0)))
+            .and_then(|_| file.write_all(format!("{}\n{note}\n", std::process::id()).as_bytes()));
+        if written.is_err() {
+            let _ = file.set_len(0);
+        }
         Ok(NamedLock { _file: file, path })
     }
 

@@ -71,6 +71,13 @@ enum Command {
     Status,
     /// Deliver the outbox in order (run by openclaw-notify-flush.timer).
     Flush,
+    /// Delivery attempts, newest last: each one's answer, `unknown` when its
+    /// sender died in flight, and resends that may have arrived twice.
+    Log {
+        /// Show at most this many attempts.
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10000))]
+        limit: u32,
+    },
     /// Validate the keys with Pushover (users/validate.json).
     Test {
         /// Only check that both keys are present and well-formed; no request.
@@ -190,6 +197,13 @@ fn run(cli: Cli) -> Result<Exit, String> {
             render::status(s.format, &rep, &problems)?;
             Ok(if rep.hold_until.is_some() { Exit::Policy } else { Exit::Clean })
         }
+        Command::Log { limit } => {
+            let store = Store::open(&s.paths.state_dir)?;
+            let all = crate::journal::attempts(&crate::journal::read(&store)?);
+            let shown = &all[all.len().saturating_sub(limit as usize)..];
+            render::log(s.format, shown)?;
+            Ok(Exit::Clean)
+        }
         Command::Flush => {
             let ctx = ctx(&s)?;
             let rep = flush::run(&ctx, || resolve_keys(&s.paths.secrets_dir).map(|(keys, _)| keys))?;
@@ -246,9 +260,7 @@ fn send(s: &Settings, args: SendArgs) -> Result<Exit, String> {
     let mode = Mode::Send { dry_run: args.dry_run };
     let report = deliver::process(&ctx, &alert, Some(&keys), mode, pending.as_ref().map(|p| p.path.as_path()))?;
     drop(check_lock);
-    if let Some(p) = pending {
-        ctx.store.release_entry(p.lock);
-    }
+    drop(pending);
     render::send(s.format, &report)?;
     Ok(match report.outcome {
         Outcome::Rejected => Exit::Policy,

@@ -11,6 +11,7 @@ use common::secrets::{ExposeSecret, SecretString};
 
 use crate::api::{Client, Quota, Reply};
 use crate::audit;
+use crate::journal;
 use crate::message::{self, Alert, Priority, ts};
 use crate::plan::{self, Delivery, Plan, Reason, Suppression};
 use crate::receipts;
@@ -97,7 +98,7 @@ pub fn process(
         }
         Plan::NothingToResolve { receipts } => (nothing_to_resolve(ctx, alert, &receipts, keys, dry_run)?, None),
         Plan::Suppress(s) => (suppress(ctx, alert, &s, dry_run, now)?, None),
-        Plan::Deliver(d) => deliver(ctx, alert, d, keys, mode)?,
+        Plan::Deliver(d) => deliver(ctx, alert, d, keys, mode, entry)?,
     };
     if !dry_run {
         settle(ctx, alert, &mut r, mode, entry)?;
@@ -115,7 +116,7 @@ fn settle(ctx: &Ctx, alert: &Alert, r: &mut Report, mode: Mode, entry: Option<&P
     match (r.outcome, mode, entry) {
         (Outcome::Queued, Mode::Send { .. }, Some(path)) => r.outbox = Some(path.to_owned()),
         // Only for a caller without an entry: queue it now.
-        (Outcome::Queued, Mode::Send { .. }, None) => r.outbox = Some(ctx.store.enqueue(alert)?.path),
+        (Outcome::Queued, Mode::Send { .. }, None) => r.outbox = Some(ctx.store.enqueue(alert)?.path.clone()),
         (Outcome::Queued | Outcome::DryRun, _, _) | (_, _, None) => {}
         (Outcome::Sent | Outcome::RateLimited, _, Some(path)) | (Outcome::Rejected, Mode::Send { .. }, Some(path)) => {
             ctx.store.remove(path)?
@@ -205,6 +206,7 @@ fn deliver(
     d: Delivery,
     keys: Option<&Keys>,
     mode: Mode,
+    entry: Option<&Path>,
 ) -> Result<(Report, Option<String>), String> {
     let fields = message::fields(alert, &d.extra);
     if mode == (Mode::Send { dry_run: true }) {
@@ -219,7 +221,7 @@ fn deliver(
     if alert.resolved {
         r.cancel = cancel_text(&receipts::cancel_all(ctx, &alert.check_id, &d.cancel, keys)?);
     }
-    let a = attempts(ctx, alert, &fields, keys, mode, d.quota, &mut r.warnings);
+    let a = attempts(ctx, alert, &fields, keys, (mode, entry), d.quota, &mut r.warnings);
     // The first failure to report once the outbox entry is settled.
     let mut deferred = a.audit_error.clone();
     let done = now();
@@ -310,7 +312,7 @@ fn attempts(
     alert: &Alert,
     fields: &[(&'static str, String)],
     keys: &Keys,
-    mode: Mode,
+    (mode, entry): (Mode, Option<&Path>),
     stored_quota: Option<Quota>,
     warnings: &mut Vec<String>,
 ) -> Attempts {
@@ -325,8 +327,31 @@ fn attempts(
     loop {
         let full = ctx.client.timeout();
         let timeout = if count == 0 { full } else { full.min(within.saturating_sub(started.elapsed())) };
+        let mode_name = if mode == Mode::Flush { "flush" } else { "send" };
+        // Before the request: a sender that dies while it is in flight
+        // leaves a start with no answer, and the next attempt is a resend.
+        match entry.map(|e| journal::started(&ctx.store, e, &alert.check_id, mode_name, count + 1)) {
+            Some(Ok(true)) => warnings.push(
+                "resend: an earlier attempt at this alert got no answer (its sender died); Pushover may already have delivered it, so it may arrive twice (openclaw-notify log)".into(),
+            ),
+            Some(Err(e)) => warnings.push(format!("could not record the attempt in the journal: {e}")),
+            Some(Ok(false)) | None => {}
+        }
         let (reply, q) = ctx.client.post("/1/messages.json", &form, timeout);
         count += 1;
+        if let Some(e) = entry {
+            // Accepted: the entry goes first, before any bookkeeping, so the
+            // window in which a death makes `flush` send it again is as
+            // small as the protocol allows.
+            if matches!(reply, Reply::Accepted { .. })
+                && let Err(err) = ctx.store.remove(e)
+            {
+                warnings.push(format!("could not remove the delivered outbox entry: {err}"));
+            }
+            if let Err(err) = journal::ended(&ctx.store, e, &alert.check_id, mode_name, count, reply_word(&reply)) {
+                warnings.push(format!("could not record the answer in the journal: {err}"));
+            }
+        }
         quota = q.or(quota);
         // Bookkeeping never stops the delivery logic: the quota reading is best-effort,
         // and an audit failure is reported once the outcome is safe in the state.
@@ -345,6 +370,16 @@ fn attempts(
             continue;
         }
         return Attempts { reply, count, quota, audit_error };
+    }
+}
+
+/// The journal's word for an answer.
+fn reply_word(reply: &Reply) -> &'static str {
+    match reply {
+        Reply::Accepted { .. } => "accepted",
+        Reply::QuotaExhausted { .. } => "quota",
+        Reply::Rejected { .. } => "rejected",
+        Reply::Transient { .. } => "transient",
     }
 }
 

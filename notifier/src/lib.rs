@@ -15,6 +15,7 @@ mod audit;
 mod cli;
 pub mod deliver;
 mod flush;
+mod journal;
 pub mod message;
 pub mod plan;
 pub mod receipts;

@@ -160,3 +160,33 @@ pub(crate) fn key_test(format: Format, rep: &KeyTest) -> Result<(), String> {
     }
     stdout(&sanitize_lines(&text))
 }
+
+/// `log`: one line an attempt, oldest first.
+pub(crate) fn log(format: Format, attempts: &[crate::journal::Attempt]) -> Result<(), String> {
+    if format == Format::Json {
+        return json(&serde_json::json!({"attempts": attempts}));
+    }
+    let mut text = String::new();
+    for a in attempts {
+        let note = match (a.outcome.as_str(), a.resend) {
+            ("unknown", _) => {
+                "  (no answer: the sender died in flight, or it is still running; Pushover may have delivered it)"
+            }
+            (_, true) => "  (resend of an attempt with no answer: may have arrived twice)",
+            _ => "",
+        };
+        text.push_str(&format!(
+            "{}  {:<5} #{} {:<24} {:<10} {}{note}\n",
+            ts(a.ts),
+            a.mode,
+            a.attempt,
+            a.check_id,
+            a.outcome,
+            a.entry
+        ));
+    }
+    if attempts.is_empty() {
+        text.push_str("no delivery attempts recorded\n");
+    }
+    stdout(&sanitize_lines(&text))
+}

@@ -117,8 +117,17 @@ pub struct Queued {
 pub struct Pending {
     /// The outbox file.
     pub path: PathBuf,
-    /// The entry's lock.
-    pub lock: NamedLock,
+    /// The entry's lock; dropped with its file, however this process ends
+    /// the send (a failure included), so no `locks/outbox-*.lock` is left.
+    lock: Option<NamedLock>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            let _ = fs::remove_file(lock.path());
+        }
+    }
 }
 
 /// The lock of one outbox entry, named by a hash of its file name (any
@@ -225,9 +234,11 @@ impl Store {
         let path = self.dir.join("outbox").join(&name);
         let lock = NamedLock::acquire(&self.dir.join("locks"), &entry_lock_name(&name), Duration::ZERO)
             .map_err(|e| e.to_string())?;
+        // Made first, so a failed write below drops the lock and its file.
+        let pending = Pending { path, lock: Some(lock) };
         let text = serde_json::to_string_pretty(alert).map_err(|e| e.to_string())?;
-        write_atomic(&path, text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok(Pending { path, lock })
+        write_atomic(&pending.path, text.as_bytes()).map_err(|e| format!("{}: {e}", pending.path.display()))?;
+        Ok(pending)
     }
 
     /// Takes an outbox entry's lock without waiting. `None`: a live process

@@ -4,6 +4,7 @@
 
 mod audit;
 mod fake;
+mod faults;
 mod flush;
 mod outbox;
 mod outcomes;

@@ -29,7 +29,12 @@ impl std::ops::Deref for Host {
 
 impl Host {
     pub(crate) fn new() -> Host {
-        let host = test_support::TempHost::new();
+        Host::new_in(&std::env::temp_dir())
+    }
+
+    /// [`Host::new`] in a fresh directory under `parent` (a small disk).
+    pub(crate) fn new_in(parent: &std::path::Path) -> Host {
+        let host = test_support::TempHost::new_in(parent);
         let secrets = host.path("secrets");
         std::fs::create_dir(&secrets).unwrap();
         std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o700)).unwrap();
