@@ -504,9 +504,11 @@ mod store;
 
 pub use ledger::{Ledger, LedgerEntry, read_ledger, write_ledger};
 
+#[cfg(test)]
+pub use store::write_secret_file;
 pub use store::{
     Replaced, SaltFound, Staged, existing_host_salt, host_salt, host_salt_repairing, is_stale_name, remove_secret_file,
-    stage_secret_file, stale_files, write_secret_file,
+    stage_secret_file, stale_files,
 };
 
 #[cfg(test)]

@@ -40,6 +40,14 @@ fn with_request_id(mut resp: Response, id: &str) -> Response {
     resp
 }
 
+/// Names the run in a refusal that comes after it ran (`X-Run-Id`).
+fn with_run_id(mut resp: Response, run_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(run_id) {
+        resp.headers_mut().insert("x-run-id", v);
+    }
+    resp
+}
+
 fn refusal_with_id(r: &Refusal, id: &str) -> Response {
     let mut body = r.body();
     body["request_id"] = id.into();
@@ -363,7 +371,7 @@ impl Supervisor {
         st.run_ended.notify_waiters();
         if let Err(e) = audited {
             crate::INFO.error(&format!("audit log: {e}; run {} finished unrecorded", rec.run_id));
-            return refusal_with_id(&Refusal::AuditUnavailable, &asked.request_id);
+            return with_run_id(refusal_with_id(&Refusal::FinishUnrecorded, &asked.request_id), &rec.run_id);
         }
         let ok = status == RunStatus::Success;
         let mut body = json!({

@@ -95,18 +95,54 @@ pub(crate) fn reconcile(st: &AppState) -> (Vec<Recovered>, Vec<String>) {
     (done, errors)
 }
 
+/// SIGKILLs every process left from run `id`: its environment names the
+/// run exactly (a dead console's children are no longer ours to reap, and
+/// only processes of our own uid can be read or signalled). Waits up to 2 s
+/// for them to go. Returns how many were found.
+pub(crate) fn kill_leftovers(id: &str) -> usize {
+    let want = format!("OPENCLAW_RUN_ID={id}");
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let pids: Vec<i32> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == want.as_bytes()))
+        })
+        .collect();
+    for pid in &pids {
+        if let Some(p) = rustix::process::Pid::from_raw(*pid) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    // Gone, or a zombie its new parent has yet to reap.
+    let running = |p: &i32| {
+        std::fs::read_to_string(format!("/proc/{p}/stat"))
+            .is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+    };
+    while pids.iter().any(running) && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    pids.len()
+}
+
 fn recover(st: &AppState, id: &str, class: &'static str, marker: &Path, _lock: File) -> io::Result<()> {
     let now = common::time_fmt::rfc3339(time::OffsetDateTime::now_utc());
+    if class == "CONSOLE_RESTARTED" {
+        // The dead console's child may still run (outside systemd nothing
+        // killed its group): end it before saying how the run ended.
+        kill_leftovers(id);
+    }
     let rec = st.runs.record(id);
     if class == "CONSOLE_RESTARTED" {
-        let params: Value = std::fs::read(st.runs.dir(id).join("params.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or(Value::Null);
-        let (request_id, action, actor) =
-            rec.as_ref().map_or((String::new(), String::new(), String::from("console")), |r| {
-                (r.request_id.clone(), r.action.clone(), r.actor.clone())
-            });
+        // Read like every run file (private-path rule, capped): a child of
+        // the console's uid could have planted anything in a run directory.
+        let params: Value = st.runs.read_params(id).unwrap_or(Value::Null);
+        let (request_id, action) =
+            rec.as_ref().map_or((String::new(), String::new()), |r| (r.request_id.clone(), r.action.clone()));
+        // A result already final (only its finish record failed): its exit code.
+        let exit = rec.as_ref().filter(|r| r.status != RunStatus::Running).and_then(|r| r.exit_code).unwrap_or(-1);
         let facts = Facts {
             request_id: &request_id,
             action: &action,
@@ -116,7 +152,8 @@ fn recover(st: &AppState, id: &str, class: &'static str, marker: &Path, _lock: F
             run_id: Some(id),
             error_class: Some(class),
         };
-        st.audit.append_blocking(Kind::Finish, &actor, &facts, -1, 0).map_err(io::Error::other)?;
+        // The actor is the console itself; who asked is in the start record.
+        st.audit.append_blocking(Kind::Finish, "console", &facts, exit, 0).map_err(io::Error::other)?;
         // Recorded: from here on this run is only a result to write, never
         // a second record.
         let recorded = marker.with_file_name(FINISH_RECORDED);

@@ -55,6 +55,9 @@ pub enum Refusal {
     TooManyRuns,
     /// The audit record could not be written, so nothing was run.
     AuditUnavailable,
+    /// The action ran, but its `console.finish` could not be written; the
+    /// next console start records it (docs/console.md "After a crash").
+    FinishUnrecorded,
     /// The run could not be started or recorded.
     Internal,
     /// No such route or run.
@@ -84,7 +87,9 @@ impl Refusal {
             | Refusal::BadQuery => StatusCode::BAD_REQUEST,
             Refusal::AlreadyRunning { .. } => StatusCode::CONFLICT,
             Refusal::TooManyRuns => StatusCode::TOO_MANY_REQUESTS,
-            Refusal::AuditUnavailable | Refusal::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Refusal::AuditUnavailable | Refusal::FinishUnrecorded | Refusal::Internal => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
             Refusal::NotFound => StatusCode::NOT_FOUND,
             Refusal::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         }
@@ -109,6 +114,7 @@ impl Refusal {
             Refusal::AlreadyRunning { .. } => "ALREADY_RUNNING",
             Refusal::TooManyRuns => "TOO_MANY_RUNS",
             Refusal::AuditUnavailable => "AUDIT_UNAVAILABLE",
+            Refusal::FinishUnrecorded => "FINISH_UNRECORDED",
             Refusal::Internal => "INTERNAL",
             Refusal::NotFound => "NOT_FOUND",
             Refusal::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -134,6 +140,7 @@ impl Refusal {
             Refusal::AlreadyRunning { .. } => "The action is already running.".into(),
             Refusal::TooManyRuns => "Too many runs at once; try again when one has finished.".into(),
             Refusal::AuditUnavailable => "The audit log cannot be written, so nothing was run.".into(),
+            Refusal::FinishUnrecorded => "The action ran, but its end could not be written to the audit log; its result is in the run directory, and the console records its end when it next starts.".into(),
             Refusal::Internal => "Internal error; see the console's log.".into(),
             Refusal::NotFound => "Not found.".into(),
             Refusal::MethodNotAllowed => "Method not allowed.".into(),

@@ -176,6 +176,14 @@ impl RunStore {
         private_path::read_file(&path, OpenSpec::read(Class::Private), max).ok().flatten()
     }
 
+    /// A run's `params.json`, read under the private-path rule, capped.
+    pub(crate) fn read_params(&self, run_id: &str) -> Option<Value> {
+        if !valid_run_id(run_id) {
+            return None;
+        }
+        serde_json::from_slice(&self.read(run_id, "params.json", 64 * 1024)?).ok()
+    }
+
     /// A run's record, if it exists.
     pub(crate) fn record(&self, run_id: &str) -> Option<RunRecord> {
         if !valid_run_id(run_id) {

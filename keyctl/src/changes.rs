@@ -7,14 +7,16 @@
 //! as `.<name>.prev`, then recorded; if the record cannot be written the old
 //! key is put back and nothing is reported done. A kill between the rename
 //! and the record is found by [`Locked::reconcile`], which every changing
-//! command and `status` run first: it removes what killed writers left
+//! command and `status` run first: it puts back the recorded key a killed
+//! change kept as `.<name>.prev`, removes what else killed writers left
 //! (`key.cleanup`) and appends a `key.reconcile` record naming the key it
-//! found wherever the ledger (`common::secrets::Ledger`) disagrees with it.
+//! found wherever the ledger (`common::secrets::Ledger`) still disagrees.
 
 use std::time::{Duration, Instant};
 
-use common::audit::{AuditLog, Record};
+use common::audit::{AuditLog, Record, params_hash};
 use common::lock::NamedLock;
+use common::private_path::{self, Class, OpenSpec};
 use common::secrets::{self, Ledger, LedgerEntry, SaltFound, SecretString, key_id};
 use serde_json::{Value, json};
 
@@ -76,7 +78,10 @@ impl Locked<'_> {
         if self.ctx.keychain.available() {
             return Ok(Vec::new());
         }
+        // Nothing is removed or recorded unless the record can be written.
+        self.ready()?;
         let dir = &self.ctx.paths.secrets_dir;
+        self.restore_recorded()?;
         let stale = secrets::stale_files(dir).map_err(|e| e.to_string())?;
         if !stale.is_empty() {
             let mut removed = Vec::new();
@@ -112,6 +117,62 @@ impl Locked<'_> {
         Ok(done)
     }
 
+    /// A change killed after its rename leaves the old key as `.<name>.prev`.
+    /// If its record made it to the log (only the ledger lags), the ledger
+    /// catches up. If not, the key the log names is put back: the change was
+    /// never reported done, so undoing it changes nothing anyone was told.
+    fn restore_recorded(&mut self) -> Result<(), String> {
+        let dir = self.ctx.paths.secrets_dir.clone();
+        let entries: Vec<(String, LedgerEntry)> = self.ledger.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        for (name, entry) in entries {
+            let file = name.to_ascii_lowercase();
+            let (path, prev) = (dir.join(&file), dir.join(format!(".{file}.prev")));
+            if std::fs::symlink_metadata(&prev).is_err() {
+                continue;
+            }
+            let id_of =
+                |p: &std::path::Path| secrets::read_secret_file(p).ok().flatten().map(|v| key_id(&v, &self.salt));
+            let in_place = id_of(&path);
+            if let Some(rec) = self.recorded_after(&name, entry.seq, &in_place)? {
+                self.note(&name, in_place, &rec);
+            } else if entry.key_id.is_some() && id_of(&prev) == entry.key_id && in_place != entry.key_id {
+                std::fs::rename(&prev, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+                if let Ok(d) = std::fs::File::open(&dir) {
+                    let _ = d.sync_all();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The newest key record after seq `after` that records `in_place` for
+    /// `name` (`key.set`/`key.rotate`/`key.reconcile` name its key id;
+    /// `key.delete` a removed file). Streams the log.
+    fn recorded_after(&self, name: &str, after: u64, in_place: &Option<String>) -> Result<Option<Record>, String> {
+        use std::io::BufRead;
+        let mut wanted = vec![params_hash(&json!({"name": name, "key_id": in_place}))];
+        if in_place.is_none() {
+            for keychain in [false, true] {
+                wanted.push(params_hash(&json!({"name": name, "file": true, "keychain": keychain})));
+            }
+        }
+        let log = &self.ctx.paths.audit_log;
+        let spec = OpenSpec::read(Class::Private);
+        let Some(file) = private_path::open_file(log, spec).map_err(|e| e.to_string())? else { return Ok(None) };
+        let mut found = None;
+        for line in std::io::BufReader::new(file).lines() {
+            let line = line.map_err(|e| format!("{}: {e}", log.display()))?;
+            if let Ok(rec) = Record::parse_line(&line)
+                && rec.seq > after
+                && rec.action.starts_with("key.")
+                && wanted.contains(&rec.params_hash)
+            {
+                found = Some(rec);
+            }
+        }
+        Ok(found)
+    }
+
     /// Puts `value` in place for `name` and records it as `action`; the
     /// record is written or the old key is back. Returns where it went.
     pub(crate) fn store(&mut self, name: &str, value: &SecretString, action: &str) -> Result<(String, String), String> {
@@ -132,8 +193,10 @@ impl Locked<'_> {
         test_pause();
         match self.append(action, &params, 0) {
             Ok(rec) => {
-                replaced.keep();
+                // The ledger first: a kill before `keep` then leaves a `.prev`
+                // that reconcile knows is stale.
                 self.note(name, Some(id.clone()), &rec);
+                replaced.keep();
                 Ok((place, id))
             }
             Err(e) => Err(taken_back(&e, replaced.undo())),
@@ -156,10 +219,10 @@ impl Locked<'_> {
         match self.append("key.delete", &params, 0) {
             Ok(rec) => {
                 let removed_file = replaced.is_some();
+                self.note(name, None, &rec);
                 if let Some(r) = replaced {
                     r.keep();
                 }
-                self.note(name, None, &rec);
                 Ok((removed_file, removed_keychain))
             }
             Err(e) => Err(taken_back(&e, replaced.map_or(Ok(()), secrets::Replaced::undo))),

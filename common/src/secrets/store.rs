@@ -159,7 +159,9 @@ impl Replaced {
     }
 }
 
-/// Writes `value` to `<dir>/<name lowercase>` atomically, mode 0600 from creation.
+/// Writes `value` to `<dir>/<name lowercase>` atomically, mode 0600 from
+/// creation. Tests only: a real change goes through keyctl's lock and record.
+#[cfg(test)]
 pub fn write_secret_file(dir: &Path, name: &str, value: &SecretString) -> Result<PathBuf, SecretError> {
     let staged = stage_secret_file(dir, name, value)?;
     let path = staged.path().to_owned();
@@ -198,7 +200,8 @@ pub fn stale_files(dir: &Path) -> Result<Vec<PathBuf>, SecretError> {
     let mut found = Vec::new();
     for entry in entries {
         let entry = entry.map_err(io_err(dir))?;
-        if is_stale_name(&entry.file_name()) {
+        // Files (or links) only: a directory by such a name is not ours to remove.
+        if is_stale_name(&entry.file_name()) && entry.file_type().is_ok_and(|t| !t.is_dir()) {
             found.push(entry.path());
         }
     }

@@ -133,7 +133,7 @@ fn a_first_record_whose_checkpoint_cannot_be_written_stands_and_is_checkpointed_
 const KILL_CHILD: &str = "OPENCLAW_IT_AUDIT_KILL_CHILD";
 
 /// The writer the kill test runs (and SIGKILLs): appends forever and prints
-/// each seq once the append returned. Run directly, it does nothing.
+/// `<seq> <hash>` once each append returned. Run directly, it does nothing.
 #[test]
 fn kill_child_writer() {
     let Some(dir) = std::env::var_os(KILL_CHILD) else { return };
@@ -141,7 +141,7 @@ fn kill_child_writer() {
     let mut out = std::io::stdout().lock();
     loop {
         let rec = append(&log, "killed-writer").unwrap();
-        std::io::Write::write_all(&mut out, format!("{}\n", rec.seq).as_bytes()).unwrap();
+        std::io::Write::write_all(&mut out, format!("{} {}\n", rec.seq, rec.hash).as_bytes()).unwrap();
         std::io::Write::flush(&mut out).unwrap();
     }
 }
@@ -154,7 +154,12 @@ fn writers_killed_at_random_instants_lose_no_reported_record() {
     let tmp = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut seed = u64::from(std::process::id()) ^ 0x9e37_79b9_7f4a_7c15;
-    let mut reported = Vec::new();
+    // `(seq, hash)` of every append a writer reported done.
+    let parse = |l: String| {
+        let (seq, hash) = l.trim().split_once(' ')?;
+        Some((seq.parse::<u64>().ok()?, hash.to_owned()))
+    };
+    let mut reported: Vec<(u64, String)> = Vec::new();
     // How long a writer takes to its first append here (slow under load):
     // the kills then land anywhere from before it to well after it.
     let t0 = std::time::Instant::now();
@@ -169,7 +174,7 @@ fn writers_killed_at_random_instants_lose_no_reported_record() {
     let first = BufReader::new(probe.stdout.take().unwrap())
         .lines()
         .map_while(Result::ok)
-        .find_map(|l| l.trim().parse::<u64>().ok())
+        .find_map(parse)
         .expect("the probe writer never appended");
     reported.push(first);
     let span = (t0.elapsed().as_micros() as u64 * 2).max(8000);
@@ -195,7 +200,7 @@ fn writers_killed_at_random_instants_lose_no_reported_record() {
             child.kill().unwrap();
             child.wait().unwrap();
             let stdout = child.stdout.take().unwrap();
-            reported.extend(BufReader::new(stdout).lines().map_while(Result::ok).filter_map(|l| l.parse::<u64>().ok()));
+            reported.extend(BufReader::new(stdout).lines().map_while(Result::ok).filter_map(parse));
         }
     }
     let log = log_in(tmp.path());
@@ -204,12 +209,16 @@ fn writers_killed_at_random_instants_lose_no_reported_record() {
     append(&log, "survivor").unwrap();
     let report = log.verify(&[]).unwrap();
     assert!(report.is_intact(), "{:?}", report.problems);
-    let records = report.records;
-    let lost: Vec<u64> = reported.iter().copied().filter(|seq| *seq > records).collect();
-    assert!(lost.is_empty(), "reported done but not in the log: {lost:?}");
-    assert!(!reported.is_empty(), "no writer got as far as one append; the test proved nothing");
-    let mut unique = reported.clone();
-    unique.sort_unstable();
-    unique.dedup();
-    assert_eq!(unique.len(), reported.len(), "two appends were reported with one seq");
+    // Every reported append is in the log with the hash it was reported
+    // with: not cut, not replaced by an audit.recover at its seq.
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let in_log: std::collections::HashMap<u64, String> =
+        text.lines().map(|l| Record::parse_line(l).unwrap()).map(|r| (r.seq, r.hash)).collect();
+    let lost: Vec<&(u64, String)> = reported.iter().filter(|(seq, hash)| in_log.get(seq) != Some(hash)).collect();
+    assert!(lost.is_empty(), "reported done but not in the log as reported: {lost:?}");
+    assert!(reported.len() > 1, "no killed writer got as far as one append; the test proved nothing");
+    let mut seqs: Vec<u64> = reported.iter().map(|(s, _)| *s).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), reported.len(), "two appends were reported with one seq");
 }

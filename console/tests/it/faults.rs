@@ -53,14 +53,22 @@ fn runs_in_flight_when_the_console_is_killed_are_finished_by_the_next_start() {
     );
     assert_eq!(count(&c, "console.start"), 3);
     let host = c.kill_and_keep_host();
-    for pid in std::fs::read_to_string(&pids).unwrap().lines() {
-        let _ = std::process::Command::new("kill").args(["-KILL", pid]).status();
-    }
+    // Nothing kills the dead console's children here (no systemd): the next
+    // console must, before it records how their runs ended.
+    let alive = |pid: &str| Path::new(&format!("/proc/{pid}")).exists();
+    let children: Vec<String> = std::fs::read_to_string(&pids).unwrap().lines().map(str::to_owned).collect();
+    assert!(children.iter().all(|p| alive(p)), "the children outlive their console");
     let running = results(host.root()).iter().filter(|r| r["status"] == "running").count();
     assert_eq!(running, 3, "the killed console left its runs running");
     let config = "[console]\nbody_timeout_secs = 1\n";
     let c = Console::start_on(host, config, &[]);
     assert_eq!(c.stderr().matches("left unfinished by a previous console").count(), 3, "{}", c.stderr());
+    // Killed (and, being init's now, reaped by it): gone or a zombie.
+    let gone = |pid: &str| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map_or(true, |s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z')))
+    };
+    assert!(children.iter().all(|p| gone(p)), "a dead console's child still runs after the restart");
     assert_eq!((count(&c, "console.start"), count(&c, "console.finish")), (3, 3));
     let finishes: Vec<Value> = c.audit().into_iter().filter(|r| r["action"] == "console.finish").collect();
     assert!(finishes.iter().all(|r| r["exit_code"] == -1), "{finishes:?}");
@@ -120,6 +128,11 @@ fn a_full_disk_leaves_no_run_half_recorded() {
         assert_eq!(dirs, starts, "{pages} pages: run directories against start records (answer {})", a.status);
         if a.status != 200 {
             assert_eq!(a.status, 500, "{pages} pages: {}", String::from_utf8_lossy(&a.body));
+            let class = a.json()["error_class"].as_str().unwrap_or_default().to_owned();
+            assert!(
+                ["INTERNAL", "AUDIT_UNAVAILABLE", "FINISH_UNRECORDED"].contains(&class.as_str()),
+                "{pages} pages: {class}"
+            );
         }
         drop(f);
         std::fs::remove_file(&filler).unwrap();

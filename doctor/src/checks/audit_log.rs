@@ -45,5 +45,18 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         return Outcome::error(format!("cannot remember the audit head: {e}")).details(details);
     }
     let head = report.head.as_ref().map_or_else(|| "no records yet".to_owned(), |(seq, _)| format!("head seq {seq}"));
+    // A checkpoint that keeps failing to be rewritten (a full or read-only
+    // filesystem) protects less and less: appends still work, so say so.
+    let checkpoint_seq = log.read_checkpoint().ok().flatten().map_or(0, |c| c.seq);
+    if let Some((seq, _)) = &report.head
+        && checkpoint_seq < *seq
+        && *seq > 1
+    {
+        return Outcome::warn(
+            format!("{shown}: chain intact, {head}, but the checkpoint lags at seq {checkpoint_seq}"),
+            format!("make {} writable (free space); the next append rewrites it", ctx.paths.audit_checkpoint.display()),
+        )
+        .details(details);
+    }
     Outcome::pass(format!("{shown}: {} records, chain intact, {head}", report.records)).details(details)
 }

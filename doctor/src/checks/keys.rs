@@ -60,7 +60,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         if !unrecorded.is_empty() {
             parts.push(format!(
                 "the key in place is not the one the audit log last recorded: {}",
-                unrecorded.join(", ")
+                unrecorded.join("; ")
             ));
         }
         let fix = missing
@@ -90,18 +90,28 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     Outcome::pass("every managed key present, safely stored, and recently working").details(details)
 }
 
-/// Managed keys whose file in the secrets directory is not the one keyctl's
-/// ledger (`<state>/keyctl/keys.json`, the newest key record per name) names.
-/// A host where keyctl never ran has no ledger and nothing to compare; once
-/// it has one, every managed key file must agree with it (issue 30).
+/// What disagrees between the keys in place, keyctl's ledger
+/// (`<state>/keyctl/keys.json`, the newest key record per name) and the
+/// audit log: a managed key file that is not the one the ledger names; a
+/// ledger entry whose record is not in the log as it says; a key record
+/// newer than the ledger; key records with no ledger at all. A host where
+/// keyctl never ran has neither and nothing to compare (issue 30).
 fn unrecorded(ctx: &Ctx) -> Result<Vec<String>, String> {
     let state = &ctx.paths.state_dir;
-    if secrets::platform_keychain().available() || !state.join("keyctl/keys.json").exists() {
+    if secrets::platform_keychain().available() {
         return Ok(Vec::new());
     }
-    let ledger = secrets::read_ledger(state).map_err(|e| e.to_string())?;
-    let salt = secrets::existing_host_salt(state).map_err(|e| e.to_string())?;
+    let has_ledger = std::fs::symlink_metadata(state.join("keyctl/keys.json")).is_ok();
+    let ledger = if has_ledger { secrets::read_ledger(state).map_err(|e| e.to_string())? } else { Default::default() };
+    let log = key_records(&ctx.paths.audit_log)?;
     let mut found = Vec::new();
+    if !has_ledger {
+        if log.newest.is_some() {
+            found.push("the audit log has key records but keyctl's ledger is missing".to_owned());
+        }
+        return Ok(found);
+    }
+    let salt = secrets::existing_host_salt(state).map_err(|e| e.to_string())?;
     for name in ctx.config.managed_keys() {
         let path = ctx.paths.secrets_dir.join(name.to_ascii_lowercase());
         let Ok(value) = secrets::read_secret_file(&path) else { continue };
@@ -114,5 +124,44 @@ fn unrecorded(ctx: &Ctx) -> Result<Vec<String>, String> {
             found.push(name);
         }
     }
+    for (name, e) in &ledger {
+        let mut wanted = vec![common::audit::params_hash(&json!({"name": name, "key_id": e.key_id}))];
+        if e.key_id.is_none() {
+            for keychain in [false, true] {
+                wanted.push(common::audit::params_hash(&json!({"name": name, "file": true, "keychain": keychain})));
+            }
+        }
+        match log.by_seq.get(&e.seq) {
+            Some((hash, params)) if *hash == e.hash && wanted.contains(params) => {}
+            _ => found.push(format!("{name}: the ledger names record {} and the audit log does not agree", e.seq)),
+        }
+    }
+    let ledger_newest = ledger.values().map(|e| e.seq).max().unwrap_or(0);
+    if log.newest.is_some_and(|seq| seq > ledger_newest) {
+        found.push("a key record is newer than keyctl's ledger (openclaw-keyctl status brings it up to date)".into());
+    }
     Ok(found)
+}
+
+/// The key records of the audit log: by seq, `(hash, params_hash)`, and the
+/// newest key-changing record's seq.
+struct KeyRecords {
+    by_seq: std::collections::HashMap<u64, (String, String)>,
+    newest: Option<u64>,
+}
+
+fn key_records(log: &std::path::Path) -> Result<KeyRecords, String> {
+    use std::io::BufRead;
+    let mut out = KeyRecords { by_seq: Default::default(), newest: None };
+    let spec = common::private_path::OpenSpec::read(common::private_path::Class::Private);
+    let Some(file) = common::private_path::open_file(log, spec).map_err(|e| e.to_string())? else { return Ok(out) };
+    for line in std::io::BufReader::new(file).lines() {
+        let line = line.map_err(|e| format!("{}: {e}", log.display()))?;
+        let Ok(rec) = common::audit::Record::parse_line(&line) else { continue };
+        if matches!(rec.action.as_str(), "key.set" | "key.rotate" | "key.delete" | "key.reconcile") {
+            out.newest = Some(rec.seq);
+            out.by_seq.insert(rec.seq, (rec.hash, rec.params_hash));
+        }
+    }
+    Ok(out)
 }

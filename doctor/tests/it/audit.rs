@@ -230,3 +230,22 @@ fn the_remembered_head_does_not_vouch_for_records_after_it() {
     assert_eq!(std::fs::read_to_string(log.path()).unwrap(), cut);
     assert!(!log.checkpoint_path().exists());
 }
+
+/// Issue 30: a checkpoint that could not be rewritten lags behind the head;
+/// appends still work, so the check warns that it protects less.
+#[test]
+fn a_lagging_checkpoint_is_a_warning() {
+    let host = Host::new();
+    let log = log_with(&host, 3);
+    let text = std::fs::read_to_string(log.path()).unwrap();
+    let second: serde_json::Value = serde_json::from_str(text.lines().nth(1).unwrap()).unwrap();
+    let line = format!(
+        "openclaw-audit-checkpoint/v1 seq=2 hash={} ts={}\n",
+        second["hash"].as_str().unwrap(),
+        second["ts"].as_str().unwrap()
+    );
+    std::fs::write(log.checkpoint_path(), line).unwrap();
+    let (_, check) = host.check("audit-log");
+    assert_eq!(check["status"], "warn", "{check}");
+    assert!(check["summary"].as_str().unwrap().contains("checkpoint lags at seq 2"), "{check}");
+}

@@ -343,20 +343,43 @@ fn keys_fail_when_the_key_in_place_is_not_the_one_the_audit_log_last_recorded() 
     let salt_hex = "11".repeat(32);
     std::fs::write(kdir.join("salt"), &salt_hex).unwrap();
     std::fs::set_permissions(kdir.join("salt"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let ledger = |id: &str| {
-        let text = serde_json::json!({"OPENCLAW_CONSOLE_TOKEN": {"key_id": id, "seq": 3, "hash": "ab".repeat(32), "action": "key.rotate"}});
+    let log = common::audit::AuditLog::new(host.path("audit/audit.jsonl"), host.path("audit/audit.jsonl.checkpoint"));
+    let record = |id: &str| {
+        let params = serde_json::json!({"name": "OPENCLAW_CONSOLE_TOKEN", "key_id": id});
+        let entry = common::audit::Entry {
+            tool: "openclaw-keyctl",
+            actor: "root",
+            action: "key.rotate",
+            params: &params,
+            exit_code: 0,
+            duration_ms: 1,
+        };
+        log.append(&entry).unwrap()
+    };
+    let ledger = |id: &str, rec: &common::audit::Record| {
+        let text = serde_json::json!({"OPENCLAW_CONSOLE_TOKEN": {"key_id": id, "seq": rec.seq, "hash": rec.hash, "action": "key.rotate"}});
         std::fs::write(kdir.join("keys.json"), text.to_string()).unwrap();
         std::fs::set_permissions(kdir.join("keys.json"), std::fs::Permissions::from_mode(0o600)).unwrap();
     };
+    // Key records but no ledger: keyctl's view is gone.
     let right = key_id(&SecretString::from(token.to_owned()), &[0x11; 32]);
-    ledger(&right);
+    let rec = record(&right);
+    let (_, check) = host.check("keys");
+    assert!(check["summary"].as_str().unwrap().contains("ledger is missing"), "{check}");
+    ledger(&right, &rec);
     let (_, check) = host.check("keys");
     assert!(check["details"]["unrecorded"].as_array().unwrap().is_empty(), "{check}");
-    ledger("deadbeef");
+    // The newest record names another key than the one in place.
+    let rec = record("deadbeef");
+    ledger("deadbeef", &rec);
     let (run, check) = host.check("keys");
     assert_eq!((status(&check), run.code), ("fail", 1), "{check}");
     assert!(check["summary"].as_str().unwrap().contains("not the one the audit log last recorded"), "{check}");
     assert_eq!(check["details"]["unrecorded"], serde_json::json!(["OPENCLAW_CONSOLE_TOKEN"]));
     assert!(check["remediation"].as_str().unwrap().contains("openclaw-keyctl status"), "{check}");
     assert!(!run.stdout.contains(token));
+    // A ledger edited to name the key in place, which no record names.
+    ledger(&right, &rec);
+    let (_, check) = host.check("keys");
+    assert!(check["summary"].as_str().unwrap().contains("the audit log does not agree"), "{check}");
 }

@@ -218,3 +218,40 @@ fn left_over_temporary_files_are_removed_and_audited() {
     assert_eq!(count(&host, "key.cleanup"), 1);
     host.assert_not_persisted(&token, &["secrets"]);
 }
+
+/// A kill between the rename and the record leaves the recorded key as
+/// `.prev`: the next call puts it back (nothing was reported done), with no
+/// record. A kill between the record and the ledger update leaves the same
+/// files but a durable record: the ledger catches up and the new key stays.
+#[test]
+fn a_kept_old_key_is_put_back_only_when_the_change_was_not_recorded() {
+    let host = Host::new();
+    let token_file = host.path("secrets/openclaw_console_token");
+    let prev = host.path("secrets/.openclaw_console_token.prev");
+    let ledger = host.path("state/keyctl/keys.json");
+    let private = |p: &Path, bytes: &[u8]| {
+        std::fs::write(p, bytes).unwrap();
+        std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    };
+    assert_eq!(host.run(&["rotate", TOKEN], "").code, 0);
+    let (key1, ledger1) = (std::fs::read(&token_file).unwrap(), std::fs::read(&ledger).unwrap());
+    // Not recorded: a new key in place, the old one kept, no record.
+    private(&prev, &key1);
+    private(&token_file, b"f".repeat(64).as_slice());
+    let before = records(&host).len();
+    assert_eq!(host.run(&["status", TOKEN], "").code, 0);
+    assert_eq!(std::fs::read(&token_file).unwrap(), key1, "the recorded key is back");
+    assert!(!prev.exists());
+    assert_eq!(records(&host).len(), before, "nothing to record: nothing changed");
+    assert!(log_agrees(&host));
+    // Recorded, ledger behind: the second rotation's record is durable.
+    assert_eq!(host.run(&["rotate", TOKEN], "").code, 0);
+    let key2 = std::fs::read(&token_file).unwrap();
+    private(&ledger, &ledger1);
+    private(&prev, &key1);
+    assert_eq!(host.run(&["status", TOKEN], "").code, 0);
+    assert_eq!(std::fs::read(&token_file).unwrap(), key2, "a recorded change stays");
+    assert!(!prev.exists());
+    assert_eq!(count(&host, "key.reconcile"), 0);
+    assert!(log_agrees(&host));
+}
