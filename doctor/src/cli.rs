@@ -185,7 +185,10 @@ fn run_checks(args: &RunArgs, config: Config, settings: DoctorSettings, paths: P
     }
     if let (Some(path), Some(metrics)) = (&args.textfile, &metrics) {
         let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-        if args.textfile_optional && !dir.is_dir() {
+        // Only a directory that does not exist is skipped: a file in its
+        // place, a link or no permission is still an error.
+        let missing = std::fs::symlink_metadata(dir).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        if args.textfile_optional && missing {
             output::note(&format!("textfile skipped: {} does not exist (no node_exporter)", dir.display()));
         // 0644: node_exporter runs as its own user and must read it; it holds no secrets.
         } else if let Err(e) = write_textfile(path, metrics) {

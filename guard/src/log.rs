@@ -58,6 +58,15 @@ impl GuardLog {
         let file = private_path::open_file(path, spec)
             .map_err(|e| format!("guard log: {e}"))?
             .ok_or_else(|| format!("guard log {}: not created", path.display()))?;
+        // A second name for the file (a hard link someone made to another
+        // root-owned file) would have us append to that file too.
+        let links = std::os::unix::fs::MetadataExt::nlink(&file.metadata().map_err(|e| format!("guard log: {e}"))?);
+        if links != 1 {
+            return Err(format!(
+                "guard log {}: refusing a file with {links} names (a hard link); fix: remove it, the next tick creates it",
+                path.display()
+            ));
+        }
         Ok(GuardLog { file: Some((file, path.to_owned())), lines: Vec::new() })
     }
 

@@ -39,7 +39,21 @@ prop() { systemctl show -p "$2" --value "$1"; }
 start() { timeout "${2:-300}" systemctl start "$1" >"$tmp/start" 2>&1 || true; }
 journal() { journalctl -q -o cat --no-pager -u "$1" 2>/dev/null; }
 section() { printf '# --- %s\n' "$1"; }
-failed_units() { systemctl list-units --failed --plain --no-legend --no-pager | awk '{print $1}' | sort | tr '\n' ' '; }
+# failed_units: the failed units, or `systemctl-failed` when it cannot tell
+# (never an empty answer on missing input).
+failed_units() {
+  local out
+  out="$(systemctl list-units --failed --plain --no-legend --no-pager)" || { echo systemctl-failed; return; }
+  awk '{print $1}' <<<"$out" | sed '/^$/d' | sort | tr '\n' ' '
+}
+# next_elapse TIMER: a real next elapse (not empty, 0 or infinity).
+next_elapse() {
+  local v
+  for v in "$(prop "$1" NextElapseUSecRealtime)" "$(prop "$1" NextElapseUSecMonotonic)"; do
+    case "$v" in "" | 0 | infinity | n/a) ;; *) return 0 ;; esac
+  done
+  return 1
+}
 mode() { stat -c %a "$1" 2>/dev/null; }
 # exposure UNIT FILE: the running system's score equals the offline score of the unit file.
 exposure() {
@@ -70,15 +84,20 @@ for file in "$units"/openclaw-*; do
 done
 for t in openclaw-doctor.timer openclaw-notify-flush.timer; do
   expect "$t is active after the install" active "$(systemctl is-active "$t")"
-  check "$t has a next elapse" test -n "$(prop "$t" NextElapseUSecRealtime)"
+  check "$t has a next elapse" next_elapse "$t"
 done
 
 section "doctor"
 prom_dir=/var/lib/prometheus/node-exporter
 start openclaw-doctor.service 120
-expect "openclaw-doctor.service without node-exporter: result" success "$(prop openclaw-doctor.service Result)"
 status="$(prop openclaw-doctor.service ExecMainStatus)"
+result="$(prop openclaw-doctor.service Result)"
 check "the doctor exited 0 or 1, never 2 (exit $status)" test "$status" = 0 -o "$status" = 1
+# A failed check fails the unit (visible in systemctl --failed); a pass does not.
+case "$status" in
+  0) expect "a passing doctor leaves the unit successful" success "$result" ;;
+  *) expect "a failing check leaves the unit failed (exit $status)" exit-code "$result" ;;
+esac
 check "the journal says the textfile was skipped" grep -q "textfile skipped" <(journal openclaw-doctor.service)
 report="$(find /var/lib/openclaw/artifacts/doctor -name doctor.json 2>/dev/null | sort | tail -n 1)"
 check "the doctor wrote its report" test -n "$report" -a -s "$report"
@@ -87,8 +106,10 @@ if [[ -n "$report" ]]; then
   expect "its run directory is 0700" 700 "$(mode "${report%/*}")"
   expect "the artifacts root is 0700" 700 "$(mode /var/lib/openclaw/artifacts)"
   expect "/var/lib/openclaw is 0700" 700 "$(mode /var/lib/openclaw)"
-  if ((status == 1)); then
+  if [[ "$status" == 1 ]]; then
     check "exit 1 comes with a FAIL report" grep -q '"result": *"FAIL"' "$report"
+  else
+    check "exit 0 comes with no FAIL in the report" test -z "$(grep '"result": *"FAIL"' "$report")"
   fi
 fi
 # A doctor that cannot run (an unknown key in its config: exit 2) is a unit
@@ -101,7 +122,8 @@ rm -f /etc/openclaw/openclaw.toml
 systemctl reset-failed openclaw-doctor.service
 install -d -m 0755 "$prom_dir"
 start openclaw-doctor.service 120
-expect "openclaw-doctor.service with node-exporter's directory: result" success "$(prop openclaw-doctor.service Result)"
+expect "openclaw-doctor.service with node-exporter's directory: exit 0 or 1, never 2" yes \
+  "$(case "$(prop openclaw-doctor.service ExecMainStatus)" in 0 | 1) echo yes ;; *) echo no ;; esac)"
 check "the textfile is written" test -s "$prom_dir/openclaw_doctor.prom"
 expect "the textfile is 0644 (node-exporter reads it)" 644 "$(mode "$prom_dir/openclaw_doctor.prom")"
 check "the textfile has the doctor's metrics" grep -q '^openclaw_doctor_' "$prom_dir/openclaw_doctor.prom"
@@ -160,7 +182,7 @@ check "sshd is running before the guard" test "$ssh_pid" -gt 0
 install -m 0644 /usr/lib/openclaw/sysctl/60-openclaw-guard.conf /etc/sysctl.d/
 check "sysctl -p 60-openclaw-guard.conf" sysctl -q -p /etc/sysctl.d/60-openclaw-guard.conf
 check "systemctl enable --now openclaw-guard.timer" timeout 60 systemctl enable --now openclaw-guard.timer
-check "openclaw-guard.timer has a next elapse" test -n "$(prop openclaw-guard.timer NextElapseUSecMonotonic)$(prop openclaw-guard.timer NextElapseUSecRealtime)"
+check "openclaw-guard.timer has a next elapse" next_elapse openclaw-guard.timer
 # What a group that may write /var/log could plant there: neither the unit's
 # ExecStartPre= (root, outside the sandbox) nor the tick may follow a link,
 # or adopt, chown or chmod a file someone else made.
@@ -203,6 +225,11 @@ code() { curl -s -o "$tmp/body" -w '%{http_code}' --max-time 30 "$@"; }
 expect "GET /api/actions without the token" 401 "$(code "$url/api/actions")"
 expect "GET /api/actions with the token and a foreign Host" 403 "$(code -H @"$token_header" -H 'Host: evil.example' "$url/api/actions")"
 expect "GET /api/actions with the token" 200 "$(code -H @"$token_header" "$url/api/actions")"
+cp "$tmp/body" "$tmp/actions"
+expect "POST /api/exec with the token and a foreign Origin" 403 \
+  "$(code -H @"$token_header" -H 'Origin: https://evil.example' -H 'Content-Type: application/json' \
+    -d '{"action":"doctor","params":{}}' "$url/api/exec")"
+cp "$tmp/actions" "$tmp/body"
 pid="$(prop openclaw-console.service MainPID)"
 uid="$(awk '/^Uid:/ {print $2}' "/proc/$pid/status" 2>/dev/null)"
 check "the console runs as a dynamic user, not root (uid $uid)" test -n "$uid" -a "$uid" != 0
@@ -260,6 +287,9 @@ section "runner"
 timeout 60 systemctl start openclaw-runner-bridge.service
 expect "the bridge without /etc/openclaw/runner.toml is skipped (condition)" "no inactive 0" \
   "$(prop openclaw-runner-bridge.service ConditionResult) $(systemctl is-active openclaw-runner-bridge.service) $(prop openclaw-runner-bridge.service NRestarts)"
+# ConditionResult is `no` before any start too: systemd must say it skipped it.
+check "systemd says the bridge was skipped for the missing allowlist" \
+  grep -q 'ConditionPathExists=/etc/openclaw/runner.toml' <(journalctl -q -o cat --no-pager -u openclaw-runner-bridge.service)
 git_env=(env HOME="$tmp" GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t)
 mkdir -p /srv/git
 "${git_env[@]}" git init -q --bare -b main /srv/git/app.git

@@ -35,8 +35,26 @@ const BOOT_TIMEOUT_SECS: u64 = 120;
 /// The cgroup made for the container in each hierarchy.
 const CGROUP_NAME: &str = "openclaw-systemd-test";
 /// Capabilities the container's processes never get.
-const DROPPED_CAPS: &str =
-    "-sys_module,-sys_rawio,-sys_time,-syslog,-wake_alarm,-mac_admin,-mac_override,-block_suspend";
+/// (`sys_boot`: no kexec; `dac_read_search`: no `open_by_handle_at` into
+/// the host's filesystems.) What stays (`sys_admin`, `mknod`) systemd needs
+/// for its sandboxes: this isolation guards the host against accidents of
+/// the code under test, which CI runs as root anyway, not against a hostile
+/// one.
+const DROPPED_CAPS: &str = "-sys_module,-sys_rawio,-sys_time,-syslog,-wake_alarm,-mac_admin,-mac_override,-block_suspend,-sys_boot,-dac_read_search";
+/// Under `CGROUP_NAME` in each hierarchy: the container's own cgroup (its
+/// systemd's root, which it manages and prunes) and, beside it, the cgroup
+/// of every process `nsenter` starts in it.
+const CONTAINER_CGROUP: &str = "ct";
+const ENTER_CGROUP: &str = "enter";
+
+/// Moves itself into the container's `xtask-enter` cgroups, then enters:
+/// `sh -c ENTER enter N CGDIR… nsenter …`.
+const ENTER: &str = r#"
+set -eu
+n=$1; shift
+while [ "$n" -gt 0 ]; do echo $$ > "$1/cgroup.procs"; shift; n=$((n - 1)); done
+exec "$@"
+"#;
 
 /// Moves itself into the container's cgroups, then makes the namespaces.
 /// `sh -c LAUNCH launch ROOT N CGDIR… MOUNT…`.
@@ -167,13 +185,21 @@ fn hierarchies() -> Result<Vec<Hierarchy>, String> {
 fn make_cgroups(hs: &[Hierarchy]) -> Result<(), String> {
     remove_cgroups(hs);
     for h in hs {
-        std::fs::create_dir(&h.ours).map_err(|e| format!("{}: {e}", h.ours.display()))?;
-        if h.options.split(',').any(|o| o == "cpuset") {
-            let parent = h.ours.parent().ok_or("cpuset has no parent")?;
-            for f in ["cpuset.cpus", "cpuset.mems"] {
-                let v = std::fs::read(parent.join(f)).map_err(|e| format!("{f}: {e}"))?;
-                std::fs::write(h.ours.join(f), v).map_err(|e| format!("{}: {e}", h.ours.join(f).display()))?;
-            }
+        for dir in [h.ours.clone(), h.ours.join(CONTAINER_CGROUP), h.ours.join(ENTER_CGROUP)] {
+            std::fs::create_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            copy_cpuset(h, &dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// A new v1 cpuset cgroup `dir` gets its parent's CPUs and memory nodes.
+fn copy_cpuset(h: &Hierarchy, dir: &Path) -> Result<(), String> {
+    if h.options.split(',').any(|o| o == "cpuset") {
+        let parent = dir.parent().ok_or("cpuset has no parent")?;
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let v = std::fs::read(parent.join(f)).map_err(|e| format!("{f}: {e}"))?;
+            std::fs::write(dir.join(f), v).map_err(|e| format!("{}: {e}", dir.join(f).display()))?;
         }
     }
     Ok(())
@@ -249,7 +275,7 @@ impl Container {
         let err_file = log_file.try_clone().map_err(|e| e.to_string())?;
         let mut cmd = Command::new("sh");
         cmd.args(["-c", LAUNCH, "launch"]).arg(rootfs).arg(cgroups.len().to_string());
-        cmd.args(cgroups.iter().map(|h| &h.ours));
+        cmd.args(cgroups.iter().map(|h| h.ours.join(CONTAINER_CGROUP)));
         cmd.args(cgroups.iter().map(|h| format!("{}:{}:{}", h.kind, h.options, h.dir)));
         let spawned = cmd
             .env_clear()
@@ -297,10 +323,14 @@ impl Container {
         }
     }
 
-    /// `nsenter` into every namespace of the container, with a clean environment.
+    /// `nsenter` into every namespace of the container, in its cgroups, with
+    /// the container's bounding set and a clean environment.
     fn enter(&self) -> Command {
-        let mut cmd = Command::new("nsenter");
-        cmd.args(["-t", &self.pid1.to_string(), "-a", "-r", "-w", "--"]).args([
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", ENTER, "enter"]).arg(self.cgroups.len().to_string());
+        cmd.args(self.cgroups.iter().map(|h| h.ours.join(ENTER_CGROUP)));
+        cmd.args(["nsenter", "-t", &self.pid1.to_string(), "-a", "-r", "-w", "--"]);
+        cmd.args(["setpriv", &format!("--bounding-set={DROPPED_CAPS}"), "--"]).args([
             "/usr/bin/env",
             "-i",
             "PATH=/usr/sbin:/usr/bin:/sbin:/bin",

@@ -55,10 +55,16 @@ pub(crate) fn systemd_test(root: &Path) -> Result<(), String> {
     let dist_started = Instant::now();
     let built = dist::dist(root)?;
     eprintln!("systemd-test: package built in {:.1}s", dist_started.elapsed().as_secs_f64());
+    // One run at a time: a second would remove this one's cgroups and root.
+    let _one = one_run_at_a_time()?;
     let work = root.join("target/systemd-test");
     if work.exists() {
         std::fs::remove_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
     }
+    // The unpacked root holds setuid binaries: nobody else may reach them.
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    std::fs::set_permissions(&work, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .map_err(|e| format!("{}: {e}", work.display()))?;
     let assets = work.join("assets");
     std::fs::create_dir_all(&assets).map_err(|e| format!("{}: {e}", assets.display()))?;
     let next = bumped(&built.deb, &assets)?;
@@ -130,6 +136,30 @@ fn preflight() -> Result<(), String> {
         return Err(format!("namespaces are unavailable: {}", String::from_utf8_lossy(&ns.stderr).trim()));
     }
     Ok(())
+}
+
+/// An exclusive lock on `<cache>/systemd-test.lock` for the whole run
+/// (released when this process ends, however it ends).
+fn one_run_at_a_time() -> Result<std::fs::File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    trusted_cache()?;
+    let path = Path::new(CACHE_DIR).join("systemd-test.lock");
+    // The cache directory is root's and writable by no one else (checked
+    // above), so nobody else can have put a link here.
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(format!("another systemd-test is running (it holds {})", path.display()))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("{}: {e}", path.display())),
+    }
 }
 
 /// The cached root tarball, built when missing.

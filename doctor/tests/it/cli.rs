@@ -274,4 +274,10 @@ fn an_optional_textfile_without_its_directory_is_skipped_with_a_note() {
     rustix::fs::mkfifoat(rustix::fs::CWD, &textfile, rustix::fs::Mode::from_raw_mode(0o600)).unwrap();
     let run = host.run(&[&args[..], &["--textfile-optional"]].concat());
     assert_eq!(run.code, 2, "{}", run.stderr);
+    // Nor is a file where the directory should be: that is not "no node_exporter".
+    std::fs::remove_dir_all(host.path("node-exporter")).unwrap();
+    std::fs::write(host.path("node-exporter"), "").unwrap();
+    let run = host.run(&[&args[..], &["--textfile-optional"]].concat());
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert!(!run.stderr.contains("textfile skipped"), "{}", run.stderr);
 }

@@ -63,3 +63,16 @@ fn a_file_someone_else_planted_is_refused_and_never_adopted() {
     assert_eq!((m.uid(), m.gid()), (65534, 65534), "never chowned to root");
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "FORGED: RESULT: PASS\n");
 }
+
+#[test]
+fn a_hard_link_at_the_log_path_is_refused_and_the_other_file_left_unchanged() {
+    let h = Host::new();
+    let other = h.path("shadow-like");
+    std::fs::write(&other, "root:x:0:0\n").unwrap();
+    std::fs::set_permissions(&other, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::hard_link(&other, h.path("guard.log")).unwrap();
+    let r = h.run(&["prepare-log"]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("hard link"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "root:x:0:0\n", "nothing appended");
+}
