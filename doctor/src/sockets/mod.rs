@@ -16,7 +16,7 @@ mod netfacts;
 mod owner;
 mod procnet;
 
-pub(crate) use netfacts::OtherNamespaces;
+pub(crate) use netfacts::{OtherNamespaces, route_localnet};
 pub(crate) use procnet::Coverage;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};

@@ -29,7 +29,7 @@ pub(crate) fn gather() -> (NetFacts, Vec<String>) {
 /// Entries of `/proc/sys/net/ipv4/conf` other than `lo` whose
 /// `route_localnet` is 1 (`all` turns it on for every interface; `default`
 /// for every new one).
-fn route_localnet() -> Result<Vec<String>, String> {
+pub(crate) fn route_localnet() -> Result<Vec<String>, String> {
     let dir = "/proc/sys/net/ipv4/conf";
     let mut on = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| format!("{dir}: {e}"))?.flatten() {

@@ -13,24 +13,24 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::support::{Host, is_root, skip, status};
 
-const IP: &str = "/usr/sbin/ip";
+pub(crate) const IP: &str = "/usr/sbin/ip";
 /// The host under test (veth0) and its peer (veth1).
-const HOST_V4: &str = "203.0.113.1";
+pub(crate) const HOST_V4: &str = "203.0.113.1";
 const HOST_V6: &str = "2001:db8:f::1";
 
 /// Two namespaces joined by a veth pair; deleted on drop.
-struct Pair {
-    host: String,
-    peer: String,
+pub(crate) struct Pair {
+    pub(crate) host: String,
+    pub(crate) peer: String,
 }
 
-fn ip(args: &[&str]) -> Result<(), String> {
+pub(crate) fn ip(args: &[&str]) -> Result<(), String> {
     let out = Command::new(IP).args(args).output().map_err(|e| e.to_string())?;
     if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
 }
 
 impl Pair {
-    fn create() -> Pair {
+    pub(crate) fn create() -> Pair {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::Relaxed);
         let pair = Pair {
@@ -57,7 +57,7 @@ impl Pair {
     }
 
     /// Runs `argv` inside the host namespace; panics with its stderr on failure.
-    fn exec(&self, argv: &[&str]) {
+    pub(crate) fn exec(&self, argv: &[&str]) {
         let out = Command::new(IP).args(["netns", "exec", &self.host]).args(argv).output().unwrap();
         assert!(
             out.status.success(),
@@ -67,7 +67,7 @@ impl Pair {
         );
     }
 
-    fn nft(&self, ruleset: &str) {
+    pub(crate) fn nft(&self, ruleset: &str) {
         let file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(file.path(), ruleset).unwrap();
         self.exec(&["nft", "-f", file.path().to_str().unwrap()]);
@@ -87,7 +87,7 @@ impl Drop for Pair {
     }
 }
 
-fn python() -> &'static str {
+pub(crate) fn python() -> &'static str {
     if Path::new("/usr/bin/python3").exists() { "/usr/bin/python3" } else { "python3" }
 }
 
@@ -121,7 +121,7 @@ impl Drop for Listener {
 const TOOLS: &[&str] =
     &["nft", "iptables-nft-save", "ip6tables-nft-save", "iptables-legacy-save", "ip6tables-legacy-save", "ufw"];
 
-fn prerequisites(need: &[&str]) -> bool {
+pub(crate) fn prerequisites(need: &[&str]) -> bool {
     if !is_root() {
         skip("network namespaces and firewalls need root");
         return false;
@@ -139,7 +139,7 @@ fn which(tool: &str) -> Option<String> {
     ["/usr/sbin", "/usr/bin", "/sbin", "/bin"].iter().map(|d| format!("{d}/{tool}")).find(|p| Path::new(p).exists())
 }
 
-fn host_with_tools(with_ufw: bool) -> Host {
+pub(crate) fn host_with_tools(with_ufw: bool) -> Host {
     let host = Host::new();
     for tool in TOOLS.iter().filter(|t| with_ufw || **t != "ufw") {
         // A wrapper, not a symlink: ufw refuses to run from a world-writable
@@ -153,7 +153,7 @@ fn host_with_tools(with_ufw: bool) -> Host {
 
 /// Runs the real doctor's firewall check inside the host namespace, optionally
 /// under the ufw mount wrapper, and returns (exit code, the check's entry).
-fn doctor(host: &Host, pair: &Pair, wrapper: &[&str]) -> (i32, serde_json::Value) {
+pub(crate) fn doctor(host: &Host, pair: &Pair, wrapper: &[&str]) -> (i32, serde_json::Value) {
     let mut via = vec![IP, "netns", "exec", pair.host.as_str()];
     via.extend(wrapper);
     let out =
@@ -183,7 +183,7 @@ fn scenario(name: &str, setup: impl FnOnce(&Pair), open: bool) {
     }
 }
 
-const CONTRACT_NFT: &str = "table inet filter {\n chain input {\n  type filter hook input priority filter; policy drop;\n  ct state established,related accept\n  ct state invalid drop\n  iif \"lo\" accept\n  iifname \"tailscale0\" accept\n  udp dport 41641 accept\n }\n}\n";
+pub(crate) const CONTRACT_NFT: &str = "table inet filter {\n chain input {\n  type filter hook input priority filter; policy drop;\n  ct state established,related accept\n  ct state invalid drop\n  iif \"lo\" accept\n  iifname \"tailscale0\" accept\n  udp dport 41641 accept\n }\n}\n";
 
 #[test]
 fn contract_nft_ruleset_passes_and_really_blocks() {

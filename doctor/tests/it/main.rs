@@ -8,6 +8,7 @@ mod cli;
 mod console_auth;
 mod escaping;
 mod firewall_netns;
+mod firewall_rewrites_netns;
 mod listeners_kinds;
 mod listeners_netns;
 mod local;

@@ -108,7 +108,16 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let tailscale = &ctx.config.listeners.tailscale_interfaces;
     let facts = Facts { ruleset: &ruleset, xt: &xt, listeners: listeners.as_ref(), legacy_untracks, tailscale };
     let judgement = verdict::judge(&facts);
-    render(&judgement, &ruleset, &ufw, listeners.as_ref(), &unmodelled, &legacy, notes, raw)
+    // Interfaces matched by index: an index tailscaled's recreated
+    // interface no longer has (the check then fails on dropped tailnet
+    // traffic, and this says why).
+    let by_index = ruleset.iif_by_index(&interface_indexes());
+    notes.extend(by_index.iter().cloned());
+    let mut out = render(&judgement, &ruleset, &ufw, listeners.as_ref(), &unmodelled, &legacy, notes, raw);
+    if out.status == crate::checks::Status::Fail && !by_index.is_empty() {
+        out.summary.push_str(&format!(" (and: {})", by_index.join("; ")));
+    }
+    out
 }
 
 fn read_ufw(ctx: &Ctx) -> UfwRead {
@@ -123,6 +132,17 @@ fn read_ufw(ctx: &Ctx) -> UfwRead {
 }
 
 /// The iptables-save lines of iptables-nft chains whose rules use `xt` expressions.
+/// Interface index → name, from `/sys/class/net/*/ifindex`.
+fn interface_indexes() -> std::collections::BTreeMap<i64, String> {
+    let mut res = std::collections::BTreeMap::new();
+    for e in std::fs::read_dir("/sys/class/net").into_iter().flatten().flatten() {
+        if let Some(i) = std::fs::read_to_string(e.path().join("ifindex")).ok().and_then(|t| t.trim().parse().ok()) {
+            res.insert(i, e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    res
+}
+
 fn read_xt(ctx: &Ctx, ruleset: &Ruleset, notes: &mut Vec<String>) -> XtDetails {
     let mut xt = XtDetails::new();
     for (family, tool) in [(Family::Ip, "iptables-nft-save"), (Family::Ip6, "ip6tables-nft-save")] {
@@ -247,7 +267,9 @@ fn render(
         UfwRead::Status(t) if ufw::parse(t).active => "ufw (its ruleset, read through nft)",
         UfwRead::Status(_) | UfwRead::Missing | UfwRead::Failed(_) => "nftables",
     };
-    let rewrites = ruleset.rewrites();
+    // Unreadable counts as on: a loopback-only rewrite is then not excused.
+    let loopback_routable = crate::sockets::route_localnet().map_or(true, |on| !on.is_empty());
+    let rewrites = ruleset.rewrites(loopback_routable);
     let details = json!({
         "backend": backend,
         "nft_version": ruleset.version,
@@ -273,7 +295,7 @@ fn render(
                 shown.join("; "),
                 if rewrites.len() > shown.len() { format!("; and {} more", rewrites.len() - shown.len()) } else { String::new() }
             ),
-            "remove the dnat/redirect/tproxy rules and destination rewrites from the input path; a contract host forwards nothing to other ports or hosts",
+            "remove the dnat/redirect/tproxy rules, header rewrites and iptables targets such as TPROXY from the prerouting, input and forward paths; a contract host forwards nothing to other ports or hosts (a port published on 127.0.0.1 only is fine)",
         )
         .details(details);
     }

@@ -73,6 +73,8 @@ pub(crate) struct Chain {
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
     pub(crate) exprs: Vec<Expr>,
+    /// nft's handle, for naming the rule in a report.
+    pub(crate) handle: Option<u64>,
 }
 
 /// A verdict statement.
@@ -210,23 +212,64 @@ impl Ruleset {
         })
     }
 
-    /// Rules that may send inbound traffic elsewhere than it was addressed
-    /// (see [`Expr::Rewrite`]), as `table chain: statement`. Rules in base
-    /// chains of the output, postrouting and forward hooks are left out:
-    /// they do not touch traffic arriving for this host.
-    pub(crate) fn rewrites(&self) -> Vec<String> {
+    /// Rules that may send inbound traffic elsewhere than it was addressed,
+    /// or turn it into something else (see [`Expr::Rewrite`]), and iptables
+    /// targets nft shows only by name that are not plain verdicts (TPROXY,
+    /// DNAT, REDIRECT, NETMAP…): as `table chain (handle N): rule`. Base
+    /// chains of the output and postrouting hooks are left out: they do not
+    /// touch traffic arriving for this host. A destination rewrite whose
+    /// rule only matches a loopback destination cannot match a packet from
+    /// outside while `route_localnet` is off (`loopback_routable` false:
+    /// the kernel drops such martians first), as Docker's rules for a port
+    /// published on 127.0.0.1 are.
+    pub(crate) fn rewrites(&self, loopback_routable: bool) -> Vec<String> {
         let mut res = Vec::new();
         for t in self.tables.iter().filter(|t| t.family != Family::Other && t.dormancy == Dormancy::Active) {
             for c in &t.chains {
-                if c.base.as_ref().is_some_and(|b| matches!(b.hook.as_str(), "output" | "postrouting" | "forward")) {
+                if c.base.as_ref().is_some_and(|b| matches!(b.hook.as_str(), "output" | "postrouting")) {
                     continue;
                 }
                 for r in &c.rules {
-                    for e in &r.exprs {
-                        if let Expr::Rewrite(what) = e {
-                            res.push(format!("{} {}: {what}", t.label(), c.name));
-                        }
+                    let rewrites = r.exprs.iter().any(|e| match e {
+                        Expr::Rewrite(_) => true,
+                        Expr::Xt { kind: XtKind::Target, name } => !PLAIN_XT_TARGETS.contains(&name.as_str()),
+                        _ => false,
+                    });
+                    if rewrites && (loopback_routable || !only_loopback_destination(r)) {
+                        let handle = r.handle.map(|h| format!(" (handle {h})")).unwrap_or_default();
+                        res.push(format!("{} {}{handle}: {}", t.label(), c.name, render_rule_all(r)));
                     }
+                }
+            }
+        }
+        res
+    }
+
+    /// Rules that match an interface by index (`meta iif 4`): an index a
+    /// recreated interface (tailscaled's) no longer has. With what has that
+    /// index now, from `names` (index → name).
+    pub(crate) fn iif_by_index(&self, names: &BTreeMap<i64, String>) -> Vec<String> {
+        let mut res = Vec::new();
+        for (t, c, r) in self.rules() {
+            for e in &r.exprs {
+                // nft writes the index as a number or, for `iif "name"`
+                // resolved at load time, as a numeric string.
+                let index = match e {
+                    Expr::Match { left: Key::Meta(m), right: Value::Num(i), .. } => Some((m, *i)),
+                    Expr::Match { left: Key::Meta(m), right: Value::Str(t), .. } => t.parse().ok().map(|i| (m, i)),
+                    _ => None,
+                };
+                if let Some((m, i)) = index
+                    && matches!(m.as_str(), "iif" | "oif")
+                {
+                    let i = &i;
+                    let now = names.get(i).map_or_else(|| "no interface".to_owned(), |n| format!("`{n}`"));
+                    let handle = r.handle.map(|h| format!(" (handle {h})")).unwrap_or_default();
+                    res.push(format!(
+                        "{} {}{handle} matches `meta {m} {i}`: interface index {i} is now {now}; match by name with `{m}name` instead",
+                        t.label(),
+                        c.name
+                    ));
                 }
             }
         }
@@ -302,7 +345,7 @@ pub(crate) fn parse(text: &str) -> Result<Ruleset, ParseError> {
                 }
                 let exprs: Vec<Expr> = raw_exprs.iter().map(expr).collect();
                 if let Some(c) = rs.tables[t].chains.iter_mut().find(|c| c.name == s(o, "chain")) {
-                    c.rules.push(Rule { exprs });
+                    c.rules.push(Rule { exprs, handle: o.get("handle").and_then(Json::as_u64) });
                 }
             }
             "set" | "map" => {
@@ -395,14 +438,29 @@ fn expr(e: &Json) -> Expr {
             };
             Expr::Vmap { key: key(v.get("key").unwrap_or(&Json::Null)), map }
         }
-        "dnat" | "redirect" | "tproxy" => Expr::Rewrite(k.clone()),
-        "mangle" => {
-            let field = v.get("key").and_then(|k| k.get("payload")).map(|p| s(p, "field"));
-            match field {
-                Some("daddr" | "dport") => Expr::Rewrite(format!("mangle {}", field.unwrap_or_default())),
-                _ => Expr::Statement(k.clone()),
-            }
+        "dnat" | "redirect" | "tproxy" => {
+            let addr = v.get("addr").map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_owned));
+            let port = v.get("port").map(|p| p.to_string());
+            Expr::Rewrite(match (addr, port) {
+                (Some(a), Some(p)) => format!("{k} to {a}:{p}"),
+                (Some(a), None) => format!("{k} to {a}"),
+                (None, Some(p)) => format!("{k} to :{p}"),
+                (None, None) => k.clone(),
+            })
         }
+        // Writing any header byte (a named field, a raw `@base,offset,len`,
+        // an extension header or an option) can change where the packet goes
+        // or what it is (`ip protocol set` turns UDP into TCP): the
+        // evaluator cannot follow it. Marks and priorities write no header.
+        "mangle" => match v.get("key").and_then(Json::as_object).and_then(|m| m.iter().next()) {
+            Some((kind, key)) if kind == "payload" => Expr::Rewrite(format!("mangle {}", payload_name(key))),
+            Some((kind, _))
+                if matches!(kind.as_str(), "exthdr" | "tcp option" | "ip option" | "sctp chunk" | "dccp option") =>
+            {
+                Expr::Rewrite(format!("mangle {kind}"))
+            }
+            _ => Expr::Statement(k.clone()),
+        },
         "counter" | "log" | "comment" | "snat" | "masquerade" | "flow" | "set" => Expr::Statement(k.clone()),
         "limit" | "quota" | "ct count" | "synproxy" => Expr::MaybeMatch(k.clone()),
         "notrack" => Expr::Notrack,
@@ -411,6 +469,19 @@ fn expr(e: &Json) -> Expr {
             name: s(v, "name").to_owned(),
         },
         _ => Expr::Unknown(e.to_string()),
+    }
+}
+
+/// `ip daddr`, or a raw `@th,16,8` (base, offset, length in bits).
+fn payload_name(p: &Json) -> String {
+    match p.get("field").and_then(Json::as_str) {
+        Some(field) => format!("{} {field}", s(p, "protocol")),
+        None => format!(
+            "@{},{},{}",
+            s(p, "base"),
+            p.get("offset").and_then(Json::as_u64).unwrap_or(0),
+            p.get("len").and_then(Json::as_u64).unwrap_or(0)
+        ),
     }
 }
 
@@ -499,6 +570,44 @@ pub(crate) fn render(e: &Expr) -> String {
         Expr::Notrack => "notrack".to_owned(),
         Expr::Unknown(raw) => format!("<unmodelled {}>", raw.chars().take(80).collect::<String>()),
     }
+}
+
+/// iptables targets that only decide or observe: every other one is a
+/// rewrite the evaluator cannot follow.
+const PLAIN_XT_TARGETS: &[&str] = &["ACCEPT", "DROP", "REJECT", "RETURN", "LOG", "NFLOG", "CT", "NOTRACK"];
+
+/// Whether every match on the destination address of `r` requires a
+/// loopback address (127.0.0.0/8, ::1): and there is one.
+fn only_loopback_destination(r: &Rule) -> bool {
+    let mut any = false;
+    for e in &r.exprs {
+        if let Expr::Match { op, left: Key::Payload { protocol, field }, right } = e
+            && field == "daddr"
+            && matches!(protocol.as_str(), "ip" | "ip6")
+            && matches!(op.as_str(), "==" | "in")
+        {
+            if !is_loopback(right) {
+                return false;
+            }
+            any = true;
+        }
+    }
+    any
+}
+
+fn is_loopback(v: &Value) -> bool {
+    let addr = |a: &str| a.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    match v {
+        Value::Str(a) => addr(a),
+        Value::Prefix(a, len) => addr(a) && (a.contains(':') && *len == 128 || !a.contains(':') && *len >= 8),
+        Value::Set(items) => !items.is_empty() && items.iter().all(is_loopback),
+        _ => false,
+    }
+}
+
+/// A whole rule, every statement included (for naming a rewrite).
+pub(crate) fn render_rule_all(r: &Rule) -> String {
+    r.exprs.iter().map(render).collect::<Vec<_>>().join(" ")
 }
 
 /// A whole rule, without the statements that do not affect the verdict.

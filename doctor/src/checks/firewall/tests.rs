@@ -472,19 +472,104 @@ fn destination_rewrites_on_the_input_path_fail_the_check() {
         pmatch("udp", "dport", "==", "41641")
     );
     let c = Case::raw(&chain_of(&[&mangle]));
-    assert_eq!(c.ruleset.rewrites(), ["inet f input: mangle dport"]);
+    assert_eq!(c.ruleset.rewrites(false), ["inet f input: udp dport 41641 mangle udp dport accept"]);
     let out =
         render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &[], Vec::new(), String::new());
     assert_eq!(out.status, Status::Fail, "{}", out.summary);
     assert!(out.summary.contains("rewrites where inbound traffic goes"), "{}", out.summary);
     // A meta mark set is not a rewrite.
     let mark = r#"[{"mangle":{"key":{"meta":{"key":"mark"}},"value":1}},{"accept":null}]"#;
-    assert!(Case::raw(&chain_of(&[mark])).ruleset.rewrites().is_empty());
+    assert!(Case::raw(&chain_of(&[mark])).ruleset.rewrites(false).is_empty());
     // tproxy in prerouting, dnat anywhere on the input path: the same.
     let tproxy = r#"{"nftables":[{"table":{"family":"ip","name":"m"}},
         {"chain":{"family":"ip","table":"m","name":"pre","type":"filter","hook":"prerouting","prio":-150,"policy":"accept"}},
-        {"rule":{"family":"ip","table":"m","chain":"pre","expr":[{"tproxy":{"port":5353}}]}}]}"#;
-    assert_eq!(nft::parse(tproxy).unwrap().rewrites(), ["ip m pre: tproxy"]);
+        {"rule":{"family":"ip","table":"m","chain":"pre","handle":7,"expr":[{"tproxy":{"port":5353}}]}}]}"#;
+    assert_eq!(nft::parse(tproxy).unwrap().rewrites(false), ["ip m pre (handle 7): tproxy to :5353"]);
+}
+
+/// Issue 31, finding 3: a raw payload mangle (`@th,16,8 set 0x14`, which
+/// moves udp/41641 to udp/5289) and named-field mangles that change what
+/// a packet is (`ip protocol set`, `ip6 nexthdr set`) are rewrites.
+#[test]
+fn every_header_mangle_is_a_rewrite() {
+    let raw = format!(
+        r#"[{},{{"mangle":{{"key":{{"payload":{{"base":"th","offset":16,"len":8}}}},"value":20}}}},{{"accept":null}}]"#,
+        pmatch("udp", "dport", "==", "41641")
+    );
+    let found = Case::raw(&chain_of(&[&raw])).ruleset.rewrites(false);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].contains("mangle @th,16,8"), "{found:?}");
+    for (proto, field) in [("ip", "protocol"), ("ip6", "nexthdr")] {
+        let rule =
+            format!(r#"[{{"mangle":{{"key":{{"payload":{{"protocol":"{proto}","field":"{field}"}}}},"value":6}}}}]"#);
+        let found = Case::raw(&chain_of(&[&rule])).ruleset.rewrites(false);
+        assert_eq!(found, [format!("inet f input: mangle {proto} {field}")]);
+    }
+    let exthdr = r#"[{"mangle":{"key":{"exthdr":{"name":"hbh","field":"nexthdr"}},"value":6}}]"#;
+    assert_eq!(Case::raw(&chain_of(&[exthdr])).ruleset.rewrites(false), ["inet f input: mangle exthdr"]);
+}
+
+/// Issue 31, finding 4: iptables-nft's TPROXY shows in `nft -j` only as an
+/// `xt` target in a prerouting chain; every target but the plain verdicts
+/// and observers is a rewrite there.
+#[test]
+fn iptables_targets_that_redirect_are_rewrites_in_prerouting() {
+    let ruleset = |target: &str| {
+        format!(
+            r#"{{"nftables":[{{"table":{{"family":"ip","name":"mangle"}}}},
+            {{"chain":{{"family":"ip","table":"mangle","name":"PREROUTING","type":"filter","hook":"prerouting","prio":-150,"policy":"accept"}}}},
+            {{"rule":{{"family":"ip","table":"mangle","chain":"PREROUTING","handle":4,"expr":[{},{{"xt":{{"type":"target","name":"{target}"}}}}]}}}}]}}"#,
+            pmatch("udp", "dport", "==", "41641")
+        )
+    };
+    for target in ["TPROXY", "DNAT", "REDIRECT", "NETMAP"] {
+        let found = nft::parse(&ruleset(target)).unwrap().rewrites(false);
+        assert_eq!(found, [format!("ip mangle PREROUTING (handle 4): udp dport 41641 xt target {target}")]);
+    }
+    for target in ["LOG", "ACCEPT", "CT", "NOTRACK"] {
+        assert!(nft::parse(&ruleset(target)).unwrap().rewrites(false).is_empty(), "{target}");
+    }
+}
+
+/// Issue 31, finding 5: Docker's rule for a port published on 127.0.0.1
+/// needs a loopback destination, which no packet from outside has while
+/// route_localnet is off; a port published on every address is a rewrite
+/// naming the port and the container it reaches.
+#[test]
+fn a_dnat_that_only_matches_loopback_is_no_rewrite_while_route_localnet_is_off() {
+    let docker = |daddr: Option<&str>| {
+        let m = daddr.map(|a| format!("{},", pmatch("ip", "daddr", "==", &format!("\"{a}\"")))).unwrap_or_default();
+        format!(
+            r#"{{"nftables":[{{"table":{{"family":"ip","name":"nat"}}}},
+            {{"chain":{{"family":"ip","table":"nat","name":"PREROUTING","type":"nat","hook":"prerouting","prio":-100,"policy":"accept"}}}},
+            {{"chain":{{"family":"ip","table":"nat","name":"DOCKER"}}}},
+            {{"rule":{{"family":"ip","table":"nat","chain":"PREROUTING","expr":[{{"jump":{{"target":"DOCKER"}}}}]}}}},
+            {{"rule":{{"family":"ip","table":"nat","chain":"DOCKER","handle":12,"expr":[{m}{},{{"dnat":{{"addr":"172.17.0.2","port":8000}}}}]}}}}]}}"#,
+            pmatch("tcp", "dport", "==", "8000")
+        )
+    };
+    let local = nft::parse(&docker(Some("127.0.0.1"))).unwrap();
+    assert!(local.rewrites(false).is_empty(), "{:?}", local.rewrites(false));
+    assert_eq!(local.rewrites(true).len(), 1, "with route_localnet on, loopback destinations are routable");
+    let public = nft::parse(&docker(None)).unwrap().rewrites(false);
+    assert_eq!(public, ["ip nat DOCKER (handle 12): tcp dport 8000 dnat to 172.17.0.2:8000"]);
+}
+
+/// Issue 31, finding 6: an interface matched by index is named, with the
+/// interface that has that index now.
+#[test]
+fn an_interface_matched_by_index_is_named_with_what_has_that_index_now() {
+    let rule = r#"[{"match":{"op":"==","left":{"meta":{"key":"iif"}},"right":4}},{"accept":null}]"#;
+    let rs = Case::raw(&chain_of(&[rule])).ruleset;
+    let names: std::collections::BTreeMap<i64, String> = [(7, "tailscale0".to_owned())].into();
+    let found = rs.iif_by_index(&names);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].contains("`meta iif 4`: interface index 4 is now no interface; match by name with `iifname`"),
+        "{found:?}"
+    );
+    let names: std::collections::BTreeMap<i64, String> = [(4, "eth0".to_owned())].into();
+    assert!(rs.iif_by_index(&names)[0].contains("index 4 is now `eth0`"));
 }
 
 #[test]
