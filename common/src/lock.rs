@@ -105,7 +105,7 @@ impl NamedLock {
             }
         }
         // The note is for diagnostics only: a full disk must not fail the
-        // lock (issue 30), so a note that cannot be written is left empty.
+        // lock, so a note that cannot be written is left empty.
         let note = note.replace(['\n', '\r'], " ");
         let written = file
             .set_len(0)

@@ -196,7 +196,7 @@ fn serve(settings: ConsoleSettings, registry: Option<PathBuf>, paths: &Paths) ->
         header_timeout: Duration::from_secs(settings.header_timeout_secs),
         idle_timeout: Duration::from_secs(settings.idle_timeout_secs),
     };
-    // Before listening: finish what a previous console left running (issue 30).
+    // Before listening: finish what a previous console left running.
     let (recovered, failed) = crate::recovery::reconcile(&state);
     for r in &recovered {
         INFO.error(&format!("run {} was left unfinished by a previous console: finished as {}", r.run_id, r.class));

@@ -1,4 +1,4 @@
-//! Runs whose supervisor is gone (issue 30). A supervisor holds a lock on
+//! Runs whose supervisor is gone. A supervisor holds a lock on
 //! `<run>/.supervisor` from before the run's `console.start` until its
 //! `console.finish` is durable and the final `result.json` written; then it
 //! removes the file. If the final `result.json` could not be written (a full

@@ -1,4 +1,4 @@
-//! Key changes that the audit log always agrees with (issue 30).
+//! Key changes that the audit log always agrees with.
 //!
 //! The rule: the key in place is the one the newest key record for its name
 //! names. Every change runs under one lock (`<state>/keyctl/keyctl.lock`),

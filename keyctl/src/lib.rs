@@ -141,7 +141,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
 
 fn status(ctx: &Ctx, names: &[String], json: bool) -> Result<Exit, String> {
     let names: Vec<String> = if names.is_empty() { ctx.managed.clone() } else { names.to_vec() };
-    // Status first makes the log agree with what is in place (issue 30).
+    // Status first makes the log agree with what is in place.
     let mut locked = changes::lock(ctx)?;
     let reconciled = locked.reconcile()?;
     let salt = std::mem::take(&mut locked.salt);

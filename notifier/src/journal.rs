@@ -1,4 +1,4 @@
-//! The delivery journal, `<state>/notifier/attempts.jsonl` (issue 30):
+//! The delivery journal, `<state>/notifier/attempts.jsonl`:
 //! one line when an attempt starts, written and synced *before* the request,
 //! and one when its answer is known. Pushover has no idempotency key, so
 //! delivery is at-least-once: a sender that dies after Pushover accepted a

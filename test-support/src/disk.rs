@@ -1,4 +1,4 @@
-//! A small disk for fault tests (issue 30): the calling test runs again in
+//! A small disk for fault tests: the calling test runs again in
 //! a private mount namespace (`unshare --mount --propagation private`) with
 //! a tmpfs of a given size mounted at a fresh directory, so a full disk is a
 //! real `ENOSPC` from the kernel and no mount is ever seen by the host.

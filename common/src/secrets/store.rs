@@ -1,7 +1,7 @@
 //! Writing keys and the host salt so that a kill or a full disk at any
 //! instant leaves the old file or the new one, never a partial or empty one,
 //! and so that a replacement can be taken back when its audit record could
-//! not be written (issue 30).
+//! not be written.
 //!
 //! A key is written in two steps: [`stage_secret_file`] writes and syncs a
 //! temporary `.<name>.tmp.<pid>.<n>` beside it; [`Staged::commit`] keeps the

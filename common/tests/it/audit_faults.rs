@@ -1,4 +1,4 @@
-//! The audit log under faults (issue 30): a real full disk (a small tmpfs in
+//! The audit log under faults: a real full disk (a small tmpfs in
 //! a private mount namespace) and writers SIGKILLed at random instants.
 //! Each test counts records against appends reported done.
 

@@ -1,4 +1,4 @@
-//! The console under faults (issue 30): SIGKILLed with runs in flight, and
+//! The console under faults: SIGKILLed with runs in flight, and
 //! a real full disk (a small tmpfs in a private mount namespace) at every
 //! step of starting and finishing a run. Counted each time: `console.start`
 //! against `console.finish` records, runs still `running`, and run

@@ -74,7 +74,9 @@ fn review_setsid_grandchild_outlives_the_run_and_its_lock() {
 /// F2: the lock fd is O_CLOEXEC, so the child never holds the lock. If the
 /// console dies hard (SIGKILL, OOM, crash) the kernel releases the lock
 /// while the child (own process group, no PDEATHSIG) keeps running; a
-/// restarted console then runs the same action again, overlapping.
+/// restarted console must not run the same action again while it does. (A
+/// restarted console now also ends a dead one's leftover children before
+/// it listens.)
 #[test]
 fn review_console_crash_releases_the_lock_while_the_child_runs() {
     let mut c = Console::start(|h| {
@@ -118,13 +120,16 @@ fn review_console_crash_releases_the_lock_while_the_child_runs() {
         assert!(Instant::now() < until);
         std::thread::sleep(Duration::from_millis(50));
     };
+    // Overlap means the first run's child still ran when the second started.
+    let still_alive = alive(child);
     let _ = second.kill();
     let _ = second.wait();
     let _ = Command::new("kill").args(["-KILL", &child.to_string()]).status();
     // Mark c's child as gone so Drop does not complain.
     let _ = &mut c;
+    assert!(child_alive, "the child must outlive its console for this test to prove anything");
     assert!(
-        !(child_alive && answer.status == 202),
+        !(still_alive && answer.status == 202),
         "the first run's child (pid {child}) outlived the console and the restarted console started a second run: {} {}",
         answer.status,
         String::from_utf8_lossy(&answer.body)

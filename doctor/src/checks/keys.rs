@@ -95,7 +95,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
 /// audit log: a managed key file that is not the one the ledger names; a
 /// ledger entry whose record is not in the log as it says; a key record
 /// newer than the ledger; key records with no ledger at all. A host where
-/// keyctl never ran has neither and nothing to compare (issue 30).
+/// keyctl never ran has neither and nothing to compare.
 fn unrecorded(ctx: &Ctx) -> Result<Vec<String>, String> {
     let state = &ctx.paths.state_dir;
     if secrets::platform_keychain().available() {

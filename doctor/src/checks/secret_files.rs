@@ -18,7 +18,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
 
 /// Judges `dir` and its entries; an entry that is not the file of one of
 /// `known` (key names) fails too: a killed writer's temporary file can hold
-/// a whole key (issue 30).
+/// a whole key.
 pub(crate) fn judge(dir: &Path, known: &[String]) -> Outcome {
     let shown = dir.display().to_string();
     let mut problems = Vec::new();

@@ -1,4 +1,4 @@
-//! keyctl under faults (issue 30): rotations SIGKILLed at random instants,
+//! keyctl under faults: rotations SIGKILLed at random instants,
 //! concurrent rotators, a real full disk, an empty salt and left-over
 //! temporary files. The rule checked everywhere: the key in place is the one
 //! the newest key record for its name names.

@@ -1,4 +1,4 @@
-//! The notifier under faults (issue 30): a sender that dies with its request
+//! The notifier under faults: a sender that dies with its request
 //! in flight, and a real full disk (a small tmpfs in a private mount
 //! namespace). Delivery is at-least-once (Pushover has no idempotency key);
 //! what is checked is that a resend is visible and that nothing is left

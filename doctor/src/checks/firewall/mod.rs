@@ -10,6 +10,7 @@ mod classes;
 mod eval;
 mod legacy;
 mod nft;
+mod rewrites;
 mod ufw;
 mod verdict;
 
