@@ -384,17 +384,14 @@ fn expr(e: &Json) -> Expr {
                 (None, None) => k.clone(),
             })
         }
-        // Writing any header byte (a named field, a raw `@base,offset,len`,
-        // an extension header or an option) can change where the packet goes
-        // or what it is (`ip protocol set` turns UDP into TCP): the
-        // evaluator cannot follow it. Marks and priorities write no header.
+        // Writing a header byte (a named field, a raw `@base,offset,len`, an
+        // extension header) can change where the packet goes or what it is
+        // (`ip protocol set` turns UDP into TCP): the evaluator cannot follow
+        // it. Marks and priorities write no header, and a TCP option (MSS
+        // clamping, common on a subnet router) cannot redirect a packet.
         "mangle" => match v.get("key").and_then(Json::as_object).and_then(|m| m.iter().next()) {
             Some((kind, key)) if kind == "payload" => Expr::Rewrite(format!("mangle {}", payload_name(key))),
-            Some((kind, _))
-                if matches!(kind.as_str(), "exthdr" | "tcp option" | "ip option" | "sctp chunk" | "dccp option") =>
-            {
-                Expr::Rewrite(format!("mangle {kind}"))
-            }
+            Some((kind, _)) if kind == "exthdr" => Expr::Rewrite(format!("mangle {kind}")),
             _ => Expr::Statement(k.clone()),
         },
         "counter" | "log" | "comment" | "snat" | "masquerade" | "flow" | "set" => Expr::Statement(k.clone()),

@@ -507,6 +507,9 @@ fn every_header_mangle_is_a_rewrite() {
     }
     let exthdr = r#"[{"mangle":{"key":{"exthdr":{"name":"hbh","field":"nexthdr"}},"value":6}}]"#;
     assert_eq!(Case::raw(&chain_of(&[exthdr])).ruleset.rewrites(false), ["inet f input: mangle exthdr"]);
+    // MSS clamping (what iptables-nft makes of `-j TCPMSS --clamp-mss-to-pmtu`) redirects nothing.
+    let mss = r#"[{"mangle":{"key":{"tcp option":{"name":"maxseg","field":"size"}},"value":{"rt":{"key":"mtu"}}}}]"#;
+    assert!(Case::raw(&chain_of(&[mss])).ruleset.rewrites(false).is_empty());
 }
 
 /// Issue 31, finding 4: iptables-nft's TPROXY shows in `nft -j` only as an
