@@ -63,6 +63,20 @@ pub fn tcp_listeners() -> Result<Vec<SocketAddr>, NetError> {
     Ok(all.into_iter().filter(|(proto, _, _)| *proto == Proto::Tcp).map(|(_, addr, _)| addr).collect())
 }
 
+/// Every TCP listener's local address and the uid that owns its socket
+/// (netlink `sock_diag`, else `/proc/net/tcp{,6}`): who could have bound it.
+pub fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32)>, NetError> {
+    if let Ok(found) = diag::tcp_listener_uids() {
+        return Ok(found);
+    }
+    let mut res = Vec::new();
+    for (name, table) in [("tcp", procfs::net::tcp()), ("tcp6", optional_v6(procfs::net::tcp6()))] {
+        let table = table.map_err(|e| NetError(format!("/proc/net/{name}: {e}")))?;
+        res.extend(table.into_iter().filter(|e| e.state == TcpState::Listen).map(|e| (e.local_address, e.uid)));
+    }
+    Ok(res)
+}
+
 /// Every address of every interface.
 pub fn interface_addresses() -> Result<Vec<IfAddr>, NetError> {
     addrs::interface_addresses().map_err(NetError)
@@ -128,6 +142,15 @@ mod tests {
             assert!(n.is_some() && n == p, "{proto} {addr}: netlink {n:?}, /proc/net {p:?}");
         }
         assert!(from_netlink.iter().all(|(_, _, inode)| *inode != 0));
+    }
+
+    #[test]
+    fn a_listener_is_owned_by_the_uid_that_bound_it() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let uid = rustix::process::geteuid().as_raw();
+        let found = tcp_listener_uids().unwrap();
+        assert!(found.contains(&(addr, uid)), "{addr} owned by {uid} in {found:?}");
     }
 
     #[test]

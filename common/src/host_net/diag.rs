@@ -26,8 +26,17 @@ pub(crate) fn listening() -> Result<Vec<RawSocket>, String> {
     let mut res = Vec::new();
     for (proto, ip_proto, state) in [(Proto::Tcp, IPPROTO_TCP, TCP_LISTEN), (Proto::Udp, IPPROTO_UDP, TCP_CLOSE)] {
         for family in [AF_INET, AF_INET6] {
-            dump(family, ip_proto, 1 << state, |local, inode| res.push((proto, local, inode)))?;
+            dump(family, ip_proto, 1 << state, |local, inode, _| res.push((proto, local, inode)))?;
         }
+    }
+    Ok(res)
+}
+
+/// Every TCP listener with the uid that owns its socket, IPv4 and IPv6.
+pub(crate) fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32)>, String> {
+    let mut res = Vec::new();
+    for family in [AF_INET, AF_INET6] {
+        dump(family, IPPROTO_TCP, 1 << TCP_LISTEN, |local, _, uid| res.push((local, uid)))?;
     }
     Ok(res)
 }
@@ -42,7 +51,7 @@ fn request_body(family: u8, protocol: u8, states: u32) -> Vec<u8> {
     body
 }
 
-fn dump(family: u8, protocol: u8, states: u32, mut found: impl FnMut(SocketAddr, u64)) -> Result<(), String> {
+fn dump(family: u8, protocol: u8, states: u32, mut found: impl FnMut(SocketAddr, u64, u32)) -> Result<(), String> {
     let seq = 0x0c1a_0000 | u32::from(family) << 8 | u32::from(protocol);
     netlink::dump(
         Some(rustix::net::netlink::SOCK_DIAG),
@@ -53,8 +62,9 @@ fn dump(family: u8, protocol: u8, states: u32, mut found: impl FnMut(SocketAddr,
     )
 }
 
-/// One `inet_diag_msg`: its local address and socket inode; other message types are skipped.
-fn record(kind: u16, body: &[u8], found: &mut impl FnMut(SocketAddr, u64)) -> Result<(), String> {
+/// One `inet_diag_msg`: its local address, socket inode and owner's uid;
+/// other message types are skipped.
+fn record(kind: u16, body: &[u8], found: &mut impl FnMut(SocketAddr, u64, u32)) -> Result<(), String> {
     if kind != SOCK_DIAG_BY_FAMILY {
         return Ok(());
     }
@@ -68,8 +78,9 @@ fn record(kind: u16, body: &[u8], found: &mut impl FnMut(SocketAddr, u64)) -> Re
         }
         other => return Err(format!("unexpected address family {other}")),
     };
+    let uid = u32::from_ne_bytes(m[64..68].try_into().map_err(|_| "short uid")?);
     let inode = u32::from_ne_bytes(m[68..72].try_into().map_err(|_| "short inode")?);
-    found(SocketAddr::new(ip, port), u64::from(inode));
+    found(SocketAddr::new(ip, port), u64::from(inode), uid);
     Ok(())
 }
 
@@ -82,11 +93,15 @@ mod tests {
     const NLMSG_DONE: u16 = 3;
 
     /// One datagram as `dump` reads it; `Ok(true)` once NLMSG_DONE is seen.
-    fn parse(b: &[u8], found: &mut impl FnMut(SocketAddr, u64)) -> Result<bool, String> {
+    fn parse(b: &[u8], found: &mut impl FnMut(SocketAddr, u64, u32)) -> Result<bool, String> {
         netlink::parse(b, &mut |kind, body| record(kind, body, found))
     }
 
     fn msg(family: u8, port: u16, addr: &[u8], inode: u32) -> Vec<u8> {
+        msg_uid(family, port, addr, inode, 0)
+    }
+
+    fn msg_uid(family: u8, port: u16, addr: &[u8], inode: u32, uid: u32) -> Vec<u8> {
         let mut b = Vec::new();
         b.extend_from_slice(&((HEADER + MSG) as u32).to_ne_bytes());
         b.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
@@ -95,6 +110,7 @@ mod tests {
         m[0] = family;
         m[4..6].copy_from_slice(&port.to_be_bytes());
         m[8..8 + addr.len()].copy_from_slice(addr);
+        m[64..68].copy_from_slice(&uid.to_ne_bytes());
         m[68..72].copy_from_slice(&inode.to_ne_bytes());
         b.extend_from_slice(&m);
         b
@@ -103,25 +119,25 @@ mod tests {
     #[test]
     fn records_decode_and_done_ends_the_dump() {
         let mut data = msg(AF_INET, 22, &[100, 101, 102, 103], 77);
-        data.extend(msg(AF_INET6, 8080, &Ipv6Addr::LOCALHOST.octets(), 78));
+        data.extend(msg_uid(AF_INET6, 8080, &Ipv6Addr::LOCALHOST.octets(), 78, 65534));
         let mut done = Vec::new();
         data.extend_from_slice(&(HEADER as u32).to_ne_bytes());
         data.extend_from_slice(&NLMSG_DONE.to_ne_bytes());
         data.extend_from_slice(&[0u8; 10]);
-        let finished = parse(&data, &mut |a, i| done.push((a.to_string(), i))).unwrap();
+        let finished = parse(&data, &mut |a, i, u| done.push((a.to_string(), i, u))).unwrap();
         assert!(finished);
-        assert_eq!(done, vec![("100.101.102.103:22".to_owned(), 77), ("[::1]:8080".to_owned(), 78)]);
+        assert_eq!(done, vec![("100.101.102.103:22".to_owned(), 77, 0), ("[::1]:8080".to_owned(), 78, 65534)]);
     }
 
     #[test]
     fn truncated_or_lying_lengths_are_errors_not_panics() {
         let data = msg(AF_INET, 22, &[127, 0, 0, 1], 1);
-        assert!(parse(&data[..40], &mut |_, _| {}).is_err());
+        assert!(parse(&data[..40], &mut |_, _, _| {}).is_err());
         let mut lying = data.clone();
         lying[0..4].copy_from_slice(&9999u32.to_ne_bytes());
-        assert!(parse(&lying, &mut |_, _| {}).is_err());
+        assert!(parse(&lying, &mut |_, _, _| {}).is_err());
         let mut error = data;
         error[4..6].copy_from_slice(&NLMSG_ERROR.to_ne_bytes());
-        assert!(parse(&error, &mut |_, _| {}).unwrap_err().contains("netlink error"));
+        assert!(parse(&error, &mut |_, _, _| {}).unwrap_err().contains("netlink error"));
     }
 }

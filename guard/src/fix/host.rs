@@ -136,6 +136,17 @@ pub fn tcp_listeners() -> Result<Vec<SocketAddr>, String> {
     common::host_net::tcp_listeners().map_err(|e| format!("the TCP listeners: {e}"))
 }
 
+/// The listeners on `ports` whose socket is not root's (sshd binds as
+/// root): another process holds the port, whatever banner it sends.
+pub fn foreign_owners(ports: &[u16]) -> Result<Vec<String>, String> {
+    let owners = common::host_net::tcp_listener_uids().map_err(|e| format!("the TCP listeners' owners: {e}"))?;
+    Ok(owners
+        .into_iter()
+        .filter(|(a, uid)| ports.contains(&a.port()) && *uid != 0)
+        .map(|(a, uid)| format!("{a} (uid {uid})"))
+        .collect())
+}
+
 /// The listeners on `ports` that are anywhere but `ip` or loopback.
 pub fn public_binds(listeners: &[SocketAddr], ip: Ipv4Addr, ports: &[u16]) -> Vec<SocketAddr> {
     listeners

@@ -7,9 +7,9 @@
 //! unreadable `sshd -T`, no `ssh.service`/`sshd.service` unit (a failure
 //! with instructions, never a pass), a hostile config file. Then: back up,
 //! edit, `sshd -t`, check `sshd -T`, arm the dead-man, disable and mask the
-//! socket units, enable and restart the service, verify (a TCP connect to
-//! `<ip>:<port>` answered by `SSH-2.0-`, and no other bind on the port in the
-//! kernel's table), confirm. A failed test restores the files (nothing was
+//! socket units, enable and restart the service, verify (every listener on
+//! the ports owned by root, a TCP connect to `<ip>:<port>` answered by
+//! `SSH-2.0-`, and no other bind on the port in the kernel's table), confirm. A failed test restores the files (nothing was
 //! restarted); a failure after the restart rolls back at once.
 
 use std::net::{Ipv4Addr, SocketAddr};
@@ -115,6 +115,12 @@ fn live(ip: Ipv4Addr, ports: &[u16], timeout: Duration) -> Result<String, String
     if !public.is_empty() {
         let list: Vec<String> = public.iter().map(ToString::to_string).collect();
         return Err(format!("still bound beyond the tailnet on {}", list.join(", ")));
+    }
+    // A banner proves nothing about who sends it: a process that won a
+    // port during the restart can answer `SSH-2.0-` too.
+    let foreign = host::foreign_owners(ports)?;
+    if !foreign.is_empty() {
+        return Err(format!("sshd's port held by a socket that is not root's, not sshd's: {}", foreign.join(", ")));
     }
     let mut banners = Vec::new();
     for &p in ports {

@@ -376,3 +376,67 @@ fn a_tick_killed_mid_fix_has_spent_budget_and_backs_off() {
     assert_eq!(r.code, 1);
     assert!(lab.h.log().rsplit("--- guard run").next().unwrap().contains("backing off"), "{}", lab.h.log());
 }
+
+/// A process that is not sshd wins one of sshd's ports on the tailnet
+/// address across the restart and answers with an `SSH-2.0-` banner of its
+/// own (it could phish credentials). The banner proves nothing: the guard
+/// sees a listener that is not root's, rolls back, alerts and exits 1.
+#[test]
+fn a_squatter_on_an_sshd_port_is_rolled_back_never_confirmed() {
+    let Some(lab) = Lab::new(UNITS) else { return };
+    // sshd on 2222 and 2223, bound to the public address only: the tailnet
+    // address of 2223 is then free for an unprivileged process.
+    let config = lab.ssh.join("sshd_config");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("Port 2222\nListenAddress 0.0.0.0\n", "Port 2222\nPort 2223\nListenAddress 198.51.100.7\n"),
+    )
+    .unwrap();
+    if let Some(pid) = lab.sshd_pid() {
+        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
+        assert!(crate::support::wait_for(|| !std::path::Path::new(&format!("/proc/{pid}")).exists()));
+    }
+    let _ = std::fs::remove_file(lab.h.path("sshd.pid"));
+    lab.start_sshd();
+    let script = format!(
+        "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('{TAILNET}', 2223))\ns.listen(8)\nprint('ready', flush=True)\nwhile True:\n    c, _ = s.accept()\n    \
+         c.sendall(b'SSH-2.0-OpenSSH_9.9 not-sshd\\r\\n')\n    c.close()\n"
+    );
+    let mut squatter = std::process::Command::new("/usr/sbin/ip")
+        .args([
+            "netns",
+            "exec",
+            &lab.ns,
+            "/usr/bin/setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "/usr/bin/python3",
+            "-c",
+            &script,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(squatter.stdout.as_mut().unwrap()), &mut ready).unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let before = lab.config_snapshot();
+    let r = lab.guard(&["run", "--format", "json"]);
+    let _ = squatter.kill();
+    let _ = squatter.wait();
+    assert_eq!(r.code, 1, "{r:?}\n{}", lab.h.log());
+    let log = lab.h.log();
+    assert!(log.contains("not root's, not sshd's") && log.contains("uid 65534"), "{log}");
+    assert!(log.contains("ROLLED BACK listeners/ssh-tailnet-only"), "{log}");
+    assert!(!log.contains("REMEDIATION APPLIED"), "{log}");
+    assert_eq!(lab.config_snapshot(), before, "files restored byte for byte");
+    assert!(
+        lab.banner("198.51.100.7").is_some_and(|b| b.starts_with("SSH-2.0-OpenSSH")),
+        "the public listener is back"
+    );
+    let calls = lab.h.notify_calls();
+    assert!(calls.iter().any(|c| c.contains(&"guard.rolled_back".to_owned()) && c.contains(&"emergency".to_owned())));
+}
