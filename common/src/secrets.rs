@@ -502,7 +502,7 @@ pub fn last_successes(state_dir: &Path) -> Result<Successes, SecretError> {
 mod ledger;
 mod store;
 
-pub use ledger::{Ledger, LedgerEntry, read_ledger, write_ledger};
+pub use ledger::{Ledger, LedgerEntry, read_ledger, record_params_hashes, write_ledger};
 
 #[cfg(test)]
 pub use store::write_secret_file;

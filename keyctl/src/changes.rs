@@ -14,7 +14,7 @@
 
 use std::time::{Duration, Instant};
 
-use common::audit::{AuditLog, Record, params_hash};
+use common::audit::{AuditLog, Record};
 use common::lock::NamedLock;
 use common::private_path::{self, Class, OpenSpec};
 use common::secrets::{self, Ledger, LedgerEntry, SaltFound, SecretString, key_id};
@@ -150,12 +150,7 @@ impl Locked<'_> {
     /// `key.delete` a removed file). Streams the log.
     fn recorded_after(&self, name: &str, after: u64, in_place: &Option<String>) -> Result<Option<Record>, String> {
         use std::io::BufRead;
-        let mut wanted = vec![params_hash(&json!({"name": name, "key_id": in_place}))];
-        if in_place.is_none() {
-            for keychain in [false, true] {
-                wanted.push(params_hash(&json!({"name": name, "file": true, "keychain": keychain})));
-            }
-        }
+        let wanted = secrets::record_params_hashes(name, in_place.as_deref());
         let log = &self.ctx.paths.audit_log;
         let spec = OpenSpec::read(Class::Private);
         let Some(file) = private_path::open_file(log, spec).map_err(|e| e.to_string())? else { return Ok(None) };

@@ -35,6 +35,23 @@ fn path(state_dir: &Path) -> PathBuf {
     state_dir.join("keyctl/keys.json")
 }
 
+/// The `params_hash` values a key record can carry when it leaves `key_id`
+/// in place for `name` (`None`: no key): `key.set`, `key.rotate` and
+/// `key.reconcile` record `{"name", "key_id"}`; `key.delete` records
+/// `{"name", "file": true, "keychain"}`. keyctl's reconcile and the doctor's
+/// `keys` check both match records by these.
+pub fn record_params_hashes(name: &str, key_id: Option<&str>) -> Vec<String> {
+    let mut wanted = vec![crate::audit::params_hash(&serde_json::json!({"name": name, "key_id": key_id}))];
+    if key_id.is_none() {
+        for keychain in [false, true] {
+            wanted.push(crate::audit::params_hash(
+                &serde_json::json!({"name": name, "file": true, "keychain": keychain}),
+            ));
+        }
+    }
+    wanted
+}
+
 /// Reads the ledger; empty when there is none yet.
 pub fn read_ledger(state_dir: &Path) -> Result<Ledger, SecretError> {
     let path = path(state_dir);

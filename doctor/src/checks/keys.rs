@@ -125,12 +125,7 @@ fn unrecorded(ctx: &Ctx) -> Result<Vec<String>, String> {
         }
     }
     for (name, e) in &ledger {
-        let mut wanted = vec![common::audit::params_hash(&json!({"name": name, "key_id": e.key_id}))];
-        if e.key_id.is_none() {
-            for keychain in [false, true] {
-                wanted.push(common::audit::params_hash(&json!({"name": name, "file": true, "keychain": keychain})));
-            }
-        }
+        let wanted = secrets::record_params_hashes(name, e.key_id.as_deref());
         match log.by_seq.get(&e.seq) {
             Some((hash, params)) if *hash == e.hash && wanted.contains(params) => {}
             _ => found.push(format!("{name}: the ledger names record {} and the audit log does not agree", e.seq)),
