@@ -77,6 +77,13 @@ pub fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32)>, NetError> {
     Ok(res)
 }
 
+/// Every established TCP connection as (local, remote, the uid that owns
+/// its socket), over netlink `sock_diag` only: a connection's owner decides
+/// whether it is evidence, so there is no `/proc` fallback that guesses.
+pub fn tcp_established() -> Result<Vec<(SocketAddr, SocketAddr, u32)>, NetError> {
+    diag::tcp_established().map_err(NetError)
+}
+
 /// Every address of every interface.
 pub fn interface_addresses() -> Result<Vec<IfAddr>, NetError> {
     addrs::interface_addresses().map_err(NetError)

@@ -12,6 +12,7 @@ use crate::policy::Proto;
 use super::{RawSocket, netlink};
 
 const SOCK_DIAG_BY_FAMILY: u16 = 20;
+const TCP_ESTABLISHED: u32 = 1;
 const TCP_LISTEN: u32 = 10;
 /// A bound, unconnected UDP socket; a connected one is ESTABLISHED (1).
 const TCP_CLOSE: u32 = 7;
@@ -26,7 +27,7 @@ pub(crate) fn listening() -> Result<Vec<RawSocket>, String> {
     let mut res = Vec::new();
     for (proto, ip_proto, state) in [(Proto::Tcp, IPPROTO_TCP, TCP_LISTEN), (Proto::Udp, IPPROTO_UDP, TCP_CLOSE)] {
         for family in [AF_INET, AF_INET6] {
-            dump(family, ip_proto, 1 << state, |local, inode, _| res.push((proto, local, inode)))?;
+            dump(family, ip_proto, 1 << state, |d| res.push((proto, d.local, d.inode)))?;
         }
     }
     Ok(res)
@@ -36,9 +37,27 @@ pub(crate) fn listening() -> Result<Vec<RawSocket>, String> {
 pub(crate) fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32)>, String> {
     let mut res = Vec::new();
     for family in [AF_INET, AF_INET6] {
-        dump(family, IPPROTO_TCP, 1 << TCP_LISTEN, |local, _, uid| res.push((local, uid)))?;
+        dump(family, IPPROTO_TCP, 1 << TCP_LISTEN, |d| res.push((d.local, d.uid)))?;
     }
     Ok(res)
+}
+
+/// Every established TCP connection: (local, remote, owner's uid), IPv4 and IPv6.
+pub(crate) fn tcp_established() -> Result<Vec<(SocketAddr, SocketAddr, u32)>, String> {
+    let mut res = Vec::new();
+    for family in [AF_INET, AF_INET6] {
+        dump(family, IPPROTO_TCP, 1 << TCP_ESTABLISHED, |d| res.push((d.local, d.remote, d.uid)))?;
+    }
+    Ok(res)
+}
+
+/// One socket as `inet_diag_msg` describes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Diag {
+    local: SocketAddr,
+    remote: SocketAddr,
+    inode: u64,
+    uid: u32,
 }
 
 /// `inet_diag_req_v2`: family, protocol, ext, pad, states, then a zeroed
@@ -51,7 +70,7 @@ fn request_body(family: u8, protocol: u8, states: u32) -> Vec<u8> {
     body
 }
 
-fn dump(family: u8, protocol: u8, states: u32, mut found: impl FnMut(SocketAddr, u64, u32)) -> Result<(), String> {
+fn dump(family: u8, protocol: u8, states: u32, mut found: impl FnMut(Diag)) -> Result<(), String> {
     let seq = 0x0c1a_0000 | u32::from(family) << 8 | u32::from(protocol);
     netlink::dump(
         Some(rustix::net::netlink::SOCK_DIAG),
@@ -62,25 +81,28 @@ fn dump(family: u8, protocol: u8, states: u32, mut found: impl FnMut(SocketAddr,
     )
 }
 
-/// One `inet_diag_msg`: its local address, socket inode and owner's uid;
-/// other message types are skipped.
-fn record(kind: u16, body: &[u8], found: &mut impl FnMut(SocketAddr, u64, u32)) -> Result<(), String> {
+/// One `inet_diag_msg`: its local and remote addresses, socket inode and
+/// owner's uid; other message types are skipped.
+fn record(kind: u16, body: &[u8], found: &mut impl FnMut(Diag)) -> Result<(), String> {
     if kind != SOCK_DIAG_BY_FAMILY {
         return Ok(());
     }
     let m = body.get(..MSG).ok_or("short inet_diag_msg")?;
-    let port = u16::from_be_bytes([m[4], m[5]]);
-    let ip = match m[0] {
-        AF_INET => IpAddr::V4(Ipv4Addr::new(m[8], m[9], m[10], m[11])),
-        AF_INET6 => {
-            let octets: [u8; 16] = m[8..24].try_into().map_err(|_| "bad address")?;
-            IpAddr::V6(Ipv6Addr::from(octets))
+    let ip = |a: &[u8]| -> Result<IpAddr, String> {
+        match m[0] {
+            AF_INET => Ok(IpAddr::V4(Ipv4Addr::new(a[0], a[1], a[2], a[3]))),
+            AF_INET6 => {
+                let octets: [u8; 16] = a.try_into().map_err(|_| "bad address")?;
+                Ok(IpAddr::V6(Ipv6Addr::from(octets)))
+            }
+            other => Err(format!("unexpected address family {other}")),
         }
-        other => return Err(format!("unexpected address family {other}")),
     };
+    let local = SocketAddr::new(ip(&m[8..24])?, u16::from_be_bytes([m[4], m[5]]));
+    let remote = SocketAddr::new(ip(&m[24..40])?, u16::from_be_bytes([m[6], m[7]]));
     let uid = u32::from_ne_bytes(m[64..68].try_into().map_err(|_| "short uid")?);
     let inode = u32::from_ne_bytes(m[68..72].try_into().map_err(|_| "short inode")?);
-    found(SocketAddr::new(ip, port), u64::from(inode), uid);
+    found(Diag { local, remote, inode: u64::from(inode), uid });
     Ok(())
 }
 
@@ -94,7 +116,7 @@ mod tests {
 
     /// One datagram as `dump` reads it; `Ok(true)` once NLMSG_DONE is seen.
     fn parse(b: &[u8], found: &mut impl FnMut(SocketAddr, u64, u32)) -> Result<bool, String> {
-        netlink::parse(b, &mut |kind, body| record(kind, body, found))
+        netlink::parse(b, &mut |kind, body| record(kind, body, &mut |d: Diag| found(d.local, d.inode, d.uid)))
     }
 
     fn msg(family: u8, port: u16, addr: &[u8], inode: u32) -> Vec<u8> {
@@ -127,6 +149,19 @@ mod tests {
         let finished = parse(&data, &mut |a, i, u| done.push((a.to_string(), i, u))).unwrap();
         assert!(finished);
         assert_eq!(done, vec![("100.101.102.103:22".to_owned(), 77, 0), ("[::1]:8080".to_owned(), 78, 65534)]);
+    }
+
+    #[test]
+    fn the_remote_side_of_a_connection_is_decoded() {
+        let mut data = msg_uid(AF_INET, 2222, &[100, 101, 102, 103], 5, 0);
+        let m = HEADER;
+        data[m + 6..m + 8].copy_from_slice(&51000u16.to_be_bytes());
+        data[m + 24..m + 28].copy_from_slice(&[100, 64, 0, 5]);
+        let mut seen = Vec::new();
+        netlink::parse(&data, &mut |kind, body| record(kind, body, &mut |d: Diag| seen.push(d))).unwrap();
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].local.to_string(), "100.101.102.103:2222");
+        assert_eq!(seen[0].remote.to_string(), "100.64.0.5:51000");
     }
 
     #[test]

@@ -157,10 +157,35 @@ fn ip_num(s: &str) -> Option<(Ipv, u128)> {
     }
 }
 
-/// An address, prefix or range against the abstract source or destination.
-pub(crate) fn addr(ipv: Ipv, v: &Value, role: Role) -> Tri {
+/// The tailnet's IPv4 range, 100.64.0.0/10, as an inclusive u128 span.
+pub(crate) const TAILNET_V4: (u128, u128) = (0x6440_0000, 0x647f_ffff);
+
+/// An interface pattern against one known interface name.
+pub(crate) fn iface_is(pattern: &str, name: &str) -> Tri {
+    match pattern.strip_suffix('*').filter(|p| !p.ends_with('\\')) {
+        Some(prefix) => Tri::from(name.starts_with(prefix)),
+        None => Tri::from(pattern == name),
+    }
+}
+
+/// An IPv4 address, prefix or range against an IPv4 `span` the packet's
+/// address is somewhere in: `Yes` when it covers the whole span, `No` when
+/// it misses all of it.
+pub(crate) fn covers(v: &Value, span: (u128, u128)) -> Tri {
+    let Some((fam, lo, hi)) = value_span(Ipv::V4, v) else { return Tri::Maybe };
+    if fam != Ipv::V4 || hi < span.0 || lo > span.1 {
+        Tri::No
+    } else if lo <= span.0 && span.1 <= hi {
+        Tri::Yes
+    } else {
+        Tri::Maybe
+    }
+}
+
+/// An address, prefix or range as (family, first, last).
+fn value_span(ipv: Ipv, v: &Value) -> Option<(Ipv, u128, u128)> {
     let bits = if ipv == Ipv::V4 { 32 } else { 128 };
-    let span = match v {
+    match v {
         Value::Str(s) => ip_num(s).map(|(f, n)| (f, n, n)),
         Value::Prefix(s, len) => ip_num(s).filter(|_| u32::from(*len) <= bits).map(|(f, n)| {
             let host = bits - u32::from(*len);
@@ -172,8 +197,12 @@ pub(crate) fn addr(ipv: Ipv, v: &Value, role: Role) -> Tri {
             _ => None,
         },
         _ => None,
-    };
-    let Some((fam, lo, hi)) = span else { return Tri::Maybe };
+    }
+}
+
+/// An address, prefix or range against the abstract source or destination.
+pub(crate) fn addr(ipv: Ipv, v: &Value, role: Role) -> Tri {
+    let Some((fam, lo, hi)) = value_span(ipv, v) else { return Tri::Maybe };
     if fam != ipv {
         return Tri::No;
     }

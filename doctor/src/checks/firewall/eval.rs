@@ -93,6 +93,16 @@ pub(crate) struct Model<'a> {
     pub(crate) tailscale: &'a [String],
 }
 
+/// Where the probe's packet comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum From {
+    /// Outside the tailnet: the abstract packet above.
+    Outside,
+    /// A tailnet peer (source in 100.64.0.0/10) arriving on the Tailscale
+    /// interface `Model::tailscale[iface]`, to the local address `dst`.
+    Tailnet { iface: usize, dst: std::net::Ipv4Addr },
+}
+
 /// The answer for one probe.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Reach {
@@ -144,7 +154,7 @@ pub(crate) fn reach(m: &Model<'_>, probe: Probe) -> Reach {
         };
         return Reach::Open { path: vec![format!("no active input chain filters {fam}")] };
     }
-    let mut walk = Walk { m, p: probe, memo: HashMap::new(), stack: Vec::new() };
+    let mut walk = Walk { m, p: probe, from: From::Outside, memo: HashMap::new(), stack: Vec::new() };
     let mut path = Vec::new();
     for (t, chain) in chains {
         let label = format!("{} {}", m.ruleset.tables[t].label(), chain.name);
@@ -160,13 +170,23 @@ pub(crate) fn reach(m: &Model<'_>, probe: Probe) -> Reach {
     Reach::Open { path }
 }
 
+/// A walker for a tailnet peer's new TCP connection to `dst:dport` on
+/// `Model::tailscale[iface]` (see `tailnet::admits`).
+pub(super) fn tailnet_walk<'a>(m: &'a Model<'a>, dport: u16, iface: usize, dst: std::net::Ipv4Addr) -> Walk<'a> {
+    let p = Probe { ipv: Ipv::V4, l4: L4::Tcp, dport, sport: None };
+    Walk { m, p, from: From::Tailnet { iface, dst }, memo: HashMap::new(), stack: Vec::new() }
+}
+
 /// What one chain may do with the packet.
 #[derive(Debug, Clone, Default)]
-struct Flow {
+pub(super) struct Flow {
     /// One way it may be accepted (rule texts, through jumps).
-    accept: Option<Vec<String>>,
+    pub(super) accept: Option<Vec<String>>,
     /// It may return to the caller (return, or the end of the chain).
-    ret: bool,
+    pub(super) ret: bool,
+    /// It may be dropped, rejected, queued, rewritten or meet something we
+    /// do not model (what `tailnet::admits` needs ruled out).
+    pub(super) may_drop: bool,
 }
 
 impl Flow {
@@ -197,9 +217,10 @@ impl Step<'_> {
 /// Deeper than the kernel allows (16), so reached only by a malformed ruleset.
 const MAX_DEPTH: usize = 32;
 
-struct Walk<'a> {
+pub(super) struct Walk<'a> {
     m: &'a Model<'a>,
     p: Probe,
+    from: From,
     memo: HashMap<(usize, String), Flow>,
     stack: Vec<(usize, String)>,
 }
@@ -227,12 +248,12 @@ enum Lv {
 }
 
 impl Walk<'_> {
-    fn chain(&mut self, t: usize, name: &str) -> Flow {
+    pub(super) fn chain(&mut self, t: usize, name: &str) -> Flow {
         let key = (t, name.to_owned());
         if let Some(f) = self.memo.get(&key) {
             return f.clone();
         }
-        let assumed = |why: String| Flow { accept: Some(vec![why]), ret: true };
+        let assumed = |why: String| Flow { accept: Some(vec![why]), ret: true, may_drop: true };
         if self.stack.contains(&key) || self.stack.len() > MAX_DEPTH {
             return assumed(format!("{name}: jump loop or depth limit (assumed to accept)"));
         }
@@ -267,7 +288,8 @@ impl Walk<'_> {
             match e {
                 Expr::Match { op, left, right } => cond = cond.and(self.matches(t, op, left, right)),
                 Expr::MaybeMatch(_) => cond = cond.and(Tri::Maybe),
-                Expr::Statement(_) | Expr::Notrack | Expr::Rewrite(_) => {}
+                Expr::Statement(_) | Expr::Notrack => {}
+                Expr::Rewrite(_) => flow.may_drop |= cond != Tri::No,
                 Expr::Xt { kind: XtKind::Match, name } => {
                     let n = xt_seen.entry(name.as_str()).or_insert(0);
                     let opts = save.and_then(|s| s.module(name, *n));
@@ -278,6 +300,7 @@ impl Walk<'_> {
                     TargetEffect::Continue => {}
                     TargetEffect::Drop => return self.apply(t, &Verdict::Drop, cond, &text, flow),
                     TargetEffect::MayAccept => {
+                        flow.may_drop |= cond != Tri::No;
                         if cond != Tri::No {
                             flow.may_accept(|| {
                                 vec![format!(
@@ -292,6 +315,7 @@ impl Walk<'_> {
                 Expr::Verdict(v) => return self.apply(t, v, cond, &text, flow),
                 Expr::Vmap { key, map } => return self.vmap(t, key, map, cond, &text, flow),
                 Expr::Unknown(_) => {
+                    flow.may_drop |= cond != Tri::No;
                     if cond != Tri::No {
                         flow.may_accept(|| {
                             vec![format!("{} (an expression we do not model: assumed it may accept)", text.render())]
@@ -313,11 +337,19 @@ impl Walk<'_> {
         }
         let unsure = cond == Tri::Maybe;
         match v {
-            Verdict::Accept | Verdict::Queue => {
+            Verdict::Accept => {
                 flow.may_accept(|| vec![text.render()]);
                 unsure
             }
-            Verdict::Drop | Verdict::Reject => unsure,
+            Verdict::Queue => {
+                flow.may_accept(|| vec![text.render()]);
+                flow.may_drop = true;
+                unsure
+            }
+            Verdict::Drop | Verdict::Reject => {
+                flow.may_drop = true;
+                unsure
+            }
             Verdict::Continue => true,
             Verdict::Return => {
                 flow.ret = true;
@@ -325,6 +357,7 @@ impl Walk<'_> {
             }
             Verdict::Jump(target) | Verdict::Goto(target) => {
                 let sub = self.chain(t, target);
+                flow.may_drop |= sub.may_drop;
                 if let Some(p) = sub.accept {
                     flow.may_accept(|| std::iter::once(text.render()).chain(p).collect());
                 }
@@ -347,11 +380,13 @@ impl Walk<'_> {
             MapRef::Named(name) => match m.ruleset.tables[t].maps.get(name) {
                 Some(pairs) => pairs,
                 None => {
+                    flow.may_drop = true;
                     flow.may_accept(|| vec![format!("{} (map not found: assumed it may accept)", text.render())]);
                     return true;
                 }
             },
             MapRef::Other(_) => {
+                flow.may_drop = true;
                 flow.may_accept(|| vec![format!("{} (map we do not model: assumed it may accept)", text.render())]);
                 return true;
             }
@@ -470,9 +505,21 @@ impl Walk<'_> {
             }
             (Lv::EtherProto(i), Value::Num(n)) => Tri::from(matches!((i, n), (Ipv::V4, 0x0800) | (Ipv::V6, 0x86dd))),
             (Lv::PktHost | Lv::FibLocal, Value::Str(s)) => Tri::from(matches!(s.as_str(), "host" | "local")),
-            (Lv::Iface, Value::Str(name)) => iface(name, self.m.tailscale),
-            (Lv::Saddr(i), v) => addr(*i, v, Role::Source),
-            (Lv::Daddr(i), v) => addr(*i, v, Role::Destination),
+            (Lv::Iface, Value::Str(name)) => match self.from {
+                From::Outside => iface(name, self.m.tailscale),
+                From::Tailnet { iface, .. } => classes::iface_is(name, &self.m.tailscale[iface]),
+            },
+            (Lv::Saddr(i), v) => match self.from {
+                From::Outside => addr(*i, v, Role::Source),
+                From::Tailnet { .. } => classes::covers(v, classes::TAILNET_V4),
+            },
+            (Lv::Daddr(i), v) => match self.from {
+                From::Outside => addr(*i, v, Role::Destination),
+                From::Tailnet { dst, .. } => {
+                    let n = u128::from(u32::from(dst));
+                    classes::covers(v, (n, n))
+                }
+            },
             (Lv::CtState, Value::Str(s)) => self.ct_state(s),
             _ => Tri::Maybe,
         }

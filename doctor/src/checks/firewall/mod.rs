@@ -11,6 +11,7 @@ mod eval;
 mod legacy;
 mod nft;
 mod rewrites;
+mod tailnet;
 mod ufw;
 mod verdict;
 
@@ -109,12 +110,23 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let tailscale = &ctx.config.listeners.tailscale_interfaces;
     let facts = Facts { ruleset: &ruleset, xt: &xt, listeners: listeners.as_ref(), legacy_untracks, tailscale };
     let judgement = verdict::judge(&facts);
+    let tcp_ports: Vec<u16> = listeners
+        .iter()
+        .flatten()
+        .filter(|(l4, _)| *l4 == L4::Tcp)
+        .map(|(_, p)| *p)
+        .collect();
+    let tailnet_locals: Vec<std::net::Ipv4Addr> = common::host_net::local_v4()
+        .map(|s| s.into_iter().filter(|ip| matches!(ip.octets(), [100, b, ..] if (64..=127).contains(&b))).collect())
+        .unwrap_or_default();
+    let tailnet_admits = tailnet::report(&facts, &tailnet_locals, &tcp_ports, !legacy.is_empty());
     // Interfaces matched by index: an index tailscaled's recreated
     // interface no longer has (the check then fails on dropped tailnet
     // traffic, and this says why).
     let by_index = ruleset.iif_by_index(&interface_indexes());
     notes.extend(by_index.iter().cloned());
-    let mut out = render(&judgement, &ruleset, &ufw, listeners.as_ref(), &unmodelled, &legacy, notes, raw);
+    let read = Read { ufw: &ufw, listeners: listeners.as_ref(), unmodelled: &unmodelled, legacy: &legacy, tailnet_admits };
+    let mut out = render(&judgement, &ruleset, &read, notes, raw);
     if out.status == crate::checks::Status::Fail && !by_index.is_empty() {
         out.summary.push_str(&format!(" (and: {})", by_index.join("; ")));
     }
@@ -239,17 +251,17 @@ fn describe(e: &Exposure) -> String {
     format!("{}{what}{fams} via {}", o.ports(), o.path.join("; then "))
 }
 
-#[expect(clippy::too_many_arguments, reason = "the gathered facts, rendered in one place")]
-fn render(
-    j: &Judgement,
-    ruleset: &Ruleset,
-    ufw: &UfwRead,
-    listeners: Option<&BTreeSet<(L4, u16)>>,
-    unmodelled: &[String],
-    legacy: &[String],
-    notes: Vec<String>,
-    raw: String,
-) -> Outcome {
+/// What the check read besides the ruleset, for the report.
+struct Read<'a> {
+    ufw: &'a UfwRead,
+    listeners: Option<&'a BTreeSet<(L4, u16)>>,
+    unmodelled: &'a [String],
+    legacy: &'a [String],
+    tailnet_admits: Vec<Value>,
+}
+
+fn render(j: &Judgement, ruleset: &Ruleset, read: &Read<'_>, notes: Vec<String>, raw: String) -> Outcome {
+    let Read { ufw, listeners, unmodelled, legacy, .. } = *read;
     let exposures: Vec<Value> = j
         .exposures
         .iter()
@@ -283,6 +295,7 @@ fn render(
         "legacy_rules": legacy,
         "rewrites": rewrites,
         "unmodelled_listeners": unmodelled,
+        "tailnet_admits": read.tailnet_admits,
         "notes": notes,
         "raw": raw,
     });

@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use super::eval::{self, Ipv, L4, Model, Probe, Reach, XtDetails};
 use super::nft::{self, Family};
 use super::verdict::{self, Exposure, Facts, Judgement};
-use super::{UfwRead, legacy, pair_xt, render};
+use super::{Read, UfwRead, legacy, pair_xt, render};
 use crate::checks::Status;
 
 fn data(name: &str) -> String {
@@ -65,6 +65,18 @@ impl Case {
     fn open(&self, l4: L4, dport: u16) -> bool {
         [Ipv::V4, Ipv::V6].into_iter().any(|ipv| matches!(self.reach(ipv, l4, dport), Reach::Open { .. }))
     }
+}
+
+/// The check's outcome for a judged case.
+fn rendered(c: &Case, j: &Judgement, unmodelled: &[String], legacy: &[String]) -> crate::checks::Outcome {
+    let read = Read {
+        ufw: &UfwRead::Missing,
+        listeners: Some(&c.listeners),
+        unmodelled,
+        legacy,
+        tailnet_admits: Vec::new(),
+    };
+    render(j, &c.ruleset, &read, Vec::new(), String::new())
 }
 
 /// The failing exposures as `kind ports`.
@@ -285,7 +297,7 @@ fn legacy_rules_are_listed_and_turn_a_pass_into_a_warning() {
     let mut c = Case::new("contract");
     c.legacy = found.clone();
     let j = c.judge();
-    let out = render(&j, &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &found, Vec::new(), String::new());
+    let out = rendered(&c, &j, &[], &found);
     assert_eq!(out.status, Status::Warn);
     assert!(out.summary.contains("iptables-legacy"), "{}", out.summary);
 }
@@ -293,8 +305,7 @@ fn legacy_rules_are_listed_and_turn_a_pass_into_a_warning() {
 #[test]
 fn a_failure_names_the_port_the_path_and_the_fix() {
     let c = Case::new("jump").listen(L4::Tcp, 5432);
-    let out =
-        render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &[], Vec::new(), String::new());
+    let out = rendered(&c, &c.judge(), &[], &[]);
     assert_eq!(out.status, Status::Fail);
     assert!(
         out.summary.contains("tcp/5432 (something listens) via inet filter input → jump extra → tcp dport 5432 accept"),
@@ -303,8 +314,7 @@ fn a_failure_names_the_port_the_path_and_the_fix() {
     );
     assert!(out.remediation.unwrap().0.join("\n").contains("nft delete rule"));
     let c = Case::new("contract");
-    let out =
-        render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &[], Vec::new(), String::new());
+    let out = rendered(&c, &c.judge(), &[], &[]);
     assert_eq!(out.status, Status::Pass, "{}", out.summary);
 }
 
@@ -473,8 +483,7 @@ fn destination_rewrites_on_the_input_path_fail_the_check() {
     );
     let c = Case::raw(&chain_of(&[&mangle]));
     assert_eq!(c.ruleset.rewrites(false), ["inet f input: udp dport 41641 mangle udp dport accept"]);
-    let out =
-        render(&c.judge(), &c.ruleset, &UfwRead::Missing, Some(&c.listeners), &[], &[], Vec::new(), String::new());
+    let out = rendered(&c, &c.judge(), &[], &[]);
     assert_eq!(out.status, Status::Fail, "{}", out.summary);
     assert!(out.summary.contains("rewrites where inbound traffic goes"), "{}", out.summary);
     // A meta mark set is not a rewrite.
@@ -578,16 +587,7 @@ fn an_interface_matched_by_index_is_named_with_what_has_that_index_now() {
 #[test]
 fn listeners_of_kinds_that_are_not_probed_keep_the_check_from_passing() {
     let c = Case::new("contract");
-    let out = render(
-        &c.judge(),
-        &c.ruleset,
-        &UfwRead::Missing,
-        Some(&c.listeners),
-        &["udplite 0.0.0.0:5000".to_owned()],
-        &[],
-        Vec::new(),
-        String::new(),
-    );
+    let out = rendered(&c, &c.judge(), &["udplite 0.0.0.0:5000".to_owned()], &[]);
     assert_eq!(out.status, Status::Warn, "{}", out.summary);
     assert!(out.summary.contains("udplite 0.0.0.0:5000"), "{}", out.summary);
 }
