@@ -14,13 +14,15 @@ use serde_json::json;
 use crate::cli::{Settings, now_unix};
 use crate::fix::backup::Backup;
 use crate::fix::ssh::Journal;
-use crate::fix::{self, FixOutcome, FixReport, Mode, Steps, Undo, deadman};
+use crate::doctor::DoctorReport;
+use crate::fix::{self, FixOutcome, FixReport, Mode, Steps, Tailnet, Undo, deadman};
 use crate::interlock::{self, Verdict};
 use crate::log::{GuardLog, token};
 use crate::plan::{Notice, undo_text};
 use crate::registry::RemediationId;
 use crate::report::ActionReport;
 use crate::state::{PendingRollback, RollbackRecord, State, Store};
+use crate::tailnet_path::{self, Evidence, PathFacts};
 use crate::{render, tick};
 
 /// The state file as the fix's journal: every change saved at once.
@@ -41,17 +43,37 @@ impl Journal for StateJournal<'_> {
         *self.state = next;
         Ok(())
     }
+
+    fn login(&self) -> Option<Evidence> {
+        self.state.tailnet_path.login.clone()
+    }
+
+    fn record_login(&mut self, e: Evidence) -> Result<(), String> {
+        let mut next = self.state.clone();
+        next.tailnet_path.login = Some(e);
+        self.store.save(&next)?;
+        *self.state = next;
+        Ok(())
+    }
 }
 
 /// A journal for read-only runs.
-struct ReadOnly(Option<PendingRollback>);
+struct ReadOnly(Option<State>);
 
 impl Journal for ReadOnly {
     fn pending(&self) -> Option<PendingRollback> {
-        self.0.clone()
+        self.0.as_ref().and_then(|s| s.pending_rollback.clone())
     }
 
     fn set_pending(&mut self, _: Option<PendingRollback>) -> Result<(), String> {
+        Err("read-only run".into())
+    }
+
+    fn login(&self) -> Option<Evidence> {
+        self.0.as_ref().and_then(|s| s.tailnet_path.login.clone())
+    }
+
+    fn record_login(&mut self, _: Evidence) -> Result<(), String> {
         Err("read-only run".into())
     }
 }
@@ -78,6 +100,13 @@ pub(crate) fn log_fix(log: &mut GuardLog, key: &str, rep: &FixReport) -> Result<
         FixOutcome::Refused { why } => {
             log.line(&format!("{} {key} ({id}): refused, nothing changed: {why}", token::FAILED))
         }
+        FixOutcome::AwaitingTailnet { phase1, waiting } => {
+            log.line(&format!("{} {key} ({id}): {phase1}", token::AWAITING))?;
+            for w in waiting {
+                log.line(&format!("  waiting for: {w}"))?;
+            }
+            Ok(())
+        }
         FixOutcome::Failed { why, undo } => {
             let tok = match undo {
                 Undo::RolledBack { .. } => token::ROLLED_BACK,
@@ -95,9 +124,11 @@ pub(crate) fn log_fix(log: &mut GuardLog, key: &str, rep: &FixReport) -> Result<
     }
 }
 
-fn interlock_ip(s: &Settings) -> Result<std::net::Ipv4Addr, String> {
+/// The tailnet address and, except for `--verify`, the path's facts (the
+/// doctor runs for its firewall verdicts).
+fn interlock_ip(s: &Settings, mode: Mode) -> Result<Tailnet, String> {
     match interlock::judge(&interlock::gather(s.guard.tailscale_timeout())) {
-        Verdict::Open { tailnet_ip } => Ok(tailnet_ip),
+        Verdict::Open { tailnet_ip } => Ok(Tailnet { ip: tailnet_ip, path: path_facts(s, mode, None) }),
         Verdict::Closed(b) => Err(format!(
             "{}: {}; sshd will NOT be touched (it could cut off access)",
             token::INTERLOCK_CLOSED,
@@ -106,17 +137,36 @@ fn interlock_ip(s: &Settings) -> Result<std::net::Ipv4Addr, String> {
     }
 }
 
+/// The tailnet path's facts: `report` is the doctor's report when the
+/// caller has one; otherwise the doctor runs now. `--verify` needs none.
+pub(crate) fn path_facts(s: &Settings, mode: Mode, report: Option<&DoctorReport>) -> PathFacts {
+    if mode == Mode::Verify {
+        let why = "not read for --verify".to_owned();
+        return PathFacts {
+            established: Ok(Vec::new()),
+            firewall: Err(why.clone()),
+            shields_up: Err(why.clone()),
+            packet_filter: Err(why),
+        };
+    }
+    let ran;
+    let report = match report {
+        Some(r) => Some(r),
+        None => {
+            ran = tick::run_doctor(s).ok();
+            ran.as_ref()
+        }
+    };
+    tailnet_path::gather(report, s.guard.tailscale_timeout())
+}
+
 /// `openclaw-guard fix <remediation> [--verify|--dry-run]`.
 pub(crate) fn fix(s: &Settings, rem: RemediationId, mode: Mode) -> Result<Exit, String> {
     let started = Instant::now();
     if mode != Mode::Apply {
         // Read-only: an existing state dir is read, none is created.
-        let pending = Store::existing(s.paths.tool_dir("guard"))
-            .ok()
-            .flatten()
-            .and_then(|st| st.load().ok())
-            .and_then(|st| st.pending_rollback);
-        let rep = fix::run(&s.fix, rem, mode, || interlock_ip(s), &mut ReadOnly(pending));
+        let state = Store::existing(s.paths.tool_dir("guard")).ok().flatten().and_then(|st| st.load().ok());
+        let rep = fix::run(&s.fix, rem, mode, || interlock_ip(s, mode), &mut ReadOnly(state));
         render::fix(s.format, &rep)?;
         return Ok(fix_exit(&rep.outcome));
     }
@@ -126,7 +176,8 @@ pub(crate) fn fix(s: &Settings, rem: RemediationId, mode: Mode) -> Result<Exit, 
     let mut log = GuardLog::open(&s.log)?;
     log.line(&format!("--- guard fix {} (pid {}) ---", rem.as_str(), std::process::id()))?;
     log.line(&format!("{} {} (operator)", token::REMEDIATING, rem.as_str()))?;
-    let rep = fix::run(&s.fix, rem, mode, || interlock_ip(s), &mut StateJournal { store: &store, state: &mut state });
+    let rep =
+        fix::run(&s.fix, rem, mode, || interlock_ip(s, mode), &mut StateJournal { store: &store, state: &mut state });
     log_fix(&mut log, "operator", &rep)?;
     let exit = fix_exit(&rep.outcome);
     let mut notices = Vec::new();
@@ -158,7 +209,10 @@ pub(crate) fn fix(s: &Settings, rem: RemediationId, mode: Mode) -> Result<Exit, 
 fn fix_exit(o: &FixOutcome) -> Exit {
     match o {
         FixOutcome::Compliant { .. } | FixOutcome::Applied { .. } | FixOutcome::WouldChange { .. } => Exit::Clean,
-        FixOutcome::NotCompliant { .. } | FixOutcome::Refused { .. } | FixOutcome::Failed { .. } => Exit::Policy,
+        FixOutcome::NotCompliant { .. }
+        | FixOutcome::Refused { .. }
+        | FixOutcome::Failed { .. }
+        | FixOutcome::AwaitingTailnet { .. } => Exit::Policy,
     }
 }
 
@@ -194,8 +248,8 @@ pub(crate) fn confirm(s: &Settings) -> Result<Exit, String> {
     };
     let mut log = GuardLog::open(&s.log)?;
     let mut steps = Steps::default();
-    let check = match interlock_ip(s) {
-        Ok(ip) => fix::ssh::run(&s.fix, Mode::Verify, ip, &mut ReadOnly(None), &mut steps),
+    let check = match interlock_ip(s, Mode::Verify) {
+        Ok(t) => fix::ssh::run(&s.fix, Mode::Verify, &t, &mut ReadOnly(None), &mut steps),
         Err(why) => FixOutcome::NotCompliant { problems: vec![why] },
     };
     let (exit, rep) = match check {

@@ -34,6 +34,7 @@ mod render;
 pub mod report;
 mod settings;
 pub mod state;
+pub mod tailnet_path;
 mod tick;
 
 pub use cli::{Cli, main_with_args};

@@ -37,6 +37,7 @@ pub(crate) mod token {
     pub(crate) const ROLLED_BACK: &str = "ROLLED BACK";
     pub(crate) const ROLLBACK_FAILED: &str = "ROLLBACK FAILED";
     pub(crate) const CONFIRMED: &str = "CONFIRMED";
+    pub(crate) const AWAITING: &str = "AWAITING TAILNET PROOF";
 }
 
 /// The log of one tick: the file (none in a dry run) and the lines written,

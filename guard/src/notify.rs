@@ -37,6 +37,7 @@ pub(crate) fn args(notice: &Notice) -> Vec<String> {
         Notice::RemediationFailed { message }
         | Notice::RolledBack { message }
         | Notice::BudgetExhausted { message } => (Some("emergency"), message.clone()),
+        Notice::AwaitingTailnet { message } => (Some("high"), message.clone()),
     };
     match priority {
         Some(p) => a.extend(["--priority".into(), p.into()]),

@@ -124,7 +124,17 @@ pub enum Notice {
         /// The message.
         message: String,
     },
+    /// `guard.awaiting_tailnet`, high: the public sshd listener stays until
+    /// the tailnet path is proven; what is missing and what to do. Once per
+    /// [`WAIT_NOTICE_SECS`], or sooner when what is missing changes.
+    AwaitingTailnet {
+        /// The message.
+        message: String,
+    },
 }
+
+/// How often the same waiting notice is repeated.
+pub const WAIT_NOTICE_SECS: i64 = 6 * 3600;
 
 impl Notice {
     /// The notifier's check id.
@@ -134,6 +144,7 @@ impl Notice {
             Notice::RemediationFailed { .. } => "guard.remediation_failed",
             Notice::RolledBack { .. } => "guard.rolled_back",
             Notice::BudgetExhausted { .. } => "guard.budget_exhausted",
+            Notice::AwaitingTailnet { .. } => "guard.awaiting_tailnet",
         }
     }
 }
@@ -252,6 +263,9 @@ fn judge_attempt(a: &Attempt, after: Option<&[Finding]>) -> AttemptResult {
         (fix, Some(_)) if fix.succeeded() => (false, "the fix reported success but the doctor still reports it".into()),
         (FixOutcome::Failed { why, .. }, _) => (false, why.clone()),
         (FixOutcome::Refused { why }, _) => (false, format!("refused: {why}")),
+        (FixOutcome::AwaitingTailnet { waiting, .. }, _) => {
+            (false, format!("the public listener stays until: {}", waiting.join("; ")))
+        }
         (other, _) => (false, format!("unexpected outcome {other:?}")),
     };
     AttemptResult { key: a.key.clone(), remediation: a.remediation, succeeded, detail }
@@ -274,6 +288,27 @@ pub fn conclude(
     let mut next = state.clone();
     let mut notices = Vec::new();
     for (a, r) in attempts.iter().zip(&results) {
+        // Waiting for the operator is no failed attempt: no budget spent,
+        // no back-off, one notice per window (or when the reason changes).
+        if let FixOutcome::AwaitingTailnet { phase1, waiting } = &a.fix {
+            let said = waiting.join("; ");
+            let p = &mut next.tailnet_path;
+            p.waiting = Some(said.clone());
+            p.waiting_since.get_or_insert(now);
+            let due = p.notified_at.is_none_or(|t| now - t >= WAIT_NOTICE_SECS) || p.notified.as_deref() != Some(&said);
+            if due {
+                p.notified_at = Some(now);
+                p.notified = Some(said.clone());
+                notices.push(Notice::AwaitingTailnet {
+                    message: format!("sshd keeps its public listener: {said} ({phase1})"),
+                });
+            }
+            continue;
+        }
+        if a.remediation == RemediationId::SshTailnetOnly && a.fix.succeeded() {
+            let login = next.tailnet_path.login.take();
+            next.tailnet_path = crate::tailnet_path::PathState { login, ..Default::default() };
+        }
         let f = next.findings.entry(a.key.clone()).or_insert_with(|| FindingState {
             first_seen: now,
             last_seen: now,

@@ -54,6 +54,19 @@ pub(crate) fn status(format: Format, rep: &StatusReport) -> Result<(), String> {
             f.backoff_until.as_deref().map(|u| format!(", backing off until {u}")).unwrap_or_default()
         ));
     }
+    let tp = &rep.tailnet_path;
+    match (&tp.waiting_for, &tp.waiting_since) {
+        (Some(w), since) => t.push_str(&format!(
+            "ssh-tailnet-only: phase 1 since {}: the public listener stays; waiting for: {}\n",
+            since.as_deref().unwrap_or("?"),
+            sanitize(w)
+        )),
+        (None, _) => t.push_str("ssh-tailnet-only: not waiting\n"),
+    }
+    t.push_str(&match (&tp.login, &tp.login_seen) {
+        (Some(e), Some(at)) => format!("tailnet login seen: {} -> {} at {at}\n", e.remote, e.local),
+        _ => "tailnet login seen: none\n".to_owned(),
+    });
     t.push_str(&format!(
         "pending rollback: {}\n",
         rep.pending_rollback.as_ref().map_or("none".to_owned(), |p| format!(
@@ -91,6 +104,9 @@ pub(crate) fn fix(format: Format, rep: &FixReport) -> Result<(), String> {
             format!("{id}: APPLIED and verified: {} (backup {})", sanitize(verified), sanitize(backup))
         }
         FixOutcome::Refused { why } => format!("{id}: REFUSED, nothing changed: {}", sanitize(why)),
+        FixOutcome::AwaitingTailnet { phase1, waiting } => {
+            format!("{id}: AWAITING TAILNET PROOF: {}; waiting for:{}", sanitize(phase1), list(waiting))
+        }
         FixOutcome::Failed { why, undo } => {
             format!("{id}: FAILED: {}; {}", sanitize(why), sanitize(&crate::plan::undo_text(undo)))
         }

@@ -113,6 +113,24 @@ pub struct StatusReport {
     pub pending_rollback: Option<PendingRollback>,
     /// The last rollback.
     pub last_rollback: Option<RollbackRecord>,
+    /// `ssh-tailnet-only`'s phase and the proof it waits for.
+    pub tailnet_path: TailnetPathStatus,
+}
+
+/// Where `ssh-tailnet-only` stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TailnetPathStatus {
+    /// `1` while the public listener stays and the guard waits; `null`
+    /// when it does not wait (never started, or sshd is on the tailnet only).
+    pub phase: Option<u8>,
+    /// What it waits for (untrusted text inside).
+    pub waiting_for: Option<String>,
+    /// Since when (RFC 3339).
+    pub waiting_since: Option<String>,
+    /// The last login seen over the tailnet.
+    pub login: Option<crate::tailnet_path::Evidence>,
+    /// When it was seen (RFC 3339).
+    pub login_seen: Option<String>,
 }
 
 impl StatusReport {
@@ -141,6 +159,13 @@ impl StatusReport {
             findings,
             pending_rollback: state.pending_rollback.clone(),
             last_rollback: state.last_rollback.clone(),
+            tailnet_path: TailnetPathStatus {
+                phase: state.tailnet_path.waiting.as_ref().map(|_| 1),
+                waiting_for: state.tailnet_path.waiting.clone(),
+                waiting_since: state.tailnet_path.waiting_since.map(fmt_unix),
+                login: state.tailnet_path.login.clone(),
+                login_seen: state.tailnet_path.login.as_ref().map(|e| fmt_unix(e.seen_at)),
+            },
         }
     }
 

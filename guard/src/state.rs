@@ -44,6 +44,10 @@ pub struct State {
     /// one; a successful `openclaw-guard fix` clears it).
     #[serde(default)]
     pub last_rollback: Option<RollbackRecord>,
+    /// The tailnet path `ssh-tailnet-only` waits for: the last login seen
+    /// over it and the last waiting notice.
+    #[serde(default)]
+    pub tailnet_path: crate::tailnet_path::PathState,
 }
 
 impl Default for State {
@@ -55,6 +59,7 @@ impl Default for State {
             findings: BTreeMap::new(),
             pending_rollback: None,
             last_rollback: None,
+            tailnet_path: crate::tailnet_path::PathState::default(),
         }
     }
 }

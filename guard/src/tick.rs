@@ -29,7 +29,7 @@ use common::locate::{Located, locate};
 /// How long after its deadline a pending rollback is the tick's to do.
 const OVERDUE_SECS: i64 = 60;
 
-fn run_doctor(s: &Settings) -> Result<DoctorReport, doctor::DoctorError> {
+pub(crate) fn run_doctor(s: &Settings) -> Result<DoctorReport, doctor::DoctorError> {
     let own_exe = std::env::current_exe().ok();
     match locate("openclaw-doctor", "OPENCLAW_DOCTOR_BIN", &paths::process_env, own_exe.as_deref()) {
         Located::Found(bin) => doctor::run(&bin, s.guard.doctor_timeout()),
@@ -78,6 +78,7 @@ fn kind(n: &Notice) -> &'static str {
         Notice::DoctorFail { .. } => "high",
         Notice::Resolved => "resolved",
         Notice::RemediationFailed { .. } | Notice::RolledBack { .. } | Notice::BudgetExhausted { .. } => "emergency",
+        Notice::AwaitingTailnet { .. } => "high",
     }
 }
 
@@ -156,7 +157,7 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
             rem.as_str()
         ))?;
         let fix_started = Instant::now();
-        let rep = run_fix(s, rem, mode, interlock.as_ref(), &store, &mut state);
+        let rep = run_fix(s, rem, mode, &report, interlock.as_ref(), &store, &mut state);
         if let Err(e) = fixcmd::log_fix(&mut log, &key, &rep) {
             deferred.push(e);
         }
@@ -250,12 +251,15 @@ fn run_fix(
     s: &Settings,
     rem: RemediationId,
     mode: Mode,
+    report: &DoctorReport,
     interlock: Option<&Verdict>,
     store: &Store,
     state: &mut State,
 ) -> FixReport {
     let tailnet = || match interlock {
-        Some(Verdict::Open { tailnet_ip }) => Ok(*tailnet_ip),
+        Some(Verdict::Open { tailnet_ip }) => {
+            Ok(fix::Tailnet { ip: *tailnet_ip, path: fixcmd::path_facts(s, mode, Some(report)) })
+        }
         _ => Err("the Tailscale interlock is not open".to_owned()),
     };
     fix::run(&s.fix, rem, mode, tailnet, &mut StateJournal { store, state })
@@ -269,6 +273,7 @@ pub(crate) fn outcome_code(o: &FixOutcome) -> &'static str {
         FixOutcome::WouldChange { .. } => "would-change",
         FixOutcome::Applied { .. } => "applied",
         FixOutcome::Refused { .. } => "refused",
+        FixOutcome::AwaitingTailnet { .. } => "awaiting-tailnet-proof",
         FixOutcome::Failed { undo, .. } if undo.is_rollback() => "rolled-back",
         FixOutcome::Failed { .. } => "failed",
     }

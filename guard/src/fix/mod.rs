@@ -6,7 +6,9 @@
 //! fix`. It reads, decides its edits with pure functions
 //! ([`sshd_config`], [`cups::plan_conf`]), backs up every file it will
 //! change, changes, checks, and for sshd arms the dead-man before the
-//! restart and confirms only after a real banner on the tailnet address.
+//! restart and confirms only once the kernel shows root's listeners where
+//! the phase wants them and sshd answers on the tailnet address; it
+//! removes the public listener only once the tailnet path is proven.
 //! The result is a [`FixOutcome`]; the lines in [`FixReport::steps`] go to
 //! the guard log.
 
@@ -15,6 +17,7 @@ pub mod cups;
 pub mod deadman;
 pub mod host;
 pub mod ssh;
+mod ssh_apply;
 pub mod sshd_config;
 
 use std::net::Ipv4Addr;
@@ -59,6 +62,16 @@ pub struct FixEnv {
     pub deadman_env: Vec<(String, String)>,
 }
 
+/// The tailnet address (the interlock is open) and the facts about the
+/// path to it.
+#[derive(Debug, Clone)]
+pub struct Tailnet {
+    /// The local tailnet address.
+    pub ip: Ipv4Addr,
+    /// What `tailnet_path::judge` reads.
+    pub path: crate::tailnet_path::PathFacts,
+}
+
 /// How a fix ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "kebab-case")]
@@ -84,6 +97,15 @@ pub enum FixOutcome {
         backup: String,
         /// The proof.
         verified: String,
+    },
+    /// `ssh-tailnet-only` phase 1: sshd answers on the tailnet address
+    /// beside its other listeners; the public listener stays until the
+    /// tailnet path is proven.
+    AwaitingTailnet {
+        /// What phase 1 did or found.
+        phase1: String,
+        /// What the guard waits for, with what the operator should do.
+        waiting: Vec<String>,
     },
     /// Refused before changing anything.
     Refused {
@@ -169,19 +191,20 @@ impl Steps {
 }
 
 /// Runs remediation `rem`. `tailnet` is asked only by the fixes that need
-/// the Tailscale interlock: the tailnet address, or why the interlock is
-/// closed (then the fix is refused, or for `--verify` not compliant).
+/// the Tailscale interlock: the tailnet address and the path's facts, or
+/// why the interlock is closed (then the fix is refused, or for `--verify`
+/// not compliant).
 pub fn run(
     env: &FixEnv,
     rem: RemediationId,
     mode: Mode,
-    tailnet: impl FnOnce() -> Result<Ipv4Addr, String>,
+    tailnet: impl FnOnce() -> Result<Tailnet, String>,
     journal: &mut dyn ssh::Journal,
 ) -> FixReport {
     let mut steps = Steps::default();
     let outcome = match rem {
         RemediationId::SshTailnetOnly => match tailnet() {
-            Ok(ip) => ssh::run(env, mode, ip, journal, &mut steps),
+            Ok(t) => ssh::run(env, mode, &t, journal, &mut steps),
             Err(why) if mode == Mode::Verify => FixOutcome::NotCompliant { problems: vec![why] },
             Err(why) => FixOutcome::Refused { why },
         },

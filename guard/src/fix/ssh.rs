@@ -1,50 +1,61 @@
 //! `ssh-tailnet-only`: sshd listens on the tailnet address only, on the
-//! port(s) it uses now. The caller has already opened the Tailscale
-//! interlock and passes the tailnet address.
+//! port(s) it uses now, reached in two phases so that the guard never
+//! removes the last path the operator has proven they can use. The caller
+//! has already opened the Tailscale interlock and passes the tailnet
+//! address with the facts about the path to it.
 //!
 //! Refused before any change: a pending rollback, `ip_nonlocal_bind` off
 //! (sshd could not bind at boot before tailscaled), no `sshd_config`, an
 //! unreadable `sshd -T`, no `ssh.service`/`sshd.service` unit (a failure
-//! with instructions, never a pass), a hostile config file. Then: back up,
-//! edit, `sshd -t`, check `sshd -T`, arm the dead-man, disable and mask the
-//! socket units, enable and restart the service, verify (every listener on
-//! the ports owned by root, a TCP connect to `<ip>:<port>` answered by
-//! `SSH-2.0-`, and no other bind on the port in the kernel's table), confirm. A failed test restores the files (nothing was
-//! restarted); a failure after the restart rolls back at once.
+//! with instructions, never a pass), a hostile config file. Then, until
+//! `tailnet_path::judge` proves the path (a login seen over the tailnet,
+//! every local filter admitting it): phase 1, sshd also listens on the
+//! tailnet address and keeps every listener, and the outcome says what the
+//! guard waits for. Once proven: phase 2, the tailnet address only. Both
+//! phases change sshd through `ssh_apply` (backup, dead-man, `sshd -t`,
+//! `sshd -T`, restart, verify, confirm or roll back).
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::backup::{Backup, SavedUnit, read_config};
-use super::deadman::{self, Armed};
+use super::backup::read_config;
+use super::ssh_apply::{self, Target};
 use super::sshd_config::{self, ConfigFile, Edit, Effective};
-use super::{FixEnv, FixOutcome, Mode, Steps, Undo, host, new_id};
-use crate::registry::RemediationId;
+use super::{FixEnv, FixOutcome, Mode, Steps, Tailnet, host};
 use crate::state::PendingRollback;
+use crate::tailnet_path::{self, Evidence, Wait};
 
-/// Where the guard keeps the pending rollback (the state file).
+/// Where the guard keeps the pending rollback and the tailnet login (the
+/// state file).
 pub trait Journal {
     /// The pending rollback, if any.
     fn pending(&self) -> Option<PendingRollback>;
     /// Records or clears it (durably, before returning).
     fn set_pending(&mut self, p: Option<PendingRollback>) -> Result<(), String>;
+    /// The last login seen over the tailnet.
+    fn login(&self) -> Option<Evidence>;
+    /// Records a login seen now (durably, before returning).
+    fn record_login(&mut self, e: Evidence) -> Result<(), String>;
 }
 
 /// The facts gathered before deciding.
-struct Gathered {
-    main: PathBuf,
-    dropin_dir: PathBuf,
-    effective: Effective,
-    effective_text: String,
-    ports: Vec<u16>,
-    service: String,
+pub(super) struct Gathered {
+    pub(super) main: PathBuf,
+    pub(super) main_file: ConfigFile,
+    pub(super) others: Vec<ConfigFile>,
+    pub(super) dropin_dir: PathBuf,
+    pub(super) effective: Effective,
+    pub(super) effective_text: String,
+    pub(super) ports: Vec<u16>,
+    pub(super) service: String,
     sockets: Vec<(String, String)>,
-    service_enabled: String,
+    pub(super) service_enabled: String,
+    /// Phase 2's edits.
     edits: Vec<Edit>,
 }
 
-fn refuse(why: impl Into<String>) -> FixOutcome {
+pub(super) fn refuse(why: impl Into<String>) -> FixOutcome {
     FixOutcome::Refused { why: why.into() }
 }
 
@@ -88,16 +99,22 @@ fn gather(env: &FixEnv, ip: Ipv4Addr, stamp: &str) -> Result<Gathered, FixOutcom
         }
     }
     let ports = effective.ports();
-    let edits = sshd_config::plan_edits(
-        &ConfigFile { path: main.clone(), text: main_text },
-        &others,
-        &dropin_dir,
-        ip,
-        &ports,
-        stamp,
-    );
+    let main_file = ConfigFile { path: main.clone(), text: main_text };
+    let edits = sshd_config::plan_edits(&main_file, &others, &dropin_dir, ip, &ports, stamp);
     let service_enabled = host::is_enabled(&service);
-    Ok(Gathered { main, dropin_dir, effective, effective_text, ports, service, sockets, service_enabled, edits })
+    Ok(Gathered {
+        main,
+        main_file,
+        others,
+        dropin_dir,
+        effective,
+        effective_text,
+        ports,
+        service,
+        sockets,
+        service_enabled,
+        edits,
+    })
 }
 
 /// What must change about the units: the socket units that are not masked
@@ -108,30 +125,9 @@ fn unit_work(g: &Gathered) -> (Vec<String>, bool) {
     (sockets, g.service_enabled != "enabled")
 }
 
-/// Whether sshd answers on the tailnet address only, right now.
-fn live(ip: Ipv4Addr, ports: &[u16], timeout: Duration) -> Result<String, String> {
-    let listeners = host::tcp_listeners()?;
-    let public = host::public_binds(&listeners, ip, ports);
-    if !public.is_empty() {
-        let list: Vec<String> = public.iter().map(ToString::to_string).collect();
-        return Err(format!("still bound beyond the tailnet on {}", list.join(", ")));
-    }
-    // A banner proves nothing about who sends it: a process that won a
-    // port during the restart can answer `SSH-2.0-` too.
-    let foreign = host::foreign_owners(ports)?;
-    if !foreign.is_empty() {
-        return Err(format!("sshd's port held by a socket that is not root's, not sshd's: {}", foreign.join(", ")));
-    }
-    let mut banners = Vec::new();
-    for &p in ports {
-        let b = host::ssh_banner(SocketAddr::from((ip, p)), timeout)?;
-        banners.push(format!("{ip}:{p} answered {b}"));
-    }
-    Ok(banners.join("; "))
-}
-
 /// Runs the fix.
-pub fn run(env: &FixEnv, mode: Mode, ip: Ipv4Addr, journal: &mut dyn Journal, steps: &mut Steps) -> FixOutcome {
+pub fn run(env: &FixEnv, mode: Mode, tailnet: &Tailnet, journal: &mut dyn Journal, steps: &mut Steps) -> FixOutcome {
+    let ip = tailnet.ip;
     let stamp = common::time_fmt::rfc3339(common::time_fmt::now_utc());
     if mode == Mode::Apply
         && let Some(p) = journal.pending()
@@ -146,233 +142,137 @@ pub fn run(env: &FixEnv, mode: Mode, ip: Ipv4Addr, journal: &mut dyn Journal, st
         Err(o) => return o,
     };
     let (sockets, enable) = unit_work(&g);
-    let config_ok = g.edits.is_empty() && g.effective.is_tailnet_only(ip, &g.ports);
     steps.say(format!("sshd listens on port(s) {:?}; tailnet address {ip}; unit {}", g.ports, g.service));
     if mode == Mode::Verify {
-        let mut problems: Vec<String> = g.edits.iter().map(|e| format!("{}: {}", e.path.display(), e.why)).collect();
-        if !g.effective.is_tailnet_only(ip, &g.ports) {
-            let l: Vec<String> = g.effective.listen.iter().map(ToString::to_string).collect();
-            problems.push(format!(
-                "sshd -T listens on {} (addressfamily {})",
-                l.join(", "),
-                g.effective.address_family
-            ));
-        }
-        problems.extend(sockets.iter().map(|s| format!("{s} is not masked or is active (socket activation)")));
-        if let Err(e) = live(ip, &g.ports, Duration::from_secs(3)) {
-            problems.push(e);
-        }
-        if !host::nonlocal_bind_at_boot(&env.sysctl_root) {
-            problems.push(
-                "net.ipv4.ip_nonlocal_bind is not 1 in the sysctl.d files: after a reboot sshd could not bind the \
-                 tailnet address (run ops/openclaw_install_guard.sh)"
-                    .into(),
-            );
-        }
-        return if problems.is_empty() {
-            FixOutcome::Compliant { detail: format!("sshd answers on {ip} only, port(s) {:?}", g.ports) }
-        } else {
-            FixOutcome::NotCompliant { problems }
-        };
+        return verify(env, ip, &g, &sockets);
     }
-    let now_on = host::nonlocal_bind();
-    let at_boot = host::nonlocal_bind_at_boot(&env.sysctl_root);
-    if now_on != Ok(true) || !at_boot {
-        return refuse(format!(
-            "net.ipv4.ip_nonlocal_bind must be 1 now and after a reboot (now: {}; at boot: {}): sshd bound to the \
-             tailnet address only would start before tailscaled brings the address up, fail to bind and lock you \
-             out; run ops/openclaw_install_guard.sh (it installs /etc/sysctl.d/60-openclaw-guard.conf and applies it)",
-            match &now_on {
-                Ok(true) => "1".to_owned(),
-                Ok(false) => "0".to_owned(),
-                Err(e) => format!("unreadable: {e}"),
-            },
-            if at_boot { "1" } else { "not 1 in the sysctl.d files" }
-        ));
+    if let Some(refused) = nonlocal_bind_refusal(env) {
+        return refused;
     }
-    if config_ok && sockets.is_empty() && !enable && live(ip, &g.ports, Duration::from_secs(3)).is_ok() {
+    let config_ok = g.edits.is_empty() && g.effective.is_tailnet_only(ip, &g.ports);
+    let live = || ssh_apply::live_tailnet_only(ip, &g.ports, Duration::from_secs(3));
+    if config_ok && sockets.is_empty() && !enable && live().is_ok() {
         return FixOutcome::Compliant { detail: format!("sshd already answers on {ip} only, port(s) {:?}", g.ports) };
     }
-    let mut changes: Vec<String> = g.edits.iter().map(|e| format!("{}: {}", e.path.display(), e.why)).collect();
+    // The path first: a login seen now is recorded before anything changes.
+    let now = common::time_fmt::now_utc().unix_timestamp();
+    let seen = tailnet.path.established.as_deref().map(|e| tailnet_path::logins(e, ip, &g.ports, now)).unwrap_or_default();
+    if let Some(e) = seen.last() {
+        steps.say(format!("login over the tailnet seen: {} -> {}", e.remote, e.local));
+        if mode == Mode::Apply
+            && let Err(err) = journal.record_login(e.clone())
+        {
+            steps.say(format!("could not record it ({err}); it counts for this run only"));
+        }
+    }
+    let login = seen.last().cloned().or_else(|| journal.login());
+    match tailnet_path::judge(&tailnet.path, login.as_ref(), ip, &g.ports) {
+        Ok(proof) => {
+            steps.say(format!(
+                "tailnet path proven: a login from {} to {} (seen {}); the firewall admits it ({})",
+                proof.login.remote,
+                proof.login.local,
+                crate::plan::fmt_unix(proof.login.seen_at),
+                proof.firewall.join(" | ")
+            ));
+            let changes = changes(&g.edits, &g, &sockets, enable);
+            if mode == Mode::DryRun {
+                return FixOutcome::WouldChange { changes };
+            }
+            ssh_apply::apply(env, Target::TailnetOnly, ip, &g, &g.edits, &sockets, enable, journal, steps)
+        }
+        Err(waits) => phase1(env, mode, ip, &g, (&sockets, enable), &waits, journal, steps),
+    }
+}
+
+/// Until the path is proven: sshd also listens on the tailnet address and
+/// keeps every listener it has.
+#[expect(clippy::too_many_arguments, reason = "the gathered facts and the wait")]
+fn phase1(
+    env: &FixEnv,
+    mode: Mode,
+    ip: Ipv4Addr,
+    g: &Gathered,
+    (sockets, enable): (&[String], bool),
+    waits: &[Wait],
+    journal: &mut dyn Journal,
+    steps: &mut Steps,
+) -> FixOutcome {
+    let waiting: Vec<String> = waits.iter().map(Wait::text).collect();
+    let stamp = common::time_fmt::rfc3339(common::time_fmt::now_utc());
+    let edits = sshd_config::plan_add_tailnet(&g.main_file, &g.others, &g.dropin_dir, ip, &g.ports, &stamp);
+    if g.effective.reaches(ip, &g.ports) && sockets.is_empty() && !enable {
+        let phase1 = format!(
+            "phase 1 holds: sshd accepts on {ip} port(s) {:?} and keeps its other listeners; the public listener stays until the tailnet path is proven",
+            g.ports
+        );
+        return FixOutcome::AwaitingTailnet { phase1, waiting };
+    }
+    let mut list = changes(&edits, g, sockets, enable);
+    list.insert(0, "phase 1 (every listener kept):".into());
+    if mode == Mode::DryRun {
+        return FixOutcome::WouldChange { changes: list };
+    }
+    match ssh_apply::apply(env, Target::AddTailnet, ip, g, &edits, sockets, enable, journal, steps) {
+        FixOutcome::Applied { backup, verified } => FixOutcome::AwaitingTailnet {
+            phase1: format!("phase 1 applied: sshd also answers on the tailnet ({verified}); backup {backup}; every other listener kept"),
+            waiting,
+        },
+        other => other,
+    }
+}
+
+fn changes(edits: &[Edit], g: &Gathered, sockets: &[String], enable: bool) -> Vec<String> {
+    let mut changes: Vec<String> = edits.iter().map(|e| format!("{}: {}", e.path.display(), e.why)).collect();
     changes.extend(sockets.iter().map(|s| format!("systemctl disable --now {s}; systemctl mask {s}")));
     if enable {
         changes.push(format!("systemctl enable {}", g.service));
     }
     changes.push(format!("systemctl restart {}", g.service));
-    if mode == Mode::DryRun {
-        return FixOutcome::WouldChange { changes };
-    }
-    apply(env, ip, &g, &sockets, enable, journal, steps)
+    changes
 }
 
-fn apply(
-    env: &FixEnv,
-    ip: Ipv4Addr,
-    g: &Gathered,
-    sockets: &[String],
-    enable: bool,
-    journal: &mut dyn Journal,
-    steps: &mut Steps,
-) -> FixOutcome {
-    let id = new_id(RemediationId::SshTailnetOnly);
-    let paths: Vec<PathBuf> = g.edits.iter().map(|e| e.path.clone()).collect();
-    let mut backup = match Backup::create(&env.backups, &id, RemediationId::SshTailnetOnly.as_str(), &paths) {
-        Ok(b) => b,
-        Err(e) => return refuse(format!("cannot back up before editing: {e}")),
-    };
-    let backup_dir = backup.dir.display().to_string();
-    steps.say(format!("backed up {} file(s) to {backup_dir}", paths.len()));
-    // The units' state goes into the manifest before anything changes, so a
-    // rollback at any point knows what to return them to.
-    backup.manifest.units = sockets
-        .iter()
-        .map(|s| SavedUnit { name: s.clone(), enabled: host::is_enabled(s), active: host::is_active(s) })
-        .collect();
-    backup.manifest.units.push(SavedUnit {
-        name: g.service.clone(),
-        enabled: g.service_enabled.clone(),
-        active: host::is_active(&g.service),
-    });
-    backup.manifest.service = Some(g.service.clone());
-    if let Err(e) = backup.save() {
-        return refuse(format!("cannot write the backup manifest: {e}"));
+/// `--verify`: is sshd on the tailnet only, now and after a reboot?
+fn verify(env: &FixEnv, ip: Ipv4Addr, g: &Gathered, sockets: &[String]) -> FixOutcome {
+    let mut problems: Vec<String> = g.edits.iter().map(|e| format!("{}: {}", e.path.display(), e.why)).collect();
+    if !g.effective.is_tailnet_only(ip, &g.ports) {
+        let l: Vec<String> = g.effective.listen.iter().map(ToString::to_string).collect();
+        problems.push(format!("sshd -T listens on {} (addressfamily {})", l.join(", "), g.effective.address_family));
     }
-    // The dead-man is armed before the first byte changes: a guard killed
-    // anywhere from here on is rolled back.
-    let now = common::time_fmt::now_utc().unix_timestamp();
-    let deadline = now.saturating_add(env.rollback_after.as_secs() as i64);
-    let mut pending = PendingRollback {
-        id: id.clone(),
-        remediation: RemediationId::SshTailnetOnly.as_str().into(),
-        armed_at: now,
-        deadline,
-        armed: Armed::Arming,
-    };
-    if let Err(e) = journal.set_pending(Some(pending.clone())) {
-        return refuse(format!("cannot record the pending rollback, so nothing is changed: {e}"));
+    problems.extend(sockets.iter().map(|s| format!("{s} is not masked or is active (socket activation)")));
+    if let Err(e) = ssh_apply::live_tailnet_only(ip, &g.ports, Duration::from_secs(3)) {
+        problems.push(e);
     }
-    let armed = match deadman::arm(env.deadman, &env.own_exe, &id, env.rollback_after, &env.deadman_env) {
-        Ok(a) => a,
-        Err(e) => {
-            let _ = journal.set_pending(None);
-            return refuse(format!("cannot arm the dead-man rollback, so nothing is changed: {e}"));
-        }
-    };
-    pending.armed = armed.clone();
-    if let Err(e) = journal.set_pending(Some(pending)) {
-        steps.say(format!("could not record how the dead-man was armed ({e}); it is armed all the same"));
-    }
-    steps.say(format!(
-        "dead-man armed ({}): rollback at {} unless confirmed",
-        mechanism_text(&armed),
-        crate::plan::fmt_unix(deadline)
-    ));
-    // Before any restart: a failure restores the files and disarms.
-    let abort = |why: String, journal: &mut dyn Journal, steps: &mut Steps| -> FixOutcome {
-        let undo = match backup.restore_files() {
-            Ok(()) => Undo::FilesRestored { backup: backup_dir.clone() },
-            Err(errors) => {
-                return FixOutcome::Failed {
-                    why,
-                    undo: Undo::RollbackFailed { backup: backup_dir.clone(), errors, manual: backup.manual_steps() },
-                };
-            }
-        };
-        match journal.set_pending(None) {
-            Ok(()) => deadman::disarm(&armed, steps),
-            Err(e) => steps
-                .say(format!("could not clear the pending rollback ({e}); the dead-man will find the files restored")),
-        }
-        FixOutcome::Failed { why, undo }
-    };
-    if !g.dropin_dir.exists()
-        && let Err(e) = std::fs::create_dir(&g.dropin_dir)
-    {
-        return abort(format!("{}: {e}", g.dropin_dir.display()), journal, steps);
-    }
-    for (e, saved) in g.edits.iter().zip(&backup.manifest.files) {
-        if let Err(err) = super::backup::write_like(saved, e.text.as_bytes()) {
-            return abort(err, journal, steps);
-        }
-        steps.say(format!("{}: {}", e.path.display(), e.why));
-    }
-    if let Err(e) = host::sshd_test(&g.main) {
-        return abort(format!("sshd -t rejected the new configuration, nothing restarted: {e}"), journal, steps);
-    }
-    let after = match host::sshd_effective(&g.main) {
-        Ok(t) => t,
-        Err(e) => return abort(e, journal, steps),
-    };
-    match sshd_config::parse_effective(&after) {
-        Ok(eff) if eff.is_tailnet_only(ip, &g.ports) => {}
-        Ok(eff) => {
-            let l: Vec<String> = eff.listen.iter().map(ToString::to_string).collect();
-            let why =
-                format!("after the edit sshd -T still listens on {} (an Include outside the ssh dir?)", l.join(", "));
-            return abort(why, journal, steps);
-        }
-        Err(e) => return abort(e.to_string(), journal, steps),
-    }
-    let others = sshd_config::other_changes(&g.effective_text, &after);
-    if !others.is_empty() {
-        let why = format!(
-            "the edit would change more than where sshd listens (sshd -T: {}), nothing restarted",
-            others.join(", ")
+    if !host::nonlocal_bind_at_boot(&env.sysctl_root) {
+        problems.push(
+            "net.ipv4.ip_nonlocal_bind is not 1 in the sysctl.d files: after a reboot sshd could not bind the \
+             tailnet address (run ops/openclaw_install_guard.sh)"
+                .into(),
         );
-        return abort(why, journal, steps);
     }
-    steps.say("sshd -t passes; sshd -T listens on the tailnet only and nothing else changed");
-    let restarted = restart(g, sockets, enable);
-    let verified = restarted.and_then(|()| {
-        host::poll(env.verify_for, || live(ip, &g.ports, Duration::from_secs(2)))
-            .map_err(|e| format!("verification failed after the restart: {e}"))
-    });
-    match verified {
-        Ok(proof) => {
-            steps.say(format!("verified: {proof}"));
-            if let Err(e) = journal.set_pending(None) {
-                // Unconfirmed: the dead-man will roll back; say so rather than claim success.
-                return FixOutcome::Failed {
-                    why: format!("verified, but the confirm could not be recorded ({e}); the dead-man will roll back"),
-                    undo: Undo::NothingChanged,
-                };
-            }
-            deadman::disarm(&armed, steps);
-            FixOutcome::Applied { backup: backup_dir, verified: proof }
-        }
-        Err(why) => {
-            steps.say(format!("{why}; rolling back now"));
-            let undo = deadman::roll_back(&backup, steps);
-            if matches!(undo, Undo::RolledBack { .. }) {
-                match journal.set_pending(None) {
-                    Ok(()) => deadman::disarm(&armed, steps),
-                    Err(e) => steps
-                        .say(format!("could not clear the pending rollback ({e}); the dead-man will find it restored")),
-                }
-            }
-            FixOutcome::Failed { why, undo }
-        }
+    if problems.is_empty() {
+        FixOutcome::Compliant { detail: format!("sshd answers on {ip} only, port(s) {:?}", g.ports) }
+    } else {
+        FixOutcome::NotCompliant { problems }
     }
 }
 
-fn mechanism_text(a: &Armed) -> String {
-    match a {
-        Armed::Systemd { unit } => format!("systemd timer {unit}.timer"),
-        Armed::Watchdog { pid } => format!("watchdog pid {pid}"),
-        Armed::Arming => "being armed".into(),
+/// The refusal when non-local bind is not on now and at boot.
+fn nonlocal_bind_refusal(env: &FixEnv) -> Option<FixOutcome> {
+    let now_on = host::nonlocal_bind();
+    let at_boot = host::nonlocal_bind_at_boot(&env.sysctl_root);
+    if now_on == Ok(true) && at_boot {
+        return None;
     }
-}
-
-fn restart(g: &Gathered, sockets: &[String], enable: bool) -> Result<(), String> {
-    for s in sockets {
-        host::systemctl(&["disable", "--now", s])?;
-        host::systemctl(&["mask", s])?;
-    }
-    if !sockets.is_empty() {
-        host::systemctl(&["daemon-reload"])?;
-    }
-    if enable {
-        host::systemctl(&["enable", &g.service])?;
-    }
-    host::systemctl(&["restart", &g.service]).map(|_| ())
+    Some(refuse(format!(
+        "net.ipv4.ip_nonlocal_bind must be 1 now and after a reboot (now: {}; at boot: {}): sshd bound to the \
+         tailnet address only would start before tailscaled brings the address up, fail to bind and lock you \
+         out; run ops/openclaw_install_guard.sh (it installs /etc/sysctl.d/60-openclaw-guard.conf and applies it)",
+        match &now_on {
+            Ok(true) => "1".to_owned(),
+            Ok(false) => "0".to_owned(),
+            Err(e) => format!("unreadable: {e}"),
+        },
+        if at_boot { "1" } else { "not 1 in the sysctl.d files" }
+    )))
 }

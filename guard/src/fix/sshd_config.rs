@@ -82,6 +82,14 @@ impl Effective {
         p
     }
 
+    /// Whether sshd accepts on `ip` on every one of `ports`: bound to it, or
+    /// to the IPv4 wildcard (sshd's IPv6 sockets are IPv6-only).
+    pub fn reaches(&self, ip: Ipv4Addr, ports: &[u16]) -> bool {
+        ports.iter().all(|&p| {
+            self.listen.iter().any(|a| a.port() == p && (a.ip() == IpAddr::V4(ip) || a.ip() == IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+        })
+    }
+
     /// Whether sshd listens on `ip` only, on exactly `ports`, IPv4 only.
     pub fn is_tailnet_only(&self, ip: Ipv4Addr, ports: &[u16]) -> bool {
         self.listen.iter().all(|a| a.ip() == IpAddr::V4(ip)) && self.ports() == ports && self.address_family == "inet"
@@ -224,6 +232,51 @@ pub fn plan_edits(
             path: dropin_path,
             text: wanted,
             why: format!("wrote `ListenAddress {ip}` for port(s) {ports:?}"),
+        });
+    }
+    edits
+}
+
+/// The drop-in's text for phase 1: the tailnet address added, nothing else.
+pub fn phase1_text(ip: Ipv4Addr, ports: &[u16], stamp: &str) -> String {
+    let mut t = format!(
+        "# Written by openclaw-guard (ssh-tailnet-only, phase 1) at {stamp}; do not edit.\n\
+         # sshd also listens on the tailnet address; every other listener is kept until\n\
+         # a login over the tailnet is seen (docs/guard.md).\n"
+    );
+    for p in ports {
+        t.push_str(&format!("ListenAddress {ip}:{p}\n"));
+    }
+    t
+}
+
+/// Phase 1's edits: make `sshd_config` read the fix's drop-in (as
+/// [`plan_edits`] does) and write it with `ListenAddress <ip>:<port>` per
+/// port; no other line is touched, so every listener stays. Pure.
+pub fn plan_add_tailnet(main: &ConfigFile, others: &[ConfigFile], dropin_dir: &Path, ip: Ipv4Addr, ports: &[u16], stamp: &str) -> Vec<Edit> {
+    let dropin_path = dropin_dir.join(DROPIN_NAME);
+    let mut edits = Vec::new();
+    let reads_ours = main.text.as_deref().is_some_and(|t| {
+        includes_dropins(t, dropin_dir)
+            || t.lines().any(|l| {
+                matches!(directive(l), Some((k, args)) if k == "include"
+                    && args.split_whitespace().any(|a| Path::new(a) == dropin_path))
+            })
+    });
+    if !reads_ours && let Some(text) = main.text.as_deref() {
+        edits.push(Edit {
+            path: main.path.clone(),
+            text: format!("# Added by openclaw-guard {stamp}: read its drop-in first.\nInclude {}\n{text}", dropin_path.display()),
+            why: format!("added `Include {}`", dropin_path.display()),
+        });
+    }
+    let wanted = phase1_text(ip, ports, stamp);
+    let current = others.iter().find(|f| f.path == dropin_path).and_then(|f| f.text.as_deref());
+    if current.map(active_lines) != Some(active_lines(&wanted)) {
+        edits.push(Edit {
+            path: dropin_path,
+            text: wanted,
+            why: format!("added `ListenAddress {ip}` for port(s) {ports:?}, every other listener kept"),
         });
     }
     edits

@@ -1,0 +1,218 @@
+//! The facts [`super::judge`] reads: the kernel's established connections,
+//! the doctor's firewall verdicts for the tailnet path, and what the
+//! Tailscale CLI shows of its shields and this node's packet filter.
+//!
+//! Parsing is pure and reads only the fields named here; the CLI's output
+//! (which may hold keys) is never logged or stored.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::process::{self, CmdError};
+use serde_json::Value;
+
+use crate::doctor::DoctorReport;
+
+/// One row of the doctor's `firewall` check `details.tailnet_admits`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirewallRow {
+    /// The Tailscale interface.
+    pub interface: String,
+    /// The local tailnet address.
+    pub address: Ipv4Addr,
+    /// The TCP port.
+    pub port: u16,
+    /// `accepted`, `uncertain` or `blocked`.
+    pub verdict: String,
+    /// The accepting path, or what makes it uncertain or blocks it.
+    pub path: Vec<String>,
+}
+
+/// One packet-filter rule as it bears on TCP to this node: its sources are
+/// non-empty and its destinations are (first, last address, first, last port).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Whether it applies to TCP.
+    pub tcp: bool,
+    /// Whether it names any source.
+    pub has_sources: bool,
+    /// IPv4 destinations: (first, last address, first, last port).
+    pub dsts: Vec<(u32, u32, u16, u16)>,
+}
+
+impl Grant {
+    /// Whether it admits some source to `ip:port` over TCP.
+    pub fn grants(&self, ip: Ipv4Addr, port: u16) -> bool {
+        let n = u32::from(ip);
+        self.tcp && self.has_sources && self.dsts.iter().any(|&(a, b, p, q)| a <= n && n <= b && p <= port && port <= q)
+    }
+}
+
+/// Everything the judgement reads besides the recorded login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathFacts {
+    /// Established TCP connections (local, remote, uid).
+    pub established: Result<Vec<(SocketAddr, SocketAddr, u32)>, String>,
+    /// The doctor's verdicts.
+    pub firewall: Result<Vec<FirewallRow>, String>,
+    /// `ShieldsUp`.
+    pub shields_up: Result<bool, String>,
+    /// The packet filter's rules; `None` when the CLI does not show it.
+    pub packet_filter: Result<Option<Vec<Grant>>, String>,
+}
+
+/// The doctor's verdicts from its report.
+pub fn firewall_rows(report: Option<&DoctorReport>) -> Result<Vec<FirewallRow>, String> {
+    let report = report.ok_or("the doctor's report is not available")?;
+    let check = report
+        .checks
+        .iter()
+        .find(|c| c.id == "firewall")
+        .ok_or("the doctor did not run its firewall check (`[doctor] checks`, or `--only`)")?;
+    let rows = check.details.get("tailnet_admits").and_then(Value::as_array).ok_or_else(|| {
+        format!("the doctor's firewall check judged no tailnet path ({}: {})", check.status, check.summary)
+    })?;
+    rows.iter()
+        .map(|r| {
+            let s = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_owned);
+            Some(FirewallRow {
+                interface: s("interface")?,
+                address: s("address")?.parse().ok()?,
+                port: u16::try_from(r.get("port")?.as_u64()?).ok()?,
+                verdict: s("verdict")?,
+                path: r.get("path")?.as_array()?.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+            })
+        })
+        .collect::<Option<Vec<_>>>()
+        .ok_or_else(|| "the doctor's tailnet_admits rows are not the documented shape".to_owned())
+}
+
+/// `ShieldsUp` from `tailscale debug prefs`. Pure.
+pub fn parse_prefs(stdout: &[u8]) -> Result<bool, String> {
+    let v: Value = serde_json::from_slice(stdout).map_err(|_| "`tailscale debug prefs` printed no JSON".to_owned())?;
+    v.get("ShieldsUp").and_then(Value::as_bool).ok_or_else(|| "`tailscale debug prefs` has no ShieldsUp".to_owned())
+}
+
+fn proto_is_tcp(p: &Value) -> bool {
+    p.as_u64() == Some(6) || p.as_str().is_some_and(|s| s.eq_ignore_ascii_case("tcp") || s == "6")
+}
+
+/// `(first, last)` of an IPv4 address, prefix, `a-b` range or `*`.
+fn v4_span(s: &str) -> Option<(u32, u32)> {
+    if s == "*" {
+        return Some((0, u32::MAX));
+    }
+    if let Some((a, b)) = s.split_once('-') {
+        return Some((u32::from(a.parse::<Ipv4Addr>().ok()?), u32::from(b.parse::<Ipv4Addr>().ok()?)));
+    }
+    let (addr, len) = match s.split_once('/') {
+        Some((a, l)) => (a, l.parse::<u32>().ok().filter(|l| *l <= 32)?),
+        None => (s, 32),
+    };
+    let n = u32::from(addr.parse::<Ipv4Addr>().ok()?);
+    let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+    Some((n & mask, (n & mask) | !mask))
+}
+
+fn ports(p: &Value) -> Option<(u16, u16)> {
+    let n = |k: &str| p.get(k).and_then(Value::as_u64).and_then(|n| u16::try_from(n).ok());
+    Some((n("First")?, n("Last")?))
+}
+
+/// The compiled filter (`PacketFilter`, what tailscaled enforces): an
+/// `IPProto` list, `Srcs` prefixes and `Dsts` of `{Net, Ports}`.
+fn compiled(matches: &[Value]) -> Vec<Grant> {
+    matches
+        .iter()
+        .map(|m| {
+            let list = |k: &str| m.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+            Grant {
+                tcp: list("IPProto").iter().any(proto_is_tcp),
+                has_sources: !list("Srcs").is_empty(),
+                dsts: list("Dsts")
+                    .iter()
+                    .filter_map(|d| {
+                        let (a, b) = v4_span(d.get("Net")?.as_str()?)?;
+                        let (p, q) = ports(d.get("Ports")?)?;
+                        Some((a, b, p, q))
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// The rules as sent (`PacketFilterRules`): `SrcIPs`, `DstPorts` of `{IP,
+/// Ports}`, and `IPProto` (empty means TCP, UDP and ICMP).
+fn rules(rules: &[Value]) -> Vec<Grant> {
+    rules
+        .iter()
+        .map(|r| {
+            let list = |k: &str| r.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+            let protos = list("IPProto");
+            Grant {
+                tcp: protos.is_empty() || protos.iter().any(proto_is_tcp),
+                has_sources: !list("SrcIPs").is_empty(),
+                dsts: list("DstPorts")
+                    .iter()
+                    .filter_map(|d| {
+                        let (a, b) = v4_span(d.get("IP")?.as_str()?)?;
+                        let (p, q) = ports(d.get("Ports")?)?;
+                        Some((a, b, p, q))
+                    })
+                    .collect(),
+            }
+        })
+        .collect()
+}
+
+/// This node's packet filter from `tailscale debug netmap`: `None` when the
+/// netmap does not show one. Pure.
+pub fn parse_netmap(stdout: &[u8]) -> Result<Option<Vec<Grant>>, String> {
+    let v: Value = serde_json::from_slice(stdout).map_err(|_| "`tailscale debug netmap` printed no JSON".to_owned())?;
+    if !v.is_object() {
+        return Err("`tailscale debug netmap` printed no netmap".into());
+    }
+    if let Some(m) = v.get("PacketFilter").and_then(Value::as_array) {
+        return Ok(Some(compiled(m)));
+    }
+    if let Some(r) = v.get("PacketFilterRules").and_then(Value::as_array) {
+        return Ok(Some(rules(r)));
+    }
+    Ok(None)
+}
+
+/// `tailscale <args>` under `timeout`: its stdout, `Ok(None)` when this CLI
+/// has no such command.
+fn tailscale(args: &[&str], timeout: Duration) -> Result<Option<Vec<u8>>, String> {
+    let shown = format!("`tailscale {}`", args.join(" "));
+    match process::run("tailscale", args, timeout) {
+        Ok(out) if out.status.success() => Ok(Some(out.stdout)),
+        Ok(out) => {
+            let err = out.stderr_line();
+            if err.contains("unknown subcommand") || err.contains("unknown command") {
+                Ok(None)
+            } else {
+                Err(format!("{shown} failed: {err}"))
+            }
+        }
+        Err(CmdError::TimedOut { waited_ms, .. }) => Err(format!("{shown} did not answer within {waited_ms} ms")),
+        Err(e) => Err(format!("{shown}: {e}")),
+    }
+}
+
+/// Gathers the facts; `report` is the doctor's latest report.
+pub fn gather(report: Option<&DoctorReport>, timeout: Duration) -> PathFacts {
+    let established = common::host_net::tcp_established().map_err(|e| e.to_string());
+    let shields_up = match tailscale(&["debug", "prefs"], timeout) {
+        Ok(Some(out)) => parse_prefs(&out),
+        Ok(None) => Err("this tailscale has no `debug prefs`".into()),
+        Err(e) => Err(e),
+    };
+    let packet_filter = match tailscale(&["debug", "netmap"], timeout) {
+        Ok(Some(out)) => parse_netmap(&out),
+        Ok(None) => Ok(None),
+        Err(e) => Err(e),
+    };
+    PathFacts { established, firewall: firewall_rows(report), shields_up, packet_filter }
+}
