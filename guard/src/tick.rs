@@ -139,7 +139,7 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     // The state the attempts are judged against; on disk, each attempt is
     // first recorded as failed, so a tick killed mid-fix still spends budget
     // and backs off (the conclusion below replaces it with the real result).
-    let before = state.clone();
+    let mut before = state.clone();
     for (key, rem) in tick_plan.remediations() {
         if !dry_run {
             let f = state.findings.entry(key.clone()).or_insert_with(|| crate::state::FindingState {
@@ -184,6 +184,8 @@ pub(crate) fn tick(s: &Settings, dry_run: bool) -> Result<Exit, String> {
     };
     let after_findings = after.as_ref().ok().map(registry::findings);
     let last = after.as_ref().ok().zip(after_findings.as_deref());
+    // A login the fix saw and recorded is kept.
+    before.tailnet_path.login.clone_from(&state.tailnet_path.login);
     let (conclusion, next) = plan::conclude(last, &attempts, &before, now, s.budget());
     for (r, a) in attempt_reports.iter_mut().zip(&conclusion.attempts) {
         r.result = Some(a.clone());

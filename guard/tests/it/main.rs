@@ -11,4 +11,5 @@ mod sshd;
 mod sshlab;
 mod status;
 mod support;
+mod tailnet_path;
 mod tick;

@@ -1,26 +1,40 @@
 //! A real sshd in a network namespace the test creates (`ip netns add`):
 //! `tailscale0` carries the tailnet address 100.101.102.103 (the recorded
 //! `running.json` reports it), `eth0` carries 198.51.100.7 standing in for
-//! "public", and `sshd -f <its own config>` listens on 0.0.0.0:2222.
+//! "public", and `sshd -f <its own config>` listens on 0.0.0.0:2222. Each
+//! veth's other end sits in a peer namespace of its own: a tailnet peer
+//! (100.64.0.5) and a WAN peer (198.51.100.9), which connect for real.
+//! The host namespace loads a real nft ruleset (the contract's: lo,
+//! established, tailscale0, udp/41641).
 //! `systemctl` is a stub that really restarts that sshd (and can be told to
 //! do nothing once, fail, or hang after the restart); `tailscale` replays
 //! recorded states; the doctor is the real `openclaw-doctor --only
-//! listeners`, so the finding comes from the kernel's socket table and
-//! sshd's real executable path. Root only; dropped with the namespace.
+//! listeners --only firewall`, so the finding comes from the kernel's
+//! socket table and the tailnet verdict from the real ruleset. `Lab::new`
+//! also holds a connection from the tailnet peer to sshd open (the login
+//! the guard needs before it removes the public listener); `Lab::unproven`
+//! does not. Root only; dropped with the namespaces.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::support::{GUARD, Host, Run};
 
 pub(crate) const TAILNET: &str = "100.101.102.103";
 pub(crate) const PORT: u16 = 2222;
+pub(crate) const TAILNET_PEER: &str = "100.64.0.5";
+pub(crate) const WAN_PEER: &str = "198.51.100.9";
+
+/// The contract's ruleset.
+pub(crate) const CONTRACT_RULES: &str = "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n  iif \"lo\" accept\n  ct state established,related accept\n  iifname \"tailscale0\" accept\n  udp dport 41641 accept\n }\n}\n";
 
 pub(crate) struct Lab {
     pub(crate) h: Host,
     pub(crate) ns: String,
     pub(crate) ssh: PathBuf,
+    holders: RefCell<Vec<Child>>,
 }
 
 fn sh(cmd: &str) {
@@ -42,13 +56,22 @@ impl Lab {
         write_guard_config(&self.h, rollback_after_secs, verify_secs);
     }
 
-    /// `None` (with a skip line) when not root or sshd/ip are missing.
+    /// A lab whose tailnet path is proven: a tailnet peer holds a
+    /// connection to sshd open. `None` (with a skip line) when not root or
+    /// sshd/ip/nft are missing.
     pub(crate) fn new(units: &str) -> Option<Lab> {
+        let lab = Lab::unproven(units)?;
+        lab.tailnet_login();
+        Some(lab)
+    }
+
+    /// A lab with no login over the tailnet yet.
+    pub(crate) fn unproven(units: &str) -> Option<Lab> {
         if !test_support::is_root() {
             test_support::skip("real-sshd tests need root (network namespaces, sshd)");
             return None;
         }
-        for tool in ["/usr/sbin/sshd", "/usr/sbin/ip", "/usr/bin/ssh-keygen"] {
+        for tool in ["/usr/sbin/sshd", "/usr/sbin/ip", "/usr/bin/ssh-keygen", "/usr/sbin/nft"] {
             if !std::path::Path::new(tool).exists() {
                 test_support::skip(&format!("{tool} is not installed (cargo xtask ci installs it)"));
                 return None;
@@ -59,8 +82,8 @@ impl Lab {
         static N: AtomicU32 = AtomicU32::new(0);
         let ns = format!("ocg{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let h = Host::new();
-        for tool in ["rm", "kill", "grep", "sed"] {
-            let real = ["/bin", "/usr/bin"].iter().map(|d| PathBuf::from(d).join(tool)).find(|p| p.exists());
+        for tool in ["rm", "kill", "grep", "sed", "nft"] {
+            let real = ["/bin", "/usr/bin", "/usr/sbin"].iter().map(|d| PathBuf::from(d).join(tool)).find(|p| p.exists());
             if let Some(real) = real {
                 let _ = std::os::unix::fs::symlink(real, h.bin_dir().join(tool));
             }
@@ -85,13 +108,13 @@ impl Lab {
         .unwrap();
         std::fs::create_dir_all("/run/sshd").unwrap();
         std::fs::write(h.path("units"), units).unwrap();
-        h.doctor_script(&format!("exec '{}' --only listeners --format json", doctor.display()));
+        h.doctor_script(&format!("exec '{}' --only listeners --only firewall --format json", doctor.display()));
         // sshd runs; the boot-time sysctl file is in place (as the installer leaves it).
         std::fs::write(h.path("active-ssh.service"), "").unwrap();
         std::fs::create_dir_all(h.path("sysroot/etc/sysctl.d")).unwrap();
         std::fs::write(h.path("sysroot/etc/sysctl.d/60-openclaw-guard.conf"), "net.ipv4.ip_nonlocal_bind = 1\n")
             .unwrap();
-        let lab = Lab { h, ns, ssh };
+        let lab = Lab { h, ns, ssh, holders: RefCell::new(Vec::new()) };
         lab.systemctl_stub();
         let ns = &lab.ns;
         sh(&format!(
@@ -100,8 +123,16 @@ impl Lab {
              ip -n {ns} link add eth0 type veth peer name eth-peer && \
              ip -n {ns} addr add {TAILNET}/32 dev tailscale0 && ip -n {ns} addr add 198.51.100.7/24 dev eth0 && \
              for l in tailscale0 ts-peer eth0 eth-peer; do ip -n {ns} link set $l up; done && \
-             ip netns exec {ns} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind'"
+             ip netns exec {ns} sh -c 'echo 1 > /proc/sys/net/ipv4/ip_nonlocal_bind' && \
+             ip netns add {ns}t && ip -n {ns} link set ts-peer netns {ns}t && \
+             ip -n {ns}t link set lo up && ip -n {ns}t link set ts-peer up && \
+             ip -n {ns}t addr add {TAILNET_PEER}/32 dev ts-peer && ip -n {ns}t route add {TAILNET}/32 dev ts-peer && \
+             ip -n {ns} route add {TAILNET_PEER}/32 dev tailscale0 && \
+             ip netns add {ns}w && ip -n {ns} link set eth-peer netns {ns}w && \
+             ip -n {ns}w link set lo up && ip -n {ns}w link set eth-peer up && \
+             ip -n {ns}w addr add {WAN_PEER}/24 dev eth-peer"
         ));
+        lab.ruleset(CONTRACT_RULES);
         lab.start_sshd();
         Some(lab)
     }
@@ -137,6 +168,55 @@ exit 0"#,
             restarted = p("restarted"),
         );
         self.h.stub("systemctl", &script);
+    }
+
+    /// Replaces the host namespace's nft ruleset.
+    pub(crate) fn ruleset(&self, rules: &str) {
+        let file = self.h.path("rules.nft");
+        std::fs::write(&file, format!("flush ruleset\n{rules}")).unwrap();
+        sh(&format!("ip netns exec {} nft -f '{}'", self.ns, file.display()));
+    }
+
+    /// The tailnet peer connects to sshd on the tailnet address and keeps
+    /// the connection open (until the lab is dropped); returns once sshd's
+    /// side of it is established.
+    pub(crate) fn tailnet_login(&self) {
+        let child = Command::new("/usr/sbin/ip")
+            .args(["netns", "exec", &format!("{}t", self.ns), "/bin/bash", "-c"])
+            .arg(format!("exec 3<>/dev/tcp/{TAILNET}/{PORT} && exec sleep 120"))
+            .spawn()
+            .unwrap();
+        self.holders.borrow_mut().push(child);
+        let established = || {
+            let (_, out) = self.in_ns(&format!("/usr/bin/ss -tnH state established '( sport = :{PORT} )'"));
+            out.contains(TAILNET_PEER)
+        };
+        assert!(crate::support::wait_for(established), "the tailnet peer could not connect to sshd");
+    }
+
+    /// The first line sshd sends a peer (`t`: the tailnet peer, `w`: the
+    /// WAN peer) connecting to `addr`, from that peer's namespace.
+    pub(crate) fn peer_banner(&self, peer: char, addr: &str) -> Option<String> {
+        let out = Command::new("/usr/sbin/ip")
+            .args(["netns", "exec", &format!("{}{peer}", self.ns), "/usr/bin/timeout", "4", "/bin/bash", "-c"])
+            .arg(format!("exec 3<>/dev/tcp/{addr}/{PORT} && /usr/bin/head -n 1 <&3"))
+            .output()
+            .unwrap();
+        let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (out.status.success() && !line.is_empty()).then_some(line)
+    }
+
+    /// Restarts sshd with its `ListenAddress 0.0.0.0` line replaced by `listen`.
+    pub(crate) fn restart_sshd_with(&self, listen: &str) {
+        let config = self.ssh.join("sshd_config");
+        let text = std::fs::read_to_string(&config).unwrap();
+        std::fs::write(&config, text.replace("ListenAddress 0.0.0.0\n", &format!("{listen}\n"))).unwrap();
+        if let Some(pid) = self.sshd_pid() {
+            let _ = Command::new("/bin/kill").arg(pid.to_string()).status();
+            assert!(crate::support::wait_for(|| !std::path::Path::new(&format!("/proc/{pid}")).exists()));
+        }
+        let _ = std::fs::remove_file(self.h.path("sshd.pid"));
+        self.start_sshd();
     }
 
     /// Starts sshd (daemon mode) in the namespace.
@@ -214,9 +294,15 @@ exit 0"#,
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        for mut c in self.holders.borrow_mut().drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
         if let Some(pid) = self.sshd_pid() {
             let _ = Command::new("/bin/kill").arg(pid.to_string()).status();
         }
-        let _ = Command::new("/usr/sbin/ip").args(["netns", "del", &self.ns]).status();
+        for ns in [self.ns.clone(), format!("{}t", self.ns), format!("{}w", self.ns)] {
+            let _ = Command::new("/usr/sbin/ip").args(["netns", "del", &ns]).status();
+        }
     }
 }

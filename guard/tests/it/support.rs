@@ -56,9 +56,29 @@ impl Host {
         self.stub("doctor-stub", script);
     }
 
-    /// `tailscale` on PATH replays a recorded status with exit `code`.
+    /// `tailscale` on PATH replays a recorded status with exit `code` for
+    /// `status --json`, and for `debug prefs` and `debug netmap` the files
+    /// `ts-prefs.json` and `ts-netmap.json` in the temp dir (the recorded
+    /// `prefs.json` and `netmap.json` unless a test puts others there).
     pub(crate) fn tailscale(&self, fixture_name: &str, code: i32) {
-        self.stub_fixture("tailscale", &fixture(&format!("tailscale/{fixture_name}")), code);
+        for (name, default) in [("ts-prefs.json", "prefs.json"), ("ts-netmap.json", "netmap.json")] {
+            if !self.path(name).exists() {
+                std::fs::copy(fixture(&format!("tailscale/{default}")), self.path(name)).unwrap();
+            }
+        }
+        let script = format!(
+            "case \"$1 $2\" in\n  'debug prefs') cat '{prefs}' ;;\n  'debug netmap') cat '{netmap}' ;;\n  *) cat '{status}'; exit {code} ;;\nesac\n",
+            prefs = self.path("ts-prefs.json").display(),
+            netmap = self.path("ts-netmap.json").display(),
+            status = fixture(&format!("tailscale/{fixture_name}")).display(),
+        );
+        self.stub("tailscale", &script);
+    }
+
+    /// What `tailscale debug prefs` / `debug netmap` print from now on.
+    pub(crate) fn tailscale_debug(&self, prefs: &str, netmap: &str) {
+        std::fs::copy(fixture(&format!("tailscale/{prefs}")), self.path("ts-prefs.json")).unwrap();
+        std::fs::copy(fixture(&format!("tailscale/{netmap}")), self.path("ts-netmap.json")).unwrap();
     }
 
     pub(crate) fn command(&self) -> Command {
