@@ -13,6 +13,8 @@
 mod addrs;
 mod diag;
 mod netlink;
+pub mod owner;
+pub mod procs;
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

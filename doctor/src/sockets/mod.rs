@@ -13,31 +13,19 @@
 //! `/proc/net/*` ([`procnet`]).
 
 mod netfacts;
-mod owner;
 mod procnet;
 
 pub(crate) use netfacts::{OtherNamespaces, route_localnet};
 pub(crate) use procnet::Coverage;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::policy::{NetFacts, Privilege, Proto};
-use serde::Serialize;
-
-/// A process holding a socket.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub(crate) struct OwnerInfo {
-    pub(crate) pid: u32,
-    /// Real path of the executable; `None` when unreadable.
-    pub(crate) exe: Option<PathBuf>,
-    /// The systemd unit from the process's cgroup, when it has one.
-    pub(crate) unit: Option<String>,
-    /// Whether it is root in the initial user namespace (only such an owner can be exempted).
-    pub(crate) privilege: Privilege,
-}
+pub(crate) use common::host_net::owner::OwnerInfo;
+use common::host_net::owner;
+use common::host_net::procs::{PidScan, scan_socket_fds};
+use common::policy::{NetFacts, Proto};
 
 /// One listening socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,111 +97,9 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
 
 pub(crate) use common::host_net::RawSocket;
 
-/// Every (socket inode, pid) pair on the host, and how many processes we
-/// were not allowed to inspect.
-///
-/// One `readlinkat` per descriptor against the open `/proc/<pid>/fd`
-/// directory, as `ss -p` does (procfs's `Process::fd()` also opens and stats
-/// every descriptor); pids are split across up to four threads.
-/// What one pass over `/proc/<pid>/` found: the sockets each process holds
-/// and the network namespace each lives in (one walk of /proc serves both).
-#[derive(Default)]
-struct PidScan {
-    /// `(socket inode, pid)` for every socket descriptor.
-    held: Vec<(u64, u32)>,
-    /// Processes whose descriptors could not be read (not root).
-    unreadable: usize,
-    /// `/proc/<pid>/ns/net` inodes.
-    netns: BTreeSet<u64>,
-    /// Processes whose network namespace could not be read.
-    netns_unreadable: usize,
-}
-
-fn scan_socket_fds() -> Result<PidScan, String> {
-    let pids: Vec<u32> = std::fs::read_dir("/proc")
-        .map_err(|e| format!("/proc: {e}"))?
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .collect();
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
-    // Round-robin, not contiguous chunks: busy servers tend to have
-    // neighbouring pids, and one chunk holding all of them serialises the scan.
-    let parts: Vec<Vec<u32>> = (0..workers).map(|w| pids.iter().skip(w).step_by(workers).copied().collect()).collect();
-    let results: Vec<PidScan> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts.iter().map(|part| scope.spawn(move || scan_pids(part))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
-    let mut all = PidScan::default();
-    for part in results {
-        all.held.extend(part.held);
-        all.unreadable += part.unreadable;
-        all.netns.extend(part.netns);
-        all.netns_unreadable += part.netns_unreadable;
-    }
-    Ok(all)
-}
-
-fn scan_pids(pids: &[u32]) -> PidScan {
-    use rustix::fs::{CWD, Dir, Mode, OFlags, openat, readlinkat};
-    let mut res = PidScan::default();
-    let mut link = Vec::with_capacity(64);
-    for &pid in pids {
-        link.clear();
-        match readlinkat(CWD, format!("/proc/{pid}/ns/net"), std::mem::take(&mut link)) {
-            Ok(target) => {
-                res.netns.extend(target.to_str().ok().and_then(netfacts::parse_inode));
-                link = target.into_bytes();
-            }
-            Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => res.netns_unreadable += 1,
-            Err(_) => {}
-        }
-        let fd_dir = match openat(
-            CWD,
-            format!("/proc/{pid}/fd"),
-            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(rustix::io::Errno::ACCESS | rustix::io::Errno::PERM) => {
-                res.unreadable += 1;
-                continue;
-            }
-            // A process that exits while we look is simply gone.
-            Err(_) => continue,
-        };
-        let Ok(dir) = Dir::read_from(&fd_dir) else { continue };
-        for fd_entry in dir.flatten() {
-            let name = fd_entry.file_name();
-            if name.to_bytes().first() == Some(&b'.') {
-                continue;
-            }
-            link.clear();
-            let Ok(target) = readlinkat(&fd_dir, name, std::mem::take(&mut link)) else { continue };
-            if let Some(inode) = socket_inode(target.as_bytes()) {
-                res.held.push((inode, pid));
-            }
-            link = target.into_bytes();
-        }
-    }
-    res
-}
-
-/// `socket:[12345]` → 12345.
-pub(crate) fn socket_inode(link: &[u8]) -> Option<u64> {
-    std::str::from_utf8(link.strip_prefix(b"socket:[")?.strip_suffix(b"]")?).ok()?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn socket_links_are_parsed_and_others_ignored() {
-        assert_eq!(socket_inode(b"socket:[12345]"), Some(12345));
-        assert_eq!(socket_inode(b"pipe:[12345]"), None);
-        assert_eq!(socket_inode(b"/dev/null"), None);
-        assert_eq!(socket_inode(b"socket:[x]"), None);
-    }
 
     #[test]
     fn our_own_listener_is_found_with_us_as_owner() {

@@ -77,11 +77,6 @@ pub(crate) fn other_namespaces(mut seen: BTreeSet<u64>, unreadable: usize) -> Ot
     OtherNamespaces { count: seen.len(), unreadable }
 }
 
-/// `net:[4026531840]` → 4026531840.
-pub(crate) fn parse_inode(link: &str) -> Option<u64> {
-    link.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::{IpAddr, Ipv4Addr};
@@ -94,11 +89,5 @@ mod tests {
         assert!(limitations.is_empty(), "{limitations:?}");
         let addrs = facts.addresses.unwrap();
         assert!(addrs.iter().any(|a| a.interface == "lo" && a.ip == IpAddr::V4(Ipv4Addr::LOCALHOST)), "{addrs:?}");
-    }
-
-    #[test]
-    fn namespace_links_are_parsed() {
-        assert_eq!(parse_inode("net:[4026531840]"), Some(4026531840));
-        assert_eq!(parse_inode("net:[x]"), None);
     }
 }

@@ -1,18 +1,33 @@
 //! Facts about a socket's owning process: its verified executable, its
 //! systemd unit, and whether it is root in the initial user namespace.
+//! The doctor's listener audit and the guard's check of who holds sshd's
+//! ports read owners this one way.
 
 use std::path::PathBuf;
 
-use common::policy::Privilege;
+use serde::Serialize;
 
-use super::OwnerInfo;
+use crate::policy::Privilege;
+
+/// A process holding a socket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OwnerInfo {
+    /// Its pid.
+    pub pid: u32,
+    /// Real path of the executable; `None` when unreadable.
+    pub exe: Option<PathBuf>,
+    /// The systemd unit from the process's cgroup, when it has one.
+    pub unit: Option<String>,
+    /// Whether it is root in the initial user namespace (only such an owner can be exempted).
+    pub privilege: Privilege,
+}
 
 /// The kernel's fixed inode number for the initial user namespace
 /// (`PROC_USER_INIT_INO` in `include/linux/proc_ns.h`).
-pub(crate) const INITIAL_USERNS_INO: u64 = 0xEFFF_FFFD;
+pub const INITIAL_USERNS_INO: u64 = 0xEFFF_FFFD;
 
 /// Everything we read about one owner.
-pub(crate) fn read(pid: u32, initial_userns: &Result<u64, String>) -> OwnerInfo {
+pub fn read(pid: u32, initial_userns: &Result<u64, String>) -> OwnerInfo {
     OwnerInfo {
         pid,
         exe: verified_exe(pid),
@@ -29,7 +44,7 @@ pub(crate) fn read(pid: u32, initial_userns: &Result<u64, String>) -> OwnerInfo 
 /// unreadable (not root, `hidepid`), the doctor's own namespace stands in,
 /// again only when it is the initial one; a doctor inside a user namespace
 /// of its own cannot tell a host root from a namespace root.
-pub(crate) fn initial_userns() -> Result<u64, String> {
+pub fn initial_userns() -> Result<u64, String> {
     let check = |who: &str, ino: u64| {
         if ino == INITIAL_USERNS_INO {
             Ok(ino)
@@ -52,13 +67,13 @@ fn userns_of(pid: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("/proc/{pid}/ns/user: unexpected `{}`", link.display()))
 }
 
-/// `user:[4026531837]` → 4026531837.
-pub(crate) fn parse_ns_link(link: &str) -> Option<u64> {
+/// `user:[4026531837]` (or `net:[…]`, any namespace link) → 4026531837.
+pub fn parse_ns_link(link: &str) -> Option<u64> {
     link.split_once(":[")?.1.strip_suffix(']')?.parse().ok()
 }
 
 /// Real and effective uid from `/proc/<pid>/status`.
-pub(crate) fn uids(status: &str) -> Option<(u32, u32)> {
+pub fn uids(status: &str) -> Option<(u32, u32)> {
     let line = status.lines().find_map(|l| l.strip_prefix("Uid:"))?;
     let mut ids = line.split_whitespace().map(str::parse::<u32>);
     Some((ids.next()?.ok()?, ids.next()?.ok()?))
@@ -66,7 +81,7 @@ pub(crate) fn uids(status: &str) -> Option<(u32, u32)> {
 
 /// Pure: root in the initial user namespace, from the owner's user namespace
 /// inode, its uids, and the reference namespace.
-pub(crate) fn judge_privilege(
+pub fn judge_privilege(
     userns: Result<u64, String>,
     uids: Option<(u32, u32)>,
     initial: &Result<u64, String>,
@@ -98,7 +113,7 @@ fn privilege(pid: u32, initial: &Result<u64, String>) -> Privilege {
 /// bind-mounts their own binary over `/usr/sbin/tailscaled` in a private mount
 /// namespace would otherwise match tailscaled's exemption. When the device
 /// and inode differ, the path is marked so that no exemption can match it.
-pub(crate) fn verified_exe(pid: u32) -> Option<PathBuf> {
+pub fn verified_exe(pid: u32) -> Option<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let link = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
     let running = std::fs::metadata(format!("/proc/{pid}/exe")).ok()?;
@@ -113,7 +128,7 @@ pub(crate) fn verified_exe(pid: u32) -> Option<PathBuf> {
 }
 
 /// `0::/system.slice/ssh.service` → `ssh.service`.
-pub(crate) fn unit_from_cgroup(cgroup: &str) -> Option<String> {
+pub fn unit_from_cgroup(cgroup: &str) -> Option<String> {
     cgroup
         .lines()
         .filter_map(|l| l.splitn(3, ':').nth(2))
