@@ -65,16 +65,19 @@ pub fn tcp_listeners() -> Result<Vec<SocketAddr>, NetError> {
     Ok(all.into_iter().filter(|(proto, _, _)| *proto == Proto::Tcp).map(|(_, addr, _)| addr).collect())
 }
 
-/// Every TCP listener's local address and the uid that owns its socket
-/// (netlink `sock_diag`, else `/proc/net/tcp{,6}`): who could have bound it.
-pub fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32)>, NetError> {
+/// Every TCP listener's local address, the uid that owns its socket and
+/// its inode (netlink `sock_diag`, else `/proc/net/tcp{,6}`): who could
+/// have bound it, and what to look for in `/proc/<pid>/fd`.
+pub fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32, u64)>, NetError> {
     if let Ok(found) = diag::tcp_listener_uids() {
         return Ok(found);
     }
     let mut res = Vec::new();
     for (name, table) in [("tcp", procfs::net::tcp()), ("tcp6", optional_v6(procfs::net::tcp6()))] {
         let table = table.map_err(|e| NetError(format!("/proc/net/{name}: {e}")))?;
-        res.extend(table.into_iter().filter(|e| e.state == TcpState::Listen).map(|e| (e.local_address, e.uid)));
+        res.extend(
+            table.into_iter().filter(|e| e.state == TcpState::Listen).map(|e| (e.local_address, e.uid, e.inode)),
+        );
     }
     Ok(res)
 }
@@ -159,7 +162,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let uid = rustix::process::geteuid().as_raw();
         let found = tcp_listener_uids().unwrap();
-        assert!(found.contains(&(addr, uid)), "{addr} owned by {uid} in {found:?}");
+        assert!(found.iter().any(|&(a, u, i)| a == addr && u == uid && i != 0), "{addr} owned by {uid} in {found:?}");
     }
 
     #[test]

@@ -34,10 +34,10 @@ pub(crate) fn listening() -> Result<Vec<RawSocket>, String> {
 }
 
 /// Every TCP listener with the uid that owns its socket, IPv4 and IPv6.
-pub(crate) fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32)>, String> {
+pub(crate) fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32, u64)>, String> {
     let mut res = Vec::new();
     for family in [AF_INET, AF_INET6] {
-        dump(family, IPPROTO_TCP, 1 << TCP_LISTEN, |d| res.push((d.local, d.uid)))?;
+        dump(family, IPPROTO_TCP, 1 << TCP_LISTEN, |d| res.push((d.local, d.uid, d.inode)))?;
     }
     Ok(res)
 }

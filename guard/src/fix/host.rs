@@ -6,9 +6,11 @@
 
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::host_net::owner::{self, OwnerInfo};
+use common::host_net::procs;
 use common::process;
 
 /// Longest any one `systemctl` or `sshd` call may take.
@@ -136,15 +138,66 @@ pub fn tcp_listeners() -> Result<Vec<SocketAddr>, String> {
     common::host_net::tcp_listeners().map_err(|e| format!("the TCP listeners: {e}"))
 }
 
-/// The listeners on `ports` whose socket is not root's (sshd binds as
-/// root): another process holds the port, whatever banner it sends.
-pub fn foreign_owners(ports: &[u16]) -> Result<Vec<String>, String> {
-    let owners = common::host_net::tcp_listener_uids().map_err(|e| format!("the TCP listeners' owners: {e}"))?;
-    Ok(owners
-        .into_iter()
-        .filter(|(a, uid)| ports.contains(&a.port()) && *uid != 0)
-        .map(|(a, uid)| format!("{a} (uid {uid})"))
-        .collect())
+/// Who may hold sshd's ports: a process of sshd's unit (by its cgroup) or
+/// one running the sshd binary the guard runs for `sshd -t`.
+#[derive(Debug, Clone)]
+pub struct SshdOwner {
+    /// The service unit (`ssh.service`).
+    pub unit: String,
+    /// The real path of `sshd` on PATH, when it resolves.
+    pub exe: Option<PathBuf>,
+}
+
+impl SshdOwner {
+    /// sshd's unit and the binary `sshd` resolves to on PATH.
+    pub fn of(unit: &str) -> SshdOwner {
+        let exe = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).map(|d| d.join("sshd")).find(|c| c.is_file()))
+            .unwrap_or(None)
+            .and_then(|c| std::fs::canonicalize(c).ok());
+        SshdOwner { unit: unit.to_owned(), exe }
+    }
+
+    fn admits(&self, o: &OwnerInfo) -> bool {
+        o.unit.as_deref() == Some(self.unit.as_str()) || (self.exe.is_some() && o.exe == self.exe)
+    }
+}
+
+/// The listeners on `ports` that are not sshd's: a socket not owned by
+/// root, or held by a process that is neither in sshd's unit nor running
+/// sshd's binary, or held by no process we can find. Each is named with
+/// the pid, uid and executable that hold it, whatever banner it sends.
+pub fn foreign_owners(ports: &[u16], sshd: &SshdOwner) -> Result<Vec<String>, String> {
+    let listeners = common::host_net::tcp_listener_uids().map_err(|e| format!("the TCP listeners' owners: {e}"))?;
+    let mine: Vec<(SocketAddr, u32, u64)> = listeners.into_iter().filter(|(a, _, _)| ports.contains(&a.port())).collect();
+    if mine.is_empty() {
+        return Ok(Vec::new());
+    }
+    let scan = procs::scan_socket_fds()?;
+    let initial = owner::initial_userns();
+    let mut foreign = Vec::new();
+    for (addr, uid, inode) in mine {
+        let holders: Vec<OwnerInfo> =
+            scan.held.iter().filter(|(i, _)| *i == inode).map(|&(_, pid)| owner::read(pid, &initial)).collect();
+        let named = |o: &OwnerInfo| {
+            format!(
+                "pid {} (exe {}, unit {})",
+                o.pid,
+                o.exe.as_ref().map_or("unreadable".into(), |e| e.display().to_string()),
+                o.unit.as_deref().unwrap_or("none")
+            )
+        };
+        let strangers: Vec<String> = holders.iter().filter(|o| !sshd.admits(o)).map(named).collect();
+        if uid != 0 || !strangers.is_empty() || holders.is_empty() {
+            let who = if holders.is_empty() {
+                "no process found holding it".to_owned()
+            } else {
+                holders.iter().map(named).collect::<Vec<_>>().join(", ")
+            };
+            foreign.push(format!("{addr} (uid {uid}) held by {who}"));
+        }
+    }
+    Ok(foreign)
 }
 
 /// The listeners on `ports` that are anywhere but `ip` or loopback.

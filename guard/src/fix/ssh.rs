@@ -150,7 +150,8 @@ pub fn run(env: &FixEnv, mode: Mode, tailnet: &Tailnet, journal: &mut dyn Journa
         return refused;
     }
     let config_ok = g.edits.is_empty() && g.effective.is_tailnet_only(ip, &g.ports);
-    let live = || ssh_apply::live_tailnet_only(ip, &g.ports, Duration::from_secs(3));
+    let sshd = host::SshdOwner::of(&g.service);
+    let live = || ssh_apply::live_tailnet_only(ip, &g.ports, &sshd, Duration::from_secs(3));
     if config_ok && sockets.is_empty() && !enable && live().is_ok() {
         return FixOutcome::Compliant { detail: format!("sshd already answers on {ip} only, port(s) {:?}", g.ports) };
     }
@@ -240,7 +241,7 @@ fn verify(env: &FixEnv, ip: Ipv4Addr, g: &Gathered, sockets: &[String]) -> FixOu
         problems.push(format!("sshd -T listens on {} (addressfamily {})", l.join(", "), g.effective.address_family));
     }
     problems.extend(sockets.iter().map(|s| format!("{s} is not masked or is active (socket activation)")));
-    if let Err(e) = ssh_apply::live_tailnet_only(ip, &g.ports, Duration::from_secs(3)) {
+    if let Err(e) = ssh_apply::live_tailnet_only(ip, &g.ports, &host::SshdOwner::of(&g.service), Duration::from_secs(3)) {
         problems.push(e);
     }
     if !host::nonlocal_bind_at_boot(&env.sysctl_root) {

@@ -46,7 +46,14 @@ impl Target {
 }
 
 /// Whether sshd serves the phase's listeners, right now.
-fn live(target: Target, ip: Ipv4Addr, keep: &[SocketAddr], ports: &[u16], timeout: Duration) -> Result<String, String> {
+fn live(
+    target: Target,
+    ip: Ipv4Addr,
+    keep: &[SocketAddr],
+    ports: &[u16],
+    sshd: &host::SshdOwner,
+    timeout: Duration,
+) -> Result<String, String> {
     let listeners = host::tcp_listeners()?;
     match target {
         Target::TailnetOnly => {
@@ -65,9 +72,9 @@ fn live(target: Target, ip: Ipv4Addr, keep: &[SocketAddr], ports: &[u16], timeou
     }
     // A banner proves nothing about who sends it: a process that won a
     // port during the restart can answer `SSH-2.0-` too.
-    let foreign = host::foreign_owners(ports)?;
+    let foreign = host::foreign_owners(ports, sshd)?;
     if !foreign.is_empty() {
-        return Err(format!("sshd's port held by a socket that is not root's, not sshd's: {}", foreign.join(", ")));
+        return Err(format!("sshd's port held by a process that is not sshd's: {}", foreign.join("; ")));
     }
     let mut banners = Vec::new();
     for &p in ports {
@@ -78,8 +85,13 @@ fn live(target: Target, ip: Ipv4Addr, keep: &[SocketAddr], ports: &[u16], timeou
 }
 
 /// Whether sshd answers on the tailnet address only, right now.
-pub(super) fn live_tailnet_only(ip: Ipv4Addr, ports: &[u16], timeout: Duration) -> Result<String, String> {
-    live(Target::TailnetOnly, ip, &[], ports, timeout)
+pub(super) fn live_tailnet_only(
+    ip: Ipv4Addr,
+    ports: &[u16],
+    sshd: &host::SshdOwner,
+    timeout: Duration,
+) -> Result<String, String> {
+    live(Target::TailnetOnly, ip, &[], ports, sshd, timeout)
 }
 
 /// Applies `edits` for `target`.
@@ -211,7 +223,8 @@ pub(super) fn apply(
     let keep: Vec<SocketAddr> = g.effective.listen.clone();
     let restarted = restart(g, sockets, enable);
     let verified = restarted.and_then(|()| {
-        host::poll(env.verify_for, || live(target, ip, &keep, &g.ports, Duration::from_secs(2)))
+        let sshd = host::SshdOwner::of(&g.service);
+        host::poll(env.verify_for, || live(target, ip, &keep, &g.ports, &sshd, Duration::from_secs(2)))
             .map_err(|e| format!("verification failed after the restart: {e}"))
     });
     match verified {

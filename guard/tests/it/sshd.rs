@@ -379,44 +379,31 @@ fn a_tick_killed_mid_fix_has_spent_budget_and_backs_off() {
 
 /// A process that is not sshd wins one of sshd's ports on the tailnet
 /// address across the restart and answers with an `SSH-2.0-` banner of its
-/// own (it could phish credentials). The banner proves nothing: the guard
-/// sees a listener that is not root's, rolls back, alerts and exits 1.
+/// own (it could phish credentials). The banner proves nothing, and neither
+/// does root: the guard sees a listener held by a process that is neither
+/// in sshd's unit nor sshd's binary, rolls back, alerts naming its pid, uid
+/// and executable, and exits 1.
 #[test]
 fn a_squatter_on_an_sshd_port_is_rolled_back_never_confirmed() {
-    let Some(lab) = Lab::new(UNITS) else { return };
-    // sshd on 2222 and 2223, bound to the public address only: the tailnet
-    // address of 2223 is then free for an unprivileged process.
-    let config = lab.ssh.join("sshd_config");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(
-        &config,
-        text.replace("Port 2222\nListenAddress 0.0.0.0\n", "Port 2222\nPort 2223\nListenAddress 198.51.100.7\n"),
-    )
-    .unwrap();
-    if let Some(pid) = lab.sshd_pid() {
-        let _ = std::process::Command::new("kill").arg(pid.to_string()).status();
-        assert!(crate::support::wait_for(|| !std::path::Path::new(&format!("/proc/{pid}")).exists()));
+    for uid in ["65534", "0"] {
+        let Some(lab) = Lab::new(UNITS) else { return };
+        squatted_fix_rolls_back(&lab, uid);
     }
-    let _ = std::fs::remove_file(lab.h.path("sshd.pid"));
-    lab.start_sshd();
+}
+
+fn squatted_fix_rolls_back(lab: &Lab, uid: &str) {
+    // sshd on 2222 and 2223, bound to the public address only: the tailnet
+    // address of 2223 is then free for another process. (Phase 1 has run
+    // before: sshd already answers on the tailnet's 2222.)
+    lab.restart_sshd_with("Port 2223\nListenAddress 198.51.100.7\nListenAddress 100.101.102.103:2222");
     let script = format!(
         "import socket\ns = socket.socket()\ns.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
          s.bind(('{TAILNET}', 2223))\ns.listen(8)\nprint('ready', flush=True)\nwhile True:\n    c, _ = s.accept()\n    \
          c.sendall(b'SSH-2.0-OpenSSH_9.9 not-sshd\\r\\n')\n    c.close()\n"
     );
     let mut squatter = std::process::Command::new("/usr/sbin/ip")
-        .args([
-            "netns",
-            "exec",
-            &lab.ns,
-            "/usr/bin/setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "/usr/bin/python3",
-            "-c",
-            &script,
-        ])
+        .args(["netns", "exec", &lab.ns, "/usr/bin/setpriv", &format!("--reuid={uid}"), &format!("--regid={uid}")])
+        .args(["--clear-groups", "/usr/bin/python3", "-c", &script])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -425,11 +412,13 @@ fn a_squatter_on_an_sshd_port_is_rolled_back_never_confirmed() {
     assert_eq!(ready.trim(), "ready");
     let before = lab.config_snapshot();
     let r = lab.guard(&["run", "--format", "json"]);
+    let pid = squatter.id();
     let _ = squatter.kill();
     let _ = squatter.wait();
-    assert_eq!(r.code, 1, "{r:?}\n{}", lab.h.log());
+    assert_eq!(r.code, 1, "uid {uid}: {r:?}\n{}", lab.h.log());
     let log = lab.h.log();
-    assert!(log.contains("not root's, not sshd's") && log.contains("uid 65534"), "{log}");
+    assert!(log.contains("not sshd's") && log.contains(&format!("(uid {uid}) held by pid")), "{log}");
+    assert!(log.contains("exe /usr/bin/python3"), "{log}");
     assert!(log.contains("ROLLED BACK listeners/ssh-tailnet-only"), "{log}");
     assert!(!log.contains("REMEDIATION APPLIED"), "{log}");
     assert_eq!(lab.config_snapshot(), before, "files restored byte for byte");
@@ -438,5 +427,11 @@ fn a_squatter_on_an_sshd_port_is_rolled_back_never_confirmed() {
         "the public listener is back"
     );
     let calls = lab.h.notify_calls();
-    assert!(calls.iter().any(|c| c.contains(&"guard.rolled_back".to_owned()) && c.contains(&"emergency".to_owned())));
+    let alert = calls
+        .iter()
+        .find(|c| c.contains(&"guard.rolled_back".to_owned()) && c.contains(&"emergency".to_owned()))
+        .expect("an emergency alert");
+    let text = alert.last().unwrap();
+    assert!(text.contains("/usr/bin/python3") && text.contains(&format!("uid {uid}")), "{text}");
+    assert!(text.contains(&format!("pid {pid}")), "{text}");
 }
