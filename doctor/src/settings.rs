@@ -48,6 +48,9 @@ pub(crate) struct DoctorSettings {
     pub(crate) console_url: String,
     /// Days after its last rotation that the console token warns (`token-age`).
     pub(crate) token_max_age_days: u32,
+    /// Port → the executable that must hold every listener on it
+    /// (`listeners`); sshd's ports map to sshd's binary unless named here.
+    pub(crate) expected_owners: std::collections::BTreeMap<String, PathBuf>,
 }
 
 impl Default for DoctorSettings {
@@ -71,6 +74,7 @@ impl Default for DoctorSettings {
             review_workcopies: Vec::new(),
             console_url: "http://127.0.0.1:8787".into(),
             token_max_age_days: 30,
+            expected_owners: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -111,6 +115,8 @@ impl DoctorSettings {
             )
         } else if self.token_max_age_days == 0 {
             Some("doctor.token_max_age_days must be positive")
+        } else if !crate::checks::expected_owners::valid(&self.expected_owners) {
+            Some("doctor.expected_owners maps ports (1-65535, as strings) to absolute executable paths")
         } else {
             None
         }

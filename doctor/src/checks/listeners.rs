@@ -16,9 +16,21 @@ use crate::sockets::{Coverage, ListenSocket, OwnerInfo, SocketTable};
 
 pub(crate) fn check(ctx: &Ctx) -> Outcome {
     match ctx.sockets() {
-        Ok(table) => judge_shared(table, &ctx.config.listeners, ctx.is_root),
+        Ok(table) => {
+            let (expected, notes) = super::expected_owners::expected(ctx);
+            let owners = Owners { unexpected: super::expected_owners::violations(&table, &expected, ctx.is_root), notes };
+            judge_shared(table, &ctx.config.listeners, ctx.is_root, owners)
+        }
         Err(e) => Outcome::error(format!("cannot read the kernel socket tables: {e}")),
     }
+}
+
+/// What `expected_owners` found: listeners held by the wrong process
+/// (violation, fix), and what it could not read.
+#[derive(Debug, Default)]
+pub(crate) struct Owners {
+    pub(crate) unexpected: Vec<(String, String)>,
+    pub(crate) notes: Vec<String>,
 }
 
 pub(crate) fn console_bind(ctx: &Ctx) -> Outcome {
@@ -156,10 +168,10 @@ fn decide(policy: &ListenerPolicy, s: &ListenSocket, net: &NetFacts) -> Decision
 
 #[cfg(test)]
 pub(crate) fn judge(table: &SocketTable, policy: &ListenerPolicy, is_root: bool) -> Outcome {
-    judge_shared(Arc::new(table.clone()), policy, is_root)
+    judge_shared(Arc::new(table.clone()), policy, is_root, Owners::default())
 }
 
-pub(crate) fn judge_shared(table: Arc<SocketTable>, policy: &ListenerPolicy, is_root: bool) -> Outcome {
+pub(crate) fn judge_shared(table: Arc<SocketTable>, policy: &ListenerPolicy, is_root: bool, owners: Owners) -> Outcome {
     let mut decisions = Vec::with_capacity(table.sockets.len());
     let mut violations = Vec::new();
     let mut fixes = Vec::new();
@@ -180,6 +192,10 @@ pub(crate) fn judge_shared(table: Arc<SocketTable>, policy: &ListenerPolicy, is_
             Verdict::Allowed => {}
         }
         decisions.push(d);
+    }
+    for (v, fix) in owners.unexpected {
+        violations.push(v);
+        fixes.push(fix);
     }
     // route_localnet is a violation by itself: any 127.0.0.0/8 listener, now or later, is reachable.
     let sysctls: Vec<String> = table.net.route_localnet.iter().map(|i| route_localnet_sysctl(i)).collect();
@@ -255,6 +271,7 @@ pub(crate) fn judge_shared(table: Arc<SocketTable>, policy: &ListenerPolicy, is_
         ("tailscale_interfaces", json!(policy.tailscale_interfaces)),
         ("other_network_namespaces", json!(others.count)),
         ("other_network_namespaces_unreadable_processes", json!(others.unreadable)),
+        ("expected_owner_notes", json!(owners.notes)),
     ] {
         rest.insert(key.to_owned(), value);
     }

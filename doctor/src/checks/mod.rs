@@ -9,6 +9,7 @@ mod audit_log;
 pub(crate) mod console_auth;
 mod disk;
 pub(crate) mod docker;
+pub(crate) mod expected_owners;
 pub(crate) mod firewall;
 mod guard;
 pub(crate) mod http;

@@ -97,6 +97,19 @@ pub(crate) fn gather() -> Result<SocketTable, String> {
 
 pub(crate) use common::host_net::RawSocket;
 
+/// A table of `sockets` with every kind read, for tests.
+#[cfg(test)]
+pub(crate) fn test_table(sockets: Vec<ListenSocket>) -> SocketTable {
+    SocketTable {
+        sockets,
+        unreadable_processes: 0,
+        kinds: Proto::ALL.iter().map(|p| (*p, Coverage::Read("test".into()))).collect(),
+        net: NetFacts::with_addresses(&[("tailscale0", "100.101.102.103".parse().unwrap())]),
+        limitations: Vec::new(),
+        other_netns: OtherNamespaces::default(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

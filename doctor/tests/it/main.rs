@@ -11,6 +11,7 @@ mod firewall_netns;
 mod firewall_rewrites_netns;
 mod listeners_kinds;
 mod listeners_netns;
+mod listeners_owners;
 mod local;
 mod netns;
 mod prometheus;

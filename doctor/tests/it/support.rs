@@ -61,6 +61,12 @@ impl Host {
         self
     }
 
+    /// `name` on the doctor's PATH as a symlink to the real `target`.
+    pub(crate) fn link_tool(&self, name: &str, target: &str) -> &Host {
+        std::os::unix::fs::symlink(target, self.host.bin_dir().join(name)).unwrap();
+        self
+    }
+
     /// A stub that prints a recorded fixture and exits with `code`.
     pub(crate) fn stub_fixture(&self, name: &str, fixture_name: &str, code: i32) -> &Host {
         self.host.stub_fixture(name, &fixture(fixture_name), code);
