@@ -5,7 +5,9 @@
 //! check fails naming the rule. Docker's rule for a port published on
 //! 127.0.0.1 cannot match a packet from outside (the peer cannot reach it)
 //! and no longer fails the check; a port published on every address does,
-//! naming the port and the container it reaches (and the peer reaches it).
+//! naming the port and the container it reaches (and the peer reaches it),
+//! whether Docker wrote native nft or iptables-nft rules; one whose forward
+//! path drops it passes (and the peer cannot reach it).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -215,7 +217,56 @@ fn docker_publishing_on_every_address_fails_naming_the_port_and_the_container() 
     pair.nft(&docker_nat(8080, ""));
     assert!(peer_connects(&pair, 8080), "the published port must really be reachable for this test to prove anything");
     let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
-    fails_naming(&check, code, &["8080", "dnat to 172.17.0.2:8080"]);
+    fails_naming(&check, code, &["8080", "dnat to 172.17.0.2:8080", "outside tcp/8080 reaches 172.17.0.2:8080 forwarded"]);
+}
+
+/// The same publish behind a forward chain that does not admit it: the
+/// rewrite is followed, lands nowhere (the peer cannot connect), and the
+/// check passes.
+#[test]
+fn a_published_port_the_forward_path_drops_is_followed_and_passes() {
+    if !prerequisites(&["nft", "sysctl"]) {
+        return;
+    }
+    let pair = Pair::create();
+    let ct = Container::create(&pair);
+    let _listener = Catcher::start(&ct.ns, 8080, true, false);
+    pair.nft(CONTRACT_NFT);
+    pair.nft(&docker_nat(8080, "").replace("  oifname \"docker0\" ip daddr 172.17.0.2 tcp dport 8080 accept\n", ""));
+    assert!(!peer_connects(&pair, 8080), "the forward path drops it");
+    let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
+    assert_eq!((status(&check), code), ("pass", 0), "{check:#}");
+}
+
+/// Docker as it really writes its rules (iptables-nft): the DNAT shows in
+/// nft only as `xt target DNAT`; its destination comes from
+/// iptables-nft-save, and the check names the port and the container the
+/// peer really reaches.
+#[test]
+fn dockers_iptables_rules_are_followed_to_the_container() {
+    if !prerequisites(&["nft", "sysctl", "iptables-nft"]) {
+        return;
+    }
+    let pair = Pair::create();
+    let ct = Container::create(&pair);
+    let _listener = Catcher::start(&ct.ns, 80, true, false);
+    pair.nft(CONTRACT_NFT);
+    for rule in [
+        "-t nat -N DOCKER",
+        "-t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
+        "-t nat -A DOCKER -i docker0 -j RETURN",
+        "-t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80",
+        "-P FORWARD DROP",
+        "-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        "-A FORWARD -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT",
+    ] {
+        let mut argv = vec!["iptables-nft"];
+        argv.extend(rule.split(' '));
+        pair.exec(&argv);
+    }
+    assert!(peer_connects(&pair, 8080), "the published port must really reach the container");
+    let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
+    fails_naming(&check, code, &["xt target DNAT", "outside tcp/8080 reaches 172.17.0.2:80 forwarded"]);
 }
 
 /// Finding 6: `iif "tailscale0"` is stored by index; once tailscaled

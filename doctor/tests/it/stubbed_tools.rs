@@ -201,7 +201,8 @@ fn firewall_ufw_is_judged_by_the_ruleset_underneath_not_its_status() {
     let (run, check) = firewall_check(&host);
     assert_eq!((status(&check), run.code), ("fail", 1), "{check:#}");
     let summary = check["summary"].as_str().unwrap();
-    assert!(summary.contains("tcp/5432 [ipv4 only] via ip filter INPUT → tcp dport 5432 accept"), "{summary}");
+    // Every statement of the rule is shown, the counter too.
+    assert!(summary.contains("tcp/5432 [ipv4 only] via ip filter INPUT → tcp dport 5432 counter accept"), "{summary}");
 
     // `ufw allow 22/tcp`: the status says so, and the ruleset underneath is what fails.
     host.stub_fixture("ufw", "ufw_status_verbose_open_ssh.txt", 0);
@@ -209,7 +210,7 @@ fn firewall_ufw_is_judged_by_the_ruleset_underneath_not_its_status() {
     let (_, check) = firewall_check(&host);
     assert_eq!(status(&check), "fail", "{check:#}");
     assert!(
-        check["summary"].as_str().unwrap().contains("tcp/22 via ip filter INPUT → jump ufw-before-input"),
+        check["summary"].as_str().unwrap().contains("tcp/22 via ip filter INPUT → counter jump ufw-before-input"),
         "{check:#}"
     );
 

@@ -182,6 +182,18 @@ pub(crate) fn covers(v: &Value, span: (u128, u128)) -> Tri {
     }
 }
 
+/// Whether the value (address, prefix, range) holds the concrete address `a`.
+pub(crate) fn is_addr(a: IpAddr, v: &Value) -> Tri {
+    let (ipv, n) = match a {
+        IpAddr::V4(x) => (Ipv::V4, u128::from(u32::from(x))),
+        IpAddr::V6(x) => (Ipv::V6, u128::from(x)),
+    };
+    match value_span(ipv, v) {
+        Some((fam, lo, hi)) => Tri::from(fam == ipv && lo <= n && n <= hi),
+        None => Tri::Maybe,
+    }
+}
+
 /// An address, prefix or range as (family, first, last).
 fn value_span(ipv: Ipv, v: &Value) -> Option<(Ipv, u128, u128)> {
     let bits = if ipv == Ipv::V4 { 32 } else { 128 };

@@ -18,64 +18,7 @@ use super::legacy::SaveRule;
 use super::nft::{Chain, Dormancy, Expr, Family, Key, MapRef, Policy, Rule, Ruleset, Value, Verdict, XtKind};
 use super::nft::{render_rule, render_value, render_verdict};
 
-/// A three-valued match result.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Tri {
-    No,
-    Maybe,
-    Yes,
-}
-
-impl Tri {
-    pub(crate) fn from(b: bool) -> Tri {
-        if b { Tri::Yes } else { Tri::No }
-    }
-    pub(crate) fn and(self, other: Tri) -> Tri {
-        self.min(other)
-    }
-    pub(crate) fn not(self) -> Tri {
-        match self {
-            Tri::No => Tri::Yes,
-            Tri::Maybe => Tri::Maybe,
-            Tri::Yes => Tri::No,
-        }
-    }
-    /// True if any is true, false only if all are false.
-    pub(crate) fn any(items: impl IntoIterator<Item = Tri>) -> Tri {
-        items.into_iter().fold(Tri::No, Tri::max)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum Ipv {
-    V4,
-    V6,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum L4 {
-    Tcp,
-    Udp,
-}
-
-impl L4 {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            L4::Tcp => "tcp",
-            L4::Udp => "udp",
-        }
-    }
-}
-
-/// The packet in question: the first packet of a new connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Probe {
-    pub(crate) ipv: Ipv,
-    pub(crate) l4: L4,
-    pub(crate) dport: u16,
-    /// `None`: any source port (the attacker chooses).
-    pub(crate) sport: Option<u16>,
-}
+pub(crate) use super::types::{Ipv, L4, Probe, Tri};
 
 /// The iptables-save lines of iptables-nft chains, keyed by (family, table,
 /// chain), used to read the options of `xt` matches. Only chains whose rule
@@ -101,6 +44,9 @@ pub(crate) enum From {
     /// A tailnet peer (source in 100.64.0.0/10) arriving on the Tailscale
     /// interface `Model::tailscale[iface]`, to the local address `dst`.
     Tailnet { iface: usize, dst: std::net::Ipv4Addr },
+    /// From outside, its destination rewritten by a `dnat` to `dst`, on the
+    /// forward path.
+    Forwarded { dst: std::net::IpAddr },
 }
 
 /// The answer for one probe.
@@ -119,6 +65,11 @@ pub(crate) fn unclear_tables(rs: &Ruleset) -> Vec<String> {
 
 /// The input base chains that see packets of `ipv`, in priority order.
 pub(crate) fn input_chains(rs: &Ruleset, ipv: Ipv) -> Vec<(usize, &Chain)> {
+    hook_chains(rs, ipv, "input")
+}
+
+/// The filter base chains on `hook` that see packets of `ipv`, in priority order.
+pub(crate) fn hook_chains<'r>(rs: &'r Ruleset, ipv: Ipv, hook: &str) -> Vec<(usize, &'r Chain)> {
     let mut chains: Vec<(i64, usize, &Chain)> = Vec::new();
     for (i, t) in rs.tables.iter().enumerate() {
         let sees = match (t.family, ipv) {
@@ -133,7 +84,7 @@ pub(crate) fn input_chains(rs: &Ruleset, ipv: Ipv) -> Vec<(usize, &Chain)> {
             for c in &t.chains {
                 // Only filter chains: a `type nat` chain runs only for packets
                 // that start a conntrack entry, so its drops cannot be relied on.
-                if let Some(b) = c.base.as_ref().filter(|b| b.hook == "input" && b.kind == "filter") {
+                if let Some(b) = c.base.as_ref().filter(|b| b.hook == hook && b.kind == "filter") {
                     chains.push((b.prio, i, c));
                 }
             }
@@ -146,15 +97,20 @@ pub(crate) fn input_chains(rs: &Ruleset, ipv: Ipv) -> Vec<(usize, &Chain)> {
 /// Can `probe` reach its port? Accept in one base chain moves on to the next;
 /// a drop in any ends it.
 pub(crate) fn reach(m: &Model<'_>, probe: Probe) -> Reach {
-    let chains = input_chains(m.ruleset, probe.ipv);
+    reach_on(m, probe, "input", From::Outside)
+}
+
+/// [`reach`] through the filter base chains of `hook`, for a packet `from`.
+pub(crate) fn reach_on(m: &Model<'_>, probe: Probe, hook: &str, from: From) -> Reach {
+    let chains = hook_chains(m.ruleset, probe.ipv, hook);
     if chains.is_empty() {
         let fam = match probe.ipv {
             Ipv::V4 => "IPv4",
             Ipv::V6 => "IPv6",
         };
-        return Reach::Open { path: vec![format!("no active input chain filters {fam}")] };
+        return Reach::Open { path: vec![format!("no active {hook} chain filters {fam}")] };
     }
-    let mut walk = Walk { m, p: probe, from: From::Outside, memo: HashMap::new(), stack: Vec::new() };
+    let mut walk = walk_from(m, probe, from);
     let mut path = Vec::new();
     for (t, chain) in chains {
         let label = format!("{} {}", m.ruleset.tables[t].label(), chain.name);
@@ -173,8 +129,12 @@ pub(crate) fn reach(m: &Model<'_>, probe: Probe) -> Reach {
 /// A walker for a tailnet peer's new TCP connection to `dst:dport` on
 /// `Model::tailscale[iface]` (see `tailnet::admits`).
 pub(super) fn tailnet_walk<'a>(m: &'a Model<'a>, dport: u16, iface: usize, dst: std::net::Ipv4Addr) -> Walk<'a> {
-    let p = Probe { ipv: Ipv::V4, l4: L4::Tcp, dport, sport: None };
-    Walk { m, p, from: From::Tailnet { iface, dst }, memo: HashMap::new(), stack: Vec::new() }
+    walk_from(m, Probe { ipv: Ipv::V4, l4: L4::Tcp, dport, sport: None }, From::Tailnet { iface, dst })
+}
+
+/// A walker for `p` coming `from`.
+pub(super) fn walk_from<'a>(m: &'a Model<'a>, p: Probe, from: From) -> Walk<'a> {
+    Walk { m, p, from, memo: HashMap::new(), stack: Vec::new() }
 }
 
 /// What one chain may do with the packet.
@@ -276,6 +236,33 @@ impl Walk<'_> {
         flow
     }
 
+    /// Whether this probe may match `rule` up to its first rewrite (a
+    /// rewrite's own condition; what comes after it does not gate it).
+    pub(super) fn rewrite_cond(&mut self, t: usize, chain: &Chain, idx: usize, rule: &Rule) -> Tri {
+        let table = &self.m.ruleset.tables[t];
+        let save = self.m.xt.get(&(table.family, table.name.clone(), chain.name.clone())).and_then(|v| v.get(idx));
+        let mut cond = Tri::Yes;
+        let mut xt_seen: HashMap<&str, usize> = HashMap::new();
+        for e in &rule.exprs {
+            match e {
+                Expr::Match { op, left, right } => cond = cond.and(self.matches(t, op, left, right)),
+                Expr::MaybeMatch(_) | Expr::Unknown(_) => cond = cond.and(Tri::Maybe),
+                Expr::Xt { kind: XtKind::Match, name } => {
+                    let n = xt_seen.entry(name.as_str()).or_insert(0);
+                    let opts = save.and_then(|s| s.module(name, *n));
+                    *n += 1;
+                    cond = cond.and(self.xt_match(name, opts));
+                }
+                Expr::Rewrite(..) | Expr::Xt { kind: XtKind::Target, .. } => return cond,
+                _ => {}
+            }
+            if cond == Tri::No {
+                return Tri::No;
+            }
+        }
+        cond
+    }
+
     /// Evaluates one rule; returns whether evaluation may go on after it.
     fn rule(&mut self, t: usize, chain: &Chain, idx: usize, rule: &Rule, flow: &mut Flow) -> bool {
         let m = self.m;
@@ -289,7 +276,7 @@ impl Walk<'_> {
                 Expr::Match { op, left, right } => cond = cond.and(self.matches(t, op, left, right)),
                 Expr::MaybeMatch(_) => cond = cond.and(Tri::Maybe),
                 Expr::Statement(_) | Expr::Notrack => {}
-                Expr::Rewrite(_) => flow.may_drop |= cond != Tri::No,
+                Expr::Rewrite(..) => flow.may_drop |= cond != Tri::No,
                 Expr::Xt { kind: XtKind::Match, name } => {
                     let n = xt_seen.entry(name.as_str()).or_insert(0);
                     let opts = save.and_then(|s| s.module(name, *n));
@@ -506,15 +493,16 @@ impl Walk<'_> {
             (Lv::EtherProto(i), Value::Num(n)) => Tri::from(matches!((i, n), (Ipv::V4, 0x0800) | (Ipv::V6, 0x86dd))),
             (Lv::PktHost | Lv::FibLocal, Value::Str(s)) => Tri::from(matches!(s.as_str(), "host" | "local")),
             (Lv::Iface, Value::Str(name)) => match self.from {
-                From::Outside => iface(name, self.m.tailscale),
+                From::Outside | From::Forwarded { .. } => iface(name, self.m.tailscale),
                 From::Tailnet { iface, .. } => classes::iface_is(name, &self.m.tailscale[iface]),
             },
             (Lv::Saddr(i), v) => match self.from {
-                From::Outside => addr(*i, v, Role::Source),
+                From::Outside | From::Forwarded { .. } => addr(*i, v, Role::Source),
                 From::Tailnet { .. } => classes::covers(v, classes::TAILNET_V4),
             },
             (Lv::Daddr(i), v) => match self.from {
                 From::Outside => addr(*i, v, Role::Destination),
+                From::Forwarded { dst } => classes::is_addr(dst, v),
                 From::Tailnet { dst, .. } => {
                     let n = u128::from(u32::from(dst));
                     classes::covers(v, (n, n))

@@ -9,12 +9,16 @@
 mod classes;
 mod eval;
 mod legacy;
+mod nat;
 mod nft;
 mod rewrites;
 mod tailnet;
+mod types;
 mod ufw;
 mod verdict;
 
+#[cfg(test)]
+mod rewrite_tests;
 #[cfg(test)]
 mod tests;
 
@@ -120,12 +124,25 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         .map(|s| s.into_iter().filter(|ip| matches!(ip.octets(), [100, b, ..] if (64..=127).contains(&b))).collect())
         .unwrap_or_default();
     let tailnet_admits = tailnet::report(&facts, &tailnet_locals, &tcp_ports, !legacy.is_empty());
+    // Unreadable counts as on: a loopback-only rewrite is then not excused.
+    let loopback_routable = crate::sockets::route_localnet().map_or(true, |on| !on.is_empty());
+    let locals: Vec<std::net::IpAddr> =
+        common::host_net::interface_addresses().map(|a| a.into_iter().map(|a| a.ip).collect()).unwrap_or_default();
+    let model = eval::Model {
+        ruleset: &ruleset,
+        xt: &xt,
+        ct_new_certain: !ruleset.has_notrack() && !facts.legacy_untracks,
+        tailscale,
+    };
+    let candidates = verdict::candidate_ports(&facts);
+    let rewrites = nat::rewrites(&model, &nat::NatFacts { candidates: &candidates, locals: &locals, loopback_routable });
     // Interfaces matched by index: an index tailscaled's recreated
     // interface no longer has (the check then fails on dropped tailnet
     // traffic, and this says why).
     let by_index = ruleset.iif_by_index(&interface_indexes());
     notes.extend(by_index.iter().cloned());
-    let read = Read { ufw: &ufw, listeners: listeners.as_ref(), unmodelled: &unmodelled, legacy: &legacy, tailnet_admits };
+    let read =
+        Read { ufw: &ufw, listeners: listeners.as_ref(), unmodelled: &unmodelled, legacy: &legacy, tailnet_admits, rewrites };
     let mut out = render(&judgement, &ruleset, &read, notes, raw);
     if out.status == crate::checks::Status::Fail && !by_index.is_empty() {
         out.summary.push_str(&format!(" (and: {})", by_index.join("; ")));
@@ -258,6 +275,8 @@ struct Read<'a> {
     unmodelled: &'a [String],
     legacy: &'a [String],
     tailnet_admits: Vec<Value>,
+    /// Rewrites outside traffic can meet that land somewhere (`nat`).
+    rewrites: Vec<String>,
 }
 
 fn render(j: &Judgement, ruleset: &Ruleset, read: &Read<'_>, notes: Vec<String>, raw: String) -> Outcome {
@@ -280,9 +299,7 @@ fn render(j: &Judgement, ruleset: &Ruleset, read: &Read<'_>, notes: Vec<String>,
         UfwRead::Status(t) if ufw::parse(t).active => "ufw (its ruleset, read through nft)",
         UfwRead::Status(_) | UfwRead::Missing | UfwRead::Failed(_) => "nftables",
     };
-    // Unreadable counts as on: a loopback-only rewrite is then not excused.
-    let loopback_routable = crate::sockets::route_localnet().map_or(true, |on| !on.is_empty());
-    let rewrites = ruleset.rewrites(loopback_routable);
+    let rewrites = &read.rewrites;
     let details = json!({
         "backend": backend,
         "nft_version": ruleset.version,
@@ -399,6 +416,14 @@ pub(crate) mod fuzzing {
         let facts =
             super::verdict::Facts { ruleset: &rs, xt: &xt, listeners: None, legacy_untracks: false, tailscale: &[] };
         let judgement = super::verdict::judge(&facts);
+        // Following rewrites and judging the tailnet path must not panic either.
+        let m = Model { ruleset: &rs, xt: &xt, ct_new_certain: true, tailscale: &[] };
+        let candidates = super::verdict::candidate_ports(&facts);
+        let nat = super::nat::NatFacts { candidates: &candidates, locals: &[], loopback_routable: false };
+        let _ = super::nat::rewrites(&m, &nat);
+        let ts = ["tailscale0".to_owned()];
+        let tm = Model { ruleset: &rs, xt: &xt, ct_new_certain: true, tailscale: &ts };
+        let _ = super::tailnet::admits(&tm, 22, 0, std::net::Ipv4Addr::new(100, 101, 102, 103));
         let drop_policy = [Ipv::V4, Ipv::V6]
             .into_iter()
             .flat_map(|ipv| eval::input_chains(&rs, ipv))

@@ -156,11 +156,36 @@ pub(crate) enum Expr {
     },
     /// Notrack: conntrack state of the packet becomes `untracked`.
     Notrack,
-    /// Sends the packet somewhere else than where it was addressed: `dnat`,
-    /// `redirect`, `tproxy`, or a payload `mangle` of its destination
-    /// address or port. Where it then lands is not evaluated.
-    Rewrite(String),
+    /// Sends the packet somewhere else than where it was addressed, or
+    /// turns it into something else: `dnat`, `redirect`, `tproxy`, a header
+    /// `mangle`. With the destination when it is a plain `dnat`/`redirect`
+    /// (the firewall check follows those, `nat`); otherwise the check
+    /// cannot follow it.
+    Rewrite(String, Option<NatTo>),
     Unknown(String),
+}
+
+/// Where a `dnat` or `redirect` sends a packet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum NatTo {
+    /// This host (`redirect`): the port, or the same one.
+    Local { port: Option<u16> },
+    /// An address (`dnat`): the port, or the same one.
+    Addr { addr: std::net::IpAddr, port: Option<u16> },
+}
+
+/// The target of a `dnat`/`redirect` statement, when it is one address and
+/// one port (not a range, map or expression). Pure.
+fn nat_to(kind: &str, v: &Json) -> Option<NatTo> {
+    let port = match v.get("port") {
+        None => None,
+        Some(p) => Some(u16::try_from(p.as_u64()?).ok()?),
+    };
+    match kind {
+        "redirect" => Some(NatTo::Local { port }),
+        "dnat" => Some(NatTo::Addr { addr: v.get("addr")?.as_str()?.parse().ok()?, port }),
+        _ => None,
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -377,12 +402,13 @@ fn expr(e: &Json) -> Expr {
         "dnat" | "redirect" | "tproxy" => {
             let addr = v.get("addr").map(|a| a.as_str().map_or_else(|| a.to_string(), str::to_owned));
             let port = v.get("port").map(|p| p.to_string());
-            Expr::Rewrite(match (addr, port) {
+            let text = match (addr, port) {
                 (Some(a), Some(p)) => format!("{k} to {a}:{p}"),
                 (Some(a), None) => format!("{k} to {a}"),
                 (None, Some(p)) => format!("{k} to :{p}"),
                 (None, None) => k.clone(),
-            })
+            };
+            Expr::Rewrite(text, nat_to(k, v))
         }
         // Writing a header byte (a named field, a raw `@base,offset,len`, an
         // extension header) can change where the packet goes or what it is
@@ -390,8 +416,8 @@ fn expr(e: &Json) -> Expr {
         // it. Marks and priorities write no header, and a TCP option (MSS
         // clamping, common on a subnet router) cannot redirect a packet.
         "mangle" => match v.get("key").and_then(Json::as_object).and_then(|m| m.iter().next()) {
-            Some((kind, key)) if kind == "payload" => Expr::Rewrite(format!("mangle {}", payload_name(key))),
-            Some((kind, _)) if kind == "exthdr" => Expr::Rewrite(format!("mangle {kind}")),
+            Some((kind, key)) if kind == "payload" => Expr::Rewrite(format!("mangle {}", payload_name(key)), None),
+            Some((kind, _)) if kind == "exthdr" => Expr::Rewrite(format!("mangle {kind}"), None),
             _ => Expr::Statement(k.clone()),
         },
         "counter" | "log" | "comment" | "snat" | "masquerade" | "flow" | "set" => Expr::Statement(k.clone()),
@@ -497,7 +523,7 @@ pub(crate) fn render(e: &Expr) -> String {
             };
             format!("{} vmap {m}", render_key(key))
         }
-        Expr::Statement(k) | Expr::MaybeMatch(k) | Expr::Rewrite(k) => k.clone(),
+        Expr::Statement(k) | Expr::MaybeMatch(k) | Expr::Rewrite(k, _) => k.clone(),
         Expr::Xt { kind: XtKind::Match, name } => format!("xt match {name}"),
         Expr::Xt { kind: XtKind::Target, name } => format!("xt target {name}"),
         Expr::Notrack => "notrack".to_owned(),
@@ -505,9 +531,10 @@ pub(crate) fn render(e: &Expr) -> String {
     }
 }
 
-/// A whole rule, without the statements that do not affect the verdict.
+/// A whole rule, every statement included (a path that leaves one out
+/// could hide what the rule does to the packet).
 pub(crate) fn render_rule(r: &Rule) -> String {
-    r.exprs.iter().filter(|e| !matches!(e, Expr::Statement(_))).map(render).collect::<Vec<_>>().join(" ")
+    r.exprs.iter().map(render).collect::<Vec<_>>().join(" ")
 }
 
 pub(crate) fn render_verdict(v: &Verdict) -> String {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::nft::{Dormancy, Expr, Family, Key, Rule, Ruleset, Value, XtKind, render};
+use super::nft::{Dormancy, Expr, Family, Key, Rule, Ruleset, Value, XtKind, render_rule};
 
 impl Ruleset {
     /// Rules that may send inbound traffic elsewhere than it was addressed,
@@ -17,27 +17,43 @@ impl Ruleset {
     /// outside while `route_localnet` is off (`loopback_routable` false:
     /// the kernel drops such martians first), as Docker's rules for a port
     /// published on 127.0.0.1 are.
+    #[cfg(test)]
     pub(crate) fn rewrites(&self, loopback_routable: bool) -> Vec<String> {
+        self.rewrite_rules(loopback_routable).into_iter().map(|(t, c, r)| self.rule_label(t, c, r)).collect()
+    }
+
+    /// The rules [`Ruleset::rewrites`] names, as (table, chain, rule) indexes.
+    pub(crate) fn rewrite_rules(&self, loopback_routable: bool) -> Vec<(usize, usize, usize)> {
         let mut res = Vec::new();
-        for t in self.tables.iter().filter(|t| t.family != Family::Other && t.dormancy == Dormancy::Active) {
-            for c in &t.chains {
+        for (ti, t) in self.tables.iter().enumerate() {
+            if t.family == Family::Other || t.dormancy != Dormancy::Active {
+                continue;
+            }
+            for (ci, c) in t.chains.iter().enumerate() {
                 if c.base.as_ref().is_some_and(|b| matches!(b.hook.as_str(), "output" | "postrouting")) {
                     continue;
                 }
-                for r in &c.rules {
+                for (ri, r) in c.rules.iter().enumerate() {
                     let rewrites = r.exprs.iter().any(|e| match e {
-                        Expr::Rewrite(_) => true,
+                        Expr::Rewrite(..) => true,
                         Expr::Xt { kind: XtKind::Target, name } => !PLAIN_XT_TARGETS.contains(&name.as_str()),
                         _ => false,
                     });
                     if rewrites && (loopback_routable || !only_loopback_destination(r)) {
-                        let handle = r.handle.map(|h| format!(" (handle {h})")).unwrap_or_default();
-                        res.push(format!("{} {}{handle}: {}", t.label(), c.name, render_rule_all(r)));
+                        res.push((ti, ci, ri));
                     }
                 }
             }
         }
         res
+    }
+
+    /// `table chain (handle N): rule`, every statement shown.
+    pub(crate) fn rule_label(&self, t: usize, c: usize, r: usize) -> String {
+        let (table, chain) = (&self.tables[t], &self.tables[t].chains[c]);
+        let rule = &chain.rules[r];
+        let handle = rule.handle.map(|h| format!(" (handle {h})")).unwrap_or_default();
+        format!("{} {}{handle}: {}", table.label(), chain.name, render_rule(rule))
     }
 
     /// Rules that match an interface by index (`meta iif 4`): an index a
@@ -103,9 +119,4 @@ fn is_loopback(v: &Value) -> bool {
         Value::Set(items) => !items.is_empty() && items.iter().all(is_loopback),
         _ => false,
     }
-}
-
-/// A whole rule, every statement included (for naming a rewrite).
-fn render_rule_all(r: &Rule) -> String {
-    r.exprs.iter().map(render).collect::<Vec<_>>().join(" ")
 }

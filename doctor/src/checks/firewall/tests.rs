@@ -10,24 +10,24 @@ use super::verdict::{self, Exposure, Facts, Judgement};
 use super::{Read, UfwRead, legacy, pair_xt, render};
 use crate::checks::Status;
 
-fn data(name: &str) -> String {
+pub(super) fn data(name: &str) -> String {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nft/");
     std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-struct Case {
-    ruleset: nft::Ruleset,
-    xt: XtDetails,
+pub(super) struct Case {
+    pub(super) ruleset: nft::Ruleset,
+    pub(super) xt: XtDetails,
     listeners: BTreeSet<(L4, u16)>,
     legacy: Vec<String>,
 }
 
 impl Case {
-    fn new(name: &str) -> Case {
+    pub(super) fn new(name: &str) -> Case {
         let ruleset = nft::parse(&data(&format!("{name}.json"))).unwrap();
         Case { ruleset, xt: XtDetails::new(), listeners: BTreeSet::new(), legacy: Vec::new() }
     }
-    fn raw(json: &str) -> Case {
+    pub(super) fn raw(json: &str) -> Case {
         Case {
             ruleset: nft::parse(json).unwrap(),
             xt: XtDetails::new(),
@@ -36,7 +36,7 @@ impl Case {
         }
     }
     /// With the iptables-nft-save output captured beside the JSON.
-    fn with_saves(mut self, name: &str) -> Case {
+    pub(super) fn with_saves(mut self, name: &str) -> Case {
         let mut notes = Vec::new();
         for (family, ext) in [(Family::Ip, "iptables-save"), (Family::Ip6, "ip6tables-save")] {
             pair_xt(&self.ruleset, family, &data(&format!("{name}.{ext}")), ext, &mut self.xt, &mut notes);
@@ -44,11 +44,11 @@ impl Case {
         assert!(notes.is_empty(), "{notes:?}");
         self
     }
-    fn listen(mut self, l4: L4, port: u16) -> Case {
+    pub(super) fn listen(mut self, l4: L4, port: u16) -> Case {
         self.listeners.insert((l4, port));
         self
     }
-    fn judge(&self) -> Judgement {
+    pub(super) fn judge(&self) -> Judgement {
         let facts = Facts {
             ruleset: &self.ruleset,
             xt: &self.xt,
@@ -68,13 +68,19 @@ impl Case {
 }
 
 /// The check's outcome for a judged case.
-fn rendered(c: &Case, j: &Judgement, unmodelled: &[String], legacy: &[String]) -> crate::checks::Outcome {
+pub(super) fn rendered(c: &Case, j: &Judgement, unmodelled: &[String], legacy: &[String]) -> crate::checks::Outcome {
+    let facts =
+        Facts { ruleset: &c.ruleset, xt: &c.xt, listeners: Some(&c.listeners), legacy_untracks: false, tailscale: &[] };
+    let m = Model { ruleset: &c.ruleset, xt: &c.xt, ct_new_certain: true, tailscale: &[] };
+    let candidates = verdict::candidate_ports(&facts);
+    let nat = super::nat::NatFacts { candidates: &candidates, locals: &[], loopback_routable: false };
     let read = Read {
         ufw: &UfwRead::Missing,
         listeners: Some(&c.listeners),
         unmodelled,
         legacy,
         tailnet_admits: Vec::new(),
+        rewrites: super::nat::rewrites(&m, &nat),
     };
     render(j, &c.ruleset, &read, Vec::new(), String::new())
 }
@@ -276,7 +282,7 @@ fn without_iptables_options_ufw_conntrack_rules_are_may_match() {
 fn an_iptables_rule_beside_ufw_is_found_with_its_path() {
     let j = Case::new("ufw_plus_iptables").with_saves("ufw_plus_iptables").listen(L4::Tcp, 5432).judge();
     assert_eq!(failures(&j), ["listener tcp/5432"]);
-    assert_eq!(path_of(&j, "tcp/5432"), "ip filter INPUT → tcp dport 5432 accept");
+    assert_eq!(path_of(&j, "tcp/5432"), "ip filter INPUT → tcp dport 5432 counter accept");
     assert_eq!(j.exposures.iter().find(|e| e.open().ports() == "tcp/5432").unwrap().open().families, [Ipv::V4]);
 }
 
@@ -286,7 +292,11 @@ fn an_iptables_nft_user_chain_is_followed() {
     assert_eq!(failures(&j), ["listener tcp/5432"]);
     let e = j.exposures.iter().find(|e| e.open().ports() == "tcp/5432").unwrap();
     assert_eq!(e.open().families, [Ipv::V4, Ipv::V6]);
-    assert_eq!(e.open().path, ["ip filter INPUT → jump extra → tcp dport 5432 accept"], "the IPv4 path is shown");
+    assert_eq!(
+        e.open().path,
+        ["ip filter INPUT → counter jump extra → tcp dport 5432 counter accept"],
+        "the IPv4 path is shown, every statement with it"
+    );
 }
 
 #[test]
@@ -358,7 +368,7 @@ fn every_fixture_survives_the_fuzz_invariants() {
 }
 
 /// One inet input chain with policy drop holding `rules` (each a JSON expression array).
-fn chain_of(rules: &[&str]) -> String {
+pub(super) fn chain_of(rules: &[&str]) -> String {
     let mut items = vec![
         r#"{"table":{"family":"inet","name":"f"}}"#.to_owned(),
         r#"{"chain":{"family":"inet","table":"f","name":"input","type":"filter","hook":"input","prio":0,"policy":"drop"}}"#.to_owned(),
@@ -428,7 +438,7 @@ fn configured_tailscale_interfaces_count_as_the_tailnet() {
 }
 
 /// A match `payload.field op right`.
-fn pmatch(protocol: &str, field: &str, op: &str, right: &str) -> String {
+pub(super) fn pmatch(protocol: &str, field: &str, op: &str, right: &str) -> String {
     format!(
         r#"{{"match":{{"op":"{op}","left":{{"payload":{{"protocol":"{protocol}","field":"{field}"}}}},"right":{right}}}}}"#
     )
@@ -472,116 +482,6 @@ fn iptables_nft_notrack_targets_make_conntrack_state_uncertain() {
     assert!(rs.has_notrack());
     let rs = nft::parse(&chain_of(&[r#"[{"xt":{"type":"target","name":"LOG"}}]"#])).unwrap();
     assert!(!rs.has_notrack());
-}
-
-#[test]
-fn destination_rewrites_on_the_input_path_fail_the_check() {
-    // `udp dport 41641 udp dport set 5353 accept`: the allowed port leads elsewhere.
-    let mangle = format!(
-        r#"[{},{{"mangle":{{"key":{{"payload":{{"protocol":"udp","field":"dport"}}}},"value":5353}}}},{{"accept":null}}]"#,
-        pmatch("udp", "dport", "==", "41641")
-    );
-    let c = Case::raw(&chain_of(&[&mangle]));
-    assert_eq!(c.ruleset.rewrites(false), ["inet f input: udp dport 41641 mangle udp dport accept"]);
-    let out = rendered(&c, &c.judge(), &[], &[]);
-    assert_eq!(out.status, Status::Fail, "{}", out.summary);
-    assert!(out.summary.contains("rewrites where inbound traffic goes"), "{}", out.summary);
-    // A meta mark set is not a rewrite.
-    let mark = r#"[{"mangle":{"key":{"meta":{"key":"mark"}},"value":1}},{"accept":null}]"#;
-    assert!(Case::raw(&chain_of(&[mark])).ruleset.rewrites(false).is_empty());
-    // tproxy in prerouting, dnat anywhere on the input path: the same.
-    let tproxy = r#"{"nftables":[{"table":{"family":"ip","name":"m"}},
-        {"chain":{"family":"ip","table":"m","name":"pre","type":"filter","hook":"prerouting","prio":-150,"policy":"accept"}},
-        {"rule":{"family":"ip","table":"m","chain":"pre","handle":7,"expr":[{"tproxy":{"port":5353}}]}}]}"#;
-    assert_eq!(nft::parse(tproxy).unwrap().rewrites(false), ["ip m pre (handle 7): tproxy to :5353"]);
-}
-
-/// Issue 31, finding 3: a raw payload mangle (`@th,16,8 set 0x14`, which
-/// moves udp/41641 to udp/5289) and named-field mangles that change what
-/// a packet is (`ip protocol set`, `ip6 nexthdr set`) are rewrites.
-#[test]
-fn every_header_mangle_is_a_rewrite() {
-    let raw = format!(
-        r#"[{},{{"mangle":{{"key":{{"payload":{{"base":"th","offset":16,"len":8}}}},"value":20}}}},{{"accept":null}}]"#,
-        pmatch("udp", "dport", "==", "41641")
-    );
-    let found = Case::raw(&chain_of(&[&raw])).ruleset.rewrites(false);
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("mangle @th,16,8"), "{found:?}");
-    for (proto, field) in [("ip", "protocol"), ("ip6", "nexthdr")] {
-        let rule =
-            format!(r#"[{{"mangle":{{"key":{{"payload":{{"protocol":"{proto}","field":"{field}"}}}},"value":6}}}}]"#);
-        let found = Case::raw(&chain_of(&[&rule])).ruleset.rewrites(false);
-        assert_eq!(found, [format!("inet f input: mangle {proto} {field}")]);
-    }
-    let exthdr = r#"[{"mangle":{"key":{"exthdr":{"name":"hbh","field":"nexthdr"}},"value":6}}]"#;
-    assert_eq!(Case::raw(&chain_of(&[exthdr])).ruleset.rewrites(false), ["inet f input: mangle exthdr"]);
-    // MSS clamping (what iptables-nft makes of `-j TCPMSS --clamp-mss-to-pmtu`) redirects nothing.
-    let mss = r#"[{"mangle":{"key":{"tcp option":{"name":"maxseg","field":"size"}},"value":{"rt":{"key":"mtu"}}}}]"#;
-    assert!(Case::raw(&chain_of(&[mss])).ruleset.rewrites(false).is_empty());
-}
-
-/// Issue 31, finding 4: iptables-nft's TPROXY shows in `nft -j` only as an
-/// `xt` target in a prerouting chain; every target but the plain verdicts
-/// and observers is a rewrite there.
-#[test]
-fn iptables_targets_that_redirect_are_rewrites_in_prerouting() {
-    let ruleset = |target: &str| {
-        format!(
-            r#"{{"nftables":[{{"table":{{"family":"ip","name":"mangle"}}}},
-            {{"chain":{{"family":"ip","table":"mangle","name":"PREROUTING","type":"filter","hook":"prerouting","prio":-150,"policy":"accept"}}}},
-            {{"rule":{{"family":"ip","table":"mangle","chain":"PREROUTING","handle":4,"expr":[{},{{"xt":{{"type":"target","name":"{target}"}}}}]}}}}]}}"#,
-            pmatch("udp", "dport", "==", "41641")
-        )
-    };
-    for target in ["TPROXY", "DNAT", "REDIRECT", "NETMAP"] {
-        let found = nft::parse(&ruleset(target)).unwrap().rewrites(false);
-        assert_eq!(found, [format!("ip mangle PREROUTING (handle 4): udp dport 41641 xt target {target}")]);
-    }
-    for target in ["LOG", "ACCEPT", "CT", "NOTRACK"] {
-        assert!(nft::parse(&ruleset(target)).unwrap().rewrites(false).is_empty(), "{target}");
-    }
-}
-
-/// Issue 31, finding 5: Docker's rule for a port published on 127.0.0.1
-/// needs a loopback destination, which no packet from outside has while
-/// route_localnet is off; a port published on every address is a rewrite
-/// naming the port and the container it reaches.
-#[test]
-fn a_dnat_that_only_matches_loopback_is_no_rewrite_while_route_localnet_is_off() {
-    let docker = |daddr: Option<&str>| {
-        let m = daddr.map(|a| format!("{},", pmatch("ip", "daddr", "==", &format!("\"{a}\"")))).unwrap_or_default();
-        format!(
-            r#"{{"nftables":[{{"table":{{"family":"ip","name":"nat"}}}},
-            {{"chain":{{"family":"ip","table":"nat","name":"PREROUTING","type":"nat","hook":"prerouting","prio":-100,"policy":"accept"}}}},
-            {{"chain":{{"family":"ip","table":"nat","name":"DOCKER"}}}},
-            {{"rule":{{"family":"ip","table":"nat","chain":"PREROUTING","expr":[{{"jump":{{"target":"DOCKER"}}}}]}}}},
-            {{"rule":{{"family":"ip","table":"nat","chain":"DOCKER","handle":12,"expr":[{m}{},{{"dnat":{{"addr":"172.17.0.2","port":8000}}}}]}}}}]}}"#,
-            pmatch("tcp", "dport", "==", "8000")
-        )
-    };
-    let local = nft::parse(&docker(Some("127.0.0.1"))).unwrap();
-    assert!(local.rewrites(false).is_empty(), "{:?}", local.rewrites(false));
-    assert_eq!(local.rewrites(true).len(), 1, "with route_localnet on, loopback destinations are routable");
-    let public = nft::parse(&docker(None)).unwrap().rewrites(false);
-    assert_eq!(public, ["ip nat DOCKER (handle 12): tcp dport 8000 dnat to 172.17.0.2:8000"]);
-}
-
-/// Issue 31, finding 6: an interface matched by index is named, with the
-/// interface that has that index now.
-#[test]
-fn an_interface_matched_by_index_is_named_with_what_has_that_index_now() {
-    let rule = r#"[{"match":{"op":"==","left":{"meta":{"key":"iif"}},"right":4}},{"accept":null}]"#;
-    let rs = Case::raw(&chain_of(&[rule])).ruleset;
-    let names: std::collections::BTreeMap<i64, String> = [(7, "tailscale0".to_owned())].into();
-    let found = rs.iif_by_index(&names);
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(
-        found[0].contains("`meta iif 4`: interface index 4 is now no interface; match by name with `iifname`"),
-        "{found:?}"
-    );
-    let names: std::collections::BTreeMap<i64, String> = [(4, "eth0".to_owned())].into();
-    assert!(rs.iif_by_index(&names)[0].contains("index 4 is now `eth0`"));
 }
 
 #[test]

@@ -91,6 +91,20 @@ impl Judgement {
     }
 }
 
+/// The ports the sweep probes: the bounds of every interval the ruleset
+/// names, every listener, their neighbours, and a few fixed ones; each
+/// stands for itself and the ports up to the next.
+pub(crate) fn candidate_ports(f: &Facts<'_>) -> Vec<u16> {
+    let mentioned = mentioned_ports(f.ruleset, f.xt);
+    let listeners: BTreeSet<(L4, u16)> = f.listeners.cloned().unwrap_or_default();
+    let mut candidates: BTreeSet<u16> = [1, u16::MAX, WIREGUARD, DHCP[0].0, DHCP[1].0].into_iter().collect();
+    let bounds = mentioned.iter().flat_map(|&(a, b)| [a, b]);
+    for p in bounds.chain(listeners.iter().map(|(_, p)| *p)) {
+        candidates.extend([p.saturating_sub(1).max(1), p, p.saturating_add(1)]);
+    }
+    candidates.into_iter().collect()
+}
+
 /// Sweeps the ports and classifies what is reachable.
 pub(crate) fn judge(f: &Facts<'_>) -> Judgement {
     let model = Model {
@@ -101,12 +115,7 @@ pub(crate) fn judge(f: &Facts<'_>) -> Judgement {
     };
     let mentioned = mentioned_ports(f.ruleset, f.xt);
     let listeners: BTreeSet<(L4, u16)> = f.listeners.cloned().unwrap_or_default();
-    let mut candidates: BTreeSet<u16> = [1, u16::MAX, WIREGUARD, DHCP[0].0, DHCP[1].0].into_iter().collect();
-    let bounds = mentioned.iter().flat_map(|&(a, b)| [a, b]);
-    for p in bounds.chain(listeners.iter().map(|(_, p)| *p)) {
-        candidates.extend([p.saturating_sub(1).max(1), p, p.saturating_add(1)]);
-    }
-    let candidates: Vec<u16> = candidates.into_iter().collect();
+    let candidates = candidate_ports(f);
 
     let mut exposures = Vec::new();
     let mut other_ports_open = false;

@@ -69,6 +69,22 @@ for rule in allow limit; do
 done
 rm -rf "$tmp"
 
+# Docker's iptables-nft rules for a port published on every address.
+fresh
+for c in "-t nat -N DOCKER" \
+	"-t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER" \
+	"-t nat -A DOCKER -i docker0 -j RETURN" \
+	"-t nat -A DOCKER ! -i docker0 -p tcp -m tcp --dport 8080 -j DNAT --to-destination 172.17.0.2:80" \
+	"-P FORWARD DROP" \
+	"-A FORWARD -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT" \
+	"-A FORWARD -d 172.17.0.2/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 80 -j ACCEPT"; do
+	# shellcheck disable=SC2086
+	in_ns iptables-nft $c
+done
+in_ns nft -j list ruleset > docker_iptables.json
+in_ns iptables-nft-save | grep -v '^#' > docker_iptables.iptables-save
+in_ns ip6tables-nft-save | grep -v '^#' > docker_iptables.ip6tables-save
+
 # iptables-legacy rules, invisible to nft.
 fresh
 in_ns iptables-legacy -A INPUT -p tcp --dport 22 -j DROP
