@@ -28,8 +28,9 @@ use crate::{fixcmd, render, tick};
 /// fail-closed Tailscale interlock, with a dead-man rollback for sshd.
 ///
 /// Exit codes: 0 the doctor passes (run), the fix succeeded or verifies
-/// (fix); 1 findings remain, or the fix was refused, failed or rolled back;
-/// 2 the guard could not run.
+/// (fix); 1 findings remain, or the fix was refused, failed, rolled back or
+/// waits for a login over the tailnet before it removes sshd's public
+/// listener; 2 the guard could not run.
 ///
 /// openclaw-doctor and openclaw-notify are taken from beside this executable,
 /// then PATH (OPENCLAW_DOCTOR_BIN and OPENCLAW_NOTIFY_BIN override);
@@ -59,7 +60,7 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// The last run, its outcome, attempts and budgets per finding, any pending rollback.
+    /// The last run, its outcome, attempts and budgets per finding, ssh-tailnet-only's phase and the tailnet login it saw, any pending rollback.
     Status,
     /// Run one remediation now, for an operator (under the same lock and interlock as a tick).
     Fix {
