@@ -12,9 +12,9 @@ use common::lock::LockError;
 use serde_json::json;
 
 use crate::cli::{Settings, now_unix};
+use crate::doctor::DoctorReport;
 use crate::fix::backup::Backup;
 use crate::fix::ssh::Journal;
-use crate::doctor::DoctorReport;
 use crate::fix::{self, FixOutcome, FixReport, Mode, Steps, Tailnet, Undo, deadman};
 use crate::interlock::{self, Verdict};
 use crate::log::{GuardLog, token};

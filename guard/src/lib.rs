@@ -45,10 +45,10 @@ pub(crate) const INFO: common::cli::ToolInfo =
     common::cli::ToolInfo { name: TOOL, version: env!("CARGO_PKG_VERSION"), schema_version: SCHEMA_VERSION };
 
 /// Entry points for `cargo fuzz` (see `fuzz/`): the guard's readers of the
-/// doctor's report, `tailscale status --json`, `sshd -T` and `systemctl
-/// list-unit-files`, and the fixes'
-/// planners of sshd and CUPS edits, with the invariants that keep them
-/// fail-closed.
+/// doctor's report (its firewall's tailnet verdicts too), `tailscale status
+/// --json`, `tailscale debug prefs` and `debug netmap`, `sshd -T` and
+/// `systemctl list-unit-files`, and the fixes' planners of sshd (both
+/// phases) and CUPS edits, with the invariants that keep them fail-closed.
 pub mod fuzzing {
     use std::collections::BTreeSet;
     use std::net::Ipv4Addr;
@@ -60,13 +60,15 @@ pub mod fuzzing {
         let Some((&selector, rest)) = data.split_first() else { return };
         // The doctor's report: a readable one always has a failing check when it fails.
         let code = [Some(0), Some(1), Some(2), None][usize::from(selector % 4)];
-        if let Ok(report) = crate::doctor::parse(code, rest, "") {
+        let report = crate::doctor::parse(code, rest, "").ok();
+        if let Some(report) = &report {
             assert_eq!(report.tool, "openclaw-doctor");
             assert!(matches!(code, Some(0) | Some(1)));
-            let findings = crate::registry::findings(&report);
+            let findings = crate::registry::findings(report);
             assert_eq!(findings.is_empty(), report.checks.iter().all(|c| !c.is_failing()));
             assert!(findings.iter().all(|f| !f.key.is_empty()));
         }
+        tailnet_path(report.as_ref(), rest, selector);
         // The interlock opens only for a 100.64/10 address that is local.
         let local: BTreeSet<Ipv4Addr> = if selector & 4 != 0 {
             [Ipv4Addr::LOCALHOST, Ipv4Addr::new(100, 101, 102, 103)].into()
@@ -79,6 +81,31 @@ pub mod fuzzing {
             assert!(a == 100 && (64..=127).contains(&b) && local.contains(&tailnet_ip));
         }
         fixes(&String::from_utf8_lossy(rest));
+    }
+
+    /// The tailnet path is proven only with a login on it, the firewall
+    /// certainly admitting it on every interface it judged, and the shields
+    /// down.
+    fn tailnet_path(report: Option<&crate::doctor::DoctorReport>, rest: &[u8], selector: u8) {
+        use crate::tailnet_path::{Evidence, PathFacts, firewall_rows, judge, parse_netmap, parse_prefs};
+        let ip = Ipv4Addr::new(100, 101, 102, 103);
+        let facts = PathFacts {
+            established: Ok(Vec::new()),
+            firewall: firewall_rows(report),
+            shields_up: parse_prefs(rest),
+            packet_filter: parse_netmap(rest),
+        };
+        let login = (selector & 8 != 0).then(|| Evidence {
+            local: (ip, 22).into(),
+            remote: (Ipv4Addr::new(100, 64, 0, 5), 50000).into(),
+            seen_at: 0,
+        });
+        if let Ok(proof) = judge(&facts, login.as_ref(), ip, &[22, 2222]) {
+            assert_eq!(facts.shields_up, Ok(false));
+            let port = proof.login.local.port();
+            let rows: Vec<_> = facts.firewall.iter().flatten().filter(|r| r.address == ip && r.port == port).collect();
+            assert!(!rows.is_empty() && rows.iter().all(|r| r.verdict == "accepted"));
+        }
     }
 
     /// The fixes' pure parts: planning is idempotent (the planned text
@@ -103,6 +130,23 @@ pub mod fuzzing {
             others2.push(ConfigFile { path: d.path.clone(), text: Some(d.text.clone()) });
         }
         assert!(plan_edits(&main2, &others2, dir, ip, &[22, 2222], "T2").is_empty(), "planning is idempotent");
+        // Phase 1 only adds: every active line stays, and it is idempotent too.
+        let add = crate::fix::sshd_config::plan_add_tailnet(&main, std::slice::from_ref(&other), dir, ip, &[22], "T");
+        for e in &add {
+            let before = if e.path == main.path { text } else { "" };
+            let kept = before.lines().filter(|l| crate::fix::sshd_config::is_active(l)).all(|l| e.text.contains(l));
+            assert!(kept, "phase 1 removed a line");
+        }
+        let main3 = ConfigFile {
+            path: main.path.clone(),
+            text: add.iter().find(|e| e.path == main.path).map_or(main.text.clone(), |e| Some(e.text.clone())),
+        };
+        let mut others3 = vec![other.clone()];
+        if let Some(d) = add.iter().find(|e| e.path == dir.join(DROPIN_NAME)) {
+            others3.push(ConfigFile { path: d.path.clone(), text: Some(d.text.clone()) });
+        }
+        let again = crate::fix::sshd_config::plan_add_tailnet(&main3, &others3, dir, ip, &[22], "T2");
+        assert!(again.is_empty(), "phase 1 planning is idempotent");
         if let Some(conf) = crate::fix::cups::plan_conf(text, "T") {
             assert_eq!(crate::fix::cups::plan_conf(&conf, "T2"), None, "cups planning is idempotent");
         }
@@ -120,7 +164,7 @@ pub mod fuzzing {
             files.extend(["doctor_pass.json", "doctor_fail_sshd.json"].map(|f| dir.join(f)));
             for f in files {
                 let bytes = std::fs::read(&f).unwrap();
-                for selector in 0..8u8 {
+                for selector in 0..16u8 {
                     super::inputs(&[&[selector], bytes.as_slice()].concat());
                 }
             }

@@ -22,7 +22,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-pub use facts::{FirewallRow, Grant, PathFacts, gather, firewall_rows, parse_netmap, parse_prefs};
+pub use facts::{FirewallRow, Grant, PathFacts, firewall_rows, gather, parse_netmap, parse_prefs};
 
 /// The tailnet's IPv6 prefix, fd7a:115c:a1e0::/48.
 const TAILNET_V6: [u16; 3] = [0xfd7a, 0x115c, 0xa1e0];
@@ -141,7 +141,8 @@ impl Wait {
             ),
             Wait::FirewallUnknown { why } => format!("the firewall's verdict for the tailnet path is unknown: {why}"),
             Wait::ShieldsUp => {
-                "Tailscale's shields are up (it drops every incoming connection): `tailscale set --shields-up=false`".into()
+                "Tailscale's shields are up (it drops every incoming connection): `tailscale set --shields-up=false`"
+                    .into()
             }
             Wait::ShieldsUnknown { why } => format!("cannot tell whether Tailscale's shields are up: {why}"),
             Wait::PacketFilter { port } => format!(

@@ -64,7 +64,11 @@ pub(crate) fn expected(ctx: &Ctx) -> (BTreeMap<u16, PathBuf>, Vec<String>) {
 /// Listeners on an expected port held by another executable, or by no
 /// process the doctor could see (only as root: otherwise it cannot see
 /// them). Each is (violation, fix). Pure.
-pub(crate) fn violations(table: &SocketTable, expected: &BTreeMap<u16, PathBuf>, is_root: bool) -> Vec<(String, String)> {
+pub(crate) fn violations(
+    table: &SocketTable,
+    expected: &BTreeMap<u16, PathBuf>,
+    is_root: bool,
+) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for s in &table.sockets {
         let Some(want) = expected.get(&s.local.port()) else { continue };
@@ -140,15 +144,16 @@ mod tests {
     #[test]
     fn only_a_listener_on_an_expected_port_held_by_another_exe_or_by_nobody_seen_is_flagged() {
         let expected: BTreeMap<u16, PathBuf> = [(22, PathBuf::from("/usr/sbin/sshd"))].into();
-        let mut table = crate::sockets::test_table(vec![
-            sock(22, Some("/usr/sbin/sshd")),
-            sock(80, Some("/usr/bin/python3")),
-        ]);
+        let mut table =
+            crate::sockets::test_table(vec![sock(22, Some("/usr/sbin/sshd")), sock(80, Some("/usr/bin/python3"))]);
         assert!(violations(&table, &expected, true).is_empty());
         table.sockets.push(sock(22, Some("/usr/bin/python3")));
         let v = violations(&table, &expected, true);
         assert_eq!(v.len(), 1);
-        assert!(v[0].0.contains("port 22 must be held by /usr/sbin/sshd but is held by pid 7 /usr/bin/python3"), "{v:?}");
+        assert!(
+            v[0].0.contains("port 22 must be held by /usr/sbin/sshd but is held by pid 7 /usr/bin/python3"),
+            "{v:?}"
+        );
         table.sockets = vec![sock(22, None)];
         assert!(violations(&table, &expected, true)[0].0.contains("no process the doctor can see"));
         assert!(violations(&table, &expected, false).is_empty(), "not root: owners are unknown, not wrong");

@@ -18,7 +18,8 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     match ctx.sockets() {
         Ok(table) => {
             let (expected, notes) = super::expected_owners::expected(ctx);
-            let owners = Owners { unexpected: super::expected_owners::violations(&table, &expected, ctx.is_root), notes };
+            let owners =
+                Owners { unexpected: super::expected_owners::violations(&table, &expected, ctx.is_root), notes };
             judge_shared(table, &ctx.config.listeners, ctx.is_root, owners)
         }
         Err(e) => Outcome::error(format!("cannot read the kernel socket tables: {e}")),

@@ -22,8 +22,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub(crate) use common::host_net::owner::OwnerInfo;
 use common::host_net::owner;
+pub(crate) use common::host_net::owner::OwnerInfo;
 use common::host_net::procs::{PidScan, scan_socket_fds};
 use common::policy::{NetFacts, Proto};
 

@@ -217,7 +217,11 @@ fn docker_publishing_on_every_address_fails_naming_the_port_and_the_container() 
     pair.nft(&docker_nat(8080, ""));
     assert!(peer_connects(&pair, 8080), "the published port must really be reachable for this test to prove anything");
     let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
-    fails_naming(&check, code, &["8080", "dnat to 172.17.0.2:8080", "outside tcp/8080 reaches 172.17.0.2:8080 forwarded"]);
+    fails_naming(
+        &check,
+        code,
+        &["8080", "dnat to 172.17.0.2:8080", "outside tcp/8080 reaches 172.17.0.2:8080 forwarded"],
+    );
 }
 
 /// The same publish behind a forward chain that does not admit it: the

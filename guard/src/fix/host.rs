@@ -169,7 +169,8 @@ impl SshdOwner {
 /// the pid, uid and executable that hold it, whatever banner it sends.
 pub fn foreign_owners(ports: &[u16], sshd: &SshdOwner) -> Result<Vec<String>, String> {
     let listeners = common::host_net::tcp_listener_uids().map_err(|e| format!("the TCP listeners' owners: {e}"))?;
-    let mine: Vec<(SocketAddr, u32, u64)> = listeners.into_iter().filter(|(a, _, _)| ports.contains(&a.port())).collect();
+    let mine: Vec<(SocketAddr, u32, u64)> =
+        listeners.into_iter().filter(|(a, _, _)| ports.contains(&a.port())).collect();
     if mine.is_empty() {
         return Ok(Vec::new());
     }

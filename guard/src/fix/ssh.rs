@@ -157,7 +157,8 @@ pub fn run(env: &FixEnv, mode: Mode, tailnet: &Tailnet, journal: &mut dyn Journa
     }
     // The path first: a login seen now is recorded before anything changes.
     let now = common::time_fmt::now_utc().unix_timestamp();
-    let seen = tailnet.path.established.as_deref().map(|e| tailnet_path::logins(e, ip, &g.ports, now)).unwrap_or_default();
+    let seen =
+        tailnet.path.established.as_deref().map(|e| tailnet_path::logins(e, ip, &g.ports, now)).unwrap_or_default();
     if let Some(e) = seen.last() {
         steps.say(format!("login over the tailnet seen: {} -> {}", e.remote, e.local));
         if mode == Mode::Apply
@@ -216,7 +217,9 @@ fn phase1(
     }
     match ssh_apply::apply(env, Target::AddTailnet, ip, g, &edits, sockets, enable, journal, steps) {
         FixOutcome::Applied { backup, verified } => FixOutcome::AwaitingTailnet {
-            phase1: format!("phase 1 applied: sshd also answers on the tailnet ({verified}); backup {backup}; every other listener kept"),
+            phase1: format!(
+                "phase 1 applied: sshd also answers on the tailnet ({verified}); backup {backup}; every other listener kept"
+            ),
             waiting,
         },
         other => other,
@@ -241,7 +244,8 @@ fn verify(env: &FixEnv, ip: Ipv4Addr, g: &Gathered, sockets: &[String]) -> FixOu
         problems.push(format!("sshd -T listens on {} (addressfamily {})", l.join(", "), g.effective.address_family));
     }
     problems.extend(sockets.iter().map(|s| format!("{s} is not masked or is active (socket activation)")));
-    if let Err(e) = ssh_apply::live_tailnet_only(ip, &g.ports, &host::SshdOwner::of(&g.service), Duration::from_secs(3)) {
+    if let Err(e) = ssh_apply::live_tailnet_only(ip, &g.ports, &host::SshdOwner::of(&g.service), Duration::from_secs(3))
+    {
         problems.push(e);
     }
     if !host::nonlocal_bind_at_boot(&env.sysctl_root) {

@@ -218,7 +218,9 @@ pub(super) fn apply(
     }
     steps.say(match target {
         Target::TailnetOnly => "sshd -t passes; sshd -T listens on the tailnet only and nothing else changed",
-        Target::AddTailnet => "sshd -t passes; sshd -T adds the tailnet address, keeps every listener, changes nothing else",
+        Target::AddTailnet => {
+            "sshd -t passes; sshd -T adds the tailnet address, keeps every listener, changes nothing else"
+        }
     });
     let keep: Vec<SocketAddr> = g.effective.listen.clone();
     let restarted = restart(g, sockets, enable);

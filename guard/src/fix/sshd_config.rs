@@ -86,7 +86,9 @@ impl Effective {
     /// to the IPv4 wildcard (sshd's IPv6 sockets are IPv6-only).
     pub fn reaches(&self, ip: Ipv4Addr, ports: &[u16]) -> bool {
         ports.iter().all(|&p| {
-            self.listen.iter().any(|a| a.port() == p && (a.ip() == IpAddr::V4(ip) || a.ip() == IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+            self.listen
+                .iter()
+                .any(|a| a.port() == p && (a.ip() == IpAddr::V4(ip) || a.ip() == IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
         })
     }
 
@@ -253,7 +255,14 @@ pub fn phase1_text(ip: Ipv4Addr, ports: &[u16], stamp: &str) -> String {
 /// Phase 1's edits: make `sshd_config` read the fix's drop-in (as
 /// [`plan_edits`] does) and write it with `ListenAddress <ip>:<port>` per
 /// port; no other line is touched, so every listener stays. Pure.
-pub fn plan_add_tailnet(main: &ConfigFile, others: &[ConfigFile], dropin_dir: &Path, ip: Ipv4Addr, ports: &[u16], stamp: &str) -> Vec<Edit> {
+pub fn plan_add_tailnet(
+    main: &ConfigFile,
+    others: &[ConfigFile],
+    dropin_dir: &Path,
+    ip: Ipv4Addr,
+    ports: &[u16],
+    stamp: &str,
+) -> Vec<Edit> {
     let dropin_path = dropin_dir.join(DROPIN_NAME);
     let mut edits = Vec::new();
     let reads_ours = main.text.as_deref().is_some_and(|t| {
@@ -266,7 +275,10 @@ pub fn plan_add_tailnet(main: &ConfigFile, others: &[ConfigFile], dropin_dir: &P
     if !reads_ours && let Some(text) = main.text.as_deref() {
         edits.push(Edit {
             path: main.path.clone(),
-            text: format!("# Added by openclaw-guard {stamp}: read its drop-in first.\nInclude {}\n{text}", dropin_path.display()),
+            text: format!(
+                "# Added by openclaw-guard {stamp}: read its drop-in first.\nInclude {}\n{text}",
+                dropin_path.display()
+            ),
             why: format!("added `Include {}`", dropin_path.display()),
         });
     }
@@ -280,6 +292,11 @@ pub fn plan_add_tailnet(main: &ConfigFile, others: &[ConfigFile], dropin_dir: &P
         });
     }
     edits
+}
+
+/// Whether a line is an active directive (not blank, not a comment).
+pub fn is_active(line: &str) -> bool {
+    directive(line).is_some()
 }
 
 fn active_lines(text: &str) -> Vec<String> {

@@ -83,7 +83,8 @@ impl Lab {
         let ns = format!("ocg{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
         let h = Host::new();
         for tool in ["rm", "kill", "grep", "sed", "nft"] {
-            let real = ["/bin", "/usr/bin", "/usr/sbin"].iter().map(|d| PathBuf::from(d).join(tool)).find(|p| p.exists());
+            let real =
+                ["/bin", "/usr/bin", "/usr/sbin"].iter().map(|d| PathBuf::from(d).join(tool)).find(|p| p.exists());
             if let Some(real) = real {
                 let _ = std::os::unix::fs::symlink(real, h.bin_dir().join(tool));
             }

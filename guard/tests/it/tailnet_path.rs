@@ -32,10 +32,17 @@ fn a_firewall_that_blocks_ssh_on_the_tailnet_keeps_the_public_listener() {
     }
     let log = lab.h.log();
     assert!(log.contains("AWAITING TAILNET PROOF") && log.contains("blocked on tailscale0"), "{log}");
-    assert!(log.contains("log in once over the tailnet at 100.101.102.103:2222") && log.contains("does not certainly admit"), "{log}");
+    assert!(
+        log.contains("log in once over the tailnet at 100.101.102.103:2222")
+            && log.contains("does not certainly admit"),
+        "{log}"
+    );
     assert!(!log.contains("REMEDIATION APPLIED"), "{log}");
     assert_eq!(lab.config_snapshot(), before, "sshd already reaches the tailnet address: nothing to add");
-    assert!(lab.peer_banner('w', "198.51.100.7").is_some_and(|b| b.starts_with("SSH-2.0-")), "the WAN peer still logs in");
+    assert!(
+        lab.peer_banner('w', "198.51.100.7").is_some_and(|b| b.starts_with("SSH-2.0-")),
+        "the WAN peer still logs in"
+    );
     assert_eq!(awaiting_notices(&lab), 1, "one notice per window, not one per tick");
     // No budget spent on waiting.
     let st = lab.h.state();

@@ -114,12 +114,7 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let tailscale = &ctx.config.listeners.tailscale_interfaces;
     let facts = Facts { ruleset: &ruleset, xt: &xt, listeners: listeners.as_ref(), legacy_untracks, tailscale };
     let judgement = verdict::judge(&facts);
-    let tcp_ports: Vec<u16> = listeners
-        .iter()
-        .flatten()
-        .filter(|(l4, _)| *l4 == L4::Tcp)
-        .map(|(_, p)| *p)
-        .collect();
+    let tcp_ports: Vec<u16> = listeners.iter().flatten().filter(|(l4, _)| *l4 == L4::Tcp).map(|(_, p)| *p).collect();
     let tailnet_locals: Vec<std::net::Ipv4Addr> = common::host_net::local_v4()
         .map(|s| s.into_iter().filter(|ip| matches!(ip.octets(), [100, b, ..] if (64..=127).contains(&b))).collect())
         .unwrap_or_default();
@@ -135,14 +130,21 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
         tailscale,
     };
     let candidates = verdict::candidate_ports(&facts);
-    let rewrites = nat::rewrites(&model, &nat::NatFacts { candidates: &candidates, locals: &locals, loopback_routable });
+    let rewrites =
+        nat::rewrites(&model, &nat::NatFacts { candidates: &candidates, locals: &locals, loopback_routable });
     // Interfaces matched by index: an index tailscaled's recreated
     // interface no longer has (the check then fails on dropped tailnet
     // traffic, and this says why).
     let by_index = ruleset.iif_by_index(&interface_indexes());
     notes.extend(by_index.iter().cloned());
-    let read =
-        Read { ufw: &ufw, listeners: listeners.as_ref(), unmodelled: &unmodelled, legacy: &legacy, tailnet_admits, rewrites };
+    let read = Read {
+        ufw: &ufw,
+        listeners: listeners.as_ref(),
+        unmodelled: &unmodelled,
+        legacy: &legacy,
+        tailnet_admits,
+        rewrites,
+    };
     let mut out = render(&judgement, &ruleset, &read, notes, raw);
     if out.status == crate::checks::Status::Fail && !by_index.is_empty() {
         out.summary.push_str(&format!(" (and: {})", by_index.join("; ")));

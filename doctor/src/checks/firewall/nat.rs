@@ -97,9 +97,11 @@ fn follow(m: &Model<'_>, f: &NatFacts<'_>, to: &NatTo, p: Probe) -> Option<Strin
             }
         }
         _ => match eval::reach(m, moved) {
-            Reach::Open { path } => {
-                Some(format!("outside {proto}/{} reaches this host's {proto}/{port} ({})", p.dport, path.join("; then ")))
-            }
+            Reach::Open { path } => Some(format!(
+                "outside {proto}/{} reaches this host's {proto}/{port} ({})",
+                p.dport,
+                path.join("; then ")
+            )),
             Reach::Blocked { .. } => None,
         },
     }

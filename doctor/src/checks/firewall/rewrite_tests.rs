@@ -116,7 +116,6 @@ fn an_interface_matched_by_index_is_named_with_what_has_that_index_now() {
     assert!(rs.iif_by_index(&names)[0].contains("index 4 is now `eth0`"));
 }
 
-
 /// The rewrites the check names for a recorded ruleset.
 fn named(c: &Case, locals: &[std::net::IpAddr]) -> Vec<String> {
     let facts = super::verdict::Facts {

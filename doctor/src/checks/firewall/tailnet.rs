@@ -74,7 +74,6 @@ pub(crate) fn admits(m: &Model<'_>, dport: u16, iface: usize, dst: std::net::Ipv
     Admit::Accepted { path }
 }
 
-
 /// `details.tailnet_admits`: for each configured Tailscale interface, each
 /// local tailnet address and each TCP port something listens on, whether a
 /// tailnet peer's new connection is certainly admitted. The guard reads it
