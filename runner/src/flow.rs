@@ -182,6 +182,9 @@ fn next_action(class: ErrorClass) -> &'static str {
         ErrorClass::JobTimeout => "raise timeout_sec in the allowlist, or find what the job waits on",
         ErrorClass::JobException => "read the reason; the runner could not run or check the job",
         ErrorClass::Refused => "check the job, repo, SHA and params against runner.toml (openclaw-runner --help)",
+        ErrorClass::CleanupFailed => {
+            "look for a process of the job's uid still writing under <run>/runner/<job_id>; the next run removes the directory"
+        }
     }
 }
 
@@ -330,7 +333,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         },
     };
     timings.insert("check", ms(t));
-    let verdict = outcome::decide(&ending, &check);
+    let decided = outcome::decide(&ending, &check);
     // The job's outputs are copied out before its directories go.
     let dir = ctx.store.create(&ctx.job_id).map_err(|e| format!("cannot create the run's artifacts: {e}"))?;
     let outputs = store::keep_outputs(&jobdir.out(), &dir, job.run_as.uid)
@@ -340,6 +343,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     if valid.target.is_some() {
         tree::prune_all(&mirrors);
     }
+    let verdict = outcome::after_cleanup(decided, &cleanup);
     timings.insert("cleanup", ms(t));
     let mut invariants = json!({
         "read_only_ok": read_only_ok,

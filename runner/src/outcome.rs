@@ -37,6 +37,8 @@ pub enum ErrorClass {
     JobException,
     /// The request was refused.
     Refused,
+    /// The job's directories could not be removed after it.
+    CleanupFailed,
 }
 
 /// What the tree check found.
@@ -98,6 +100,21 @@ pub fn decide(ending: &Ending, check: &TreeCheck) -> Verdict {
         Ending::SpawnFailed(why) => {
             v(Status::Error, Some(ErrorClass::JobException), format!("the job could not be run: {why}"))
         }
+    }
+}
+
+/// The verdict once the job's directories were removed, or not: a cleanup
+/// that did not complete is an error, never a success (a mutation stays
+/// the class, the stronger finding, with the cleanup named). Pure.
+pub fn after_cleanup(v: Verdict, cleanup: &Result<(), String>) -> Verdict {
+    let Err(why) = cleanup else { return v };
+    if v.error_class == Some(ErrorClass::MutationDetected) {
+        return Verdict { reason: format!("{}; and the job's directories could not be removed: {why}", v.reason), ..v };
+    }
+    Verdict {
+        status: Status::Error,
+        error_class: Some(ErrorClass::CleanupFailed),
+        reason: format!("the job's directories could not be removed: {why} (the job itself: {})", v.reason),
     }
 }
 

@@ -157,6 +157,13 @@ pub fn keep_outputs(out: &Path, dir: &Path, job_uid: u32) -> io::Result<Vec<Valu
             flags.bits() as i32,
         )
         .open(&src)?;
+        // Judged again on the descriptor: the name may have been swapped since.
+        let opened = file.metadata()?;
+        if !opened.file_type().is_file() || opened.uid() != job_uid || opened.nlink() != 1 {
+            let why = "changed while it was read";
+            res.push(serde_json::json!({"name": escaped, "kept": false, "why": why}));
+            continue;
+        }
         let mut bytes = Vec::new();
         io::Read::read_to_end(&mut io::Read::take(&mut file, MAX_OUTPUT_BYTES), &mut bytes)?;
         let outputs = dir.join("outputs");

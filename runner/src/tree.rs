@@ -4,10 +4,22 @@
 //! `out/` (0700, owned by the job's uid). Removal restores write bits,
 //! removes everything and prunes the mirror's worktree list; a job
 //! directory left by a crash is found and removed by the next run.
+//!
+//! Removal never follows a link the job could have planted: each directory
+//! is opened relative to its parent's descriptor with `O_NOFOLLOW |
+//! O_DIRECTORY`, its write bits restored with `fchmod` on that descriptor,
+//! and each entry unlinked by name relative to it. A process of the job's
+//! uid that swaps a directory for a symbolic link between two steps makes
+//! the open fail (the link is then unlinked, never followed).
 
+use std::ffi::CStr;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use rustix::fs::{AtFlags, Dir, Mode, OFlags};
+use rustix::io::Errno;
 
 use crate::gitargs;
 use crate::mirror::{LOCAL_TIMEOUT, Mirror};
@@ -79,14 +91,18 @@ impl JobDir {
         Ok(())
     }
 
-    /// Removes everything, restoring write bits first (the job's own
-    /// directories may hold anything the job left, including 0000 dirs).
+    /// Removes everything, restoring write bits on the way (the job's own
+    /// directories may hold anything the job left, including 0000 dirs),
+    /// following no link.
     pub fn remove(&self) -> io::Result<()> {
-        if std::fs::symlink_metadata(&self.root).is_err() {
-            return Ok(());
-        }
-        make_writable(&self.root)?;
-        std::fs::remove_dir_all(&self.root)
+        let dir = match rustix::fs::open(&self.root, DIR_FLAGS, Mode::empty()) {
+            Ok(d) => d,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
+        empty_dir(&dir, 0)?;
+        drop(dir);
+        std::fs::remove_dir(&self.root)
     }
 }
 
@@ -110,13 +126,72 @@ pub fn lock_down(root: &Path) -> io::Result<usize> {
     Ok(n)
 }
 
-fn make_writable(root: &Path) -> io::Result<()> {
-    walk(root, &mut |path, meta| {
-        if meta.file_type().is_dir() {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o700))?;
+/// How every directory of a job's tree is opened: never through a link.
+const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+
+/// Deeper than any tree a job can make within its limits.
+const MAX_DEPTH: usize = 4096;
+
+/// Removes everything inside the open directory `dir`, after giving it
+/// owner write and search bits through its descriptor.
+fn empty_dir(dir: &OwnedFd, depth: usize) -> io::Result<()> {
+    if depth > MAX_DEPTH {
+        return Err(io::Error::other("the job's tree is nested too deep to remove"));
+    }
+    let st = rustix::fs::fstat(dir)?;
+    rustix::fs::fchmod(dir, Mode::from_raw_mode((st.st_mode & 0o7777) | 0o700))?;
+    // A process of the job's uid may still be adding entries: a few passes, then give up.
+    for _ in 0..8 {
+        let mut names = Vec::new();
+        for entry in Dir::read_from(dir)? {
+            let name = entry?.file_name().to_owned();
+            if name.as_bytes() != b"." && name.as_bytes() != b".." {
+                names.push(name);
+            }
         }
-        Ok(())
-    })
+        if names.is_empty() {
+            return Ok(());
+        }
+        for name in &names {
+            remove_entry(dir, name, depth)?;
+        }
+    }
+    Err(io::Error::other("entries keep appearing in the job's tree"))
+}
+
+/// Removes one entry of `dir` by name: a directory is opened without
+/// following links and emptied first; anything else (a link included) is
+/// unlinked itself.
+fn remove_entry(dir: &OwnedFd, name: &CStr, depth: usize) -> io::Result<()> {
+    for _ in 0..8 {
+        match rustix::fs::openat(dir, name, DIR_FLAGS, Mode::empty()) {
+            Ok(sub) => {
+                empty_dir(&sub, depth + 1)?;
+                match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+                    Ok(()) | Err(Errno::NOENT) => return Ok(()),
+                    // Swapped or refilled meanwhile: look again.
+                    Err(Errno::NOTEMPTY | Errno::NOTDIR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Err(Errno::NOTDIR | Errno::LOOP) => match rustix::fs::unlinkat(dir, name, AtFlags::empty()) {
+                Ok(()) | Err(Errno::NOENT) => return Ok(()),
+                Err(Errno::ISDIR) => {}
+                Err(e) => return Err(e.into()),
+            },
+            Err(Errno::NOENT) => return Ok(()),
+            // A 0000 directory of ours, without the privilege to override:
+            // its mode is set through an O_PATH descriptor of that very
+            // inode (never through a path), then it is opened again.
+            Err(Errno::ACCESS) => {
+                let flags = OFlags::PATH.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
+                let p = rustix::fs::openat(dir, name, flags, Mode::empty())?;
+                rustix::fs::chmod(format!("/proc/self/fd/{}", p.as_raw_fd()), Mode::from_raw_mode(0o700))?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(io::Error::other("an entry of the job's tree keeps changing"))
 }
 
 /// Visits `root` and everything below it, parents before children, never

@@ -43,3 +43,19 @@ fn a_clean_tree_leaves_the_ending_to_decide() {
 fn an_unchecked_tree_is_never_a_success() {
     check(Ending::Exited(0), TreeCheck::Failed("io".into()), Status::Error, Some(ErrorClass::JobException), "io");
 }
+
+#[test]
+fn a_cleanup_that_did_not_complete_is_an_error_never_a_success() {
+    let failed: Result<(), String> = Err("entries keep appearing".into());
+    let v = after_cleanup(decide(&Ending::Exited(0), &TreeCheck::Clean), &failed);
+    assert_eq!((v.status, v.error_class), (Status::Error, Some(ErrorClass::CleanupFailed)));
+    assert!(v.reason.contains("entries keep appearing") && v.reason.contains("exited 0"), "{}", v.reason);
+    // A mutation stays the class: it is the stronger finding.
+    let v = after_cleanup(decide(&Ending::Exited(0), &TreeCheck::Mutated(2)), &failed);
+    assert_eq!(v.error_class, Some(ErrorClass::MutationDetected));
+    assert!(v.reason.contains("could not be removed"), "{}", v.reason);
+    // A cleanup that completed changes nothing.
+    let ok = decide(&Ending::Exited(0), &TreeCheck::Clean);
+    assert_eq!(after_cleanup(ok.clone(), &Ok(())), ok);
+    assert_eq!(serde_json::to_value(ErrorClass::CleanupFailed).unwrap(), "cleanup_failed");
+}

@@ -26,3 +26,64 @@ fn the_next_run_removes_an_orphan_left_by_a_crash() {
     assert!(!orphan.exists(), "the orphan is still there");
     assert!(lab.job_dirs().is_empty(), "{:?}", lab.job_dirs());
 }
+
+/// Swaps `a` (a directory) and `b` (a link to the decoy) in the cwd with
+/// `renameat2(RENAME_EXCHANGE)` until killed; prints `ready` first.
+const SWAPPER: &str = r#"
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+AT_FDCWD, RENAME_EXCHANGE, SYS_renameat2 = -100, 2, 316
+os.mkdir("a")
+for i in range(50):
+    open(os.path.join("a", str(i)), "w").close()
+os.symlink(sys.argv[1], "b")
+print("ready", flush=True)
+while True:
+    libc.syscall(SYS_renameat2, AT_FDCWD, b"a", AT_FDCWD, b"b", RENAME_EXCHANGE)
+"#;
+
+/// Root's cleanup of a job's directories follows no link: a process of the
+/// job's uid that keeps swapping a directory of its HOME for a symbolic
+/// link to a root-owned directory, while root removes the job directory,
+/// never gets that directory's mode changed (the old cleanup checked each
+/// path with lstat, then chmodded it by path, following the swapped link).
+#[test]
+fn cleanup_never_follows_a_link_the_jobs_uid_swaps_in() {
+    use std::io::BufRead;
+    use std::os::unix::fs::MetadataExt;
+    if !need_root() {
+        return;
+    }
+    let host = crate::support::TempHost::new();
+    std::fs::set_permissions(host.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let decoy = host.path("decoy");
+    std::fs::create_dir(&decoy).unwrap();
+    std::fs::write(decoy.join("keep"), "root's").unwrap();
+    std::fs::set_permissions(&decoy, std::fs::Permissions::from_mode(0o500)).unwrap();
+    let jobs = host.path("run");
+    std::fs::create_dir(&jobs).unwrap();
+    std::fs::set_permissions(&jobs, std::fs::Permissions::from_mode(0o711)).unwrap();
+    let nobody = runner::passwd::User { name: "nobody".into(), uid: 65534, gid: 65534 };
+    for attempt in 0..60 {
+        let jd = runner::tree::JobDir::new(&jobs, &format!("{attempt:032x}"));
+        jd.create(&nobody).unwrap();
+        let mut swapper = std::process::Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", SWAPPER])
+            .arg(&decoy)
+            .current_dir(jd.home())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(swapper.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready");
+        let _ = jd.remove();
+        let _ = swapper.kill();
+        let _ = swapper.wait();
+        let _ = jd.remove();
+        let meta = std::fs::metadata(&decoy).unwrap();
+        assert_eq!(meta.mode() & 0o7777, 0o500, "attempt {attempt}: root chmodded the decoy through a swapped link");
+        assert_eq!(std::fs::read_to_string(decoy.join("keep")).unwrap(), "root's");
+        assert!(!jd.root.exists(), "attempt {attempt}: the job directory is still there");
+    }
+}
