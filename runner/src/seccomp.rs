@@ -1,5 +1,8 @@
 //! The system-call filter the job's init installs before it starts an
-//! unprivileged job: no user namespace of the job's own. Inside one, a
+//! unprivileged job: no kernel keyring and no user namespace of the job's
+//! own. Keyrings are not namespaced (a per-uid user keyring is shared by
+//! every process of that uid), so `add_key`, `keyctl` and `request_key`
+//! fail with EPERM, as in Docker's default profile. Inside a user namespace, a
 //! `nobody` job would hold every capability over that namespace and reach
 //! kernel code that is otherwise root-only (netfilter, overlayfs, FUSE),
 //! where many local privilege escalations live. The rule is Docker's:
@@ -49,6 +52,13 @@ pub(crate) fn programs() -> Result<Vec<BpfProgram>, String> {
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     for call in newuser {
         rules.insert(call, vec![asks_newuser()?]);
+    }
+    // No condition: every call of these fails.
+    let mut keyrings = vec![libc::SYS_add_key, libc::SYS_keyctl, libc::SYS_request_key];
+    #[cfg(target_arch = "x86_64")]
+    keyrings.extend([libc::SYS_add_key | X32, libc::SYS_keyctl | X32, libc::SYS_request_key | X32]);
+    for call in keyrings {
+        rules.insert(call, Vec::new());
     }
     let filters = [
         SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch),

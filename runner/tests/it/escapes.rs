@@ -419,3 +419,32 @@ fn an_unprivileged_job_cannot_make_a_user_namespace_but_can_still_thread_and_for
     let threads = read(&outputs(&lab, &v).join("threads"));
     assert!(threads.contains("thread") && threads.contains("fork"), "{threads}");
 }
+
+/// Kernel keyrings are not namespaced: a `nobody` job reached the runner's
+/// session keyring (and, under the bridge, one root session keyring shared
+/// by every run) and its uid's user keyring. Every keyring call now fails
+/// with EPERM, as in Docker's default profile.
+#[test]
+fn an_unprivileged_job_has_no_keyring_at_all() {
+    if !need_root() {
+        return;
+    }
+    let probe = "import ctypes, os\n\
+        libc = ctypes.CDLL(None, use_errno=True)\n\
+        out = []\n\
+        r = libc.syscall(250, 0, -3, 0)\n\
+        out.append('keyctl %d %d' % (r, ctypes.get_errno()))\n\
+        r = libc.syscall(248, b'user', b'openclaw-probe', b'v', 1, -4)\n\
+        out.append('add_key %d %d' % (r, ctypes.get_errno()))\n\
+        r = libc.syscall(249, b'user', b'openclaw-probe', None, 0)\n\
+        out.append('request_key %d %d' % (r, ctypes.get_errno()))\n\
+        open(os.path.join(os.environ['ARTIFACT_DIR'], 'keys'), 'w').write(' | '.join(out))\n";
+    let mut lab = Lab::new();
+    lab.job("keys", &format!("/usr/bin/python3 -c \"{}\"", probe.replace('"', "\\\"")), "");
+    lab.write_config();
+    let run = lab.run("keys", &[]);
+    let v = run.json();
+    assert_eq!(v["status"], "success", "{}", run.stderr);
+    let seen = read(&outputs(&lab, &v).join("keys"));
+    assert_eq!(seen, "keyctl -1 1 | add_key -1 1 | request_key -1 1", "every keyring call must fail with EPERM");
+}
