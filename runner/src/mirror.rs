@@ -97,25 +97,38 @@ impl Mirror {
     /// Files git would obey that only someone other than the runner could
     /// have put in a mirror: borrowed object stores, attribute files (which
     /// name filters a checkout runs), a redirected common directory, a
-    /// per-worktree config. A mirror holding one is refused, never repaired
-    /// silently: remove it and the next run re-creates it.
+    /// per-worktree config, and what rewrites history: `info/grafts` (which
+    /// `merge-base --is-ancestor` honours even with replace objects off, and
+    /// `fsck` accepts), a `shallow` file, replace refs (loose under
+    /// `refs/replace/` or packed). A mirror holding one is refused, never
+    /// repaired silently: remove it and the next run re-creates it.
     fn refuse_foreign_files(&self) -> Result<(), MirrorError> {
+        let refuse = |what: &str| MirrorError::Unusable {
+            path: self.dir.clone(),
+            why: format!(
+                "holds {what}, which the runner never writes; remove the mirror (rm -rf {}) and the next run re-creates it",
+                self.dir.display()
+            ),
+        };
         for rel in [
             "objects/info/alternates",
             "objects/info/http-alternates",
             "info/attributes",
+            "info/grafts",
+            "shallow",
             "commondir",
             "config.worktree",
         ] {
             if std::fs::symlink_metadata(self.dir.join(rel)).is_ok() {
-                return Err(MirrorError::Unusable {
-                    path: self.dir.clone(),
-                    why: format!(
-                        "holds {rel}, which the runner never writes; remove the mirror (rm -rf {}) and the next run re-creates it",
-                        self.dir.display()
-                    ),
-                });
+                return Err(refuse(rel));
             }
+        }
+        if std::fs::read_dir(self.dir.join("refs/replace")).is_ok_and(|mut d| d.next().is_some()) {
+            return Err(refuse("refs/replace/"));
+        }
+        let packed = std::fs::read(self.dir.join("packed-refs")).unwrap_or_default();
+        if packed.split(|b| *b == b'\n').any(|l| l.windows(13).any(|w| w == b"refs/replace/")) {
+            return Err(refuse("a replace ref in packed-refs"));
         }
         Ok(())
     }

@@ -277,3 +277,48 @@ fn the_runners_death_ends_every_job_process_at_once() {
     assert_eq!(next.code, 0, "{}", next.stderr);
     assert!(lab.job_dirs().is_empty());
 }
+
+/// A root job made a commit the origin never had and grafted it under
+/// `main` (`info/grafts`, which `merge-base --is-ancestor` honours even
+/// with replace objects off, and `fsck` accepts): a later run of that
+/// commit was accepted as on `main`. A mirror holding grafts, a `shallow`
+/// file or replace refs is now refused before any run.
+#[test]
+fn review_root_job_cannot_graft_a_commit_onto_an_allowed_branch() {
+    if !need_root() {
+        return;
+    }
+    for planted in ["grafts", "replace"] {
+        let mut lab = Lab::new();
+        let plant = if planted == "grafts" {
+            "printf '%s %s\\n' \"$main\" \"$evil\" > \"$m/info/grafts\""
+        } else {
+            "git --git-dir=\"$m\" replace \"$main\" \"$(git --git-dir=\"$m\" commit-tree \"$main^{tree}\" -p \"$evil\" -m x)\""
+        };
+        lab.job(
+            "graft",
+            &format!(
+                "set -e\nexport GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x@x GIT_COMMITTER_NAME=x GIT_COMMITTER_EMAIL=x@x\n\
+                 m=$(sed -n 's/^gitdir: //p' .git); m=${{m%/worktrees/*}}\n\
+                 main=$(git --git-dir=\"$m\" rev-parse refs/remotes/origin/main)\n\
+                 evil=$(git --git-dir=\"$m\" commit-tree \"$main^{{tree}}\" -m evil)\n\
+                 {plant}\n\
+                 echo \"$evil\" > \"$ARTIFACT_DIR/evil\"\nexit 0"
+            ),
+            "run_as = \"root\"",
+        );
+        lab.job("noop", "exit 0", "");
+        lab.write_config();
+        let first = lab.run("graft", &[]);
+        let v1 = first.json();
+        assert_eq!(v1["exit_code"], 0, "{planted}: the PoC job itself failed: {v1}\n{}", first.stderr);
+        let evil = read(&lab.artifacts(v1["job_id"].as_str().unwrap()).join("outputs/evil")).trim().to_owned();
+        assert_eq!(evil.len(), 40, "{planted}: {v1}");
+        let second = test_support::run(
+            &mut lab.command(&["run", "--job", "noop", "--repo", "app", "--sha", &evil, "--format", "json"]),
+        );
+        let v2 = second.json();
+        assert_ne!(v2["status"], "success", "{planted}: a commit the origin never had ran as on main: {v2}");
+        assert_eq!(second.code, 2, "{planted}: {v2}");
+    }
+}
