@@ -198,13 +198,15 @@ pub fn serve(listener: UnixListener, handle: Arc<Handler>) -> Result<(), String>
 }
 
 /// Runs one request as its own `openclaw-runner run --format json` process
-/// (this program, with this process's environment and `--config`), each
-/// value as one `--flag=VALUE` argument so none can be read as a flag.
-pub fn run_child(program: &Path, config: Option<&Path>, req: &WireRequest) -> WireAnswer {
+/// (this program, with this process's environment, `--config` and the path
+/// flags `serve` was given in `paths`), each value as one `--flag=VALUE`
+/// argument so none can be read as a flag.
+pub fn run_child(program: &Path, config: Option<&Path>, paths: &[String], req: &WireRequest) -> WireAnswer {
     let mut cmd = std::process::Command::new(program);
     if let Some(c) = config {
         cmd.arg(format!("--config={}", c.display()));
     }
+    cmd.args(paths);
     cmd.arg("run").arg(format!("--job={}", req.job)).arg("--format=json");
     if let Some(r) = &req.repo {
         cmd.arg(format!("--repo={r}"));

@@ -160,7 +160,24 @@ fn exit_of(status: Status) -> Exit {
     }
 }
 
-fn serve(config: Option<PathBuf>, socket: PathBuf, group: Option<String>) -> Result<Exit, String> {
+/// The path flags given on the command line, as `--flag=VALUE` arguments
+/// for each run `serve` starts (a run must use the same directories).
+fn path_args(p: &PathFlags) -> Vec<String> {
+    let mut args = Vec::new();
+    for (flag, value) in [
+        ("secrets-dir", &p.secrets_dir),
+        ("state-dir", &p.state_dir),
+        ("artifacts-root", &p.artifacts_root),
+        ("audit-log", &p.audit_log),
+    ] {
+        if let Some(v) = value {
+            args.push(format!("--{flag}={}", v.display()));
+        }
+    }
+    args
+}
+
+fn serve(config: Option<PathBuf>, paths: Vec<String>, socket: PathBuf, group: Option<String>) -> Result<Exit, String> {
     if !rustix::process::geteuid().is_root() {
         return Err(
             "serve runs as root (it switches each job's uid); run it from openclaw-runner-bridge.service".into()
@@ -182,7 +199,7 @@ fn serve(config: Option<PathBuf>, socket: PathBuf, group: Option<String>) -> Res
     let own = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     let handle = move |req: crate::bridge::WireRequest, who: &str| {
         INFO.error(&format!("run of job `{}` asked by {who}", common::output::sanitize(&req.job)));
-        crate::bridge::run_child(&own, config.as_deref(), &req)
+        crate::bridge::run_child(&own, config.as_deref(), &paths, &req)
     };
     crate::bridge::serve(listener, std::sync::Arc::new(handle))?;
     Ok(Exit::Undecided)
@@ -192,7 +209,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
     let (_config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let json = |f: Format| matches!(f, Format::Json);
     match cli.command {
-        Command::Serve { socket, group } => serve(cli.config, socket, group),
+        Command::Serve { socket, group } => serve(cli.config, path_args(&cli.paths), socket, group),
         Command::Submit { socket, job } => {
             let (req, format) = job.request();
             let wire = crate::bridge::WireRequest { job: req.job, repo: req.repo, sha: req.sha, params: req.params };

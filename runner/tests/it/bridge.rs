@@ -125,3 +125,64 @@ fn the_bridge_refuses_malformed_requests_and_serves_only_as_root() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("serve runs as root"), "{}", out.stderr);
 }
+
+/// `serve --state-dir X --artifacts-root Y --audit-log Z` runs every job
+/// with those directories, not the environment's: it passed only
+/// `--config` on, and a run wrote its artifact and audit record elsewhere.
+#[test]
+fn serve_passes_its_path_flags_to_every_run() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("ok", "echo fine", "");
+    lab.write_config();
+    let (state, arts, audit) =
+        (lab.host.path("alt/state"), lab.host.path("alt/artifacts"), lab.host.path("alt/audit.jsonl"));
+    std::fs::create_dir_all(lab.host.path("alt")).unwrap();
+    let dir = lab.host.path("sock");
+    std::fs::create_dir_all(&dir).unwrap();
+    let socket = dir.join("runner.sock");
+    let child = lab
+        .command(&[
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--artifacts-root",
+            arts.to_str().unwrap(),
+            "--audit-log",
+            audit.to_str().unwrap(),
+            "serve",
+            "--socket",
+            socket.to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _server = Server(child);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < until, "serve did not bind");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let run = submit_as(&lab, &socket, None, &["--job", "ok", "--repo", "app", "--sha", &lab.sha]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let job_id = run.json()["job_id"].as_str().unwrap().to_owned();
+    assert!(
+        arts.join("runner").join(&job_id).join("artifact.json").exists() || walk_has(&arts, &job_id),
+        "the run's artifacts are not under --artifacts-root"
+    );
+    let records = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(records.contains("\"action\":\"runner.run\""), "the run's audit record is not in --audit-log: {records}");
+    assert!(state.exists(), "the run did not use --state-dir");
+}
+
+/// Whether any path under `root` names `needle`.
+fn walk_has(root: &std::path::Path, needle: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(root) else { return false };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        p.to_string_lossy().contains(needle) || (p.is_dir() && walk_has(&p, needle))
+    })
+}
