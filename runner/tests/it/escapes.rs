@@ -448,3 +448,28 @@ fn an_unprivileged_job_has_no_keyring_at_all() {
     let seen = read(&outputs(&lab, &v).join("keys"));
     assert_eq!(seen, "keyctl -1 1 | add_key -1 1 | request_key -1 1", "every keyring call must fail with EPERM");
 }
+
+/// A descriptor the caller leaves open without close-on-exec would reach
+/// the job: the runner refuses to start instead (exit 2, naming it), and
+/// the job never runs.
+#[test]
+fn a_descriptor_left_open_by_the_caller_is_refused_before_the_job_runs() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let marker = lab.host.path("ran");
+    lab.job("fds", &format!("touch {}\nexit 0", marker.display()), "");
+    lab.write_config();
+    let config = lab.config_path();
+    let script = format!(
+        "exec 7</etc/hostname; exec '{RUNNER}' --config '{}' run --job fds --repo app --sha {} --format json",
+        config.display(),
+        lab.sha
+    );
+    let out = lab.host.command("/bin/bash").arg("-c").arg(&script).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("descriptor(s) 7 (/etc/hostname)"), "{stderr}");
+    assert!(!marker.exists(), "the job ran with the caller's descriptor");
+}
