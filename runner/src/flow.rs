@@ -315,7 +315,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         (None, _) => (TreeCheck::NoTree, Vec::new()),
         (Some(_), None) if !jobdir.tree().exists() => (TreeCheck::NoTree, Vec::new()),
         (Some(_), None) => (TreeCheck::Failed("no manifest was taken before the job".into()), Vec::new()),
-        (Some(_), Some(before)) => match manifest::take_after(&jobdir.tree(), before) {
+        (Some(_), Some(before)) => match manifest::take_after(&jobdir.tree(), before, job.run_as.uid == 0) {
             // The whole tree moved or deleted is the largest mutation there is.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && std::fs::symlink_metadata(jobdir.tree()).is_err() => {
                 let changes = manifest::diff(before, &Manifest::new());

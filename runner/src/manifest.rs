@@ -148,8 +148,13 @@ pub fn take(root: &Path) -> io::Result<Manifest> {
 /// not read at all (it is `added` whatever it holds); a changed file is
 /// re-hashed only up to [`MAX_REHASH`]. So the check costs at most what
 /// the first walk did, and a job cannot stall it with a huge sparse file.
-pub fn take_after(root: &Path, before: &Manifest) -> io::Result<Manifest> {
-    walk(root, Some(before))
+///
+/// With `rehash_all` (the job ran as root, which can set the clock and a
+/// file's times, so equal facts prove nothing) every file whose size is
+/// unchanged is read again in full: no shortcut, and still no more than
+/// the first walk read.
+pub fn take_after(root: &Path, before: &Manifest, rehash_all: bool) -> io::Result<Manifest> {
+    walk(root, Some((before, rehash_all)))
 }
 
 fn same_facts(a: &Entry, meta: &std::fs::Metadata) -> bool {
@@ -161,7 +166,7 @@ fn same_facts(a: &Entry, meta: &std::fs::Metadata) -> bool {
         && a.ctime == (meta.ctime(), meta.ctime_nsec())
 }
 
-fn walk(root: &Path, before: Option<&Manifest>) -> io::Result<Manifest> {
+fn walk(root: &Path, before: Option<(&Manifest, bool)>) -> io::Result<Manifest> {
     let mut res = Manifest::new();
     let mut stack: Vec<Vec<u8>> = vec![Vec::new()];
     while let Some(rel) = stack.pop() {
@@ -182,9 +187,15 @@ fn walk(root: &Path, before: Option<&Manifest>) -> io::Result<Manifest> {
         } else if ft.is_symlink() {
             Kind::Symlink { target: std::fs::read_link(&full)?.into_os_string().as_bytes().to_vec() }
         } else if ft.is_file() {
-            match before.map(|b| b.get(&rel)) {
+            let rehash_all = before.is_some_and(|(_, all)| all);
+            match before.map(|(b, _)| b.get(&rel)) {
                 None => Kind::File { sha256: hash_file(&full)? },
-                Some(Some(prev @ Entry { kind: Kind::File { sha256 }, .. })) if same_facts(prev, &meta) => {
+                Some(Some(Entry { kind: Kind::File { .. }, size, .. })) if rehash_all && *size == meta.size() => {
+                    Kind::File { sha256: hash_file(&full)? }
+                }
+                Some(Some(prev @ Entry { kind: Kind::File { sha256 }, .. }))
+                    if !rehash_all && same_facts(prev, &meta) =>
+                {
                     Kind::File { sha256: sha256.clone() }
                 }
                 Some(Some(Entry { kind: Kind::File { .. }, .. })) if meta.size() <= MAX_REHASH => {

@@ -115,12 +115,12 @@ fn the_after_walk_reuses_unchanged_hashes_and_never_reads_what_cannot_matter() {
     std::fs::write(dir.path().join("edited"), "old\n").unwrap();
     std::fs::write(dir.path().join("grown"), "small\n").unwrap();
     let before = take(dir.path()).unwrap();
-    assert!(diff(&before, &take_after(dir.path(), &before).unwrap()).is_empty(), "an untouched tree is clean");
+    assert!(diff(&before, &take_after(dir.path(), &before, false).unwrap()).is_empty(), "an untouched tree is clean");
     std::fs::write(dir.path().join("edited"), "new\n").unwrap();
     // A file grown past the re-hash cap, and a huge new one: both sparse.
     OpenOptions::new().write(true).open(dir.path().join("grown")).unwrap().set_len(8 << 30).unwrap();
     std::fs::File::create(dir.path().join("huge")).unwrap().set_len(1 << 40).unwrap();
-    let after = take_after(dir.path(), &before).unwrap();
+    let after = take_after(dir.path(), &before, false).unwrap();
     assert_eq!(after[&b"same"[..]].kind, before[&b"same"[..]].kind);
     assert!(matches!(&after[&b"grown"[..]].kind, Kind::File { sha256 } if sha256.starts_with("not read")));
     let changes = diff(&before, &after);
@@ -129,4 +129,25 @@ fn the_after_walk_reuses_unchanged_hashes_and_never_reads_what_cannot_matter() {
     assert!(what(b"grown").unwrap().contains(&"size"));
     assert_eq!(what(b"huge").unwrap(), ["added"]);
     assert_eq!(what(b"same"), None);
+}
+
+/// A root job can set the clock and a file's times, so equal facts prove
+/// nothing: after a root job every file is read again. Here the facts are
+/// equal and only the recorded hash differs (what a same-size rewrite under
+/// a reset clock leaves): the shortcut misses it, the full re-hash does not.
+#[test]
+fn after_a_root_job_every_file_is_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "rewritten\n").unwrap();
+    let mut before = take(dir.path()).unwrap();
+    if let Some(Entry { kind: Kind::File { sha256 }, .. }) = before.get_mut(&b"f"[..]) {
+        *sha256 = "0".repeat(64);
+    }
+    assert!(
+        diff(&before, &take_after(dir.path(), &before, false).unwrap()).is_empty(),
+        "the shortcut trusts the facts"
+    );
+    let changes = diff(&before, &take_after(dir.path(), &before, true).unwrap());
+    assert_eq!(changes.len(), 1);
+    assert!(changes[0].what.contains(&"content"), "{changes:?}");
 }
