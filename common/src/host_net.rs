@@ -83,9 +83,10 @@ pub fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32, u64)>, NetError> {
 }
 
 /// Every established TCP connection as (local, remote, the uid that owns
-/// its socket), over netlink `sock_diag` only: a connection's owner decides
-/// whether it is evidence, so there is no `/proc` fallback that guesses.
-pub fn tcp_established() -> Result<Vec<(SocketAddr, SocketAddr, u32)>, NetError> {
+/// its socket, its inode), over netlink `sock_diag` only: a connection's
+/// owner decides whether it is evidence, so there is no `/proc` fallback
+/// that guesses.
+pub fn tcp_established() -> Result<Vec<(SocketAddr, SocketAddr, u32, u64)>, NetError> {
     diag::tcp_established().map_err(NetError)
 }
 

@@ -144,6 +144,7 @@ pub(crate) fn path_facts(s: &Settings, mode: Mode, report: Option<&DoctorReport>
         let why = "not read for --verify".to_owned();
         return PathFacts {
             established: Ok(Vec::new()),
+            locals: Ok(Vec::new()),
             firewall: Err(why.clone()),
             shields_up: Err(why.clone()),
             packet_filter: Err(why),

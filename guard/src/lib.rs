@@ -91,6 +91,7 @@ pub mod fuzzing {
         let ip = Ipv4Addr::new(100, 101, 102, 103);
         let facts = PathFacts {
             established: Ok(Vec::new()),
+            locals: Ok(Vec::new()),
             firewall: firewall_rows(report),
             shields_up: parse_prefs(rest),
             packet_filter: parse_netmap(rest),
@@ -99,8 +100,9 @@ pub mod fuzzing {
             local: (ip, 22).into(),
             remote: (Ipv4Addr::new(100, 64, 0, 5), 50000).into(),
             seen_at: 0,
+            session: "sshd: op@pts/0".into(),
         });
-        if let Ok(proof) = judge(&facts, login.as_ref(), ip, &[22, 2222]) {
+        if let Ok(proof) = judge(&facts, login.as_ref(), ip, &[22, 2222], 60) {
             assert_eq!(facts.shields_up, Ok(false));
             let port = proof.login.local.port();
             let rows: Vec<_> = facts.firewall.iter().flatten().filter(|r| r.address == ip && r.port == port).collect();

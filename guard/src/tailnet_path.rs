@@ -4,10 +4,15 @@
 //!
 //! Proof needs both:
 //! - **a login seen**: an established TCP connection owned by root (sshd's)
-//!   whose local side is the tailnet address and an sshd port and whose
-//!   remote side is a tailnet peer (100.64.0.0/10 or fd7a:115c:a1e0::/48),
-//!   from the kernel's table (`sock_diag`). It is kept in the state file
-//!   with the time it was seen;
+//!   whose local side is the tailnet address and an sshd port, whose remote
+//!   side is a tailnet peer (100.64.0.0/10 or fd7a:115c:a1e0::/48) and not
+//!   an address of this host (a connection the host makes to itself never
+//!   crosses `tailscale0`), and which an authenticated sshd session holds
+//!   (a process running sshd whose title names the user, `sshd: user@…`;
+//!   a connection still at the login prompt proves nothing about logging
+//!   in), from the kernel's table (`sock_diag`) and `/proc`. It is kept in
+//!   the state file with the time it was seen, and counts for
+//!   [`LOGIN_FRESH_SECS`];
 //! - **every local filter admits it**, read now: the doctor's firewall
 //!   evaluator (`details.tailnet_admits` of its `firewall` check) says
 //!   `accepted` for that port on every Tailscale interface; `tailscale debug
@@ -22,7 +27,10 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
-pub use facts::{FirewallRow, Grant, PathFacts, firewall_rows, gather, parse_netmap, parse_prefs};
+pub use facts::{Conn, FirewallRow, Grant, PathFacts, firewall_rows, gather, parse_netmap, parse_prefs, session_title};
+
+/// How long a login seen counts: the path is proven only by a recent one.
+pub const LOGIN_FRESH_SECS: i64 = 3600;
 
 /// The tailnet's IPv6 prefix, fd7a:115c:a1e0::/48.
 const TAILNET_V6: [u16; 3] = [0xfd7a, 0x115c, 0xa1e0];
@@ -37,6 +45,9 @@ pub struct Evidence {
     pub remote: SocketAddr,
     /// Unix time the guard saw it.
     pub seen_at: i64,
+    /// The sshd session that held it (its process title, `sshd: user@…`).
+    #[serde(default)]
+    pub session: String,
 }
 
 /// What the state file keeps about the tailnet path.
@@ -66,16 +77,24 @@ pub fn is_tailnet(ip: IpAddr) -> bool {
     }
 }
 
-/// The connections in `established` that prove a tailnet login to sshd on
-/// `ip:ports`: root's socket, local side `ip` and an sshd port, remote side
-/// a tailnet peer. Pure.
-pub fn logins(established: &[(SocketAddr, SocketAddr, u32)], ip: Ipv4Addr, ports: &[u16], now: i64) -> Vec<Evidence> {
-    established
+/// The connections that prove a tailnet login to sshd on `ip:ports`: root's
+/// socket, local side `ip` and an sshd port, remote side a tailnet peer
+/// that is not one of this host's addresses (`locals`), held by an
+/// authenticated sshd session. Pure.
+pub fn logins(conns: &[Conn], locals: &[IpAddr], ip: Ipv4Addr, ports: &[u16], now: i64) -> Vec<Evidence> {
+    conns
         .iter()
-        .filter(|(local, remote, uid)| {
-            *uid == 0 && local.ip() == IpAddr::V4(ip) && ports.contains(&local.port()) && is_tailnet(remote.ip())
+        .filter(|c| {
+            c.uid == 0
+                && c.local.ip() == IpAddr::V4(ip)
+                && ports.contains(&c.local.port())
+                && is_tailnet(c.remote.ip())
+                && !locals.contains(&c.remote.ip())
         })
-        .map(|(local, remote, _)| Evidence { local: *local, remote: *remote, seen_at: now })
+        .filter_map(|c| {
+            let session = c.session.clone()?;
+            Some(Evidence { local: c.local, remote: c.remote, seen_at: now, session })
+        })
         .collect()
 }
 
@@ -83,10 +102,16 @@ pub fn logins(established: &[(SocketAddr, SocketAddr, u32)], ip: Ipv4Addr, ports
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "code", rename_all = "kebab-case")]
 pub enum Wait {
-    /// No login over the tailnet seen yet.
+    /// No login over the tailnet seen yet (or none recent enough).
     Login {
         /// Where to log in.
         at: Vec<SocketAddr>,
+    },
+    /// The local addresses could not be read (a connection from this host
+    /// to itself would look like a login).
+    LocalsUnreadable {
+        /// Why.
+        why: String,
     },
     /// The connection table could not be read.
     LoginUnreadable {
@@ -131,11 +156,12 @@ impl Wait {
             Wait::Login { at } => {
                 let at: Vec<String> = at.iter().map(ToString::to_string).collect();
                 format!(
-                    "no SSH login over the tailnet seen yet: log in once over the tailnet at {} and stay logged in until the next tick (or run `sudo openclaw-guard run` from that session) to let the guard finish",
+                    "no SSH login over the tailnet seen in the last hour: log in over the tailnet at {} from another tailnet device and stay logged in until the next tick (or run `sudo openclaw-guard run` from that session) to let the guard finish",
                     at.join(" or ")
                 )
             }
             Wait::LoginUnreadable { why } => format!("cannot read the kernel's connection table: {why}"),
+            Wait::LocalsUnreadable { why } => format!("cannot read this host's addresses: {why}"),
             Wait::Firewall { port, detail } => format!(
                 "the firewall does not certainly admit a tailnet peer to tcp/{port} ({detail}): admit it on the Tailscale interface (e.g. `ufw allow in on tailscale0`)"
             ),
@@ -201,10 +227,17 @@ fn filter_waits(f: &PathFacts, ip: Ipv4Addr, port: u16) -> (Vec<Wait>, Vec<Strin
     (waits, paths)
 }
 
-/// Judges the tailnet path to sshd on `ip:ports`, given the facts and the
-/// login the state file recorded (or one seen now). Pure.
-pub fn judge(f: &PathFacts, login: Option<&Evidence>, ip: Ipv4Addr, ports: &[u16]) -> Result<Proof, Vec<Wait>> {
-    let login = login.filter(|e| e.local.ip() == IpAddr::V4(ip) && ports.contains(&e.local.port()));
+/// Judges the tailnet path to sshd on `ip:ports` at `now`, given the facts
+/// and the login the state file recorded (or one seen now). Pure.
+pub fn judge(
+    f: &PathFacts,
+    login: Option<&Evidence>,
+    ip: Ipv4Addr,
+    ports: &[u16],
+    now: i64,
+) -> Result<Proof, Vec<Wait>> {
+    let fresh = |e: &&Evidence| e.seen_at <= now && now - e.seen_at <= LOGIN_FRESH_SECS;
+    let login = login.filter(|e| e.local.ip() == IpAddr::V4(ip) && ports.contains(&e.local.port())).filter(fresh);
     if let Some(e) = login {
         let (waits, firewall) = filter_waits(f, ip, e.local.port());
         return if waits.is_empty() { Ok(Proof { login: e.clone(), firewall }) } else { Err(waits) };
@@ -212,6 +245,9 @@ pub fn judge(f: &PathFacts, login: Option<&Evidence>, ip: Ipv4Addr, ports: &[u16
     let mut waits = Vec::new();
     if let Err(why) = &f.established {
         waits.push(Wait::LoginUnreadable { why: why.clone() });
+    }
+    if let Err(why) = &f.locals {
+        waits.push(Wait::LocalsUnreadable { why: why.clone() });
     }
     let mut open = Vec::new();
     for &p in ports {

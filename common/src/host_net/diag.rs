@@ -42,11 +42,11 @@ pub(crate) fn tcp_listener_uids() -> Result<Vec<(SocketAddr, u32, u64)>, String>
     Ok(res)
 }
 
-/// Every established TCP connection: (local, remote, owner's uid), IPv4 and IPv6.
-pub(crate) fn tcp_established() -> Result<Vec<(SocketAddr, SocketAddr, u32)>, String> {
+/// Every established TCP connection: (local, remote, owner's uid, inode), IPv4 and IPv6.
+pub(crate) fn tcp_established() -> Result<Vec<(SocketAddr, SocketAddr, u32, u64)>, String> {
     let mut res = Vec::new();
     for family in [AF_INET, AF_INET6] {
-        dump(family, IPPROTO_TCP, 1 << TCP_ESTABLISHED, |d| res.push((d.local, d.remote, d.uid)))?;
+        dump(family, IPPROTO_TCP, 1 << TCP_ESTABLISHED, |d| res.push((d.local, d.remote, d.uid, d.inode)))?;
     }
     Ok(res)
 }

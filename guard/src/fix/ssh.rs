@@ -157,10 +157,12 @@ pub fn run(env: &FixEnv, mode: Mode, tailnet: &Tailnet, journal: &mut dyn Journa
     }
     // The path first: a login seen now is recorded before anything changes.
     let now = common::time_fmt::now_utc().unix_timestamp();
-    let seen =
-        tailnet.path.established.as_deref().map(|e| tailnet_path::logins(e, ip, &g.ports, now)).unwrap_or_default();
+    let seen = match (&tailnet.path.established, &tailnet.path.locals) {
+        (Ok(conns), Ok(locals)) => tailnet_path::logins(conns, locals, ip, &g.ports, now),
+        _ => Vec::new(),
+    };
     if let Some(e) = seen.last() {
-        steps.say(format!("login over the tailnet seen: {} -> {}", e.remote, e.local));
+        steps.say(format!("login over the tailnet seen: {} -> {} ({})", e.remote, e.local, e.session));
         if mode == Mode::Apply
             && let Err(err) = journal.record_login(e.clone())
         {
@@ -168,7 +170,7 @@ pub fn run(env: &FixEnv, mode: Mode, tailnet: &Tailnet, journal: &mut dyn Journa
         }
     }
     let login = seen.last().cloned().or_else(|| journal.login());
-    match tailnet_path::judge(&tailnet.path, login.as_ref(), ip, &g.ports) {
+    match tailnet_path::judge(&tailnet.path, login.as_ref(), ip, &g.ports, now) {
         Ok(proof) => {
             steps.say(format!(
                 "tailnet path proven: a login from {} to {} (seen {}); the firewall admits it ({})",

@@ -48,11 +48,27 @@ impl Grant {
     }
 }
 
+/// An established TCP connection and the sshd session holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Conn {
+    /// This host's side.
+    pub local: SocketAddr,
+    /// The peer.
+    pub remote: SocketAddr,
+    /// The uid that owns the socket.
+    pub uid: u32,
+    /// The title of an authenticated sshd session process holding it
+    /// (`sshd: user@pts/0`), if one does.
+    pub session: Option<String>,
+}
+
 /// Everything the judgement reads besides the recorded login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PathFacts {
-    /// Established TCP connections (local, remote, uid).
-    pub established: Result<Vec<(SocketAddr, SocketAddr, u32)>, String>,
+    /// Established TCP connections to sshd's ports.
+    pub established: Result<Vec<Conn>, String>,
+    /// This host's addresses.
+    pub locals: Result<Vec<std::net::IpAddr>, String>,
     /// The doctor's verdicts.
     pub firewall: Result<Vec<FirewallRow>, String>,
     /// `ShieldsUp`.
@@ -201,9 +217,52 @@ fn tailscale(args: &[&str], timeout: Duration) -> Result<Option<Vec<u8>>, String
     }
 }
 
+/// An authenticated sshd session's process title: the program is sshd (or
+/// OpenSSH 9.8's sshd-session) and the title is the user alone (`sshd:
+/// root`, a root session) or `user@tty`, which sshd sets only after
+/// authentication; the bracketed titles (`[priv]`, `[net]`, `[preauth]`,
+/// `[accepted]`, `[listener]`) and anything with a space are not sessions.
+/// Pure.
+pub fn session_title(exe_name: &str, cmdline: &[u8]) -> Option<String> {
+    if !exe_name.starts_with("sshd") {
+        return None;
+    }
+    let title = String::from_utf8_lossy(cmdline.split(|b| *b == 0).next()?).trim().to_owned();
+    let rest = title.strip_prefix("sshd: ").or_else(|| title.strip_prefix("sshd-session: "))?;
+    let user = rest.split('@').next().unwrap_or("");
+    let ok = !user.is_empty() && !rest.ends_with('@') && !rest.contains(['[', ' ']);
+    ok.then_some(title)
+}
+
+/// The established connections to a tailnet address of this host from a
+/// tailnet peer, and the sshd sessions holding them.
+fn connections() -> Result<Vec<Conn>, String> {
+    let all = common::host_net::tcp_established().map_err(|e| e.to_string())?;
+    let mine: Vec<_> =
+        all.into_iter().filter(|(l, r, _, _)| super::is_tailnet(l.ip()) && super::is_tailnet(r.ip())).collect();
+    if mine.is_empty() {
+        return Ok(Vec::new());
+    }
+    let scan = common::host_net::procs::scan_socket_fds()?;
+    Ok(mine
+        .into_iter()
+        .map(|(local, remote, uid, inode)| {
+            let session = scan.held.iter().filter(|(i, _)| *i == inode).find_map(|&(_, pid)| {
+                let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+                let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+                session_title(&exe.file_name()?.to_string_lossy(), &cmdline)
+            });
+            Conn { local, remote, uid, session }
+        })
+        .collect())
+}
+
 /// Gathers the facts; `report` is the doctor's latest report.
 pub fn gather(report: Option<&DoctorReport>, timeout: Duration) -> PathFacts {
-    let established = common::host_net::tcp_established().map_err(|e| e.to_string());
+    let established = connections();
+    let locals = common::host_net::interface_addresses()
+        .map(|a| a.into_iter().map(|a| a.ip).collect())
+        .map_err(|e| e.to_string());
     let shields_up = match tailscale(&["debug", "prefs"], timeout) {
         Ok(Some(out)) => parse_prefs(&out),
         Ok(None) => Err("this tailscale has no `debug prefs`".into()),
@@ -214,5 +273,5 @@ pub fn gather(report: Option<&DoctorReport>, timeout: Duration) -> PathFacts {
         Ok(None) => Ok(None),
         Err(e) => Err(e),
     };
-    PathFacts { established, firewall: firewall_rows(report), shields_up, packet_filter }
+    PathFacts { established, locals, firewall: firewall_rows(report), shields_up, packet_filter }
 }

@@ -11,9 +11,10 @@
 //! recorded states; the doctor is the real `openclaw-doctor --only
 //! listeners --only firewall`, so the finding comes from the kernel's
 //! socket table and the tailnet verdict from the real ruleset. `Lab::new`
-//! also holds a connection from the tailnet peer to sshd open (the login
-//! the guard needs before it removes the public listener); `Lab::unproven`
-//! does not. Root only; dropped with the namespaces.
+//! also holds an SSH session from the tailnet peer open (`ssh -N` as root
+//! with a key the lab made: the authenticated login the guard needs before
+//! it removes the public listener); `Lab::unproven` does not. Root only;
+//! dropped with the namespaces.
 
 use std::cell::RefCell;
 use std::path::PathBuf;
@@ -96,11 +97,15 @@ impl Lab {
         std::fs::create_dir_all(ssh.join("sshd_config.d")).unwrap();
         let key = ssh.join("ssh_host_ed25519_key");
         sh(&format!("/usr/bin/ssh-keygen -q -t ed25519 -N '' -f '{}'", key.display()));
+        let client = h.path("client_key");
+        sh(&format!("/usr/bin/ssh-keygen -q -t ed25519 -N '' -f '{}'", client.display()));
+        std::fs::copy(h.path("client_key.pub"), ssh.join("authorized_keys")).unwrap();
         std::fs::write(
             ssh.join("sshd_config"),
             format!(
                 "Include {ssh}/sshd_config.d/*.conf\nPort {PORT}\nListenAddress 0.0.0.0\nHostKey {key}\n\
-                 PidFile {pid}\nUsePAM no\nPasswordAuthentication no\n",
+                 PidFile {pid}\nUsePAM no\nPasswordAuthentication no\nAuthorizedKeysFile {ssh}/authorized_keys\n\
+                 StrictModes no\nPermitRootLogin prohibit-password\n",
                 ssh = ssh.display(),
                 key = key.display(),
                 pid = h.path("sshd.pid").display()
@@ -178,21 +183,39 @@ exit 0"#,
         sh(&format!("ip netns exec {} nft -f '{}'", self.ns, file.display()));
     }
 
-    /// The tailnet peer connects to sshd on the tailnet address and keeps
-    /// the connection open (until the lab is dropped); returns once sshd's
-    /// side of it is established.
+    /// The tailnet peer logs in to sshd on the tailnet address (`ssh -N` as
+    /// root with the lab's key) and stays logged in until the lab is
+    /// dropped; returns once sshd runs the authenticated session.
     pub(crate) fn tailnet_login(&self) {
         let child = Command::new("/usr/sbin/ip")
-            .args(["netns", "exec", &format!("{}t", self.ns), "/bin/bash", "-c"])
-            .arg(format!("exec 3<>/dev/tcp/{TAILNET}/{PORT} && exec sleep 120"))
+            .args(["netns", "exec", &format!("{}t", self.ns), "/usr/bin/ssh", "-N", "-i"])
+            .arg(self.h.path("client_key"))
+            .args(["-p", &PORT.to_string(), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no"])
+            .args(["-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR", &format!("root@{TAILNET}")])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::fs::File::create(self.h.path("ssh-client.err")).unwrap())
             .spawn()
             .unwrap();
         self.holders.borrow_mut().push(child);
-        let established = || {
-            let (_, out) = self.in_ns(&format!("/usr/bin/ss -tnH state established '( sport = :{PORT} )'"));
-            out.contains(TAILNET_PEER)
-        };
-        assert!(crate::support::wait_for(established), "the tailnet peer could not connect to sshd");
+        assert!(
+            crate::support::wait_for(|| self.session_from(TAILNET_PEER)),
+            "the tailnet peer could not log in: {}\n{}\n{}",
+            std::fs::read_to_string(self.h.path("ssh-client.err")).unwrap_or_default(),
+            self.in_ns("/usr/bin/ss -tnpH state established").1,
+            self.in_ns("ps -eo pid,args | grep 'sshd:' | grep -v grep").1
+        );
+    }
+
+    /// Whether an authenticated sshd session (`sshd: root`) holds a
+    /// connection from `peer`.
+    pub(crate) fn session_from(&self, peer: &str) -> bool {
+        let (_, out) = self.in_ns(&format!("/usr/bin/ss -tnpH state established '( sport = :{PORT} )'"));
+        out.lines().filter(|l| l.contains(peer)).any(|l| {
+            l.split("pid=")
+                .skip(1)
+                .filter_map(|p| p.split(',').next()?.parse::<u32>().ok())
+                .any(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"sshd: root\0")))
+        })
     }
 
     /// The first line sshd sends a peer (`t`: the tailnet peer, `w`: the

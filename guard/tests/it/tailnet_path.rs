@@ -33,8 +33,7 @@ fn a_firewall_that_blocks_ssh_on_the_tailnet_keeps_the_public_listener() {
     let log = lab.h.log();
     assert!(log.contains("AWAITING TAILNET PROOF") && log.contains("blocked on tailscale0"), "{log}");
     assert!(
-        log.contains("log in once over the tailnet at 100.101.102.103:2222")
-            && log.contains("does not certainly admit"),
+        log.contains("log in over the tailnet at 100.101.102.103:2222") && log.contains("does not certainly admit"),
         "{log}"
     );
     assert!(!log.contains("REMEDIATION APPLIED"), "{log}");
@@ -82,7 +81,7 @@ fn phase_one_adds_the_tailnet_listener_and_a_real_login_lets_phase_two_remove_th
     let r = lab.guard(&["run", "--format", "json"]);
     assert_eq!(r.code, 1, "{r:?}");
     assert_eq!(r.json()["attempts"][0]["fix"]["outcome"], "awaiting-tailnet");
-    assert!(lab.h.log().contains("log in once over the tailnet at 100.101.102.103:2222"), "{}", lab.h.log());
+    assert!(lab.h.log().contains("log in over the tailnet at 100.101.102.103:2222"), "{}", lab.h.log());
     let mut binds = lab.binds();
     binds.sort();
     assert_eq!(binds, [format!("{TAILNET}:{PORT}"), format!("198.51.100.7:{PORT}")]);
@@ -102,4 +101,35 @@ fn phase_one_adds_the_tailnet_listener_and_a_real_login_lets_phase_two_remove_th
     let status = lab.guard(&["status", "--format", "json"]).json();
     assert_eq!(status["tailnet_path"]["phase"], serde_json::Value::Null);
     assert!(status["tailnet_path"]["login"]["local"] == format!("{TAILNET}:{PORT}"), "{status}");
+}
+
+/// A connection is not a login: an unprivileged process on the host that
+/// connects to its own tailnet address (over `lo`), and a tailnet peer
+/// that never gets past the login prompt, leave the public listener where
+/// it is.
+#[test]
+fn a_connection_from_the_host_itself_or_one_that_never_logged_in_proves_nothing() {
+    let Some(lab) = Lab::unproven(UNITS) else { return };
+    lab.ruleset(&contract_plus_public());
+    // Held open for sshd's login grace time: the host to itself, as nobody,
+    // and the tailnet peer at the prompt.
+    let hold = |ns: String, setpriv: bool| {
+        let mut c = std::process::Command::new("/usr/sbin/ip");
+        c.args(["netns", "exec", &ns]);
+        if setpriv {
+            c.args(["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+        }
+        c.args(["/bin/bash", "-c", &format!("exec 3<>/dev/tcp/{TAILNET}/{PORT} && exec sleep 60")]).spawn().unwrap()
+    };
+    let mut held = [hold(lab.ns.clone(), true), hold(format!("{}t", lab.ns), false)];
+    let count = || lab.in_ns(&format!("/usr/bin/ss -tnH state established '( sport = :{PORT} )'")).1.lines().count();
+    assert!(crate::support::wait_for(|| count() >= 2), "the two connections did not reach sshd");
+    let r = lab.guard(&["run", "--format", "json"]);
+    for c in &mut held {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    assert_eq!(r.json()["attempts"][0]["fix"]["outcome"], "awaiting-tailnet", "{r:?}\n{}", lab.h.log());
+    assert!(lab.peer_banner('w', "198.51.100.7").is_some(), "the public listener stays");
+    assert_eq!(lab.h.state()["tailnet_path"]["login"], serde_json::Value::Null);
 }
