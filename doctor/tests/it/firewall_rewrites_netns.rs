@@ -184,8 +184,16 @@ fn peer_connects(pair: &Pair, port: u16) -> bool {
     Command::new(IP).args(["netns", "exec", &pair.peer, python(), "-c", &script]).status().unwrap().success()
 }
 
+/// Docker 28's guard for ports published on 127.0.0.1: a raw prerouting
+/// rule dropping that destination from every interface but `lo`.
+const DOCKER_RAW: &str = "table ip raw {\n chain PREROUTING {\n  type filter hook prerouting priority raw; policy accept;\n  ip daddr 127.0.0.1 iifname != \"lo\" counter drop\n }\n}\n";
+
 /// Finding 5: the contract's own Docker setup (a port published on
-/// 127.0.0.1) passes; the peer cannot reach it.
+/// 127.0.0.1, with Docker's raw drop of that destination off `lo`) passes;
+/// the peer cannot reach it. Without the raw drop it fails: prerouting's
+/// NAT rewrites a neighbour's packet to 127.0.0.1 before the route lookup
+/// could drop it as a martian (the adversarial review saw such packets
+/// reach the container).
 #[test]
 fn docker_publishing_on_loopback_only_passes_and_really_stays_unreachable() {
     if !prerequisites(&["nft", "sysctl"]) {
@@ -196,6 +204,9 @@ fn docker_publishing_on_loopback_only_passes_and_really_stays_unreachable() {
     let _listener = Catcher::start(&ct.ns, 8000, true, false);
     pair.nft(CONTRACT_NFT);
     pair.nft(&docker_nat(8000, "ip daddr 127.0.0.1 "));
+    let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
+    fails_naming(&check, code, &["dnat to 172.17.0.2:8000", "reaches 172.17.0.2:8000 forwarded"]);
+    pair.nft(DOCKER_RAW);
     assert!(!peer_connects(&pair, 8000), "a loopback-only publish reached from outside");
     let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
     assert_eq!((status(&check), code), ("pass", 0), "{check:#}");

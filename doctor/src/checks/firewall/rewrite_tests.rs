@@ -81,10 +81,17 @@ fn iptables_targets_that_redirect_are_rewrites_in_prerouting() {
 /// naming the port and the container it reaches.
 #[test]
 fn a_dnat_that_only_matches_loopback_is_no_rewrite_while_route_localnet_is_off() {
-    let docker = |daddr: Option<&str>| {
+    // Docker 28's raw rule: `-t raw -A PREROUTING -d 127.0.0.1 ! -i lo -j DROP`.
+    let raw = format!(
+        r#"{{"table":{{"family":"ip","name":"raw"}}}},
+        {{"chain":{{"family":"ip","table":"raw","name":"PREROUTING","type":"filter","hook":"prerouting","prio":-300,"policy":"accept"}}}},
+        {{"rule":{{"family":"ip","table":"raw","chain":"PREROUTING","expr":[{},{{"match":{{"op":"!=","left":{{"meta":{{"key":"iifname"}}}},"right":"lo"}}}},{{"counter":null}},{{"drop":null}}]}}}},"#,
+        pmatch("ip", "daddr", "==", "\"127.0.0.1\"")
+    );
+    let docker = |daddr: Option<&str>, raw: &str| {
         let m = daddr.map(|a| format!("{},", pmatch("ip", "daddr", "==", &format!("\"{a}\"")))).unwrap_or_default();
         format!(
-            r#"{{"nftables":[{{"table":{{"family":"ip","name":"nat"}}}},
+            r#"{{"nftables":[{raw}{{"table":{{"family":"ip","name":"nat"}}}},
             {{"chain":{{"family":"ip","table":"nat","name":"PREROUTING","type":"nat","hook":"prerouting","prio":-100,"policy":"accept"}}}},
             {{"chain":{{"family":"ip","table":"nat","name":"DOCKER"}}}},
             {{"rule":{{"family":"ip","table":"nat","chain":"PREROUTING","expr":[{{"jump":{{"target":"DOCKER"}}}}]}}}},
@@ -92,10 +99,17 @@ fn a_dnat_that_only_matches_loopback_is_no_rewrite_while_route_localnet_is_off()
             pmatch("tcp", "dport", "==", "8000")
         )
     };
-    let local = nft::parse(&docker(Some("127.0.0.1"))).unwrap();
+    let local = nft::parse(&docker(Some("127.0.0.1"), &raw)).unwrap();
     assert!(local.rewrites(false).is_empty(), "{:?}", local.rewrites(false));
     assert_eq!(local.rewrites(true).len(), 1, "with route_localnet on, loopback destinations are routable");
-    let public = nft::parse(&docker(None)).unwrap().rewrites(false);
+    // Without the raw drop a neighbour's packet to 127.0.0.1 is NATed
+    // before the route lookup could call it a martian: a rewrite.
+    let unguarded = nft::parse(&docker(Some("127.0.0.1"), "")).unwrap();
+    assert_eq!(unguarded.rewrites(false).len(), 1, "the martian check runs after prerouting's NAT");
+    // A drop of another address does not cover it.
+    let other = nft::parse(&docker(Some("127.0.0.2"), &raw)).unwrap();
+    assert_eq!(other.rewrites(false).len(), 1);
+    let public = nft::parse(&docker(None, "")).unwrap().rewrites(false);
     assert_eq!(public, ["ip nat DOCKER (handle 12): tcp dport 8000 dnat to 172.17.0.2:8000"]);
 }
 

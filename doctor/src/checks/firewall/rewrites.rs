@@ -13,10 +13,13 @@ impl Ruleset {
     /// DNAT, REDIRECT, NETMAP…): as `table chain (handle N): rule`. Base
     /// chains of the output and postrouting hooks are left out: they do not
     /// touch traffic arriving for this host. A destination rewrite whose
-    /// rule only matches a loopback destination cannot match a packet from
-    /// outside while `route_localnet` is off (`loopback_routable` false:
-    /// the kernel drops such martians first), as Docker's rules for a port
-    /// published on 127.0.0.1 are.
+    /// rule only matches a loopback destination is left out only when a
+    /// chain before destination NAT drops that destination from every
+    /// interface but `lo` (Docker 28's raw `-d 127.0.0.1 ! -i lo -j DROP`)
+    /// and `route_localnet` is off (`loopback_routable` false). The kernel's
+    /// martian check does not help: it runs at the route lookup, after
+    /// prerouting's NAT has rewritten the destination, so without such a
+    /// drop a neighbour on the link reaches a port published on 127.0.0.1.
     #[cfg(test)]
     pub(crate) fn rewrites(&self, loopback_routable: bool) -> Vec<String> {
         self.rewrite_rules(loopback_routable).into_iter().map(|(t, c, r)| self.rule_label(t, c, r)).collect()
@@ -39,7 +42,8 @@ impl Ruleset {
                         Expr::Xt { kind: XtKind::Target, name } => !PLAIN_XT_TARGETS.contains(&name.as_str()),
                         _ => false,
                     });
-                    if rewrites && (loopback_routable || !only_loopback_destination(r)) {
+                    let excused = !loopback_routable && only_loopback_destination(r) && self.drops_loopback_early(r);
+                    if rewrites && !excused {
                         res.push((ti, ci, ri));
                     }
                 }
@@ -85,6 +89,87 @@ impl Ruleset {
             }
         }
         res
+    }
+}
+
+impl Ruleset {
+    /// Whether a `filter` base chain on prerouting, ahead of destination
+    /// NAT (priority below -100), drops every loopback destination `r`
+    /// matches when it arrives on any interface but `lo`: a rule of just
+    /// `ip daddr <loopback>` (or `ip6 daddr ::1`), `iif`/`iifname != "lo"`
+    /// and `drop` (counters allowed).
+    fn drops_loopback_early(&self, r: &Rule) -> bool {
+        let wanted: Vec<&Value> = r
+            .exprs
+            .iter()
+            .filter_map(|e| match e {
+                Expr::Match { left: Key::Payload { field, .. }, right, .. } if field == "daddr" => Some(right),
+                _ => None,
+            })
+            .collect();
+        let drops: Vec<&Value> = self
+            .tables
+            .iter()
+            .filter(|t| t.family != Family::Other && t.dormancy == Dormancy::Active)
+            .flat_map(|t| &t.chains)
+            .filter(|c| c.base.as_ref().is_some_and(|b| b.hook == "prerouting" && b.kind == "filter" && b.prio < -100))
+            .flat_map(|c| &c.rules)
+            .filter_map(loopback_drop)
+            .collect();
+        let covered = |w: &Value| {
+            let addrs = loopback_addrs(w);
+            if addrs.is_empty() {
+                // A prefix or anything else: only the very same value dropped covers it.
+                return drops.iter().any(|d| *d == w);
+            }
+            addrs.iter().all(|a| drops.iter().any(|d| loopback_addrs(d).contains(a) || covers_all_loopback(d, *a)))
+        };
+        !wanted.is_empty() && wanted.iter().all(|w| covered(w))
+    }
+}
+
+/// The destination a rule of just `daddr <loopback>`, `iif(name) != "lo"`
+/// and `drop` drops.
+fn loopback_drop(r: &Rule) -> Option<&Value> {
+    let mut daddr = None;
+    let mut not_lo = false;
+    let mut drop = false;
+    for e in &r.exprs {
+        match e {
+            Expr::Match { op, left: Key::Payload { field, .. }, right } if field == "daddr" && op == "==" => {
+                daddr = Some(right);
+            }
+            Expr::Match { op, left: Key::Meta(m), right: Value::Str(s) }
+                if op == "!=" && (m == "iifname" || m == "iif") && s == "lo" =>
+            {
+                not_lo = true;
+            }
+            Expr::Verdict(super::nft::Verdict::Drop) => drop = true,
+            Expr::Statement(_) => {}
+            _ => return None,
+        }
+    }
+    daddr.filter(|d| not_lo && drop && is_loopback(d))
+}
+
+/// The single loopback addresses a value names (a prefix yields none).
+fn loopback_addrs(v: &Value) -> Vec<std::net::IpAddr> {
+    match v {
+        Value::Str(a) => a.parse().into_iter().collect(),
+        Value::Set(items) => items.iter().flat_map(loopback_addrs).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a drop's destination prefix holds `a` (`127.0.0.0/8` holds every IPv4 loopback address).
+fn covers_all_loopback(d: &Value, a: std::net::IpAddr) -> bool {
+    match (d, a) {
+        (Value::Prefix(p, len), std::net::IpAddr::V4(v4)) if p.parse::<std::net::Ipv4Addr>().is_ok() => {
+            let base = u32::from(p.parse::<std::net::Ipv4Addr>().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED));
+            let mask = if *len == 0 { 0 } else { u32::MAX << (32 - u32::from(*len).min(32)) };
+            base & mask == u32::from(v4) & mask
+        }
+        _ => false,
     }
 }
 

@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 ns="oc-capture-$$"
 cleanup() { ip netns del "$ns" 2>/dev/null || true; }
 trap cleanup EXIT
-fresh() { cleanup; ip netns add "$ns"; ip -n "$ns" link set lo up; }
+fresh() { cleanup; ip netns add "$ns"; ip -n "$ns" link set lo up; ip -n "$ns" link add tailscale0 type veth peer name tsp; }
 in_ns() { ip netns exec "$ns" "$@"; }
 
 for f in *.nft; do

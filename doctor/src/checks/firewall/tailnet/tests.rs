@@ -64,3 +64,13 @@ fn a_ruleset_with_no_chains_admits_and_unknown_expressions_do_not() {
     let m = Model { ruleset: &unknown, xt: &xt, ct_new_certain: true, tailscale: &ts };
     assert!(!matches!(admits(&m, 22, 0, DST), Admit::Accepted { .. }));
 }
+
+/// From the adversarial review: a drop at an `inet` ingress hook, and a
+/// drop of the reply on its way out, were judged `accepted`.
+#[test]
+fn a_drop_at_ingress_or_on_the_replys_way_out_is_never_accepted() {
+    for name in ["tailnet_ingress_drop", "tailnet_output_drop"] {
+        let got = judge(name, false, 22);
+        assert!(!matches!(got, Admit::Accepted { .. }), "{name}: {got:?}");
+    }
+}
