@@ -120,7 +120,7 @@ impl Ruleset {
             let addrs = loopback_addrs(w);
             if addrs.is_empty() {
                 // A prefix or anything else: only the very same value dropped covers it.
-                return drops.iter().any(|d| *d == w);
+                return drops.contains(&w);
             }
             addrs.iter().all(|a| drops.iter().any(|d| loopback_addrs(d).contains(a) || covers_all_loopback(d, *a)))
         };
