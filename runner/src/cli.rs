@@ -205,51 +205,10 @@ fn serve(config: Option<PathBuf>, paths: Vec<String>, socket: PathBuf, group: Op
     Ok(Exit::Undecided)
 }
 
-/// `O_CLOEXEC` as `/proc/<pid>/fdinfo` prints it (octal `flags:`).
-const FDINFO_CLOEXEC: u32 = 0o2_000_000;
-
-/// Descriptors above 2 this process holds without close-on-exec: what a
-/// caller left open, which every child (the job included) would inherit.
-/// Closing them would need `unsafe`; the runner refuses to start instead.
-fn inherited_descriptors() -> Result<Vec<String>, String> {
-    let mut found = Vec::new();
-    let entries = std::fs::read_dir("/proc/self/fd").map_err(|e| format!("/proc/self/fd: {e}"))?;
-    for e in entries.flatten() {
-        let Some(fd) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
-        if fd <= 2 {
-            continue;
-        }
-        // Gone meanwhile: the directory's own descriptor, closed after the listing.
-        let Ok(info) = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) else { continue };
-        let flags = info
-            .lines()
-            .find_map(|l| l.strip_prefix("flags:"))
-            .and_then(|v| u32::from_str_radix(v.trim(), 8).ok())
-            .ok_or_else(|| format!("/proc/self/fdinfo/{fd}: no flags"))?;
-        if flags & FDINFO_CLOEXEC == 0 {
-            let target = std::fs::read_link(e.path()).map(|t| t.display().to_string()).unwrap_or_default();
-            found.push(format!("{fd} ({})", common::output::sanitize(&target)));
-        }
-    }
-    Ok(found)
-}
-
-/// Refuses to start a job while the caller left a descriptor open.
-fn refuse_inherited_descriptors() -> Result<(), String> {
-    let found = inherited_descriptors()?;
-    if found.is_empty() {
-        return Ok(());
-    }
-    Err(format!(
-        "descriptor(s) {} are open without close-on-exec and would reach the job; close them first (in a shell: `exec N<&-`)",
-        found.join(", ")
-    ))
-}
-
 fn run(cli: Cli) -> Result<Exit, String> {
-    if matches!(cli.command, Command::Run(_) | Command::Serve { .. }) {
-        refuse_inherited_descriptors()?;
-    }
+    // A descriptor a caller left open would reach every child, the job
+    // included: from here on only stdin, stdout and stderr are inherited.
+    close_fds::set_fds_cloexec_threadsafe(3, &[]);
     let (_config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let json = |f: Format| matches!(f, Format::Json);
     match cli.command {
