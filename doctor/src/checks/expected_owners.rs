@@ -75,7 +75,8 @@ pub(crate) fn violations(
         let strangers: Vec<String> = s
             .owners
             .iter()
-            .filter(|o| o.exe.as_deref() != Some(want.as_path()))
+            // pid 1 holds a socket-activated service's listener (ssh.socket).
+            .filter(|o| o.pid != 1 && o.exe.as_deref() != Some(want.as_path()))
             .map(|o| {
                 let exe = o.exe.as_deref().map_or("exe unreadable".into(), |e| e.display().to_string());
                 format!("pid {} {exe}{}", o.pid, o.unit.as_deref().map(|u| format!(", {u}")).unwrap_or_default())
@@ -154,6 +155,13 @@ mod tests {
             v[0].0.contains("port 22 must be held by /usr/sbin/sshd but is held by pid 7 /usr/bin/python3"),
             "{v:?}"
         );
+        // Socket activation: systemd (pid 1) holds the listener.
+        let mut activated = sock(22, Some("/usr/lib/systemd/systemd"));
+        if let Some(o) = activated.owners.first_mut() {
+            Arc::make_mut(o).pid = 1;
+        }
+        table.sockets = vec![activated];
+        assert!(violations(&table, &expected, true).is_empty());
         table.sockets = vec![sock(22, None)];
         assert!(violations(&table, &expected, true)[0].0.contains("no process the doctor can see"));
         assert!(violations(&table, &expected, false).is_empty(), "not root: owners are unknown, not wrong");
