@@ -154,6 +154,26 @@ pub(crate) async fn exec(
     if full {
         return refuse(&st, &asked, Kind::Busy, "none", Refusal::TooManyRuns).await;
     }
+    // Admitted. Everything until the child starts runs on its own task:
+    // a client that disconnects makes hyper drop this future, and that must
+    // not strand the run slot, the lock or a start record.
+    let task = tokio::spawn(admitted(Arc::clone(&st), asked, action, checked, run_id, started_at));
+    match task.await {
+        Ok(resp) => resp,
+        Err(_) => Refusal::Internal.into_response(),
+    }
+}
+
+/// An admitted run (its slot taken): the lock, the run directory, the start
+/// record and the supervisor. Runs on a task of its own (see [`exec`]).
+async fn admitted(
+    st: Arc<AppState>,
+    asked: Asked,
+    action: Action,
+    checked: common::params::Checked,
+    run_id: String,
+    started_at: String,
+) -> Response {
     let forget = |st: &AppState, id: &str| {
         st.running.lock().unwrap_or_else(PoisonError::into_inner).remove(id);
         st.run_ended.notify_waiters();

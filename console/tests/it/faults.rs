@@ -146,3 +146,49 @@ fn a_full_disk_leaves_no_run_half_recorded() {
     assert_eq!(c.exec(r#"{"action":"quick"}"#).status, 200);
     c.stop();
 }
+
+/// A client that disconnects while its admitted run waits (here on the
+/// audit log's lock, held by another process) no longer leaks a run slot
+/// or leaves a `console.start` without its `console.finish`: everything
+/// after admission runs on its own task. With `max_running = 2`, three
+/// dropped requests used to leave every later `POST /api/exec` at 429.
+#[test]
+fn a_client_that_disconnects_mid_admission_leaks_no_run_slot() {
+    use std::io::{BufRead, Write};
+    let host = Console::host_with(|h| marker_action(h, "quick", "exit 0", "concurrent = true\n"));
+    let c = Console::start_on(host, "[console]\nbody_timeout_secs = 1\nmax_running = 2\n", &[]);
+    assert_eq!(c.exec(r#"{"action":"quick"}"#).status, 200, "{}", c.stderr());
+    let log = c.host.path("audit/audit.jsonl");
+    let script = "import fcntl, sys, time\nf = open(sys.argv[1], 'a')\nfcntl.flock(f, fcntl.LOCK_EX)\nprint('locked', flush=True)\ntime.sleep(3)\n";
+    let mut holder = std::process::Command::new("/usr/bin/python3")
+        .args(["-c", script])
+        .arg(&log)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(holder.stdout.as_mut().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "locked");
+    let origin = c.origin();
+    let request = crate::support::build(
+        "POST",
+        "/api/exec",
+        &c.host_header(),
+        &[("X-OpenClaw-Token", crate::support::TOKEN), ("Origin", &origin)],
+        br#"{"action":"quick"}"#,
+    );
+    for _ in 0..3 {
+        let mut s = std::net::TcpStream::connect(c.addr).unwrap();
+        s.write_all(&request).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        drop(s);
+    }
+    let _ = holder.wait();
+    // The abandoned runs finish on their own; then there is room again.
+    assert!(
+        wait_until(Duration::from_secs(15), || count(&c, "console.start") == count(&c, "console.finish")),
+        "a console.start without its console.finish"
+    );
+    let a = c.exec(r#"{"action":"quick"}"#);
+    assert_eq!(a.status, 200, "a run slot leaked: {} {}", a.status, c.stderr());
+}
