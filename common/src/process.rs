@@ -26,6 +26,14 @@ pub fn child_lang() -> String {
         .unwrap_or_else(|| "C.UTF-8".to_owned())
 }
 
+/// The real path of the first `program` on this process's `PATH` (what
+/// [`run`] would start), links resolved; `None` when there is none.
+pub fn on_path(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    let found = std::env::split_paths(&path).map(|d| d.join(program)).find(|c| c.is_file())?;
+    std::fs::canonicalize(found).ok()
+}
+
 /// Most bytes kept from each of stdout and stderr.
 pub const MAX_OUTPUT: usize = 8 * 1024 * 1024;
 
@@ -204,6 +212,13 @@ pub fn run_opts(program: &str, args: &[&str], opts: &RunOpts<'_>, timeout: Durat
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn on_path_gives_the_real_path_of_the_first_match_or_none() {
+        let sh = on_path("sh").expect("sh on PATH");
+        assert!(sh.is_absolute() && std::fs::symlink_metadata(&sh).unwrap().is_file(), "{}", sh.display());
+        assert_eq!(on_path("openclaw-no-such-program"), None);
+    }
 
     #[test]
     fn captures_output_and_status() {

@@ -25,13 +25,6 @@ pub(crate) fn sshd_ports(effective: &str) -> Vec<u16> {
     ports
 }
 
-/// `sshd` on PATH, resolved to its real path.
-fn sshd_exe() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    let found = std::env::split_paths(&path).map(|d| d.join("sshd")).find(|c| c.is_file())?;
-    std::fs::canonicalize(found).ok()
-}
-
 /// The table: the configured entries, then sshd's ports where they are
 /// not configured. Notes say what could not be read.
 pub(crate) fn expected(ctx: &Ctx) -> (BTreeMap<u16, PathBuf>, Vec<String>) {
@@ -42,7 +35,7 @@ pub(crate) fn expected(ctx: &Ctx) -> (BTreeMap<u16, PathBuf>, Vec<String>) {
             table.insert(p, exe.clone());
         }
     }
-    let Some(exe) = sshd_exe() else { return (table, notes) };
+    let Some(exe) = common::process::on_path("sshd") else { return (table, notes) };
     let file = ctx.settings.sshd_config.as_ref().map(|p| p.to_string_lossy().into_owned());
     let mut args: Vec<&str> = Vec::new();
     if let Some(f) = &file {

@@ -47,9 +47,7 @@ impl Mechanism {
         if in_systemd_unit() {
             return Mechanism::Systemd;
         }
-        let systemd = Path::new("/run/systemd/system").is_dir()
-            && std::env::var_os("PATH")
-                .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("systemd-run").is_file()));
+        let systemd = Path::new("/run/systemd/system").is_dir() && common::process::on_path("systemd-run").is_some();
         if systemd { Mechanism::Systemd } else { Mechanism::Watchdog }
     }
 }

@@ -152,14 +152,10 @@ impl SshdOwner {
     /// sshd's unit and the binary `sshd` resolves to on PATH.
     pub fn of(unit: &str) -> SshdOwner {
         // Only a root-owned binary nobody else can write names sshd.
-        let exe = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).map(|d| d.join("sshd")).find(|c| c.is_file()))
-            .unwrap_or(None)
-            .and_then(|c| std::fs::canonicalize(c).ok())
-            .filter(|c| {
-                use std::os::unix::fs::MetadataExt;
-                std::fs::metadata(c).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0)
-            });
+        let exe = process::on_path("sshd").filter(|c| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(c).is_ok_and(|m| m.uid() == 0 && m.mode() & 0o022 == 0)
+        });
         SshdOwner { unit: unit.to_owned(), exe }
     }
 
