@@ -36,20 +36,13 @@ pub(crate) fn expected(ctx: &Ctx) -> (BTreeMap<u16, PathBuf>, Vec<String>) {
         }
     }
     let Some(exe) = common::process::on_path("sshd") else { return (table, notes) };
-    let file = ctx.settings.sshd_config.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let mut args: Vec<&str> = Vec::new();
-    if let Some(f) = &file {
-        args.extend(["-f", f]);
-    }
-    args.push("-T");
-    match ctx.cmd("sshd", &args) {
-        Ok(out) if out.status.success() => {
-            for p in sshd_ports(&out.stdout_text()) {
+    match ctx.sshd_global() {
+        Ok(text) => {
+            for p in sshd_ports(&text) {
                 table.entry(p).or_insert_with(|| exe.clone());
             }
         }
-        Ok(out) => notes.push(format!("sshd's ports unknown (`sshd -T` failed: {})", out.stderr_line())),
-        Err(e) => notes.push(format!("sshd's ports unknown (`sshd -T`: {e})")),
+        Err(outcome) => notes.push(format!("sshd's ports unknown: {}", outcome.summary)),
     }
     (table, notes)
 }

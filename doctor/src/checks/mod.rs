@@ -372,6 +372,7 @@ pub(crate) struct Ctx {
     /// Every external command must finish before this instant.
     pub(crate) deadline: Instant,
     sockets: OnceLock<Result<Arc<SocketTable>, String>>,
+    sshd_global: OnceLock<Result<String, Outcome>>,
     /// Whether checks may keep state under the artifacts root (the audit head):
     /// off with `--no-artifacts`, when the run writes nothing.
     pub(crate) remember_state: bool,
@@ -379,7 +380,16 @@ pub(crate) struct Ctx {
 
 impl Ctx {
     pub(crate) fn new(config: Config, settings: DoctorSettings, paths: Paths, is_root: bool, deadline: Instant) -> Ctx {
-        Ctx { config, settings, paths, is_root, deadline, sockets: OnceLock::new(), remember_state: false }
+        Ctx {
+            config,
+            settings,
+            paths,
+            is_root,
+            deadline,
+            sockets: OnceLock::new(),
+            sshd_global: OnceLock::new(),
+            remember_state: false,
+        }
     }
 
     /// Runs an external command, killed a little before the run's deadline so
@@ -388,6 +398,12 @@ impl Ctx {
         let remaining =
             self.deadline.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_millis(50));
         process::run(program, args, remaining)
+    }
+
+    /// sshd's global settings (`sshd -T`, `sshd::read_global`), read once
+    /// per run and shared by the `sshd` and `listeners` checks.
+    pub(crate) fn sshd_global(&self) -> Result<String, Outcome> {
+        self.sshd_global.get_or_init(|| sshd::read_global(self)).clone()
     }
 
     /// The kernel's socket table, read once per run and shared.

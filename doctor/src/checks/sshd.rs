@@ -126,36 +126,44 @@ pub(crate) fn probes(users: &[String], listen: &[String]) -> Vec<Probe> {
     res
 }
 
-pub(crate) fn check(ctx: &Ctx) -> Outcome {
+/// `sshd -T` with `extra` (and `-f <doctor.sshd_config>` when set): its
+/// output, or the outcome that says why not.
+fn sshd_t(ctx: &Ctx, extra: &[&str]) -> Result<String, Outcome> {
     let file: Vec<&str> = match &ctx.settings.sshd_config {
         Some(path) => vec!["-f", path.to_str().unwrap_or_default()],
         None => Vec::new(),
     };
-    let run = |extra: &[&str]| -> Result<String, Outcome> {
-        let args = [&file[..], &["-T"][..], extra].concat();
-        match ctx.cmd("sshd", &args) {
-            Err(CmdError::NotFound(_)) => Err(match WELL_KNOWN.iter().find(|p| std::path::Path::new(p).exists()) {
-                Some(path) => {
-                    Outcome::error(format!("sshd is installed at {path} but not on PATH; add its directory to PATH"))
-                }
-                None => Outcome::skip("sshd is not installed"),
-            }),
-            Err(e) => Err(Outcome::from_cmd_error(&e)),
-            Ok(out) if !out.status.success() => {
-                let hint = if ctx.is_root { "" } else { " (sshd -T usually needs root)" };
-                Err(Outcome::error(format!("`sshd {}` failed: {}{hint}", args.join(" "), out.stderr_line())))
+    let args = [&file[..], &["-T"][..], extra].concat();
+    match ctx.cmd("sshd", &args) {
+        Err(CmdError::NotFound(_)) => Err(match WELL_KNOWN.iter().find(|p| std::path::Path::new(p).exists()) {
+            Some(path) => {
+                Outcome::error(format!("sshd is installed at {path} but not on PATH; add its directory to PATH"))
             }
-            Ok(out) => Ok(out.stdout_text()),
+            None => Outcome::skip("sshd is not installed"),
+        }),
+        Err(e) => Err(Outcome::from_cmd_error(&e)),
+        Ok(out) if !out.status.success() => {
+            let hint = if ctx.is_root { "" } else { " (sshd -T usually needs root)" };
+            Err(Outcome::error(format!("`sshd {}` failed: {}{hint}", args.join(" "), out.stderr_line())))
         }
-    };
-    // With `Match LocalPort`/`LocalAddress` blocks a bare `sshd -T` refuses
-    // to answer; the listen addresses are global, so any full spec will do.
-    let global = match run(&[]) {
+        Ok(out) => Ok(out.stdout_text()),
+    }
+}
+
+/// sshd's global settings (`sshd -T`), for [`Ctx::sshd_global`]. With
+/// `Match LocalPort`/`LocalAddress` blocks a bare `sshd -T` refuses to
+/// answer; the listen addresses are global, so any full spec will do.
+pub(crate) fn read_global(ctx: &Ctx) -> Result<String, Outcome> {
+    match sshd_t(ctx, &[]) {
+        Err(outcome) if outcome.summary.contains("connection test specification") => sshd_t(ctx, &["-C", GLOBAL_SPEC]),
+        other => other,
+    }
+}
+
+pub(crate) fn check(ctx: &Ctx) -> Outcome {
+    let run = |extra: &[&str]| sshd_t(ctx, extra);
+    let global = match ctx.sshd_global() {
         Ok(text) => text,
-        Err(outcome) if outcome.summary.contains("connection test specification") => match run(&["-C", GLOBAL_SPEC]) {
-            Ok(text) => text,
-            Err(outcome) => return outcome,
-        },
         Err(outcome) => return outcome,
     };
     let listen: Vec<String> =
