@@ -188,10 +188,7 @@ pub fn plan_edits(
         let mut why = Vec::new();
         let mut out = String::with_capacity(text.len() + 128);
         if add_include {
-            out.push_str(&format!(
-                "# Added by openclaw-guard {stamp}: read its drop-in first.\nInclude {}\n",
-                dropin_path.display()
-            ));
+            out.push_str(&include_header(&dropin_path, stamp));
             why.push(format!("added `Include {}`", dropin_path.display()));
         }
         for line in text.split_inclusive('\n') {
@@ -211,14 +208,7 @@ pub fn plan_edits(
         (!why.is_empty()).then(|| Edit { path: f.path.clone(), text: out, why: why.join("; ") })
     };
     let has_include = main.text.as_deref().is_some_and(|t| includes_dropins(t, dropin_dir));
-    let reads_ours = has_include
-        || main.text.as_deref().is_some_and(|t| {
-            t.lines().any(|l| {
-                matches!(directive(l), Some((k, args)) if k == "include"
-                    && args.split_whitespace().any(|a| Path::new(a) == dropin_path))
-            })
-        });
-    edits.extend(neutralise(main, !reads_ours));
+    edits.extend(neutralise(main, !reads_dropin(main, dropin_dir)));
     // Drop-ins nobody includes are not read by sshd: left alone (the fix
     // includes its own file only, so it switches none of them on).
     if has_include {
@@ -226,17 +216,33 @@ pub fn plan_edits(
             edits.extend(neutralise(f, false));
         }
     }
-    // The drop-in: rewritten only when its directives differ.
-    let wanted = dropin_text(ip, ports, stamp);
-    let current = others.iter().find(|f| f.path == dropin_path).and_then(|f| f.text.as_deref());
-    if current.map(active_lines) != Some(active_lines(&wanted)) {
-        edits.push(Edit {
-            path: dropin_path,
-            text: wanted,
-            why: format!("wrote `ListenAddress {ip}` for port(s) {ports:?}"),
-        });
-    }
+    let why = format!("wrote `ListenAddress {ip}` for port(s) {ports:?}");
+    edits.extend(dropin_edit(others, dropin_path, dropin_text(ip, ports, stamp), why));
     edits
+}
+
+/// Whether `sshd_config` reads the fix's drop-in: it includes the drop-in
+/// directory's files, or names the drop-in itself. Pure.
+fn reads_dropin(main: &ConfigFile, dropin_dir: &Path) -> bool {
+    let dropin_path = dropin_dir.join(DROPIN_NAME);
+    main.text.as_deref().is_some_and(|t| {
+        includes_dropins(t, dropin_dir)
+            || t.lines().any(|l| {
+                matches!(directive(l), Some((k, args)) if k == "include"
+                    && args.split_whitespace().any(|a| Path::new(a) == dropin_path))
+            })
+    })
+}
+
+/// The lines prepended to `sshd_config` so that it reads the drop-in first.
+fn include_header(dropin_path: &Path, stamp: &str) -> String {
+    format!("# Added by openclaw-guard {stamp}: read its drop-in first.\nInclude {}\n", dropin_path.display())
+}
+
+/// The drop-in's edit: written only when its directives differ from `wanted`'s.
+fn dropin_edit(others: &[ConfigFile], dropin_path: PathBuf, wanted: String, why: String) -> Option<Edit> {
+    let current = others.iter().find(|f| f.path == dropin_path).and_then(|f| f.text.as_deref());
+    (current.map(active_lines) != Some(active_lines(&wanted))).then(|| Edit { path: dropin_path, text: wanted, why })
 }
 
 /// The drop-in's text for phase 1: the tailnet address added, nothing else.
@@ -265,32 +271,17 @@ pub fn plan_add_tailnet(
 ) -> Vec<Edit> {
     let dropin_path = dropin_dir.join(DROPIN_NAME);
     let mut edits = Vec::new();
-    let reads_ours = main.text.as_deref().is_some_and(|t| {
-        includes_dropins(t, dropin_dir)
-            || t.lines().any(|l| {
-                matches!(directive(l), Some((k, args)) if k == "include"
-                    && args.split_whitespace().any(|a| Path::new(a) == dropin_path))
-            })
-    });
-    if !reads_ours && let Some(text) = main.text.as_deref() {
+    if !reads_dropin(main, dropin_dir)
+        && let Some(text) = main.text.as_deref()
+    {
         edits.push(Edit {
             path: main.path.clone(),
-            text: format!(
-                "# Added by openclaw-guard {stamp}: read its drop-in first.\nInclude {}\n{text}",
-                dropin_path.display()
-            ),
+            text: format!("{}{text}", include_header(&dropin_path, stamp)),
             why: format!("added `Include {}`", dropin_path.display()),
         });
     }
-    let wanted = phase1_text(ip, ports, stamp);
-    let current = others.iter().find(|f| f.path == dropin_path).and_then(|f| f.text.as_deref());
-    if current.map(active_lines) != Some(active_lines(&wanted)) {
-        edits.push(Edit {
-            path: dropin_path,
-            text: wanted,
-            why: format!("added `ListenAddress {ip}` for port(s) {ports:?}, every other listener kept"),
-        });
-    }
+    let why = format!("added `ListenAddress {ip}` for port(s) {ports:?}, every other listener kept");
+    edits.extend(dropin_edit(others, dropin_path, phase1_text(ip, ports, stamp), why));
     edits
 }
 
