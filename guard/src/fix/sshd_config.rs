@@ -242,7 +242,8 @@ fn include_header(dropin_path: &Path, stamp: &str) -> String {
 /// The drop-in's edit: written only when its directives differ from `wanted`'s.
 fn dropin_edit(others: &[ConfigFile], dropin_path: PathBuf, wanted: String, why: String) -> Option<Edit> {
     let current = others.iter().find(|f| f.path == dropin_path).and_then(|f| f.text.as_deref());
-    (current.map(active_lines) != Some(active_lines(&wanted))).then(|| Edit { path: dropin_path, text: wanted, why })
+    let differs = current.map(active_lines) != Some(active_lines(&wanted));
+    differs.then_some(Edit { path: dropin_path, text: wanted, why })
 }
 
 /// The drop-in's text for phase 1: the tailnet address added, nothing else.
