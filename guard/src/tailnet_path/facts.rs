@@ -135,44 +135,41 @@ fn ports(p: &Value) -> Option<(u16, u16)> {
     Some((n("First")?, n("Last")?))
 }
 
+/// Where a netmap's packet-filter form keeps each part.
+struct FilterForm {
+    protos: &'static str,
+    sources: &'static str,
+    dsts: &'static str,
+    /// The destination address field of each `dsts` entry.
+    net: &'static str,
+    /// An empty protocol list means TCP, UDP and ICMP (the rules as sent);
+    /// the compiled filter always lists them.
+    empty_protos_tcp: bool,
+}
+
 /// The compiled filter (`PacketFilter`, what tailscaled enforces): an
 /// `IPProto` list, `Srcs` prefixes and `Dsts` of `{Net, Ports}`.
-fn compiled(matches: &[Value]) -> Vec<Grant> {
-    matches
-        .iter()
-        .map(|m| {
-            let list = |k: &str| m.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
-            Grant {
-                tcp: list("IPProto").iter().any(proto_is_tcp),
-                has_sources: !list("Srcs").is_empty(),
-                dsts: list("Dsts")
-                    .iter()
-                    .filter_map(|d| {
-                        let (a, b) = v4_span(d.get("Net")?.as_str()?)?;
-                        let (p, q) = ports(d.get("Ports")?)?;
-                        Some((a, b, p, q))
-                    })
-                    .collect(),
-            }
-        })
-        .collect()
-}
+const COMPILED: FilterForm =
+    FilterForm { protos: "IPProto", sources: "Srcs", dsts: "Dsts", net: "Net", empty_protos_tcp: false };
 
 /// The rules as sent (`PacketFilterRules`): `SrcIPs`, `DstPorts` of `{IP,
 /// Ports}`, and `IPProto` (empty means TCP, UDP and ICMP).
-fn rules(rules: &[Value]) -> Vec<Grant> {
-    rules
+const RULES: FilterForm =
+    FilterForm { protos: "IPProto", sources: "SrcIPs", dsts: "DstPorts", net: "IP", empty_protos_tcp: true };
+
+fn grants(items: &[Value], form: &FilterForm) -> Vec<Grant> {
+    items
         .iter()
-        .map(|r| {
-            let list = |k: &str| r.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
-            let protos = list("IPProto");
+        .map(|m| {
+            let list = |k: &str| m.get(k).and_then(Value::as_array).cloned().unwrap_or_default();
+            let protos = list(form.protos);
             Grant {
-                tcp: protos.is_empty() || protos.iter().any(proto_is_tcp),
-                has_sources: !list("SrcIPs").is_empty(),
-                dsts: list("DstPorts")
+                tcp: (form.empty_protos_tcp && protos.is_empty()) || protos.iter().any(proto_is_tcp),
+                has_sources: !list(form.sources).is_empty(),
+                dsts: list(form.dsts)
                     .iter()
                     .filter_map(|d| {
-                        let (a, b) = v4_span(d.get("IP")?.as_str()?)?;
+                        let (a, b) = v4_span(d.get(form.net)?.as_str()?)?;
                         let (p, q) = ports(d.get("Ports")?)?;
                         Some((a, b, p, q))
                     })
@@ -190,10 +187,10 @@ pub fn parse_netmap(stdout: &[u8]) -> Result<Option<Vec<Grant>>, String> {
         return Err("`tailscale debug netmap` printed no netmap".into());
     }
     if let Some(m) = v.get("PacketFilter").and_then(Value::as_array) {
-        return Ok(Some(compiled(m)));
+        return Ok(Some(grants(m, &COMPILED)));
     }
     if let Some(r) = v.get("PacketFilterRules").and_then(Value::as_array) {
-        return Ok(Some(rules(r)));
+        return Ok(Some(grants(r, &RULES)));
     }
     Ok(None)
 }
