@@ -168,6 +168,22 @@ impl Drop for Container {
     }
 }
 
+/// A host namespace with the contract's ruleset, and a container behind
+/// `docker0` whose TCP listener waits on `port` (dropped listener first).
+struct DockerLab {
+    _listener: Catcher,
+    _ct: Container,
+    pair: Pair,
+}
+
+fn docker_lab(port: u16) -> DockerLab {
+    let pair = Pair::create();
+    let ct = Container::create(&pair);
+    let listener = Catcher::start(&ct.ns, port, true, false);
+    pair.nft(CONTRACT_NFT);
+    DockerLab { _listener: listener, _ct: ct, pair }
+}
+
 /// Docker's nat rules for one published port (as iptables-nft writes them,
 /// in nft syntax), behind `fib daddr type local jump DOCKER`; `daddr` is
 /// `ip daddr 127.0.0.1 ` for a port published on 127.0.0.1 only.
@@ -199,16 +215,14 @@ fn docker_publishing_on_loopback_only_passes_and_really_stays_unreachable() {
     if !prerequisites(&["nft", "sysctl"]) {
         return;
     }
-    let pair = Pair::create();
-    let ct = Container::create(&pair);
-    let _listener = Catcher::start(&ct.ns, 8000, true, false);
-    pair.nft(CONTRACT_NFT);
+    let lab = docker_lab(8000);
+    let pair = &lab.pair;
     pair.nft(&docker_nat(8000, "ip daddr 127.0.0.1 "));
-    let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
+    let (code, check) = doctor(&host_with_tools(false), pair, &[]);
     fails_naming(&check, code, &["dnat to 172.17.0.2:8000", "reaches 172.17.0.2:8000 forwarded"]);
     pair.nft(DOCKER_RAW);
-    assert!(!peer_connects(&pair, 8000), "a loopback-only publish reached from outside");
-    let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
+    assert!(!peer_connects(pair, 8000), "a loopback-only publish reached from outside");
+    let (code, check) = doctor(&host_with_tools(false), pair, &[]);
     assert_eq!((status(&check), code), ("pass", 0), "{check:#}");
     assert!(check["details"]["rewrites"].as_array().unwrap().is_empty(), "{check:#}");
 }
@@ -221,13 +235,11 @@ fn docker_publishing_on_every_address_fails_naming_the_port_and_the_container() 
     if !prerequisites(&["nft", "sysctl"]) {
         return;
     }
-    let pair = Pair::create();
-    let ct = Container::create(&pair);
-    let _listener = Catcher::start(&ct.ns, 8080, true, false);
-    pair.nft(CONTRACT_NFT);
+    let lab = docker_lab(8080);
+    let pair = &lab.pair;
     pair.nft(&docker_nat(8080, ""));
-    assert!(peer_connects(&pair, 8080), "the published port must really be reachable for this test to prove anything");
-    let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
+    assert!(peer_connects(pair, 8080), "the published port must really be reachable for this test to prove anything");
+    let (code, check) = doctor(&host_with_tools(false), pair, &[]);
     fails_naming(
         &check,
         code,
@@ -243,13 +255,11 @@ fn a_published_port_the_forward_path_drops_is_followed_and_passes() {
     if !prerequisites(&["nft", "sysctl"]) {
         return;
     }
-    let pair = Pair::create();
-    let ct = Container::create(&pair);
-    let _listener = Catcher::start(&ct.ns, 8080, true, false);
-    pair.nft(CONTRACT_NFT);
+    let lab = docker_lab(8080);
+    let pair = &lab.pair;
     pair.nft(&docker_nat(8080, "").replace("  oifname \"docker0\" ip daddr 172.17.0.2 tcp dport 8080 accept\n", ""));
-    assert!(!peer_connects(&pair, 8080), "the forward path drops it");
-    let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
+    assert!(!peer_connects(pair, 8080), "the forward path drops it");
+    let (code, check) = doctor(&host_with_tools(false), pair, &[]);
     assert_eq!((status(&check), code), ("pass", 0), "{check:#}");
 }
 
@@ -262,10 +272,8 @@ fn dockers_iptables_rules_are_followed_to_the_container() {
     if !prerequisites(&["nft", "sysctl", "iptables-nft"]) {
         return;
     }
-    let pair = Pair::create();
-    let ct = Container::create(&pair);
-    let _listener = Catcher::start(&ct.ns, 80, true, false);
-    pair.nft(CONTRACT_NFT);
+    let lab = docker_lab(80);
+    let pair = &lab.pair;
     for rule in [
         "-t nat -N DOCKER",
         "-t nat -A PREROUTING -m addrtype --dst-type LOCAL -j DOCKER",
@@ -279,8 +287,8 @@ fn dockers_iptables_rules_are_followed_to_the_container() {
         argv.extend(rule.split(' '));
         pair.exec(&argv);
     }
-    assert!(peer_connects(&pair, 8080), "the published port must really reach the container");
-    let (code, check) = doctor(&host_with_tools(false), &pair, &[]);
+    assert!(peer_connects(pair, 8080), "the published port must really reach the container");
+    let (code, check) = doctor(&host_with_tools(false), pair, &[]);
     fails_naming(&check, code, &["xt target DNAT", "outside tcp/8080 reaches 172.17.0.2:80 forwarded"]);
 }
 
