@@ -115,20 +115,26 @@ pub(crate) fn check(ctx: &Ctx) -> Outcome {
     let facts = Facts { ruleset: &ruleset, xt: &xt, listeners: listeners.as_ref(), legacy_untracks, tailscale };
     let judgement = verdict::judge(&facts);
     let tcp_ports: Vec<u16> = listeners.iter().flatten().filter(|(l4, _)| *l4 == L4::Tcp).map(|(_, p)| *p).collect();
-    let tailnet_locals: Vec<std::net::Ipv4Addr> = common::host_net::local_v4()
-        .map(|s| s.into_iter().filter(|ip| matches!(ip.octets(), [100, b, ..] if (64..=127).contains(&b))).collect())
-        .unwrap_or_default();
+    // This host's addresses, as the socket table already read them (read
+    // here only when that table could not be).
+    let locals: Vec<std::net::IpAddr> = match ctx.sockets().ok().and_then(|t| t.net.addresses.clone().ok()) {
+        Some(addrs) => addrs,
+        None => common::host_net::interface_addresses().unwrap_or_default(),
+    }
+    .into_iter()
+    .map(|a| a.ip)
+    .collect();
+    let tailnet_locals: Vec<std::net::Ipv4Addr> = locals
+        .iter()
+        .filter_map(|ip| match ip {
+            std::net::IpAddr::V4(v4) if matches!(v4.octets(), [100, b, ..] if (64..=127).contains(&b)) => Some(*v4),
+            _ => None,
+        })
+        .collect();
     let tailnet_admits = tailnet::report(&facts, &tailnet_locals, &tcp_ports, !legacy.is_empty());
     // Unreadable counts as on: a loopback-only rewrite is then not excused.
     let loopback_routable = crate::sockets::route_localnet().map_or(true, |on| !on.is_empty());
-    let locals: Vec<std::net::IpAddr> =
-        common::host_net::interface_addresses().map(|a| a.into_iter().map(|a| a.ip).collect()).unwrap_or_default();
-    let model = eval::Model {
-        ruleset: &ruleset,
-        xt: &xt,
-        ct_new_certain: !ruleset.has_notrack() && !facts.legacy_untracks,
-        tailscale,
-    };
+    let model = facts.model();
     let candidates = verdict::candidate_ports(&facts);
     let rewrites =
         nat::rewrites(&model, &nat::NatFacts { candidates: &candidates, locals: &locals, loopback_routable });

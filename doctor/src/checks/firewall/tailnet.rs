@@ -153,12 +153,7 @@ pub(crate) fn report(
     ports: &[u16],
     legacy_rules: bool,
 ) -> Vec<serde_json::Value> {
-    let m = Model {
-        ruleset: f.ruleset,
-        xt: f.xt,
-        ct_new_certain: !f.ruleset.has_notrack() && !f.legacy_untracks,
-        tailscale: f.tailscale,
-    };
+    let m = f.model();
     let mut out = Vec::new();
     for (i, name) in f.tailscale.iter().enumerate() {
         for &dst in locals {

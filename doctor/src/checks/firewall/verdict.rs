@@ -105,14 +105,23 @@ pub(crate) fn candidate_ports(f: &Facts<'_>) -> Vec<u16> {
     candidates.into_iter().collect()
 }
 
+impl<'a> Facts<'a> {
+    /// The evaluator's model of these facts: the packet's conntrack state is
+    /// certainly `new` unless nft's `notrack` or a legacy raw rule may make
+    /// it untracked.
+    pub(crate) fn model(&self) -> Model<'a> {
+        Model {
+            ruleset: self.ruleset,
+            xt: self.xt,
+            ct_new_certain: !self.ruleset.has_notrack() && !self.legacy_untracks,
+            tailscale: self.tailscale,
+        }
+    }
+}
+
 /// Sweeps the ports and classifies what is reachable.
 pub(crate) fn judge(f: &Facts<'_>) -> Judgement {
-    let model = Model {
-        ruleset: f.ruleset,
-        xt: f.xt,
-        ct_new_certain: !f.ruleset.has_notrack() && !f.legacy_untracks,
-        tailscale: f.tailscale,
-    };
+    let model = f.model();
     let mentioned = mentioned_ports(f.ruleset, f.xt);
     let listeners: BTreeSet<(L4, u16)> = f.listeners.cloned().unwrap_or_default();
     let candidates = candidate_ports(f);
