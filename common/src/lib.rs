@@ -18,6 +18,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod exit;
+pub mod git;
 pub mod hash;
 pub mod host_net;
 pub mod locate;

@@ -112,17 +112,28 @@ pub struct RunOpts<'a> {
 
 /// [`run`] with [`RunOpts`].
 pub fn run_opts(program: &str, args: &[&str], opts: &RunOpts<'_>, timeout: Duration) -> Result<CmdOutput, CmdError> {
-    let started = Instant::now();
-    let io_err = |source| CmdError::Io { program: program.to_owned(), source };
-    let input = opts.input.map(<[u8]>::to_vec);
     let mut cmd = Command::new(program);
     for k in opts.env_remove {
         cmd.env_remove(k);
     }
-    cmd.envs(opts.env.iter().copied());
+    cmd.envs(opts.env.iter().copied()).args(args).env("LC_ALL", "C");
+    run_command(program, cmd, opts.input, timeout)
+}
+
+/// Runs a command the caller built (its program, arguments, environment
+/// and directory), with this module's supervision: its own process group,
+/// `input` on stdin (`/dev/null` otherwise), output captured and capped,
+/// and the whole group killed at `timeout`. `program` names it in errors.
+pub fn run_command(
+    program: &str,
+    mut cmd: Command,
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<CmdOutput, CmdError> {
+    let started = Instant::now();
+    let io_err = |source| CmdError::Io { program: program.to_owned(), source };
+    let input = input.map(<[u8]>::to_vec);
     let mut child = match cmd
-        .args(args)
-        .env("LC_ALL", "C")
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,18 +1,15 @@
-//! Every git call the runner makes goes through here: an absolute program
-//! from a fixed PATH, a cleared environment (no runner variable, no user
-//! or system config, no askpass, only the transports a URL in the
-//! allowlist may use), no hook, fsmonitor, attribute file or replace
-//! object, and a hard timeout. Arguments are passed as argv, and every
+//! Every git call the runner makes goes through here, under the shared
+//! hardening profile (`common::git`): git from a fixed PATH, a cleared
+//! environment (no runner variable, no user or system config, no askpass,
+//! only the file, https and ssh transports), no hook, fsmonitor, attribute
+//! file or replace object, and a hard timeout. Arguments are passed as argv, and every
 //! caller puts `--` or `--end-of-options` before a value.
 
 use std::ffi::OsStr;
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Most output kept from one git call.
-const MAX_OUTPUT: u64 = 4 * 1024 * 1024;
+use common::process::CmdError;
 
 /// Why git could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -69,78 +66,17 @@ fn first_line(bytes: &[u8]) -> String {
     common::output::sanitize(&line).into_owned()
 }
 
-/// Runs `git <hardening> <args>` in `dir` and returns its output, whatever
-/// its exit code.
+/// Runs `git <hardening> <args>` in `dir` (`common::git`'s profile, with
+/// paths printed as they are) and returns its output, whatever its exit code.
 pub fn run_any(dir: &Path, args: &[&OsStr], timeout: Duration) -> Result<GitOutput, GitError> {
     let what = args.first().map(|a| a.to_string_lossy().into_owned()).unwrap_or_default();
-    let io = |source| GitError::Io { what: what.clone(), source };
-    let mut cmd = Command::new("/usr/bin/env");
-    // `env` with an absolute PATH finds git where the host installed it
-    // (/usr/bin or /usr/local/bin) without the runner's PATH.
-    cmd.arg("git")
-        .args([
-            "--no-replace-objects",
-            "--no-pager",
-            "-c",
-            "core.hooksPath=/dev/null",
-            "-c",
-            "core.fsmonitor=false",
-            "-c",
-            "core.attributesFile=/dev/null",
-            "-c",
-            "protocol.ext.allow=never",
-            "-c",
-            "core.quotepath=off",
-        ])
-        .args(args)
-        .env_clear()
-        .env("PATH", common::process::CHILD_PATH)
-        .env("LC_ALL", "C")
-        .env("HOME", "/nonexistent")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_NO_REPLACE_OBJECTS", "1")
-        .env("GIT_ATTR_NOSYSTEM", "1")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ALLOW_PROTOCOL", "file:https:ssh")
-        .env("GIT_SSH_VARIANT", "ssh")
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let started = Instant::now();
-    let mut child = cmd.spawn().map_err(io)?;
-    let drain = |pipe: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(p) = pipe {
-                let _ = p.take(MAX_OUTPUT).read_to_end(&mut buf);
-            }
-            buf
-        })
-    };
-    let out = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let err = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let status = loop {
-        if let Some(s) = child.try_wait().map_err(io)? {
-            break s;
-        }
-        if started.elapsed() >= timeout {
-            let pid = rustix::process::Pid::from_child(&child);
-            let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(GitError::TimedOut { what, secs: timeout.as_secs() });
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    // Whatever git left in its group (a credential helper, ssh) goes with it.
-    let _ =
-        rustix::process::kill_process_group(rustix::process::Pid::from_child(&child), rustix::process::Signal::KILL);
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    Ok(GitOutput { code: status.code().unwrap_or(-1), stdout, stderr })
+    let mut all: Vec<&OsStr> = vec![OsStr::new("-c"), OsStr::new("core.quotepath=off")];
+    all.extend_from_slice(args);
+    match common::git::run(dir, &all, None, timeout) {
+        Ok(out) => Ok(GitOutput { code: out.status.code().unwrap_or(-1), stdout: out.stdout, stderr: out.stderr }),
+        Err(CmdError::TimedOut { waited_ms, .. }) => Err(GitError::TimedOut { what, secs: waited_ms / 1000 }),
+        Err(e) => Err(GitError::Io { what, source: std::io::Error::other(e.to_string()) }),
+    }
 }
 
 /// [`run_any`], requiring exit 0.

@@ -80,6 +80,7 @@ impl Mirror {
             .map_err(|e| MirrorError::Unusable { path: self.dir.clone(), why: e.to_string() })?;
         self.refuse_foreign_files()?;
         self.rewrite_config()?;
+        self.refuse_rewrites()?;
         for (key, value) in [
             ("remote.origin.url", repo.url.as_str()),
             ("remote.origin.pushurl", PUSH_DISABLED),
@@ -95,12 +96,9 @@ impl Mirror {
     }
 
     /// Files git would obey that only someone other than the runner could
-    /// have put in a mirror: borrowed object stores, attribute files (which
-    /// name filters a checkout runs), a redirected common directory, a
-    /// per-worktree config, and what rewrites history: `info/grafts` (which
-    /// `merge-base --is-ancestor` honours even with replace objects off, and
-    /// `fsck` accepts), a `shallow` file, replace refs (loose under
-    /// `refs/replace/` or packed). A mirror holding one is refused, never
+    /// have put in a mirror: borrowed object stores, a redirected common
+    /// directory, a per-worktree config (what rewrites history is
+    /// [`Self::refuse_rewrites`]). A mirror holding one is refused, never
     /// repaired silently: remove it and the next run re-creates it.
     fn refuse_foreign_files(&self) -> Result<(), MirrorError> {
         let refuse = |what: &str| MirrorError::Unusable {
@@ -110,27 +108,25 @@ impl Mirror {
                 self.dir.display()
             ),
         };
-        for rel in [
-            "objects/info/alternates",
-            "objects/info/http-alternates",
-            "info/attributes",
-            "info/grafts",
-            "shallow",
-            "commondir",
-            "config.worktree",
-        ] {
+        for rel in ["objects/info/alternates", "objects/info/http-alternates", "commondir", "config.worktree"] {
             if std::fs::symlink_metadata(self.dir.join(rel)).is_ok() {
                 return Err(refuse(rel));
             }
         }
-        if std::fs::read_dir(self.dir.join("refs/replace")).is_ok_and(|mut d| d.next().is_some()) {
-            return Err(refuse("refs/replace/"));
-        }
-        let packed = std::fs::read(self.dir.join("packed-refs")).unwrap_or_default();
-        if packed.split(|b| *b == b'\n').any(|l| l.windows(13).any(|w| w == b"refs/replace/")) {
-            return Err(refuse("a replace ref in packed-refs"));
-        }
         Ok(())
+    }
+
+    /// What rewrites history or checkouts, by the shared rule
+    /// (`common::git::check_repository`: grafts, shallow, local attributes,
+    /// replace refs however stored); run once the config is the runner's own.
+    fn refuse_rewrites(&self) -> Result<(), MirrorError> {
+        common::git::check_repository(&self.dir, LOCAL_TIMEOUT).map_err(|e| MirrorError::Unusable {
+            path: self.dir.clone(),
+            why: format!(
+                "{e}; the runner never writes one: remove the mirror (rm -rf {}) and the next run re-creates it",
+                self.dir.display()
+            ),
+        })
     }
 
     /// Replaces the whole config with the runner's own before any git call
