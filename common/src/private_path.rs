@@ -450,5 +450,19 @@ pub fn read_file(path: &Path, spec: OpenSpec, max: u64) -> Result<Option<Vec<u8>
     Ok(Some(bytes))
 }
 
+/// [`read_file`] for a file whose parents matter too (a trust anchor such
+/// as `allowed_signers`): the file is opened once, without following a
+/// link, judged on its descriptor by `class`, and its parents are judged
+/// after the open (a parent only root or this user can write cannot have
+/// been swapped between the open and the check). The caller uses the bytes
+/// returned, never the path again.
+pub fn read_anchored(path: &Path, class: Class, max: u64) -> Result<Option<Vec<u8>>, UnsafePath> {
+    let bytes = read_file(path, OpenSpec::read(class), max)?;
+    if bytes.is_some() {
+        check_ancestors(path, class, euid())?;
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests;

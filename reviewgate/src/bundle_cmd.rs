@@ -16,6 +16,7 @@ pub(crate) fn bundle(repo_dir: &Path, base: &str, head: &str, max: usize, out: O
         return Err("--max-bytes must be at least 4096".into());
     }
     let repo = Repo::new(repo_dir);
+    repo.check_history_is_plain().map_err(|e| e.to_string())?;
     let (base_id, head_id) =
         (repo.commit(base).map_err(|e| e.to_string())?, repo.commit(head).map_err(|e| e.to_string())?);
     let changes = repo.changes(&base_id, &head_id).map_err(|e| e.to_string())?;

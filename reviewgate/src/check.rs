@@ -25,17 +25,25 @@ pub enum SigCheck {
 pub struct Facts {
     /// The verdict file's bytes in the commit, `None` when absent.
     pub verdict: Option<Vec<u8>>,
+    /// Why the verdict or its signature could not be read (too large), if so.
+    pub unreadable: Option<String>,
     /// Whether the signature file is in the commit.
     pub sig_present: bool,
+    /// Whether the signature file is exactly one armoured SSHSIG block
+    /// (nothing before or after it).
+    pub sig_exact: bool,
+    /// The modes of the verdict and signature files in the commit's tree.
+    pub modes: [Option<String>; 2],
     /// The signature check (only meaningful when both files are present).
     pub sig: SigCheck,
-    /// Paths by which the commit's tree differs from the verdict's `tree`;
-    /// `None` when the verdict's tree is not in the repository.
-    pub tree_diff: Option<Vec<String>>,
+    /// Paths (raw bytes) by which the commit's tree differs from the
+    /// verdict's `tree`; `None` when the verdict's tree is not in the repository.
+    pub tree_diff: Option<Vec<Vec<u8>>>,
     /// Now, Unix seconds.
     pub now: i64,
-    /// The oldest a verdict may be, in seconds.
-    pub max_age_secs: i64,
+    /// The oldest a verdict may be, in seconds; `None` for no limit (an
+    /// approved base in the chain of trust: age limits deploy targets only).
+    pub max_age_secs: Option<i64>,
 }
 
 /// Why a commit carries no valid verdict.
@@ -48,6 +56,19 @@ pub enum Refusal {
     /// The commit has no signature file.
     #[error("the commit carries no {SIG_PATH}")]
     NoSignature,
+    /// The verdict or signature file cannot be read (larger than the gate reads).
+    #[error("the verdict files cannot be read: {reason}")]
+    Unreadable {
+        /// Why.
+        reason: String,
+    },
+    /// The files are not in their exact form: the signature file holds
+    /// bytes beyond its one armoured block, or a file is not mode 100644.
+    #[error("the verdict files are not in their exact form: {reason}")]
+    FileForm {
+        /// Why.
+        reason: String,
+    },
     /// The file is not a canonical verdict.
     #[error("{VERDICT_PATH} is not a valid verdict: {reason}")]
     NotAVerdict {
@@ -81,7 +102,7 @@ pub enum Refusal {
     /// Rule 3: the commit's content differs from what was reviewed.
     #[error("the commit differs from the reviewed tree beyond the two verdict files: {}", paths.join(", "))]
     TreeMismatch {
-        /// The differing paths (the first 20; untrusted text).
+        /// The differing paths (the first 20, C-quoted).
         paths: Vec<String>,
     },
     /// Rule 4: too old.
@@ -126,9 +147,24 @@ pub fn judge(f: &Facts) -> Judgement {
 }
 
 fn judge_inner(f: &Facts) -> Result<(Verdict, String), Refusal> {
+    if let Some(reason) = &f.unreadable {
+        return Err(Refusal::Unreadable { reason: reason.clone() });
+    }
     let bytes = f.verdict.as_deref().ok_or(Refusal::NoVerdict)?;
     if !f.sig_present {
         return Err(Refusal::NoSignature);
+    }
+    if !f.sig_exact {
+        return Err(Refusal::FileForm {
+            reason: format!("{SIG_PATH} holds more than one armoured SSH SIGNATURE block"),
+        });
+    }
+    for (path, mode) in [VERDICT_PATH, SIG_PATH].iter().zip(&f.modes) {
+        if mode.as_deref() != Some("100644") {
+            return Err(Refusal::FileForm {
+                reason: format!("{path} has mode {}, not 100644", mode.as_deref().unwrap_or("(none)")),
+            });
+        }
     }
     let principal = match &f.sig {
         SigCheck::Valid { principal } => principal.clone(),
@@ -145,12 +181,16 @@ fn judge_inner(f: &Facts) -> Result<(Verdict, String), Refusal> {
     if v.verdict != Decision::Approved {
         return Err(Refusal::NotApproved);
     }
-    let allowed = [VERDICT_PATH, SIG_PATH];
+    let allowed = [VERDICT_PATH.as_bytes(), SIG_PATH.as_bytes()];
     match &f.tree_diff {
         None => return Err(Refusal::UnknownTree { tree: v.tree.clone() }),
         Some(paths) => {
-            let other: Vec<String> =
-                paths.iter().filter(|p| !allowed.contains(&p.as_str())).take(20).cloned().collect();
+            let other: Vec<String> = paths
+                .iter()
+                .filter(|p| !allowed.contains(&p.as_slice()))
+                .take(20)
+                .map(|p| crate::quote::c_quote(p))
+                .collect();
             if !other.is_empty() {
                 return Err(Refusal::TreeMismatch { paths: other });
             }
@@ -160,8 +200,10 @@ fn judge_inner(f: &Facts) -> Result<(Verdict, String), Refusal> {
     if created > f.now + SKEW_SECS {
         return Err(Refusal::FromTheFuture { secs: created - f.now });
     }
-    if f.now - created > f.max_age_secs {
-        return Err(Refusal::TooOld { age_days: (f.now - created) / 86_400, max_days: f.max_age_secs / 86_400 });
+    if let Some(max) = f.max_age_secs
+        && f.now - created > max
+    {
+        return Err(Refusal::TooOld { age_days: (f.now - created) / 86_400, max_days: max / 86_400 });
     }
     Ok((v, principal))
 }

@@ -1,14 +1,18 @@
-//! What the gate reads from git, each call bounded by a timeout and run with
-//! `git -C <repo>`: a revision's commit and tree ids, a file as stored in a
-//! commit (`git cat-file blob REV:path`, never the working tree), the paths
-//! by which two trees differ, and the repository's top level.
+//! What the gate reads from git, each call bounded by a timeout and run in
+//! the repository under the shared hardening profile (`common::git`): a
+//! revision's commit and tree ids, a file as stored in a commit (`git
+//! cat-file blob REV:path`, never the working tree), the entries by which
+//! two trees differ (raw bytes, never a lossy name), and the repository's
+//! top level.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::process::{self, CmdError};
 
 use crate::child;
+use crate::quote::c_quote;
 use crate::verdict::is_object_id;
 
 /// Longest one git call may take.
@@ -23,7 +27,22 @@ pub enum GitError {
     /// The revision does not name a commit.
     #[error("`{0}` is not a commit in this repository")]
     UnknownRev(String),
+    /// A file is larger than the gate reads.
+    #[error("{path} in {commit} is {bytes} bytes, more than {max}")]
+    TooLarge {
+        /// The file.
+        path: String,
+        /// The commit.
+        commit: String,
+        /// Its size.
+        bytes: usize,
+        /// The limit.
+        max: usize,
+    },
 }
+
+/// One entry of a tree listing: the path's raw bytes and `<mode> <type> <id>`.
+pub type TreeEntry = (Vec<u8>, Vec<u8>);
 
 /// A repository to read.
 #[derive(Debug, Clone)]
@@ -38,45 +57,18 @@ impl Repo {
     }
 
     fn git(&self, args: &[&str]) -> Result<process::CmdOutput, GitError> {
-        let dir = self.dir.to_string_lossy();
-        // No hook, fsmonitor or pager of the repository runs, `refs/replace/*`
-        // cannot substitute other objects for the ones named, and no
-        // attribute file (the repository's, the user's or the system's) can
-        // hide content: only plumbing on the objects themselves.
-        let mut argv = vec![
-            "-C",
-            &dir,
-            "--no-replace-objects",
-            "-c",
-            "core.quotepath=off",
-            "-c",
-            "core.fsmonitor=false",
-            "-c",
-            "core.attributesFile=/dev/null",
-            "-c",
-            "core.hooksPath=/dev/null",
-            "--no-pager",
-        ];
-        argv.extend_from_slice(args);
-        let env = [("GIT_ATTR_NOSYSTEM", "1"), ("GIT_NO_REPLACE_OBJECTS", "1")];
-        child::run("git", &argv, None, &env, GIT_TIMEOUT).map_err(|e| match e {
+        let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+        common::git::run(&self.dir, &args, None, GIT_TIMEOUT).map_err(|e| match e {
             CmdError::NotFound(_) => GitError::Failed("git is not installed".into()),
             other => GitError::Failed(other.to_string()),
         })
     }
 
-    /// Refuses a repository whose history can be rewritten locally without
-    /// changing any object id: a grafts file (replace refs are ignored).
+    /// Refuses a repository whose history or content git would show
+    /// rewritten without any object id changing: grafts, a shallow file,
+    /// replace refs, local attributes (`common::git::check_repository`).
     pub fn check_history_is_plain(&self) -> Result<(), GitError> {
-        let out = self.git(&["rev-parse", "--path-format=absolute", "--git-path", "info/grafts"])?;
-        let grafts = PathBuf::from(out.stdout_text().trim_end_matches('\n'));
-        if out.status.success() && grafts.exists() {
-            return Err(GitError::Failed(format!(
-                "{} exists: grafts rewrite history without changing object ids; remove it",
-                grafts.display()
-            )));
-        }
-        Ok(())
+        common::git::check_repository(&self.dir, GIT_TIMEOUT).map_err(|e| GitError::Failed(e.to_string()))
     }
 
     /// The top-level directory of the working copy, if any.
@@ -115,7 +107,7 @@ impl Repo {
         let size = self.git(&["cat-file", "-s", &spec])?;
         let n: usize = size.stdout_text().trim().parse().map_err(|_| GitError::Failed(format!("size of {spec}")))?;
         if n > max {
-            return Err(GitError::Failed(format!("{path} in {commit} is {n} bytes, more than {max}")));
+            return Err(GitError::TooLarge { path: path.to_owned(), commit: commit.to_owned(), bytes: n, max });
         }
         let out = self.git(&["cat-file", "blob", &spec])?;
         if !out.status.success() {
@@ -154,12 +146,19 @@ impl Repo {
     }
 
     /// The files changed from `base` to `head` with their diffs, from one
-    /// `git diff --text` that runs no external diff or textconv, reads no
-    /// attributes and hides no submodule. A gitlink, or a file whose diff is
-    /// not UTF-8 or holds a NUL byte, is marked unreviewable: its content
-    /// cannot be shown to a reviewer as it is.
+    /// `git diff --text` that runs no external diff or textconv, reads
+    /// attributes from no source (`--attr-source` the empty tree; the
+    /// repository's `info/attributes` is refused before) and hides no
+    /// submodule: the result is a function of the two commits alone. Paths
+    /// are C-quoted. A type change (file to symlink) has two diffs, kept
+    /// together. A gitlink, or a file whose diff is not UTF-8 or holds a
+    /// NUL byte, is marked unreviewable: its content cannot be shown to a
+    /// reviewer as it is.
     pub fn changes(&self, base: &str, head: &str) -> Result<Vec<crate::bundle::Change>, GitError> {
-        let raw = self.git(&["diff", "--raw", "-z", "--no-renames", "--ignore-submodules=none", base, head, "--"])?;
+        let empty = common::git::empty_tree(&self.dir, GIT_TIMEOUT).map_err(|e| GitError::Failed(e.to_string()))?;
+        let attr = format!("--attr-source={empty}");
+        let raw =
+            self.git(&[&attr, "diff", "--raw", "-z", "--no-renames", "--ignore-submodules=none", base, head, "--"])?;
         if !raw.status.success() {
             return Err(GitError::Failed(format!("diff {base} {head}: {}", raw.stderr_line())));
         }
@@ -173,13 +172,16 @@ impl Repo {
             let (old_mode, new_mode) = (w.next().unwrap_or(""), w.next().unwrap_or(""));
             let status = w.nth(2).and_then(|s| s.chars().next()).unwrap_or('?');
             let gitlink = old_mode == "160000" || new_mode == "160000";
-            listed.push((status, String::from_utf8_lossy(path).into_owned(), gitlink));
+            listed.push((status, c_quote(path), gitlink));
         }
         let out = self.git(&[
+            &attr,
             "-c",
             "diff.suppressBlankEmpty=false",
             "-c",
             "diff.relative=false",
+            "-c",
+            "core.quotepath=on",
             "diff",
             "--text",
             "--no-color",
@@ -209,17 +211,23 @@ impl Repo {
                 c.extend_from_slice(line);
             }
         }
-        if chunks.len() != listed.len() {
+        // A type change is shown as a deletion and a creation: two diffs.
+        let wanted: usize = listed.iter().map(|(status, _, _)| if *status == 'T' { 2 } else { 1 }).sum();
+        if chunks.len() != wanted {
             return Err(GitError::Failed(format!(
                 "diff {base} {head}: {} file(s) listed but {} diff(s) read",
                 listed.len(),
                 chunks.len()
             )));
         }
+        let mut chunks = chunks.into_iter();
         Ok(listed
             .into_iter()
-            .zip(chunks)
-            .map(|((status, path, gitlink), bytes)| {
+            .map(|(status, path, gitlink)| {
+                let mut bytes = chunks.next().unwrap_or_default();
+                if status == 'T' {
+                    bytes.extend(chunks.next().unwrap_or_default());
+                }
                 let unreviewable = if gitlink {
                     Some("a submodule (gitlink): its content is not in this repository".to_owned())
                 } else if bytes.contains(&0) || std::str::from_utf8(&bytes).is_err() {
@@ -242,7 +250,11 @@ impl Repo {
         Ok(out.stdout_text().lines().map(str::to_owned).filter(|l| is_object_id(l)).collect())
     }
 
-    /// Commits `paths` (and nothing else staged) with `message`; the new commit's id.
+    /// Commits `paths` (and nothing else staged) with `message`; the new
+    /// commit's id. The author and committer are the caller's: the
+    /// `GIT_AUTHOR_*`/`GIT_COMMITTER_*` variables when set, else the
+    /// caller's `user.name` and `user.email` (read with the caller's own
+    /// config; the commit itself runs under the hardening profile).
     pub fn commit_only(&self, paths: &[&str], message: &str) -> Result<String, GitError> {
         let mut add = vec!["add", "--"];
         add.extend_from_slice(paths);
@@ -250,13 +262,49 @@ impl Repo {
         if !out.status.success() {
             return Err(GitError::Failed(format!("add: {}", out.stderr_line())));
         }
-        let mut args = vec!["commit", "--quiet", "--no-verify", "-m", message, "--only", "--"];
-        args.extend_from_slice(paths);
-        let out = self.git(&args)?;
+        let ident = self.identity()?;
+        let mut cmd = common::git::command(&self.dir);
+        cmd.args(["commit", "--quiet", "--no-verify", "-m", message, "--only", "--"]).args(paths);
+        cmd.envs(ident.iter().map(|(k, v)| (k, v)));
+        let out = process::run_command("git", cmd, None, GIT_TIMEOUT).map_err(|e| GitError::Failed(e.to_string()))?;
         if !out.status.success() {
             return Err(GitError::Failed(format!("commit: {}", out.stderr_line())));
         }
         self.commit("HEAD")
+    }
+
+    fn identity(&self) -> Result<Vec<(String, String)>, GitError> {
+        const VARS: [&str; 6] = [
+            "GIT_AUTHOR_NAME",
+            "GIT_AUTHOR_EMAIL",
+            "GIT_AUTHOR_DATE",
+            "GIT_COMMITTER_NAME",
+            "GIT_COMMITTER_EMAIL",
+            "GIT_COMMITTER_DATE",
+        ];
+        let mut ident: Vec<(String, String)> =
+            VARS.iter().filter_map(|k| common::paths::process_env(k).map(|v| ((*k).to_owned(), v))).collect();
+        for (key, vars) in [
+            ("user.name", ["GIT_AUTHOR_NAME", "GIT_COMMITTER_NAME"]),
+            ("user.email", ["GIT_AUTHOR_EMAIL", "GIT_COMMITTER_EMAIL"]),
+        ] {
+            if vars.iter().all(|v| ident.iter().any(|(k, _)| k == v)) {
+                continue;
+            }
+            let dir = self.dir.to_string_lossy();
+            let out = child::run("git", &["-C", &dir, "config", "--get", key], None, &[], GIT_TIMEOUT)
+                .map_err(|e| GitError::Failed(e.to_string()))?;
+            let value = out.stdout_text().trim().to_owned();
+            if !out.status.success() || value.is_empty() {
+                return Err(GitError::Failed(format!("--commit needs {key} (git config --global {key} …)")));
+            }
+            for v in vars {
+                if !ident.iter().any(|(k, _)| k == v) {
+                    ident.push((v.to_owned(), value.clone()));
+                }
+            }
+        }
+        Ok(ident)
     }
 
     /// Whether `tree` is a tree object here.
@@ -265,27 +313,61 @@ impl Repo {
         Ok(out.status.success() && out.stdout_text().trim() == "tree")
     }
 
-    /// The paths by which trees `a` and `b` differ: every entry (mode,
-    /// type, object id) of `git ls-tree -r -z --full-tree`, compared here, so
-    /// no diff setting (submodule `ignore`, attributes) can hide one.
-    pub fn diff_paths(&self, a: &str, b: &str) -> Result<Vec<String>, GitError> {
+    /// The paths (raw bytes) by which trees `a` and `b` differ: every entry
+    /// (mode, type, object id) of `git ls-tree -r -z --full-tree`, keyed by
+    /// the path's raw bytes and compared here, so no diff setting
+    /// (submodule `ignore`, attributes) can hide one and no two names that
+    /// differ in any byte can stand for each other.
+    pub fn diff_paths(&self, a: &str, b: &str) -> Result<Vec<Vec<u8>>, GitError> {
         let (ta, tb) = (self.tree_entries(a)?, self.tree_entries(b)?);
-        let mut diff: Vec<String> = ta.iter().filter(|(p, e)| tb.get(*p) != Some(e)).map(|(p, _)| p.clone()).collect();
-        diff.extend(tb.keys().filter(|p| !ta.contains_key(*p)).cloned());
-        diff.sort();
-        Ok(diff)
+        Ok(diff_entries(&ta, &tb))
     }
 
-    fn tree_entries(&self, tree: &str) -> Result<std::collections::BTreeMap<String, Vec<u8>>, GitError> {
+    fn tree_entries(&self, tree: &str) -> Result<Vec<TreeEntry>, GitError> {
         let out = self.git(&["ls-tree", "-r", "-z", "--full-tree", "--end-of-options", tree])?;
         if !out.status.success() {
             return Err(GitError::Failed(format!("ls-tree {tree}: {}", out.stderr_line())));
         }
-        let mut res = std::collections::BTreeMap::new();
-        for rec in out.stdout.split(|&b| b == 0).filter(|r| !r.is_empty()) {
-            let tab = rec.iter().position(|&b| b == b'\t').ok_or_else(|| GitError::Failed("ls-tree: no tab".into()))?;
-            res.insert(String::from_utf8_lossy(&rec[tab + 1..]).into_owned(), rec[..tab].to_vec());
-        }
-        Ok(res)
+        parse_ls_tree(&out.stdout)
     }
+
+    /// The mode of `path` in `commit` (`None` when absent).
+    pub fn mode_at(&self, commit: &str, path: &str) -> Result<Option<String>, GitError> {
+        let out = self.git(&["ls-tree", "-z", "--full-tree", "--end-of-options", commit, "--", path])?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("ls-tree {commit}: {}", out.stderr_line())));
+        }
+        let entries = parse_ls_tree(&out.stdout)?;
+        Ok(entries
+            .into_iter()
+            .find(|(p, _)| p == path.as_bytes())
+            .map(|(_, meta)| String::from_utf8_lossy(&meta).split(' ').next().unwrap_or("").to_owned()))
+    }
+}
+
+/// `ls-tree -z` records as (raw path, `<mode> <type> <id>`). Pure.
+pub fn parse_ls_tree(out: &[u8]) -> Result<Vec<TreeEntry>, GitError> {
+    let mut res = Vec::new();
+    for rec in out.split(|&b| b == 0).filter(|r| !r.is_empty()) {
+        let tab = rec.iter().position(|&b| b == b'\t').ok_or_else(|| GitError::Failed("ls-tree: no tab".into()))?;
+        res.push((rec[tab + 1..].to_vec(), rec[..tab].to_vec()));
+    }
+    Ok(res)
+}
+
+/// The raw paths present in one listing and not the other, or with another
+/// entry, sorted. Pure.
+pub fn diff_entries(a: &[TreeEntry], b: &[TreeEntry]) -> Vec<Vec<u8>> {
+    use std::collections::BTreeMap;
+    let (ma, mb): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        (a.iter().map(|(p, e)| (p, e)).collect(), b.iter().map(|(p, e)| (p, e)).collect());
+    let mut diff: Vec<Vec<u8>> = ma.iter().filter(|(p, e)| mb.get(*p) != Some(*e)).map(|(p, _)| (*p).clone()).collect();
+    diff.extend(mb.keys().filter(|p| !ma.contains_key(*p)).map(|p| (*p).clone()));
+    // A listing that names one path twice is not a tree git wrote.
+    if ma.len() != a.len() || mb.len() != b.len() {
+        diff.push(b"(a path listed twice)".to_vec());
+    }
+    diff.sort();
+    diff.dedup();
+    diff
 }

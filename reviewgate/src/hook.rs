@@ -132,7 +132,7 @@ fn decide(s: &Settings, repo: &Repo, u: &Update, branch: &str) -> Result<Decisio
         });
     }
     let signers = signers(s, repo, None)?;
-    Ok(match judge_commit(s, repo, &u.local_oid, &signers)? {
+    Ok(match judge_commit(s, repo, &u.local_oid, &signers, crate::verify::Age::Limited)? {
         Judgement::Valid { .. } => Decision::Approved,
         Judgement::Invalid(r) => Decision::Blocked { reason: refusal_text(&r) },
     })

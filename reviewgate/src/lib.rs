@@ -25,6 +25,7 @@ pub mod hook;
 pub mod openai;
 pub mod output;
 pub mod policy;
+pub mod quote;
 mod render;
 mod review;
 pub mod settings;

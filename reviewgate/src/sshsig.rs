@@ -1,9 +1,11 @@
 //! Checking an SSHSIG signature with stock OpenSSH: `ssh-keygen -Y
 //! find-principals` names the `allowed_signers` principal whose key made the
 //! signature, then `ssh-keygen -Y verify -n openclaw-review-verdict` checks
-//! it over the message, fed on stdin. The signature goes to a private
-//! temporary file (ssh-keygen reads it from a path); nothing is in argv but
-//! paths, the principal and the namespace.
+//! it over the message, fed on stdin. The signature and the bytes of
+//! `allowed_signers` (read once by the caller, from a descriptor) go to
+//! private temporary files in a fresh 0700 directory: ssh-keygen reads
+//! paths, and no path it reads can be swapped by anyone else. Nothing is in
+//! argv but those paths, the principal and the namespace.
 
 use std::io::Write;
 use std::path::Path;
@@ -36,17 +38,51 @@ fn keygen(args: &[&str], input: &[u8]) -> Result<process::CmdOutput, SigError> {
     })
 }
 
-/// Checks `sig` over `message` against `allowed_signers`.
-pub fn check(allowed_signers: &Path, message: &[u8], sig: &[u8]) -> Result<SigCheck, SigError> {
+/// Whether `sig` is exactly one armoured SSHSIG block: the BEGIN line,
+/// base64 lines, the END line and its newline, nothing before or after. Pure.
+pub fn is_exact_armor(sig: &[u8]) -> bool {
+    let Ok(text) = std::str::from_utf8(sig) else { return false };
+    let Some(body) = text.strip_prefix("-----BEGIN SSH SIGNATURE-----\n") else { return false };
+    let Some(body) = body.strip_suffix("-----END SSH SIGNATURE-----\n") else { return false };
+    !body.is_empty()
+        && body.ends_with('\n')
+        && body.lines().all(|l| {
+            !l.is_empty() && l.len() <= 76 && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+        })
+}
+
+/// The trusted keys, read once (from a descriptor) and named for messages.
+#[derive(Debug, Clone)]
+pub struct Signers {
+    /// Where they were read from (shown, never reopened).
+    pub path: std::path::PathBuf,
+    /// The bytes read.
+    pub bytes: Vec<u8>,
+}
+
+fn private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<std::path::PathBuf, SigError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(name);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| SigError::Tool(format!("{}: {e}", path.display())))?;
+    Ok(path)
+}
+
+/// Checks `sig` over `message` against the keys of `signers`.
+pub fn check(signers: &Signers, message: &[u8], sig: &[u8]) -> Result<SigCheck, SigError> {
     let dir = tempfile::Builder::new()
         .prefix("openclaw-reviewgate.")
         .tempdir()
         .map_err(|e| SigError::Tool(format!("temporary directory: {e}")))?;
-    let sig_path = dir.path().join("verdict.sig");
-    std::fs::File::create_new(&sig_path)
-        .and_then(|mut f| f.write_all(sig))
-        .map_err(|e| SigError::Tool(format!("{}: {e}", sig_path.display())))?;
-    let (allowed, sigp) = (allowed_signers.to_string_lossy(), sig_path.to_string_lossy());
+    let sig_path = private_file(dir.path(), "verdict.sig", sig)?;
+    let allowed_path = private_file(dir.path(), "allowed_signers", &signers.bytes)?;
+    let allowed_signers = &signers.path;
+    let (allowed, sigp) = (allowed_path.to_string_lossy(), sig_path.to_string_lossy());
     let found = keygen(&["-Y", "find-principals", "-s", &sigp, "-f", &allowed], b"")?;
     if !found.status.success() {
         return Ok(SigCheck::Invalid(format!(

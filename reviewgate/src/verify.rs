@@ -4,16 +4,17 @@
 //! commit's tree against the verdict's, then [`check::judge`]s. Exit 0
 //! valid, 1 invalid (the refusal says which rule), 2 cannot decide.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use common::exit::Exit;
-use common::private_path::{self, Class, Kind};
+use common::private_path::{self, Class};
 use serde::Serialize;
 
 use crate::check::{self, Facts, Judgement, Refusal, SigCheck};
 use crate::cli::Settings;
 use crate::gitio::{GitError, Repo};
+use crate::sshsig::Signers;
 use crate::verdict::{MAX_FILE, SIG_PATH, VERDICT_PATH, Verdict};
 use crate::{render, settings, sshsig};
 
@@ -36,9 +37,15 @@ pub struct VerifyReport {
     pub allowed_signers: String,
 }
 
-/// Refuses an `allowed_signers` the pushed content could have changed, or
-/// that someone other than root or the caller could.
-fn check_signers(path: &Path, repo: &Repo) -> Result<(), String> {
+/// Most bytes of `allowed_signers` read.
+const MAX_SIGNERS: u64 = 1 << 20;
+
+/// Reads `allowed_signers` once, refusing one the pushed content could have
+/// changed (inside the repository), or that someone other than root or the
+/// caller could (the file on its descriptor, then its parents:
+/// `common::private_path::read_anchored`). The bytes read are what every
+/// check uses: the path is never opened again.
+fn read_signers(path: &Path, repo: &Repo) -> Result<Signers, String> {
     if let Some(top) = repo.toplevel() {
         let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_owned());
         if real(path).starts_with(real(&top)) {
@@ -51,21 +58,32 @@ fn check_signers(path: &Path, repo: &Repo) -> Result<(), String> {
             ));
         }
     }
-    match private_path::check_entry(path, Kind::File, Class::Private, None) {
-        Ok(true) => Ok(()),
-        Ok(false) => Err(format!("allowed_signers {} does not exist", path.display())),
+    match private_path::read_anchored(path, Class::Private, MAX_SIGNERS) {
+        Ok(Some(bytes)) => Ok(Signers { path: path.to_owned(), bytes }),
+        Ok(None) => Err(format!("allowed_signers {} does not exist", path.display())),
         Err(e) => Err(format!("refusing allowed_signers: {e}; fix: {}", e.fix())),
     }
 }
 
-fn gather(repo: &Repo, commit: &str, signers: &Path, now: i64, max_age_secs: i64) -> Result<Facts, String> {
+fn gather(repo: &Repo, commit: &str, signers: &Signers, now: i64, max_age_secs: Option<i64>) -> Result<Facts, String> {
     let git = |e: GitError| e.to_string();
-    let verdict = repo.file_at(commit, VERDICT_PATH, MAX_FILE).map_err(git)?;
-    let sig = repo.file_at(commit, SIG_PATH, MAX_FILE).map_err(git)?;
+    let mut unreadable = None;
+    let mut read = |path: &str| match repo.file_at(commit, path, MAX_FILE) {
+        Ok(bytes) => Ok(bytes),
+        // Not a verdict: "not approved", never an error for the commits after it.
+        Err(e @ GitError::TooLarge { .. }) => {
+            unreadable = Some(e.to_string());
+            Ok(None)
+        }
+        Err(e) => Err(git(e)),
+    };
+    let verdict = read(VERDICT_PATH)?;
+    let sig = read(SIG_PATH)?;
     let sig_check = match (&verdict, &sig) {
         (Some(v), Some(s)) => sshsig::check(signers, v, s).map_err(|e| e.to_string())?,
         _ => SigCheck::Invalid("missing".into()),
     };
+    let modes = [repo.mode_at(commit, VERDICT_PATH).map_err(git)?, repo.mode_at(commit, SIG_PATH).map_err(git)?];
     // The tree named by the verdict (read before it is trusted, only to diff).
     let tree_diff = match verdict.as_deref().map(Verdict::parse) {
         Some(Ok(v)) if repo.has_tree(&v.tree).map_err(git)? => {
@@ -74,20 +92,46 @@ fn gather(repo: &Repo, commit: &str, signers: &Path, now: i64, max_age_secs: i64
         }
         _ => None,
     };
-    Ok(Facts { verdict, sig_present: sig.is_some(), sig: sig_check, tree_diff, now, max_age_secs })
+    Ok(Facts {
+        verdict,
+        unreadable,
+        sig_present: sig.is_some(),
+        sig_exact: sig.as_deref().is_some_and(sshsig::is_exact_armor),
+        modes,
+        sig: sig_check,
+        tree_diff,
+        now,
+        max_age_secs,
+    })
 }
 
-/// Resolves `allowed_signers` and refuses one that is hostile or inside the repository.
-pub(crate) fn signers(s: &Settings, repo: &Repo, flag: Option<&Path>) -> Result<PathBuf, String> {
+/// Resolves `allowed_signers` and reads it, refusing one that is hostile or inside the repository.
+pub(crate) fn signers(s: &Settings, repo: &Repo, flag: Option<&Path>) -> Result<Signers, String> {
     let path = settings::allowed_signers(flag, &common::paths::process_env, s.gate.allowed_signers.as_deref())?;
-    check_signers(&path, repo)?;
-    Ok(path)
+    read_signers(&path, repo)
+}
+
+/// How old a verdict may be: deploy targets and verified commits are held
+/// to `max_age_days`; an approved base in the chain of trust is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Age {
+    /// `[reviewgate] max_age_days` applies.
+    Limited,
+    /// No limit.
+    Unlimited,
 }
 
 /// Judges whether `commit` carries a valid verdict.
-pub(crate) fn judge_commit(s: &Settings, repo: &Repo, commit: &str, signers: &Path) -> Result<Judgement, String> {
+pub(crate) fn judge_commit(
+    s: &Settings,
+    repo: &Repo,
+    commit: &str,
+    signers: &Signers,
+    age: Age,
+) -> Result<Judgement, String> {
     let now = common::time_fmt::now_utc().unix_timestamp();
-    let facts = gather(repo, commit, signers, now, i64::from(s.gate.max_age_days) * 86_400)?;
+    let max = (age == Age::Limited).then(|| i64::from(s.gate.max_age_days) * 86_400);
+    let facts = gather(repo, commit, signers, now, max)?;
     Ok(check::judge(&facts))
 }
 
@@ -98,7 +142,7 @@ pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>, aud
     repo.check_history_is_plain().map_err(|e| e.to_string())?;
     let commit = repo.commit(rev).map_err(|e| e.to_string())?;
     let signers = signers(s, &repo, flag)?;
-    let judgement = judge_commit(s, &repo, &commit, &signers)?;
+    let judgement = judge_commit(s, &repo, &commit, &signers, Age::Limited)?;
     let rep = match judgement {
         Judgement::Valid { verdict, principal } => VerifyReport {
             rev: rev.to_owned(),
@@ -107,7 +151,7 @@ pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>, aud
             principal: Some(principal),
             verdict: Some(*verdict),
             refusal: None,
-            allowed_signers: signers.display().to_string(),
+            allowed_signers: signers.path.display().to_string(),
         },
         Judgement::Invalid(refusal) => VerifyReport {
             rev: rev.to_owned(),
@@ -116,7 +160,7 @@ pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>, aud
             principal: None,
             verdict: None,
             refusal: Some(refusal),
-            allowed_signers: signers.display().to_string(),
+            allowed_signers: signers.path.display().to_string(),
         },
     };
     let exit = if rep.valid { Exit::Clean } else { Exit::Policy };

@@ -11,11 +11,14 @@ fn verdict() -> Verdict {
 fn facts(v: &Verdict) -> Facts {
     Facts {
         verdict: Some(v.canonical()),
+        unreadable: None,
         sig_present: true,
+        sig_exact: true,
+        modes: [Some("100644".into()), Some("100644".into())],
         sig: SigCheck::Valid { principal: "reviewer@openclaw".into() },
         tree_diff: Some(vec![VERDICT_PATH.into(), SIG_PATH.into()]),
         now: NOW,
-        max_age_secs: 30 * 86_400,
+        max_age_secs: Some(30 * 86_400),
     }
 }
 
@@ -62,7 +65,7 @@ fn each_rule_refuses_alone() {
     f.tree_diff = None;
     assert!(matches!(refusal(&f), Refusal::UnknownTree { .. }));
     let mut f = facts(&v);
-    f.tree_diff = Some(vec![VERDICT_PATH.into(), "src/main.rs".into()]);
+    f.tree_diff = Some(vec![VERDICT_PATH.into(), b"src/main.rs".to_vec()]);
     assert_eq!(refusal(&f), Refusal::TreeMismatch { paths: vec!["src/main.rs".into()] });
     let mut f = facts(&v);
     f.now = NOW + 40 * 86_400;

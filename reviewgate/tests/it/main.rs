@@ -2,6 +2,7 @@
 //! repositories, keys made by real `ssh-keygen`, and signatures made by
 //! `ssh-keygen -Y sign` (the reference implementation of SSHSIG).
 
+mod attacks;
 mod bundle;
 mod hook;
 mod openai;

@@ -201,7 +201,8 @@ fn replace_refs_cannot_substitute_the_reviewed_content() {
     let evil = lab.git(&["rev-parse", "HEAD"]);
     lab.git(&["replace", &evil, &verdict_commit]);
     let r = lab.verify(&evil, &[]);
-    assert_eq!(r.code, 1, "a replace ref made unreviewed content pass: {r:?}");
+    assert_eq!(r.code, 2, "a repository with replace refs must not be judged: {r:?}");
+    assert!(r.stderr.contains("replace refs"), "{r:?}");
 }
 
 #[test]
