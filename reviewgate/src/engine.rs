@@ -1,15 +1,16 @@
 //! Running a reviewer over one packet. The `codex` engine runs `codex exec
-//! --sandbox read-only --output-schema <schema> --output-last-message <file>
-//! [--model M] -`, the packet on stdin (never in argv), the answer read from
-//! the file (at most 1 MiB), under a timeout. A failure is retried with
-//! bounded back-off while the run's total time budget lasts.
+//! --skip-git-repo-check --sandbox read-only -c project_doc_max_bytes=0
+//! --output-schema <schema> --output-last-message <file> [--model M] -` in
+//! its jail (`sandbox`: an empty work directory, its own `CODEX_HOME`, no
+//! way to the signing key), the packet on stdin (never in argv), the answer
+//! read from the file (at most 1 MiB), under a timeout. A failure is
+//! retried with bounded back-off while the run's total time budget lasts.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::process::CmdError;
+use common::process::{self, CmdError};
 
-use crate::child;
+use crate::sandbox::Jail;
 
 use crate::output::{MAX_OUTPUT, Review};
 
@@ -49,42 +50,78 @@ pub struct PacketResult {
     pub review: Result<Review, String>,
 }
 
-/// `codex --version`'s first line, or why it cannot run (then nothing can be reviewed).
-pub fn codex_version() -> Result<String, String> {
-    match child::run("codex", &["--version"], None, &[], Duration::from_secs(20)) {
+/// The arguments of one `codex exec` call. Pure.
+pub fn codex_args(schema: &str, last: &str, model: &str) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "exec",
+        "--skip-git-repo-check",
+        "--sandbox",
+        "read-only",
+        "-c",
+        "project_doc_max_bytes=0",
+        "--output-schema",
+        schema,
+        "--output-last-message",
+        last,
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    if !model.is_empty() {
+        args.extend(["--model".to_owned(), model.to_owned()]);
+    }
+    args.push("-".into());
+    args
+}
+
+fn run_jailed(
+    jail: &Jail,
+    args: &[String],
+    input: Option<&[u8]>,
+    timeout: Duration,
+) -> Result<process::CmdOutput, CmdError> {
+    let cmd = jail.command(args, &common::paths::process_env);
+    let out = process::run_command("codex", cmd, input, timeout)?;
+    jail.keep_stderr(&out.stderr);
+    Ok(out)
+}
+
+/// `codex --version`'s first line, run in the jail, or why it cannot run
+/// (then nothing can be reviewed).
+pub fn codex_version(jail: &Jail) -> Result<String, String> {
+    match run_jailed(jail, &["--version".to_owned()], None, Duration::from_secs(20)) {
         Ok(out) if out.status.success() => Ok(out.stdout_text().lines().next().unwrap_or("").trim().to_owned()),
-        Ok(out) => Err(format!("`codex --version` exited {:?}: {}", out.status.code(), out.stderr_line())),
-        Err(CmdError::NotFound(_)) => Err("codex is not installed (the engine `codex` needs the Codex CLI)".into()),
+        Ok(out) => {
+            Err(format!("`codex --version` in its sandbox exited {:?}: {}", out.status.code(), out.stderr_line()))
+        }
         Err(e) => Err(e.to_string()),
     }
 }
 
-fn attempt(dir: &Path, packet: &str, s: &EngineSettings, timeout: Duration) -> (Vec<u8>, Result<Review, String>) {
-    let schema = dir.join("schema.json");
-    let last = dir.join("last-message.json");
+fn attempt(jail: &Jail, packet: &str, s: &EngineSettings, timeout: Duration) -> (Vec<u8>, Result<Review, String>) {
+    let schema = jail.work.join("schema.json");
+    let last = jail.work.join("last-message.json");
     let _ = std::fs::remove_file(&last);
     if let Err(e) = std::fs::write(&schema, CODEX_SCHEMA) {
         return (Vec::new(), Err(format!("{}: {e}", schema.display())));
     }
-    let (schema_s, last_s) = (schema.to_string_lossy().into_owned(), last.to_string_lossy().into_owned());
-    let mut args =
-        vec!["exec", "--sandbox", "read-only", "--output-schema", &schema_s, "--output-last-message", &last_s];
-    if !s.model.is_empty() {
-        args.extend(["--model", &s.model]);
-    }
-    args.push("-");
-    match child::run("codex", &args, Some(packet.as_bytes()), &[], timeout) {
+    let args = codex_args(&schema.to_string_lossy(), &last.to_string_lossy(), &s.model);
+    match run_jailed(jail, &args, Some(packet.as_bytes()), timeout) {
         Ok(out) if out.status.success() => {}
         Ok(out) => return (Vec::new(), Err(format!("codex exited {:?}: {}", out.status.code(), out.stderr_line()))),
         Err(e) => return (Vec::new(), Err(e.to_string())),
     }
-    let raw = match std::fs::File::open(&last) {
-        Ok(f) => {
+    let raw = match common::private_path::open_file(
+        &last,
+        common::private_path::OpenSpec::read(common::private_path::Class::Private),
+    ) {
+        Ok(Some(f)) => {
             let mut buf = Vec::new();
             let _ = std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_OUTPUT as u64 + 1), &mut buf);
             buf
         }
-        Err(e) => return (Vec::new(), Err(format!("codex wrote no last message: {e}"))),
+        Ok(None) => return (Vec::new(), Err("codex wrote no last message".into())),
+        Err(e) => return (Vec::new(), Err(format!("codex's last message: {e}"))),
     };
     let review = Review::parse(&raw).map_err(|e| e.to_string());
     (raw, review)
@@ -93,12 +130,12 @@ fn attempt(dir: &Path, packet: &str, s: &EngineSettings, timeout: Duration) -> (
 /// One attempt at one packet, with at most this timeout.
 pub type Attempt<'a> = dyn Fn(&str, Duration) -> (Vec<u8>, Result<Review, String>) + 'a;
 
-/// The `codex` engine's attempt (the schema and answer files live in `dir`).
+/// The `codex` engine's attempt (the schema and answer files live in the jail's work directory).
 pub fn codex_attempt<'a>(
-    dir: &'a Path,
+    jail: &'a Jail,
     s: &'a EngineSettings,
 ) -> impl Fn(&str, Duration) -> (Vec<u8>, Result<Review, String>) + 'a {
-    move |packet, timeout| attempt(dir, packet, s, timeout)
+    move |packet, timeout| attempt(jail, packet, s, timeout)
 }
 
 /// Reviews each packet, in order, within the budget that started at `started`.

@@ -28,6 +28,7 @@ pub mod policy;
 pub mod quote;
 mod render;
 mod review;
+pub mod sandbox;
 pub mod settings;
 pub mod signing;
 pub mod sshsig;

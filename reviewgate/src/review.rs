@@ -8,7 +8,7 @@
 //! verdict is written). A simulated run never calls a reviewer, is never
 //! signed, and is written only under `review_packets/`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::exit::Exit;
@@ -20,6 +20,7 @@ use crate::cli::Settings;
 use crate::engine::{self, EngineSettings};
 use crate::gitio::Repo;
 use crate::policy::{self, Decision};
+use crate::sandbox::Jail;
 use crate::signing::SigningKey;
 use crate::verdict::{self, Engine, SCHEMA, SIG_PATH, VERDICT_PATH, Verdict};
 use crate::verify::signers;
@@ -87,7 +88,8 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
         (None, None)
     } else {
         let key = SigningKey::resolve(&resolver).map_err(|e| e.to_string())?;
-        (Some(key), Some(reviewer(s, &a.engine, &resolver)?))
+        let reviewer = reviewer(s, &a.engine, &resolver, &key)?;
+        (Some(key), Some(reviewer))
     };
     let changes = repo.changes(&base, &head).map_err(|e| e.to_string())?;
     let name =
@@ -111,10 +113,8 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
                 budget: Duration::from_secs(s.gate.review_budget_secs),
             };
             let (results, info) = match reviewer.as_ref().ok_or("no reviewer")? {
-                Reviewer::Codex { version } => {
-                    let dir =
-                        tempfile::Builder::new().prefix("openclaw-review.").tempdir().map_err(|e| e.to_string())?;
-                    let attempt = engine::codex_attempt(dir.path(), &es);
+                Reviewer::Codex { version, jail, .. } => {
+                    let attempt = engine::codex_attempt(jail, &es);
                     let results = engine::review_packets(&packets, &es, started, &attempt);
                     (results, Engine { name: "codex".into(), version: version.clone(), model: s.gate.model.clone() })
                 }
@@ -166,6 +166,9 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
     for (i, r) in results.iter().enumerate() {
         write(&format!("engine-output-{}.json", i + 1), &r.raw)?;
     }
+    if let Some(Reviewer::Codex { jail, .. }) = &reviewer {
+        write("engine-stderr.txt", &jail.stderr.lock().map(|l| l.clone()).unwrap_or_default())?;
+    }
     write("CODEX_VERDICT.json", &canonical)?;
     let meta = json!({
         "base": base, "head": head, "base_kind": format!("{kind:?}").to_lowercase(), "packets": packets.len(),
@@ -206,13 +209,69 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
 
 /// A ready reviewer.
 enum Reviewer {
-    Codex { version: String },
+    Codex {
+        version: String,
+        jail: Box<Jail>,
+        /// The jail's work directory, removed (with the engine's credential copy) when the review ends.
+        _work: tempfile::TempDir,
+    },
     OpenAi(Box<crate::openai::OpenAi>),
 }
 
-fn reviewer(s: &Settings, choice: &EngineChoice, resolver: &common::secrets::Resolver<'_>) -> Result<Reviewer, String> {
+/// The codex engine's jail (`sandbox`), with its own Codex home holding
+/// only the engine's credential: the managed `OPENAI_API_KEY` in its
+/// environment when one resolves, and a 0600 copy of the operator's
+/// `auth.json` when there is one.
+fn codex_jail(
+    s: &Settings,
+    resolver: &common::secrets::Resolver<'_>,
+    key: &SigningKey,
+    work: &Path,
+) -> Result<Jail, String> {
+    let bwrap = common::process::on_path("bwrap").ok_or(
+        "the codex engine runs in a bubblewrap sandbox and bwrap is not installed (apt-get install bubblewrap)",
+    )?;
+    let program =
+        common::process::on_path("codex").ok_or("codex is not installed (the engine `codex` needs the Codex CLI)")?;
+    let env = &common::paths::process_env;
+    let home = work.join("codex-home");
+    std::fs::create_dir(&home).map_err(|e| format!("{}: {e}", home.display()))?;
+    let operator_home =
+        env("CODEX_HOME").map(PathBuf::from).or_else(|| env("HOME").map(|h| Path::new(&h).join(".codex")));
+    if let Some(auth) = operator_home.map(|h| h.join("auth.json")) {
+        let spec = common::private_path::OpenSpec::read(common::private_path::Class::Secret);
+        match common::private_path::read_file(&auth, spec, 1 << 20) {
+            Ok(Some(bytes)) => common::artifacts::write_atomic_with_mode(&home.join("auth.json"), &bytes, 0o600)
+                .map_err(|e| format!("the engine's copy of {}: {e}", auth.display()))?,
+            Ok(None) => {}
+            Err(e) => return Err(format!("refusing the Codex credential {}: {e}", auth.display())),
+        }
+    }
+    let mut vars = vec![("CODEX_HOME".to_owned(), home.display().to_string())];
+    if let Ok(found) = resolver.resolve("OPENAI_API_KEY") {
+        vars.push(("OPENAI_API_KEY".to_owned(), secrecy::ExposeSecret::expose_secret(&found.winner.value).to_owned()));
+    }
+    let hide = crate::sandbox::hidden(env, &s.paths.secrets_dir, key.file());
+    Ok(Jail { bwrap, program, hide, work: work.to_owned(), env: vars, stderr: Default::default() })
+}
+
+fn reviewer(
+    s: &Settings,
+    choice: &EngineChoice,
+    resolver: &common::secrets::Resolver<'_>,
+    key: &SigningKey,
+) -> Result<Reviewer, String> {
     match choice {
-        EngineChoice::Codex => Ok(Reviewer::Codex { version: engine::codex_version()? }),
+        EngineChoice::Codex => {
+            let work = tempfile::Builder::new().prefix("openclaw-review.").tempdir().map_err(|e| e.to_string())?;
+            let jail = codex_jail(s, resolver, key, work.path())?;
+            // Nothing of this process (its environment, descriptors, memory) is
+            // readable by another process of the same user from here on.
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+                .map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
+            let version = engine::codex_version(&jail)?;
+            Ok(Reviewer::Codex { version, jail: Box::new(jail), _work: work })
+        }
         EngineChoice::OpenAi { api_base } => {
             let base = common::api_base::parse_api_base(api_base)?;
             let key = resolver

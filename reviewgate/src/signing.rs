@@ -61,6 +61,14 @@ impl SigningKey {
         Ok(SigningKey { place, source })
     }
 
+    /// The key's file, when ssh-keygen reads it in place (a secrets file or a credential).
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match &self.place {
+            Place::File(path) => Some(path),
+            Place::Value(_) => None,
+        }
+    }
+
     /// The SSHSIG over `message` (the armoured text ssh-keygen prints).
     pub fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         match &self.place {

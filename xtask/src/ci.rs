@@ -40,8 +40,15 @@ pub(crate) fn ci(root: &Path) -> Result<(), String> {
     );
     // Nothing may print after nextest's closing `Summary` line on success.
     eprintln!("==> test");
-    cargo(root, &["nextest", "run", "--workspace", "--locked", "--no-fail-fast"])
-        .map_err(|e| format!("step `test` failed: {e}"))
+    // The real Codex CLI (.ci/run installs it from npm) checks how the gate calls it.
+    let codex = root.join("target/codex-cli/node_modules/.bin/codex");
+    let cargo_bin = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut test = Command::new(cargo_bin);
+    test.current_dir(root).args(["nextest", "run", "--workspace", "--locked", "--no-fail-fast"]);
+    if codex.exists() {
+        test.env("OPENCLAW_TEST_CODEX", &codex);
+    }
+    run(&mut test).map_err(|e| format!("step `test` failed: {e}"))
 }
 
 /// shellcheck over every shell script under ops/ and .ci/, and the package's

@@ -116,7 +116,7 @@ fn control(rel: &Release, depends: &str, installed_kib: u64) -> String {
          Maintainer: {MAINTAINER}\n\
          Installed-Size: {installed_kib}\n\
          Depends: {depends}, adduser\n\
-         Recommends: git, logrotate\n\
+         Recommends: git, logrotate, bubblewrap\n\
          Section: admin\n\
          Priority: optional\n\
          Description: security tools for a host reachable only over Tailscale\n \

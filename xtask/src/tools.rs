@@ -32,6 +32,11 @@ pub(crate) const REQUIRED: &[Tool] = &[
     },
     Tool { program: "ssh-keygen", package: "openssh-client", why: "sshd tests make a throwaway host key" },
     Tool {
+        program: "bwrap",
+        package: "bubblewrap",
+        why: "the review gate runs its codex engine in a bubblewrap sandbox",
+    },
+    Tool {
         program: "nft",
         package: "nftables",
         why: "doctor's firewall tests load real rulesets into network namespaces",

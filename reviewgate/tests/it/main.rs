@@ -4,6 +4,7 @@
 
 mod attacks;
 mod bundle;
+mod codex_cli;
 mod hook;
 mod openai;
 mod review;
