@@ -11,27 +11,37 @@
 #      wait): two deploys never overlap;
 #   1. `git fetch --quiet origin`; TARGET = the commit origin/<branch> names;
 #      TARGET == HEAD: up to date, nothing to do (no verify, no rebuild);
-#   2. `openclaw-reviewgate verify --rev TARGET --repo REPO` with the host's
-#      allowed_signers (the binary's own resolution; `--allowed-signers
-#      "$OPENCLAW_ALLOWED_SIGNERS"` only when that variable is set). Verified
-#      by full commit id, and that same id is merged: origin/<branch> moving
-#      in between cannot slip an unverified commit in. Exit 1 or 2 is a
-#      REFUSAL: `deploy.refused` notified, nothing changed;
-#   3. fast-forward only (`git merge --ff-only TARGET`); a rewritten origin
-#      (HEAD not an ancestor of TARGET) is a refusal too;
+#   2. `openclaw-reviewgate deploy-check --rev TARGET --repo REPO` with the
+#      host's allowed_signers (the binary's own resolution; `--allowed-signers
+#      "$OPENCLAW_ALLOWED_SIGNERS"` only when that variable is set): TARGET
+#      carries a valid verdict, is a fast-forward of HEAD, its reviewed base
+#      is HEAD or after it, its verdict is no older than one deployed here,
+#      the checkout is byte for byte HEAD, and no untracked file is present
+#      unless `[reviewgate] deploy_allow_untracked` names it. Checked by full
+#      commit id, and that same id is checked out: origin/<branch> moving in
+#      between cannot slip another commit in. Exit 1 or 2 is a REFUSAL:
+#      `deploy.refused` notified, nothing changed;
+#   3. `openclaw-reviewgate deploy-checkout --rev TARGET`: the checkout moved
+#      under the shared git hardening profile with attributes from no source,
+#      then every tracked file checked byte for byte against the reviewed
+#      tree (a mismatch rolls back);
 #   4. `docker compose up -d --build` in the compose directory;
 #   5. health probe: `curl -fsS --max-time 5 URL` until it answers, for up to
 #      OPENCLAW_DEPLOY_HEALTH_WAIT seconds (skipped, with a message, when no
 #      URL is set);
-#   6. a failed build or probe: `git reset --hard PREVIOUS` (the commit that
-#      was deployed before this run, never an unverified one), rebuild,
+#   6. a failed build or probe: `openclaw-reviewgate deploy-checkout
+#      --rollback --rev PREVIOUS` (the commit that was deployed before this
+#      run, never an unverified one, checked byte for byte too), rebuild,
 #      notify `deploy.failed` (emergency), exit 1.
-# The checkout must be on <branch> with no tracked changes (a modified tree
-# is not the verified one): otherwise refused. Every deploy, refusal and
-# rollback is a record in the shared audit log (`openclaw-reviewgate
-# record-deploy --outcome complete|refuse|rollback`, as deploy.complete,
-# deploy.refuse, deploy.rollback); a record that cannot be written makes the
-# run exit 2 once everything else is done.
+# The checkout must be on <branch>. `git fetch` keeps the deploy user's HOME
+# (its ssh credentials for origin) but runs no hook, fsmonitor or ext
+# transport; every later git step runs inside openclaw-reviewgate under the
+# shared hardening profile. Every deploy, refusal (exit 1 or 2, once the
+# tools are found) and rollback is a record in the shared audit log
+# (deploy.complete, deploy.refuse, deploy.rollback; deploy-check and
+# deploy-checkout record their own refusals) and every refusal is notified;
+# a record that cannot be written makes the run exit 2 once everything else
+# is done.
 #
 # Exit codes: 0 deployed, or already up to date; 1 refused (verify said
 # invalid, not a fast-forward, modified checkout) or rolled back (build or
@@ -84,18 +94,25 @@ record() {
   fi
 }
 
-# refuse CODE MESSAGE: nothing was changed; audit, notify deploy.refused and exit CODE.
+# refuse CODE MESSAGE [recorded]: nothing was changed; audit (unless the
+# refusing tool already did), notify deploy.refused and exit CODE.
 refuse() {
   err "REFUSED: $2"
-  record refuse "${target:-unknown}" "$2"
+  [[ "${3:-}" == recorded ]] || record refuse "${target:-unknown}" "$2"
   notify deploy.refused high "OpenClaw deploy refused" "$(hostname 2>/dev/null || echo vps): $2"
   ((audit_failed == 0)) || exit 2
   exit "$1"
 }
 
-# cannot MESSAGE: could not run; nothing was changed.
+# cannot MESSAGE: could not run; nothing was changed. Recorded and notified
+# when the tools to do so were found.
+tools_ok=0
 cannot() {
   err "CANNOT RUN: $1"
+  if ((tools_ok == 1)); then
+    record refuse "${target:-unknown}" "cannot run: $1"
+    notify deploy.refused high "OpenClaw deploy could not run" "$(hostname 2>/dev/null || echo vps): $1"
+  fi
   exit 2
 }
 
@@ -110,6 +127,7 @@ tools=(git docker flock openclaw-reviewgate openclaw-notify)
 for t in "${tools[@]}"; do
   type -P "$t" >/dev/null || cannot "$t not found on PATH"
 done
+tools_ok=1
 export GIT_TERMINAL_PROMPT=0
 
 # 0. The lock.
@@ -126,7 +144,8 @@ on="$(g symbolic-ref --quiet --short HEAD)" || on="(detached)"
 [[ -d "$compose_dir" ]] || cannot "compose directory $compose_dir does not exist"
 
 # 1. Fetch.
-g fetch --quiet origin || cannot "git fetch origin failed"
+g --no-replace-objects -c core.hooksPath=/dev/null -c core.fsmonitor=false -c protocol.ext.allow=never \
+  fetch --quiet --no-tags origin || cannot "git fetch origin failed"
 target="$(g rev-parse --verify --quiet "refs/remotes/origin/$branch^{commit}")" ||
   cannot "origin/$branch does not exist after the fetch"
 log "HEAD is $previous; origin/$branch is $target"
@@ -134,30 +153,6 @@ if [[ "$target" == "$previous" ]]; then
   log "up to date: nothing to do"
   exit 0
 fi
-[[ -z "$(g status --porcelain --untracked-files=no --ignore-submodules=none)" ]] ||
-  refuse 1 "$repo has modified tracked files: the checkout is not a verified tree (HEAD $previous)"
-# Files git was told not to look at (assume-unchanged: lowercase tag; skip-worktree: S) can differ unseen.
-[[ -z "$(g ls-files -v | grep -E '^([a-z]|S) ' || true)" ]] ||
-  refuse 1 "$repo has files marked assume-unchanged or skip-worktree: git status cannot vouch for them (HEAD $previous)"
-
-# 2. Verify the exact commit that would be deployed.
-verify=(openclaw-reviewgate verify --rev "$target" --repo "$repo")
-[[ -n "${OPENCLAW_ALLOWED_SIGNERS:-}" ]] && verify+=(--allowed-signers "$OPENCLAW_ALLOWED_SIGNERS")
-rc=0
-"${verify[@]}" || rc=$?
-case $rc in
-  0) log "verified: $target carries a valid review verdict" ;;
-  1) refuse 1 "$target (origin/$branch) carries no valid review verdict; HEAD stays $previous" ;;
-  *) refuse 2 "could not decide whether $target (origin/$branch) is reviewed (verify exit $rc); HEAD stays $previous" ;;
-esac
-
-# 3. Fast-forward only.
-g merge-base --is-ancestor "$previous" "$target" ||
-  refuse 1 "origin/$branch ($target) is not a fast-forward of HEAD $previous: history was rewritten"
-g merge --ff-only --quiet "$target" || refuse 1 "git merge --ff-only $target failed; HEAD stays $previous"
-now="$(g rev-parse --verify --quiet 'HEAD^{commit}')" || now=""
-[[ "$now" == "$target" ]] || cannot "after the merge HEAD is '$now', not $target"
-log "fast-forwarded $previous -> $target"
 
 build() { (cd "$compose_dir" && docker compose up -d --build); }
 
@@ -184,8 +179,8 @@ probe() {
 rollback() {
   local why="$1" how="rolled back to $previous and rebuilt"
   err "FAILED: $why; rolling back to $previous"
-  if ! g reset --hard --quiet "$previous"; then
-    how="git reset --hard $previous FAILED: the checkout is at $(g rev-parse HEAD 2>/dev/null || echo '?')"
+  if ! openclaw-reviewgate deploy-checkout --rollback --rev "$previous" --repo "$repo"; then
+    how="deploy-checkout --rollback $previous FAILED: the checkout is at $(g rev-parse HEAD 2>/dev/null || echo '?')"
   elif ! build; then
     how="reset to $previous but the rebuild FAILED: the service may be down"
   fi
@@ -195,6 +190,27 @@ rollback() {
   ((audit_failed == 0)) || exit 2
   exit 1
 }
+
+# 2. Check the exact commit that would be deployed against what is deployed.
+with_signers=()
+[[ -n "${OPENCLAW_ALLOWED_SIGNERS:-}" ]] && with_signers=(--allowed-signers "$OPENCLAW_ALLOWED_SIGNERS")
+rc=0
+openclaw-reviewgate deploy-check --rev "$target" --repo "$repo" "${with_signers[@]}" || rc=$?
+case $rc in
+  0) log "checked: $target carries a valid review verdict and moves forward from $previous" ;;
+  1) refuse 1 "$target (origin/$branch) may not replace $previous (see the rule above); HEAD stays $previous" recorded ;;
+  *) refuse 2 "could not decide whether $target (origin/$branch) may be deployed (deploy-check exit $rc); HEAD stays $previous" recorded ;;
+esac
+
+# 3. Check out, byte for byte.
+rc=0
+openclaw-reviewgate deploy-checkout --rev "$target" --repo "$repo" "${with_signers[@]}" || rc=$?
+if ((rc != 0)); then
+  rollback "deploy-checkout of $target exited $rc"
+fi
+now="$(g rev-parse --verify --quiet 'HEAD^{commit}')" || now=""
+[[ "$now" == "$target" ]] || rollback "after the checkout HEAD is '$now', not $target"
+log "checked out $target (from $previous)"
 
 # 4. Build and start.
 log "docker compose up -d --build in $compose_dir"

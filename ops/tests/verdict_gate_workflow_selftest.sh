@@ -5,7 +5,9 @@
 # pull_request; the checkout has full history (fetch-depth 0); the verify
 # command is there with --allowed-signers pointing outside $GITHUB_WORKSPACE;
 # allowed_signers comes from the repository's settings (secret or variable),
-# and no step reads it from the checkout. Each rule is also shown to catch a
+# and no step reads it from the checkout; the verifier is built from the
+# commit pinned in vars.OPENCLAW_VERIFIER_COMMIT, never from github.event.before
+# or the pull request's base. Each rule is also shown to catch a
 # broken copy of the workflow. Prints `ok - …`/`not ok - …`/`skip - …`, then
 # `N passed, M failed`.
 set -euo pipefail
@@ -116,6 +118,13 @@ def by_lines():
         problems.append("no `openclaw-reviewgate verify` command")
 
 
+# The verifier is built from the pinned commit, never from one nothing verified.
+if "vars.OPENCLAW_VERIFIER_COMMIT" not in text:
+    problems.append("the verifier is not built from vars.OPENCLAW_VERIFIER_COMMIT")
+for unverified in ("github.event.before", "pull_request.base.sha"):
+    if unverified in text:
+        problems.append(f"the verifier may be built from {unverified}, which nothing verified")
+
 yaml = None
 if os.environ.get("NO_YAML") != "1":
     try:
@@ -175,6 +184,8 @@ for mode in "${modes[@]}"; do
     's|^\( *\)umask 077$|\1git show HEAD:allowed_signers > "$RUNNER_TEMP/allowed_signers"|'
   broken "the signers value from somewhere else" 's/secrets.OPENCLAW_ALLOWED_SIGNERS || vars.OPENCLAW_ALLOWED_SIGNERS/github.event.inputs.ALLOWED_SIGNERS/'
   broken "no pull_request trigger" 's/^  pull_request:$/  workflow_dispatch:/'
+  broken "the verifier built from the push's before" 's/vars.OPENCLAW_VERIFIER_COMMIT }}/github.event.before }}/'
+  broken "the verifier built from the pull request's base" 's/vars.OPENCLAW_VERIFIER_COMMIT }}/github.event.pull_request.base.sha || vars.OPENCLAW_VERIFIER_COMMIT }}/'
 done
 
 summary

@@ -28,14 +28,29 @@ export HOME="$tmp/home" GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null
 export GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@example.invalid GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@example.invalid
 
 # The stubs append one line per call to $STUB_LOG/<tool>: their argv, and for
-# docker the directory it ran in and the HEAD there. VERIFY_EXIT and
+# docker the directory it ran in and the HEAD there. The reviewgate stub's
+# deploy-checkout really moves the checkout (git reset --hard), unless
+# CHECKOUT_EXIT makes a forward one fail. VERIFY_EXIT (deploy-check) and
 # CURL_EXIT choose exit codes; DOCKER_FAIL lists the docker call numbers
 # (1-based, space separated) that fail.
 cat >"$tmp/bin/openclaw-reviewgate" <<STUB
 #!$bash_bin
 printf '%s\n' "\$*" >>"\$STUB_LOG/reviewgate"
-if [[ "\$1" == record-deploy ]]; then exit "\${RECORD_EXIT:-0}"; fi
-exit "\${VERIFY_EXIT:-0}"
+case "\$1" in
+  record-deploy) exit "\${RECORD_EXIT:-0}" ;;
+  deploy-check) exit "\${VERIFY_EXIT:-0}" ;;
+  deploy-checkout)
+    rev='' repo='' rollback=0
+    shift
+    while [[ \$# -gt 0 ]]; do
+      case "\$1" in --rev) rev="\$2"; shift ;; --repo) repo="\$2"; shift ;; --rollback) rollback=1 ;; esac
+      shift
+    done
+    if [[ \$rollback -eq 0 && "\${CHECKOUT_EXIT:-0}" != 0 ]]; then exit "\$CHECKOUT_EXIT"; fi
+    git -C "\$repo" reset --hard --quiet "\$rev"
+    exit ;;
+esac
+exit 2
 STUB
 cat >"$tmp/bin/docker" <<STUB
 #!$bash_bin
@@ -99,7 +114,7 @@ deploy_run() {
 
 head_of() { git -C "$deploy" rev-parse HEAD; }
 calls() { if [[ -f "$logs/$1" ]]; then wc -l <"$logs/$1"; else echo 0; fi; }
-verifies() { if [[ -f "$logs/reviewgate" ]]; then grep -c '^verify ' "$logs/reviewgate" || true; else echo 0; fi; }
+verifies() { if [[ -f "$logs/reviewgate" ]]; then grep -c '^deploy-check ' "$logs/reviewgate" || true; else echo 0; fi; }
 records() { grep -o -- '^record-deploy --outcome [a-z]*' "$logs/reviewgate" 2>/dev/null | awk '{print $3}' | paste -sd, - || true; }
 log_of() { cat "$logs/$1" 2>/dev/null || true; }
 
@@ -125,8 +140,9 @@ deploy_run
 check "verified update: fast-forwarded, rebuilt, exit 0" \
   '[[ $rc -eq 0 ]]' '[[ "$(head_of)" == "$second" ]]' '[[ "$(calls docker)" == 1 ]]' \
   '[[ "$(log_of docker)" == "compose up -d --build | $deploy | $second" ]]' '[[ "$(calls notify)" == 0 ]]'
-check "verify is given the exact commit, the repo, and no --allowed-signers when unset" \
-  '[[ "$(grep "^verify " "$logs/reviewgate")" == "verify --rev $second --repo $deploy" ]]'
+check "deploy-check and deploy-checkout are given the exact commit, the repo, and no --allowed-signers when unset" \
+  '[[ "$(grep "^deploy-check " "$logs/reviewgate")" == "deploy-check --rev $second --repo $deploy" ]]' \
+  '[[ "$(grep "^deploy-checkout " "$logs/reviewgate")" == "deploy-checkout --rev $second --repo $deploy" ]]'
 check "the deploy is recorded in the audit log (record-deploy --outcome complete)" '[[ "$(records)" == complete ]]'
 check "every line printed starts with a UTC timestamp" \
   '[[ -n "$out" ]]' '! grep -vqE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z vps_self_update: " <<<"$out"' \
@@ -138,7 +154,7 @@ mkdir -p "$base/compose"
 deploy_run OPENCLAW_ALLOWED_SIGNERS="$base/allowed signers" OPENCLAW_DEPLOY_COMPOSE_DIR="$base/compose" \
   OPENCLAW_DEPLOY_HEALTH_URL=http://127.0.0.1:9/healthz
 check "OPENCLAW_ALLOWED_SIGNERS, the compose dir and the health URL are used" \
-  '[[ $rc -eq 0 ]]' '[[ "$(grep "^verify " "$logs/reviewgate")" == "verify --rev $second --repo $deploy --allowed-signers $base/allowed signers" ]]' \
+  '[[ $rc -eq 0 ]]' '[[ "$(grep "^deploy-check " "$logs/reviewgate")" == "deploy-check --rev $second --repo $deploy --allowed-signers $base/allowed signers" ]]' \
   '[[ "$(log_of docker)" == "compose up -d --build | $base/compose | " ]]' \
   '[[ "$(log_of curl)" == "-fsS --max-time 5 http://127.0.0.1:9/healthz" ]]'
 
@@ -155,44 +171,25 @@ check "already up to date: exit 0, no verify, no docker, HEAD unchanged" \
 fresh invalid
 advance
 deploy_run VERIFY_EXIT=1
-check "verify exit 1: refused (exit 1), HEAD unchanged, no docker, deploy.refused notified high" \
+check "deploy-check exit 1: refused (exit 1), HEAD unchanged, no docker, deploy.refused notified high, recorded once (by deploy-check)" \
   '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
   'grep -q "^send --check-id deploy.refused --priority high .* -- " "$logs/notify"' 'grep -q REFUSED <<<"$out"' \
-  '[[ "$(records)" == refuse ]]'
+  '[[ "$(records)" == "" ]]'
 
 fresh undecided
 advance
 deploy_run VERIFY_EXIT=2
-check "verify exit 2: refused (exit 2), HEAD unchanged, no docker, deploy.refused notified" \
+check "deploy-check exit 2: refused (exit 2), HEAD unchanged, no docker, deploy.refused notified" \
   '[[ $rc -eq 2 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
   'grep -q "^send --check-id deploy.refused --priority high" "$logs/notify"'
 
-fresh rewritten
+fresh badcheckout
 advance
-git -C "$deploy" pull --quiet --ff-only
-printf 'rewritten\n' >>"$dev/app.txt"
-git -C "$dev" commit --quiet --amend -am rewritten
-git -C "$dev" push --quiet --force origin main
-deploy_run
-check "origin rewritten (not a fast-forward): refused (exit 1), HEAD unchanged, no docker, notified" \
-  '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$second" ]]' '[[ "$(calls docker)" == 0 ]]' \
-  'grep -q "^send --check-id deploy.refused" "$logs/notify"' 'grep -q "not a fast-forward" <<<"$out"'
-
-fresh dirty
-advance
-printf 'local edit\n' >>"$deploy/compose.yaml"
-deploy_run
-check "modified tracked files in the checkout: refused (exit 1), nothing run" \
-  '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
-  '[[ "$(verifies)" == 0 ]]' 'grep -q "^send --check-id deploy.refused" "$logs/notify"'
-
-fresh hidden
-advance
-git -C "$deploy" update-index --assume-unchanged compose.yaml
-printf '# local edit\n' >>"$deploy/compose.yaml"
-deploy_run
-check "a file marked assume-unchanged: refused (exit 1), nothing run" \
-  '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' 'grep -q "assume-unchanged" <<<"$out"'
+deploy_run CHECKOUT_EXIT=1
+check "deploy-checkout refuses the bytes on disk: rolled back to the previous commit, exit 1, deploy.failed notified" \
+  '[[ $rc -eq 1 ]]' '[[ "$(head_of)" == "$first" ]]' \
+  'grep -q "^deploy-checkout --rollback --rev $first --repo $deploy" "$logs/reviewgate"' \
+  'grep -q "^send --check-id deploy.failed --priority emergency" "$logs/notify"' '[[ "$(records)" == rollback ]]'
 
 # --- rollbacks --------------------------------------------------------------
 
@@ -238,9 +235,10 @@ exec 8>>"$run/deploy.lock"
 flock 8
 deploy_run
 exec 8>&-
-check "lock held by another deploy: exit 2, nothing run" \
+check "lock held by another deploy: exit 2, nothing run, recorded and notified as a refusal" \
   '[[ $rc -eq 2 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
-  '[[ "$(verifies)" == 0 ]]' 'grep -q "another deploy holds" <<<"$out"'
+  '[[ "$(verifies)" == 0 ]]' 'grep -q "another deploy holds" <<<"$out"' \
+  '[[ "$(records)" == refuse ]]' 'grep -q "^send --check-id deploy.refused --priority high" "$logs/notify"'
 
 deploy_run
 check "the lock released: the same deploy then goes through" '[[ $rc -eq 0 ]]' '[[ "$(head_of)" == "$second" ]]'
@@ -262,7 +260,8 @@ fresh nofetch
 advance
 rm -rf "$origin"
 deploy_run
-check "fetch fails: exit 2, nothing run" '[[ $rc -eq 2 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]'
+check "fetch fails: exit 2, nothing run, recorded" '[[ $rc -eq 2 ]]' '[[ "$(head_of)" == "$first" ]]' '[[ "$(calls docker)" == 0 ]]' \
+  '[[ "$(records)" == refuse ]]'
 
 fresh detached
 advance

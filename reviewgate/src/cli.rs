@@ -117,6 +117,33 @@ enum Command {
         #[arg(long, value_name = "TEXT", default_value = "")]
         detail: String,
     },
+    /// For the deploy script: may REV replace the checkout's HEAD? A valid verdict, a fast-forward, a reviewed base at or after HEAD, a verdict no older than one deployed here, the checkout byte for byte HEAD, no untracked file unless allowed.
+    DeployCheck {
+        /// The target commit.
+        #[arg(long, value_name = "REV")]
+        rev: String,
+        /// The public keys whose verdicts count.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+        /// The deployed checkout (default: the current directory).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+    },
+    /// For the deploy script: move the checkout to REV with attributes from no source, then check every tracked file byte for byte.
+    DeployCheckout {
+        /// The commit to check out.
+        #[arg(long, value_name = "REV")]
+        rev: String,
+        /// Back to the commit deployed before (no verdict rules; the byte check still runs).
+        #[arg(long)]
+        rollback: bool,
+        /// The public keys whose verdicts count.
+        #[arg(long, value_name = "FILE")]
+        allowed_signers: Option<PathBuf>,
+        /// The deployed checkout (default: the current directory).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        repo: PathBuf,
+    },
     /// Install the pre-push hook in a working copy (an existing hook is kept and runs first).
     InstallHook {
         /// The repository (default: the current directory).
@@ -226,6 +253,12 @@ fn run(cli: Cli) -> Result<Exit, String> {
             s.audit(action, &serde_json::json!({"rev": rev, "detail": detail}), exit, Instant::now())?;
             common::cli::write_result(&format!("recorded {action}\n")).map_err(|e| e.to_string())?;
             Ok(Exit::Clean)
+        }
+        Command::DeployCheck { rev, allowed_signers, repo } => {
+            crate::deploy::check(&s, &rev, &repo, allowed_signers.as_deref())
+        }
+        Command::DeployCheckout { rev, rollback, allowed_signers, repo } => {
+            crate::deploy::checkout(&s, &rev, &repo, rollback, allowed_signers.as_deref())
         }
         Command::InstallHook { repo } => {
             let (exit, path) = crate::hook::install(&repo)?;

@@ -84,6 +84,17 @@ pub fn protected<'a>(u: &Update, branches: &'a [String]) -> Option<&'a str> {
 /// Runs `hook pre-push`.
 pub fn pre_push(s: &Settings, input: &[u8]) -> Result<Exit, String> {
     let started = Instant::now();
+    // A push the hook cannot decide is blocked too (exit 2), and recorded.
+    pre_push_inner(s, input, started).map_err(|e| {
+        let params = serde_json::json!({"reason": "cannot-decide"});
+        match s.audit("review.block-push", &params, Exit::Undecided, started) {
+            Ok(()) => e,
+            Err(a) => format!("{e} (and {a})"),
+        }
+    })
+}
+
+fn pre_push_inner(s: &Settings, input: &[u8], started: Instant) -> Result<Exit, String> {
     if input.len() > MAX_INPUT {
         return Err(format!("pre-push input larger than {MAX_INPUT} bytes"));
     }

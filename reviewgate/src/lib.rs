@@ -19,6 +19,7 @@ pub mod chain;
 pub mod check;
 mod child;
 mod cli;
+pub mod deploy;
 pub mod engine;
 pub mod gitio;
 pub mod hook;
@@ -34,6 +35,7 @@ pub mod signing;
 pub mod sshsig;
 pub mod verdict;
 pub mod verify;
+pub mod worktree;
 
 pub use cli::{Cli, Settings, main_with_args};
 

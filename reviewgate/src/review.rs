@@ -77,6 +77,10 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
             ));
         }
     }
+    let docs_dir = repo.toplevel().map(|t| t.join("docs"));
+    if let Some(docs) = &docs_dir {
+        refuse_linked_docs(docs)?;
+    }
     if a.commit && repo.commit("HEAD").map_err(|e| e.to_string())? != head {
         return Err(format!("--commit needs HEAD to be the reviewed head {head}"));
     }
@@ -183,14 +187,25 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
         let sig = key.sign(&canonical).map_err(|e| e.to_string())?;
         let top = repo.toplevel().ok_or("--commit and verdict files need a working copy")?;
         let docs = top.join("docs");
+        refuse_linked_docs(&docs)?;
         std::fs::create_dir_all(&docs).map_err(|e| format!("{}: {e}", docs.display()))?;
+        refuse_linked_docs(&docs)?;
         common::artifacts::write_atomic_with_mode(&top.join(VERDICT_PATH), &canonical, 0o644)
             .map_err(|e| format!("{VERDICT_PATH}: {e}"))?;
         common::artifacts::write_atomic_with_mode(&top.join(SIG_PATH), &sig, 0o644)
             .map_err(|e| format!("{SIG_PATH}: {e}"))?;
         if a.commit {
             let msg = format!("review: APPROVED {}..{}", &base[..12], &head[..12]);
-            committed = Some(repo.commit_only(&[VERDICT_PATH, SIG_PATH], &msg).map_err(|e| e.to_string())?);
+            match repo.commit_only(&[VERDICT_PATH, SIG_PATH], &msg) {
+                Ok(c) => committed = Some(c),
+                Err(e) => {
+                    // The verdict is signed and written: the run is a record even so.
+                    let params = json!({"base": base, "head": head, "verdict": v.verdict, "engine": v.engine.name,
+                        "simulated": a.simulate, "committed": false});
+                    s.audit("review.run", &params, Exit::Undecided, started)?;
+                    return Err(format!("the verdict is signed and written but the commit failed: {e}"));
+                }
+            }
         }
     }
     let exit = if approved { Exit::Clean } else { Exit::Policy };
@@ -205,6 +220,18 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
         &crate::render::ReviewReport { verdict: v, decision, packets: dir.display().to_string(), committed },
     )?;
     Ok(exit)
+}
+
+/// Refuses a `docs` that is anything but a real directory (or absent): a
+/// link would carry the verdict files outside the repository.
+fn refuse_linked_docs(docs: &Path) -> Result<(), String> {
+    match std::fs::symlink_metadata(docs) {
+        Ok(m) if !m.file_type().is_dir() => Err(format!(
+            "refusing {}: not a directory (a link would write the verdict outside the repository)",
+            docs.display()
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// A ready reviewer.

@@ -33,6 +33,9 @@ pub struct GateSettings {
     pub review_budget_secs: u64,
     /// Attempts per packet.
     pub review_attempts: u32,
+    /// Untracked files the deploy accepts in its checkout (paths relative
+    /// to the top, or directories ending in `/`).
+    pub deploy_allow_untracked: Vec<String>,
 }
 
 impl Default for GateSettings {
@@ -47,6 +50,7 @@ impl Default for GateSettings {
             review_timeout_secs: 600,
             review_budget_secs: 1800,
             review_attempts: 3,
+            deploy_allow_untracked: Vec::new(),
         }
     }
 }
@@ -77,6 +81,16 @@ impl GateSettings {
             return Err(config.invalid_at(
                 Some(span),
                 "reviewgate.review_timeout_secs (1–3600), review_budget_secs (1–14400), review_attempts (1–5)".into(),
+            ));
+        }
+        if g.deploy_allow_untracked
+            .iter()
+            .any(|p| p.is_empty() || p.starts_with('/') || p.split('/').any(|c| c == ".." || c == ".") || p == "/")
+        {
+            return Err(config.invalid_at(
+                Some(span),
+                "reviewgate.deploy_allow_untracked takes paths relative to the checkout (\".env\", \"data/\"), no `..`"
+                    .into(),
             ));
         }
         if g.allowed_signers.as_deref().is_some_and(|p| !p.is_absolute()) {

@@ -139,10 +139,24 @@ pub(crate) fn judge_commit(
 pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>, audit: bool) -> Result<Exit, String> {
     let started = Instant::now();
     let repo = Repo::new(repo_dir);
-    repo.check_history_is_plain().map_err(|e| e.to_string())?;
-    let commit = repo.commit(rev).map_err(|e| e.to_string())?;
-    let signers = signers(s, &repo, flag)?;
-    let judgement = judge_commit(s, &repo, &commit, &signers, Age::Limited)?;
+    let decided = (|| {
+        repo.check_history_is_plain().map_err(|e| e.to_string())?;
+        let commit = repo.commit(rev).map_err(|e| e.to_string())?;
+        let signers = signers(s, &repo, flag)?;
+        let judgement = judge_commit(s, &repo, &commit, &signers, Age::Limited)?;
+        Ok::<_, String>((commit, signers, judgement))
+    })();
+    // Cannot decide (exit 2) is a refusal too, and a record.
+    let (commit, signers, judgement) = decided.map_err(|e| {
+        if !audit {
+            return e;
+        }
+        let params = serde_json::json!({"rev": rev, "rule": "cannot-decide"});
+        match s.audit("review.refuse", &params, Exit::Undecided, started) {
+            Ok(()) => e,
+            Err(a) => format!("{e} (and {a})"),
+        }
+    })?;
     let rep = match judgement {
         Judgement::Valid { verdict, principal } => VerifyReport {
             rev: rev.to_owned(),

@@ -5,6 +5,7 @@
 mod attacks;
 mod bundle;
 mod codex_cli;
+mod deploy;
 mod hook;
 mod openai;
 mod review;

@@ -351,3 +351,37 @@ fn a_hostile_engine_reaches_no_key_no_agent_and_no_author_instructions() {
     // The verdict was still signed, after the engine exited, with the file key.
     assert!(lab.repo.join("docs/LAST_APPROVED_VERDICT.json.sig").exists());
 }
+
+#[test]
+fn a_linked_docs_directory_is_refused_before_anything_is_written_through_it() {
+    let (lab, env) = lab_with(GOOD);
+    let outside = lab.host.path("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, lab.repo.join("docs")).unwrap();
+    lab.change("app.py", "print('x')\n");
+    let r = review(&lab, &env, &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("not a directory"), "{r:?}");
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing written outside the repository");
+}
+
+#[test]
+fn every_exit_2_of_verify_hook_and_review_is_an_audit_record() {
+    let (lab, env) = lab_with(GOOD);
+    let log = || std::fs::read_to_string(lab.host.path("audit/audit.jsonl")).unwrap_or_default();
+    assert_eq!(lab.verify("no-such-rev", &[]).code, 2);
+    assert_eq!(log().matches("\"action\":\"review.refuse\"").count(), 1, "{}", log());
+    let mut cmd = lab.host.command(GATE);
+    cmd.current_dir(&lab.repo).args(["hook", "pre-push", "origin", "u"]);
+    let r = test_support::run_watched(&mut cmd, "garbage\n", "no-canary-here");
+    assert_eq!(r.code, 2, "{r:?}");
+    assert_eq!(log().matches("\"action\":\"review.block-push\"").count(), 1, "{}", log());
+    // A signed verdict whose commit fails (no identity to commit with) still leaves its review.run.
+    lab.change("app.py", "print('signed')\n");
+    let mut cmd = lab.host.command(GATE);
+    cmd.current_dir(&lab.repo).envs(env.iter().map(|(k, v)| (k, v))).args(["review", "--commit"]);
+    let r = test_support::run(&mut cmd);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("signed and written but the commit failed"), "{r:?}");
+    assert_eq!(log().matches("\"action\":\"review.run\"").count(), 1, "{}", log());
+}
