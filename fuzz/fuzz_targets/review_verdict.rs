@@ -3,13 +3,18 @@
 //! input may panic; a verdict that parses is exactly its canonical bytes; an
 //! answer approves only as one document of a known schema that says `patch
 //! is correct` with no P0/P1 and enough confidence; and a
-//! judgement is Valid only with a good signature, an approved, unsimulated
-//! verdict of the known schema, and no changed path beyond the two verdict
-//! files.
+//! judgement is Valid only with a good signature in its exact armoured
+//! form, an approved, unsimulated verdict of the known schema, and no
+//! changed path beyond the two verdict files. Names as text: C-quoting never
+//! lets a control character through and never shows two names alike; the
+//! raw tree listing parser compares a listing with itself as equal.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use reviewgate::check::{Facts, Judgement, SigCheck, judge};
+use reviewgate::gitio::{diff_entries, parse_ls_tree};
+use reviewgate::quote::c_quote;
+use reviewgate::sshsig::is_exact_armor;
 use reviewgate::output::{Review, priority};
 use reviewgate::policy::{self, Decision as PolicyDecision};
 use reviewgate::verdict::{Decision, SCHEMA, SIG_PATH, VERDICT_PATH, Verdict};
@@ -27,23 +32,41 @@ fuzz_target!(|data: &[u8]| {
         assert!(c.findings.iter().all(|f| priority(f) >= 2));
     }
     let sig = if sel & 1 == 0 { SigCheck::Valid { principal: "p".into() } } else { SigCheck::Invalid("x".into()) };
-    let diff: Option<Vec<String>> = match sel >> 1 & 3 {
+    let diff: Option<Vec<Vec<u8>>> = match sel >> 1 & 3 {
         0 => None,
         1 => Some(vec![]),
         2 => Some(vec![VERDICT_PATH.into(), SIG_PATH.into()]),
-        _ => Some(vec!["src/x".into()]),
+        _ => Some(vec![b"src/x".to_vec()]),
     };
+    let mode = if sel & 32 == 0 { "100644" } else { "100755" };
     let facts = Facts {
         verdict: Some(rest.to_vec()),
+        unreadable: None,
         sig_present: sel & 8 == 0,
+        sig_exact: sel & 16 == 0,
+        modes: [Some(mode.into()), Some("100644".into())],
         sig,
         tree_diff: diff.clone(),
         now: 1_795_860_000,
-        max_age_secs: 30 * 86_400,
+        max_age_secs: Some(30 * 86_400),
     };
     if let Judgement::Valid { verdict, .. } = judge(&facts) {
-        assert!(sel & 1 == 0 && sel & 8 == 0);
+        assert!(sel & 1 == 0 && sel & 8 == 0 && sel & 16 == 0 && sel & 32 == 0);
         assert!(verdict.schema == SCHEMA && !verdict.simulated && verdict.verdict == Decision::Approved);
-        assert!(diff.is_some_and(|d| d.iter().all(|p| p == VERDICT_PATH || p == SIG_PATH)));
+        assert!(diff.is_some_and(|d| d.iter().all(|p| p == VERDICT_PATH.as_bytes() || p == SIG_PATH.as_bytes())));
+    }
+    if is_exact_armor(rest) {
+        assert!(rest.starts_with(b"-----BEGIN SSH SIGNATURE-----\n") && rest.ends_with(b"-----END SSH SIGNATURE-----\n"));
+    }
+    let quoted = c_quote(rest);
+    assert!(!quoted.chars().any(char::is_control), "{quoted:?}");
+    if let Some((first, tail)) = rest.split_first() {
+        let mut other = vec![first.wrapping_add(1)];
+        other.extend_from_slice(tail);
+        assert_ne!(c_quote(&other), quoted, "two names shown alike");
+    }
+    if let Ok(entries) = parse_ls_tree(rest) {
+        let d = diff_entries(&entries, &entries);
+        assert!(d.is_empty() || d == [b"(a path listed twice)".to_vec()], "{d:?}");
     }
 });

@@ -290,7 +290,11 @@ fn reviewer(
 ) -> Result<Reviewer, String> {
     match choice {
         EngineChoice::Codex => {
-            let work = tempfile::Builder::new().prefix("openclaw-review.").tempdir().map_err(|e| e.to_string())?;
+            let work = tempfile::Builder::new()
+                .prefix("openclaw-review.")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .tempdir()
+                .map_err(|e| e.to_string())?;
             let jail = codex_jail(s, resolver, key, work.path())?;
             // Nothing of this process (its environment, descriptors, memory) is
             // readable by another process of the same user from here on.

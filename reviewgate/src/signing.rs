@@ -77,9 +77,8 @@ impl SigningKey {
                 // A 0700 directory and a 0600 file, removed when this returns.
                 let dir = tempfile::Builder::new()
                     .prefix("openclaw-reviewgate-key.")
+                    .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                     .tempdir()
-                    .map_err(|e| SignError::Tool(format!("temporary directory: {e}")))?;
-                std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700))
                     .map_err(|e| SignError::Tool(format!("temporary directory: {e}")))?;
                 let path = dir.path().join("key");
                 let mut text = value.expose_secret().to_owned();

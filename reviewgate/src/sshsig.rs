@@ -77,6 +77,7 @@ fn private_file(dir: &Path, name: &str, bytes: &[u8]) -> Result<std::path::PathB
 pub fn check(signers: &Signers, message: &[u8], sig: &[u8]) -> Result<SigCheck, SigError> {
     let dir = tempfile::Builder::new()
         .prefix("openclaw-reviewgate.")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
         .tempdir()
         .map_err(|e| SigError::Tool(format!("temporary directory: {e}")))?;
     let sig_path = private_file(dir.path(), "verdict.sig", sig)?;

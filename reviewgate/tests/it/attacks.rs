@@ -168,3 +168,44 @@ fn one_unreadable_or_old_verdict_in_history_does_not_break_the_chain() {
     let (code, rule, text) = rule(&lab, "HEAD~1");
     assert_eq!((code, rule.as_str()), (1, "unreadable"), "{text}");
 }
+
+#[test]
+fn ssh_keygen_reads_only_a_private_copy_of_allowed_signers_never_the_path() {
+    let lab = Lab::new();
+    lab.change("app.py", "print('s')\n");
+    approve_head(&lab);
+    // A wrapper records what ssh-keygen is handed, then runs the real one.
+    let bin = lab.host.path("wrap");
+    std::fs::create_dir_all(&bin).unwrap();
+    let seen = lab.host.path("keygen.seen");
+    std::fs::write(
+        bin.join("ssh-keygen"),
+        format!(
+            "#!/bin/sh\nprev=''\nfor a in \"$@\"; do [ \"$prev\" = -f ] && echo \"$a $(stat -c %a \"$(dirname \"$a\")\")\" >> '{}'; prev=\"$a\"; done\nexec /usr/bin/ssh-keygen \"$@\"\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(bin.join("ssh-keygen"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut cmd = lab.host.command(GATE);
+    cmd.current_dir(&lab.repo).env("OPENCLAW_ALLOWED_SIGNERS", lab.host.path("allowed_signers"));
+    cmd.env("PATH", format!("{}:/usr/bin:/bin", bin.display())).args(["verify", "--rev", "HEAD"]);
+    let r = test_support::run(&mut cmd);
+    assert_eq!(r.code, 0, "{r:?}");
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    let configured = lab.host.path("allowed_signers").display().to_string();
+    assert!(!seen.is_empty());
+    for line in seen.lines() {
+        let (path, dir_mode) = line.rsplit_once(' ').unwrap();
+        assert_ne!(path, configured, "ssh-keygen reopened the configured path: {seen}");
+        assert_eq!(dir_mode, "700", "{seen}");
+    }
+    // A parent directory others can write is refused: the file could be swapped under it.
+    let shared = lab.host.path("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    std::fs::copy(lab.host.path("allowed_signers"), shared.join("allowed_signers")).unwrap();
+    let r = lab.verify("HEAD", &["--allowed-signers", &shared.join("allowed_signers").to_string_lossy()]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("refusing allowed_signers"), "{r:?}");
+}
