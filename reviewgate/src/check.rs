@@ -105,6 +105,21 @@ pub enum Refusal {
         /// The differing paths (the first 20, C-quoted).
         paths: Vec<String>,
     },
+    /// Rule 5: a valid verdict newer than this one sits in the commit's own
+    /// history since the reviewed head: the commit would bring back an older
+    /// reviewed tree over newer reviewed code.
+    #[error(
+        "the verdict (created {created_at}) is older than the valid verdict of {newer} (created {newer_created_at}) \
+         in this commit's own history: it would revert reviewed code to an older reviewed tree"
+    )]
+    Superseded {
+        /// This verdict's `created_at`.
+        created_at: String,
+        /// The commit carrying the newer verdict.
+        newer: String,
+        /// Its `created_at`.
+        newer_created_at: String,
+    },
     /// Rule 4: too old.
     #[error("the verdict is {age_days} day(s) old; the maximum is {max_days}")]
     TooOld {

@@ -10,9 +10,10 @@
 //!   deploy_allow_untracked` names it.
 //! - `deploy-checkout --rev REV [--rollback]`: the checkout moved to REV
 //!   under the hardening profile with attributes from no source, then
-//!   checked byte for byte against REV's tree; forward, the host's mark
-//!   moves to REV's verdict. `--rollback` (back to the commit deployed
-//!   before) skips the forward rules, never the byte check.
+//!   checked byte for byte against REV's tree; forward, every
+//!   `deploy-check` rule is applied again first, and the host's mark moves
+//!   to REV's verdict. `--rollback` (back to the commit deployed before)
+//!   skips the forward rules, never the byte check.
 //!
 //! Exit 0 go, 1 refused (the rule named), 2 cannot decide. Every refusal
 //! and every exit 2 is a `deploy.refuse` audit record.
@@ -63,7 +64,7 @@ pub enum DeployRefusal {
         commit: String,
     },
     /// The checkout differs from HEAD.
-    #[error("the checkout is not the deployed tree: {}", paths.join("; "))]
+    #[error("the checkout is not the deployed tree: {} (to rewrite it from HEAD's blobs: openclaw-reviewgate deploy-checkout --rollback --rev HEAD)", paths.join("; "))]
     Modified {
         /// What differs (C-quoted paths, the first 20).
         paths: Vec<String>,
@@ -243,15 +244,14 @@ pub(crate) fn checkout(
         repo.check_history_is_plain().map_err(|e| e.to_string())?;
         let target = repo.commit(rev).map_err(|e| e.to_string())?;
         let top = top(&repo)?;
+        // Forward, every deploy-check rule again: this command alone never
+        // moves a checkout anywhere deploy-check would refuse.
         let mark = if rollback {
             None
         } else {
-            let keys = signers(s, &repo, flag)?;
-            match judge_commit(s, &repo, &target, &keys, Age::Limited)? {
-                Judgement::Valid { verdict, .. } => {
-                    Some(Mark { commit: target.clone(), created_at: verdict.created_at.clone() })
-                }
-                Judgement::Invalid(r) => return Ok((target, Err(DeployRefusal::NotApproved(r)), None)),
+            match judge(&gather(s, &repo, &target, flag)?) {
+                Ok(v) => Some(Mark { commit: target.clone(), created_at: v.created_at.clone() }),
+                Err(r) => return Ok((target, Err(r), None)),
             }
         };
         worktree::checkout(&top, &target).map_err(|e| e.to_string())?;

@@ -250,6 +250,36 @@ impl Repo {
         Ok(out.stdout_text().lines().map(str::to_owned).filter(|l| is_object_id(l)).collect())
     }
 
+    /// The commits of `range` (`A..B`, or `B` for all its history) that
+    /// changed `path`, newest first, at most `max`. `A` and `B` are full ids.
+    pub fn commits_touching_in(&self, range: &str, path: &str, max: usize) -> Result<Vec<String>, GitError> {
+        let count = format!("--max-count={max}");
+        let out = self.git(&["log", "--format=%H", "--no-renames", &count, range, "--", path])?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("log {range} -- {path}: {}", out.stderr_line())));
+        }
+        Ok(out.stdout_text().lines().map(str::to_owned).filter(|l| is_object_id(l)).collect())
+    }
+
+    /// Whether `id` names a commit this repository has.
+    pub fn has_commit(&self, id: &str) -> Result<bool, GitError> {
+        let out = self.git(&["cat-file", "-e", "--end-of-options", &format!("{id}^{{commit}}")])?;
+        Ok(out.status.success())
+    }
+
+    /// `path` as stored in each of `commits`, from one `git cat-file
+    /// --batch`: `None` where it is absent, not a blob or larger than `max`.
+    pub fn files_at(&self, commits: &[String], path: &str, max: usize) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+        let input: String = commits.iter().map(|c| format!("{c}:{path}\n")).collect();
+        let args = ["cat-file", "--batch"].map(OsStr::new);
+        let out = common::git::run(&self.dir, &args, Some(input.as_bytes()), GIT_TIMEOUT)
+            .map_err(|e| GitError::Failed(e.to_string()))?;
+        if !out.status.success() {
+            return Err(GitError::Failed(format!("cat-file --batch: {}", out.stderr_line())));
+        }
+        parse_batch(&out.stdout, commits.len(), max)
+    }
+
     /// Commits `paths` (and nothing else staged) with `message`; the new
     /// commit's id. The author and committer are the caller's: the
     /// `GIT_AUTHOR_*`/`GIT_COMMITTER_*` variables when set, else the
@@ -343,6 +373,32 @@ impl Repo {
             .find(|(p, _)| p == path.as_bytes())
             .map(|(_, meta)| String::from_utf8_lossy(&meta).split(' ').next().unwrap_or("").to_owned()))
     }
+}
+
+/// `cat-file --batch` answers, one per request: the blob's bytes, or
+/// `None` (missing, not a blob, larger than `max`). Pure.
+pub fn parse_batch(mut out: &[u8], n: usize, max: usize) -> Result<Vec<Option<Vec<u8>>>, GitError> {
+    let bad = || GitError::Failed("cat-file --batch: malformed output".into());
+    let mut res = Vec::with_capacity(n);
+    for _ in 0..n {
+        let nl = out.iter().position(|&b| b == b'\n').ok_or_else(bad)?;
+        let header = std::str::from_utf8(&out[..nl]).map_err(|_| bad())?;
+        out = &out[nl + 1..];
+        let fields: Vec<&str> = header.split(' ').collect();
+        match fields.as_slice() {
+            [_, kind, size] if size.bytes().all(|b| b.is_ascii_digit()) && !size.is_empty() => {
+                let size: usize = size.parse().map_err(|_| bad())?;
+                if out.len() < size + 1 || out[size] != b'\n' {
+                    return Err(bad());
+                }
+                res.push((*kind == "blob" && size <= max).then(|| out[..size].to_vec()));
+                out = &out[size + 1..];
+            }
+            [_, "missing" | "ambiguous"] => res.push(None),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(res)
 }
 
 /// `ls-tree -z` records as (raw path, `<mode> <type> <id>`). Pure.

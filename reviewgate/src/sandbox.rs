@@ -141,10 +141,21 @@ impl Jail {
         for p in top {
             tmpfs(&mut a, p);
         }
+        // The program's directory is bound back after the hidden places are
+        // covered, unless it holds one of them: then before, so the cover wins.
         let root = program_root(&self.program);
-        a.extend(["--ro-bind".into(), root.as_os_str().to_owned(), root.as_os_str().to_owned()]);
+        let bind = |a: &mut Vec<OsString>| {
+            a.extend(["--ro-bind".into(), root.as_os_str().to_owned(), root.as_os_str().to_owned()]);
+        };
+        let holds_hidden = inner.iter().any(|h| h.starts_with(&root));
+        if holds_hidden {
+            bind(&mut a);
+        }
         for p in inner {
             tmpfs(&mut a, p);
+        }
+        if !holds_hidden {
+            bind(&mut a);
         }
         a.extend(["--bind".into(), self.work.as_os_str().to_owned(), self.work.as_os_str().to_owned()]);
         a.extend([
@@ -205,8 +216,14 @@ mod tests {
         assert_eq!(names, ["CODEX_HOME", "HOME", "PATH"], "{vars:?}");
         let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let at = |s: &str| args.iter().position(|a| a == s).unwrap();
-        // The secrets tmpfs comes after the program's bind, so a program beside them cannot expose them.
-        assert!(at("/etc/openclaw/secrets") > at("/opt/codex"), "{args:?}");
+        // A program in a hidden place (a home covered whole) is bound back after the cover.
+        assert!(at("/opt/codex") > at("/etc/openclaw/secrets"), "{args:?}");
         assert!(args.ends_with(&["--".into(), "/opt/codex/codex".into(), "exec".into()]), "{args:?}");
+        // A program whose directory holds a hidden place is bound first, so the cover wins.
+        let beside = Jail { program: "/srv/tools/bin/codex".into(), hide: vec!["/srv/tools/secrets".into()], ..jail };
+        let args: Vec<String> =
+            beside.command(&[], &env).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let at = |s: &str| args.iter().position(|a| a == s).unwrap();
+        assert!(at("/srv/tools/secrets") > at("/srv/tools"), "{args:?}");
     }
 }

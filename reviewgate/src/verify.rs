@@ -129,10 +129,61 @@ pub(crate) fn judge_commit(
     signers: &Signers,
     age: Age,
 ) -> Result<Judgement, String> {
+    let j = judge_alone(s, repo, commit, signers, age)?;
+    if let Judgement::Valid { verdict, .. } = &j
+        && let Some((newer, newer_created_at)) = newer_in_history(s, repo, commit, verdict, signers)?
+    {
+        let created_at = verdict.created_at.clone();
+        return Ok(Judgement::Invalid(Refusal::Superseded { created_at, newer, newer_created_at }));
+    }
+    Ok(j)
+}
+
+/// Rules 1 to 4 on the commit alone.
+fn judge_alone(s: &Settings, repo: &Repo, commit: &str, signers: &Signers, age: Age) -> Result<Judgement, String> {
     let now = common::time_fmt::now_utc().unix_timestamp();
     let max = (age == Age::Limited).then(|| i64::from(s.gate.max_age_days) * 86_400);
     let facts = gather(repo, commit, signers, now, max)?;
     Ok(check::judge(&facts))
+}
+
+/// Most commits carrying a verdict file read when the reviewed head is not
+/// in this repository (a squash merge of a branch never pushed).
+const HISTORY_WALK: usize = 1000;
+
+/// Rule 5: a commit (other than `commit`) that changed the verdict file
+/// since the reviewed head (`v.head..commit`; the newest `HISTORY_WALK` of
+/// `commit`'s history when the head is not here) and carries a valid
+/// verdict created after `v`'s. Only verdicts that claim to be newer are
+/// checked further, so an ordinary history costs one `git cat-file --batch`.
+fn newer_in_history(
+    s: &Settings,
+    repo: &Repo,
+    commit: &str,
+    v: &Verdict,
+    signers: &Signers,
+) -> Result<Option<(String, String)>, String> {
+    let git = |e: GitError| e.to_string();
+    let range =
+        if repo.has_commit(&v.head).map_err(git)? { format!("{}..{commit}", v.head) } else { commit.to_owned() };
+    let commits: Vec<String> = repo
+        .commits_touching_in(&range, VERDICT_PATH, HISTORY_WALK)
+        .map_err(git)?
+        .into_iter()
+        .filter(|c| c != commit)
+        .collect();
+    let files = repo.files_at(&commits, VERDICT_PATH, MAX_FILE).map_err(git)?;
+    for (c, bytes) in commits.iter().zip(files) {
+        let Some(other) = bytes.as_deref().and_then(|b| Verdict::parse(b).ok()) else { continue };
+        // Canonical RFC 3339 in UTC (`YYYY-MM-DDTHH:MM:SSZ`): text order is time order.
+        if other.created_at <= v.created_at {
+            continue;
+        }
+        if let Judgement::Valid { verdict, .. } = judge_alone(s, repo, c, signers, Age::Unlimited)? {
+            return Ok(Some((c.clone(), verdict.created_at.clone())));
+        }
+    }
+    Ok(None)
 }
 
 /// Runs `verify`.

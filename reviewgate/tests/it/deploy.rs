@@ -41,11 +41,13 @@ fn an_older_reviewed_tree_with_its_old_verdict_cannot_roll_back_the_deployed_one
     lab.git(&["checkout", &old, "--", "."]);
     lab.git(&["commit", "-q", "-m", "innocent-looking"]);
     let attack = lab.git(&["rev-parse", "HEAD"]);
-    assert_eq!(lab.verify(&attack, &[]).code, 0, "the replayed verdict is valid for its tree");
+    // Its tree is the old verdict's, but a newer valid verdict sits in its own history.
+    let r = lab.verify(&attack, &["--format", "json", "--no-audit"]);
+    assert_eq!((r.code, r.json()["refusal"]["rule"].as_str()), (1, Some("superseded")), "{r:?}");
     lab.git(&["reset", "-q", "--hard", &fixed]);
     let r = gate(&lab, &["deploy-check", "--rev", &attack]);
     assert_eq!(r.code, 1, "{r:?}");
-    assert!(r.stdout.starts_with("REFUSED: ") && r.stdout.contains("roll back"), "{r:?}");
+    assert!(r.stdout.starts_with("REFUSED: ") && r.stdout.contains("revert reviewed code"), "{r:?}");
     assert_eq!(refusals(&lab), 1);
     // A verdict signed for later code but dated before the deployed one is refused too.
     lab.change("app.py", "print('later')\n");
@@ -170,4 +172,49 @@ fn a_rewritten_origin_or_an_edit_git_was_told_to_ignore_is_refused() {
     let r = gate(&lab, &["deploy-check", "--rev", &rewritten]);
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("not a fast-forward"), "{r:?}");
+}
+
+#[test]
+fn a_revert_to_an_older_reviewed_tree_is_refused_everywhere_even_when_the_host_lags() {
+    let lab = Lab::new();
+    let deployed = lab.git(&["rev-parse", "HEAD"]);
+    lab.change("app.py", "check_auth = False  # BUG\n");
+    let buggy = approve(&lab, 2);
+    lab.change("app.py", "check_auth = True\n");
+    approve(&lab, 1);
+    // Pushed before the host deployed either: the buggy reviewed tree, its own verdict included.
+    lab.git(&["checkout", &buggy, "--", "."]);
+    lab.git(&["commit", "-q", "-m", "tidy"]);
+    let revert = lab.git(&["rev-parse", "HEAD"]);
+    let r = lab.verify(&revert, &["--format", "json"]);
+    assert_eq!((r.code, r.json()["refusal"]["rule"].as_str()), (1, Some("superseded")), "{r:?}");
+    // The chain of trust skips it: the next review starts from the fix, so the revert is reviewed.
+    let mut cmd = lab.host.command(GATE);
+    cmd.current_dir(&lab.repo).env("OPENCLAW_ALLOWED_SIGNERS", lab.host.path("allowed_signers"));
+    cmd.args(["review", "--simulate", "--format", "json"]);
+    let review = test_support::run(&mut cmd);
+    assert_eq!(review.code, 0, "{review:?}");
+    assert_eq!(review.json()["verdict"]["base"], lab.git(&["rev-parse", "HEAD~1"]).as_str());
+    lab.git(&["reset", "-q", "--hard", &deployed]);
+    let r = gate(&lab, &["deploy-check", "--rev", &revert]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("revert reviewed code"), "{r:?}");
+}
+
+#[test]
+fn a_verdict_whose_reviewed_base_is_behind_the_deployed_commit_is_refused() {
+    let lab = Lab::new();
+    lab.change("app.py", "print('base')\n");
+    let base = lab.git(&["rev-parse", "HEAD"]);
+    // The host runs a later commit nobody reviewed (an initial checkout).
+    lab.change("other.py", "print('deployed, unreviewed')\n");
+    let deployed = lab.git(&["rev-parse", "HEAD"]);
+    lab.change("app.py", "print('reviewed against the older base')\n");
+    let (head, tree) = (lab.git(&["rev-parse", "HEAD"]), lab.git(&["rev-parse", "HEAD^{tree}"]));
+    lab.write_signed(&lab.verdict(&head, &tree, |v| v["base"] = base.clone().into()), "reviewer");
+    let target = lab.commit_verdict();
+    lab.git(&["reset", "-q", "--hard", &deployed]);
+    let r = gate(&lab, &["deploy-check", "--rev", &target]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stdout.contains("whose base is not the deployed commit or a descendant of it"), "{r:?}");
 }
