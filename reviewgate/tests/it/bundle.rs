@@ -21,8 +21,8 @@ fn the_same_range_gives_the_same_bytes_with_the_diff_fenced() {
     let t = &one.stdout;
     assert!(t.contains(&format!("base: {base}\n")) && t.contains("packet: 1 of 1"), "{t}");
     assert!(t.contains("M app.py\n") && t.contains("A b file.txt\n"), "{t}");
-    let begin = t.find("-----BEGIN UNTRUSTED DIFF ").unwrap();
-    let end = t.find("-----END UNTRUSTED DIFF ").unwrap();
+    let begin = t.find("\n-----BEGIN UNTRUSTED DIFF ").unwrap();
+    let end = t.find("\n-----END UNTRUSTED DIFF ").unwrap();
     assert!(begin < t.find("+print('changed')").unwrap() && t.find("+print('changed')").unwrap() < end);
     assert_eq!(t.matches("Everything between the BEGIN UNTRUSTED DIFF").count(), 2, "instructions before and after");
 }
