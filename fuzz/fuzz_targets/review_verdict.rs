@@ -7,12 +7,14 @@
 //! form, an approved, unsimulated verdict of the known schema, and no
 //! changed path beyond the two verdict files. Names as text: C-quoting never
 //! lets a control character through and never shows two names alike; the
-//! raw tree listing parser compares a listing with itself as equal.
+//! raw tree listing parser compares a listing with itself as equal; the
+//! engine proxy's request parser yields only a plain host name and a port.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use reviewgate::check::{Facts, Judgement, SigCheck, judge};
 use reviewgate::gitio::{diff_entries, parse_ls_tree};
+use reviewgate::proxy::{allowed, connect_target};
 use reviewgate::quote::c_quote;
 use reviewgate::sshsig::is_exact_armor;
 use reviewgate::output::{Review, priority};
@@ -64,6 +66,13 @@ fuzz_target!(|data: &[u8]| {
         let mut other = vec![first.wrapping_add(1)];
         other.extend_from_slice(tail);
         assert_ne!(c_quote(&other), quoted, "two names shown alike");
+    }
+    // The engine's proxy requests (the engine is the attacker here).
+    if let Ok(text) = std::str::from_utf8(rest)
+        && let Some((host, port)) = connect_target(text)
+    {
+        assert!(!host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-:".contains(&b)), "{host}");
+        assert!(allowed(&[format!("{host}:{port}")], &host, port));
     }
     if let Ok(entries) = parse_ls_tree(rest) {
         let d = diff_entries(&entries, &entries);

@@ -144,6 +144,16 @@ enum Command {
         #[arg(long, value_name = "DIR", default_value = ".")]
         repo: PathBuf,
     },
+    /// Inside the codex engine's jail: forward a loopback port to the gate's proxy socket and run the engine behind it.
+    #[command(hide = true)]
+    EngineBridge {
+        /// The gate's proxy socket.
+        #[arg(long, value_name = "PATH")]
+        socket: PathBuf,
+        /// The engine and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
     /// Install the pre-push hook in a working copy (an existing hook is kept and runs first).
     InstallHook {
         /// The repository (default: the current directory).
@@ -209,6 +219,10 @@ impl Settings {
 }
 
 fn run(cli: Cli) -> Result<Exit, String> {
+    // The bridge runs inside the engine's jail, where no config or state is visible.
+    if let Command::EngineBridge { socket, command } = &cli.command {
+        return crate::bridge::run(socket, command);
+    }
     let (config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let gate = GateSettings::from_config(&config).map_err(|e| format!("config: {e}"))?;
     let s = Settings { paths, gate, format: cli.format };
@@ -260,6 +274,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Command::DeployCheckout { rev, rollback, allowed_signers, repo } => {
             crate::deploy::checkout(&s, &rev, &repo, rollback, allowed_signers.as_deref())
         }
+        Command::EngineBridge { .. } => Err("engine-bridge runs only inside the engine's jail".into()),
         Command::InstallHook { repo } => {
             let (exit, path) = crate::hook::install(&repo)?;
             common::cli::write_result(&format!("installed {}\n", path.display())).map_err(|e| e.to_string())?;

@@ -13,6 +13,7 @@
 //! `gitio`/`sshsig` gather facts through `common::process` → the pure
 //! `check::judge` and `verdict` decide → `render` writes.
 
+mod bridge;
 pub mod bundle;
 mod bundle_cmd;
 pub mod chain;
@@ -26,6 +27,7 @@ pub mod hook;
 pub mod openai;
 pub mod output;
 pub mod policy;
+pub mod proxy;
 pub mod quote;
 mod render;
 mod review;

@@ -279,7 +279,33 @@ fn codex_jail(
         vars.push(("OPENAI_API_KEY".to_owned(), secrecy::ExposeSecret::expose_secret(&found.winner.value).to_owned()));
     }
     let hide = crate::sandbox::hidden(env, &s.paths.secrets_dir, key.file());
-    Ok(Jail { bwrap, program, hide, work: work.to_owned(), env: vars, stderr: Default::default() })
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map_err(|e| format!("this program's own path (the engine's bridge): {e}"))?;
+    let package = crate::sandbox::program_root(&program).ok_or_else(|| {
+        format!("refusing codex at {}: binding its directory back would undo the jail", program.display())
+    })?;
+    let mut bind_back = vec![package];
+    for p in [Some(exe.clone()), common::process::on_path("node")].into_iter().flatten() {
+        if let Some(dir) = p.parent().filter(|d| *d != Path::new("/")) {
+            bind_back.push(dir.to_owned());
+        }
+    }
+    bind_back.sort();
+    bind_back.dedup();
+    let socket = work.join("proxy.sock");
+    crate::proxy::serve(&socket, s.gate.engine_hosts.clone()).map_err(|e| format!("{}: {e}", socket.display()))?;
+    Ok(Jail {
+        bwrap,
+        exe,
+        program,
+        bind_back,
+        hide,
+        work: work.to_owned(),
+        socket,
+        env: vars,
+        stderr: Default::default(),
+    })
 }
 
 fn reviewer(

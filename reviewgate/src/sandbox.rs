@@ -3,11 +3,18 @@
 //!
 //! - its own PID namespace: no `/proc/<pid>/environ`, `fd` or `mem` of the
 //!   gate, of the operator's shell or of an `ssh-agent` is visible;
+//! - its own network namespace: no host loopback service and no abstract
+//!   Unix socket of the host's (an X server's, an agent's); its only way
+//!   out is the gate's `CONNECT` proxy to `[reviewgate] engine_hosts`
+//!   (`proxy`), reached through `engine-bridge` (`bridge`), which runs the
+//!   engine inside the jail;
 //! - the host's root read-only, with empty tmpfs over `/tmp`, `/var/tmp`,
-//!   `/run` (agent sockets, systemd credentials, `XDG_RUNTIME_DIR`) and over
-//!   every place the key or a credential can be: the secrets directory, the
-//!   key file's directory, `~/.ssh`, the operator's Codex home and the
-//!   directory of `SSH_AUTH_SOCK`;
+//!   `/run` (agent sockets, systemd credentials, `XDG_RUNTIME_DIR`),
+//!   `/dev/shm`, the whole of `$HOME` and of the user's home in the
+//!   password database (keys, git and cloud credentials) and
+//!   every other place the key or a credential can be: the secrets
+//!   directory, the key file's directory, `$CODEX_HOME`,
+//!   `$CREDENTIALS_DIRECTORY` and the directory of `SSH_AUTH_SOCK`;
 //! - no capability, even when the gate runs as root (none of those mounts
 //!   can be undone), a new session (no terminal injection), and death with
 //!   the gate;
@@ -15,84 +22,90 @@
 //!   engine never runs in the reviewed checkout, so no `AGENTS.md` or
 //!   `.codex/` of the author's is read, and it sees the change only
 //!   through the fenced bundle on stdin;
-//! - a cleared environment: `PATH`, locale, proxy and CA settings, `HOME`
-//!   and `CODEX_HOME` in the work directory, and the engine's own
-//!   credential, nothing else (no `SSH_AUTH_SOCK`, no signing key).
+//! - a cleared environment: `PATH`, locale and CA settings, `HOME` and
+//!   `CODEX_HOME` in the work directory, and the engine's own credential,
+//!   nothing else (no `SSH_AUTH_SOCK`, no signing key, no proxy of the
+//!   operator's).
 //!
-//! The program itself is bound back read-only (its package directory) when
-//! it lives under a hidden path. No bwrap: no review (exit 2).
+//! What the engine needs to run (the codex package, node, the gate's own
+//! binary for the bridge) is bound back read-only when it lives under a
+//! covered place; a program whose directory is `/` is refused. No bwrap: no
+//! review (exit 2).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Variables an engine keeps from the gate's environment.
-const KEPT: &[&str] = &[
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "TZ",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "NODE_EXTRA_CA_CERTS",
-];
+const KEPT: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS"];
 
-/// Where the engine must see nothing (each covered when it is a directory).
+/// Covered first, whatever else is.
+const TOP: &[&str] = &["/tmp", "/var/tmp", "/run", "/dev/shm"];
+
+/// Where the engine must see nothing beyond [`TOP`] (each covered when it is a directory).
 pub fn hidden(env: &dyn Fn(&str) -> Option<String>, secrets_dir: &Path, key_file: Option<&Path>) -> Vec<PathBuf> {
-    let mut hide: Vec<PathBuf> = ["/tmp", "/var/tmp", "/run", "/dev/shm"].iter().map(PathBuf::from).collect();
-    hide.push(secrets_dir.to_owned());
+    let mut hide = vec![secrets_dir.to_owned()];
     if let Some(dir) = key_file.and_then(Path::parent) {
         hide.push(dir.to_owned());
     }
-    if let Some(home) = env("HOME").filter(|h| h.starts_with('/')) {
-        for rel in [".ssh", ".codex", ".gnupg", ".config/openclaw"] {
-            hide.push(Path::new(&home).join(rel));
-        }
-    }
-    for var in ["CODEX_HOME", "XDG_RUNTIME_DIR", "CREDENTIALS_DIRECTORY"] {
-        if let Some(v) = env(var).filter(|v| v.starts_with('/')) {
+    for var in ["HOME", "CODEX_HOME", "XDG_RUNTIME_DIR", "CREDENTIALS_DIRECTORY"] {
+        if let Some(v) = env(var).filter(|v| v.starts_with('/') && v != "/") {
             hide.push(PathBuf::from(v));
         }
+    }
+    // The user's home by the password database too: `HOME` may name another place.
+    if let Some(home) =
+        passwd_home(&std::fs::read_to_string("/etc/passwd").unwrap_or_default(), rustix::process::geteuid().as_raw())
+    {
+        hide.push(home);
     }
     if let Some(dir) =
         env("SSH_AUTH_SOCK").filter(|v| v.starts_with('/')).and_then(|v| Path::new(&v).parent().map(Path::to_owned))
     {
         hide.push(dir);
     }
-    hide.retain(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
+    hide.retain(|p| p != Path::new("/") && std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()));
     hide.sort();
     hide.dedup();
     hide
 }
 
+/// The home directory of `uid` in a passwd file's text. Pure.
+pub fn passwd_home(passwd: &str, uid: u32) -> Option<PathBuf> {
+    passwd.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse::<u32>().ok() == Some(uid) && f[5].starts_with('/')).then(|| PathBuf::from(f[5]))
+    })
+}
+
 /// The directory to bind back for `program` (its real path): the package
-/// root when it sits in a `bin/` directory (npm's layout), else its own directory.
-pub fn program_root(program: &Path) -> PathBuf {
+/// root when it sits in a `bin/` directory (npm's layout), else its own
+/// directory; `None` for `/`, which would undo every cover.
+pub fn program_root(program: &Path) -> Option<PathBuf> {
     let dir = program.parent().unwrap_or(Path::new("/"));
-    match (dir.file_name(), dir.parent()) {
+    let root = match (dir.file_name(), dir.parent()) {
         (Some(name), Some(up)) if name == "bin" && up != Path::new("/") && up != Path::new("/usr") => up.to_owned(),
         _ => dir.to_owned(),
-    }
+    };
+    (root != Path::new("/")).then_some(root)
 }
 
 /// The jail for one engine run.
 pub struct Jail {
     /// bwrap's real path.
     pub bwrap: PathBuf,
+    /// The gate's own binary (the bridge inside the jail).
+    pub exe: PathBuf,
     /// The engine's real path.
     pub program: PathBuf,
-    /// Covered with empty tmpfs.
+    /// What is bound back read-only (the program's, node's and the gate's directories).
+    pub bind_back: Vec<PathBuf>,
+    /// Covered with empty tmpfs beyond [`TOP`].
     pub hide: Vec<PathBuf>,
     /// The engine's writable work directory (its cwd and HOME).
     pub work: PathBuf,
+    /// The proxy socket in the work directory.
+    pub socket: PathBuf,
     /// The engine's environment beyond [`KEPT`] and HOME.
     pub env: Vec<(String, String)>,
     /// What the engine wrote to stderr, every call (kept in the packet
@@ -108,15 +121,15 @@ impl Jail {
             log.extend_from_slice(&bytes[..bytes.len().min(room)]);
         }
     }
-}
 
-impl Jail {
-    /// `bwrap … -- <program> <args>` with the engine's whole environment. Pure.
+    /// `bwrap … -- <gate> engine-bridge --socket S -- <program> <args>`
+    /// with the engine's whole environment. Pure.
     pub fn command(&self, args: &[String], env: &dyn Fn(&str) -> Option<String>) -> Command {
         let mut a: Vec<OsString> = [
             "--die-with-parent",
             "--new-session",
             "--unshare-pid",
+            "--unshare-net",
             "--unshare-ipc",
             "--unshare-uts",
             "--unshare-cgroup-try",
@@ -133,37 +146,33 @@ impl Jail {
         .iter()
         .map(OsString::from)
         .collect();
-        let tmpfs = |a: &mut Vec<OsString>, p: &Path| a.extend(["--tmpfs".into(), p.as_os_str().to_owned()]);
-        let (top, inner): (Vec<&PathBuf>, Vec<&PathBuf>) = self
-            .hide
-            .iter()
-            .partition(|p| ["/tmp", "/var/tmp", "/run", "/dev/shm"].contains(&p.to_str().unwrap_or("")));
-        for p in top {
-            tmpfs(&mut a, p);
-        }
-        // The program's directory is bound back after the hidden places are
-        // covered, unless it holds one of them: then before, so the cover wins.
-        let root = program_root(&self.program);
-        let bind = |a: &mut Vec<OsString>| {
-            a.extend(["--ro-bind".into(), root.as_os_str().to_owned(), root.as_os_str().to_owned()]);
+        let pair = |a: &mut Vec<OsString>, flag: &str, p: &Path| {
+            a.push(flag.into());
+            a.push(p.as_os_str().to_owned());
+            if flag != "--tmpfs" {
+                a.push(p.as_os_str().to_owned());
+            }
         };
-        let holds_hidden = inner.iter().any(|h| h.starts_with(&root));
-        if holds_hidden {
-            bind(&mut a);
+        for t in TOP {
+            pair(&mut a, "--tmpfs", Path::new(t));
         }
-        for p in inner {
-            tmpfs(&mut a, p);
+        // A bound-back directory that holds a covered place is bound before
+        // the covers (so they win); any other after them (so it shows).
+        let holds = |root: &PathBuf| self.hide.iter().any(|h| h.starts_with(root) && h != root);
+        let (before, after): (Vec<&PathBuf>, Vec<&PathBuf>) = self.bind_back.iter().partition(|r| holds(r));
+        for root in before {
+            pair(&mut a, "--ro-bind", root);
         }
-        if !holds_hidden {
-            bind(&mut a);
+        for p in &self.hide {
+            pair(&mut a, "--tmpfs", p);
         }
-        a.extend(["--bind".into(), self.work.as_os_str().to_owned(), self.work.as_os_str().to_owned()]);
-        a.extend([
-            "--chdir".into(),
-            self.work.as_os_str().to_owned(),
-            "--".into(),
-            self.program.as_os_str().to_owned(),
-        ]);
+        for root in after {
+            pair(&mut a, "--ro-bind", root);
+        }
+        pair(&mut a, "--bind", &self.work);
+        a.extend(["--chdir".into(), self.work.as_os_str().to_owned(), "--".into(), self.exe.as_os_str().to_owned()]);
+        a.extend(["engine-bridge".into(), "--socket".into(), self.socket.as_os_str().to_owned(), "--".into()]);
+        a.push(self.program.as_os_str().to_owned());
         a.extend(args.iter().map(OsString::from));
         let mut cmd = Command::new(&self.bwrap);
         cmd.args(a).env_clear().current_dir("/");
@@ -183,47 +192,69 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_npm_package_is_bound_whole_and_a_system_binary_by_its_directory() {
-        assert_eq!(
-            program_root(Path::new("/home/op/.npm/lib/node_modules/@openai/codex/bin/codex.js")),
-            Path::new("/home/op/.npm/lib/node_modules/@openai/codex")
-        );
-        assert_eq!(program_root(Path::new("/usr/bin/codex")), Path::new("/usr/bin"));
-        assert_eq!(program_root(Path::new("/opt/codex/codex")), Path::new("/opt/codex"));
+    fn the_home_of_a_uid_comes_from_the_password_database() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\nop:x:1000:1000::/home/op:/bin/sh\nbad:x:7:7\n";
+        assert_eq!(passwd_home(passwd, 0), Some(PathBuf::from("/root")));
+        assert_eq!(passwd_home(passwd, 1000), Some(PathBuf::from("/home/op")));
+        assert_eq!(passwd_home(passwd, 7), None);
     }
 
     #[test]
-    fn the_environment_is_rebuilt_from_nothing() {
-        let jail = Jail {
+    fn an_npm_package_is_bound_whole_a_system_binary_by_its_directory_and_root_never() {
+        assert_eq!(
+            program_root(Path::new("/home/op/.npm/lib/node_modules/@openai/codex/bin/codex.js")).unwrap(),
+            Path::new("/home/op/.npm/lib/node_modules/@openai/codex")
+        );
+        assert_eq!(program_root(Path::new("/usr/bin/codex")).unwrap(), Path::new("/usr/bin"));
+        assert_eq!(program_root(Path::new("/opt/codex/codex")).unwrap(), Path::new("/opt/codex"));
+        assert_eq!(program_root(Path::new("/codex")), None);
+        assert_eq!(program_root(Path::new("/bin/codex")).unwrap(), Path::new("/bin"));
+    }
+
+    fn jail(program: &str, bind_back: &[&str], hide: &[&str]) -> Jail {
+        Jail {
             bwrap: "/usr/bin/bwrap".into(),
-            program: "/opt/codex/codex".into(),
-            hide: vec!["/tmp".into(), "/etc/openclaw/secrets".into()],
+            exe: "/usr/bin/openclaw-reviewgate".into(),
+            program: program.into(),
+            bind_back: bind_back.iter().map(PathBuf::from).collect(),
+            hide: hide.iter().map(PathBuf::from).collect(),
             work: "/tmp/w".into(),
+            socket: "/tmp/w/proxy.sock".into(),
             env: vec![("CODEX_HOME".into(), "/tmp/w/home".into())],
             stderr: Default::default(),
-        };
+        }
+    }
+
+    fn args(j: &Jail, env: &dyn Fn(&str) -> Option<String>) -> Vec<String> {
+        j.command(&["exec".into()], env).get_args().map(|a| a.to_string_lossy().into_owned()).collect()
+    }
+
+    #[test]
+    fn the_environment_is_rebuilt_from_nothing_and_the_network_is_the_jails_own() {
+        let j = jail("/home/op/.npm/codex/bin/codex", &["/home/op/.npm/codex"], &["/home/op", "/etc/openclaw/secrets"]);
         let env = |k: &str| match k {
             "PATH" => Some("/usr/bin".to_owned()),
-            "SSH_AUTH_SOCK" | "OPENCLAW_REVIEW_SIGNING_KEY" => Some("secret".to_owned()),
+            "SSH_AUTH_SOCK" | "OPENCLAW_REVIEW_SIGNING_KEY" | "HTTPS_PROXY" => Some("secret".to_owned()),
             _ => None,
         };
-        let cmd = jail.command(&["exec".into()], &env);
-        let vars: Vec<(String, Option<String>)> = cmd
-            .get_envs()
-            .map(|(k, v)| (k.to_string_lossy().into_owned(), v.map(|v| v.to_string_lossy().into_owned())))
-            .collect();
-        let names: Vec<&str> = vars.iter().map(|(k, _)| k.as_str()).collect();
-        assert_eq!(names, ["CODEX_HOME", "HOME", "PATH"], "{vars:?}");
-        let args: Vec<String> = cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        let at = |s: &str| args.iter().position(|a| a == s).unwrap();
-        // A program in a hidden place (a home covered whole) is bound back after the cover.
-        assert!(at("/opt/codex") > at("/etc/openclaw/secrets"), "{args:?}");
-        assert!(args.ends_with(&["--".into(), "/opt/codex/codex".into(), "exec".into()]), "{args:?}");
-        // A program whose directory holds a hidden place is bound first, so the cover wins.
-        let beside = Jail { program: "/srv/tools/bin/codex".into(), hide: vec!["/srv/tools/secrets".into()], ..jail };
-        let args: Vec<String> =
-            beside.command(&[], &env).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
-        let at = |s: &str| args.iter().position(|a| a == s).unwrap();
-        assert!(at("/srv/tools/secrets") > at("/srv/tools"), "{args:?}");
+        let cmd = j.command(&["exec".into()], &env);
+        let names: Vec<String> = cmd.get_envs().map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        assert_eq!(names, ["CODEX_HOME", "HOME", "PATH"]);
+        let a = args(&j, &env);
+        assert!(a.contains(&"--unshare-net".to_owned()) && a.contains(&"--unshare-pid".to_owned()), "{a:?}");
+        let at = |s: &str| a.iter().position(|x| x == s).unwrap();
+        // The package under the covered home is bound back after the cover.
+        assert!(at("/home/op/.npm/codex") > at("/home/op"), "{a:?}");
+        let tail = ["--", "/usr/bin/openclaw-reviewgate", "engine-bridge", "--socket", "/tmp/w/proxy.sock", "--"];
+        let start = a.len() - tail.len() - 2;
+        assert_eq!(&a[start..], [&tail[..], &["/home/op/.npm/codex/bin/codex", "exec"]].concat(), "{a:?}");
+    }
+
+    #[test]
+    fn a_bound_back_directory_that_holds_a_covered_place_is_bound_first_so_the_cover_wins() {
+        let j = jail("/srv/tools/bin/codex", &["/srv/tools"], &["/srv/tools/secrets"]);
+        let a = args(&j, &|_| None);
+        let at = |s: &str| a.iter().position(|x| x == s).unwrap();
+        assert!(at("/srv/tools/secrets") > at("/srv/tools"), "{a:?}");
     }
 }

@@ -36,6 +36,8 @@ pub struct GateSettings {
     /// Untracked files the deploy accepts in its checkout (paths relative
     /// to the top, or directories ending in `/`).
     pub deploy_allow_untracked: Vec<String>,
+    /// The only `host:port` the codex engine may reach (through the gate's proxy).
+    pub engine_hosts: Vec<String>,
 }
 
 impl Default for GateSettings {
@@ -51,6 +53,7 @@ impl Default for GateSettings {
             review_budget_secs: 1800,
             review_attempts: 3,
             deploy_allow_untracked: Vec::new(),
+            engine_hosts: vec!["api.openai.com:443".into(), "chatgpt.com:443".into(), "auth.openai.com:443".into()],
         }
     }
 }
@@ -92,6 +95,15 @@ impl GateSettings {
                 "reviewgate.deploy_allow_untracked takes paths relative to the checkout (\".env\", \"data/\"), no `..`"
                     .into(),
             ));
+        }
+        if g.engine_hosts.iter().any(|h| {
+            h.rsplit_once(':').is_none_or(|(host, port)| {
+                host.is_empty()
+                    || port.parse::<u16>().is_err()
+                    || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b".-".contains(&b))
+            })
+        }) {
+            return Err(config.invalid_at(Some(span), "reviewgate.engine_hosts takes \"host:port\" entries".into()));
         }
         if g.allowed_signers.as_deref().is_some_and(|p| !p.is_absolute()) {
             return Err(config.invalid_at(Some(span), "reviewgate.allowed_signers must be an absolute path".into()));

@@ -12,7 +12,10 @@ const GOOD: &str = r#"{"findings":[{"title":"[P3] Naming","body":"b","confidence
 /// It reports its argv, environment, working directory and stdin on
 /// stderr, which the gate keeps as `engine-stderr.txt`. Genesis is set.
 fn lab_with(reply: &str) -> (Lab, Vec<(String, String)>) {
-    let lab = Lab::new();
+    lab_on(Lab::new(), reply)
+}
+
+fn lab_on(lab: Lab, reply: &str) -> (Lab, Vec<(String, String)>) {
     let pkg = lab.host.path("codex-pkg");
     let bin = pkg.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
@@ -277,7 +280,9 @@ fn the_verdict_commit_from_review_pushes_through_the_hook() {
 /// it runs in an empty directory, never the author's checkout.
 #[test]
 fn a_hostile_engine_reaches_no_key_no_agent_and_no_author_instructions() {
-    let (lab, env) = lab_with(GOOD);
+    // Outside /tmp, so the covers over the home, the secrets and the agent's directory are what hide them.
+    let (lab, env) = lab_on(Lab::outside_tmp(), GOOD);
+    std::fs::write(lab.host.path(".git-credentials"), "https://op:ghp_CANARYTOKEN@github.com\n").unwrap();
     // The key as an operator keeps it: a 0600 file in the secrets directory.
     let secrets = lab.host.path("secrets");
     std::fs::create_dir_all(&secrets).unwrap();
@@ -314,15 +319,15 @@ fn a_hostile_engine_reaches_no_key_no_agent_and_no_author_instructions() {
         "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'codex-cli 0.169.0'; exit 0; }}\n\
          out=''\nwhile [ $# -gt 0 ]; do [ \"$1\" = --output-last-message ] && out=\"$2\"; shift; done\n\
          cat > /dev/null\nfound=''\nbody=$(printf '%s' '{body}' | rev)\nsockvar=SSH_AUTH\"_SOCK\"\n\
-         for f in '{key}' '{secrets}'/* \"$HOME\"/.ssh/* /proc/[0-9]*/environ /proc/[0-9]*/fd/*; do\n\
+         for f in '{key}' '{secrets}'/* '{home}'/.git-credentials /proc/[0-9]*/environ /proc/[0-9]*/fd/*; do\n\
            [ -f \"$f\" ] || continue\n\
            case \"$f\" in /proc/$$/*) continue;; esac\n\
-           timeout 2 grep -a -q -e \"$body\" -e \"$sockvar\" \"$f\" 2>/dev/null && found=\"$found read:$f\"\n\
+           timeout 2 grep -a -q -e \"$body\" -e \"$sockvar\" -e \"$(echo NEKOTYRANAC | rev)\" \"$f\" 2>/dev/null && found=\"$found read:$f\"\n\
          done\n\
          env | grep -q \"^$sockvar=\" && found=\"$found env:sock\"\n\
-         for s in '{sock}' $(find /tmp /run /var/tmp \"$HOME\" /root -type s 2>/dev/null); do\n\
-           SSH_AUTH_SOCK=\"$s\" ssh-add -l >/dev/null 2>&1 && found=\"$found agent:$s\"\n\
-           echo m > ./m; SSH_AUTH_SOCK=\"$s\" ssh-keygen -Y sign -f '{pubkey}' -n openclaw-review-verdict ./m >/dev/null 2>&1 && found=\"$found signed-agent:$s\"\n\
+         for s in '{sock}' $(find /tmp /run /var/tmp '{home}' /root -type s 2>/dev/null); do\n\
+           SSH_AUTH_SOCK=\"$s\" timeout 3 ssh-add -l >/dev/null 2>&1 && found=\"$found agent:$s\"\n\
+           echo m > ./m; SSH_AUTH_SOCK=\"$s\" timeout 3 ssh-keygen -Y sign -f '{pubkey}' -n openclaw-review-verdict ./m >/dev/null 2>&1 && found=\"$found signed-agent:$s\"\n\
          done\n\
          echo m > ./m2; ssh-keygen -Y sign -f '{key}' -n openclaw-review-verdict ./m2 >/dev/null 2>&1 && found=\"$found signed-file\"\n\
          [ -e ./AGENTS.md ] && found=\"$found agents-md\"\n\
@@ -331,6 +336,7 @@ fn a_hostile_engine_reaches_no_key_no_agent_and_no_author_instructions() {
          printf '%s' '{good}' | sed \"s|Fine.|$found|\" > \"$out\"\n",
         key = key_file.display(),
         secrets = secrets.display(),
+        home = lab.host.root().display(),
         sock = sock.display(),
         pubkey = pubkey.display(),
         good = GOOD,
@@ -384,4 +390,88 @@ fn every_exit_2_of_verify_hook_and_review_is_an_audit_record() {
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("signed and written but the commit failed"), "{r:?}");
     assert_eq!(log().matches("\"action\":\"review.run\"").count(), 1, "{}", log());
+}
+
+/// The engine's network is its own: no host loopback service, no abstract
+/// socket of the host's; its only way out is a CONNECT tunnel through the
+/// gate's proxy to a listed host and port.
+#[test]
+fn the_engine_reaches_only_the_listed_model_host_through_the_proxy() {
+    use std::io::Write;
+    use std::os::linux::net::SocketAddrExt;
+    let (lab, env) = lab_with(GOOD);
+    let serve = |banner: &'static [u8]| {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for mut c in l.incoming().flatten() {
+                let _ = c.write_all(banner);
+            }
+        });
+        port
+    };
+    let (model, other) = (serve(b"MODEL-SERVICE\n"), serve(b"SOMETHING-ELSE\n"));
+    let name = format!("openclaw-test-{}", std::process::id());
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let abstract_listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+    std::thread::spawn(move || {
+        for mut c in abstract_listener.incoming().flatten() {
+            let _ = c.write_all(b"ABSTRACT\n");
+        }
+    });
+    lab.host.write_config(&format!("[reviewgate]\nengine_hosts = [\"127.0.0.1:{model}\"]\n"));
+    let probe = format!(
+        r#"#!/usr/bin/env python3
+import os, socket, sys
+if sys.argv[1:2] == ["--version"]:
+    print("codex-cli 0.169.0"); sys.exit(0)
+out = sys.argv[sys.argv.index("--output-last-message") + 1]
+sys.stdin.read()
+seen = []
+def attempt(what, f):
+    try:
+        seen.append(what + "=" + f())
+    except Exception as e:
+        seen.append(what + "=refused")
+def direct(port):
+    return socket.create_connection(("127.0.0.1", port), 2).recv(64).decode().strip()
+def abstract():
+    s = socket.socket(socket.AF_UNIX); s.connect("\0{name}"); return s.recv(64).decode().strip()
+def tunnel(port):
+    proxy = os.environ["HTTPS_PROXY"].rsplit(":", 1)
+    s = socket.create_connection((proxy[0].split("//")[1], int(proxy[1])), 2)
+    s.sendall(b"CONNECT 127.0.0.1:%d HTTP/1.1\r\nHost: x\r\n\r\n" % port)
+    data = b""
+    while b"\n" not in data.split(b"\r\n\r\n", 1)[-1] and len(data) < 4096:
+        chunk = s.recv(4096)
+        if not chunk: break
+        data += chunk
+    return data.decode().replace("\r\n", "|").strip()
+attempt("direct-model", lambda: direct({model}))
+attempt("direct-other", lambda: direct({other}))
+attempt("abstract", abstract)
+attempt("tunnel-model", lambda: tunnel({model}))
+attempt("tunnel-other", lambda: tunnel({other}))
+reply = open("{pkg}/reply.json").read().replace("Fine.", " ".join(seen))
+open(out, "w").write(reply)
+"#,
+        name = name,
+        model = model,
+        other = other,
+        pkg = lab.host.path("codex-pkg").display(),
+    );
+    std::fs::write(lab.host.path("codex-pkg/bin/codex"), probe).unwrap();
+    lab.change("app.py", "print('net')\n");
+    let r = review(&lab, &env, &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let answer = std::fs::read_to_string(packet_dir(&lab).join("engine-output-1.json")).unwrap();
+    for expected in [
+        "direct-model=refused",
+        "direct-other=refused",
+        "abstract=refused",
+        "tunnel-model=HTTP/1.1 200 Connection established||MODEL-SERVICE",
+        "tunnel-other=HTTP/1.1 403 Forbidden|",
+    ] {
+        assert!(answer.contains(expected), "{expected} not in {answer}");
+    }
 }

@@ -15,7 +15,17 @@ pub(crate) use test_support::run_ok as sh;
 
 impl Lab {
     pub(crate) fn new() -> Lab {
-        let host = test_support::TempHost::new();
+        Lab::on(test_support::TempHost::new())
+    }
+
+    /// A lab outside `/tmp` (under cargo's target directory), where the
+    /// engine's jail must hide the host's home and secrets by their own
+    /// covers, not by the one over `/tmp`.
+    pub(crate) fn outside_tmp() -> Lab {
+        Lab::on(test_support::TempHost::new_in(std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))))
+    }
+
+    fn on(host: test_support::TempHost) -> Lab {
         let repo = host.path("repo");
         std::fs::create_dir(&repo).unwrap();
         sh(&repo, "git", &["init", "-q", "-b", "main"]);
