@@ -250,11 +250,12 @@ impl Repo {
         Ok(out.stdout_text().lines().map(str::to_owned).filter(|l| is_object_id(l)).collect())
     }
 
-    /// The commits of `range` (`A..B`, or `B` for all its history) that
-    /// changed `path`, newest first, at most `max`. `A` and `B` are full ids.
-    pub fn commits_touching_in(&self, range: &str, path: &str, max: usize) -> Result<Vec<String>, GitError> {
-        let count = format!("--max-count={max}");
-        let out = self.git(&["log", "--format=%H", "--no-renames", &count, range, "--", path])?;
+    /// Every commit of `range` (`A..B`, or `B` for all its history) that
+    /// changed `path`, newest first: `--full-history`, so no side of a merge
+    /// is pruned away (history simplification would follow only the parent
+    /// a merge took the file from), and no count limit. `A` and `B` are full ids.
+    pub fn commits_touching_in(&self, range: &str, path: &str) -> Result<Vec<String>, GitError> {
+        let out = self.git(&["log", "--format=%H", "--no-renames", "--full-history", range, "--", path])?;
         if !out.status.success() {
             return Err(GitError::Failed(format!("log {range} -- {path}: {}", out.stderr_line())));
         }

@@ -282,7 +282,8 @@ fn codex_jail(
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
         .map_err(|e| format!("this program's own path (the engine's bridge): {e}"))?;
-    let package = crate::sandbox::program_root(&program).ok_or_else(|| {
+    let is_package = |dir: &Path| dir.join("package.json").is_file();
+    let package = crate::sandbox::program_root(&program, &is_package).ok_or_else(|| {
         format!("refusing codex at {}: binding its directory back would undo the jail", program.display())
     })?;
     let mut bind_back = vec![package];
@@ -293,6 +294,7 @@ fn codex_jail(
     }
     bind_back.sort();
     bind_back.dedup();
+    crate::sandbox::check_bind_back(&bind_back, &hide)?;
     let socket = work.join("proxy.sock");
     crate::proxy::serve(&socket, s.gate.engine_hosts.clone()).map_err(|e| format!("{}: {e}", socket.display()))?;
     Ok(Jail {

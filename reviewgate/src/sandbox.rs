@@ -27,10 +27,10 @@
 //!   nothing else (no `SSH_AUTH_SOCK`, no signing key, no proxy of the
 //!   operator's).
 //!
-//! What the engine needs to run (the codex package, node, the gate's own
-//! binary for the bridge) is bound back read-only when it lives under a
-//! covered place; a program whose directory is `/` is refused. No bwrap: no
-//! review (exit 2).
+//! What the engine needs to run (the codex package, node's directory, the
+//! gate's own directory for the bridge) is bound back read-only after the
+//! covers; one that is, or holds, a covered place (codex in `~/bin`, or
+//! directly under `/`) is refused. No bwrap: no review (exit 2).
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -78,16 +78,35 @@ pub fn passwd_home(passwd: &str, uid: u32) -> Option<PathBuf> {
     })
 }
 
-/// The directory to bind back for `program` (its real path): the package
-/// root when it sits in a `bin/` directory (npm's layout), else its own
-/// directory; `None` for `/`, which would undo every cover.
-pub fn program_root(program: &Path) -> Option<PathBuf> {
+/// The directory to bind back for `program` (its real path): the npm
+/// package root when it sits in the `bin/` directory of one (a parent
+/// holding `package.json`, as `is_package` says), else its own directory;
+/// `None` for `/`. Pure but for `is_package`.
+pub fn program_root(program: &Path, is_package: &dyn Fn(&Path) -> bool) -> Option<PathBuf> {
     let dir = program.parent().unwrap_or(Path::new("/"));
     let root = match (dir.file_name(), dir.parent()) {
-        (Some(name), Some(up)) if name == "bin" && up != Path::new("/") && up != Path::new("/usr") => up.to_owned(),
+        (Some(name), Some(up)) if name == "bin" && is_package(up) => up.to_owned(),
         _ => dir.to_owned(),
     };
     (root != Path::new("/")).then_some(root)
+}
+
+/// Refuses a directory to bind back that is, or holds, a covered place:
+/// binding it would undo the cover (codex in `~/bin` would bring back the
+/// whole home). Pure.
+pub fn check_bind_back(bind_back: &[PathBuf], hide: &[PathBuf]) -> Result<(), String> {
+    let covered = TOP.iter().map(PathBuf::from).chain(hide.iter().cloned());
+    for c in covered {
+        if let Some(root) = bind_back.iter().find(|r| c.starts_with(r)) {
+            return Err(format!(
+                "refusing to run the engine from {}: it is or holds {}, which the jail hides; \
+                 install it elsewhere (npm install -g, /usr/local, ~/.local/bin)",
+                root.display(),
+                c.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The jail for one engine run.
@@ -156,17 +175,12 @@ impl Jail {
         for t in TOP {
             pair(&mut a, "--tmpfs", Path::new(t));
         }
-        // A bound-back directory that holds a covered place is bound before
-        // the covers (so they win); any other after them (so it shows).
-        let holds = |root: &PathBuf| self.hide.iter().any(|h| h.starts_with(root) && h != root);
-        let (before, after): (Vec<&PathBuf>, Vec<&PathBuf>) = self.bind_back.iter().partition(|r| holds(r));
-        for root in before {
-            pair(&mut a, "--ro-bind", root);
-        }
+        // Bound back after the covers (so it shows); `check_bind_back`
+        // refused any that is or holds a covered place.
         for p in &self.hide {
             pair(&mut a, "--tmpfs", p);
         }
-        for root in after {
+        for root in &self.bind_back {
             pair(&mut a, "--ro-bind", root);
         }
         pair(&mut a, "--bind", &self.work);
@@ -200,15 +214,26 @@ mod tests {
     }
 
     #[test]
-    fn an_npm_package_is_bound_whole_a_system_binary_by_its_directory_and_root_never() {
+    fn an_npm_package_is_bound_whole_any_other_program_by_its_directory_and_root_never() {
+        let npm = |p: &Path| p.ends_with("@openai/codex");
         assert_eq!(
-            program_root(Path::new("/home/op/.npm/lib/node_modules/@openai/codex/bin/codex.js")).unwrap(),
+            program_root(Path::new("/home/op/.npm/lib/node_modules/@openai/codex/bin/codex.js"), &npm).unwrap(),
             Path::new("/home/op/.npm/lib/node_modules/@openai/codex")
         );
-        assert_eq!(program_root(Path::new("/usr/bin/codex")).unwrap(), Path::new("/usr/bin"));
-        assert_eq!(program_root(Path::new("/opt/codex/codex")).unwrap(), Path::new("/opt/codex"));
-        assert_eq!(program_root(Path::new("/codex")), None);
-        assert_eq!(program_root(Path::new("/bin/codex")).unwrap(), Path::new("/bin"));
+        assert_eq!(program_root(Path::new("/usr/bin/codex"), &npm).unwrap(), Path::new("/usr/bin"));
+        assert_eq!(program_root(Path::new("/home/op/bin/codex"), &npm).unwrap(), Path::new("/home/op/bin"));
+        assert_eq!(program_root(Path::new("/opt/codex/codex"), &npm).unwrap(), Path::new("/opt/codex"));
+        assert_eq!(program_root(Path::new("/codex"), &npm), None);
+    }
+
+    #[test]
+    fn a_bound_back_directory_that_is_or_holds_a_covered_place_is_refused() {
+        let hide = vec![PathBuf::from("/home/op"), PathBuf::from("/srv/tools/secrets")];
+        assert!(check_bind_back(&[PathBuf::from("/home/op/bin"), PathBuf::from("/usr/bin")], &hide).is_ok());
+        for bad in ["/home/op", "/home", "/srv/tools", "/var", "/"] {
+            let err = check_bind_back(&[PathBuf::from(bad)], &hide).unwrap_err();
+            assert!(err.contains("refusing to run the engine"), "{bad}: {err}");
+        }
     }
 
     fn jail(program: &str, bind_back: &[&str], hide: &[&str]) -> Jail {
@@ -248,13 +273,5 @@ mod tests {
         let tail = ["--", "/usr/bin/openclaw-reviewgate", "engine-bridge", "--socket", "/tmp/w/proxy.sock", "--"];
         let start = a.len() - tail.len() - 2;
         assert_eq!(&a[start..], [&tail[..], &["/home/op/.npm/codex/bin/codex", "exec"]].concat(), "{a:?}");
-    }
-
-    #[test]
-    fn a_bound_back_directory_that_holds_a_covered_place_is_bound_first_so_the_cover_wins() {
-        let j = jail("/srv/tools/bin/codex", &["/srv/tools"], &["/srv/tools/secrets"]);
-        let a = args(&j, &|_| None);
-        let at = |s: &str| a.iter().position(|x| x == s).unwrap();
-        assert!(at("/srv/tools/secrets") > at("/srv/tools"), "{a:?}");
     }
 }

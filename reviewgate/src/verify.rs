@@ -147,15 +147,15 @@ fn judge_alone(s: &Settings, repo: &Repo, commit: &str, signers: &Signers, age: 
     Ok(check::judge(&facts))
 }
 
-/// Most commits carrying a verdict file read when the reviewed head is not
-/// in this repository (a squash merge of a branch never pushed).
-const HISTORY_WALK: usize = 1000;
+/// Verdict files read per `git cat-file --batch`.
+const BATCH: usize = 500;
 
 /// Rule 5: a commit (other than `commit`) that changed the verdict file
-/// since the reviewed head (`v.head..commit`; the newest `HISTORY_WALK` of
-/// `commit`'s history when the head is not here) and carries a valid
-/// verdict created after `v`'s. Only verdicts that claim to be newer are
-/// checked further, so an ordinary history costs one `git cat-file --batch`.
+/// since the reviewed head (`v.head..commit`, every side of every merge;
+/// all of `commit`'s history when the head is not here, never cut short)
+/// and carries a valid verdict created after `v`'s. Only verdicts that
+/// claim to be newer are checked further, so an ordinary history costs one
+/// `git log` and one `git cat-file --batch` per 500 verdict commits.
 fn newer_in_history(
     s: &Settings,
     repo: &Repo,
@@ -166,13 +166,12 @@ fn newer_in_history(
     let git = |e: GitError| e.to_string();
     let range =
         if repo.has_commit(&v.head).map_err(git)? { format!("{}..{commit}", v.head) } else { commit.to_owned() };
-    let commits: Vec<String> = repo
-        .commits_touching_in(&range, VERDICT_PATH, HISTORY_WALK)
-        .map_err(git)?
-        .into_iter()
-        .filter(|c| c != commit)
-        .collect();
-    let files = repo.files_at(&commits, VERDICT_PATH, MAX_FILE).map_err(git)?;
+    let commits: Vec<String> =
+        repo.commits_touching_in(&range, VERDICT_PATH).map_err(git)?.into_iter().filter(|c| c != commit).collect();
+    let mut files = Vec::with_capacity(commits.len());
+    for chunk in commits.chunks(BATCH) {
+        files.extend(repo.files_at(chunk, VERDICT_PATH, MAX_FILE).map_err(git)?);
+    }
     for (c, bytes) in commits.iter().zip(files) {
         let Some(other) = bytes.as_deref().and_then(|b| Verdict::parse(b).ok()) else { continue };
         // Canonical RFC 3339 in UTC (`YYYY-MM-DDTHH:MM:SSZ`): text order is time order.

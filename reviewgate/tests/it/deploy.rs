@@ -218,3 +218,38 @@ fn a_verdict_whose_reviewed_base_is_behind_the_deployed_commit_is_refused() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stdout.contains("whose base is not the deployed commit or a descendant of it"), "{r:?}");
 }
+
+#[test]
+fn no_merge_and_no_flood_of_commits_hides_the_newer_verdict() {
+    let lab = Lab::new();
+    lab.change("app.py", "check_auth = False  # BUG\n");
+    let buggy = approve(&lab, 2);
+    lab.change("app.py", "check_auth = True\n");
+    let fixed = approve(&lab, 1);
+    let old_tree = format!("{buggy}^{{tree}}");
+    // A merge that takes the buggy side's tree: history simplification would follow only that parent.
+    let merge = lab.git(&["commit-tree", &old_tree, "-p", &fixed, "-p", &buggy, "-m", "Merge branch 'tidy'"]);
+    let r = lab.verify(&merge, &["--format", "json", "--no-audit"]);
+    assert_eq!((r.code, r.json()["refusal"]["rule"].as_str()), (1, Some("superseded")), "merge: {r:?}");
+    // A thousand unsigned commits rewriting the verdict file after the fix, then the buggy tree.
+    let mut import = String::new();
+    for i in 1..=1000 {
+        import.push_str(&format!(
+            "commit refs/heads/flood\ncommitter a <a@b> {} +0000\ndata 4\njunk\n",
+            1_700_000_000 + i
+        ));
+        if i == 1 {
+            import.push_str(&format!("from {fixed}\n"));
+        }
+        import.push_str(&format!("M 100644 inline docs/LAST_APPROVED_VERDICT.json\ndata 9\njunk-{i:04}\n"));
+    }
+    let mut fi = std::process::Command::new("git");
+    fi.current_dir(&lab.repo).args(["fast-import", "--quiet", "--force"]).stdin(std::process::Stdio::piped());
+    let mut child = fi.spawn().unwrap();
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), import.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    assert!(child.wait().unwrap().success());
+    let flood = lab.git(&["commit-tree", &old_tree, "-p", "flood", "-m", "chore: tidy"]);
+    let r = lab.verify(&flood, &["--format", "json", "--no-audit"]);
+    assert_eq!((r.code, r.json()["refusal"]["rule"].as_str()), (1, Some("superseded")), "flood: {r:?}");
+}

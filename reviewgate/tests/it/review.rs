@@ -20,6 +20,7 @@ fn lab_on(lab: Lab, reply: &str) -> (Lab, Vec<(String, String)>) {
     let bin = pkg.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(pkg.join("reply.json"), reply).unwrap();
+    std::fs::write(pkg.join("package.json"), "{\"name\": \"@openai/codex\"}\n").unwrap();
     let script = format!(
         "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'codex-cli 0.169.0'; exit 0; }}\n\
          case \" $* \" in *' --skip-git-repo-check '*) ;; *) git rev-parse >/dev/null 2>&1 || \
@@ -474,4 +475,46 @@ open(out, "w").write(reply)
     ] {
         assert!(answer.contains(expected), "{expected} not in {answer}");
     }
+}
+
+/// Codex installed in the home's own `bin/` shows only that directory; a
+/// codex whose directory is the home itself is refused, never bound back.
+#[test]
+fn codex_in_the_home_never_brings_the_home_back() {
+    let (lab, env) = lab_on(Lab::outside_tmp(), GOOD);
+    let home = lab.host.root().to_owned();
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_canary"), "CANARY-KEY\n").unwrap();
+    std::fs::create_dir_all(home.join("bin")).unwrap();
+    let probe = format!(
+        "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'codex-cli 0.169.0'; exit 0; }}\n\
+         out=''\nwhile [ $# -gt 0 ]; do [ \"$1\" = --output-last-message ] && out=\"$2\"; shift; done\ncat > /dev/null\n\
+         seen=NOTHING\n[ -e '{home}/.ssh/id_canary' ] && seen=home-visible\n\
+         printf '%s' '{good}' | sed \"s|Fine.|$seen|\" > \"$out\"\n",
+        home = home.display(),
+        good = GOOD,
+    );
+    std::fs::write(home.join("bin/codex"), &probe).unwrap();
+    std::fs::set_permissions(home.join("bin/codex"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let with_path = |dir: &std::path::Path| -> Vec<(String, String)> {
+        env.iter()
+            .map(|(k, v)| {
+                if k == "PATH" {
+                    (k.clone(), format!("{}:/usr/bin:/bin", dir.display()))
+                } else {
+                    (k.clone(), v.clone())
+                }
+            })
+            .collect()
+    };
+    lab.change("app.py", "print('home')\n");
+    let r = review(&lab, &with_path(&home.join("bin")), &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let answer = std::fs::read_to_string(packet_dir(&lab).join("engine-output-1.json")).unwrap();
+    assert!(answer.contains("\"overall_explanation\":\"NOTHING\""), "{answer}");
+    std::fs::write(home.join("codex"), &probe).unwrap();
+    std::fs::set_permissions(home.join("codex"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let r = review(&lab, &with_path(&home), &[]);
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("refusing to run the engine from"), "{r:?}");
 }
