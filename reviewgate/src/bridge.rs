@@ -4,6 +4,11 @@
 //! proxy socket `S` (`proxy`), and runs PROGRAM with `HTTPS_PROXY`,
 //! `HTTP_PROXY` and `ALL_PROXY` pointing at that port, stdio passed
 //! through. Its exit status is PROGRAM's.
+//!
+//! `engine-exec -- PROGRAM ARGS…` (hidden) is how the bridge starts
+//! PROGRAM: it installs the engine's system-call filter (`nounix`) on
+//! itself, then becomes PROGRAM (`exec`), so the filter binds the engine and
+//! everything it starts, never the bridge.
 
 use std::ffi::OsString;
 use std::net::{TcpListener, TcpStream};
@@ -42,8 +47,10 @@ pub(crate) fn run(socket: &Path, command: &[OsString]) -> Result<Exit, String> {
         }
     });
     let proxy = format!("http://127.0.0.1:{port}");
-    let mut cmd = Command::new(program);
-    cmd.args(args);
+    // The engine starts through `engine-exec`, which installs its system-call filter first.
+    let exe = std::env::current_exe().map_err(|e| format!("this program's own path: {e}"))?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("engine-exec").arg("--").arg(program).args(args);
     for var in ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"] {
         cmd.env(var, &proxy);
     }
@@ -56,4 +63,12 @@ pub(crate) fn run(socket: &Path, command: &[OsString]) -> Result<Exit, String> {
             Exit::Child(128 + std::os::unix::process::ExitStatusExt::signal(&status).unwrap_or(0).clamp(0, 127) as u8)
         }
     })
+}
+
+/// `engine-exec`: the filter, then PROGRAM in place of this process.
+pub(crate) fn exec(command: &[OsString]) -> Result<Exit, String> {
+    let (program, args) = command.split_first().ok_or("engine-exec needs a program after --")?;
+    crate::nounix::install()?;
+    let err = std::os::unix::process::CommandExt::exec(Command::new(program).args(args));
+    Err(format!("{}: {err}", program.to_string_lossy()))
 }

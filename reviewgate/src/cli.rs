@@ -154,6 +154,13 @@ enum Command {
         #[arg(last = true, required = true)]
         command: Vec<OsString>,
     },
+    /// Inside the codex engine's jail: install the engine's system-call filter, then become the engine.
+    #[command(hide = true)]
+    EngineExec {
+        /// The engine and its arguments.
+        #[arg(last = true, required = true)]
+        command: Vec<OsString>,
+    },
     /// Install the pre-push hook in a working copy (an existing hook is kept and runs first).
     InstallHook {
         /// The repository (default: the current directory).
@@ -220,8 +227,10 @@ impl Settings {
 
 fn run(cli: Cli) -> Result<Exit, String> {
     // The bridge runs inside the engine's jail, where no config or state is visible.
-    if let Command::EngineBridge { socket, command } = &cli.command {
-        return crate::bridge::run(socket, command);
+    match &cli.command {
+        Command::EngineBridge { socket, command } => return crate::bridge::run(socket, command),
+        Command::EngineExec { command } => return crate::bridge::exec(command),
+        _ => {}
     }
     let (config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
     let gate = GateSettings::from_config(&config).map_err(|e| format!("config: {e}"))?;
@@ -274,7 +283,9 @@ fn run(cli: Cli) -> Result<Exit, String> {
         Command::DeployCheckout { rev, rollback, allowed_signers, repo } => {
             crate::deploy::checkout(&s, &rev, &repo, rollback, allowed_signers.as_deref())
         }
-        Command::EngineBridge { .. } => Err("engine-bridge runs only inside the engine's jail".into()),
+        Command::EngineBridge { .. } | Command::EngineExec { .. } => {
+            Err("engine-bridge and engine-exec run only inside the engine's jail".into())
+        }
         Command::InstallHook { repo } => {
             let (exit, path) = crate::hook::install(&repo)?;
             common::cli::write_result(&format!("installed {}\n", path.display())).map_err(|e| e.to_string())?;

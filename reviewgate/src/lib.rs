@@ -24,6 +24,7 @@ pub mod deploy;
 pub mod engine;
 pub mod gitio;
 pub mod hook;
+mod nounix;
 pub mod openai;
 pub mod output;
 pub mod policy;

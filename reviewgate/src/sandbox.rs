@@ -7,7 +7,9 @@
 //!   Unix socket of the host's (an X server's, an agent's); its only way
 //!   out is the gate's `CONNECT` proxy to `[reviewgate] engine_hosts`
 //!   (`proxy`), reached through `engine-bridge` (`bridge`), which runs the
-//!   engine inside the jail;
+//!   engine inside the jail through `engine-exec` and its system-call
+//!   filter (`nounix`: no Unix socket, so no socket file on the read-only
+//!   root is reachable either);
 //! - the host's root read-only, with empty tmpfs over `/tmp`, `/var/tmp`,
 //!   `/run` (agent sockets, systemd credentials, `XDG_RUNTIME_DIR`),
 //!   `/dev/shm`, the whole of `$HOME` and of the user's home in the

@@ -420,6 +420,16 @@ fn the_engine_reaches_only_the_listed_model_host_through_the_proxy() {
             let _ = c.write_all(b"ABSTRACT\n");
         }
     });
+    // A socket file on the read-only root, outside every cover.
+    let fs_sock =
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("openclaw-engine-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&fs_sock);
+    let fs_listener = std::os::unix::net::UnixListener::bind(&fs_sock).unwrap();
+    std::thread::spawn(move || {
+        for mut c in fs_listener.incoming().flatten() {
+            let _ = c.write_all(b"FS-SOCKET\n");
+        }
+    });
     lab.host.write_config(&format!("[reviewgate]\nengine_hosts = [\"127.0.0.1:{model}\"]\n"));
     let probe = format!(
         r#"#!/usr/bin/env python3
@@ -438,6 +448,8 @@ def direct(port):
     return socket.create_connection(("127.0.0.1", port), 2).recv(64).decode().strip()
 def abstract():
     s = socket.socket(socket.AF_UNIX); s.connect("\0{name}"); return s.recv(64).decode().strip()
+def fs_socket():
+    s = socket.socket(socket.AF_UNIX); s.connect("{fs_sock}"); return s.recv(64).decode().strip()
 def tunnel(port):
     proxy = os.environ["HTTPS_PROXY"].rsplit(":", 1)
     s = socket.create_connection((proxy[0].split("//")[1], int(proxy[1])), 2)
@@ -451,12 +463,14 @@ def tunnel(port):
 attempt("direct-model", lambda: direct({model}))
 attempt("direct-other", lambda: direct({other}))
 attempt("abstract", abstract)
+attempt("fs-socket", fs_socket)
 attempt("tunnel-model", lambda: tunnel({model}))
 attempt("tunnel-other", lambda: tunnel({other}))
 reply = open("{pkg}/reply.json").read().replace("Fine.", " ".join(seen))
 open(out, "w").write(reply)
 "#,
         name = name,
+        fs_sock = fs_sock.display(),
         model = model,
         other = other,
         pkg = lab.host.path("codex-pkg").display(),
@@ -466,10 +480,12 @@ open(out, "w").write(reply)
     let r = review(&lab, &env, &[]);
     assert_eq!(r.code, 0, "{r:?}");
     let answer = std::fs::read_to_string(packet_dir(&lab).join("engine-output-1.json")).unwrap();
+    let _ = std::fs::remove_file(&fs_sock);
     for expected in [
         "direct-model=refused",
         "direct-other=refused",
         "abstract=refused",
+        "fs-socket=refused",
         "tunnel-model=HTTP/1.1 200 Connection established||MODEL-SERVICE",
         "tunnel-other=HTTP/1.1 403 Forbidden|",
     ] {

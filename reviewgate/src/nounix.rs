@@ -1,0 +1,45 @@
+//! The engine's system-call filter, installed by `engine-exec` inside the
+//! jail just before it becomes the engine: `socket(AF_UNIX, …)` fails with
+//! EPERM. The jail's network namespace already hides the host's abstract
+//! sockets, but a socket file (`/srv/x.sock`, `/var/lib/<db>/…`) on the
+//! read-only root is still there to `connect()` to; with no Unix socket of
+//! its own the engine cannot. `socketpair` (a pipe between its own
+//! processes) stays allowed, and so does every other call: one hole closed,
+//! not a profile. Installed with `no_new_privs`, inherited by every
+//! descendant, never removable.
+
+use std::collections::BTreeMap;
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+};
+
+/// The x32 ABI bit of x86_64 system-call numbers.
+#[cfg(target_arch = "x86_64")]
+const X32: i64 = 0x4000_0000;
+
+/// The filter for this architecture.
+pub(crate) fn program() -> Result<BpfProgram, String> {
+    let arch =
+        std::env::consts::ARCH.try_into().map_err(|e| format!("no filter for {}: {e}", std::env::consts::ARCH))?;
+    let unix = || -> Result<SeccompRule, String> {
+        let cond = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, libc::AF_UNIX as u64)
+            .map_err(|e| e.to_string())?;
+        SeccompRule::new(vec![cond]).map_err(|e| e.to_string())
+    };
+    let mut calls = vec![libc::SYS_socket];
+    #[cfg(target_arch = "x86_64")]
+    calls.push(libc::SYS_socket | X32);
+    let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    for call in calls {
+        rules.insert(call, vec![unix()?]);
+    }
+    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
+        .map_err(|e| e.to_string())?;
+    BpfProgram::try_from(filter).map_err(|e| e.to_string())
+}
+
+/// Installs the filter on this (single-threaded) process, for good.
+pub(crate) fn install() -> Result<(), String> {
+    seccompiler::apply_filter(&program()?).map_err(|e| format!("cannot install the engine's system-call filter: {e}"))
+}
