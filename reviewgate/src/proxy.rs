@@ -11,6 +11,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The longest a client may take to send its request.
@@ -38,15 +40,42 @@ pub fn allowed(allow: &[String], host: &str, port: u16) -> bool {
     allow.iter().any(|a| a.eq_ignore_ascii_case(&format!("{host}:{port}")))
 }
 
+/// Most tunnels open at once: an engine holding connections open cannot
+/// pile threads up in the gate.
+pub const MAX_TUNNELS: usize = 32;
+
+/// One admitted connection; its slot is released when it is dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Slot {
+    fn take(open: &Arc<AtomicUsize>) -> Option<Slot> {
+        let taken = open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < MAX_TUNNELS).then_some(n + 1));
+        taken.is_ok().then(|| Slot(Arc::clone(open)))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Serves the proxy on `socket` (created 0600) in a background thread for
-/// the rest of this process's life.
+/// the rest of this process's life, at most [`MAX_TUNNELS`] connections at
+/// once (the next is answered 503 and closed).
 pub fn serve(socket: &Path, allow: Vec<String>) -> std::io::Result<()> {
     let listener = UnixListener::bind(socket)?;
     std::fs::set_permissions(socket, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    let open = Arc::new(AtomicUsize::new(0));
     std::thread::spawn(move || {
         for conn in listener.incoming().flatten() {
+            let Some(slot) = Slot::take(&open) else {
+                let _ = answer(&conn, "503 Service Unavailable");
+                continue;
+            };
             let allow = allow.clone();
             std::thread::spawn(move || {
+                let _slot = slot;
                 let _ = tunnel(conn, &allow);
             });
         }
@@ -104,6 +133,27 @@ fn splice(conn: UnixStream, mut from_client: BufReader<UnixStream>, upstream: Tc
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connections_past_the_cap_are_turned_away_and_a_closed_one_frees_its_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let sock = dir.path().join("proxy.sock");
+        serve(&sock, vec![]).unwrap();
+        // Held open without a request: each takes a slot until the request timeout.
+        let held: Vec<UnixStream> = (0..MAX_TUNNELS).map(|_| UnixStream::connect(&sock).unwrap()).collect();
+        std::thread::sleep(Duration::from_millis(200));
+        let mut extra = UnixStream::connect(&sock).unwrap();
+        let mut text = String::new();
+        extra.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 503"), "{text}");
+        drop(held);
+        std::thread::sleep(Duration::from_millis(200));
+        let mut next = UnixStream::connect(&sock).unwrap();
+        next.write_all(b"CONNECT example.invalid:443 HTTP/1.1\r\n\r\n").unwrap();
+        let mut text = String::new();
+        next.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+    }
 
     #[test]
     fn only_a_connect_to_a_listed_host_and_port_opens_a_tunnel() {
