@@ -46,6 +46,11 @@ pub(crate) fn run(socket: &Path, command: &[OsString]) -> Result<Exit, String> {
             });
         }
     });
+    // Nothing in the jail (the engine runs as this same user) may attach to
+    // or read this process, which has no filter: it is pid 1 of the jail
+    // (bwrap `--as-pid-1`) and non-dumpable.
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(|e| format!("prctl(PR_SET_DUMPABLE): {e}"))?;
     let proxy = format!("http://127.0.0.1:{port}");
     // The engine starts through `engine-exec`, which installs its system-call filter first.
     let exe = std::env::current_exe().map_err(|e| format!("this program's own path: {e}"))?;

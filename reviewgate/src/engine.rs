@@ -101,8 +101,17 @@ pub fn codex_version(jail: &Jail) -> Result<String, String> {
 fn attempt(jail: &Jail, packet: &str, s: &EngineSettings, timeout: Duration) -> (Vec<u8>, Result<Review, String>) {
     let schema = jail.work.join("schema.json");
     let last = jail.work.join("last-message.json");
+    // The engine can write its work directory: whatever it left at these
+    // names (a link to a host file, above all) is removed, never followed,
+    // and the schema is created afresh (O_EXCL: a link planted in between fails it).
     let _ = std::fs::remove_file(&last);
-    if let Err(e) = std::fs::write(&schema, CODEX_SCHEMA) {
+    let _ = std::fs::remove_file(&schema);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&schema)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, CODEX_SCHEMA.as_bytes()));
+    if let Err(e) = written {
         return (Vec::new(), Err(format!("{}: {e}", schema.display())));
     }
     let args = codex_args(&schema.to_string_lossy(), &last.to_string_lossy(), &s.model);

@@ -251,13 +251,15 @@ impl Repo {
     }
 
     /// Every commit of `range` (`A..B`, or `B` for all its history) that
-    /// changed `path`, newest first: `--full-history`, so no side of a merge
+    /// changed any of `paths`, newest first: `--full-history`, so no side of a merge
     /// is pruned away (history simplification would follow only the parent
     /// a merge took the file from), and no count limit. `A` and `B` are full ids.
-    pub fn commits_touching_in(&self, range: &str, path: &str) -> Result<Vec<String>, GitError> {
-        let out = self.git(&["log", "--format=%H", "--no-renames", "--full-history", range, "--", path])?;
+    pub fn commits_touching_in(&self, range: &str, paths: &[&str]) -> Result<Vec<String>, GitError> {
+        let mut args = vec!["log", "--format=%H", "--no-renames", "--full-history", range, "--"];
+        args.extend_from_slice(paths);
+        let out = self.git(&args)?;
         if !out.status.success() {
-            return Err(GitError::Failed(format!("log {range} -- {path}: {}", out.stderr_line())));
+            return Err(GitError::Failed(format!("log {range}: {}", out.stderr_line())));
         }
         Ok(out.stdout_text().lines().map(str::to_owned).filter(|l| is_object_id(l)).collect())
     }

@@ -39,10 +39,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// Variables an engine keeps from the gate's environment.
-const KEPT: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS"];
+pub const KEPT: &[&str] = &["PATH", "LANG", "LC_ALL", "TZ", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS"];
 
 /// Covered first, whatever else is.
-const TOP: &[&str] = &["/tmp", "/var/tmp", "/run", "/dev/shm"];
+pub const TOP: &[&str] = &["/tmp", "/var/tmp", "/run", "/dev/shm"];
 
 /// Where the engine must see nothing beyond [`TOP`] (each covered when it is a directory).
 pub fn hidden(env: &dyn Fn(&str) -> Option<String>, secrets_dir: &Path, key_file: Option<&Path>) -> Vec<PathBuf> {
@@ -150,6 +150,7 @@ impl Jail {
             "--die-with-parent",
             "--new-session",
             "--unshare-pid",
+            "--as-pid-1",
             "--unshare-net",
             "--unshare-ipc",
             "--unshare-uts",

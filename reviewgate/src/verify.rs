@@ -15,7 +15,7 @@ use crate::check::{self, Facts, Judgement, Refusal, SigCheck};
 use crate::cli::Settings;
 use crate::gitio::{GitError, Repo};
 use crate::sshsig::Signers;
-use crate::verdict::{MAX_FILE, SIG_PATH, VERDICT_PATH, Verdict};
+use crate::verdict::{Decision, MAX_FILE, SCHEMA, SIG_PATH, VERDICT_PATH, Verdict};
 use crate::{render, settings, sshsig};
 
 /// `verify`'s JSON body.
@@ -131,7 +131,7 @@ pub(crate) fn judge_commit(
 ) -> Result<Judgement, String> {
     let j = judge_alone(s, repo, commit, signers, age)?;
     if let Judgement::Valid { verdict, .. } = &j
-        && let Some((newer, newer_created_at)) = newer_in_history(s, repo, commit, verdict, signers)?
+        && let Some((newer, newer_created_at)) = newer_in_history(repo, commit, verdict, signers)?
     {
         let created_at = verdict.created_at.clone();
         return Ok(Judgement::Invalid(Refusal::Superseded { created_at, newer, newer_created_at }));
@@ -150,14 +150,16 @@ fn judge_alone(s: &Settings, repo: &Repo, commit: &str, signers: &Signers, age: 
 /// Verdict files read per `git cat-file --batch`.
 const BATCH: usize = 500;
 
-/// Rule 5: a commit (other than `commit`) that changed the verdict file
+/// Rule 5: a commit (other than `commit`) of the verdict's own history
 /// since the reviewed head (`v.head..commit`, every side of every merge;
 /// all of `commit`'s history when the head is not here, never cut short)
-/// and carries a valid verdict created after `v`'s. Only verdicts that
-/// claim to be newer are checked further, so an ordinary history costs one
-/// `git log` and one `git cat-file --batch` per 500 verdict commits.
+/// that changed either verdict file and, at that commit, holds a verdict
+/// created after `v`'s that is approved, not simulated and signed by an
+/// allowed signer. Its tree need not match: a signed approval that landed
+/// in two commits, or beside a stray file removed later, still counts. Only
+/// verdicts that claim to be newer are checked, so an ordinary history costs
+/// one `git log` and two `git cat-file --batch` per 500 commits.
 fn newer_in_history(
-    s: &Settings,
     repo: &Repo,
     commit: &str,
     v: &Verdict,
@@ -166,20 +168,29 @@ fn newer_in_history(
     let git = |e: GitError| e.to_string();
     let range =
         if repo.has_commit(&v.head).map_err(git)? { format!("{}..{commit}", v.head) } else { commit.to_owned() };
-    let commits: Vec<String> =
-        repo.commits_touching_in(&range, VERDICT_PATH).map_err(git)?.into_iter().filter(|c| c != commit).collect();
-    let mut files = Vec::with_capacity(commits.len());
+    let commits: Vec<String> = repo
+        .commits_touching_in(&range, &[VERDICT_PATH, SIG_PATH])
+        .map_err(git)?
+        .into_iter()
+        .filter(|c| c != commit)
+        .collect();
     for chunk in commits.chunks(BATCH) {
-        files.extend(repo.files_at(chunk, VERDICT_PATH, MAX_FILE).map_err(git)?);
-    }
-    for (c, bytes) in commits.iter().zip(files) {
-        let Some(other) = bytes.as_deref().and_then(|b| Verdict::parse(b).ok()) else { continue };
-        // Canonical RFC 3339 in UTC (`YYYY-MM-DDTHH:MM:SSZ`): text order is time order.
-        if other.created_at <= v.created_at {
-            continue;
-        }
-        if let Judgement::Valid { verdict, .. } = judge_alone(s, repo, c, signers, Age::Unlimited)? {
-            return Ok(Some((c.clone(), verdict.created_at.clone())));
+        let jsons = repo.files_at(chunk, VERDICT_PATH, MAX_FILE).map_err(git)?;
+        let sigs = repo.files_at(chunk, SIG_PATH, MAX_FILE).map_err(git)?;
+        for ((c, json), sig) in chunk.iter().zip(jsons).zip(sigs) {
+            let (Some(json), Some(sig)) = (json, sig) else { continue };
+            let Ok(other) = Verdict::parse(&json) else { continue };
+            // Canonical RFC 3339 in UTC (`YYYY-MM-DDTHH:MM:SSZ`): text order is time order.
+            if other.created_at <= v.created_at
+                || other.schema != SCHEMA
+                || other.simulated
+                || other.verdict != Decision::Approved
+            {
+                continue;
+            }
+            if let SigCheck::Valid { .. } = sshsig::check(signers, &json, &sig).map_err(|e| e.to_string())? {
+                return Ok(Some((c.clone(), other.created_at.clone())));
+            }
         }
     }
     Ok(None)

@@ -253,3 +253,22 @@ fn no_merge_and_no_flood_of_commits_hides_the_newer_verdict() {
     let r = lab.verify(&flood, &["--format", "json", "--no-audit"]);
     assert_eq!((r.code, r.json()["refusal"]["rule"].as_str()), (1, Some("superseded")), "flood: {r:?}");
 }
+
+#[test]
+fn a_newer_approval_landed_in_two_commits_still_supersedes() {
+    let lab = Lab::new();
+    lab.change("app.py", "check_auth = False  # BUG\n");
+    let buggy = approve(&lab, 2);
+    lab.change("app.py", "check_auth = True\n");
+    // The fix's verdict lands as two commits: the file, then its signature.
+    let (head, tree) = (lab.git(&["rev-parse", "HEAD"]), lab.git(&["rev-parse", "HEAD^{tree}"]));
+    lab.write_signed(&lab.verdict(&head, &tree, |_| {}), "reviewer");
+    lab.git(&["add", "docs/LAST_APPROVED_VERDICT.json"]);
+    lab.git(&["commit", "-q", "-m", "verdict"]);
+    lab.git(&["add", "docs/LAST_APPROVED_VERDICT.json.sig"]);
+    lab.git(&["commit", "-q", "-m", "signature"]);
+    lab.git(&["checkout", &buggy, "--", "."]);
+    lab.git(&["commit", "-q", "-m", "tidy"]);
+    let r = lab.verify("HEAD", &["--format", "json", "--no-audit"]);
+    assert_eq!((r.code, r.json()["refusal"]["rule"].as_str()), (1, Some("superseded")), "{r:?}");
+}

@@ -464,6 +464,17 @@ attempt("direct-model", lambda: direct({model}))
 attempt("direct-other", lambda: direct({other}))
 attempt("abstract", abstract)
 attempt("fs-socket", fs_socket)
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+def sys(*a):
+    r = libc.syscall(*a)
+    if r < 0: raise OSError(ctypes.get_errno(), "refused")
+    return "open"
+params = ctypes.create_string_buffer(120)
+attempt("io-uring", lambda: sys(425, 1, params))
+attempt("ptrace", lambda: sys(101, 0, 0, 0, 0))
+attempt("bridge-environ", lambda: open("/proc/1/environ", "rb").read().decode(errors="replace")[:20] or "empty")
 attempt("tunnel-model", lambda: tunnel({model}))
 attempt("tunnel-other", lambda: tunnel({other}))
 reply = open("{pkg}/reply.json").read().replace("Fine.", " ".join(seen))
@@ -486,6 +497,9 @@ open(out, "w").write(reply)
         "direct-other=refused",
         "abstract=refused",
         "fs-socket=refused",
+        "io-uring=refused",
+        "ptrace=refused",
+        "bridge-environ=refused",
         "tunnel-model=HTTP/1.1 200 Connection established||MODEL-SERVICE",
         "tunnel-other=HTTP/1.1 403 Forbidden|",
     ] {
@@ -533,4 +547,26 @@ fn codex_in_the_home_never_brings_the_home_back() {
     let r = review(&lab, &with_path(&home), &[]);
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("refusing to run the engine from"), "{r:?}");
+}
+
+/// The engine leaves a link where the gate writes the schema before the
+/// next attempt: the gate never writes through it.
+#[test]
+fn a_link_the_engine_plants_in_its_work_directory_is_never_written_through() {
+    let (lab, env) = lab_with(GOOD);
+    let victim = lab.host.path("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let probe = format!(
+        "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'codex-cli 0.169.0'; exit 0; }}\n\
+         out=''\nwhile [ $# -gt 0 ]; do [ \"$1\" = --output-last-message ] && out=\"$2\"; shift; done\ncat > /dev/null\n\
+         if [ ! -e ./attempted ]; then touch ./attempted; rm -f ./schema.json; ln -s '{victim}' ./schema.json; exit 1; fi\n\
+         cp '{pkg}/reply.json' \"$out\"\n",
+        victim = victim.display(),
+        pkg = lab.host.path("codex-pkg").display(),
+    );
+    std::fs::write(lab.host.path("codex-pkg/bin/codex"), probe).unwrap();
+    lab.change("app.py", "print('link')\n");
+    let r = review(&lab, &env, &[]);
+    assert_eq!(r.code, 0, "the retry succeeded: {r:?}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
 }
