@@ -110,27 +110,7 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
             (packets, Vec::new(), d, engine_stub(s, true))
         }
         Ok(packets) => {
-            let es = EngineSettings {
-                model: s.gate.model.clone(),
-                timeout: Duration::from_secs(s.gate.review_timeout_secs),
-                attempts: s.gate.review_attempts,
-                budget: Duration::from_secs(s.gate.review_budget_secs),
-            };
-            let (results, info) = match reviewer.as_ref().ok_or("no reviewer")? {
-                Reviewer::Codex { version, jail, .. } => {
-                    let attempt = engine::codex_attempt(jail, &es);
-                    let results = engine::review_packets(&packets, &es, started, &attempt);
-                    (results, Engine { name: "codex".into(), version: version.clone(), model: s.gate.model.clone() })
-                }
-                Reviewer::OpenAi(client) => {
-                    let attempt = |p: &str, t: Duration| client.attempt(p, t);
-                    let results = engine::review_packets(&packets, &es, started, &attempt);
-                    (
-                        results,
-                        Engine { name: "openai".into(), version: "responses-api".into(), model: client.model.clone() },
-                    )
-                }
-            };
+            let (results, info) = run_reviewer(s, reviewer.as_ref().ok_or("no reviewer")?, &packets, started);
             let reviews: Vec<_> = results.iter().map(|r| r.review.clone()).collect();
             let d = policy::decide(&reviews, &pol);
             (packets, results, d, info)
@@ -158,56 +138,23 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
         simulated: a.simulate,
     };
     let canonical = v.canonical();
-    // The packet directory: everything about this run, signed or not.
-    let dir =
-        common::artifacts::new_run_dir(&s.paths.artifacts_root, "review_packets", None, common::time_fmt::now_utc())
-            .map_err(|e| format!("review_packets: {e}"))?;
-    let write = |name: &str, bytes: &[u8]| {
-        common::artifacts::write_atomic(&dir.join(name), bytes)
-            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
-    };
-    write("bundle.md", bundle_text.as_bytes())?;
-    for (i, r) in results.iter().enumerate() {
-        write(&format!("engine-output-{}.json", i + 1), &r.raw)?;
-    }
-    if let Some(Reviewer::Codex { jail, .. }) = &reviewer {
-        write("engine-stderr.txt", &jail.stderr.lock().map(|l| l.clone()).unwrap_or_default())?;
-    }
-    write("CODEX_VERDICT.json", &canonical)?;
     let meta = json!({
         "base": base, "head": head, "base_kind": format!("{kind:?}").to_lowercase(), "packets": packets.len(),
         "decision": decision, "simulated": a.simulate, "duration_ms": started.elapsed().as_millis() as u64,
         "packet_results": results.iter().map(|r| r.review.as_ref().err().cloned()).collect::<Vec<_>>(),
     });
-    write("META.json", format!("{meta:#}\n").as_bytes())?;
+    let stderr = match &reviewer {
+        Some(Reviewer::Codex { jail, .. }) => Some(jail.stderr.lock().map(|l| l.clone()).unwrap_or_default()),
+        _ => None,
+    };
+    let dir = write_packets(s, bundle_text.as_bytes(), &results, stderr.as_deref(), &canonical, &meta)?;
     let approved = matches!(decision, Decision::Approved { .. });
-    let mut committed = None;
-    if approved && !a.simulate {
+    let committed = if approved && !a.simulate {
         let key = key.as_ref().ok_or("no signing key")?;
-        let sig = key.sign(&canonical).map_err(|e| e.to_string())?;
-        let top = repo.toplevel().ok_or("--commit and verdict files need a working copy")?;
-        let docs = top.join("docs");
-        refuse_linked_docs(&docs)?;
-        std::fs::create_dir_all(&docs).map_err(|e| format!("{}: {e}", docs.display()))?;
-        refuse_linked_docs(&docs)?;
-        common::artifacts::write_atomic_with_mode(&top.join(VERDICT_PATH), &canonical, 0o644)
-            .map_err(|e| format!("{VERDICT_PATH}: {e}"))?;
-        common::artifacts::write_atomic_with_mode(&top.join(SIG_PATH), &sig, 0o644)
-            .map_err(|e| format!("{SIG_PATH}: {e}"))?;
-        if a.commit {
-            let msg = format!("review: APPROVED {}..{}", &base[..12], &head[..12]);
-            match repo.commit_only(&[VERDICT_PATH, SIG_PATH], &msg) {
-                Ok(c) => committed = Some(c),
-                Err(e) => {
-                    // The verdict is signed and written: the run is a record even so.
-                    let params = json!({"base": base, "head": head, "verdict": v.verdict, "engine": v.engine.name,
-                        "simulated": a.simulate, "committed": false});
-                    s.audit("review.run", &params, Exit::Undecided, started)?;
-                    return Err(format!("the verdict is signed and written but the commit failed: {e}"));
-                }
-            }
-        }
-    }
+        sign_and_write(s, &repo, a, key, &v, &canonical, started)?
+    } else {
+        None
+    };
     let exit = if approved { Exit::Clean } else { Exit::Policy };
     s.audit(
         "review.run",
@@ -220,6 +167,100 @@ pub(crate) fn review(s: &Settings, a: &ReviewArgs<'_>) -> Result<Exit, String> {
         &crate::render::ReviewReport { verdict: v, decision, packets: dir.display().to_string(), committed },
     )?;
     Ok(exit)
+}
+
+/// Every packet through the reviewer, within the run's budget.
+fn run_reviewer(
+    s: &Settings,
+    reviewer: &Reviewer,
+    packets: &[String],
+    started: Instant,
+) -> (Vec<engine::PacketResult>, Engine) {
+    let es = EngineSettings {
+        model: s.gate.model.clone(),
+        timeout: Duration::from_secs(s.gate.review_timeout_secs),
+        attempts: s.gate.review_attempts,
+        budget: Duration::from_secs(s.gate.review_budget_secs),
+    };
+    match reviewer {
+        Reviewer::Codex { version, jail, .. } => {
+            let attempt = engine::codex_attempt(jail, &es);
+            let results = engine::review_packets(packets, &es, started, &attempt);
+            (results, Engine { name: "codex".into(), version: version.clone(), model: s.gate.model.clone() })
+        }
+        Reviewer::OpenAi(client) => {
+            let attempt = |p: &str, t: Duration| client.attempt(p, t);
+            let results = engine::review_packets(packets, &es, started, &attempt);
+            (results, Engine { name: "openai".into(), version: "responses-api".into(), model: client.model.clone() })
+        }
+    }
+}
+
+/// The packet directory: everything about this run, signed or not (the
+/// bundle, each packet's raw answer, the engine's stderr, the verdict, META).
+fn write_packets(
+    s: &Settings,
+    bundle: &[u8],
+    results: &[engine::PacketResult],
+    stderr: Option<&[u8]>,
+    canonical: &[u8],
+    meta: &serde_json::Value,
+) -> Result<PathBuf, String> {
+    let dir =
+        common::artifacts::new_run_dir(&s.paths.artifacts_root, "review_packets", None, common::time_fmt::now_utc())
+            .map_err(|e| format!("review_packets: {e}"))?;
+    let write = |name: &str, bytes: &[u8]| {
+        common::artifacts::write_atomic(&dir.join(name), bytes)
+            .map_err(|e| format!("{}: {e}", dir.join(name).display()))
+    };
+    write("bundle.md", bundle)?;
+    for (i, r) in results.iter().enumerate() {
+        write(&format!("engine-output-{}.json", i + 1), &r.raw)?;
+    }
+    if let Some(stderr) = stderr {
+        write("engine-stderr.txt", stderr)?;
+    }
+    write("CODEX_VERDICT.json", canonical)?;
+    write("META.json", format!("{meta:#}\n").as_bytes())?;
+    Ok(dir)
+}
+
+/// Signs the approved verdict (after every engine has exited), writes both
+/// files into `docs/`, and with `--commit` commits exactly them; the new
+/// commit's id. A commit that fails after the signing still leaves its
+/// `review.run` record.
+fn sign_and_write(
+    s: &Settings,
+    repo: &Repo,
+    a: &ReviewArgs<'_>,
+    key: &SigningKey,
+    v: &Verdict,
+    canonical: &[u8],
+    started: Instant,
+) -> Result<Option<String>, String> {
+    let sig = key.sign(canonical).map_err(|e| e.to_string())?;
+    let top = repo.toplevel().ok_or("--commit and verdict files need a working copy")?;
+    let docs = top.join("docs");
+    refuse_linked_docs(&docs)?;
+    std::fs::create_dir_all(&docs).map_err(|e| format!("{}: {e}", docs.display()))?;
+    refuse_linked_docs(&docs)?;
+    common::artifacts::write_atomic_with_mode(&top.join(VERDICT_PATH), canonical, 0o644)
+        .map_err(|e| format!("{VERDICT_PATH}: {e}"))?;
+    common::artifacts::write_atomic_with_mode(&top.join(SIG_PATH), &sig, 0o644)
+        .map_err(|e| format!("{SIG_PATH}: {e}"))?;
+    if !a.commit {
+        return Ok(None);
+    }
+    let msg = format!("review: APPROVED {}..{}", &v.base[..12], &v.head[..12]);
+    match repo.commit_only(&[VERDICT_PATH, SIG_PATH], &msg) {
+        Ok(c) => Ok(Some(c)),
+        Err(e) => {
+            let params = json!({"base": v.base, "head": v.head, "verdict": v.verdict, "engine": v.engine.name,
+                "simulated": a.simulate, "committed": false});
+            s.audit("review.run", &params, Exit::Undecided, started)?;
+            Err(format!("the verdict is signed and written but the commit failed: {e}"))
+        }
+    }
 }
 
 /// Refuses a `docs` that is anything but a real directory (or absent): a
