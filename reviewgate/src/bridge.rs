@@ -20,15 +20,7 @@ use common::exit::Exit;
 
 fn forward(tcp: TcpStream, socket: &Path) -> std::io::Result<()> {
     let unix = UnixStream::connect(socket)?;
-    let (mut tcp_in, mut unix_out) = (tcp.try_clone()?, unix.try_clone()?);
-    let up = std::thread::spawn(move || {
-        let _ = std::io::copy(&mut tcp_in, &mut unix_out);
-        let _ = unix_out.shutdown(std::net::Shutdown::Write);
-    });
-    let (mut unix_in, mut tcp_out) = (unix, tcp);
-    let _ = std::io::copy(&mut unix_in, &mut tcp_out);
-    let _ = tcp_out.shutdown(std::net::Shutdown::Write);
-    let _ = up.join();
+    crate::proxy::relay(tcp.try_clone()?, unix.try_clone()?, unix, tcp);
     Ok(())
 }
 

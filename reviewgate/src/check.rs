@@ -161,6 +161,20 @@ pub fn judge(f: &Facts) -> Judgement {
     }
 }
 
+/// Rule 2: a known schema, not simulated, approved. Pure.
+pub fn approval(v: &Verdict) -> Result<(), Refusal> {
+    if v.schema != SCHEMA {
+        return Err(Refusal::UnknownSchema { schema: v.schema.clone() });
+    }
+    if v.simulated {
+        return Err(Refusal::Simulated);
+    }
+    if v.verdict != Decision::Approved {
+        return Err(Refusal::NotApproved);
+    }
+    Ok(())
+}
+
 fn judge_inner(f: &Facts) -> Result<(Verdict, String), Refusal> {
     if let Some(reason) = &f.unreadable {
         return Err(Refusal::Unreadable { reason: reason.clone() });
@@ -187,15 +201,7 @@ fn judge_inner(f: &Facts) -> Result<(Verdict, String), Refusal> {
     };
     // Only signed bytes are parsed further (and what is signed must be canonical).
     let v = Verdict::parse(bytes).map_err(|e: VerdictError| Refusal::NotAVerdict { reason: e.to_string() })?;
-    if v.schema != SCHEMA {
-        return Err(Refusal::UnknownSchema { schema: v.schema.clone() });
-    }
-    if v.simulated {
-        return Err(Refusal::Simulated);
-    }
-    if v.verdict != Decision::Approved {
-        return Err(Refusal::NotApproved);
-    }
+    approval(&v)?;
     let allowed = [VERDICT_PATH.as_bytes(), SIG_PATH.as_bytes()];
     match &f.tree_diff {
         None => return Err(Refusal::UnknownTree { tree: v.tree.clone() }),

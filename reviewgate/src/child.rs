@@ -1,8 +1,11 @@
-//! Every program the gate runs (git, ssh-keygen, codex) goes through here:
+//! Every program the gate runs with its caller's environment goes through
+//! here (ssh-keygen, and the two git calls that need the caller's own
+//! config: `install-hook`'s hook lookup and `review --commit`'s identity):
 //! `common::process` with its timeout, and without
 //! `OPENCLAW_REVIEW_SIGNING_KEY` in its environment. The key may sit in this
-//! process's environment (one of its sources); no child, least of all a
-//! reviewer reading an attacker's diff, or a git hook, ever inherits it.
+//! process's environment (one of its sources); no such child ever inherits
+//! it. Every other git call runs under `common::git` and the reviewer in its
+//! jail (`sandbox`), both with an environment built from nothing.
 
 use std::time::Duration;
 

@@ -223,6 +223,16 @@ impl Settings {
             .map(|_| ())
             .map_err(|e| format!("audit log: {e}"))
     }
+
+    /// Records an exit 2 (`why`) as `action` and gives `why` back, with the
+    /// audit failure appended when the record could not be written: a
+    /// refusal that could not decide is still a record.
+    pub fn audit_undecided(&self, action: &str, params: &serde_json::Value, started: Instant, why: String) -> String {
+        match self.audit(action, params, Exit::Undecided, started) {
+            Ok(()) => why,
+            Err(e) => format!("{why} (and {e})"),
+        }
+    }
 }
 
 fn run(cli: Cli) -> Result<Exit, String> {

@@ -201,10 +201,7 @@ fn refuse(s: &Settings, rev: &str, rule: &str, why: &str, exit: Exit, started: I
 
 /// An exit 2 that is still a record.
 fn cannot(s: &Settings, rev: &str, why: String, started: Instant) -> String {
-    match s.audit("deploy.refuse", &json!({"rev": rev, "rule": "cannot-decide"}), Exit::Undecided, started) {
-        Ok(()) => why,
-        Err(e) => format!("{why} (and {e})"),
-    }
+    s.audit_undecided("deploy.refuse", &json!({"rev": rev, "rule": "cannot-decide"}), started, why)
 }
 
 /// Runs `deploy-check`.

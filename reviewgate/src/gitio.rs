@@ -241,13 +241,10 @@ impl Repo {
             .collect())
     }
 
-    /// The ancestors of `head` (itself included) that changed `path`, newest first.
+    /// The ancestors of `head` (itself included) that changed `path`, newest
+    /// first, along the history git's default simplification follows.
     pub fn commits_touching(&self, head: &str, path: &str) -> Result<Vec<String>, GitError> {
-        let out = self.git(&["log", "--format=%H", "--no-renames", head, "--", path])?;
-        if !out.status.success() {
-            return Err(GitError::Failed(format!("log {head} -- {path}: {}", out.stderr_line())));
-        }
-        Ok(out.stdout_text().lines().map(str::to_owned).filter(|l| is_object_id(l)).collect())
+        self.log_touching(&[head], &[path])
     }
 
     /// Every commit of `range` (`A..B`, or `B` for all its history) that
@@ -255,11 +252,18 @@ impl Repo {
     /// is pruned away (history simplification would follow only the parent
     /// a merge took the file from), and no count limit. `A` and `B` are full ids.
     pub fn commits_touching_in(&self, range: &str, paths: &[&str]) -> Result<Vec<String>, GitError> {
-        let mut args = vec!["log", "--format=%H", "--no-renames", "--full-history", range, "--"];
+        self.log_touching(&["--full-history", range], paths)
+    }
+
+    /// `git log --format=%H --no-renames <revs> -- <paths>`, the full ids.
+    fn log_touching(&self, revs: &[&str], paths: &[&str]) -> Result<Vec<String>, GitError> {
+        let mut args = vec!["log", "--format=%H", "--no-renames"];
+        args.extend_from_slice(revs);
+        args.push("--");
         args.extend_from_slice(paths);
         let out = self.git(&args)?;
         if !out.status.success() {
-            return Err(GitError::Failed(format!("log {range}: {}", out.stderr_line())));
+            return Err(GitError::Failed(format!("log {}: {}", revs.join(" "), out.stderr_line())));
         }
         Ok(out.stdout_text().lines().map(str::to_owned).filter(|l| is_object_id(l)).collect())
     }
@@ -364,17 +368,21 @@ impl Repo {
         parse_ls_tree(&out.stdout)
     }
 
-    /// The mode of `path` in `commit` (`None` when absent).
-    pub fn mode_at(&self, commit: &str, path: &str) -> Result<Option<String>, GitError> {
-        let out = self.git(&["ls-tree", "-z", "--full-tree", "--end-of-options", commit, "--", path])?;
+    /// The modes of `paths` in `commit` (`None` where absent), from one `ls-tree`.
+    pub fn modes_at<const N: usize>(&self, commit: &str, paths: [&str; N]) -> Result<[Option<String>; N], GitError> {
+        let mut args = vec!["ls-tree", "-z", "--full-tree", "--end-of-options", commit, "--"];
+        args.extend_from_slice(&paths);
+        let out = self.git(&args)?;
         if !out.status.success() {
             return Err(GitError::Failed(format!("ls-tree {commit}: {}", out.stderr_line())));
         }
         let entries = parse_ls_tree(&out.stdout)?;
-        Ok(entries
-            .into_iter()
-            .find(|(p, _)| p == path.as_bytes())
-            .map(|(_, meta)| String::from_utf8_lossy(&meta).split(' ').next().unwrap_or("").to_owned()))
+        Ok(paths.map(|path| {
+            entries
+                .iter()
+                .find(|(p, _)| p == path.as_bytes())
+                .map(|(_, meta)| String::from_utf8_lossy(meta).split(' ').next().unwrap_or("").to_owned())
+        }))
     }
 }
 

@@ -86,11 +86,7 @@ pub fn pre_push(s: &Settings, input: &[u8]) -> Result<Exit, String> {
     let started = Instant::now();
     // A push the hook cannot decide is blocked too (exit 2), and recorded.
     pre_push_inner(s, input, started).map_err(|e| {
-        let params = serde_json::json!({"reason": "cannot-decide"});
-        match s.audit("review.block-push", &params, Exit::Undecided, started) {
-            Ok(()) => e,
-            Err(a) => format!("{e} (and {a})"),
-        }
+        s.audit_undecided("review.block-push", &serde_json::json!({"reason": "cannot-decide"}), started, e)
     })
 }
 

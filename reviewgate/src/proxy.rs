@@ -107,27 +107,49 @@ fn tunnel(conn: UnixStream, allow: &[String]) -> std::io::Result<()> {
     };
     (&conn).write_all(b"HTTP/1.1 200 Connection established\r\n\r\n")?;
     conn.set_read_timeout(None)?;
-    splice(conn, reader, upstream)
+    // Bytes the client sent after its request head are in the reader's buffer.
+    relay(reader, upstream.try_clone()?, upstream, conn);
+    Ok(())
 }
 
 fn answer(mut conn: &UnixStream, status: &str) -> std::io::Result<()> {
     conn.write_all(format!("HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").as_bytes())
 }
 
-/// Copies both ways until each side has closed.
-fn splice(conn: UnixStream, mut from_client: BufReader<UnixStream>, upstream: TcpStream) -> std::io::Result<()> {
-    let mut to_upstream = upstream.try_clone()?;
+/// A stream whose write side can be closed on its own.
+pub(crate) trait HalfClose: Write + Send + 'static {
+    /// Shuts the write side (errors ignored: the peer may be gone).
+    fn close_write(&self);
+}
+
+impl HalfClose for TcpStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl HalfClose for UnixStream {
+    fn close_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Copies `a_in` to `b_out` (in a thread) and `b_in` to `a_out` until each
+/// side has closed, shutting each write side once its copy ends: the one
+/// relay of the proxy's tunnels and the bridge's forwarding.
+pub(crate) fn relay(
+    mut a_in: impl Read + Send + 'static,
+    mut b_out: impl HalfClose,
+    mut b_in: impl Read,
+    mut a_out: impl HalfClose,
+) {
     let up = std::thread::spawn(move || {
-        // Bytes the client sent after its request head are in the reader's buffer.
-        let _ = std::io::copy(&mut from_client, &mut to_upstream);
-        let _ = to_upstream.shutdown(std::net::Shutdown::Write);
+        let _ = std::io::copy(&mut a_in, &mut b_out);
+        b_out.close_write();
     });
-    let mut from_upstream = upstream;
-    let mut to_client = conn;
-    let _ = std::io::copy(&mut from_upstream, &mut to_client);
-    let _ = to_client.shutdown(std::net::Shutdown::Write);
+    let _ = std::io::copy(&mut b_in, &mut a_out);
+    a_out.close_write();
     let _ = up.join();
-    Ok(())
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use crate::check::{self, Facts, Judgement, Refusal, SigCheck};
 use crate::cli::Settings;
 use crate::gitio::{GitError, Repo};
 use crate::sshsig::Signers;
-use crate::verdict::{Decision, MAX_FILE, SCHEMA, SIG_PATH, VERDICT_PATH, Verdict};
+use crate::verdict::{MAX_FILE, SIG_PATH, VERDICT_PATH, Verdict};
 use crate::{render, settings, sshsig};
 
 /// `verify`'s JSON body.
@@ -83,7 +83,7 @@ fn gather(repo: &Repo, commit: &str, signers: &Signers, now: i64, max_age_secs: 
         (Some(v), Some(s)) => sshsig::check(signers, v, s).map_err(|e| e.to_string())?,
         _ => SigCheck::Invalid("missing".into()),
     };
-    let modes = [repo.mode_at(commit, VERDICT_PATH).map_err(git)?, repo.mode_at(commit, SIG_PATH).map_err(git)?];
+    let modes = repo.modes_at(commit, [VERDICT_PATH, SIG_PATH]).map_err(git)?;
     // The tree named by the verdict (read before it is trusted, only to diff).
     let tree_diff = match verdict.as_deref().map(Verdict::parse) {
         Some(Ok(v)) if repo.has_tree(&v.tree).map_err(git)? => {
@@ -181,11 +181,7 @@ fn newer_in_history(
             let (Some(json), Some(sig)) = (json, sig) else { continue };
             let Ok(other) = Verdict::parse(&json) else { continue };
             // Canonical RFC 3339 in UTC (`YYYY-MM-DDTHH:MM:SSZ`): text order is time order.
-            if other.created_at <= v.created_at
-                || other.schema != SCHEMA
-                || other.simulated
-                || other.verdict != Decision::Approved
-            {
+            if other.created_at <= v.created_at || check::approval(&other).is_err() {
                 continue;
             }
             if let SigCheck::Valid { .. } = sshsig::check(signers, &json, &sig).map_err(|e| e.to_string())? {
@@ -212,11 +208,7 @@ pub fn verify(s: &Settings, rev: &str, repo_dir: &Path, flag: Option<&Path>, aud
         if !audit {
             return e;
         }
-        let params = serde_json::json!({"rev": rev, "rule": "cannot-decide"});
-        match s.audit("review.refuse", &params, Exit::Undecided, started) {
-            Ok(()) => e,
-            Err(a) => format!("{e} (and {a})"),
-        }
+        s.audit_undecided("review.refuse", &serde_json::json!({"rev": rev, "rule": "cannot-decide"}), started, e)
     })?;
     let rep = match judgement {
         Judgement::Valid { verdict, principal } => VerifyReport {
