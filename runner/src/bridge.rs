@@ -122,21 +122,13 @@ use std::os::unix::fs::FileTypeExt;
 /// The gid of group `name` in `/etc/group`-shaped `text`, read strictly:
 /// four fields per line, a numeric gid, the name exactly once.
 pub fn group_gid(text: &str, name: &str) -> Result<u32, String> {
-    let mut found = None;
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#')) {
-        let fields: Vec<&str> = line.split(':').collect();
-        let [g, _, gid, _] = fields.as_slice() else {
-            return Err(format!("/etc/group:{}: not `name:password:gid:members`", i + 1));
-        };
-        let gid: u32 = gid.parse().map_err(|_| format!("/etc/group:{}: the gid is not a number", i + 1))?;
-        if *g == name {
-            if found.is_some() {
-                return Err(format!("group `{name}` is defined twice in /etc/group"));
-            }
-            found = Some(gid);
-        }
+    let groups = crate::passwd::parse_groups(text)?;
+    let mut found = groups.iter().filter(|(g, _)| g == name).map(|(_, gid)| *gid);
+    match (found.next(), found.next()) {
+        (Some(gid), None) => Ok(gid),
+        (Some(_), Some(_)) => Err(format!("group `{name}` is defined twice in /etc/group")),
+        (None, _) => Err(format!("no group `{name}` in /etc/group (create it: groupadd --system {name})")),
     }
-    found.ok_or_else(|| format!("no group `{name}` in /etc/group (create it: groupadd --system {name})"))
 }
 
 /// Reads one request from a connection (bounded in size and time).

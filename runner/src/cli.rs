@@ -17,6 +17,7 @@ use crate::INFO;
 use crate::config::{CONFIG_ENV, DEFAULT_CONFIG, Host, RunnerConfig};
 use crate::outcome::Status;
 use crate::request::Request;
+use crate::settings::RunnerSettings;
 use crate::store::Store;
 
 /// Runs allowlisted jobs on a pinned, read-only worktree as an unprivileged
@@ -209,7 +210,8 @@ fn run(cli: Cli) -> Result<Exit, String> {
     // A descriptor a caller left open would reach every child, the job
     // included: from here on only stdin, stdout and stderr are inherited.
     close_fds::set_fds_cloexec_threadsafe(3, &[]);
-    let (_config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
+    let (config, paths) = Config::load_for_process(&cli.paths).map_err(|e| e.to_string())?;
+    let settings = RunnerSettings::from_config(&config).map_err(|e| format!("config: {e}"))?;
     let json = |f: Format| matches!(f, Format::Json);
     match cli.command {
         Command::Serve { socket, group } => serve(cli.config, path_args(&cli.paths), socket, group),
@@ -246,7 +248,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
                     return Err(why);
                 }
             };
-            let report = crate::flow::run(&cfg, &paths, &req)?;
+            let report = crate::flow::run(&cfg, &settings, &paths, &req)?;
             crate::render::run(&report.artifact, json(format)).map_err(|e| e.to_string())?;
             Ok(exit_of(report.status))
         }
@@ -262,7 +264,7 @@ fn run(cli: Cli) -> Result<Exit, String> {
         }
         Command::CheckConfig { format } => {
             let cfg = load_config(cli.config)?;
-            crate::render::config(&cfg, json(format)).map_err(|e| e.to_string())?;
+            crate::render::config(&cfg, &settings, json(format)).map_err(|e| e.to_string())?;
             Ok(Exit::Clean)
         }
     }

@@ -15,7 +15,7 @@ use common::params::{MAX_PARAMS, ParamSpec, RawParam};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::passwd::User;
+use crate::identity::{DYNAMIC, RunAs};
 use crate::validate::{check_url, valid_branch, valid_name};
 
 /// The default allowlist file.
@@ -52,8 +52,8 @@ pub struct Job {
     pub timeout: Duration,
     /// Whether it runs on a worktree (and needs `--repo` and `--sha`).
     pub requires_repo: bool,
-    /// The user it runs as (the file's `run_as` unless overridden).
-    pub run_as: User,
+    /// Who it runs as (the file's `run_as` unless overridden).
+    pub run_as: RunAs,
     /// Its typed parameters.
     pub params: Vec<ParamSpec>,
     /// Whether it shares the host's network; by default it gets a network
@@ -64,8 +64,8 @@ pub struct Job {
 /// The checked allowlist.
 #[derive(Debug, Clone)]
 pub struct RunnerConfig {
-    /// The default user of jobs.
-    pub run_as: User,
+    /// Who jobs run as unless they say (`dynamic` when the file is silent).
+    pub run_as: RunAs,
     /// The repos, in file order.
     pub repos: Vec<Repo>,
     /// The jobs, in file order.
@@ -115,7 +115,7 @@ fn yes() -> bool {
 /// What the parser needs from the host, injected so parsing stays pure.
 pub struct Host<'a> {
     /// Looks a user up by name.
-    pub user: &'a dyn Fn(&str) -> Option<User>,
+    pub user: &'a dyn Fn(&str) -> Option<crate::passwd::User>,
     /// Judges `argv[0]` (the real check is `common::private_path::check_executable`).
     pub program_ok: &'a dyn Fn(&Path) -> Result<(), String>,
     /// The runner's effective uid: the owner of every worktree.
@@ -127,7 +127,10 @@ impl RunnerConfig {
     pub fn parse(doc: &Document, host: &Host<'_>) -> Result<RunnerConfig, ConfigError> {
         let raw: RawConfig = doc.parse()?;
         let bad = |span: std::ops::Range<usize>, m: String| doc.invalid_at(Some(span), m);
-        let resolve = |name: &Spanned<String>, per_job: bool| -> Result<User, ConfigError> {
+        let resolve = |name: &Spanned<String>, per_job: bool| -> Result<RunAs, ConfigError> {
+            if name.get_ref() == DYNAMIC {
+                return Ok(RunAs::Dynamic);
+            }
             let Some(user) = (host.user)(name.get_ref()) else {
                 return Err(bad(name.span(), format!("run_as: no user `{}` in /etc/passwd", name.get_ref())));
             };
@@ -144,11 +147,11 @@ impl RunnerConfig {
                     ),
                 ));
             }
-            Ok(user)
+            Ok(RunAs::User(user))
         };
         let default_user = match &raw.run_as {
             Some(name) => resolve(name, false)?,
-            None => resolve(&Spanned::new(0..0, "nobody".to_owned()), false)?,
+            None => RunAs::Dynamic,
         };
         if raw.repo.len() > MAX_ENTRIES || raw.job.len() > MAX_ENTRIES {
             return Err(doc.invalid_at(None, format!("more than {MAX_ENTRIES} repos or jobs")));

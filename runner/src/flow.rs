@@ -18,11 +18,14 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 
 use crate::config::RunnerConfig;
+use crate::identity::{self, RunAs};
 use crate::job::{self, Ending};
 use crate::manifest::{self, Manifest};
 use crate::mirror::Mirror;
 use crate::outcome::{self, ErrorClass, Status, TreeCheck, Verdict};
+use crate::passwd::User;
 use crate::request::{self, Refusal, Request, Valid};
+use crate::settings::RunnerSettings;
 use crate::store::{self, Store};
 use crate::tree::{self, JobDir};
 use crate::validate::{valid_name, valid_sha};
@@ -44,6 +47,7 @@ pub(crate) struct Report {
 
 struct Ctx<'a> {
     cfg: &'a RunnerConfig,
+    settings: &'a RunnerSettings,
     job_id: String,
     started_at: OffsetDateTime,
     started: Instant,
@@ -53,11 +57,17 @@ struct Ctx<'a> {
 
 /// Runs (or refuses) one request. `Err` only when not even the artifacts
 /// or the audit record could be written.
-pub(crate) fn run(cfg: &RunnerConfig, paths: &Paths, req: &Request) -> Result<Report, String> {
+pub(crate) fn run(
+    cfg: &RunnerConfig,
+    settings: &RunnerSettings,
+    paths: &Paths,
+    req: &Request,
+) -> Result<Report, String> {
     let audit = AuditLog::new(&paths.audit_log, &paths.audit_checkpoint);
     audit.preflight().map_err(|e| format!("refusing to run: the audit log cannot be appended to: {e}"))?;
     let ctx = Ctx {
         cfg,
+        settings,
         job_id: new_job_id()?,
         started_at: OffsetDateTime::now_utc(),
         started: Instant::now(),
@@ -204,8 +214,9 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     let state = paths.tool_dir("runner");
     let mirrors = state.join("mirrors");
     let repo_locks = state.join("locks");
+    let uid_locks = state.join("uids");
     let setup = || -> Result<NamedLock, String> {
-        for dir in [&paths.run_dir, &jobs_dir, &state, &mirrors] {
+        for dir in [&paths.run_dir, &jobs_dir, &state, &mirrors, &uid_locks] {
             private_path::ensure_dir(dir, Class::Private).map_err(|e| e.to_string())?;
         }
         for dir in [&paths.run_dir, &jobs_dir] {
@@ -235,12 +246,31 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         }
     }
     timings.insert("orphans", ms(t));
-    let jobdir = JobDir::new(&jobs_dir, &ctx.job_id);
     let job = valid.job;
+    // A dynamic uid is leased here and held until this function returns,
+    // after the job directory (everything the uid owned) is gone.
+    let (who, _lease) = match &job.run_as {
+        RunAs::User(u) => (u.clone(), None),
+        RunAs::Dynamic => {
+            let euid = rustix::process::geteuid().as_raw();
+            match identity::lease(ctx.settings.dynamic_uids, &uid_locks, &jobs_dir, euid) {
+                Ok(lease) => (lease.user.clone(), Some(lease)),
+                Err(e) => {
+                    let verdict = Verdict {
+                        status: Status::Error,
+                        error_class: Some(ErrorClass::JobException),
+                        reason: e.to_string(),
+                    };
+                    return stopped(ctx, req, &verdict, timings);
+                }
+            }
+        }
+    };
+    let jobdir = JobDir::new(&jobs_dir, &ctx.job_id);
     let mut read_only_ok = None;
     let mut before: Option<Manifest> = None;
     let make_dirs = || -> Result<(), String> {
-        jobdir.create(&job.run_as).map_err(|e| format!("cannot create the job's directories: {e}"))?;
+        jobdir.create(&who).map_err(|e| format!("cannot create the job's directories: {e}"))?;
         match tree::unreachable_ancestor(&jobdir.home()) {
             Some(bad) => Err(format!(
                 "{} is not searchable by others, so the job's uid cannot reach its HOME; make it 0711 or 0755",
@@ -266,7 +296,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         timings.insert("fetch", ms(t));
         // A job that runs as root can rewrite the shared mirror's objects;
         // with one in the allowlist, every object is re-hashed before use.
-        if ctx.cfg.jobs.iter().any(|j| j.run_as.uid == 0) {
+        if ctx.cfg.jobs.iter().any(|j| j.run_as.is_root()) {
             let t = Instant::now();
             mirror.verify_objects().map_err(|e| e.to_string())?;
             timings.insert("verify_objects", ms(t));
@@ -301,7 +331,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
             return res;
         }
         Ok(Prep::Ready { branch }) => {
-            let spec = job_spec(ctx, valid, &jobdir, &state);
+            let spec = job_spec(ctx, valid, &who, &jobdir, &state);
             let t = Instant::now();
             let outcome = job::run(&spec);
             timings.insert("job", ms(t));
@@ -315,7 +345,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         (None, _) => (TreeCheck::NoTree, Vec::new()),
         (Some(_), None) if !jobdir.tree().exists() => (TreeCheck::NoTree, Vec::new()),
         (Some(_), None) => (TreeCheck::Failed("no manifest was taken before the job".into()), Vec::new()),
-        (Some(_), Some(before)) => match manifest::take_after(&jobdir.tree(), before, job.run_as.uid == 0) {
+        (Some(_), Some(before)) => match manifest::take_after(&jobdir.tree(), before, who.uid == 0) {
             // The whole tree moved or deleted is the largest mutation there is.
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && std::fs::symlink_metadata(jobdir.tree()).is_err() => {
                 let changes = manifest::diff(before, &Manifest::new());
@@ -336,8 +366,8 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     let decided = outcome::decide(&ending, &check);
     // The job's outputs are copied out before its directories go.
     let dir = ctx.store.create(&ctx.job_id).map_err(|e| format!("cannot create the run's artifacts: {e}"))?;
-    let outputs = store::keep_outputs(&jobdir.out(), &dir, job.run_as.uid)
-        .unwrap_or_else(|e| vec![json!({"error": e.to_string()})]);
+    let outputs =
+        store::keep_outputs(&jobdir.out(), &dir, who.uid).unwrap_or_else(|e| vec![json!({"error": e.to_string()})]);
     let t = Instant::now();
     let cleanup = jobdir.remove().map_err(|e| e.to_string());
     if valid.target.is_some() {
@@ -374,7 +404,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         "job_type": job.name,
         "argv": job.argv,
         "params": valid.params,
-        "run_as": {"user": job.run_as.name, "uid": job.run_as.uid, "gid": job.run_as.gid},
+        "run_as": {"user": job.run_as.label(), "uid": who.uid, "gid": who.gid},
         "timeout_sec": job.timeout.as_secs(),
         "started_at": common::time_fmt::rfc3339(ctx.started_at),
         "finished_at": common::time_fmt::rfc3339(OffsetDateTime::now_utc()),
@@ -396,7 +426,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     res
 }
 
-fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, jobdir: &JobDir, state: &std::path::Path) -> job::Spec {
+fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, who: &User, jobdir: &JobDir, state: &std::path::Path) -> job::Spec {
     let job = valid.job;
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
     let mut env = vec![
@@ -409,20 +439,24 @@ fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, jobdir: &JobDir, state: &std::path
     ];
     env.extend(common::params::env_vars(&job.params, &valid.params));
     let cwd = if valid.target.is_some() { jobdir.tree() } else { jobdir.home() };
-    // The worktree's `.git` names the mirror under `state`: covering a
-    // directory that holds it, the job's own directory or its program
-    // would hide them from the job.
-    let program = std::path::Path::new(&job.argv[0]);
-    let tmpfs = crate::init::masked_dirs(&[&jobdir.root, state, program]);
+    // The worktree's `.git` names the mirror; a job on the host's network
+    // needs its resolver file even when it lives under the host's /run.
+    // (Only root could read the mirror on the host: no other uid gets it.)
+    let mirror =
+        valid.target.as_ref().filter(|_| who.uid == 0).map(|(repo, _)| Mirror::of(&state.join("mirrors"), repo).dir);
+    let resolv = job.network.then(|| std::fs::canonicalize("/etc/resolv.conf").ok()).flatten();
+    let binds =
+        crate::view::plan(&jobdir.root, mirror.as_deref(), std::path::Path::new(&job.argv[0]), resolv.as_deref());
     job::Spec {
         argv: job.argv.clone(),
         env,
         cwd,
-        uid: job.run_as.uid,
-        gid: job.run_as.gid,
+        uid: who.uid,
+        gid: who.gid,
         timeout: job.timeout,
         status: jobdir.status(),
-        tmpfs,
+        root: jobdir.view(),
+        binds,
         network: job.network,
     }
 }

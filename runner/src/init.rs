@@ -1,8 +1,8 @@
 //! The job's init: PID 1 of the job's own PID, mount, IPC and (unless the
 //! job asks for the host's network) network namespace (`unshare --pid
-//! --mount --ipc [--net] --fork` starts it). It detaches every `/proc` it
-//! inherited and mounts its own, mounts private tmpfs over the shared
-//! world-writable directories, brings its loopback up, caps the job uid's
+//! --mount --ipc [--net] --fork` starts it). It builds the job's
+//! filesystem and pivots into it (`view`: no host `/run`, `/var/lib`,
+//! `/home` or `/proc`; private `/tmp`), brings its loopback up, caps the job uid's
 //! process count and (for an unprivileged job) installs the system-call
 //! filter against user namespaces (`seccomp`), starts the job through
 //! `setpriv`, writes how the job
@@ -27,13 +27,6 @@ use rustix::process::WaitOptions;
 /// The hidden first argument that selects the init.
 pub const ARG: &str = "__job-init";
 
-/// The shared world-writable directories a job gets private, empty copies
-/// of (each one that exists as a directory).
-pub const SHARED_TMP: [&str; 5] = ["/tmp", "/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"];
-
-/// Size of each private tmpfs.
-pub const TMPFS_SIZE: &str = "512m";
-
 /// Most processes an unprivileged job uid may have (RLIMIT_NPROC): a fork
 /// bomb stops here. Root jobs are not limited by it.
 pub const NPROC_LIMIT: u64 = 2048;
@@ -50,8 +43,12 @@ pub struct InitArgs {
     pub uid: u32,
     /// The job's gid.
     pub gid: u32,
-    /// Directories to cover with a private tmpfs.
-    pub tmpfs: Vec<PathBuf>,
+    /// The empty directory the job's root is built on.
+    pub root: PathBuf,
+    /// What the view binds at its own place.
+    pub binds: crate::view::Binds,
+    /// The job's working directory (inside the view).
+    pub cwd: PathBuf,
     /// Bring up the loopback of a network namespace of the job's own.
     pub lo_up: bool,
     /// The `setpriv` argv prefix is built here; this is the job's argv.
@@ -92,26 +89,13 @@ impl JobStatus {
     }
 }
 
-/// The shared temporary directories to cover: each one, unless a path the
-/// job needs (its directory, its program, the mirror its worktree points
-/// at) lies inside it, since covering it would hide that path.
-pub fn masked_dirs(needed: &[&Path]) -> Vec<PathBuf> {
-    SHARED_TMP
-        .iter()
-        .map(Path::new)
-        .filter(|dir| !needed.iter().any(|p| p.starts_with(dir)))
-        .map(Path::to_owned)
-        .collect()
-}
-
 /// The init's command line after [`ARG`]: `--status FILE --uid N --gid N
-/// [--tmpfs DIR]... [--lo-up] -- ARGV...`.
+/// --root DIR --cwd DIR [--rw PATH]... [--ro PATH]... [--lo-up] -- ARGV...`.
 pub fn to_args(a: &InitArgs) -> Vec<OsString> {
     let mut v: Vec<OsString> = vec![ARG.into(), "--status".into(), a.status.clone().into()];
     v.extend(["--uid".into(), a.uid.to_string().into(), "--gid".into(), a.gid.to_string().into()]);
-    for d in &a.tmpfs {
-        v.extend(["--tmpfs".into(), d.clone().into()]);
-    }
+    v.extend(["--root".into(), a.root.clone().into(), "--cwd".into(), a.cwd.clone().into()]);
+    v.extend(crate::view::to_args(&a.binds));
     if a.lo_up {
         v.push("--lo-up".into());
     }
@@ -123,7 +107,8 @@ pub fn to_args(a: &InitArgs) -> Vec<OsString> {
 /// Parses what [`to_args`] wrote (without the program name and [`ARG`]).
 pub fn parse_args(args: &[OsString]) -> Result<InitArgs, String> {
     let mut it = args.iter();
-    let (mut status, mut uid, mut gid, mut tmpfs, mut lo_up) = (None, None, None, Vec::new(), false);
+    let (mut status, mut uid, mut gid, mut lo_up) = (None, None, None, false);
+    let (mut root, mut cwd, mut binds) = (None, None, crate::view::Binds::default());
     loop {
         let flag = it.next().ok_or("no `--` before the job's argv")?;
         let flag = flag.to_str().ok_or("a flag is not UTF-8")?;
@@ -140,7 +125,10 @@ pub fn parse_args(args: &[OsString]) -> Result<InitArgs, String> {
             "--status" => status = Some(PathBuf::from(value)),
             "--uid" => uid = Some(text()?.parse::<u32>().map_err(|e| format!("--uid: {e}"))?),
             "--gid" => gid = Some(text()?.parse::<u32>().map_err(|e| format!("--gid: {e}"))?),
-            "--tmpfs" => tmpfs.push(PathBuf::from(value)),
+            "--root" => root = Some(PathBuf::from(value)),
+            "--cwd" => cwd = Some(PathBuf::from(value)),
+            "--rw" => binds.rw.push(PathBuf::from(value)),
+            "--ro" => binds.ro.push(PathBuf::from(value)),
             other => return Err(format!("unknown flag {other}")),
         }
     }
@@ -153,7 +141,9 @@ pub fn parse_args(args: &[OsString]) -> Result<InitArgs, String> {
         status: status.ok_or("--status is required")?,
         uid: uid.ok_or("--uid is required")?,
         gid: gid.ok_or("--gid is required")?,
-        tmpfs,
+        root: root.ok_or("--root is required")?,
+        binds,
+        cwd: cwd.ok_or("--cwd is required")?,
         lo_up,
         argv,
     })
@@ -209,17 +199,7 @@ fn start(a: &InitArgs) -> Result<i32, String> {
     // Backs up unshare's --kill-child: this init never outlives its parent.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
-    own_proc()?;
-    for dir in &a.tmpfs {
-        // Only a real directory is covered; a link or a missing path stays as it is.
-        if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
-            continue;
-        }
-        let flags = rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV;
-        let data = std::ffi::CString::new(format!("mode=1777,size={TMPFS_SIZE}")).map_err(|e| e.to_string())?;
-        rustix::mount::mount("tmpfs", dir, "tmpfs", flags, Some(data.as_c_str()))
-            .map_err(|e| format!("cannot mount a private tmpfs on {}: {e}", dir.display()))?;
-    }
+    crate::view::build(&a.root, &a.binds)?;
     if a.lo_up {
         crate::netns::loopback_up().map_err(|e| format!("cannot bring up the job's loopback: {e}"))?;
     }
@@ -240,6 +220,7 @@ fn start(a: &InitArgs) -> Result<i32, String> {
     }
     let child = Command::new(crate::job::SETPRIV)
         .args(setpriv_args(a.uid, a.gid, &a.argv))
+        .current_dir(&a.cwd)
         .stdin(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start {}: {e}", crate::job::SETPRIV))?;
@@ -250,34 +231,13 @@ fn start(a: &InitArgs) -> Result<i32, String> {
 const CAP_SETPCAP: u32 = 8;
 
 /// Whether capability `bit` is in this process's effective set (`CapEff:`
-/// of /proc/self/status, which `own_proc` has already remounted for this
+/// of /proc/self/status, which `view::build` has mounted for this
 /// PID namespace; the process is the same).
 fn has_effective_cap(bit: u32) -> Result<bool, String> {
     let status = std::fs::read_to_string("/proc/self/status").map_err(|e| format!("/proc/self/status: {e}"))?;
     let hex = status.lines().find_map(|l| l.strip_prefix("CapEff:")).ok_or("/proc/self/status has no CapEff line")?;
     let eff = u64::from_str_radix(hex.trim(), 16).map_err(|e| format!("CapEff `{}`: {e}", hex.trim()))?;
     Ok(eff & (1 << bit) != 0)
-}
-
-/// Detaches every `/proc` this mount namespace inherited (the host's, and
-/// anything stacked on it), then mounts one for this PID namespace: a
-/// root job that unmounts it finds an empty directory, not the host's
-/// processes. The namespace's mounts are private (`--propagation
-/// private`), so nothing here reaches the host.
-fn own_proc() -> Result<(), String> {
-    let proc_dir = Path::new("/proc");
-    for _ in 0..64 {
-        match rustix::mount::unmount(proc_dir, rustix::mount::UnmountFlags::DETACH) {
-            Ok(()) => {}
-            // EINVAL: nothing is mounted there any more.
-            Err(rustix::io::Errno::INVAL) => break,
-            Err(e) => return Err(format!("cannot detach the inherited /proc: {e}")),
-        }
-    }
-    let flags =
-        rustix::mount::MountFlags::NOSUID | rustix::mount::MountFlags::NODEV | rustix::mount::MountFlags::NOEXEC;
-    rustix::mount::mount("proc", proc_dir, "proc", flags, None)
-        .map_err(|e| format!("cannot mount the job's /proc: {e}"))
 }
 
 /// Waits for every process in the namespace; writes the job's own ending

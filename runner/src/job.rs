@@ -9,6 +9,12 @@
 //! is the init exiting. The runner is also the child subreaper, and at the
 //! deadline (which covers stragglers too) every descendant is killed, by
 //! process group and one by one. No `unsafe` here, so no `pre_exec`.
+//!
+//! The chain starts with `keyctl session -` (keyutils), which joins a new
+//! anonymous session keyring and then execs `setpriv`: no job, root or
+//! not, shares the runner's session keyring (or another run's). keyctl's
+//! one line on stderr (`Joined session keyring: N`) is taken off the job's
+//! stderr ([`strip_keyctl_line`]).
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -24,6 +30,23 @@ pub const SETPRIV: &str = "/usr/bin/setpriv";
 
 /// The namespace maker (util-linux).
 pub const UNSHARE: &str = "/usr/bin/unshare";
+
+/// The session keyring maker (keyutils).
+pub const KEYCTL: &str = "/usr/bin/keyctl";
+
+/// What `keyctl session` prints on stderr before it execs.
+const KEYCTL_LINE: &[u8] = b"Joined session keyring: ";
+
+/// `stderr` without the line `keyctl session` wrote first (its prefix, a
+/// decimal serial, a newline), when it is there. Pure.
+pub fn strip_keyctl_line(stderr: &[u8]) -> &[u8] {
+    let Some(rest) = stderr.strip_prefix(KEYCTL_LINE) else { return stderr };
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    match rest.get(digits) {
+        Some(b'\n') if digits > 0 => &rest[digits + 1..],
+        _ => stderr,
+    }
+}
 
 /// Most stdout kept.
 pub const STDOUT_CAP: usize = 4 * 1024 * 1024;
@@ -49,8 +72,10 @@ pub struct Spec {
     /// Where the init writes how the job itself ended (a new file in a
     /// directory only the runner can write).
     pub status: PathBuf,
-    /// Shared temporary directories the job gets private, empty copies of.
-    pub tmpfs: Vec<PathBuf>,
+    /// The empty directory the job's filesystem is built on.
+    pub root: PathBuf,
+    /// What its filesystem binds beside the system directories.
+    pub binds: crate::view::Binds,
     /// Whether the job shares the host's network (else its own namespace,
     /// loopback only).
     pub network: bool,
@@ -126,7 +151,7 @@ pub fn run(spec: &Spec) -> Outcome {
     };
     // The uid switch and the namespaces are only as trustworthy as the
     // programs that make them.
-    for tool in [SETPRIV, UNSHARE] {
+    for tool in [KEYCTL, SETPRIV, UNSHARE] {
         if let Err(e) = common::private_path::check_executable(std::path::Path::new(tool)) {
             return failed(format!("{tool} cannot be trusted: {e}"));
         }
@@ -154,12 +179,14 @@ pub fn run(spec: &Spec) -> Outcome {
         status: spec.status.clone(),
         uid: spec.uid,
         gid: spec.gid,
-        tmpfs: spec.tmpfs.clone(),
+        root: spec.root.clone(),
+        binds: spec.binds.clone(),
+        cwd: spec.cwd.clone(),
         lo_up: !spec.network,
         argv: spec.argv.clone(),
     };
-    let mut cmd = Command::new(SETPRIV);
-    cmd.args(["--pdeathsig=KILL", "--", UNSHARE, "--pid", "--mount", "--ipc"])
+    let mut cmd = Command::new(KEYCTL);
+    cmd.args(["session", "-", SETPRIV, "--pdeathsig=KILL", "--", UNSHARE, "--pid", "--mount", "--ipc"])
         .args(if spec.network { &[][..] } else { &["--net"][..] })
         .args(["--fork", "--kill-child=SIGKILL", "--propagation=private"])
         .arg("--")
@@ -174,7 +201,7 @@ pub fn run(spec: &Spec) -> Outcome {
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let mut child = match cmd.spawn() {
         Ok(c) => c,
-        Err(e) => return failed(format!("cannot start {SETPRIV}: {e}")),
+        Err(e) => return failed(format!("cannot start {KEYCTL}: {e}")),
     };
     let pid = Pid::from_child(&child);
     let (tx, rx) = mpsc::channel();
@@ -223,6 +250,7 @@ pub fn run(spec: &Spec) -> Outcome {
         }
     }
     let [(stdout, t1), (stderr, t2)] = outputs;
+    let stderr = strip_keyctl_line(&stderr).to_vec();
     let ending = ending(timed_out, crate::init::read_status(&spec.status), init_status);
     Outcome { ending, stdout, stderr, truncated: t1 || t2, killed, duration: started.elapsed() }
 }
@@ -305,4 +333,23 @@ fn descendants(root: i32) -> Vec<i32> {
         }
     }
     res
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_keyctl_line;
+
+    #[test]
+    fn only_keyctls_own_first_line_is_taken_off_stderr() {
+        assert_eq!(strip_keyctl_line(b"Joined session keyring: 123\njob says\n"), b"job says\n");
+        assert_eq!(strip_keyctl_line(b"Joined session keyring: 9\n"), b"");
+        for kept in [
+            &b"job says\nJoined session keyring: 1\n"[..],
+            b"Joined session keyring: \n",
+            b"Joined session keyring: 12x\n",
+            b"Joined session keyring: 12",
+        ] {
+            assert_eq!(strip_keyctl_line(kept), kept);
+        }
+    }
 }

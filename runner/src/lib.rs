@@ -17,6 +17,7 @@ mod cli;
 pub mod config;
 mod flow;
 pub mod git;
+pub mod identity;
 pub mod init;
 pub mod job;
 pub mod manifest;
@@ -27,9 +28,11 @@ pub mod passwd;
 mod render;
 pub mod request;
 mod seccomp;
+pub mod settings;
 pub mod store;
 pub mod tree;
 pub mod validate;
+pub mod view;
 
 pub use cli::main_with_args;
 

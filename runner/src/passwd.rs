@@ -9,6 +9,9 @@ use std::path::Path;
 /// The password database.
 pub const PASSWD: &str = "/etc/passwd";
 
+/// The group database.
+pub const GROUP: &str = "/etc/group";
+
 /// A user a job may run as.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -79,6 +82,21 @@ pub fn load(path: &Path) -> Result<Vec<User>, PasswdError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| PasswdError::Unreadable { path: path.display().to_string(), why: e.to_string() })?;
     parse(&path.display().to_string(), &text)
+}
+
+/// Parses the whole text of a group file into `(name, gid)` pairs: four
+/// fields on every line and a numeric gid (blank and `#` lines skipped).
+pub fn parse_groups(text: &str) -> Result<Vec<(String, u32)>, String> {
+    let mut res = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split(':').collect();
+        let [name, _, gid, _] = fields.as_slice() else {
+            return Err(format!("{GROUP}:{}: not `name:password:gid:members`", i + 1));
+        };
+        let gid: u32 = gid.parse().map_err(|_| format!("{GROUP}:{}: the gid is not a number", i + 1))?;
+        res.push(((*name).to_owned(), gid));
+    }
+    Ok(res)
 }
 
 #[cfg(test)]

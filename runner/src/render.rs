@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 
 use crate::INFO;
 use crate::config::RunnerConfig;
+use crate::identity::RunAs;
+use crate::settings::RunnerSettings;
 
 fn s(v: &Value) -> String {
     match v {
@@ -78,7 +80,8 @@ pub(crate) fn list(runs: &[Value], as_json: bool) -> Result<(), StdoutError> {
 }
 
 /// Prints the checked allowlist.
-pub(crate) fn config(cfg: &RunnerConfig, as_json: bool) -> Result<(), StdoutError> {
+pub(crate) fn config(cfg: &RunnerConfig, settings: &RunnerSettings, as_json: bool) -> Result<(), StdoutError> {
+    let range = settings.dynamic_uids;
     let jobs: Vec<Value> = cfg
         .jobs
         .iter()
@@ -88,7 +91,7 @@ pub(crate) fn config(cfg: &RunnerConfig, as_json: bool) -> Result<(), StdoutErro
                 "argv": j.argv,
                 "timeout_sec": j.timeout.as_secs(),
                 "requires_repo": j.requires_repo,
-                "run_as": j.run_as.name,
+                "run_as": j.run_as.label(),
                 "network": j.network,
                 "params": j.params.iter().map(common::params::ParamSpec::schema).collect::<Vec<_>>(),
             })
@@ -101,9 +104,14 @@ pub(crate) fn config(cfg: &RunnerConfig, as_json: bool) -> Result<(), StdoutErro
         .collect();
     if as_json {
         return INFO
-            .write_json(&json!({"run_as": cfg.run_as.name, "allowlist_hash": cfg.hash, "repos": repos, "jobs": jobs}));
+            .write_json(&json!({"run_as": cfg.run_as.label(), "dynamic_uids": [range.first, range.last], "allowlist_hash": cfg.hash, "repos": repos, "jobs": jobs}));
     }
-    let mut out = format!("run_as: {} (uid {})\n", sanitize(&cfg.run_as.name), cfg.run_as.uid);
+    let mut out = match &cfg.run_as {
+        RunAs::Dynamic => {
+            format!("run_as: dynamic (a uid of its own for each run, from {}-{})\n", range.first, range.last)
+        }
+        RunAs::User(u) => format!("run_as: {} (uid {})\n", sanitize(&u.name), u.uid),
+    };
     for r in &cfg.repos {
         out.push_str(&format!(
             "repo {:<20} {}  [{}]\n",
@@ -117,7 +125,7 @@ pub(crate) fn config(cfg: &RunnerConfig, as_json: bool) -> Result<(), StdoutErro
             "job  {:<20} {:>5} s  as {}{}  {}\n",
             j.name,
             j.timeout.as_secs(),
-            sanitize(&j.run_as.name),
+            sanitize(j.run_as.label()),
             if j.network { "  network" } else { "" },
             sanitize(&j.argv.join(" "))
         ));

@@ -63,11 +63,19 @@ impl JobDir {
         self.root.join("out")
     }
 
+    /// The empty directory the job's init builds the job's filesystem on
+    /// (in the job's own mount namespace; on the host it stays empty).
+    pub fn view(&self) -> PathBuf {
+        self.root.join("view")
+    }
+
     /// Creates the job directory (0711: the job may pass through, not list)
     /// and its private writable directories, owned by `user`.
     pub fn create(&self, user: &User) -> io::Result<()> {
         std::fs::create_dir(&self.root)?;
         std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o711))?;
+        std::fs::create_dir(self.view())?;
+        std::fs::set_permissions(self.view(), std::fs::Permissions::from_mode(0o700))?;
         for dir in [self.home(), self.tmp(), self.out()] {
             std::fs::create_dir(&dir)?;
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;

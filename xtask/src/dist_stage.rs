@@ -115,7 +115,7 @@ fn control(rel: &Release, depends: &str, installed_kib: u64) -> String {
          Architecture: {arch}\n\
          Maintainer: {MAINTAINER}\n\
          Installed-Size: {installed_kib}\n\
-         Depends: {depends}, adduser\n\
+         Depends: {depends}, adduser, keyutils\n\
          Recommends: git, logrotate, bubblewrap\n\
          Section: admin\n\
          Priority: optional\n\

@@ -36,6 +36,7 @@ const INCLUDE: &[&str] = &[
     "procps",
     "logrotate",
     "ca-certificates",
+    "keyutils",
 ];
 const SUITE: &str = "bookworm";
 const CACHE_DIR: &str = "/var/cache/openclaw-xtask";

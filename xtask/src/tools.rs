@@ -44,6 +44,11 @@ pub(crate) const REQUIRED: &[Tool] = &[
     Tool { program: "iptables", package: "iptables", why: "doctor's firewall tests add iptables-nft and legacy rules" },
     Tool { program: "ufw", package: "ufw", why: "doctor's firewall tests run a real ufw in a namespace" },
     Tool { program: "setpriv", package: "util-linux", why: "tests drop to uid 65534 to prove non-root behaviour" },
+    Tool {
+        program: "keyctl",
+        package: "keyutils",
+        why: "the runner starts every job in a fresh session keyring (keyctl session)",
+    },
     Tool { program: "shellcheck", package: "shellcheck", why: "ops/ scripts must be shellcheck-clean" },
     Tool {
         program: "logrotate",

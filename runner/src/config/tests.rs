@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use super::*;
+use crate::passwd::User;
 
 const EUID: u32 = 0;
 
@@ -46,11 +47,11 @@ values = ["unit", "e2e"]
 #[test]
 fn the_binding_shape_parses() {
     let cfg = parse(GOOD).unwrap();
-    assert_eq!(cfg.run_as.uid, 65534);
+    assert_eq!(cfg.run_as, RunAs::User(User { name: "nobody".into(), uid: 65534, gid: 65534 }));
     let job = cfg.job("selftest").unwrap();
     assert_eq!(job.argv, ["/usr/bin/make", "test"]);
     assert_eq!(job.timeout, Duration::from_secs(600));
-    assert_eq!(job.run_as.uid, 0);
+    assert!(job.run_as.is_root());
     assert_eq!(job.params.len(), 1);
     assert_eq!(cfg.repo("app").unwrap().allowed_branches, ["main"]);
     assert!(cfg.repo("App").is_none() && cfg.job("selftest ").is_none());
@@ -105,6 +106,16 @@ fn bad_entries_are_refused_with_file_line_and_reason() {
 #[test]
 fn only_root_by_that_name_overrides_per_job() {
     let cfg = parse("[[job]]\nname = \"j\"\nargv = [\"/bin/true\"]\ntimeout_sec = 5\nrun_as = \"root\"\n").unwrap();
-    assert_eq!(cfg.job("j").unwrap().run_as.uid, 0);
-    assert_eq!(cfg.run_as.name, "nobody");
+    assert!(cfg.job("j").unwrap().run_as.is_root());
+    assert_eq!(cfg.run_as, RunAs::Dynamic, "a file that names no run_as gets a uid per run");
+}
+
+#[test]
+fn dynamic_is_a_keyword_at_both_levels() {
+    let job = "[[job]]\nname = \"j\"\nargv = [\"/bin/true\"]\ntimeout_sec = 5\n";
+    let cfg = parse(&format!("run_as = \"nobody\"\n{job}run_as = \"dynamic\"\n")).unwrap();
+    assert_eq!(cfg.job("j").unwrap().run_as, RunAs::Dynamic);
+    assert_eq!(cfg.run_as.label(), "nobody");
+    let cfg = parse(&format!("run_as = \"dynamic\"\n{job}")).unwrap();
+    assert_eq!(cfg.job("j").unwrap().run_as.label(), "dynamic");
 }

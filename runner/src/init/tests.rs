@@ -1,9 +1,9 @@
 //! The init's pure parts: its command line both ways, the status file's
-//! text both ways, which shared temporary directories get covered, and how
+//! text both ways, and how
 //! the runner reads an ending from them.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::*;
 use crate::job::{Ending, ending};
@@ -13,7 +13,12 @@ fn sample() -> InitArgs {
         status: PathBuf::from("/run/openclaw/runner/ab/status"),
         uid: 65534,
         gid: 65534,
-        tmpfs: vec![PathBuf::from("/tmp"), PathBuf::from("/dev/shm")],
+        root: PathBuf::from("/run/openclaw/runner/ab/view"),
+        binds: crate::view::Binds {
+            rw: vec![PathBuf::from("/run/openclaw/runner/ab")],
+            ro: vec![PathBuf::from("/var/lib/openclaw/runner/mirrors/app.git")],
+        },
+        cwd: PathBuf::from("/run/openclaw/runner/ab/tree"),
         lo_up: true,
         argv: vec!["/usr/bin/make".into(), "--".into(), "-x".into()],
     }
@@ -25,7 +30,7 @@ fn the_command_line_round_trips_and_a_dash_led_job_argument_stays_an_argument() 
     let line = to_args(&a);
     assert_eq!(line[0], ARG);
     assert_eq!(parse_args(&line[1..]), Ok(a.clone()));
-    let shared = InitArgs { lo_up: false, tmpfs: Vec::new(), ..a };
+    let shared = InitArgs { lo_up: false, binds: crate::view::Binds::default(), ..a };
     assert_eq!(parse_args(&to_args(&shared)[1..]), Ok(shared));
 }
 
@@ -59,18 +64,6 @@ fn the_status_text_round_trips_and_anything_else_is_none() {
     for junk in ["", "exited 0", "exited x\n", "succeeded 0\n", "signalled\n", "exited 0\nexited 1\n"] {
         assert_eq!(JobStatus::parse(junk), None, "{junk:?}");
     }
-}
-
-#[test]
-fn a_shared_temporary_directory_holding_what_the_job_needs_is_not_covered() {
-    let p = Path::new;
-    assert_eq!(masked_dirs(&[p("/var/lib/openclaw/run/runner/x"), p("/usr/bin/make")]), SHARED_TMP.map(PathBuf::from));
-    assert_eq!(
-        masked_dirs(&[p("/tmp/lab/run/runner/x"), p("/usr/bin/make")]),
-        ["/var/tmp", "/dev/shm", "/run/lock", "/dev/mqueue"].map(PathBuf::from)
-    );
-    // A sibling whose name only starts the same is not inside.
-    assert_eq!(masked_dirs(&[p("/tmpx/job"), p("/var/tmpfoo/make")]), SHARED_TMP.map(PathBuf::from));
 }
 
 #[test]

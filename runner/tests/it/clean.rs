@@ -12,6 +12,7 @@ fn a_clean_job_succeeds_as_nobody_with_only_the_documented_environment() {
         return;
     }
     let mut lab = Lab::new();
+    lab.run_as("nobody");
     lab.job(
         "probe",
         r#"set -e

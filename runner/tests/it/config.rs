@@ -30,7 +30,7 @@ fn hostile_allowlists_are_refused() {
     assert!(run.stderr.contains("runner.toml:") && run.stderr.contains("unknown field `shell`"), "{}", run.stderr);
 
     if test_support::is_root() {
-        std::fs::write(&path, good.replace("run_as = \"nobody\"", "run_as = \"root\"")).unwrap();
+        std::fs::write(&path, format!("run_as = \"root\"\n{good}")).unwrap();
         let run = test_support::run(&mut lab.command(&args));
         assert_eq!(run.code, 2);
         assert!(run.stderr.contains("the uid that owns the worktrees"), "{}", run.stderr);

@@ -131,6 +131,9 @@ fn job_init_in_an_unprivileged_user_namespace_gains_nothing() {
     std::fs::create_dir(&secret).unwrap();
     std::fs::write(secret.join("key"), "TOPSECRET\n").unwrap();
     let status = secret.join("status");
+    let view = lab.host.path("view");
+    std::fs::create_dir(&view).unwrap();
+    std::fs::create_dir(lab.host.path("run")).unwrap();
     let script = format!("cat {0}/key; touch {0}/pwned; id -u; cat /proc/self/status | grep CapEff", secret.display());
     let out = Command::new("/usr/bin/setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
@@ -138,7 +141,11 @@ fn job_init_in_an_unprivileged_user_namespace_gains_nothing() {
         .arg(RUNNER)
         .args(["__job-init", "--status"])
         .arg(&status)
-        .args(["--uid", "0", "--gid", "0", "--tmpfs", "/tmp", "--", "/bin/sh", "-c", &script])
+        .args(["--uid", "0", "--gid", "0", "--root"])
+        .arg(&view)
+        .args(["--cwd", "/", "--rw"])
+        .arg(lab.host.path("run"))
+        .args(["--", "/bin/sh", "-c", &script])
         .output()
         .unwrap();
     let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -146,8 +153,11 @@ fn job_init_in_an_unprivileged_user_namespace_gains_nothing() {
     assert!(!secret.join("pwned").exists(), "{all}");
     assert!(!status.exists(), "{all}");
     // And the init did run as PID 1 (so the refusals above are the
-    // kernel's): it got as far as starting the job.
-    assert!(!all.contains("runs only as PID 1") && all.contains("setpriv"), "{all}");
+    // kernel's): it went on to build the job's view, which a user
+    // namespace without its own IPC namespace cannot finish (its mqueue),
+    // or to start the job.
+    assert!(!all.contains("runs only as PID 1"), "{all}");
+    assert!(out.status.code() == Some(125) || all.contains("setpriv"), "{:?} {all}", out.status);
 }
 
 /// The status file lives in the runner's 0711 job directory; a job cannot

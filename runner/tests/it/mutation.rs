@@ -3,7 +3,7 @@
 //! attempts by a nobody job are refused by the kernel and leave the tree
 //! clean.
 
-use crate::support::{Lab, changed, need_root};
+use crate::support::{Lab, UNLOCK_MIRROR, changed, need_root};
 
 /// (name, script, a path the change must name, what changed there)
 const CASES: &[(&str, &str, &str, &str)] = &[
@@ -39,7 +39,7 @@ fn every_mutation_by_a_root_job_that_exits_0_is_mutation_detected() {
     }
     let mut lab = Lab::new();
     for (name, script, _, _) in CASES {
-        lab.job(name, &format!("set -e\n{script}\nexit 0"), "run_as = \"root\"");
+        lab.job(name, &format!("set -e\n{UNLOCK_MIRROR}{script}\nexit 0"), "run_as = \"root\"");
     }
     lab.write_config();
     for (name, _, path, what) in CASES {

@@ -5,7 +5,7 @@
 //! The review's open findings keep their failing tests on branch
 //! `wt-rreview` until they are fixed.
 
-use crate::support::{Lab, need_root, read};
+use crate::support::{Lab, UNLOCK_MIRROR, need_root, read};
 
 #[test]
 fn review_root_job_cannot_poison_mirror_config_for_later_runs() {
@@ -20,7 +20,7 @@ fn review_root_job_cannot_poison_mirror_config_for_later_runs() {
     lab.job(
         "poison-config",
         &format!(
-            "m=$(sed -n 's/^gitdir: //p' .git); m=${{m%/worktrees/*}}\n\
+            "{UNLOCK_MIRROR}\
              git config -f \"$m/config\" remote.origin.uploadpack {}\nexit 0",
             evil.display()
         ),
@@ -50,13 +50,15 @@ fn review_root_job_cannot_poison_mirror_objects_for_later_checkouts() {
     let mut lab = Lab::new();
     lab.job(
         "poison-object",
-        "set -e\nm=$(sed -n 's/^gitdir: //p' .git); m=${m%/worktrees/*}\n\
+        &format!(
+            "set -e\n{UNLOCK_MIRROR}\
          id=$(git rev-parse HEAD:README)\n\
          t=$(mktemp -d); git init -q --bare \"$t/r\"; printf 'poisoned\\n' > \"$t/f\"\n\
          n=$(git --git-dir=\"$t/r\" hash-object -w \"$t/f\")\n\
          o=\"$m/objects/$(echo $id | cut -c1-2)/$(echo $id | cut -c3-)\"\n\
          test -f \"$o\"\n\
-         chmod u+w \"$o\"; cp \"$t/r/objects/$(echo $n | cut -c1-2)/$(echo $n | cut -c3-)\" \"$o\"\nexit 0",
+         chmod u+w \"$o\"; cp \"$t/r/objects/$(echo $n | cut -c1-2)/$(echo $n | cut -c3-)\" \"$o\"\nexit 0"
+        ),
         "run_as = \"root\"",
     );
     lab.job("reader", "cat README > \"$ARTIFACT_DIR/readme.txt\"", "");
@@ -299,7 +301,7 @@ fn review_root_job_cannot_graft_a_commit_onto_an_allowed_branch() {
             "graft",
             &format!(
                 "set -e\nexport GIT_AUTHOR_NAME=x GIT_AUTHOR_EMAIL=x@x GIT_COMMITTER_NAME=x GIT_COMMITTER_EMAIL=x@x\n\
-                 m=$(sed -n 's/^gitdir: //p' .git); m=${{m%/worktrees/*}}\n\
+                 {UNLOCK_MIRROR}\
                  main=$(git --git-dir=\"$m\" rev-parse refs/remotes/origin/main)\n\
                  evil=$(git --git-dir=\"$m\" commit-tree \"$main^{{tree}}\" -m evil)\n\
                  {plant}\n\

@@ -11,6 +11,12 @@ pub(crate) use test_support::TempHost;
 
 pub(crate) const RUNNER: &str = env!("CARGO_BIN_EXE_openclaw-runner");
 
+/// Shell lines a root job runs first to undo the read-only bind of its
+/// repo's mirror (root may remount in its own mount namespace): the
+/// defences behind that bind must hold without it.
+pub(crate) const UNLOCK_MIRROR: &str =
+    "m=$(sed -n 's/^gitdir: //p' .git); m=${m%/worktrees/*}; mount -o remount,bind,rw \"$m\"\n";
+
 pub(crate) struct Lab {
     pub(crate) host: TempHost,
     /// The tip of `main`.
@@ -18,6 +24,7 @@ pub(crate) struct Lab {
     /// A commit only on `side`.
     pub(crate) side: String,
     jobs: String,
+    run_as: Option<String>,
 }
 
 pub(crate) use test_support::run_ok as sh;
@@ -68,7 +75,7 @@ impl Lab {
         chmod(&etc, 0o700);
         std::fs::create_dir(host.path("bin")).unwrap();
         chmod(&host.path("bin"), 0o755);
-        Lab { host, sha, side, jobs: String::new() }
+        Lab { host, sha, side, jobs: String::new(), run_as: None }
     }
 
     /// Adds a job whose script is `body` (`#!/bin/sh`, cwd the worktree).
@@ -85,10 +92,18 @@ impl Lab {
         self.host.path("etc/runner.toml")
     }
 
-    /// Writes the allowlist: `run_as = "nobody"`, repo `app`, the jobs.
+    /// Sets the file's default `run_as` (none: each run a uid of its own).
+    pub(crate) fn run_as(&mut self, user: &str) -> &mut Lab {
+        self.run_as = Some(user.to_owned());
+        self
+    }
+
+    /// Writes the allowlist: the default `run_as` if one was set, repo
+    /// `app`, the jobs.
     pub(crate) fn write_config(&self) {
         let text = format!(
-            "run_as = \"nobody\"\n\n[[repo]]\nname = \"app\"\nurl = \"file://{}\"\nallowed_branches = [\"main\"]\n\n{}",
+            "{}[[repo]]\nname = \"app\"\nurl = \"file://{}\"\nallowed_branches = [\"main\"]\n\n{}",
+            self.run_as.as_ref().map_or(String::new(), |u| format!("run_as = \"{u}\"\n\n")),
             self.host.path("origin.git").display(),
             self.jobs
         );

@@ -1,0 +1,228 @@
+//! Who a job runs as. `run_as = "dynamic"` (the default) gives every run a
+//! uid and gid of its own from `[runner] dynamic_uids` (61184–65519 unless
+//! set, as systemd's `DynamicUser=`), leased under a lock for the run's
+//! whole life: no other run, and no host process, shares it, so what the
+//! kernel keeps per uid (keyrings, the process count, signal and ptrace
+//! rights, file ownership) reaches no one else. A uid is skipped when
+//! `/etc/passwd` names it, `/etc/group` names its gid, a process holds it
+//! (real, effective, saved or filesystem id), or a job directory left
+//! under the run directory is owned by it. Its files go with the job
+//! directory at the end of the run; its processes die with the job's PID
+//! namespace.
+//!
+//! The choice is a pure function ([`pick`]) over what was gathered.
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::time::Duration;
+
+use common::lock::NamedLock;
+
+use crate::passwd::User;
+
+/// The keyword of `run_as` that asks for a uid per run.
+pub const DYNAMIC: &str = "dynamic";
+
+/// The default `[runner] dynamic_uids` (systemd's range for `DynamicUser=`).
+pub const DEFAULT_RANGE: UidRange = UidRange { first: 61184, last: 65519 };
+
+/// Who a job runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunAs {
+    /// A fresh uid for each run.
+    Dynamic,
+    /// This user from `/etc/passwd`, for every run.
+    User(User),
+}
+
+impl RunAs {
+    /// Whether the job runs as root (uid 0).
+    pub fn is_root(&self) -> bool {
+        matches!(self, RunAs::User(u) if u.uid == 0)
+    }
+
+    /// The name shown (`dynamic` or the user's name).
+    pub fn label(&self) -> &str {
+        match self {
+            RunAs::Dynamic => DYNAMIC,
+            RunAs::User(u) => &u.name,
+        }
+    }
+}
+
+/// An inclusive range of uids (and the same gids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UidRange {
+    /// The first uid.
+    pub first: u32,
+    /// The last uid, included.
+    pub last: u32,
+}
+
+impl UidRange {
+    /// Why the range cannot be used, if it cannot: it must be ordered, start
+    /// above the system ids (1000) and hold neither 65535 nor 4294967295
+    /// (both mean "no id" to some calls).
+    pub fn check(&self) -> Result<(), String> {
+        if self.first > self.last {
+            return Err(format!("{}-{} is not ordered", self.first, self.last));
+        }
+        if self.first < 1000 {
+            return Err(format!("{} is a system id; start at 1000 or above", self.first));
+        }
+        if (self.first..=self.last).contains(&65535) || self.last == u32::MAX {
+            return Err("65535 and 4294967295 mean `no id` to the kernel; leave them out".into());
+        }
+        Ok(())
+    }
+
+    /// How many ids it holds.
+    pub fn len(&self) -> u64 {
+        u64::from(self.last) - u64::from(self.first) + 1
+    }
+
+    /// Whether it holds no id (never, once checked).
+    pub fn is_empty(&self) -> bool {
+        self.first > self.last
+    }
+}
+
+/// Why no uid could be leased.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// Every uid of the range is taken.
+    #[error(
+        "no free uid in [runner] dynamic_uids {first}-{last}: each is named in /etc/passwd or /etc/group, held by a process, owns a job directory, or leased to a running job"
+    )]
+    Exhausted {
+        /// The range's first uid.
+        first: u32,
+        /// The range's last uid.
+        last: u32,
+    },
+    /// The host's facts could not be read (fail closed: no guess).
+    #[error("cannot lease a uid: {0}")]
+    Facts(String),
+}
+
+/// A leased uid: held until dropped (the lock file stays, empty of meaning).
+#[derive(Debug)]
+pub struct Lease {
+    /// The job's identity (`name` is `dynamic`).
+    pub user: User,
+    _lock: NamedLock,
+}
+
+/// What makes a uid unusable, gathered from the host.
+#[derive(Debug, Default, Clone)]
+pub struct Taken {
+    /// Uids named in `/etc/passwd`, gids in `/etc/group`, uids of every
+    /// process and owners of leftover job directories.
+    pub ids: BTreeSet<u32>,
+}
+
+/// The candidates of `range` in the order they are tried: from `start`
+/// (an offset, wrapped) round the range, skipping every id in `taken`
+/// and `euid`. Pure.
+pub fn pick(range: UidRange, start: u64, taken: &Taken, euid: u32) -> impl Iterator<Item = u32> + '_ {
+    let len = range.len();
+    let start = start % len;
+    (0..len)
+        .map(move |i| range.first + ((start + i) % len) as u32)
+        .filter(move |id| *id != euid && !taken.ids.contains(id))
+}
+
+/// Leases a uid of `range`: the first candidate of [`pick`] whose lock in
+/// `locks` is free. `jobs` is the run directory's `runner/`, whose leftover
+/// job directories' owners are skipped.
+pub fn lease(range: UidRange, locks: &Path, jobs: &Path, euid: u32) -> Result<Lease, LeaseError> {
+    range.check().map_err(LeaseError::Facts)?;
+    let taken = gather(jobs)?;
+    let mut start = [0u8; 8];
+    rustix::rand::getrandom(&mut start, rustix::rand::GetRandomFlags::empty())
+        .map_err(|e| LeaseError::Facts(format!("cannot draw a starting point: {e}")))?;
+    for id in pick(range, u64::from_le_bytes(start), &taken, euid) {
+        match NamedLock::acquire(locks, &id.to_string(), Duration::ZERO) {
+            Ok(lock) => {
+                // A process that took this uid after `gather` (or a run that
+                // leased it and died, leaving a process behind) keeps it taken.
+                if process_ids().map_err(LeaseError::Facts)?.contains(&id) {
+                    continue;
+                }
+                return Ok(Lease { user: User { name: DYNAMIC.into(), uid: id, gid: id }, _lock: lock });
+            }
+            Err(common::lock::LockError::Busy { .. }) => continue,
+            Err(e) => return Err(LeaseError::Facts(e.to_string())),
+        }
+    }
+    Err(LeaseError::Exhausted { first: range.first, last: range.last })
+}
+
+/// Everything that makes a uid unusable now.
+fn gather(jobs: &Path) -> Result<Taken, LeaseError> {
+    let fact = LeaseError::Facts;
+    let mut ids = BTreeSet::new();
+    let users = crate::passwd::load(Path::new(crate::passwd::PASSWD)).map_err(|e| fact(e.to_string()))?;
+    ids.extend(users.iter().flat_map(|u| [u.uid, u.gid]));
+    let groups =
+        std::fs::read_to_string(crate::passwd::GROUP).map_err(|e| fact(format!("{}: {e}", crate::passwd::GROUP)))?;
+    ids.extend(crate::passwd::parse_groups(&groups).map_err(fact)?.into_iter().map(|(_, gid)| gid));
+    ids.extend(process_ids().map_err(fact)?);
+    match std::fs::read_dir(jobs) {
+        Ok(rd) => {
+            for entry in rd.flatten() {
+                for sub in ["home", "tmp", "out"] {
+                    if let Ok(m) = std::fs::symlink_metadata(entry.path().join(sub)) {
+                        ids.extend([m.uid(), m.gid()]);
+                    }
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fact(format!("{}: {e}", jobs.display()))),
+    }
+    Ok(Taken { ids })
+}
+
+/// Every uid and gid any process holds (real, effective, saved, filesystem).
+fn process_ids() -> Result<BTreeSet<u32>, String> {
+    let mut ids = BTreeSet::new();
+    let rd = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
+    for entry in rd.flatten() {
+        let name = entry.file_name();
+        if !name.as_encoded_bytes().iter().all(u8::is_ascii_digit) {
+            continue;
+        }
+        // A process that exits meanwhile has nothing left to hold.
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
+        for line in status.lines() {
+            if let Some(rest) = line.strip_prefix("Uid:").or_else(|| line.strip_prefix("Gid:")) {
+                ids.extend(rest.split_whitespace().filter_map(|s| s.parse::<u32>().ok()));
+            }
+        }
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn candidates_wrap_round_the_range_and_skip_what_is_taken() {
+        let range = UidRange { first: 100_000, last: 100_004 };
+        let taken = Taken { ids: [100_001, 100_003].into() };
+        let got: Vec<u32> = pick(range, 3, &taken, 100_004).collect();
+        assert_eq!(got, [100_000, 100_002]);
+        assert_eq!(pick(range, u64::MAX, &Taken::default(), 0).count(), 5);
+    }
+
+    #[test]
+    fn ranges_holding_system_or_sentinel_ids_are_refused() {
+        assert!(DEFAULT_RANGE.check().is_ok());
+        for (first, last) in [(2000, 1000), (0, 10), (999, 2000), (65000, 65535), (70000, u32::MAX)] {
+            assert!(UidRange { first, last }.check().is_err(), "{first}-{last}");
+        }
+    }
+}
