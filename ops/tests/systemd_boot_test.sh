@@ -316,6 +316,11 @@ name = "mutate"
 argv = ["/usr/bin/touch", "planted"]
 timeout_sec = 60
 run_as = "root"
+
+[[job]]
+name = "dynamic"
+argv = ["/bin/sh", "-c", "id -u; ls -A /run | tr '\\n' ' '; echo; keyctl show @s >/dev/null 2>&1 || echo no-keyring"]
+timeout_sec = 60
 EOF
 chmod 0644 /etc/openclaw/runner.toml
 check "openclaw-runner check-config accepts the test config" openclaw-runner check-config
@@ -326,7 +331,7 @@ for _ in $(seq 100); do [[ -S "$sock" ]] && break; sleep 0.1; done
 expect "the bridge socket is root:openclaw-runner 0660" "socket root:openclaw-runner 660" \
   "$(stat -c '%F %U:%G %a' "$sock" 2>&1)"
 expect "the bridge is active" active "$(systemctl is-active openclaw-runner-bridge.service)"
-for job in whoami mutate; do
+for job in whoami mutate dynamic; do
   mkdir -p "/etc/systemd/system/openclaw-runner@$job.service.d"
   printf '[Service]\nExecStart=\nExecStart=/usr/bin/openclaw-runner run --job %s --repo app --sha %s --format json\n' \
     "$job" "$sha" >"/etc/systemd/system/openclaw-runner@$job.service.d/repo.conf"
@@ -344,6 +349,16 @@ start openclaw-runner@mutate.service 300
 expect "openclaw-runner@mutate.service exits 1" 1 "$(prop openclaw-runner@mutate.service ExecMainStatus)"
 check "a job that writes into its worktree ends MUTATION_DETECTED" \
   grep -q '"reason": "MUTATION_DETECTED' <(journalctl -q -o cat --no-pager -u openclaw-runner@mutate.service)
+start openclaw-runner@dynamic.service 300
+expect "openclaw-runner@dynamic.service: result" success "$(prop openclaw-runner@dynamic.service Result)"
+job_id="$(journalctl -q -o cat --no-pager -u openclaw-runner@dynamic.service | sed -n 's/^ *"job_id": "\([0-9a-f]*\)".*/\1/p' | tail -n 1)"
+out="/var/lib/openclaw/artifacts/runner/$job_id/stdout.log"
+dyn_uid="$(head -n 1 "$out" 2>&1)"
+check "a run_as = dynamic job ran as a leased uid (61184-65519), not openclaw-job" \
+  test "$dyn_uid" -ge 61184 -a "$dyn_uid" -le 65519
+expect "the dynamic job's /run is its own (only lock)" "lock " "$(sed -n 2p "$out" 2>&1)"
+expect "the dynamic job has no keyring calls" no-keyring "$(sed -n 3p "$out" 2>&1)"
+check "nothing runs as the dynamic uid after its run" test -z "$(ps -o pid= -u "$dyn_uid" 2>/dev/null)"
 
 section "exposure"
 exposure openclaw-doctor.service "$units/openclaw-doctor.service"

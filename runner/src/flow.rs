@@ -249,6 +249,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     let job = valid.job;
     // A dynamic uid is leased here and held until this function returns,
     // after the job directory (everything the uid owned) is gone.
+    let t = Instant::now();
     let (who, _lease) = match &job.run_as {
         RunAs::User(u) => (u.clone(), None),
         RunAs::Dynamic => {
@@ -266,6 +267,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
             }
         }
     };
+    timings.insert("uid", ms(t));
     let jobdir = JobDir::new(&jobs_dir, &ctx.job_id);
     let mut read_only_ok = None;
     let mut before: Option<Manifest> = None;
