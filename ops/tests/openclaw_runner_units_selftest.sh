@@ -78,9 +78,9 @@ for n in NoNewPrivileges= ProtectSystem= ProtectHome= PrivateTmp= PrivateDevices
 done
 if ((${#bad[@]} == 0)); then ok "$name"; else not_ok "$name" "${bad[@]}"; fi
 
-name="writable: only /var/lib/openclaw (mirrors, artifacts), /var/log/openclaw (audit), /run/openclaw (jobs)"
+name="writable: only /var/lib/openclaw (mirrors, artifacts), /var/log/openclaw (audit), /run/openclaw (jobs), /run/systemd/dynamic-uid (uid leases)"
 rw="$(ini_values "$service" Service ReadWritePaths | words | tr '\n' ' ')"
-if [[ "$rw" == "/run/openclaw /var/lib/openclaw /var/log/openclaw " ]]; then ok "$name"; else not_ok "$name" "ReadWritePaths is '$rw'"; fi
+if [[ "$rw" == "/run/openclaw /run/systemd/dynamic-uid /var/lib/openclaw /var/log/openclaw " ]]; then ok "$name"; else not_ok "$name" "ReadWritePaths is '$rw'"; fi
 
 # --- bridge ----------------------------------------------------------------
 

@@ -356,7 +356,8 @@ out="/var/lib/openclaw/artifacts/runner/$job_id/stdout.log"
 dyn_uid="$(head -n 1 "$out" 2>&1)"
 check "a run_as = dynamic job ran as a leased uid (61184-65519), not openclaw-job" \
   test "$dyn_uid" -ge 61184 -a "$dyn_uid" -le 65519
-expect "the dynamic job's /run is its own (only lock)" "lock " "$(sed -n 2p "$out" 2>&1)"
+expect "the dynamic job's /run is its own (lock, and the way to its job directory)" "lock openclaw " "$(sed -n 2p "$out" 2>&1)"
+check "the dynamic uid's lease was let go (systemd's registry file unlinked)" test ! -e "/run/systemd/dynamic-uid/$dyn_uid"
 expect "the dynamic job has no keyring calls" no-keyring "$(sed -n 3p "$out" 2>&1)"
 check "nothing runs as the dynamic uid after its run" test -z "$(ps -o pid= -u "$dyn_uid" 2>/dev/null)"
 

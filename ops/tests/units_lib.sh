@@ -79,6 +79,10 @@ make_roots() {
   mkdir -p "$vroot/usr/local/bin"
   printf '#!/bin/sh\nexit 0\n' >"$vroot/usr/local/bin/$bin"
   chmod 0755 "$vroot/usr/local/bin/$bin"
+  # The system programs a unit may run before its own (ExecStartPre=).
+  mkdir -p "$vroot/bin"
+  printf '#!/bin/sh\nexit 0\n' >"$vroot/bin/mkdir"
+  chmod 0755 "$vroot/bin/mkdir"
   stock=""
   for d in /usr/lib/systemd/system /lib/systemd/system; do
     if [[ -f "$d/sysinit.target" ]]; then

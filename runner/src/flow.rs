@@ -7,7 +7,7 @@
 //! record, including refusals and runner failures.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::audit::{AuditLog, Entry};
@@ -214,13 +214,9 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     let state = paths.tool_dir("runner");
     let mirrors = state.join("mirrors");
     let repo_locks = state.join("locks");
-    let uid_locks = state.join("uids");
     let setup = || -> Result<NamedLock, String> {
-        for dir in [&paths.run_dir, &jobs_dir, &state, &mirrors, &uid_locks] {
+        for dir in [&paths.run_dir, &jobs_dir, &state, &mirrors] {
             private_path::ensure_dir(dir, Class::Private).map_err(|e| e.to_string())?;
-        }
-        for dir in [&paths.run_dir, &jobs_dir] {
-            tree::allow_passage(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         }
         NamedLock::acquire(&job_locks, &ctx.job_id, Duration::ZERO).map_err(|e| e.to_string())
     };
@@ -254,7 +250,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
         RunAs::User(u) => (u.clone(), None),
         RunAs::Dynamic => {
             let euid = rustix::process::geteuid().as_raw();
-            match identity::lease(ctx.settings.dynamic_uids, &uid_locks, &jobs_dir, euid) {
+            match identity::lease(ctx.settings.dynamic_uids, Path::new(identity::REGISTRY), &jobs_dir, euid) {
                 Ok(lease) => (lease.user.clone(), Some(lease)),
                 Err(e) => {
                     let verdict = Verdict {
@@ -271,16 +267,9 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     let jobdir = JobDir::new(&jobs_dir, &ctx.job_id);
     let mut read_only_ok = None;
     let mut before: Option<Manifest> = None;
-    let make_dirs = || -> Result<(), String> {
-        jobdir.create(&who).map_err(|e| format!("cannot create the job's directories: {e}"))?;
-        match tree::unreachable_ancestor(&jobdir.home()) {
-            Some(bad) => Err(format!(
-                "{} is not searchable by others, so the job's uid cannot reach its HOME; make it 0711 or 0755",
-                bad.display()
-            )),
-            None => Ok(()),
-        }
-    };
+    // The job reaches its directory through its own filesystem's 0711
+    // parents (`view`), never through the host's.
+    let make_dirs = || jobdir.create(&who).map_err(|e| format!("cannot create the job's directories: {e}"));
     let prep = (|| -> Result<Prep, String> {
         let Some((repo, sha)) = &valid.target else {
             make_dirs()?;
@@ -428,7 +417,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     res
 }
 
-fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, who: &User, jobdir: &JobDir, state: &std::path::Path) -> job::Spec {
+fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, who: &User, jobdir: &JobDir, state: &Path) -> job::Spec {
     let job = valid.job;
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
     let mut env = vec![
@@ -447,8 +436,7 @@ fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, who: &User, jobdir: &JobDir, state
     let mirror =
         valid.target.as_ref().filter(|_| who.uid == 0).map(|(repo, _)| Mirror::of(&state.join("mirrors"), repo).dir);
     let resolv = job.network.then(|| std::fs::canonicalize("/etc/resolv.conf").ok()).flatten();
-    let binds =
-        crate::view::plan(&jobdir.root, mirror.as_deref(), std::path::Path::new(&job.argv[0]), resolv.as_deref());
+    let binds = crate::view::plan(&jobdir.root, mirror.as_deref(), Path::new(&job.argv[0]), resolv.as_deref());
     job::Spec {
         argv: job.argv.clone(),
         env,

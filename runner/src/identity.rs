@@ -1,28 +1,35 @@
 //! Who a job runs as. `run_as = "dynamic"` (the default) gives every run a
 //! uid and gid of its own from `[runner] dynamic_uids` (61184–65519 unless
-//! set, as systemd's `DynamicUser=`), leased under a lock for the run's
-//! whole life: no other run, and no host process, shares it, so what the
+//! set, as systemd's `DynamicUser=`), leased for the run's whole life
+//! under systemd's own lock for dynamic uids (an exclusive `flock` on
+//! `/run/systemd/dynamic-uid/<uid>`, the file unlinked before the lock is
+//! let go), so neither another run (of any runner on the host, whatever
+//! its state directory) nor a `DynamicUser=` service started meanwhile
+//! gets the same uid. No other run, and no host process, shares it, so what the
 //! kernel keeps per uid (keyrings, the process count, signal and ptrace
 //! rights, file ownership) reaches no one else. A uid is skipped when
-//! `/etc/passwd` names it, `/etc/group` names its gid, a process holds it
-//! (real, effective, saved or filesystem id), or a job directory left
-//! under the run directory is owned by it. Its files go with the job
+//! `/etc/passwd` names it, `/etc/group` names its gid, any thread holds it
+//! (real, effective, saved, filesystem or supplementary id), or a job
+//! directory left under the run directory, or anything in one, is owned by
+//! it. Its files go with the job
 //! directory at the end of the run; its processes die with the job's PID
 //! namespace.
 //!
 //! The choice is a pure function ([`pick`]) over what was gathered.
 
 use std::collections::BTreeSet;
-use std::os::unix::fs::MetadataExt;
-use std::path::Path;
-use std::time::Duration;
-
-use common::lock::NamedLock;
+use std::fs::{File, TryLockError};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 
 use crate::passwd::User;
 
 /// The keyword of `run_as` that asks for a uid per run.
 pub const DYNAMIC: &str = "dynamic";
+
+/// systemd's registry of dynamic uids: one lock file per uid in use.
+pub const REGISTRY: &str = "/run/systemd/dynamic-uid";
 
 /// The default `[runner] dynamic_uids` (systemd's range for `DynamicUser=`).
 pub const DEFAULT_RANGE: UidRange = UidRange { first: 61184, last: 65519 };
@@ -106,12 +113,21 @@ pub enum LeaseError {
     Facts(String),
 }
 
-/// A leased uid: held until dropped (the lock file stays, empty of meaning).
+/// A leased uid: held until dropped, which unlinks its lock file and then
+/// lets the lock go (systemd's order: a holder that finds the file
+/// unlinked knows to try again).
 #[derive(Debug)]
 pub struct Lease {
     /// The job's identity (`name` is `dynamic`).
     pub user: User,
-    _lock: NamedLock,
+    path: PathBuf,
+    _lock: File,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }
 
 /// What makes a uid unusable, gathered from the host.
@@ -134,29 +150,74 @@ pub fn pick(range: UidRange, start: u64, taken: &Taken, euid: u32) -> impl Itera
 }
 
 /// Leases a uid of `range`: the first candidate of [`pick`] whose lock in
-/// `locks` is free. `jobs` is the run directory's `runner/`, whose leftover
-/// job directories' owners are skipped.
-pub fn lease(range: UidRange, locks: &Path, jobs: &Path, euid: u32) -> Result<Lease, LeaseError> {
+/// `registry` ([`REGISTRY`]) is free. `jobs` is the run directory's
+/// `runner/`, whose leftover job directories' owners are skipped.
+pub fn lease(range: UidRange, registry: &Path, jobs: &Path, euid: u32) -> Result<Lease, LeaseError> {
     range.check().map_err(LeaseError::Facts)?;
     let taken = gather(jobs)?;
     let mut start = [0u8; 8];
     rustix::rand::getrandom(&mut start, rustix::rand::GetRandomFlags::empty())
         .map_err(|e| LeaseError::Facts(format!("cannot draw a starting point: {e}")))?;
+    registry_dir(registry).map_err(LeaseError::Facts)?;
     for id in pick(range, u64::from_le_bytes(start), &taken, euid) {
-        match NamedLock::acquire(locks, &id.to_string(), Duration::ZERO) {
-            Ok(lock) => {
-                // A process that took this uid after `gather` (or a run that
-                // leased it and died, leaving a process behind) keeps it taken.
-                if process_ids().map_err(LeaseError::Facts)?.contains(&id) {
-                    continue;
-                }
-                return Ok(Lease { user: User { name: DYNAMIC.into(), uid: id, gid: id }, _lock: lock });
-            }
-            Err(common::lock::LockError::Busy { .. }) => continue,
-            Err(e) => return Err(LeaseError::Facts(e.to_string())),
+        let path = registry.join(id.to_string());
+        let Some(lock) = try_lock(&path).map_err(|e| LeaseError::Facts(format!("{}: {e}", path.display())))? else {
+            continue;
+        };
+        let lease = Lease { user: User { name: DYNAMIC.into(), uid: id, gid: id }, path, _lock: lock };
+        // A process that took this uid after `gather` (or a run that
+        // leased it and died, leaving a process behind) keeps it taken.
+        if process_ids().map_err(LeaseError::Facts)?.contains(&id) {
+            continue;
         }
+        return Ok(lease);
     }
     Err(LeaseError::Exhausted { first: range.first, last: range.last })
+}
+
+/// Makes sure the registry is a directory only root can change (0755 when
+/// made here, as systemd makes it).
+fn registry_dir(registry: &Path) -> Result<(), String> {
+    if std::fs::symlink_metadata(registry).is_err() {
+        std::fs::DirBuilder::new()
+            .mode(0o755)
+            .create(registry)
+            .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+            .map_err(|e| format!("cannot create {}: {e}", registry.display()))?;
+    }
+    common::private_path::check_dir(registry, common::private_path::Class::Private)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Takes systemd's lock on one uid's file: `None` when someone holds it.
+/// A file unlinked by its holder between our open and our lock is opened
+/// again.
+fn try_lock(path: &Path) -> std::io::Result<Option<File>> {
+    loop {
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags((rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NOCTTY).bits() as i32)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Ok(None),
+            Err(TryLockError::Error(e)) => return Err(e),
+        }
+        if file.metadata()?.nlink() == 0 {
+            continue;
+        }
+        // What systemd writes there: a name for the uid.
+        file.set_len(0)?;
+        file.write_all(
+            format!("openclaw-job-{}", path.file_name().map_or_else(String::new, |n| n.to_string_lossy().into_owned()))
+                .as_bytes(),
+        )?;
+        return Ok(Some(file));
+    }
 }
 
 /// Everything that makes a uid unusable now.
@@ -171,9 +232,14 @@ fn gather(jobs: &Path) -> Result<Taken, LeaseError> {
     ids.extend(process_ids().map_err(fact)?);
     match std::fs::read_dir(jobs) {
         Ok(rd) => {
+            // A job directory (its group is the job's gid) and what lies in
+            // it (home, tmp, out, and what a removal cut short moved up).
             for entry in rd.flatten() {
-                for sub in ["home", "tmp", "out"] {
-                    if let Ok(m) = std::fs::symlink_metadata(entry.path().join(sub)) {
+                let Ok(m) = std::fs::symlink_metadata(entry.path()) else { continue };
+                ids.extend([m.uid(), m.gid()]);
+                let Ok(inner) = std::fs::read_dir(entry.path()) else { continue };
+                for sub in inner.flatten() {
+                    if let Ok(m) = std::fs::symlink_metadata(sub.path()) {
                         ids.extend([m.uid(), m.gid()]);
                     }
                 }
@@ -185,7 +251,9 @@ fn gather(jobs: &Path) -> Result<Taken, LeaseError> {
     Ok(Taken { ids })
 }
 
-/// Every uid and gid any process holds (real, effective, saved, filesystem).
+/// Every uid and gid any thread of any process holds (real, effective,
+/// saved, filesystem, supplementary): a thread can hold other credentials
+/// than its process's leader, so each task is read.
 fn process_ids() -> Result<BTreeSet<u32>, String> {
     let mut ids = BTreeSet::new();
     let rd = std::fs::read_dir("/proc").map_err(|e| format!("/proc: {e}"))?;
@@ -195,14 +263,22 @@ fn process_ids() -> Result<BTreeSet<u32>, String> {
             continue;
         }
         // A process that exits meanwhile has nothing left to hold.
-        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
-        for line in status.lines() {
-            if let Some(rest) = line.strip_prefix("Uid:").or_else(|| line.strip_prefix("Gid:")) {
-                ids.extend(rest.split_whitespace().filter_map(|s| s.parse::<u32>().ok()));
-            }
+        let Ok(tasks) = std::fs::read_dir(entry.path().join("task")) else { continue };
+        for task in tasks.flatten() {
+            let Ok(status) = std::fs::read_to_string(task.path().join("status")) else { continue };
+            ids.extend(ids_in_status(&status));
         }
     }
     Ok(ids)
+}
+
+/// The ids of a `/proc/<pid>/task/<tid>/status` text: its `Uid:`, `Gid:`
+/// and `Groups:` lines. Pure.
+pub fn ids_in_status(status: &str) -> impl Iterator<Item = u32> + '_ {
+    status
+        .lines()
+        .filter_map(|line| ["Uid:", "Gid:", "Groups:"].iter().find_map(|key| line.strip_prefix(key)))
+        .flat_map(|rest| rest.split_whitespace().filter_map(|s| s.parse::<u32>().ok()))
 }
 
 #[cfg(test)]
@@ -216,6 +292,14 @@ mod tests {
         let got: Vec<u32> = pick(range, 3, &taken, 100_004).collect();
         assert_eq!(got, [100_000, 100_002]);
         assert_eq!(pick(range, u64::MAX, &Taken::default(), 0).count(), 5);
+    }
+
+    #[test]
+    fn every_id_of_a_task_counts_supplementary_groups_included() {
+        let status = "Name:\tpy\nUid:\t65534\t70001\t65534\t70001\nGid:\t65534\t65534\t65534\t65534\nGroups:\t70002 70003\nNgid:\t0\n";
+        let got: BTreeSet<u32> = ids_in_status(status).collect();
+        assert_eq!(got, [65534, 70001, 70002, 70003].into());
+        assert_eq!(ids_in_status("Groups:\nUid:\tx\n").count(), 0);
     }
 
     #[test]

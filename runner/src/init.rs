@@ -199,6 +199,12 @@ fn start(a: &InitArgs) -> Result<i32, String> {
     // Backs up unshare's --kill-child: this init never outlives its parent.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| format!("cannot set the parent-death signal: {e}"))?;
+    // A session of its own, with no controlling terminal: a job started
+    // from an operator's root shell must not reach that terminal (TIOCSTI
+    // keystrokes the shell would run, or making itself the foreground
+    // group to read what the operator types). `unshare --fork` made this
+    // process, so it leads no group and may start a session.
+    rustix::process::setsid().map_err(|e| format!("cannot start the job's own session: {e}"))?;
     crate::view::build(&a.root, &a.binds)?;
     if a.lo_up {
         crate::netns::loopback_up().map_err(|e| format!("cannot bring up the job's loopback: {e}"))?;

@@ -69,11 +69,13 @@ impl JobDir {
         self.root.join("view")
     }
 
-    /// Creates the job directory (0711: the job may pass through, not list)
-    /// and its private writable directories, owned by `user`.
+    /// Creates the job directory (0710, group the job's gid: the job may
+    /// pass through, not list, and no other uid may even pass) and its
+    /// private writable directories, owned by `user`.
     pub fn create(&self, user: &User) -> io::Result<()> {
         std::fs::create_dir(&self.root)?;
-        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o711))?;
+        rustix::fs::chown(&self.root, None, Some(rustix::fs::Gid::from_raw(user.gid)))?;
+        std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o710))?;
         std::fs::create_dir(self.view())?;
         std::fs::set_permissions(self.view(), std::fs::Permissions::from_mode(0o700))?;
         for dir in [self.home(), self.tmp(), self.out()] {
@@ -108,7 +110,7 @@ impl JobDir {
             Err(Errno::NOENT) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
-        empty_dir(&dir, 0)?;
+        empty_dir(&dir, 0, &mut Removal { top: &dir, hoisted: 0 })?;
         drop(dir);
         std::fs::remove_dir(&self.root)
     }
@@ -137,19 +139,29 @@ pub fn lock_down(root: &Path) -> io::Result<usize> {
 /// How every directory of a job's tree is opened: never through a link.
 const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::NOFOLLOW).union(OFlags::CLOEXEC);
 
-/// Deeper than any tree a job can make within its limits.
-const MAX_DEPTH: usize = 4096;
+/// How deep removal descends holding one descriptor per level; a deeper
+/// directory is first moved up to the job directory itself and emptied
+/// from there, so any depth is removed with at most this many descriptors
+/// open (well under systemd's soft `RLIMIT_NOFILE` of 1024).
+const HOIST_DEPTH: usize = 64;
+
+/// Where a removal stands: the job directory (where deep directories are
+/// moved to) and how many were moved so far.
+struct Removal<'a> {
+    top: &'a OwnedFd,
+    hoisted: u64,
+}
 
 /// Removes everything inside the open directory `dir`, after giving it
 /// owner write and search bits through its descriptor.
-fn empty_dir(dir: &OwnedFd, depth: usize) -> io::Result<()> {
-    if depth > MAX_DEPTH {
-        return Err(io::Error::other("the job's tree is nested too deep to remove"));
-    }
+fn empty_dir(dir: &OwnedFd, depth: usize, r: &mut Removal<'_>) -> io::Result<()> {
     let st = rustix::fs::fstat(dir)?;
     rustix::fs::fchmod(dir, Mode::from_raw_mode((st.st_mode & 0o7777) | 0o700))?;
-    // A process of the job's uid may still be adding entries: a few passes, then give up.
-    for _ in 0..8 {
+    // A process of the job's uid may still be adding entries: a few passes,
+    // then give up. At the top, a pass that moved deep directories up
+    // (which the next pass finds) does not count.
+    let mut passes = 0;
+    while passes < 8 {
         let mut names = Vec::new();
         for entry in Dir::read_from(dir)? {
             let name = entry?.file_name().to_owned();
@@ -160,21 +172,40 @@ fn empty_dir(dir: &OwnedFd, depth: usize) -> io::Result<()> {
         if names.is_empty() {
             return Ok(());
         }
+        let before = r.hoisted;
         for name in &names {
-            remove_entry(dir, name, depth)?;
+            remove_entry(dir, name, depth, r)?;
+        }
+        if r.hoisted == before || depth > 0 {
+            passes += 1;
         }
     }
     Err(io::Error::other("entries keep appearing in the job's tree"))
 }
 
+/// Moves the directory `name` of `dir` up into the job directory under a
+/// fresh name (never replacing anything), to be emptied from there.
+fn hoist(dir: &OwnedFd, name: &CStr, r: &mut Removal<'_>) -> io::Result<()> {
+    loop {
+        r.hoisted += 1;
+        let to = format!(".deep-{}", r.hoisted);
+        match rustix::fs::renameat_with(dir, name, r.top, to.as_str(), rustix::fs::RenameFlags::NOREPLACE) {
+            Ok(()) | Err(Errno::NOENT) => return Ok(()),
+            Err(Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Removes one entry of `dir` by name: a directory is opened without
-/// following links and emptied first; anything else (a link included) is
-/// unlinked itself.
-fn remove_entry(dir: &OwnedFd, name: &CStr, depth: usize) -> io::Result<()> {
+/// following links and emptied first (or, too deep, moved up first);
+/// anything else (a link included) is unlinked itself.
+fn remove_entry(dir: &OwnedFd, name: &CStr, depth: usize, r: &mut Removal<'_>) -> io::Result<()> {
     for _ in 0..8 {
         match rustix::fs::openat(dir, name, DIR_FLAGS, Mode::empty()) {
+            Ok(_) if depth + 1 >= HOIST_DEPTH => return hoist(dir, name, r),
             Ok(sub) => {
-                empty_dir(&sub, depth + 1)?;
+                empty_dir(&sub, depth + 1, r)?;
                 match rustix::fs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
                     Ok(()) | Err(Errno::NOENT) => return Ok(()),
                     // Swapped or refilled meanwhile: look again.
@@ -216,22 +247,6 @@ fn walk(root: &Path, visit: &mut dyn FnMut(&Path, &std::fs::Metadata) -> io::Res
         }
     }
     Ok(())
-}
-
-/// Makes `dir` searchable by others (0711 at least) when this process owns
-/// it; the job's uid must pass through to reach its directories.
-pub fn allow_passage(dir: &Path) -> io::Result<()> {
-    let meta = std::fs::symlink_metadata(dir)?;
-    if meta.uid() == rustix::process::geteuid().as_raw() && meta.mode() & 0o011 != 0o011 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode((meta.mode() & 0o7777) | 0o011))?;
-    }
-    Ok(())
-}
-
-/// The first ancestor of `path` (not itself) that others cannot
-/// search, if any: the job's uid could not reach its HOME through it.
-pub fn unreachable_ancestor(path: &Path) -> Option<PathBuf> {
-    path.ancestors().skip(1).find(|a| std::fs::metadata(a).is_ok_and(|m| m.mode() & 0o001 == 0)).map(Path::to_owned)
 }
 
 /// Removes job directories under `jobs` that no running job holds (their

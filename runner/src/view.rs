@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `/usr`, `/etc`, `/bin`, `/sbin`, `/lib*` | the host's, read-only, nosuid (a link such as `/bin -> usr/bin` stays a link) |
 //! | `/proc` | its own PID namespace's |
-//! | `/dev` | `null`, `zero`, `full`, `random`, `urandom`, `tty`; `fd`, `stdin`, `stdout`, `stderr` links; private `shm` and `mqueue` |
+//! | `/dev` | `null`, `zero`, `full`, `random`, `urandom`; `fd`, `stdin`, `stdout`, `stderr` links; private `shm` and `mqueue` |
 //! | `/tmp`, `/var/tmp` | private, empty tmpfs (512 MiB each) |
 //! | `/run` | private, empty tmpfs; `/run/lock` world-writable |
 //! | the job directory | read-write: the worktree (its modes keep it read-only), `HOME`, `TMPDIR`, `ARTIFACT_DIR` |
@@ -29,7 +29,9 @@ use rustix::mount::{MountFlags, UnmountFlags};
 pub const SYSTEM: [&str; 8] = ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
 
 /// Device nodes bound from the host's `/dev`.
-const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+/// No `tty`: the job has no controlling terminal (its init starts a new
+/// session), and the host's terminal devices stay out of reach.
+const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
 /// Size of the private `/tmp` and `/var/tmp`.
 pub const TMP_SIZE: &str = "512m";

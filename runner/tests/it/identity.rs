@@ -146,23 +146,23 @@ fn uids_that_are_named_held_or_leased_are_never_handed_out() {
     lab.host.write_config("[runner]\ndynamic_uids = [65534, 65534]\n");
     refused(&lab, "no free uid in [runner] dynamic_uids 65534-65534");
     // A host process holds the only uid of the range.
-    lab.host.write_config("[runner]\ndynamic_uids = [64999, 64999]\n");
+    lab.host.write_config("[runner]\ndynamic_uids = [70999, 70999]\n");
     let mut squatter = Command::new("/usr/bin/setpriv")
-        .args(["--reuid=64999", "--regid=64999", "--clear-groups", "--", "/bin/sleep", "30"])
+        .args(["--reuid=70999", "--regid=70999", "--clear-groups", "--", "/bin/sleep", "30"])
         .spawn()
         .unwrap();
-    assert!(test_support::wait_until(Duration::from_secs(5), || !processes_of(64999).is_empty()));
+    assert!(test_support::wait_until(Duration::from_secs(5), || !processes_of(70999).is_empty()));
     refused(&lab, "no free uid");
     squatter.kill().unwrap();
     squatter.wait().unwrap();
     // A running job leases it: a second run at the same time finds none.
     let mut first = lab.command(&["run", "--job", "hold", "--format", "json"]);
     let first = first.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    assert!(test_support::wait_until(Duration::from_secs(10), || !processes_of(64999).is_empty()));
+    assert!(test_support::wait_until(Duration::from_secs(10), || !processes_of(70999).is_empty()));
     refused(&lab, "no free uid");
     let first = test_support::Run::from(first.wait_with_output().unwrap());
     assert_eq!(first.code, 0, "{}\n{}", first.stdout, first.stderr);
-    assert_eq!(first.json()["run_as"]["uid"], 64999);
+    assert_eq!(first.json()["run_as"]["uid"], 70999);
 }
 
 #[test]

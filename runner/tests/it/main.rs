@@ -3,6 +3,7 @@
 //! uids (jobs run as a uid leased for the run, or as nobody, 65534; the
 //! mutation cases as root, the only user that can write the tree). Tests that need root print `SKIPPED`.
 
+mod attacks;
 mod bridge;
 mod clean;
 mod cleanup;
