@@ -382,6 +382,10 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     }
     if let Err(e) = &cleanup {
         invariants["cleanup_error"] = json!(e);
+        invariants["cleanup_alert"] = match crate::alert::send(&ctx.job_id, &job.name, e) {
+            Ok(()) => json!("accepted"),
+            Err(why) => json!(format!("not sent: {why}")),
+        };
     }
     let (repo, sha) = valid.target.as_ref().map_or((Value::Null, Value::Null), |(r, s)| (json!(r.name), json!(s)));
     let url = valid.target.as_ref().map_or(Value::Null, |(r, _)| json!(r.url));

@@ -12,6 +12,7 @@
 //! output; `cli` the flow of each subcommand and the only place exit codes
 //! are chosen.
 
+pub mod alert;
 pub mod bridge;
 mod cli;
 pub mod config;

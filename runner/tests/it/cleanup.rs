@@ -87,3 +87,45 @@ fn cleanup_never_follows_a_link_the_jobs_uid_swaps_in() {
         assert!(!jd.root.exists(), "attempt {attempt}: the job directory is still there");
     }
 }
+
+/// A cleanup that cannot complete (a root job made a file in its HOME
+/// immutable) makes the run an `error` of class `cleanup_failed`, and
+/// alerts through `openclaw-notify` (a stub here, recording its arguments).
+#[test]
+fn a_cleanup_that_cannot_complete_is_an_error_and_alerts() {
+    if !need_root() {
+        return;
+    }
+    let mut lab = Lab::new();
+    lab.job("pin", "touch \"$HOME/pin\" && chattr +i \"$HOME/pin\"", "requires_repo = false\nrun_as = \"root\"\n");
+    lab.write_config();
+    let said = lab.host.path("notify.args");
+    let stub = lab.host.path("bin/notify-stub.sh");
+    std::fs::write(&stub, format!("#!/bin/sh\nprintf '%s\\n' \"$@\" > {}\n", said.display())).unwrap();
+    std::fs::set_permissions(&stub, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = lab.command(&["run", "--job", "pin", "--format", "json"]);
+    cmd.env("OPENCLAW_NOTIFY_BIN", &stub);
+    let run = test_support::run(&mut cmd);
+    let left = lab.job_dirs();
+    for d in &left {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(lab.host.path("run/runner").join(d).join("home/pin"))
+            .status();
+    }
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let v = run.json();
+    assert_eq!(v["status"], "error", "{v}");
+    assert_eq!(v["invariants"]["cleanup_ok"], false, "{v}");
+    assert_eq!(v["invariants"]["cleanup_alert"], "accepted", "{v}");
+    let error = crate::support::read(&lab.artifacts(v["job_id"].as_str().unwrap()).join("error.json"));
+    assert!(error.contains("\"cleanup_failed\""), "{error}");
+    let args = crate::support::read(&said);
+    assert!(args.starts_with("send\n--check-id\nrunner.cleanup_failed\n"), "{args}");
+    assert!(args.contains(v["job_id"].as_str().unwrap()), "{args}");
+    // The next run removes what was left once nothing pins it.
+    lab.job("noop", "exit 0", "requires_repo = false\n");
+    lab.write_config();
+    assert_eq!(test_support::run(&mut lab.command(&["run", "--job", "noop"])).code, 0);
+    assert!(lab.job_dirs().is_empty(), "{:?}", lab.job_dirs());
+}
