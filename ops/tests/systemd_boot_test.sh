@@ -299,6 +299,9 @@ printf 'hello\n' >"$tmp/app/README"
 "${git_env[@]}" git -C "$tmp/app" commit -q -m one
 "${git_env[@]}" git -C "$tmp/app" push -q /srv/git/app.git main
 sha="$("${git_env[@]}" git -C "$tmp/app" rev-parse HEAD)"
+check "the package made no job user (jobs get a uid per run)" test -z "$(getent passwd openclaw-job)"
+# A named job user, as an older allowlist may still name one.
+adduser --system --quiet --group --no-create-home --home /nonexistent --shell /usr/sbin/nologin openclaw-job
 cat >/etc/openclaw/runner.toml <<'EOF'
 [[repo]]
 name = "app"
