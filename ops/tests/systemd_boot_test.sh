@@ -322,7 +322,7 @@ run_as = "root"
 
 [[job]]
 name = "dynamic"
-argv = ["/bin/sh", "-c", "id -u; ls -A /run | tr '\\n' ' '; echo; keyctl show @s >/dev/null 2>&1 || echo no-keyring"]
+argv = ["/bin/sh", "-c", "id -u; ls -A /run | tr '\\n' ' '; echo; keyctl show @s >/dev/null 2>&1 || echo no-keyring; echo written > $ARTIFACT_DIR/w"]
 timeout_sec = 60
 EOF
 chmod 0644 /etc/openclaw/runner.toml
@@ -363,6 +363,8 @@ expect "the dynamic job's /run is its own (lock, and the way to its job director
 check "the dynamic uid's lease was let go (systemd's registry file unlinked)" test ! -e "/run/systemd/dynamic-uid/$dyn_uid"
 expect "the dynamic job has no keyring calls" no-keyring "$(sed -n 3p "$out" 2>&1)"
 check "nothing runs as the dynamic uid after its run" test -z "$(ps -o pid= -u "$dyn_uid" 2>/dev/null)"
+expect "the dynamic job wrote its ARTIFACT_DIR under the unit's UMask=0077" written \
+  "$(cat "/var/lib/openclaw/artifacts/runner/$job_id/outputs/w" 2>&1)"
 
 section "exposure"
 exposure openclaw-doctor.service "$units/openclaw-doctor.service"

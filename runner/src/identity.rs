@@ -8,7 +8,10 @@
 //! gets the same uid. No other run, and no host process, shares it, so what the
 //! kernel keeps per uid (keyrings, the process count, signal and ptrace
 //! rights, file ownership) reaches no one else. A uid is skipped when
-//! `/etc/passwd` names it, `/etc/group` names its gid, any thread holds it
+//! `/etc/passwd` names it, `/etc/group` names its gid, the host's user
+//! database names either (`getent`, through NSS: systemd's userdb, LDAP,
+//! SSSD), `/etc/subuid` or `/etc/subgid` hands it to someone's user
+//! namespaces, any thread holds it
 //! (real, effective, saved, filesystem or supplementary id), or a job
 //! directory left under the run directory, or anything in one, is owned by
 //! it. Its files go with the job
@@ -136,6 +139,19 @@ pub struct Taken {
     /// Uids named in `/etc/passwd`, gids in `/etc/group`, uids of every
     /// process and owners of leftover job directories.
     pub ids: BTreeSet<u32>,
+    /// Ranges of `/etc/subuid` and `/etc/subgid` (first, count).
+    pub subordinate: Vec<(u32, u32)>,
+}
+
+impl Taken {
+    /// Whether `id` is taken.
+    pub fn holds(&self, id: u32) -> bool {
+        self.ids.contains(&id)
+            || self
+                .subordinate
+                .iter()
+                .any(|&(first, count)| id >= first && u64::from(id) < u64::from(first) + u64::from(count))
+    }
 }
 
 /// The candidates of `range` in the order they are tried: from `start`
@@ -144,9 +160,7 @@ pub struct Taken {
 pub fn pick(range: UidRange, start: u64, taken: &Taken, euid: u32) -> impl Iterator<Item = u32> + '_ {
     let len = range.len();
     let start = start % len;
-    (0..len)
-        .map(move |i| range.first + ((start + i) % len) as u32)
-        .filter(move |id| *id != euid && !taken.ids.contains(id))
+    (0..len).map(move |i| range.first + ((start + i) % len) as u32).filter(move |id| *id != euid && !taken.holds(*id))
 }
 
 /// Leases a uid of `range`: the first candidate of [`pick`] whose lock in
@@ -166,8 +180,10 @@ pub fn lease(range: UidRange, registry: &Path, jobs: &Path, euid: u32) -> Result
         };
         let lease = Lease { user: User { name: DYNAMIC.into(), uid: id, gid: id }, path, _lock: lock };
         // A process that took this uid after `gather` (or a run that
-        // leased it and died, leaving a process behind) keeps it taken.
-        if process_ids().map_err(LeaseError::Facts)?.contains(&id) {
+        // leased it and died, leaving a process behind) keeps it taken, as
+        // does a user or group the host's user database knows (systemd
+        // asks the same of a uid it picks).
+        if process_ids().map_err(LeaseError::Facts)?.contains(&id) || named_by_nss(id).map_err(LeaseError::Facts)? {
             continue;
         }
         return Ok(lease);
@@ -179,11 +195,13 @@ pub fn lease(range: UidRange, registry: &Path, jobs: &Path, euid: u32) -> Result
 /// made here, as systemd makes it).
 fn registry_dir(registry: &Path) -> Result<(), String> {
     if std::fs::symlink_metadata(registry).is_err() {
-        std::fs::DirBuilder::new()
-            .mode(0o755)
-            .create(registry)
-            .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
-            .map_err(|e| format!("cannot create {}: {e}", registry.display()))?;
+        match std::fs::DirBuilder::new().mode(0o755).create(registry) {
+            // The umask may have narrowed it: systemd's lookups need 0755.
+            Ok(()) => std::fs::set_permissions(registry, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+                .map_err(|e| format!("cannot open up {}: {e}", registry.display()))?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(format!("cannot create {}: {e}", registry.display())),
+        }
     }
     common::private_path::check_dir(registry, common::private_path::Class::Private)
         .map(|_| ())
@@ -230,6 +248,14 @@ fn gather(jobs: &Path) -> Result<Taken, LeaseError> {
         std::fs::read_to_string(crate::passwd::GROUP).map_err(|e| fact(format!("{}: {e}", crate::passwd::GROUP)))?;
     ids.extend(crate::passwd::parse_groups(&groups).map_err(fact)?.into_iter().map(|(_, gid)| gid));
     ids.extend(process_ids().map_err(fact)?);
+    let mut subordinate = Vec::new();
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        match std::fs::read_to_string(file) {
+            Ok(text) => subordinate.extend(parse_subordinate(&text).map_err(|e| fact(format!("{file}: {e}")))?),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(fact(format!("{file}: {e}"))),
+        }
+    }
     match std::fs::read_dir(jobs) {
         Ok(rd) => {
             // A job directory (its group is the job's gid) and what lies in
@@ -248,7 +274,43 @@ fn gather(jobs: &Path) -> Result<Taken, LeaseError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(fact(format!("{}: {e}", jobs.display()))),
     }
-    Ok(Taken { ids })
+    Ok(Taken { ids, subordinate })
+}
+
+/// The `(first, count)` ranges of a `/etc/subuid`-shaped text
+/// (`name:first:count`; blank and `#` lines skipped). Pure.
+pub fn parse_subordinate(text: &str) -> Result<Vec<(u32, u32)>, String> {
+    let mut res = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split(':').collect();
+        let [_, first, count] = fields.as_slice() else {
+            return Err(format!("line {}: not `name:first:count`", i + 1));
+        };
+        let (Ok(first), Ok(count)) = (first.parse::<u32>(), count.parse::<u32>()) else {
+            return Err(format!("line {}: not numbers", i + 1));
+        };
+        res.push((first, count));
+    }
+    Ok(res)
+}
+
+/// The name service's `getent` program (libc-bin).
+const GETENT: &str = "/usr/bin/getent";
+
+/// Whether the host's user database (through NSS) names `id` as a user or
+/// a group: `getent` exits 0 when it finds one, 2 when it does not; any
+/// other answer is an error (no guess).
+fn named_by_nss(id: u32) -> Result<bool, String> {
+    for db in ["passwd", "group"] {
+        let out = common::process::run(GETENT, &[db, &id.to_string()], std::time::Duration::from_secs(10))
+            .map_err(|e| format!("{GETENT} {db} {id}: {e}"))?;
+        match out.status.code() {
+            Some(0) => return Ok(true),
+            Some(2) => {}
+            other => return Err(format!("{GETENT} {db} {id} answered {other:?}: {}", out.stderr_line())),
+        }
+    }
+    Ok(false)
 }
 
 /// Every uid and gid any thread of any process holds (real, effective,
@@ -288,7 +350,7 @@ mod tests {
     #[test]
     fn candidates_wrap_round_the_range_and_skip_what_is_taken() {
         let range = UidRange { first: 100_000, last: 100_004 };
-        let taken = Taken { ids: [100_001, 100_003].into() };
+        let taken = Taken { ids: [100_001, 100_003].into(), subordinate: Vec::new() };
         let got: Vec<u32> = pick(range, 3, &taken, 100_004).collect();
         assert_eq!(got, [100_000, 100_002]);
         assert_eq!(pick(range, u64::MAX, &Taken::default(), 0).count(), 5);
@@ -300,6 +362,17 @@ mod tests {
         let got: BTreeSet<u32> = ids_in_status(status).collect();
         assert_eq!(got, [65534, 70001, 70002, 70003].into());
         assert_eq!(ids_in_status("Groups:\nUid:\tx\n").count(), 0);
+    }
+
+    #[test]
+    fn subordinate_ranges_are_taken_and_read_strictly() {
+        let ranges = parse_subordinate("# x\nalice:100000:65536\n\nbob:165536:10\n").unwrap();
+        assert_eq!(ranges, [(100_000, 65_536), (165_536, 10)]);
+        let taken = Taken { ids: BTreeSet::new(), subordinate: ranges };
+        assert!(taken.holds(100_000) && taken.holds(165_545) && !taken.holds(165_546) && !taken.holds(99_999));
+        for bad in ["alice:100000\n", "alice:x:1\n", "a:1:2:3\n"] {
+            assert!(parse_subordinate(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -205,7 +205,14 @@ fn start(a: &InitArgs) -> Result<i32, String> {
     // group to read what the operator types). `unshare --fork` made this
     // process, so it leads no group and may start a session.
     rustix::process::setsid().map_err(|e| format!("cannot start the job's own session: {e}"))?;
-    crate::view::build(&a.root, &a.binds)?;
+    // The view's directories get the modes `view` asks for whatever umask
+    // the runner had (the units set 0077, under which the passage to the
+    // job's own directory would be root's alone); the job keeps the
+    // runner's umask.
+    let umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o022));
+    let built = crate::view::build(&a.root, &a.binds);
+    rustix::process::umask(umask);
+    built?;
     if a.lo_up {
         crate::netns::loopback_up().map_err(|e| format!("cannot bring up the job's loopback: {e}"))?;
     }

@@ -145,6 +145,10 @@ const DIR_FLAGS: OFlags = OFlags::RDONLY.union(OFlags::DIRECTORY).union(OFlags::
 /// open (well under systemd's soft `RLIMIT_NOFILE` of 1024).
 const HOIST_DEPTH: usize = 64;
 
+/// Most directories one removal moves up (64 levels each: far deeper than
+/// any tree a job writes within its limits).
+const MAX_HOISTS: u64 = 1_000_000;
+
 /// Where a removal stands: the job directory (where deep directories are
 /// moved to) and how many were moved so far.
 struct Removal<'a> {
@@ -187,6 +191,11 @@ fn empty_dir(dir: &OwnedFd, depth: usize, r: &mut Removal<'_>) -> io::Result<()>
 /// fresh name (never replacing anything), to be emptied from there.
 fn hoist(dir: &OwnedFd, name: &CStr, r: &mut Removal<'_>) -> io::Result<()> {
     loop {
+        // A process still building chains meanwhile could keep the top
+        // busy for ever: a bound, then `cleanup_failed`.
+        if r.hoisted >= MAX_HOISTS {
+            return Err(io::Error::other("the job's tree keeps growing deeper"));
+        }
         r.hoisted += 1;
         let to = format!(".deep-{}", r.hoisted);
         match rustix::fs::renameat_with(dir, name, r.top, to.as_str(), rustix::fs::RenameFlags::NOREPLACE) {

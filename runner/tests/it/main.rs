@@ -4,6 +4,7 @@
 //! mutation cases as root, the only user that can write the tree). Tests that need root print `SKIPPED`.
 
 mod attacks;
+mod attacks2;
 mod bridge;
 mod clean;
 mod cleanup;
