@@ -16,7 +16,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
+/// Timed runs per size (`OPENCLAW_BENCH_RUNS` overrides).
 const RUNS: usize = 7;
+
+fn runs() -> usize {
+    std::env::var("OPENCLAW_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(RUNS)
+}
 
 /// Ceiling of the dynamic-uid whole run over the fixed-user whole run.
 const DYNAMIC_CEILING: f64 = 1.1;
@@ -66,7 +71,7 @@ pub(crate) fn runner(root: &Path) -> Result<(), String> {
     chmod(&tmp, 0o755).map_err(|e| e.to_string())?;
     chmod(&tmp.join("etc"), 0o700).map_err(|e| e.to_string())?;
     std::fs::write(tmp.join("openclaw.toml"), "").map_err(|e| e.to_string())?;
-    let direct: Vec<u64> = (0..RUNS)
+    let direct: Vec<u64> = (0..runs())
         .map(|_| {
             let t = Instant::now();
             let _ = Command::new("/bin/true").status();
@@ -75,7 +80,8 @@ pub(crate) fn runner(root: &Path) -> Result<(), String> {
         .collect();
     eprintln!("bench runner: /bin/true run directly: median {} µs", median(direct));
     eprintln!(
-        "bench runner: files | fetch(warm-up) | checkout | read-only | manifest | check | cleanup | job | whole run (nobody) | whole run (dynamic) | plain git worktree add (ms, medians of {RUNS})"
+        "bench runner: files | fetch(warm-up) | checkout | read-only | manifest | check | cleanup | job | whole run (nobody) | whole run (dynamic) | plain git worktree add (ms, medians of {})",
+        runs()
     );
     // OPENCLAW_BENCH_SIZES=1000,10000 measures fewer sizes (the 100k round takes minutes).
     let sizes: Vec<usize> = match std::env::var("OPENCLAW_BENCH_SIZES") {
@@ -117,10 +123,16 @@ pub(crate) fn runner(root: &Path) -> Result<(), String> {
         let mut phases: std::collections::BTreeMap<&str, Vec<u64>> = Default::default();
         let mut warm_fetch = 0;
         let mirror = tmp.join(format!("state/runner/mirrors/r{n}.git"));
-        for round in 0..=RUNS {
-            let (wall, v) = run_once(&bin, &cfg, &tmp, "noop", n, &sha)?;
+        for round in 0..=runs() {
+            // Alternate which goes first, so neither always runs on a warmer cache.
+            let ((wall, v), (dyn_wall, dv)) = if round % 2 == 0 {
+                let fixed = run_once(&bin, &cfg, &tmp, "noop", n, &sha)?;
+                (fixed, run_once(&bin, &cfg, &tmp, "noop-dynamic", n, &sha)?)
+            } else {
+                let dynamic = run_once(&bin, &cfg, &tmp, "noop-dynamic", n, &sha)?;
+                (run_once(&bin, &cfg, &tmp, "noop", n, &sha)?, dynamic)
+            };
             let t = &v["timings_ms"];
-            let (dyn_wall, dv) = run_once(&bin, &cfg, &tmp, "noop-dynamic", n, &sha)?;
             let plain = plain_worktree_add(&mirror, &tmp.join("plain"), &sha)?;
             if round == 0 {
                 warm_fetch = t["fetch"].as_u64().unwrap_or(0);
