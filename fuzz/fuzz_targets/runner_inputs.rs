@@ -1,6 +1,8 @@
 //! Fuzzes the runner's readers of untrusted input: the allowlist loader
-//! (operator TOML), a `run` request (caller arguments), `/etc/passwd` and
-//! the path escaping of the mutation report. No input may panic; an
+//! (operator TOML), a `run` request (caller arguments), `/etc/passwd`,
+//! `/etc/group`, `/etc/subuid`, a task's `/proc` status (its name is the
+//! job's), the job's stderr (keyctl's line taken off) and the path
+//! escaping of the mutation report. No input may panic; an
 //! allowlist that loads holds only valid names, safe URLs, plain branches,
 //! absolute programs, bounded timeouts and never a default `run_as` with
 //! the runner's uid; an accepted request names an allowlisted job and a
@@ -18,8 +20,15 @@ use runner::request::{Request, check};
 use runner::validate::{check_url, valid_branch, valid_name, valid_sha};
 
 fuzz_target!(|data: &[u8]| {
+    // A job's stderr: only keyctl's own first line may go, nothing else.
+    let kept = runner::job::strip_keyctl_line(data);
+    assert!(data.ends_with(kept) && (kept.len() == data.len() || data.starts_with(b"Joined session keyring: ")));
     let Ok(text) = std::str::from_utf8(data) else { return };
     let _ = runner::passwd::parse("passwd", text);
+    let _ = runner::passwd::parse_groups(text);
+    let _ = runner::identity::parse_subordinate(text);
+    // A task's status, whose Name line the job chooses.
+    let _ = runner::identity::ids_in_status(text).count();
     let escaped = runner::manifest::escape(data);
     assert!(escaped.bytes().all(|b| (0x20..0x7f).contains(&b)));
     let user = |n: &str| match n {
@@ -32,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
     let (toml_part, req_part) = text.split_once("\n---\n").unwrap_or((text, ""));
     let doc = Document::from_text(Path::new("runner.toml"), toml_part);
     let Ok(cfg) = RunnerConfig::parse(&doc, &host) else { return };
-    assert_ne!(cfg.run_as.uid, 0);
+    assert!(!cfg.run_as.is_root());
     for r in &cfg.repos {
         assert!(valid_name(&r.name) && check_url(&r.url).is_ok());
         assert!(r.allowed_branches.iter().all(|b| valid_branch(b)));
