@@ -34,6 +34,9 @@ if [[ -n "$status" && "$status" != un* && "$status" != pn* ]]; then
   exit 2
 fi
 
+# An openclaw-job user an earlier version made stays (system accounts are
+# never deleted); this version must not make one.
+job_user_before="$(getent passwd openclaw-job || true)"
 secrets=/etc/ai-ops-runner/secrets
 state=/var/lib/openclaw
 logs=/var/log/openclaw
@@ -162,7 +165,7 @@ else
 fi
 mode_owner /etc/openclaw 755 root:root
 check "system group openclaw-runner exists" getent group openclaw-runner
-check "no job user is made (runner jobs get a uid per run)" test -z "$(getent passwd openclaw-job)"
+check "no job user is made (runner jobs get a uid per run)" test "$(getent passwd openclaw-job || true)" = "$job_user_before"
 check "logrotate snippet is a conffile" grep -q '/etc/logrotate.d/openclaw-guard' /var/lib/dpkg/info/openclaw.conffiles
 check "the ops wrapper finds its lib from /usr/lib/openclaw/ops" /usr/lib/openclaw/ops/openclaw_doctor.sh --version
 check "the example runner.toml is a valid allowlist" openclaw-runner check-config --config /usr/share/doc/openclaw/examples/runner.toml
