@@ -130,7 +130,7 @@ pub(crate) fn run(spec: &Spec, stop: &AtomicBool, reaper: &Arc<Reaper>, around: 
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0);
-    let mut child = match reaper.spawn(&mut cmd, around) {
+    let mut child = match reaper.spawn(&spec.run_id, &mut cmd, around) {
         Ok(c) => c,
         Err(e) => return failed(format!("cannot start {program}: {e}")),
     };
@@ -173,7 +173,10 @@ pub(crate) fn run(spec: &Spec, stop: &AtomicBool, reaper: &Arc<Reaper>, around: 
     // Whatever the child left behind goes with it: its group, then every
     // descendant that left the group and was re-parented to us.
     kill_group(pid);
-    reaper.sweep(&spec.run_id);
+    let swept = reaper.sweep(&spec.run_id);
+    if swept > 0 {
+        crate::INFO.error(&format!("run {}: killed {swept} process(es) it left behind", spec.run_id));
+    }
     let pipes_deadline = Instant::now() + PIPE_GRACE;
     for _ in 0..2 {
         if done_rx.recv_timeout(pipes_deadline.saturating_duration_since(Instant::now())).is_err() {

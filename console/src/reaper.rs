@@ -2,9 +2,11 @@
 //! child subreaper (`PR_SET_CHILD_SUBREAPER`), so a grandchild that
 //! `setsid()`s out of its process group and loses its parent is re-parented
 //! to the console instead of to init. When a run ends, its supervisor
-//! sweeps: every such orphan that carries the run's `OPENCLAW_RUN_ID` (or
-//! hides its environment) is killed and reaped, repeatedly, until none is
-//! left; only then is the action's lock released. Zombie orphans are reaped
+//! sweeps: every such orphan that carries the run's `OPENCLAW_RUN_ID`, no
+//! run id, or the id of no run still going (one it forged) is killed and
+//! reaped, repeatedly, until none is left; only then is the action's lock
+//! released. An orphan carrying another live run's id is left to that
+//! run's sweep. Zombie orphans are reaped
 //! periodically. Spawns and sweeps share one mutex, so a direct child (whose
 //! status belongs to its own waiter) is never mistaken for an orphan.
 
@@ -25,6 +27,8 @@ pub(crate) struct Reaper {
     direct: Mutex<HashSet<u32>>,
     /// Whether this process is the subreaper (false: sweeping finds nothing).
     active: bool,
+    /// The ids of runs whose child was started and not yet swept.
+    runs: Mutex<HashSet<String>>,
 }
 
 /// One process seen in /proc.
@@ -44,20 +48,24 @@ fn stat(pid: u32) -> Option<Proc> {
     Some(Proc { pid, ppid, zombie: state == "Z" || state == "X" })
 }
 
-/// Whether `pid`'s environment names `run_id`, or cannot be read (a process
-/// that hides its environment is not given the benefit of the doubt).
-fn belongs_to(pid: u32, run_id: &str) -> bool {
-    let Ok(env) = std::fs::read(format!("/proc/{pid}/environ")) else { return true };
-    let want = format!("OPENCLAW_RUN_ID={run_id}");
-    let mut has_id = false;
+/// Whether the orphan with environment `env` (`None`: unreadable) is run
+/// `run_id`'s to kill: it names that run, names no run (it cleared its
+/// environment to hide), or names a run that is not going (it forged an
+/// id to escape); an unreadable environment is not given the benefit of
+/// the doubt either. Only an orphan naming another live run is left. Pure.
+pub(crate) fn belongs_to(env: Option<&[u8]>, run_id: &str, live: &HashSet<String>) -> bool {
+    let Some(env) = env else { return true };
+    let mut named = None;
     for var in env.split(|b| *b == 0) {
-        if var == want.as_bytes() {
-            return true;
+        if let Some(id) = var.strip_prefix(b"OPENCLAW_RUN_ID=") {
+            named = Some(id);
         }
-        has_id |= var.starts_with(b"OPENCLAW_RUN_ID=");
     }
-    // Another run's id: not ours. No id at all: it cleared its environment to hide.
-    !has_id
+    match named {
+        None => true,
+        Some(id) if id == run_id.as_bytes() => true,
+        Some(id) => !std::str::from_utf8(id).is_ok_and(|id| live.contains(id)),
+    }
 }
 
 impl Reaper {
@@ -65,23 +73,29 @@ impl Reaper {
     /// still runs; group kills then remain the only cleanup.
     pub(crate) fn install() -> Reaper {
         let active = set_child_subreaper(Some(getpid())).is_ok();
-        Reaper { me: getpid().as_raw_nonzero().get() as u32, direct: Mutex::default(), active }
+        Reaper { me: getpid().as_raw_nonzero().get() as u32, direct: Mutex::default(), active, runs: Mutex::default() }
     }
 
     fn guard(&self) -> MutexGuard<'_, HashSet<u32>> {
         self.direct.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Spawns `cmd` and remembers it as a direct child; `around` runs just
-    /// before and after the spawn, under the same mutex (used to hand the
-    /// action's lock to this child and to no other).
-    pub(crate) fn spawn(&self, cmd: &mut Command, around: &dyn Fn(bool)) -> std::io::Result<Child> {
+    fn live(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.runs.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Spawns `cmd`, the child of run `run_id`, and remembers it as a
+    /// direct child and the run as going until its [`Reaper::sweep`];
+    /// `around` runs just before and after the spawn, under the same mutex
+    /// (used to hand the action's lock to this child and to no other).
+    pub(crate) fn spawn(&self, run_id: &str, cmd: &mut Command, around: &dyn Fn(bool)) -> std::io::Result<Child> {
         let mut direct = self.guard();
         around(true);
         let res = cmd.spawn();
         around(false);
         let child = res?;
         direct.insert(child.id());
+        self.live().insert(run_id.to_owned());
         Ok(child)
     }
 
@@ -101,9 +115,15 @@ impl Reaper {
     }
 
     /// Kills and reaps every orphan of run `run_id` until none is left (each
-    /// kill may re-parent that orphan's own children to us). Returns how
-    /// many were killed.
+    /// kill may re-parent that orphan's own children to us), then counts
+    /// the run as no longer going. Returns how many were killed.
     pub(crate) fn sweep(&self, run_id: &str) -> usize {
+        let killed = self.sweep_orphans(run_id);
+        self.live().remove(run_id);
+        killed
+    }
+
+    fn sweep_orphans(&self, run_id: &str) -> usize {
         if !self.active {
             return 0;
         }
@@ -113,10 +133,14 @@ impl Reaper {
         let mut stubborn: HashSet<u32> = HashSet::new();
         while std::time::Instant::now() < deadline {
             let direct = self.guard();
+            let live = self.live().clone();
             let found: Vec<Proc> = self
                 .orphans(&direct)
                 .into_iter()
-                .filter(|p| !stubborn.contains(&p.pid) && (p.zombie || belongs_to(p.pid, run_id)))
+                .filter(|p| {
+                    let env = || std::fs::read(format!("/proc/{}/environ", p.pid)).ok();
+                    !stubborn.contains(&p.pid) && (p.zombie || belongs_to(env().as_deref(), run_id, &live))
+                })
                 .collect();
             if found.is_empty() {
                 break;
@@ -156,5 +180,22 @@ impl Reaper {
                 let _ = waitpid(Some(pid), WaitOptions::NOHANG);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_orphan_is_spared_only_when_it_names_another_live_run() {
+        let live: HashSet<String> = ["r1".to_owned(), "r2".to_owned()].into();
+        let env = |id: &str| format!("PATH=/bin\0OPENCLAW_RUN_ID={id}\0").into_bytes();
+        assert!(belongs_to(Some(&env("r1")), "r1", &live));
+        assert!(!belongs_to(Some(&env("r2")), "r1", &live), "another live run's orphan");
+        assert!(belongs_to(Some(&env("forged")), "r1", &live), "an id no run has");
+        assert!(belongs_to(Some(b"PATH=/bin\0"), "r1", &live), "no id at all");
+        assert!(belongs_to(None, "r1", &live), "an unreadable environment");
+        assert!(belongs_to(Some(b"OPENCLAW_RUN_ID=\xff\0"), "r1", &live));
     }
 }

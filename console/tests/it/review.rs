@@ -71,6 +71,34 @@ fn review_setsid_grandchild_outlives_the_run_and_its_lock() {
     assert_eq!(second.status, 200, "a second run may start once the first and its daemon are gone");
 }
 
+/// Issue 26 finding 3: a daemon that also forges another `OPENCLAW_RUN_ID`
+/// escaped the sweep (it named "another run") and kept the action's lock,
+/// so the action answered 409 for as long as it lived. An id no live run
+/// has is an orphan of nobody's: it goes with the run that left it.
+#[test]
+fn an_orphan_that_forges_a_run_id_goes_with_its_run() {
+    let c = Console::start(|h| {
+        let pid = h.path("forged.pid");
+        marker_action(
+            h,
+            "forger",
+            &format!(
+                "OPENCLAW_RUN_ID=forged-0000 setsid sh -c 'echo $$ > \"{}\"; exec sleep 30' </dev/null >/dev/null 2>&1 &\nsleep 0.3",
+                pid.display()
+            ),
+            "",
+        )
+    });
+    let a = c.exec(r#"{"action":"forger"}"#);
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    let pid: u32 = std::fs::read_to_string(c.host.path("forged.pid")).unwrap().trim().parse().unwrap();
+    let survivor = alive(pid);
+    let _ = Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+    assert!(!survivor, "the daemon with a forged run id (pid {pid}) survived its run and kept the action's lock");
+    let second = c.exec(r#"{"action":"forger"}"#);
+    assert_eq!(second.status, 200, "{}", String::from_utf8_lossy(&second.body));
+}
+
 /// F2: the lock fd is O_CLOEXEC, so the child never holds the lock. If the
 /// console dies hard (SIGKILL, OOM, crash) the kernel releases the lock
 /// while the child (own process group, no PDEATHSIG) keeps running; a
