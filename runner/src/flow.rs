@@ -322,7 +322,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
             return res;
         }
         Ok(Prep::Ready { branch }) => {
-            let spec = job_spec(ctx, valid, &who, &jobdir, &state);
+            let spec = job_spec(ctx, valid, &who, &jobdir, &mirrors);
             let t = Instant::now();
             let outcome = job::run(&spec);
             timings.insert("job", ms(t));
@@ -421,7 +421,7 @@ fn execute(ctx: &Ctx<'_>, paths: &Paths, req: &Request, valid: &Valid<'_>) -> Re
     res
 }
 
-fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, who: &User, jobdir: &JobDir, state: &Path) -> job::Spec {
+fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, who: &User, jobdir: &JobDir, mirrors: &Path) -> job::Spec {
     let job = valid.job;
     let path = |p: PathBuf| p.to_string_lossy().into_owned();
     let mut env = vec![
@@ -437,8 +437,7 @@ fn job_spec(ctx: &Ctx<'_>, valid: &Valid<'_>, who: &User, jobdir: &JobDir, state
     // The worktree's `.git` names the mirror; a job on the host's network
     // needs its resolver file even when it lives under the host's /run.
     // (Only root could read the mirror on the host: no other uid gets it.)
-    let mirror =
-        valid.target.as_ref().filter(|_| who.uid == 0).map(|(repo, _)| Mirror::of(&state.join("mirrors"), repo).dir);
+    let mirror = valid.target.as_ref().filter(|_| who.uid == 0).map(|(repo, _)| Mirror::of(mirrors, repo).dir);
     let resolv = job.network.then(|| std::fs::canonicalize("/etc/resolv.conf").ok()).flatten();
     let binds = crate::view::plan(&jobdir.root, mirror.as_deref(), Path::new(&job.argv[0]), resolv.as_deref());
     job::Spec {

@@ -10,61 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Lab, RUNNER, need_root, read};
-
-/// Pids whose /proc/<pid>/status (the thread-group leader) holds `uid`.
-fn processes_of(uid: u32) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
-        let held = status
-            .lines()
-            .filter_map(|l| l.strip_prefix("Uid:"))
-            .any(|ids| ids.split_whitespace().any(|s| s == uid.to_string()));
-        if held {
-            found.push(e.file_name().to_string_lossy().into_owned());
-        }
-    }
-    found
-}
-
-/// Tids (any thread of any process) holding `uid` as real/effective/saved/fs id.
-fn threads_of(uid: u32) -> Vec<String> {
-    let mut found = Vec::new();
-    for p in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(tasks) = std::fs::read_dir(p.path().join("task")) else { continue };
-        for t in tasks.flatten() {
-            let Ok(status) = std::fs::read_to_string(t.path().join("status")) else { continue };
-            if status
-                .lines()
-                .filter_map(|l| l.strip_prefix("Uid:"))
-                .any(|ids| ids.split_whitespace().any(|s| s == uid.to_string()))
-            {
-                found.push(format!("{}/{}", p.file_name().to_string_lossy(), t.file_name().to_string_lossy()));
-            }
-        }
-    }
-    found
-}
-
-fn uid_range(lab: &Lab, uid: u32) {
-    lab.host.write_config(&format!("[runner]\ndynamic_uids = [{uid}, {uid}]\n"));
-}
-
-/// The job dir (under run/runner) whose `out/` holds `name`.
-fn out_holding(lab: &Lab, name: &str) -> Option<PathBuf> {
-    lab.job_dirs()
-        .into_iter()
-        .map(|id| lab.host.path("run/runner").join(id).join("out"))
-        .find(|o| o.join(name).exists())
-}
-
-fn home_holding(lab: &Lab, name: &str) -> Option<PathBuf> {
-    lab.job_dirs()
-        .into_iter()
-        .map(|id| lab.host.path("run/runner").join(id).join("home"))
-        .find(|o| o.join(name).exists())
-}
+use crate::support::{Lab, RUNNER, lease_held, need_root, processes_of, read, threads_of};
 
 // ---------------------------------------------------------------------------
 // 1. The job inherits the caller's controlling terminal: /dev/tty is bound
@@ -108,7 +54,7 @@ fn a_dynamic_job_cannot_type_into_the_terminal_that_started_the_runner() {
         return;
     }
     let mut lab = Lab::new();
-    uid_range(&lab, 70201);
+    lab.uid_range(70201);
     let marker = lab.host.path("pwned-by-job");
     let inject = format!("id -u > {} ; exit\n", marker.display());
     let job = format!(
@@ -171,7 +117,7 @@ fn a_dynamic_job_cannot_read_what_the_operator_types() {
         return;
     }
     let mut lab = Lab::new();
-    uid_range(&lab, 70208);
+    lab.uid_range(70208);
     let job = "/usr/bin/python3 -c '\nimport os, signal\nsignal.signal(signal.SIGTTOU, signal.SIG_IGN)\nfd = os.open(\"/dev/tty\", os.O_RDWR)\nos.setpgid(0, 0)\nos.tcsetpgrp(fd, os.getpgrp())\nos.write(fd, b\"HIJACKED\\r\\n\")\nline = os.read(fd, 100)\nopen(os.environ[\"ARTIFACT_DIR\"] + \"/stolen\", \"wb\").write(line)\n' > \"$ARTIFACT_DIR/log\" 2>&1\nexit 0";
     lab.job("steal", job, "");
     lab.write_config();
@@ -207,7 +153,7 @@ fn one_run_cannot_leave_files_behind_for_ever_or_burn_its_uid() {
         return;
     }
     let mut lab = Lab::new();
-    uid_range(&lab, 70202);
+    lab.uid_range(70202);
     lab.job(
         "deep",
         "/usr/bin/python3 -c '\nimport os\nos.chdir(os.environ[\"HOME\"])\nfor i in range(4200):\n    os.mkdir(\"d\"); os.chdir(\"d\")\n'\nexit 0",
@@ -292,7 +238,7 @@ fn a_uid_held_by_a_non_leader_thread_is_not_handed_out() {
     }
     const U: u32 = 70203;
     let mut lab = Lab::new();
-    uid_range(&lab, U);
+    lab.uid_range(U);
     lab.job("victim", "echo genuine > \"$ARTIFACT_DIR/result\"\nsleep 4\nexit 0", "requires_repo = false\n");
     lab.write_config();
     let mut squatter = Command::new("/usr/bin/python3")
@@ -308,7 +254,7 @@ fn a_uid_held_by_a_non_leader_thread_is_not_handed_out() {
     let victim = victim.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut out = None;
     let started = test_support::wait_until(Duration::from_secs(10), || {
-        out = out_holding(&lab, "result");
+        out = lab.job_dir_holding("out", "result");
         out.is_some()
     });
     let mut said = String::from("(victim never started)");
@@ -341,7 +287,7 @@ fn no_process_of_a_dynamic_uid_survives_its_run_even_through_a_setuid_file() {
     }
     const U: u32 = 70204;
     let mut lab = Lab::new();
-    uid_range(&lab, U);
+    lab.uid_range(U);
     lab.job(
         "plant",
         "cp /bin/sleep \"$HOME/s\" && chmod 4755 \"$HOME/s\" && chmod 711 \"$HOME\" && touch \"$HOME/ready\"\nsleep 4\nexit 0",
@@ -352,7 +298,7 @@ fn no_process_of_a_dynamic_uid_survives_its_run_even_through_a_setuid_file() {
     let run = run.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut home = None;
     assert!(test_support::wait_until(Duration::from_secs(10), || {
-        home = home_holding(&lab, "ready");
+        home = lab.job_dir_holding("home", "ready");
         home.is_some()
     }));
     // A local unprivileged user (nobody) runs the planted file. (setpriv
@@ -391,8 +337,8 @@ fn two_runners_on_one_host_never_run_jobs_under_one_uid_at_once() {
     const U: u32 = 70205;
     let mut a = Lab::new();
     let mut b = Lab::new();
-    uid_range(&a, U);
-    uid_range(&b, U);
+    a.uid_range(U);
+    b.uid_range(U);
     a.job("slow", "id -u > \"$ARTIFACT_DIR/uid\"\nexit 0", "");
     b.job("other", "id -u > \"$ARTIFACT_DIR/uid\"\nsleep 6\nexit 0", "requires_repo = false\n");
     a.write_config();
@@ -412,10 +358,7 @@ fn two_runners_on_one_host_never_run_jobs_under_one_uid_at_once() {
     let mut ra = a.command(&["run", "--job", "slow", "--repo", "app", "--sha", &a.sha, "--format", "json"]);
     let ra = ra.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     // A has leased U once systemd's lock on U is held.
-    let leased = PathBuf::from(format!("{}/{U}", runner::identity::REGISTRY));
-    let held =
-        || std::fs::File::open(&leased).is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)));
-    assert!(test_support::wait_until(Duration::from_secs(20), held));
+    assert!(test_support::wait_until(Duration::from_secs(20), || lease_held(U)));
     std::thread::sleep(Duration::from_millis(300));
     // B, another runner with its own state and run directories, finds the
     // only uid of its range leased: it is refused, never run as A's uid.
@@ -489,7 +432,7 @@ fn a_local_user_cannot_keep_a_runs_uid_and_forge_a_later_run() {
     }
     const U: u32 = 70207;
     let mut lab = Lab::new();
-    uid_range(&lab, U);
+    lab.uid_range(U);
     lab.job(
         "plant",
         "cp /usr/bin/python3 \"$HOME/py\" && chmod 6755 \"$HOME/py\" && chmod 711 \"$HOME\" && touch \"$HOME/ready\"\nsleep 4\nexit 0",
@@ -501,7 +444,7 @@ fn a_local_user_cannot_keep_a_runs_uid_and_forge_a_later_run() {
     let plant = plant.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     let mut home = None;
     assert!(test_support::wait_until(Duration::from_secs(10), || {
-        home = home_holding(&lab, "ready");
+        home = lab.job_dir_holding("home", "ready");
         home.is_some()
     }));
     let mut local = Command::new("/usr/bin/setpriv")
@@ -541,7 +484,7 @@ fn probe_what_a_dynamic_job_reaches() {
         return;
     }
     let mut lab = Lab::new();
-    uid_range(&lab, 70206);
+    lab.uid_range(70206);
     let script = r#"o="$ARTIFACT_DIR"
 { ls /proc/1/root/ ; readlink /proc/1/cwd /proc/1/root ; ls /proc/1/fd ; } > "$o/proc1" 2>&1
 ls -l /proc/self/fd > "$o/fds" 2>&1

@@ -10,37 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{Lab, need_root, read};
-
-const REGISTRY: &str = "/run/systemd/dynamic-uid";
-
-fn uid_range(lab: &Lab, uid: u32) {
-    lab.host.write_config(&format!("[runner]\ndynamic_uids = [{uid}, {uid}]\n"));
-}
+use crate::support::{Lab, lease_held, need_root, processes_of, read};
 
 fn lock_file(uid: u32) -> PathBuf {
-    Path::new(REGISTRY).join(uid.to_string())
-}
-
-/// Pids whose /proc/<pid>/status holds `uid` as any of its uids.
-fn processes_of(uid: u32) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
-        if status
-            .lines()
-            .filter_map(|l| l.strip_prefix("Uid:"))
-            .any(|ids| ids.split_whitespace().any(|s| s == uid.to_string()))
-        {
-            found.push(e.file_name().to_string_lossy().into_owned());
-        }
-    }
-    found
-}
-
-/// Whether someone holds the flock of `path` (flock(1) -n fails).
-fn locked(path: &Path) -> bool {
-    !Command::new("/usr/bin/flock").args(["-n"]).arg(path).arg("/bin/true").status().unwrap().success()
+    Path::new(runner::identity::REGISTRY).join(uid.to_string())
 }
 
 // ---------------------------------------------------------------------------
@@ -105,7 +78,7 @@ fn a_uid_the_user_database_names_is_never_leased() {
         return;
     }
     let mut lab = Lab::new();
-    uid_range(&lab, uid);
+    lab.uid_range(uid);
     lab.job("who", "id -u > \"$ARTIFACT_DIR/uid\"\nexit 0", "requires_repo = false\n");
     lab.write_config();
     let run = test_support::run(&mut lab.command(&["run", "--job", "who", "--format", "json"]));
@@ -135,7 +108,7 @@ fn the_registry_the_runner_makes_is_0755_whatever_the_umask() {
     }
     let uid = 70306;
     let mut lab = Lab::new();
-    uid_range(&lab, uid);
+    lab.uid_range(uid);
     lab.job("ok", "exit 0", "requires_repo = false\n");
     lab.write_config();
     // A private mount namespace with an empty /run/systemd: the registry is
@@ -171,7 +144,7 @@ fn every_ending_lets_the_lease_go_holds() {
     }
     let uid = 70307;
     let mut lab = Lab::new();
-    uid_range(&lab, uid);
+    lab.uid_range(uid);
     lab.job("ok", "exit 0", "");
     lab.job("slow", "sleep 30", "timeout_sec = 2\n");
     lab.write_config();
@@ -204,7 +177,7 @@ fn a_runner_killed_mid_run_leaves_no_uid_behind_holds() {
     }
     let uid = 70308;
     let mut lab = Lab::new();
-    uid_range(&lab, uid);
+    lab.uid_range(uid);
     lab.job(
         "linger",
         "echo started > \"$ARTIFACT_DIR/started\"\n(setsid sleep 300 </dev/null >/dev/null 2>&1 &)\nsleep 300",
@@ -222,7 +195,7 @@ fn a_runner_killed_mid_run_leaves_no_uid_behind_holds() {
         test_support::wait_until(Duration::from_secs(15), || processes_of(uid).len() >= 2),
         "the job never started"
     );
-    assert!(locked(&lock_file(uid)), "a running job's uid is not locked in the registry");
+    assert!(lease_held(uid), "a running job's uid is not locked in the registry");
     runner.kill().unwrap();
     runner.wait().unwrap();
     assert!(
@@ -230,7 +203,7 @@ fn a_runner_killed_mid_run_leaves_no_uid_behind_holds() {
         "processes of the dead runner's uid live on: {:?}",
         processes_of(uid)
     );
-    assert!(!locked(&lock_file(uid)), "the dead runner's lock is still held");
+    assert!(!lease_held(uid), "the dead runner's lock is still held");
     let next = test_support::run(&mut lab.command(&["run", "--job", "ok", "--format", "json"]));
     assert_eq!(next.code, 0, "{}\n{}", next.stdout, next.stderr);
     assert_eq!(next.json()["run_as"]["uid"], uid);
@@ -267,7 +240,7 @@ fn a_very_deep_tree_is_removed_in_full_holds() {
     }
     let uid = 70309;
     let mut lab = Lab::new();
-    uid_range(&lab, uid);
+    lab.uid_range(uid);
     lab.job(
         "deep",
         &format!("/usr/bin/python3 -c '{DEEP}' > \"$ARTIFACT_DIR/built\" 2>&1\nexit 0"),
@@ -305,7 +278,7 @@ fn a_job_under_the_units_umask_reaches_its_own_directories() {
     }
     let uid = 70310;
     let lab = Lab::new();
-    uid_range(&lab, uid);
+    lab.uid_range(uid);
     lab.write_config();
     let mut cfg = std::fs::OpenOptions::new().append(true).open(lab.config_path()).unwrap();
     std::io::Write::write_all(
@@ -364,7 +337,7 @@ fn a_uid_a_user_may_map_into_a_user_namespace_is_never_leased() {
     let uid = 70322;
     let _sub = Subuid::add("oc-attack2-sub:70320:5");
     let mut lab = Lab::new();
-    uid_range(&lab, uid);
+    lab.uid_range(uid);
     lab.job("who", "exit 0", "requires_repo = false\n");
     lab.write_config();
     let run = test_support::run(&mut lab.command(&["run", "--job", "who", "--format", "json"]));

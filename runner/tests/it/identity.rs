@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{Lab, need_root, read};
+use crate::support::{Lab, need_root, processes_of, read};
 
 /// Every path under `root` owned by `uid` (or with it as group).
 fn owned_by(root: &Path, uid: u32) -> Vec<PathBuf> {
@@ -28,30 +28,6 @@ fn owned_by(root: &Path, uid: u32) -> Vec<PathBuf> {
     found
 }
 
-/// Pids of processes holding `uid` as real, effective or saved uid.
-fn processes_of(uid: u32) -> Vec<String> {
-    let mut found = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(status) = std::fs::read_to_string(e.path().join("status")) else { continue };
-        let held = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .is_some_and(|ids| ids.split_whitespace().any(|s| s == uid.to_string()));
-        if held {
-            found.push(e.file_name().to_string_lossy().into_owned());
-        }
-    }
-    found
-}
-
-/// A victim's `ARTIFACT_DIR`, once its job has written `result` there.
-fn victims_out(lab: &Lab) -> Option<PathBuf> {
-    lab.job_dirs()
-        .into_iter()
-        .map(|id| lab.host.path("run/runner").join(id).join("out"))
-        .find(|o| o.join("result").exists())
-}
-
 #[test]
 fn concurrent_runs_get_uids_of_their_own_and_cannot_forge_each_others_outputs() {
     if !need_root() {
@@ -70,7 +46,7 @@ fn concurrent_runs_get_uids_of_their_own_and_cannot_forge_each_others_outputs() 
     let mut out = None;
     assert!(
         test_support::wait_until(Duration::from_secs(10), || {
-            out = victims_out(&lab);
+            out = lab.job_dir_holding("out", "result");
             out.is_some()
         }),
         "the victim never wrote its result"

@@ -134,11 +134,66 @@ impl Lab {
         self.host.path("state/runner/mirrors/app.git").exists()
     }
 
+    /// Leases from the one uid `uid` (`[runner] dynamic_uids`).
+    pub(crate) fn uid_range(&self, uid: u32) {
+        self.host.write_config(&format!("[runner]\ndynamic_uids = [{uid}, {uid}]\n"));
+    }
+
+    /// The `sub` directory (`home`, `out`, …) of the running job whose
+    /// `sub` holds `name`.
+    pub(crate) fn job_dir_holding(&self, sub: &str, name: &str) -> Option<PathBuf> {
+        self.job_dirs()
+            .into_iter()
+            .map(|id| self.host.path("run/runner").join(id).join(sub))
+            .find(|d| d.join(name).exists())
+    }
+
     /// The job directories left under the run dir.
     pub(crate) fn job_dirs(&self) -> Vec<String> {
         let Ok(rd) = std::fs::read_dir(self.host.path("run/runner")) else { return Vec::new() };
         rd.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| n != "locks").collect()
     }
+}
+
+/// Ids of the tasks under `dir` (a `/proc` or a `/proc/<pid>/task`)
+/// whose status holds `uid` as real, effective, saved or filesystem uid.
+fn tasks_holding(dir: &Path, uid: u32) -> Vec<String> {
+    let want = uid.to_string();
+    let Ok(rd) = std::fs::read_dir(dir) else { return Vec::new() };
+    rd.flatten()
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("status")).is_ok_and(|status| {
+                status
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("Uid:"))
+                    .any(|ids| ids.split_whitespace().any(|s| s == want))
+            })
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// Pids whose `/proc/<pid>/status` (the thread-group leader) holds `uid`.
+pub(crate) fn processes_of(uid: u32) -> Vec<String> {
+    tasks_holding(Path::new("/proc"), uid)
+}
+
+/// `pid/tid` of every thread of any process that holds `uid`.
+pub(crate) fn threads_of(uid: u32) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir("/proc") else { return Vec::new() };
+    rd.flatten()
+        .flat_map(|p| {
+            let pid = p.file_name().to_string_lossy().into_owned();
+            tasks_holding(&p.path().join("task"), uid).into_iter().map(move |t| format!("{pid}/{t}"))
+        })
+        .collect()
+}
+
+/// Whether someone holds the lease of `uid` (systemd's lock on its
+/// registry file).
+pub(crate) fn lease_held(uid: u32) -> bool {
+    std::fs::File::open(Path::new(runner::identity::REGISTRY).join(uid.to_string()))
+        .is_ok_and(|f| matches!(f.try_lock(), Err(std::fs::TryLockError::WouldBlock)))
 }
 
 /// The changed paths of a run's JSON, as `path` strings.
